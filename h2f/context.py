@@ -1,0 +1,81 @@
+"""What rules see of the file being migrated, and the single traversal that runs them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import PositionProvider
+
+from h2f.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
+    from h2f.engine import Options
+    from h2f.rule import Rule
+
+
+@dataclasses.dataclass
+class MigrationContext:
+    """Per-file state shared by the rules: the analysis, the diagnostics, the imports to add."""
+
+    path: str
+    options: Options
+    wrapper: cst.MetadataWrapper
+    analysis: FileAnalysis
+    codemod: CodemodContext
+    diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+
+    def haiku_name(self, node: cst.CSTNode) -> str | None:
+        """The normalized Haiku qualified name of an original expression (``haiku.Linear``), or None."""
+        return self.analysis.haiku_name(node)
+
+    def report(self, node: cst.CSTNode, code: str, message: str, severity: Severity = "warning") -> None:
+        """Record a diagnostic at the start of the original ``node``."""
+        position = self.wrapper.resolve(PositionProvider).get(node)
+        line, col = (position.start.line, position.start.column + 1) if position else (1, 1)
+        diagnostic = Diagnostic(self.path, line, col, code, message, severity)
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
+
+    def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
+        """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""
+        AddImportsVisitor.add_needed_import(self.codemod, module, obj, asname)
+
+    def linen(self, attribute: str) -> cst.Attribute:
+        """``nn.<attribute>``, importing ``flax.linen`` under the alias the analysis chose."""
+        alias = self.analysis.linen_alias
+        self.require_import("flax.linen", asname=alias if alias != "flax.linen" else None)
+        return cst.parse_expression(f"{alias}.{attribute}")  # type: ignore[return-value]
+
+
+class RuleDispatcher(cst.CSTTransformer):
+    """One traversal of the file; each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
+
+    def __init__(self, ctx: MigrationContext, rules: list[Rule]) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.rules = rules
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        name = f"visit_{type(node).__name__}"
+        for rule in self.rules:
+            hook = getattr(rule, name, None)
+            if hook is not None:
+                hook(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        name = f"leave_{type(original_node).__name__}"
+        result: Any = updated_node
+        for rule in self.rules:
+            hook = getattr(rule, name, None)
+            if hook is None or not isinstance(result, cst.CSTNode):
+                continue
+            replacement = hook(original_node, result)
+            if replacement is not None:
+                result = replacement
+        return result

@@ -1,0 +1,151 @@
+"""Diagnostics: what h2f reports about code it could not (or would not) translate.
+
+Every diagnostic has a stable code ``H2Fnnn``; ``h2f explain CODE`` prints the entry of :data:`CODES`.
+A diagnostic reads ``path:line:col: H2Fnnn message`` (columns are 1-based, like compilers and ruff).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeInfo:
+    """The documentation of one diagnostic code."""
+
+    code: str
+    title: str
+    explanation: str
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One finding in one file."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    severity: Severity = "warning"
+
+    def format(self) -> str:
+        """Render as ``path:line:col: CODE message``."""
+        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+
+
+def _code(code: str, title: str, explanation: str) -> CodeInfo:
+    return CodeInfo(code, title, " ".join(explanation.split()))
+
+
+CODES: dict[str, CodeInfo] = {
+    info.code: info
+    for info in [
+        _code(
+            "H2F001",
+            "file could not be parsed",
+            """The file is not valid Python 3 (syntax error, Python 2 code, undecodable bytes). h2f leaves it
+            untouched. Fix the syntax or exclude the file.""",
+        ),
+        _code(
+            "H2F002",
+            "migration produced code that does not parse",
+            """A rule produced output that is not valid Python. h2f refuses to write it and leaves the file
+            untouched. This is a bug in h2f: please report it with the input file.""",
+        ),
+        _code(
+            "H2F003",
+            "a rule failed",
+            """A rule raised an exception on this file. The file is left untouched. This is a bug in h2f:
+            please report it with the input file.""",
+        ),
+        _code(
+            "H2F010",
+            "Haiku module class left in place",
+            """The class subclasses hk.Module but its constructor does something h2f cannot express as a
+            Flax dataclass (for example it computes values from arguments before calling super().__init__,
+            or takes *args/**kwargs). Rewrite the constructor by hand: constructor parameters become
+            dataclass fields, derived attributes move to setup().""",
+        ),
+        _code(
+            "H2F011",
+            "subclass of a concrete Haiku layer",
+            """The class subclasses a Haiku layer (such as hk.Linear) rather than hk.Module. Its behaviour
+            depends on that layer's internals, which the Flax layer does not share. Rewrite it to hold the
+            Flax layer as a submodule.""",
+        ),
+        _code(
+            "H2F020",
+            "Haiku API without a Flax translation",
+            """This Haiku API has no translation in h2f yet (or none that computes the same thing). It is
+            left in place; the migrated file still imports haiku for it. Translate it by hand.""",
+        ),
+        _code(
+            "H2F021",
+            "argument cannot be translated",
+            """An argument of a Haiku layer has no faithful Flax counterpart (for example a custom
+            data_format or a padding function). The call is left in place.""",
+        ),
+        _code(
+            "H2F030",
+            "random key use left in place",
+            """hk.next_rng_key()/hk.maybe_next_rng_key() is used where h2f cannot give it a Flax rng stream
+            (outside a module method, or passed somewhere h2f cannot follow).""",
+        ),
+        _code(
+            "H2F040",
+            "transform or call site left in place",
+            """A hk.transform result is used in a way h2f cannot rewrite (passed to another function,
+            stored in a container, its init/apply called with arguments h2f cannot map). The Linen model
+            is created, but this use must be migrated by hand.""",
+        ),
+        _code(
+            "H2F050",
+            "BatchNorm moving averages differ",
+            """Haiku's BatchNorm keeps zero-debiased exponential moving averages (they start at the first
+            batch's statistics); Flax's BatchNorm keeps biased averages that start at mean 0 and variance 1.
+            Training-mode outputs and trained parameters are identical, but eval-mode outputs differ until
+            the averages have warmed up (roughly 1/(1-momentum) steps). Checkpoints converted from Haiku
+            carry the debiased averages across and match exactly.""",
+        ),
+        _code(
+            "H2F060",
+            "scan or layer_stack left in place",
+            """hk.scan / layer_stack is used in a form h2f cannot map onto nn.scan (for example a scanned
+            function that is not a module call, or per-layer inputs that h2f cannot follow).""",
+        ),
+        _code(
+            "H2F070",
+            "parameter or state access left in place",
+            """hk.get_parameter / hk.get_state / hk.set_state is used where h2f cannot make it a Flax
+            variable (outside a module or transformed function, or with a name that is not a constant).""",
+        ),
+        _code(
+            "H2F080",
+            "initializer differs",
+            """A Haiku initializer has no exact Flax counterpart. The parameters it creates are
+            initialized differently, so training from scratch starts from a different distribution (a
+            converted checkpoint is unaffected).""",
+        ),
+        _code(
+            "H2F090",
+            "Haiku still used after migration",
+            """Some Haiku code remains in the file (see the other diagnostics), so the haiku import is
+            kept.""",
+        ),
+    ]
+}
+
+
+def explain(code: str) -> CodeInfo:
+    """Return the documentation of ``code`` (case-insensitive, ``12`` means ``H2F012``)."""
+    normalized = code.strip().upper()
+    if normalized.isdigit():
+        normalized = f"H2F{int(normalized):03d}"
+    try:
+        return CODES[normalized]
+    except KeyError:
+        raise KeyError(f"unknown diagnostic code {code!r}; known codes: {', '.join(CODES)}") from None

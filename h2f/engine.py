@@ -1,0 +1,110 @@
+"""The codemod engine: migrate one source text.
+
+``migrate_source`` parses the text once, resolves the metadata once (qualified names, positions, scopes),
+builds the shared :class:`~h2f.analysis.FileAnalysis`, and runs every selected rule in a single traversal
+(:class:`~h2f.context.RuleDispatcher`). It then fixes the imports, and refuses output that does not parse.
+Text that never mentions haiku is returned as it came, without being parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+from h2f.analysis import FileAnalysis, mentions_haiku
+from h2f.context import MigrationContext, RuleDispatcher
+from h2f.diagnostics import Diagnostic
+from h2f.rule import TARGETS, select_rules
+
+
+class MigrationError(Exception):
+    """The file could not be migrated at all; it must be left untouched."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.format())
+        self.diagnostic = diagnostic
+
+
+class UnsupportedTarget(ValueError):
+    """The requested target is not built yet."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationResult:
+    """What migrating one source text produced."""
+
+    source: str
+    code: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the migrated code differs from the source."""
+        return self.code != self.source
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What to migrate to, and which rules to run (by name or code; empty ``select`` means all)."""
+
+    target: str = "linen"
+    select: frozenset[str] = frozenset()
+    ignore: frozenset[str] = frozenset()
+
+
+def check_target(target: str) -> None:
+    """Raise :class:`UnsupportedTarget` unless ``target`` can be migrated to."""
+    if target not in TARGETS:
+        raise UnsupportedTarget(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    if not select_rules(target):
+        raise UnsupportedTarget(f"--to {target} is not supported yet (only: linen)")
+
+
+def migrate_source(source: str, options: Options = Options(), path: str = "<string>") -> MigrationResult:
+    """Migrate the Python ``source`` read from ``path``; never raises for Haiku-free text."""
+    check_target(options.target)
+    if not mentions_haiku(source):
+        return MigrationResult(source, source)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise MigrationError(
+            Diagnostic(path, error.raw_line, error.raw_column + 1, "H2F001", f"cannot parse: {error.message}", "error")
+        ) from None
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    analysis = FileAnalysis.build(wrapper)
+    if not analysis.haiku_aliases:
+        return MigrationResult(source, source)
+
+    codemod_context = CodemodContext(filename=path, full_module_name=None)
+    ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
+    rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
+    try:
+        migrated = wrapper.visit(RuleDispatcher(ctx, rules))
+        migrated = _fix_imports(migrated, ctx)
+    except Exception as error:  # a rule bug must not lose the user's file
+        raise MigrationError(
+            Diagnostic(path, 1, 1, "H2F003", f"internal error in a rule ({type(error).__name__}: {error})", "error")
+        ) from error
+    code = migrated.code
+    if code == source:
+        return MigrationResult(source, source, tuple(sorted(ctx.diagnostics)))
+    try:
+        compile(code, path, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise MigrationError(
+            Diagnostic(path, error.lineno or 1, error.offset or 1, "H2F002", f"migrated code does not parse: {error.msg}", "error")
+        ) from None
+    return MigrationResult(source, code, tuple(sorted(ctx.diagnostics)))
+
+
+def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
+    """Add the imports rules asked for; drop Haiku imports that nothing uses any more."""
+    for alias in ctx.analysis.haiku_imports:
+        RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
+    module = AddImportsVisitor(ctx.codemod).transform_module(module)
+    module = RemoveImportsVisitor(ctx.codemod).transform_module(module)
+    return module

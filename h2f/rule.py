@@ -1,0 +1,78 @@
+"""The rule contract and the registry that discovers the rule modules in ``h2f.rules``.
+
+A rule handles one Haiku idiom. It is a class with metadata (its diagnostic code, the Haiku APIs it
+handles, the targets it supports) and ``leave_*`` hooks that the engine calls during its single traversal of
+a file, in the order the registry gives (:attr:`Rule.order`). A hook receives the original node (whose
+metadata, such as qualified names, the rule may query through :class:`~h2f.context.MigrationContext`) and
+the node as already rewritten by inner nodes and earlier rules; it returns a replacement or ``None`` to
+leave the node to the next rule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from functools import cache
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from h2f.context import MigrationContext
+
+TARGETS = ("linen", "nnx")
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the class attributes and override hooks."""
+
+    #: Diagnostic code of the problems this rule reports (``H2F0nn``).
+    code: ClassVar[str]
+    #: Qualified Haiku names this rule translates (for ``h2f rules`` and the README table).
+    haiku_apis: ClassVar[tuple[str, ...]]
+    #: Targets the rule can translate to.
+    targets: ClassVar[frozenset[str]] = frozenset({"linen"})
+    #: Position in the traversal; lower runs first on the same node.
+    order: ClassVar[int] = 100
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def name(cls) -> str:
+        """The rule's name: its module's name within ``h2f.rules``."""
+        return cls.__module__.rsplit(".", 1)[-1]
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first paragraph of the rule's docstring, on one line."""
+        doc = inspect.getdoc(cls) or ""
+        return " ".join(doc.split("\n\n", 1)[0].split())
+
+
+@cache
+def all_rules() -> tuple[type[Rule], ...]:
+    """Every rule in ``h2f.rules``, in traversal order."""
+    import h2f.rules as package
+
+    found: list[type[Rule]] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, Rule) and value is not Rule and value.__module__ == module.__name__:
+                found.append(value)
+    return tuple(sorted(found, key=lambda rule: (rule.order, rule.name())))
+
+
+def select_rules(target: str, select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()) -> list[type[Rule]]:
+    """The rules that run for ``target``, filtered by rule name or code (``select`` empty means all)."""
+    chosen = []
+    for rule in all_rules():
+        keys = {rule.name(), rule.code}
+        if target not in rule.targets:
+            continue
+        if select and not keys & select:
+            continue
+        if keys & ignore:
+            continue
+        chosen.append(rule)
+    return chosen
