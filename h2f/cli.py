@@ -1,0 +1,239 @@
+"""The command line: ``h2f migrate``, ``h2f rules``, ``h2f explain``.
+
+Conventions (see DESIGN.md): standard output carries only diffs (``--diff``) or the migrated text (``-``);
+progress, diagnostics and the summary go to standard error. Exit codes: 0 nothing to do or all done,
+1 changes needed under ``--check``, 2 errors (a file could not be read, decoded, parsed or migrated, a path
+does not exist, bad usage, unsupported target).
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, NoReturn
+
+import click
+
+from h2f import __version__
+from h2f import diagnostics as diagnostics_catalog
+from h2f import rule as rule_registry
+from h2f.engine import Options, UnsupportedTarget, check_target
+from h2f.files import (
+    FileOutcome,
+    Mode,
+    PathProblem,
+    Status,
+    Summary,
+    common_root,
+    iter_python_files,
+    migrate_file,
+    migrate_stdin,
+    output_path,
+    unified_diff,
+)
+from h2f.rule import TARGETS
+
+EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="h2f")
+def cli() -> None:
+    """Migrate Haiku (dm-haiku) source code to Flax."""
+
+
+def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str]:
+    """Parse a comma-separated list of rule names or codes; codes are case-insensitive."""
+    if not value:
+        return frozenset()
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    return frozenset(name.upper() if name.upper().startswith("H2F") else name for name in names)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--to", "target", type=click.Choice(TARGETS), default="linen", show_default=True, help="Flax API to migrate to.")
+@click.option("--diff", is_flag=True, help="Print a unified diff of the changes to stdout; write nothing.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write migrated copies under DIR (mirroring the paths relative to the given directory, or to the "
+    "common parent of the given paths) and leave the originals untouched. Only files that change are written.",
+)
+@click.option("--select", callback=_split_names, metavar="RULES", help="Run only these rules (comma-separated names or codes).")
+@click.option("--ignore", callback=_split_names, metavar="RULES", help="Do not run these rules (comma-separated names or codes).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
+def migrate(
+    paths: tuple[str, ...],
+    target: str,
+    diff: bool,
+    check: bool,
+    output_dir: Path | None,
+    select: frozenset[str],
+    ignore: frozenset[str],
+    quiet: bool,
+) -> None:
+    """Migrate the Python files in PATH... to Flax, in place.
+
+    Directories are searched recursively for *.py files. A single "-" reads the source from stdin and writes
+    the migrated source to stdout.
+    """
+    stdin = paths == ("-",)
+    _check_usage(paths, stdin, diff, check, output_dir)
+    try:
+        check_target(target)
+    except UnsupportedTarget as error:
+        _fail(str(error))
+    _check_rule_names(select | ignore)
+    options = Options(target=target, select=select, ignore=ignore)
+    reporter = Reporter(quiet=quiet, would=diff or check)
+    if stdin:
+        _migrate_stdin(options, reporter, diff=diff, check=check)
+    else:
+        _migrate_paths(paths, options, reporter, diff=diff, check=check, output_dir=output_dir)
+    reporter.finish()
+    sys.exit(_exit_code(reporter.summary, check))
+
+
+def _check_usage(paths: Sequence[str], stdin: bool, diff: bool, check: bool, output_dir: Path | None) -> None:
+    """Reject option combinations that cannot mean anything."""
+    if "-" in paths and not stdin:
+        raise click.UsageError('"-" (stdin) must be the only path')
+    if output_dir is not None and (diff or check):
+        raise click.UsageError("--output-dir writes files; it cannot be combined with --diff or --check")
+    if output_dir is not None and stdin:
+        raise click.UsageError("--output-dir cannot be used with stdin (-): the result goes to stdout")
+
+
+def _check_rule_names(names: frozenset[str]) -> None:
+    """Fail on a --select/--ignore entry that names no rule (a typo would otherwise silently run nothing)."""
+    known = {key for rule in rule_registry.all_rules() for key in (rule.name(), rule.code)}
+    unknown = sorted(names - known)
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none installed"
+        _fail(f"unknown rule {', '.join(unknown)} in --select/--ignore (known: {listing})")
+
+
+def _migrate_paths(
+    paths: Sequence[str], options: Options, reporter: Reporter, *, diff: bool, check: bool, output_dir: Path | None
+) -> None:
+    """Migrate every file under ``paths``; a file that fails does not stop the others."""
+    mode = Mode.CHECK if diff or check else Mode.WRITE
+    root = common_root(paths)
+    exclude = [output_dir] if output_dir is not None else []
+    for file in iter_python_files(paths, reporter.problem, exclude):
+        destination = output_path(file, root, output_dir) if output_dir is not None else None
+        outcome = migrate_file(file, options, mode, destination)
+        if diff:
+            _write_stdout(unified_diff(outcome))
+        reporter.outcome(outcome)
+
+
+def _migrate_stdin(options: Options, reporter: Reporter, *, diff: bool, check: bool) -> None:
+    """Migrate the source on stdin: print the result (or its diff) on stdout."""
+    outcome, data = migrate_stdin(_binary_stream("stdin").read(), options)
+    if diff:
+        _write_stdout(unified_diff(outcome))
+    elif not check and data is not None:
+        _write_stdout(data)
+    reporter.outcome(outcome)
+
+
+def _exit_code(summary: Summary, check: bool) -> int:
+    if summary.failed:
+        return EXIT_ERROR
+    if check and summary.changed:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+class Reporter:
+    """Writes what happens to stderr and keeps the :class:`Summary`."""
+
+    def __init__(self, quiet: bool, would: bool) -> None:
+        self.quiet = quiet
+        self.summary = Summary(would=would)
+
+    def problem(self, problem: PathProblem) -> None:
+        """Report a path that cannot be processed (always shown)."""
+        self.summary.add_problem(problem)
+        _echo_err(problem.format())
+
+    def outcome(self, outcome: FileOutcome) -> None:
+        """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""
+        self.summary.add(outcome)
+        for message in outcome.messages():
+            _echo_err(message)
+        if outcome.status is Status.CHANGED and not self.quiet:
+            _echo_err(self._progress(outcome))
+
+    def _progress(self, outcome: FileOutcome) -> str:
+        if self.summary.would:
+            return f"would migrate {outcome.path}"
+        if outcome.written is None:  # stdin: the result went to stdout
+            return f"migrated {outcome.path}"
+        if outcome.written.resolve() != outcome.path.resolve():
+            return f"migrated {outcome.path} -> {outcome.written}"
+        return f"migrated {outcome.path}"
+
+    def finish(self) -> None:
+        """Print the summary line (unless quiet)."""
+        if not self.quiet:
+            _echo_err(self.summary.render())
+
+
+@cli.command("rules")
+def rules_command() -> None:
+    """List the rules: name, code, targets, the Haiku APIs each translates, and what it does."""
+    header = ("NAME", "CODE", "TARGETS", "HAIKU APIS", "SUMMARY")
+    rows = [
+        (rule.name(), rule.code, ",".join(sorted(rule.targets)), ", ".join(rule.haiku_apis), rule.summary())
+        for rule in rule_registry.all_rules()
+    ]
+    if not rows:
+        _echo_err("h2f: no rules installed")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        click.echo("  ".join(cells).rstrip())
+
+
+@cli.command("explain")
+@click.argument("code")
+def explain_command(code: str) -> None:
+    """Explain a diagnostic code (H2F012, or just 12)."""
+    try:
+        info = diagnostics_catalog.explain(code)
+    except KeyError as error:
+        _fail(str(error.args[0]))
+    click.echo(f"{info.code}: {info.title}\n")
+    click.echo(textwrap.fill(info.explanation, width=88))
+
+
+def _binary_stream(name: str) -> BinaryIO:
+    return click.get_binary_stream(name)  # type: ignore[arg-type]
+
+
+def _write_stdout(data: bytes) -> None:
+    if data:
+        stream = _binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``h2f: error: message`` and exit 2."""
+    _echo_err(f"h2f: error: {message}")
+    sys.exit(EXIT_ERROR)
+
+
+def main() -> None:
+    """Entry point of the ``h2f`` script and of ``python -m h2f``."""
+    cli(prog_name="h2f")

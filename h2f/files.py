@@ -1,0 +1,396 @@
+"""The file-level driver: find Python files, read them faithfully, migrate them, write them back safely.
+
+Everything here is independent of the command line (no click): the CLI only chooses a :class:`Mode`, prints
+the :class:`FileOutcome` of each file and the :class:`Summary`.
+
+Files are read as bytes and decoded the way Python itself would (PEP 263 coding declaration, UTF-8 BOM),
+without newline translation, and written back in the same encoding (and BOM), so a file that does not change
+comes back byte for byte and a migrated one keeps its CRLF line endings. Writes are atomic: a temporary file
+in the same directory, the original's permission bits, fsync, then :func:`os.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import io
+import os
+import re
+import stat
+import tempfile
+import tokenize
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from h2f.diagnostics import Diagnostic
+from h2f.engine import MigrationError, Options, migrate_source
+
+#: Directory names never entered while walking a directory (hidden directories are skipped too).
+SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".tox", "build", "node_modules"})
+
+#: Bytes that every file needing migration contains; files without them are not even decoded.
+_HAIKU_BYTES = b"haiku"
+
+_BOM = "\ufeff"
+
+
+class Status(enum.Enum):
+    """What happened to one file."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"  # migrated, or would be migrated when nothing is written
+    FAILED = "failed"
+
+
+class Mode(enum.Enum):
+    """Whether :func:`migrate_file` writes its result."""
+
+    CHECK = "check"  # compute the migration only (--check, --diff)
+    WRITE = "write"  # write the migrated text (in place, or to the given destination)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathProblem:
+    """A path given (or found) that cannot be processed; ``severity`` error makes the run fail."""
+
+    path: Path
+    message: str
+    severity: str = "error"
+
+    def format(self) -> str:
+        """Render as ``path: error: message``."""
+        return f"{self.path}: {self.severity}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """The text of a file and how to turn it back into the same bytes."""
+
+    text: str
+    encoding: str  # a codec name; ``utf-8-sig`` when the file starts with a BOM
+
+    def encode(self, text: str) -> bytes:
+        """Encode ``text`` as the file was encoded (BOM included)."""
+        return text.encode(self.encoding)
+
+    @property
+    def has_bom(self) -> bool:
+        """Whether the file starts with a UTF-8 byte order mark."""
+        return self.encoding == "utf-8-sig"
+
+
+@dataclasses.dataclass(frozen=True)
+class FileOutcome:
+    """The result of migrating one file.
+
+    ``source`` and ``code`` are ``None`` when the file was skipped without being decoded (it never mentions
+    haiku) or could not be read. ``error`` holds a filesystem error (``path: error: ...``); problems in the
+    file's content are ``diagnostics`` with ``severity == "error"``.
+    """
+
+    path: Path
+    status: Status
+    diagnostics: tuple[Diagnostic, ...] = ()
+    source: str | None = None
+    code: str | None = None
+    encoding: str | None = None
+    error: str | None = None
+    written: Path | None = None
+
+    @property
+    def warnings(self) -> int:
+        """How many warning diagnostics the file produced."""
+        return sum(1 for diagnostic in self.diagnostics if diagnostic.severity == "warning")
+
+    def messages(self) -> list[str]:
+        """Every line to report for this file: its error and its diagnostics, formatted."""
+        lines = [f"{self.path}: error: {self.error}"] if self.error else []
+        return lines + [diagnostic.format() for diagnostic in self.diagnostics]
+
+
+# --------------------------------------------------------------------------------------------- finding files
+
+
+def iter_python_files(
+    paths: Iterable[Path | str],
+    on_problem: Callable[[PathProblem], None] | None = None,
+    exclude: Iterable[Path] = (),
+) -> Iterator[Path]:
+    """Yield the files to migrate: explicit files as given, ``*.py`` under directories (sorted, recursively).
+
+    Directories in :data:`SKIP_DIRS`, hidden directories and the directories in ``exclude`` are not entered
+    (a directory given explicitly is always walked). Each file is yielded once even if named twice or reached
+    through a symlink; directory symlink loops are followed only once. Nonexistent paths (errors) and broken
+    symlinks met while walking (warnings) go to ``on_problem``; without it they raise :class:`FileNotFoundError`.
+    """
+    report = on_problem or _raise_problem
+    seen_files: set[Path] = set()
+    seen_dirs: set[Path] = {Path(os.path.realpath(path)) for path in exclude}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found: Iterable[Path] = _walk(path, seen_dirs, report)
+        elif path.is_file():
+            found = [path]
+        else:
+            report(PathProblem(path, "no such file or directory"))
+            continue
+        for file in found:
+            real = Path(os.path.realpath(file))
+            if real not in seen_files:
+                seen_files.add(real)
+                yield file
+
+
+def _raise_problem(problem: PathProblem) -> None:
+    raise FileNotFoundError(problem.format())
+
+
+def _walk(directory: Path, seen_dirs: set[Path], report: Callable[[PathProblem], None]) -> Iterator[Path]:
+    """Yield ``*.py`` files under ``directory`` in sorted order, entering each real directory once."""
+    real = Path(os.path.realpath(directory))
+    if real in seen_dirs:
+        return
+    seen_dirs.add(real)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError as error:
+        report(PathProblem(directory, f"cannot list directory: {error.strerror or error}"))
+        return
+    for entry in entries:
+        path = directory / entry.name
+        if entry.is_symlink() and not path.exists():
+            report(PathProblem(path, "broken symbolic link, skipped", "warning"))
+        elif entry.is_dir():
+            if not _skipped_dir(entry.name):
+                yield from _walk(path, seen_dirs, report)
+        elif entry.name.endswith(".py") and entry.is_file():
+            yield path
+
+
+def _skipped_dir(name: str) -> bool:
+    return name in SKIP_DIRS or name.startswith(".")
+
+
+def common_root(paths: Iterable[Path | str]) -> Path:
+    """The deepest directory containing every given path (a directory counts as its own root)."""
+    dirs = [os.path.abspath(p) if Path(p).is_dir() else os.path.dirname(os.path.abspath(p)) for p in paths]
+    return Path(os.path.commonpath(dirs)) if dirs else Path.cwd()
+
+
+def output_path(file: Path, root: Path, output_dir: Path) -> Path:
+    """Where ``--output-dir`` puts the migrated copy of ``file``: its path relative to ``root``, under it."""
+    return output_dir / Path(os.path.abspath(file)).relative_to(root)
+
+
+# ------------------------------------------------------------------------------------------ reading, decoding
+
+
+class DecodeError(Exception):
+    """The bytes are not text in the encoding the file declares; carries an H2F001 diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.format())
+        self.diagnostic = diagnostic
+
+
+def decode(raw: bytes, path: str) -> Decoded:
+    """Decode Python source bytes like the interpreter would (PEP 263, BOM), keeping newlines as they are."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as error:  # unknown codec, or a cookie that contradicts the BOM
+        line = _cookie_line(raw)
+        raise DecodeError(Diagnostic(path, line, 1, "H2F001", f"cannot decode: {error}", "error")) from None
+    try:
+        return Decoded(raw.decode(encoding), encoding)
+    except UnicodeDecodeError as error:
+        line, col = _position(raw, error.start)
+        bad = raw[error.start : error.end].hex(" ")
+        message = f"cannot decode as {encoding}: {error.reason} (byte {bad})"
+        raise DecodeError(Diagnostic(path, line, col, "H2F001", message, "error")) from None
+
+
+def _position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of ``offset`` in ``raw``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _cookie_line(raw: bytes) -> int:
+    """The line (1 or 2) holding the coding declaration, for error positions."""
+    first, _, rest = raw.partition(b"\n")
+    return 2 if b"coding" not in first and b"coding" in rest.partition(b"\n")[0] else 1
+
+
+# ----------------------------------------------------------------------------------------------- migrating
+
+
+def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destination: Path | None = None) -> FileOutcome:
+    """Migrate one file; with :attr:`Mode.WRITE` write the result to ``destination`` (default: in place).
+
+    Never raises for problems in the file: they are in the outcome. Nothing is written when the text does not
+    change or the migration failed.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
+    if _HAIKU_BYTES not in raw:
+        return FileOutcome(path, Status.UNCHANGED)
+    try:
+        decoded = decode(raw, str(path))
+        result = migrate_source(decoded.text, options, str(path))
+    except (DecodeError, MigrationError) as error:
+        return FileOutcome(path, Status.FAILED, (error.diagnostic,))
+    outcome = FileOutcome(
+        path,
+        Status.CHANGED if result.changed else Status.UNCHANGED,
+        result.diagnostics,
+        result.source,
+        result.code,
+        decoded.encoding,
+    )
+    if mode is Mode.WRITE and result.changed:
+        return _write(outcome, decoded, destination or path)
+    return outcome
+
+
+def _write(outcome: FileOutcome, decoded: Decoded, destination: Path) -> FileOutcome:
+    """Write the migrated text of ``outcome``; a failure to encode or write makes the outcome failed."""
+    assert outcome.code is not None
+    try:
+        data = decoded.encode(outcome.code)
+    except UnicodeEncodeError as error:
+        message = f"cannot encode the migrated text as {decoded.encoding}: {error.reason}"
+        return dataclasses.replace(outcome, status=Status.FAILED, error=message)
+    try:
+        if destination != outcome.path:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+        written = write_atomic(destination, data, permissions_of=outcome.path)
+    except OSError as error:
+        message = f"cannot write {destination}: {error.strerror or error}"
+        return dataclasses.replace(outcome, status=Status.FAILED, error=message)
+    return dataclasses.replace(outcome, written=written)
+
+
+def write_atomic(path: Path, data: bytes, permissions_of: Path | None = None) -> Path:
+    """Replace ``path`` by ``data`` atomically; return the file actually written.
+
+    A symlink is not replaced by a file: its target is written. The new file gets the permission bits of
+    ``permissions_of`` (default: the file being replaced), so an executable script stays executable.
+    """
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(os.stat(permissions_of or target).st_mode)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".h2f-tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def migrate_stdin(raw: bytes, options: Options, name: str = "<stdin>") -> tuple[FileOutcome, bytes | None]:
+    """Migrate source bytes read from standard input; return the outcome and the bytes to print (or None)."""
+    path = Path(name)
+    try:
+        decoded = decode(raw, name)
+        result = migrate_source(decoded.text, options, name)
+    except (DecodeError, MigrationError) as error:
+        return FileOutcome(path, Status.FAILED, (error.diagnostic,)), None
+    status = Status.CHANGED if result.changed else Status.UNCHANGED
+    outcome = FileOutcome(path, status, result.diagnostics, result.source, result.code, decoded.encoding)
+    if not result.changed:
+        return outcome, raw
+    try:
+        return outcome, decoded.encode(result.code)
+    except UnicodeEncodeError as error:
+        message = f"cannot encode the migrated text as {decoded.encoding}: {error.reason}"
+        return dataclasses.replace(outcome, status=Status.FAILED, error=message), None
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+
+
+def unified_diff(outcome: FileOutcome) -> bytes:
+    """The change of ``outcome`` as a unified diff (``--- a/path`` / ``+++ b/path``) in the file's encoding.
+
+    The diff is of the file's exact bytes (a BOM and CRLF line endings included, a missing final newline
+    marked), so ``patch -p1`` / ``git apply`` reproduce the migrated file. Empty when nothing changed.
+    """
+    if outcome.status is not Status.CHANGED or outcome.source is None or outcome.code is None:
+        return b""
+    encoding = outcome.encoding or "utf-8"
+    prefix = _BOM if encoding == "utf-8-sig" else ""
+    name = Path(outcome.path).as_posix()
+    lines = difflib.unified_diff(
+        _split_lines(prefix + outcome.source), _split_lines(prefix + outcome.code), f"a/{name}", f"b/{name}"
+    )
+    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+
+
+def _split_lines(text: str) -> list[str]:
+    """Split at ``\\n`` only, keeping the ends (``str.splitlines`` also splits at form feeds and others)."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
+
+
+@dataclasses.dataclass
+class Summary:
+    """Counts over a run; ``would`` says nothing was written (``--check``/``--diff``)."""
+
+    would: bool = False
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    warnings: int = 0
+
+    def add(self, outcome: FileOutcome) -> None:
+        """Count one file's outcome."""
+        if outcome.status is Status.CHANGED:
+            self.changed += 1
+        elif outcome.status is Status.UNCHANGED:
+            self.unchanged += 1
+        else:
+            self.failed += 1
+        self.warnings += outcome.warnings
+
+    def add_problem(self, problem: PathProblem) -> None:
+        """Count a path that could not be processed (an error fails it, a warning is a warning)."""
+        if problem.severity == "error":
+            self.failed += 1
+        else:
+            self.warnings += 1
+
+    def render(self) -> str:
+        """One line: ``h2f: 3 files migrated, 10 unchanged, 1 failed, 2 warnings``."""
+        files = f"{self.changed} {_plural(self.changed, 'file')}"
+        done = f"{files} would be migrated" if self.would else f"{files} migrated"
+        warnings = f"{self.warnings} {_plural(self.warnings, 'warning')}"
+        return f"h2f: {done}, {self.unchanged} unchanged, {self.failed} failed, {warnings}"
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
