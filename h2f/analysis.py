@@ -1,12 +1,325 @@
-"""One read of a file: what Haiku it uses and where (placeholder until the analysis lands)."""
+"""One read of a file: which Haiku it uses and where.
+
+The analysis is built once per file from the metadata wrapper and shared by every rule, so rules never
+re-walk the tree to answer "is this Haiku?", "is this class an hk.Module?", "is this variable a transformed
+function?".
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Collection, Mapping
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata.base_provider import LazyValue
+from libcst.metadata import (
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedName,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+from h2f.names import HAIKU_LAYERS, normalize_haiku_name
 
 _HAIKU_WORD = re.compile(r"\bhaiku\b")
+
+TRANSFORMS = {
+    "haiku.transform": ("transform", False),
+    "haiku.transform_with_state": ("transform", True),
+    "haiku.multi_transform": ("multi_transform", False),
+    "haiku.multi_transform_with_state": ("multi_transform", True),
+}
+WITHOUT_APPLY_RNG = "haiku.without_apply_rng"
 
 
 def mentions_haiku(source: str) -> bool:
     """Cheap pre-filter: can this text import Haiku at all? (No parse; false positives are fine.)"""
     return _HAIKU_WORD.search(source) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportAlias:
+    """One imported Haiku name, as libcst's import visitors spell it."""
+
+    module: str
+    obj: str | None
+    asname: str | None
+
+
+@dataclasses.dataclass
+class ModuleClass:
+    """A class that is (transitively) an ``hk.Module`` subclass."""
+
+    name: str
+    node: cst.ClassDef
+    haiku_base: str | None  # "haiku.Module", or the Haiku layer it subclasses, or None for a local base
+    local_base: str | None
+    init: cst.FunctionDef | None
+    methods: dict[str, cst.FunctionDef]
+
+
+@dataclasses.dataclass
+class Transform:
+    """A name bound to the result of ``hk.transform`` and friends."""
+
+    name: str
+    kind: str  # "transform" or "multi_transform"
+    with_state: bool
+    apply_rng: bool
+    function: cst.FunctionDef | cst.Lambda | None
+    function_name: str | None
+    binding: cst.CSTNode  # the Assign statement or the decorated FunctionDef
+    methods: tuple[str, ...] = ()  # multi_transform: names of the apply functions, in order
+
+
+class FileAnalysis:
+    """Everything rules need to know about the Haiku in one file."""
+
+    def __init__(self, wrapper: cst.MetadataWrapper) -> None:
+        self.wrapper = wrapper
+        self.module = wrapper.module
+        self.qualified: Mapping[cst.CSTNode, Collection[QualifiedName]] = wrapper.resolve(QualifiedNameProvider)
+        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = wrapper.resolve(ParentNodeProvider)
+        self.scopes = wrapper.resolve(ScopeProvider)
+        self.positions = wrapper.resolve(PositionProvider)
+        self.haiku_imports: list[ImportAlias] = []
+        self.haiku_aliases: set[str] = set()
+        self.module_classes: dict[str, ModuleClass] = {}
+        self.transforms: dict[str, Transform] = {}
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.splat_configs: dict[cst.CSTNode, str] = {}
+        self.linen_alias = "nn"
+
+    @classmethod
+    def build(cls, wrapper: cst.MetadataWrapper) -> FileAnalysis:
+        """Analyse the file behind ``wrapper`` (metadata is resolved once, here)."""
+        analysis = cls(wrapper)
+        analysis._find_imports()
+        if analysis.haiku_imports:
+            analysis._find_definitions()
+            analysis._choose_linen_alias()
+        return analysis
+
+    # ----- queries -------------------------------------------------------------------------------------
+
+    def haiku_name(self, node: cst.CSTNode) -> str | None:
+        """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
+        if not isinstance(node, (cst.Name, cst.Attribute)):
+            return None
+        for qualified in self._qualified(node):
+            name = qualified.name
+            if name == "haiku" or name.startswith("haiku."):
+                return normalize_haiku_name(name)
+        return None
+
+    def qualified_names(self, node: cst.CSTNode) -> set[str]:
+        """Every qualified name libcst resolves for an original expression node (``jax.numpy.zeros``)."""
+        return {qualified.name for qualified in self._qualified(node)}
+
+    def _qualified(self, node: cst.CSTNode) -> Collection[QualifiedName]:
+        value = self.qualified.get(node, ())
+        return value() if isinstance(value, LazyValue) else value
+
+    def is_haiku_layer_call(self, node: cst.CSTNode) -> str | None:
+        """If ``node`` constructs a Haiku layer (``hk.Linear(...)``), its Haiku name."""
+        if isinstance(node, cst.Call):
+            name = self.haiku_name(node.func)
+            if name in HAIKU_LAYERS:
+                return name
+        return None
+
+    def local_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
+        """If ``node`` is a Name of a module class defined in this file, that class."""
+        if isinstance(node, cst.Name):
+            return self.module_classes.get(node.value)
+        return None
+
+    def enclosing(self, node: cst.CSTNode, kind: type[cst.CSTNode]) -> cst.CSTNode | None:
+        """The nearest ancestor of the original ``node`` of type ``kind``."""
+        current = self.parents.get(node)
+        while current is not None and not isinstance(current, kind):
+            current = self.parents.get(current)
+        return current
+
+    def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
+        """The module class whose body contains the original ``node``, if any."""
+        current = self.parents.get(node)
+        while current is not None:
+            if isinstance(current, cst.ClassDef):
+                return self.module_classes.get(current.name.value)
+            current = self.parents.get(current)
+        return None
+
+    # ----- building ------------------------------------------------------------------------------------
+
+    def _find_imports(self) -> None:
+        for statement in self._import_statements():
+            if isinstance(statement, cst.Import):
+                for alias in statement.names:
+                    dotted = _dotted(alias.name)
+                    if dotted == "haiku" or dotted.startswith("haiku."):
+                        asname = alias.asname.name.value if alias.asname else None  # type: ignore[union-attr]
+                        self.haiku_imports.append(ImportAlias(dotted, None, asname))
+                        self.haiku_aliases.add(asname or dotted.split(".")[0])
+            elif isinstance(statement, cst.ImportFrom) and statement.module is not None and statement.relative == ():
+                module = _dotted(statement.module)
+                if module != "haiku" and not module.startswith("haiku."):
+                    continue
+                if isinstance(statement.names, cst.ImportStar):
+                    continue
+                for alias in statement.names:
+                    obj = _dotted(alias.name)
+                    asname = alias.asname.name.value if alias.asname else None  # type: ignore[union-attr]
+                    self.haiku_imports.append(ImportAlias(module, obj, asname))
+                    self.haiku_aliases.add(asname or obj)
+
+    def _import_statements(self) -> list[cst.Import | cst.ImportFrom]:
+        return [node for node in self.qualified_nodes_of(cst.Import, cst.ImportFrom)]  # type: ignore[misc]
+
+    def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
+        """Every node of the given kinds, in source order."""
+        return [node for node in _walk(self.module) if isinstance(node, kinds)]
+
+    def _find_definitions(self) -> None:
+        for node in _walk(self.module):
+            if isinstance(node, cst.ClassDef):
+                self._add_class(node)
+            elif isinstance(node, cst.FunctionDef):
+                self.functions.setdefault(node.name.value, node)
+                self._add_decorated_transform(node)
+            elif isinstance(node, cst.Assign):
+                self._add_assigned_transform(node)
+            elif isinstance(node, cst.Call):
+                self._add_splat_configs(node)
+
+    def _add_class(self, node: cst.ClassDef) -> None:
+        haiku_base = local_base = None
+        for base in node.bases:
+            name = self.haiku_name(base.value)
+            if name is not None and (name == "haiku.Module" or name in HAIKU_LAYERS):
+                haiku_base = name
+            elif isinstance(base.value, cst.Name) and base.value.value in self.module_classes:
+                local_base = base.value.value
+        if haiku_base is None and local_base is None:
+            return
+        methods = {
+            statement.name.value: statement
+            for statement in node.body.body
+            if isinstance(statement, cst.FunctionDef)
+        }
+        self.module_classes[node.name.value] = ModuleClass(
+            node.name.value, node, haiku_base, local_base, methods.get("__init__"), methods
+        )
+
+    def _transform_of(self, expr: cst.BaseExpression) -> tuple[str, bool, bool, cst.BaseExpression] | None:
+        """Unwrap ``hk.without_apply_rng(hk.transform(f))`` into (kind, with_state, apply_rng, f)."""
+        apply_rng = True
+        while isinstance(expr, cst.Call) and self.haiku_name(expr.func) == WITHOUT_APPLY_RNG and expr.args:
+            apply_rng = False
+            expr = expr.args[0].value
+        if not isinstance(expr, cst.Call) or not expr.args:
+            return None
+        found = TRANSFORMS.get(self.haiku_name(expr.func) or "")
+        if found is None:
+            return None
+        for arg in expr.args[1:]:
+            if arg.keyword is not None and arg.keyword.value == "apply_rng" and m.matches(arg.value, m.Name("False")):
+                apply_rng = False
+        kind, with_state = found
+        return kind, with_state, apply_rng, expr.args[0].value
+
+    def _add_assigned_transform(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return
+        found = self._transform_of(node.value)
+        if found is None:
+            return
+        kind, with_state, apply_rng, function = found
+        name = node.targets[0].target.value
+        function_name = function.value if isinstance(function, cst.Name) else None
+        definition: cst.FunctionDef | cst.Lambda | None
+        if isinstance(function, cst.Lambda):
+            definition = function
+        else:
+            definition = self.functions.get(function_name or "")
+        self.transforms[name] = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
+
+    def _add_decorated_transform(self, node: cst.FunctionDef) -> None:
+        kind = None
+        with_state = False
+        apply_rng = True
+        for decorator in node.decorators:
+            name = self.haiku_name(decorator.decorator)
+            if name in TRANSFORMS:
+                kind, with_state = TRANSFORMS[name]
+            elif name == WITHOUT_APPLY_RNG:
+                apply_rng = False
+            else:
+                return
+        if kind is not None:
+            fname = node.name.value
+            self.transforms[fname] = Transform(fname, kind, with_state, apply_rng, node, fname, node)
+
+    def _add_splat_configs(self, node: cst.Call) -> None:
+        """Remember dict literals that are only splatted into one Haiku layer's constructor."""
+        layer = self.is_haiku_layer_call(node)
+        if layer is None:
+            return
+        for arg in node.args:
+            if arg.star == "**" and isinstance(arg.value, cst.Name):
+                literal = self.dict_literal_bound_to(arg.value)
+                if literal is not None:
+                    self.splat_configs[literal] = layer
+
+    def dict_literal_bound_to(self, name: cst.Name) -> cst.CSTNode | None:
+        """The dict literal (or ``dict(...)`` call) that ``name`` is bound to, when it is bound exactly once."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return None
+        assignments = list(scope[name.value])
+        if len(assignments) != 1:
+            return None
+        node = getattr(assignments[0], "node", None)
+        if not isinstance(node, cst.Name):
+            return None
+        statement = self.parents.get(self.parents.get(node))  # Name -> AssignTarget -> Assign
+        if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Dict):
+            return statement.value
+        if (
+            isinstance(statement, cst.Assign)
+            and isinstance(statement.value, cst.Call)
+            and m.matches(statement.value.func, m.Name("dict"))
+        ):
+            return statement.value
+        return None
+
+    def _choose_linen_alias(self) -> None:
+        for statement in self._import_statements():
+            if isinstance(statement, cst.Import):
+                for alias in statement.names:
+                    if _dotted(alias.name) == "flax.linen":
+                        self.linen_alias = alias.asname.name.value if alias.asname else "flax.linen"  # type: ignore[union-attr]
+                        return
+        global_scope = self.scopes.get(self.module)
+        if global_scope is not None and "nn" in global_scope:
+            self.linen_alias = "linen"
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _walk(node: cst.CSTNode):
+    """Pre-order walk of ``node`` and its descendants."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))

@@ -210,7 +210,7 @@ def explain_command(code: str) -> None:
     except KeyError as error:
         _fail(str(error.args[0]))
     click.echo(f"{info.code}: {info.title}\n")
-    click.echo(textwrap.fill(info.explanation, width=88))
+    click.echo(textwrap.fill(info.explanation, width=88, break_on_hyphens=False, break_long_words=False))
 
 
 def _binary_stream(name: str) -> BinaryIO:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from h2f.diagnostics import Diagnostic
-from h2f.engine import MigrationError, Options, migrate_source
+from h2f.engine import MigrationError, MigrationResult, Options, migrate_source
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
 SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".tox", "build", "node_modules"})
@@ -240,7 +240,7 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
         return FileOutcome(path, Status.UNCHANGED)
     try:
         decoded = decode(raw, str(path))
-        result = migrate_source(decoded.text, options, str(path))
+        result = _migrate_text(decoded.text, options, str(path))
     except (DecodeError, MigrationError) as error:
         return FileOutcome(path, Status.FAILED, (error.diagnostic,))
     outcome = FileOutcome(
@@ -254,6 +254,17 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
     if mode is Mode.WRITE and result.changed:
         return _write(outcome, decoded, destination or path)
     return outcome
+
+
+def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:
+    """:func:`migrate_source`, with any unexpected exception turned into a failure of this file only."""
+    try:
+        return migrate_source(text, options, path)
+    except MigrationError:
+        raise
+    except Exception as error:  # a bug in h2f must not stop the other files
+        message = f"internal error ({type(error).__name__}: {error})"
+        raise MigrationError(Diagnostic(path, 1, 1, "H2F003", message, "error")) from error
 
 
 def _write(outcome: FileOutcome, decoded: Decoded, destination: Path) -> FileOutcome:
@@ -317,7 +328,7 @@ def migrate_stdin(raw: bytes, options: Options, name: str = "<stdin>") -> tuple[
     path = Path(name)
     try:
         decoded = decode(raw, name)
-        result = migrate_source(decoded.text, options, name)
+        result = _migrate_text(decoded.text, options, name)
     except (DecodeError, MigrationError) as error:
         return FileOutcome(path, Status.FAILED, (error.diagnostic,)), None
     status = Status.CHANGED if result.changed else Status.UNCHANGED

@@ -1,0 +1,342 @@
+"""Haiku's names and Flax's, in one place: API renames, argument renames, initializers, naming schemes.
+
+Everything here is data. Rules read these tables; a rename that is only a rename belongs here, not in a
+rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+#: Spellings that mean the same Haiku API.
+HAIKU_SYNONYMS: Mapping[str, str] = {
+    "haiku.experimental.layer_stack": "haiku.layer_stack",
+    "haiku.experimental.LayerStackTransparencyMapping": "haiku.LayerStackTransparencyMapping",
+    "haiku.experimental.multi_transform": "haiku.multi_transform",
+    "haiku.initializers.VarianceScaling": "haiku.initializers.VarianceScaling",
+}
+
+#: Qualified names that are Haiku namespaces rather than APIs.
+HAIKU_NAMESPACES = frozenset(
+    {
+        "haiku",
+        "haiku.initializers",
+        "haiku.nets",
+        "haiku.experimental",
+        "haiku.pad",
+        "haiku.data_structures",
+        "haiku.mixed_precision",
+        "haiku.testing",
+        "haiku.config",
+        "haiku.typing",
+    }
+)
+
+
+def normalize_haiku_name(name: str) -> str:
+    """Map every spelling of a Haiku API onto one name (``haiku.experimental.layer_stack`` → ``haiku.layer_stack``)."""
+    return HAIKU_SYNONYMS.get(name, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRename:
+    """How one Haiku layer constructor becomes a Flax Linen one.
+
+    ``haiku_params`` lists the Haiku constructor's parameters in positional order, so positional arguments
+    can be named. ``args`` renames Haiku keywords to Flax keywords; a Haiku keyword that is absent from
+    ``args`` and from ``unsupported`` is an error in the table (tests check the table against the installed
+    Haiku). ``positional`` is how many leading Flax parameters may be passed positionally. ``haiku_defaults``
+    are Flax keywords (with the source text of Haiku's value) that the migration states explicitly when the
+    Haiku call relied on a Haiku default that Flax does not share. ``unsupported`` maps Haiku keywords that
+    have no faithful Flax counterpart to the source text of the only value that is fine (None: never fine).
+    """
+
+    flax: str
+    haiku_params: tuple[str, ...]
+    args: Mapping[str, str]
+    positional: int = 1
+    haiku_defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unsupported: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
+    conv_rank: int | None = None
+
+
+#: Flax keyword values that are the Flax default anyway: the migration leaves them out.
+FLAX_DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    "Dense": {"use_bias": "True"},
+    "Conv": {"strides": "1", "kernel_dilation": "1", "padding": "'SAME'", "use_bias": "True", "feature_group_count": "1"},
+    "LayerNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True", "use_bias": "True"},
+    "RMSNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True"},
+    "GroupNorm": {"use_scale": "True", "use_bias": "True"},
+    "BatchNorm": {"use_scale": "True", "use_bias": "True", "epsilon": "1e-5"},
+}
+
+_CONV_PARAMS = (
+    "output_channels",
+    "kernel_shape",
+    "stride",
+    "rate",
+    "padding",
+    "with_bias",
+    "w_init",
+    "b_init",
+    "data_format",
+    "mask",
+    "feature_group_count",
+    "name",
+)
+_CONV_ARGS = {
+    "output_channels": "features",
+    "kernel_shape": "kernel_size",
+    "stride": "strides",
+    "rate": "kernel_dilation",
+    "padding": "padding",
+    "with_bias": "use_bias",
+    "w_init": "kernel_init",
+    "b_init": "bias_init",
+    "feature_group_count": "feature_group_count",
+    "mask": "mask",
+    "name": "name",
+}
+
+
+def _conv(rank: int, data_format: str) -> LayerRename:
+    return LayerRename(
+        "Conv",
+        _CONV_PARAMS,
+        _CONV_ARGS,
+        positional=2,
+        unsupported={"data_format": repr(data_format)},
+        conv_rank=rank,
+    )
+
+
+LAYERS: Mapping[str, LayerRename] = {
+    "haiku.Linear": LayerRename(
+        "Dense",
+        ("output_size", "with_bias", "w_init", "b_init", "name"),
+        {"output_size": "features", "with_bias": "use_bias", "w_init": "kernel_init", "b_init": "bias_init", "name": "name"},
+    ),
+    "haiku.Conv1D": _conv(1, "NWC"),
+    "haiku.Conv2D": _conv(2, "NHWC"),
+    "haiku.Conv3D": _conv(3, "NDHWC"),
+    "haiku.LayerNorm": LayerRename(
+        "LayerNorm",
+        ("axis", "create_scale", "create_offset", "eps", "scale_init", "offset_init", "use_fast_variance", "name"),
+        {
+            "axis": "reduction_axes",
+            "param_axis": "feature_axes",
+            "create_scale": "use_scale",
+            "create_offset": "use_bias",
+            "eps": "epsilon",
+            "scale_init": "scale_init",
+            "offset_init": "bias_init",
+            "use_fast_variance": "use_fast_variance",
+            "name": "name",
+        },
+        positional=0,
+        haiku_defaults={"epsilon": "1e-5"},
+    ),
+    "haiku.RMSNorm": LayerRename(
+        "RMSNorm",
+        ("axis", "eps", "scale_init", "name", "create_scale"),
+        {
+            "axis": "reduction_axes",
+            "param_axis": "feature_axes",
+            "eps": "epsilon",
+            "scale_init": "scale_init",
+            "create_scale": "use_scale",
+            "name": "name",
+        },
+        positional=0,
+        haiku_defaults={"epsilon": "1e-5"},
+    ),
+    "haiku.GroupNorm": LayerRename(
+        "GroupNorm",
+        ("groups", "axis", "create_scale", "create_offset", "eps", "scale_init", "offset_init", "data_format", "name"),
+        {
+            "groups": "num_groups",
+            "create_scale": "use_scale",
+            "create_offset": "use_bias",
+            "eps": "epsilon",
+            "scale_init": "scale_init",
+            "offset_init": "bias_init",
+            "name": "name",
+        },
+        positional=0,
+        haiku_defaults={"epsilon": "1e-5"},
+        unsupported={"axis": None, "data_format": "'channels_last'"},
+    ),
+    "haiku.Embed": LayerRename(
+        "Embed",
+        ("vocab_size", "embed_dim", "embedding_matrix", "w_init", "lookup_style", "name", "precision"),
+        {"vocab_size": "num_embeddings", "embed_dim": "features", "w_init": "embedding_init", "name": "name"},
+        positional=2,
+        haiku_defaults={"embedding_init": "truncated_normal(stddev=1.0)"},
+        unsupported={"embedding_matrix": None, "lookup_style": "'ARRAY_INDEX'", "precision": None},
+    ),
+    "haiku.BatchNorm": LayerRename(
+        "BatchNorm",
+        (
+            "create_scale",
+            "create_offset",
+            "decay_rate",
+            "eps",
+            "scale_init",
+            "offset_init",
+            "axis",
+            "cross_replica_axis",
+            "cross_replica_axis_index_groups",
+            "data_format",
+            "name",
+        ),
+        {
+            "create_scale": "use_scale",
+            "create_offset": "use_bias",
+            "decay_rate": "momentum",
+            "eps": "epsilon",
+            "scale_init": "scale_init",
+            "offset_init": "bias_init",
+            "cross_replica_axis": "axis_name",
+            "cross_replica_axis_index_groups": "axis_index_groups",
+            "name": "name",
+        },
+        positional=0,
+        unsupported={"axis": None, "data_format": "'channels_last'"},
+    ),
+}
+
+#: Haiku constructor arguments that take an initializer.
+INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
+
+#: Haiku module classes h2f knows of (translated or not): constructing one inline needs ``@nn.compact``.
+HAIKU_MODULE_CLASSES = frozenset(LAYERS) | frozenset(
+    f"haiku.{name}"
+    for name in (
+        "Module",
+        "Sequential",
+        "Flatten",
+        "Reshape",
+        "LSTM",
+        "GRU",
+        "VanillaRNN",
+        "DeepRNN",
+        "MultiHeadAttention",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
+        "DepthwiseConv3D",
+        "SeparableDepthwiseConv2D",
+        "ConvND",
+        "ConvNDTranspose",
+        "InstanceNorm",
+        "SpectralNorm",
+        "ExponentialMovingAverage",
+        "EMAParamsTree",
+        "Bias",
+        "AvgPool",
+        "MaxPool",
+        "nets.MLP",
+        "nets.ResNet",
+        "nets.ResNet18",
+        "nets.ResNet34",
+        "nets.ResNet50",
+        "nets.ResNet101",
+        "nets.ResNet152",
+        "nets.ResNet200",
+        "nets.MobileNetV1",
+        "nets.VectorQuantizer",
+        "nets.VectorQuantizerEMA",
+    )
+)
+HAIKU_LAYERS = HAIKU_MODULE_CLASSES - {"haiku.Module"}
+
+
+@dataclasses.dataclass(frozen=True)
+class InitializerRename:
+    """How a ``hk.initializers`` class becomes a ``nn.initializers`` function.
+
+    ``haiku_params`` are the Haiku constructor's parameters in order with the source of their defaults;
+    ``args`` maps them onto the Flax function's keywords; ``exact_only`` holds Haiku parameters whose
+    non-default values Flax cannot express (the initializer is then reported).
+    """
+
+    flax: str
+    haiku_params: tuple[tuple[str, str], ...]
+    args: Mapping[str, str]
+    always: tuple[str, ...] = ()
+    exact_only: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+INITIALIZERS: Mapping[str, InitializerRename] = {
+    "haiku.initializers.Constant": InitializerRename("constant", (("constant", ""),), {"constant": "value"}, ("constant",)),
+    "haiku.initializers.RandomNormal": InitializerRename(
+        "normal", (("stddev", "1.0"), ("mean", "0.0")), {"stddev": "stddev"}, ("stddev",), {"mean": "0.0"}
+    ),
+    "haiku.initializers.TruncatedNormal": InitializerRename(
+        "truncated_normal",
+        (("stddev", "1.0"), ("mean", "0.0"), ("lower", "-2.0"), ("upper", "2.0")),
+        {"stddev": "stddev", "lower": "lower", "upper": "upper"},
+        ("stddev",),
+        {"mean": "0.0"},
+    ),
+    "haiku.initializers.RandomUniform": InitializerRename(
+        "uniform", (("minval", "0.0"), ("maxval", "1.0")), {"maxval": "scale"}, ("maxval",), {"minval": "0.0"}
+    ),
+    "haiku.initializers.VarianceScaling": InitializerRename(
+        "variance_scaling",
+        (("scale", "1.0"), ("mode", "'fan_in'"), ("distribution", "'truncated_normal'"), ("fan_in_axes", "None")),
+        {"scale": "scale", "mode": "mode", "distribution": "distribution"},
+        ("scale", "mode", "distribution"),
+        {"fan_in_axes": "None"},
+    ),
+    "haiku.initializers.Orthogonal": InitializerRename(
+        "orthogonal", (("scale", "1.0"), ("axis", "-1")), {"scale": "scale", "axis": "column_axis"}
+    ),
+}
+
+#: ``jnp`` constructors that Haiku code passes as initializers, and their Flax initializer.
+ARRAY_INITIALIZERS: Mapping[str, str] = {
+    "jax.numpy.zeros": "zeros",
+    "jax.numpy.ones": "ones",
+    "numpy.zeros": "zeros",
+    "numpy.ones": "ones",
+}
+
+#: Type annotations and their Flax/JAX counterparts: Haiku name → (module to import, expression).
+ANNOTATIONS: Mapping[str, tuple[str, str]] = {
+    "haiku.Params": ("flax.typing", "VariableDict"),
+    "haiku.State": ("flax.typing", "VariableDict"),
+    "haiku.MutableParams": ("flax.typing", "VariableDict"),
+    "haiku.MutableState": ("flax.typing", "VariableDict"),
+    "haiku.Transformed": ("flax.linen", "Module"),
+    "haiku.TransformedWithState": ("flax.linen", "Module"),
+    "haiku.MultiTransformed": ("flax.linen", "Module"),
+    "haiku.MultiTransformedWithState": ("flax.linen", "Module"),
+    "haiku.initializers.Initializer": ("flax.linen.initializers", "Initializer"),
+    "haiku.PRNGSequence": ("", ""),
+}
+
+#: Flax collection that holds ``hk.get_state`` variables (one bucket, like Haiku's ``state``).
+STATE_COLLECTION = "state"
+#: Flax collection of BatchNorm statistics.
+BATCH_STATS_COLLECTION = "batch_stats"
+#: Flax rng stream for dropout, and for every other use of Haiku's rng key.
+DROPOUT_STREAM = "dropout"
+SAMPLE_STREAM = "sample"
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def haiku_module_name(class_name: str) -> str:
+    """The name Haiku gives an unnamed module of class ``class_name`` (``BatchNorm`` → ``batch_norm``)."""
+    return _CAMEL_BOUNDARY.sub("_", class_name).lower()
+
+
+def class_name_for(function_name: str) -> str:
+    """The Linen class name for a Haiku function that becomes a module (``forward_fn`` → ``ForwardFn``)."""
+    parts = [part for part in function_name.split("_") if part]
+    return "".join(part[:1].upper() + part[1:] for part in parts) or "Model"

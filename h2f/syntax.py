@@ -1,0 +1,106 @@
+"""Small libcst helpers shared by the rules: binding call arguments, building calls and keywords."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+import libcst.matchers as m
+
+
+def expr(source: str) -> cst.BaseExpression:
+    """Parse an expression from source text."""
+    return cst.parse_expression(source)
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source text of a node."""
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.Arg] | None:
+    """Name each argument of ``call`` after ``params`` (the callee's parameters in positional order).
+
+    Returns None when the call has ``*args`` or ``**kwargs`` splats, or more positional arguments than
+    ``params``: such calls cannot be mapped argument by argument.
+    """
+    bound: dict[str, cst.Arg] = {}
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            return None
+        if arg.keyword is None:
+            if position >= len(params):
+                return None
+            bound[params[position]] = arg
+            position += 1
+        else:
+            bound[arg.keyword.value] = arg
+    return bound
+
+
+def keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
+    """``name=value``, formatted the way black formats keywords."""
+    return cst.Arg(
+        value=value,
+        keyword=cst.Name(name),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+
+
+def positional(value: cst.BaseExpression) -> cst.Arg:
+    """A positional argument."""
+    return cst.Arg(value=value)
+
+
+def with_commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    """Comma-separate ``args`` (``, `` between, none after the last)."""
+    out = []
+    for index, arg in enumerate(args):
+        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if index < len(args) - 1 else cst.MaybeSentinel.DEFAULT
+        out.append(arg.with_changes(comma=comma))
+    return out
+
+
+def call(func: cst.BaseExpression, args: Sequence[cst.Arg]) -> cst.Call:
+    """``func(args...)``."""
+    return cst.Call(func=func, args=with_commas(list(args)))
+
+
+def negate(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``not value``, simplified for literals and double negation."""
+    if m.matches(value, m.Name("True")):
+        return cst.Name("False")
+    if m.matches(value, m.Name("False")):
+        return cst.Name("True")
+    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not):
+        inner = value.expression
+        return inner.with_changes(lpar=[], rpar=[]) if isinstance(inner, (cst.Name, cst.Attribute, cst.Call)) else inner
+    needs_parens = not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+    operand = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if needs_parens and not value.lpar else value
+    return cst.UnaryOperation(operator=cst.Not(), expression=operand)
+
+
+def is_none(node: cst.BaseExpression | None) -> bool:
+    """Whether ``node`` is the literal ``None``."""
+    return node is not None and m.matches(node, m.Name("None"))
+
+
+def is_zero(node: cst.BaseExpression) -> bool:
+    """Whether ``node`` is the literal 0 or 0.0."""
+    return isinstance(node, (cst.Integer, cst.Float)) and float(node.value) == 0.0
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def self_attribute(name: str) -> cst.Attribute:
+    """``self.<name>``."""
+    return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))

@@ -1,0 +1,80 @@
+"""``hk.initializers.*`` → ``nn.initializers.*``, and Haiku-style initializer callables adapted to Flax.
+
+Haiku initializers are called as ``init(shape, dtype)`` and draw their randomness from
+``hk.next_rng_key()``; Flax initializers are called as ``init(key, shape, dtype)``. Classes with an exact
+Flax counterpart are renamed (``TruncatedNormal(stddev)`` → ``truncated_normal(stddev=...)``: note Flax's
+default stddev differs, so it is always stated). ``jnp.zeros``/``jnp.ones`` become ``nn.initializers.zeros``
+/``ones``; any other callable is wrapped so that it receives ``(shape, dtype)`` as before.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.context import MigrationContext
+from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS
+from h2f.rule import Rule
+from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
+
+
+class Initializers(Rule):
+    """Translate ``hk.initializers`` classes to ``flax.linen.initializers`` functions, stating Haiku's defaults."""
+
+    code = "H2F080"
+    haiku_apis = tuple(INITIALIZERS)
+    order = 10
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        name = self.ctx.haiku_name(original_node.func)
+        rename = INITIALIZERS.get(name or "")
+        if rename is None:
+            return None
+        bound = bind_arguments(updated_node, [param for param, _ in rename.haiku_params])
+        if bound is None:
+            self.ctx.report(original_node, self.code, f"{name} called with *args/**kwargs: translate it by hand")
+            return None
+        for param, required in rename.exact_only.items():
+            if param in bound and code_of(bound[param].value) != required:
+                self.ctx.report(
+                    original_node,
+                    self.code,
+                    f"{name}({param}=...) has no Flax counterpart; left in place (Flax's initializer takes no {param})",
+                )
+                return None
+        defaults = dict(rename.haiku_params)
+        args: list[cst.Arg] = []
+        for param, _ in rename.haiku_params:
+            flax_name = rename.args.get(param)
+            if flax_name is None:
+                continue
+            value = bound[param].value if param in bound else None
+            if value is None and param not in rename.always:
+                continue
+            if value is None:
+                value = expr(defaults[param])
+            args.append(positional(value) if param in rename.always else keyword(flax_name, value))
+        return call(self.ctx.linen(f"initializers.{rename.flax}"), args)
+
+
+def adapt_initializer(
+    ctx: MigrationContext, original: cst.BaseExpression, updated: cst.BaseExpression
+) -> cst.BaseExpression | None:
+    """The Flax initializer for a Haiku initializer argument (``w_init=...``); None means "Flax's default"."""
+    if is_none(original):
+        return None
+    if isinstance(original, cst.Call) and ctx.haiku_name(original.func) in INITIALIZERS:
+        return updated
+    for qualified in ctx.analysis.qualified_names(original):
+        if qualified in ARRAY_INITIALIZERS:
+            return ctx.linen(f"initializers.{ARRAY_INITIALIZERS[qualified]}")
+    if isinstance(original, cst.Lambda) and len(original.params.params) == 2 and not original.params.star_arg:
+        params = updated.params  # type: ignore[attr-defined]
+        return updated.with_changes(  # type: ignore[attr-defined]
+            params=params.with_changes(params=[cst.Param(cst.Name("key"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *params.params])
+        )
+    ctx.report(
+        original,
+        Initializers.code,
+        "custom initializer wrapped to Flax's (key, shape, dtype) signature; it must not call hk.next_rng_key()",
+    )
+    return expr(f"lambda key, shape, dtype: ({code_of(updated)})(shape, dtype)")

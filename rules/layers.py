@@ -1,0 +1,140 @@
+"""Haiku layers → Flax Linen layers, driven by the rename table in :mod:`h2f.names`.
+
+``hk.Linear`` → ``nn.Dense``, ``hk.Conv{1,2,3}D`` → ``nn.Conv`` (an integer ``kernel_shape`` becomes a tuple
+of the right rank: Flax reads an integer as a 1-D kernel), ``hk.LayerNorm``/``RMSNorm``/``GroupNorm`` →
+their Linen namesakes with Haiku's ``eps=1e-5`` stated, ``hk.Embed`` → ``nn.Embed`` with Haiku's
+``TruncatedNormal(1.0)`` initializer stated, and the constructor of ``hk.BatchNorm``. Dict literals that are
+only splatted into one such constructor (``hk.BatchNorm(**bn_config)``) have their keys renamed too.
+Arguments without a faithful counterpart (``data_format='NCHW'``, ``lookup_style``…) leave the call in place
+with a diagnostic.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
+from h2f.rule import Rule
+from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
+from h2f.rules.initializers import adapt_initializer
+
+
+class Layers(Rule):
+    """Rename Haiku layer constructors and their arguments to Flax Linen's (Linear→Dense, Conv2D→Conv, …)."""
+
+    code = "H2F021"
+    haiku_apis = tuple(LAYERS)
+    order = 20
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        name = self.ctx.haiku_name(original_node.func)
+        rename = LAYERS.get(name or "")
+        if rename is None:
+            return None
+        splats = [arg for arg in updated_node.args if arg.star == "**"]
+        plain = updated_node.with_changes(args=[arg for arg in updated_node.args if not arg.star])
+        if any(arg.star == "*" for arg in updated_node.args) or any(
+            not self._is_renamed_config(original, name) for original in original_node.args if original.star == "**"
+        ):
+            self.ctx.report(original_node, self.code, f"{name} called with *args/**kwargs h2f cannot see into; left in place")
+            return None
+        bound = bind_arguments(plain, rename.haiku_params)
+        original_bound = bind_arguments(
+            original_node.with_changes(args=[arg for arg in original_node.args if not arg.star]), rename.haiku_params
+        )
+        if bound is None or original_bound is None:
+            self.ctx.report(original_node, self.code, f"{name} called with more arguments than it takes; left in place")
+            return None
+        args = self._translate(original_node, name, rename, bound, original_bound)
+        if args is None:
+            return None
+        return call(self.ctx.linen(rename.flax), [*args, *splats])
+
+    def _translate(
+        self,
+        original_node: cst.Call,
+        name: str,
+        rename: LayerRename,
+        bound: dict[str, cst.Arg],
+        original_bound: dict[str, cst.Arg],
+    ) -> list[cst.Arg] | None:
+        translated: dict[str, cst.BaseExpression] = {}
+        for param, arg in bound.items():
+            value = arg.value
+            if param in rename.unsupported:
+                allowed = rename.unsupported[param]
+                if allowed is not None and code_of(value) in {allowed, allowed.replace("'", '"')} or is_none(value):
+                    continue
+                self.ctx.report(original_node, self.code, f"{name}({param}=...) has no faithful Flax counterpart; left in place")
+                return None
+            flax_name = rename.args.get(param)
+            if flax_name is None:
+                self.ctx.report(original_node, self.code, f"{name} has no argument {param!r} h2f knows; left in place")
+                return None
+            if param in INITIALIZER_ARGS:
+                adapted = adapt_initializer(self.ctx, original_bound[param].value, value)
+                if adapted is None:
+                    continue
+                value = adapted
+            elif is_none(value):
+                continue
+            if flax_name == "kernel_size" and rename.conv_rank:
+                value = self._kernel_size(original_node, value, rename.conv_rank)
+                if value is None:
+                    return None
+            if code_of(value).replace('"', "'") == FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name):
+                continue
+            translated[flax_name] = value
+        for flax_name, default in rename.haiku_defaults.items():
+            if flax_name not in translated:
+                translated[flax_name] = (
+                    self.ctx.linen(f"initializers.{default}") if flax_name.endswith("_init") else expr(default)
+                )
+        args: list[cst.Arg] = []
+        order = [rename.args[param] for param in rename.haiku_params if param in rename.args]
+        positional_slots = order[: rename.positional]
+        for index, flax_name in enumerate(positional_slots):
+            haiku_param = rename.haiku_params[index]
+            if flax_name in translated and haiku_param in bound and bound[haiku_param].keyword is None:
+                args.append(positional(translated.pop(flax_name)))
+            else:
+                break
+        ordered = sorted(translated, key=lambda key: order.index(key) if key in order else len(order))
+        args.extend(keyword(flax_name, translated[flax_name]) for flax_name in ordered)
+        return args
+
+    def _kernel_size(self, original_node: cst.Call, value: cst.BaseExpression, rank: int) -> cst.BaseExpression | None:
+        if isinstance(value, cst.Integer):
+            return expr("(" + ", ".join([value.value] * rank) + ")")
+        if isinstance(value, (cst.Tuple, cst.List)):
+            return value
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            text = code_of(value)
+            return expr(f"{text} if isinstance({text}, (tuple, list)) else ({text},) * {rank}")
+        self.ctx.report(
+            original_node, self.code, "kernel_shape is neither a literal nor a name: Flax reads an int as a 1-D kernel; left in place"
+        )
+        return None
+
+    def _is_renamed_config(self, arg: cst.Arg, name: str) -> bool:
+        scope_literal = None
+        if isinstance(arg.value, cst.Name):
+            scope_literal = self.ctx.analysis.dict_literal_bound_to(arg.value)
+        return scope_literal is not None and self.ctx.analysis.splat_configs.get(scope_literal) == name
+
+    def leave_Dict(self, original_node: cst.Dict, updated_node: cst.Dict) -> cst.BaseExpression | None:
+        rename = LAYERS.get(self.ctx.analysis.splat_configs.get(original_node, ""))
+        if rename is None:
+            return None
+        elements = []
+        for element in updated_node.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+                self.ctx.report(original_node, self.code, "configuration dict with computed keys; left in place")
+                return None
+            key = element.key.evaluated_value
+            if key not in rename.args:
+                self.ctx.report(original_node, self.code, f"configuration key {key!r} has no Flax counterpart; left in place")
+                return None
+            quote = element.key.quote
+            elements.append(element.with_changes(key=cst.SimpleString(f"{quote}{rename.args[key]}{quote}")))
+        return updated_node.with_changes(elements=elements)
