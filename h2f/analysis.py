@@ -22,7 +22,15 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from h2f.names import HAIKU_LAYERS, normalize_haiku_name
+from h2f.names import (
+    BATCH_STATS_COLLECTION,
+    DROPOUT_STREAM,
+    HAIKU_LAYERS,
+    HAIKU_MODULE_CLASSES,
+    SAMPLE_STREAM,
+    STATE_COLLECTION,
+    normalize_haiku_name,
+)
 
 _HAIKU_WORD = re.compile(r"\bhaiku\b")
 
@@ -33,6 +41,10 @@ TRANSFORMS = {
     "haiku.multi_transform_with_state": ("multi_transform", True),
 }
 WITHOUT_APPLY_RNG = "haiku.without_apply_rng"
+#: Haiku functions that create variables or submodules where they are called.
+_INLINE_BUILDERS = frozenset(
+    {"haiku.dropout", "haiku.get_parameter", "haiku.get_state", "haiku.set_state", "haiku.scan", "haiku.layer_stack"}
+)
 
 
 def mentions_haiku(source: str) -> bool:
@@ -91,6 +103,10 @@ class FileAnalysis:
         self.transforms: dict[str, Transform] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
         self.splat_configs: dict[cst.CSTNode, str] = {}
+        #: Flax rng streams the migrated code draws from, and variable collections it mutates.
+        self.rng_streams: set[str] = set()
+        self.collections: set[str] = set()
+        self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
 
     @classmethod
@@ -153,6 +169,64 @@ class FileAnalysis:
             current = self.parents.get(current)
         return None
 
+    def module_scope(self, node: cst.CSTNode) -> cst.FunctionDef | cst.Lambda | None:
+        """The module method or transformed function whose body contains the original ``node``.
+
+        Code there can use ``self`` after migration: methods keep theirs, transformed functions become
+        ``__call__`` of a new module. Nested functions and lambdas inside such a body count as inside it.
+        """
+        transformed = {id(t.function) for t in self.transforms.values() if t.function is not None}
+        current = self.parents.get(node)
+        while current is not None:
+            if isinstance(current, (cst.FunctionDef, cst.Lambda)) and id(current) in transformed:
+                return current
+            if isinstance(current, cst.FunctionDef):
+                parent = self.parents.get(self.parents.get(current))  # FunctionDef -> IndentedBlock -> ClassDef
+                if isinstance(parent, cst.ClassDef) and parent.name.value in self.module_classes:
+                    return current
+            current = self.parents.get(current)
+        return None
+
+    def builds_inline(self, function: cst.FunctionDef | cst.Lambda) -> bool:
+        """Whether the original ``function`` builds submodules or variables inline (so it must be compact)."""
+        for node in walk(function.body):
+            if not isinstance(node, cst.Call):
+                continue
+            name = self.haiku_name(node.func)
+            if name in HAIKU_MODULE_CLASSES or name in _INLINE_BUILDERS:
+                return True
+            if self.local_module_class(node.func) is not None:
+                return True
+        return False
+
+    def constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
+        """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
+        if isinstance(callee, cst.Call):
+            return callee
+        if isinstance(callee, cst.Name):
+            scope = self.scopes.get(callee)
+            assignments = list(scope[callee.value]) if scope is not None else []
+            if len(assignments) == 1:
+                target = getattr(assignments[0], "node", None)
+                statement = self.parents.get(self.parents.get(target)) if target is not None else None
+                if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Call):
+                    return statement.value
+            return None
+        if isinstance(callee, cst.Attribute) and m.matches(callee.value, m.Name("self")):
+            owner = self.enclosing_module_class(callee)
+            if owner is None or owner.init is None:
+                return None
+            found = [
+                statement.value
+                for statement in walk(owner.init)
+                if isinstance(statement, cst.Assign)
+                and len(statement.targets) == 1
+                and m.matches(statement.targets[0].target, m.Attribute(m.Name("self"), m.Name(callee.attr.value)))
+            ]
+            if len(found) == 1 and isinstance(found[0], cst.Call):
+                return found[0]
+        return None
+
     # ----- building ------------------------------------------------------------------------------------
 
     def _find_imports(self) -> None:
@@ -181,10 +255,10 @@ class FileAnalysis:
 
     def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
         """Every node of the given kinds, in source order."""
-        return [node for node in _walk(self.module) if isinstance(node, kinds)]
+        return [node for node in walk(self.module) if isinstance(node, kinds)]
 
     def _find_definitions(self) -> None:
-        for node in _walk(self.module):
+        for node in walk(self.module):
             if isinstance(node, cst.ClassDef):
                 self._add_class(node)
             elif isinstance(node, cst.FunctionDef):
@@ -194,6 +268,7 @@ class FileAnalysis:
                 self._add_assigned_transform(node)
             elif isinstance(node, cst.Call):
                 self._add_splat_configs(node)
+                self._note_collections_and_streams(node)
 
     def _add_class(self, node: cst.ClassDef) -> None:
         haiku_base = local_base = None
@@ -263,6 +338,20 @@ class FileAnalysis:
             fname = node.name.value
             self.transforms[fname] = Transform(fname, kind, with_state, apply_rng, node, fname, node)
 
+    def _note_collections_and_streams(self, node: cst.Call) -> None:
+        name = self.haiku_name(node.func)
+        if name == "haiku.dropout":
+            self.rng_streams.add(DROPOUT_STREAM)
+            if node.args and isinstance(node.args[0].value, cst.Call):
+                self.dropout_keys.add(node.args[0].value)
+        elif name in {"haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys"}:
+            if node not in self.dropout_keys:
+                self.rng_streams.add(SAMPLE_STREAM)
+        elif name == "haiku.BatchNorm":
+            self.collections.add(BATCH_STATS_COLLECTION)
+        elif name in {"haiku.get_state", "haiku.set_state"}:
+            self.collections.add(STATE_COLLECTION)
+
     def _add_splat_configs(self, node: cst.Call) -> None:
         """Remember dict literals that are only splatted into one Haiku layer's constructor."""
         layer = self.is_haiku_layer_call(node)
@@ -316,7 +405,7 @@ def _dotted(node: cst.BaseExpression) -> str:
     return ""
 
 
-def _walk(node: cst.CSTNode):
+def walk(node: cst.CSTNode):
     """Pre-order walk of ``node`` and its descendants."""
     stack = [node]
     while stack:

@@ -104,3 +104,45 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
 def self_attribute(name: str) -> cst.Attribute:
     """``self.<name>``."""
     return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))
+
+
+class _NameReplacer(cst.CSTTransformer):
+    def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.mapping = mapping
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return False  # only the object of an attribute access is a name use: see leave_Attribute
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        return updated_node.with_changes(value=original_node.value.visit(self))
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        return updated_node.with_changes(name=original_node.name)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        return self.mapping.get(original_node.value, updated_node)
+
+
+def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
+    """Replace uses of the names in ``mapping`` (not attribute names, keywords or parameters) inside ``node``."""
+    return node.visit(_NameReplacer(mapping))
+
+
+class _SelfAttributeRenamer(cst.CSTTransformer):
+    def __init__(self, renames: dict[str, str]) -> None:
+        super().__init__()
+        self.renames = renames
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        if m.matches(updated_node.value, m.Name("self")) and updated_node.attr.value in self.renames:
+            return updated_node.with_changes(attr=cst.Name(self.renames[updated_node.attr.value]))
+        return updated_node
+
+
+def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
+    """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
+    return node.visit(_SelfAttributeRenamer(renames)) if renames else node

@@ -1,0 +1,43 @@
+"""``hk.BatchNorm`` calls: ``bn(x, is_training=t)`` → ``bn(x, use_running_average=not t)``.
+
+The constructor's arguments are renamed by the layers rule (``decay_rate`` → ``momentum``,
+``create_scale``/``create_offset`` → ``use_scale``/``use_bias``, ``eps`` → ``epsilon``). This rule rewrites
+the calls of the layer, inline or through a variable or attribute that holds it, and warns (H2F050) that
+Flax's moving averages are not zero-debiased as Haiku's are, so eval outputs differ early in training.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.rule import Rule
+from h2f.syntax import bind_arguments, keyword, negate, positional, with_commas
+
+
+class BatchNormCall(Rule):
+    """Rewrite calls of ``hk.BatchNorm`` layers to Flax's ``use_running_average`` and flag the EMA difference."""
+
+    code = "H2F050"
+    haiku_apis = ("haiku.BatchNorm",)
+    order = 30
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        constructor = self.ctx.analysis.constructor_of(original_node.func)
+        if constructor is None or self.ctx.haiku_name(constructor.func) != "haiku.BatchNorm":
+            return None
+        bound = bind_arguments(updated_node, ("inputs", "is_training", "test_local_stats", "scale", "offset"))
+        if bound is None or "is_training" not in bound or set(bound) - {"inputs", "is_training"}:
+            self.ctx.report(
+                original_node,
+                "H2F021",
+                "BatchNorm called with test_local_stats/scale/offset or splats: no Flax counterpart; left in place",
+            )
+            return None
+        self.ctx.report(
+            constructor,
+            self.code,
+            "Flax BatchNorm's moving averages are not zero-debiased like Haiku's: eval-mode outputs differ "
+            "until they warm up (converted checkpoints match exactly); see `h2f explain H2F050`",
+        )
+        args = [positional(bound["inputs"].value), keyword("use_running_average", negate(bound["is_training"].value))]
+        return updated_node.with_changes(args=with_commas(args))

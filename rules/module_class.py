@@ -1,0 +1,223 @@
+"""``class M(hk.Module)`` → ``class M(nn.Module)``, a dataclass.
+
+Constructor parameters become fields in order, with their annotations (``Any`` where there is none) and
+defaults; ``name`` and ``super().__init__(name=name)`` go (every Linen module takes ``name``). Attributes
+that only store a parameter under another name (``self._size = size``) are read through the field
+(``self.size``). Everything else the constructor does — submodules, derived attributes — moves to
+``setup()``, with parameters read as fields. The one method that builds submodules inline becomes
+``@nn.compact``. Constructors Linen cannot express (``*args``, reassigned parameters, attributes that shadow
+a field) and subclasses of concrete Haiku layers are left in place and reported.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.analysis import ModuleClass, walk
+from h2f.rule import Rule
+from h2f.syntax import expr, rename_self_attributes, replace_names, self_attribute
+
+
+class ModuleClassRule(Rule):
+    """Turn ``hk.Module`` subclasses into Linen dataclass modules with fields, ``setup`` and ``@nn.compact``."""
+
+    code = "H2F010"
+    haiku_apis = ("haiku.Module",)
+    order = 60
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef | None:
+        info = self.ctx.analysis.module_classes.get(original_node.name.value)
+        if info is None or info.node is not original_node:
+            return None
+        if info.haiku_base not in (None, "haiku.Module"):
+            self.ctx.report(
+                original_node,
+                "H2F011",
+                f"{info.name} subclasses {info.haiku_base}: hold the Flax layer as a submodule instead; left in place",
+            )
+            return None
+        return _ClassConversion(self, info, original_node, updated_node).convert()
+
+
+class _ClassConversion:
+    """The conversion of one class; kept as an object so each step stays small."""
+
+    def __init__(self, rule: ModuleClassRule, info: ModuleClass, original: cst.ClassDef, updated: cst.ClassDef) -> None:
+        self.rule = rule
+        self.ctx = rule.ctx
+        self.info = info
+        self.original = original
+        self.updated = updated
+        self.fields: list[cst.BaseStatement] = []
+        self.field_names: list[str] = []
+        self.aliases: dict[str, str] = {}
+        self.setup_body: list[cst.BaseStatement] = []
+        self.docstring: cst.BaseStatement | None = None
+
+    def fail(self, node: cst.CSTNode, message: str) -> None:
+        self.ctx.report(node, self.rule.code, f"{self.info.name}: {message}; class left in place")
+
+    def convert(self) -> cst.ClassDef | None:
+        updated_init = _method(self.updated, "__init__")
+        if updated_init is not None and self.info.init is not None:
+            if self.info.local_base is not None:
+                self.fail(self.info.init, "a subclass of a local module with its own __init__ needs its fields merged by hand")
+                return None
+            if not self._read_constructor(self.info.init, updated_init):
+                return None
+        compact = [name for name, method in self.info.methods.items() if name != "__init__" and self.ctx.analysis.builds_inline(method)]
+        if len(compact) > 1:
+            self.fail(
+                self.original,
+                f"methods {', '.join(compact)} all build submodules inline, and Linen allows one @nn.compact method: "
+                "move the submodules to __init__ first",
+            )
+            return None
+        body: list[cst.BaseStatement] = []
+        body.extend(self._class_docstring())
+        body.extend(self.fields)
+        for statement in self.updated.body.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+                if self.setup_body:
+                    body.append(self._setup(statement))
+                continue
+            if _is_docstring(statement) and body and statement is self.updated.body.body[0]:
+                continue
+            if isinstance(statement, cst.FunctionDef) and statement.name.value in compact:
+                statement = statement.with_changes(
+                    decorators=[cst.Decorator(self.ctx.linen("compact")), *statement.decorators]
+                )
+            body.append(statement)
+        converted = self.updated.with_changes(
+            bases=[self._base(arg) for arg in self.updated.bases],
+            body=self.updated.body.with_changes(body=body),
+        )
+        return rename_self_attributes(converted, self.aliases)  # type: ignore[return-value]
+
+    def _base(self, arg: cst.Arg) -> cst.Arg:
+        original = next(
+            (base for base in self.original.bases if base.value.deep_equals(arg.value)), None
+        )  # bases are never rewritten by inner rules, so they still match the original
+        if original is not None and self.ctx.haiku_name(original.value) == "haiku.Module":
+            return arg.with_changes(value=self.ctx.linen("Module"))
+        return arg
+
+    def _class_docstring(self) -> list[cst.BaseStatement]:
+        first = self.updated.body.body[0] if self.updated.body.body else None
+        if first is not None and _is_docstring(first):
+            return [first]
+        return [self.docstring] if self.docstring is not None else []
+
+    def _read_constructor(self, original_init: cst.FunctionDef, updated_init: cst.FunctionDef) -> bool:
+        params = updated_init.params
+        if params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) and isinstance(params.star_arg, cst.Param) or params.star_kwarg:
+            self.fail(original_init, "__init__ takes *args/**kwargs, which a dataclass cannot")
+            return False
+        names = []
+        for param in [*params.params[1:], *params.kwonly_params]:
+            name = param.name.value
+            if name == "name":
+                continue
+            names.append(name)
+            annotation = param.annotation or cst.Annotation(self._any())
+            default = param.default
+            if isinstance(default, cst.List):
+                default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
+            self.fields.append(
+                cst.SimpleStatementLine(
+                    [cst.AnnAssign(target=cst.Name(name), annotation=annotation, value=default)]
+                )
+            )
+        self.field_names = names
+        fields = {name: self_attribute(name) for name in names}
+        for statement in updated_init.body.body:
+            if _is_docstring(statement) and statement is updated_init.body.body[0]:
+                self.docstring = statement
+                continue
+            if _is_super_init(statement):
+                if not _only_passes_name(statement):
+                    self.fail(original_init, "super().__init__ receives more than name=")
+                    return False
+                continue
+            alias = _stored_parameter(statement, names)
+            if alias is not None:
+                attribute, parameter = alias
+                if attribute != parameter:
+                    self.aliases[attribute] = parameter
+                continue
+            for node in walk(statement):
+                if m.matches(node, m.AssignTarget(target=m.Name())) and node.target.value in names:  # type: ignore[attr-defined]
+                    self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
+                    return False
+                if m.matches(node, m.AssignTarget(target=m.Attribute(value=m.Name("self")))) and node.target.attr.value in names:  # type: ignore[attr-defined]
+                    self.fail(original_init, f"self.{node.target.attr.value} shadows the field of the same name")  # type: ignore[attr-defined]
+                    return False
+            self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]
+        return True
+
+    def _setup(self, init: cst.FunctionDef) -> cst.FunctionDef:
+        body = [_without_module_names(statement) for statement in self.setup_body]
+        return init.with_changes(
+            name=cst.Name("setup"),
+            params=cst.Parameters(params=[cst.Param(cst.Name("self"))]),
+            body=init.body.with_changes(body=body),
+            returns=None,
+            leading_lines=[cst.EmptyLine()] if self.fields else init.leading_lines,
+        )
+
+    def _any(self) -> cst.BaseExpression:
+        self.ctx.require_import("typing", "Any")
+        return expr("Any")
+
+
+class _DropModuleNames(cst.CSTTransformer):
+    """Linen names the submodules of ``setup`` after their attributes and rejects ``name=`` there."""
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        args = [arg for arg in updated_node.args if not (arg.keyword is not None and arg.keyword.value == "name")]
+        if len(args) == len(updated_node.args):
+            return updated_node
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return updated_node.with_changes(args=args)
+
+
+def _without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
+    return statement.visit(_DropModuleNames())  # type: ignore[return-value]
+
+
+def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+    for statement in node.body.body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+            return statement
+    return None
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())]))
+
+
+def _is_super_init(statement: cst.CSTNode) -> bool:
+    return m.matches(
+        statement,
+        m.SimpleStatementLine(
+            body=[m.Expr(m.Call(func=m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__init__"))))]
+        ),
+    )
+
+
+def _only_passes_name(statement: cst.SimpleStatementLine) -> bool:
+    call = statement.body[0].value  # type: ignore[attr-defined]
+    return all(arg.keyword is not None and arg.keyword.value == "name" for arg in call.args) and len(call.args) <= 1
+
+
+def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:
+    """``self.attr = param`` → (attr, param)."""
+    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))], value=m.Name())])):
+        return None
+    assign = statement.body[0]  # type: ignore[attr-defined]
+    value = assign.value.value
+    if value not in params:
+        return None
+    return assign.targets[0].target.attr.value, value
