@@ -103,6 +103,9 @@ class FileAnalysis:
         self.transforms: dict[str, Transform] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
         self.splat_configs: dict[cst.CSTNode, str] = {}
+        #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
+        #: from a multi_transform's apply (with their method), a TrainState's ``.apply_fn`` (key ``.apply_fn``).
+        self.apply_aliases: dict[str, tuple[Transform, str | None]] = {}
         #: Flax rng streams the migrated code draws from, and variable collections it mutates.
         self.rng_streams: set[str] = set()
         self.collections: set[str] = set()
@@ -116,6 +119,8 @@ class FileAnalysis:
         analysis._find_imports()
         if analysis.haiku_imports:
             analysis._find_definitions()
+            analysis._find_multi_transform_methods()
+            analysis._find_apply_aliases()
             analysis._choose_linen_alias()
         return analysis
 
@@ -384,6 +389,52 @@ class FileAnalysis:
         ):
             return statement.value
         return None
+
+    def _find_apply_aliases(self) -> None:
+        for node in walk(self.module):
+            if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                transform = self.apply_of(node.value)
+                target = node.targets[0].target
+                if transform is None:
+                    continue
+                if isinstance(target, cst.Name) and transform.kind == "transform":
+                    self.apply_aliases[target.value] = (transform, None)
+                elif isinstance(target, cst.Tuple) and transform.kind == "multi_transform" and transform.methods:
+                    names = [element.value for element in target.elements]
+                    if len(names) == len(transform.methods) and all(isinstance(n, cst.Name) for n in names):
+                        for name, method in zip(names, transform.methods):
+                            self.apply_aliases[name.value] = (transform, method)  # type: ignore[attr-defined]
+            elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "apply_fn":
+                transform = self.apply_of(node.value)
+                if transform is not None and transform.kind == "transform":
+                    self.apply_aliases[".apply_fn"] = (transform, None)
+
+    def apply_of(self, value: cst.BaseExpression) -> Transform | None:
+        """The transform whose ``apply`` ``value`` is (``model.apply``, ``jax.jit(model.apply)``)."""
+        if isinstance(value, cst.Call) and "jax.jit" in self.qualified_names(value.func) and value.args:
+            value = value.args[0].value
+        if m.matches(value, m.Attribute(m.Name(), m.Name("apply"))):
+            return self.transforms.get(value.value.value)  # type: ignore[attr-defined]
+        return None
+
+    def _find_multi_transform_methods(self) -> None:
+        for transform in self.transforms.values():
+            function = transform.function
+            if transform.kind != "multi_transform" or not isinstance(function, cst.FunctionDef):
+                continue
+            last = function.body.body[-1] if function.body.body else None
+            if not m.matches(last, m.SimpleStatementLine([m.Return(m.Tuple())])):
+                continue
+            elements = last.body[0].value.elements  # type: ignore[union-attr]
+            if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
+                continue
+            methods = []
+            for element in elements[1].value.elements:
+                if not m.matches(element.value, m.Attribute(m.Name(), m.Name())):
+                    break
+                methods.append(element.value.attr.value)  # type: ignore[attr-defined]
+            else:
+                transform.methods = tuple(methods)
 
     def _choose_linen_alias(self) -> None:
         for statement in self._import_statements():

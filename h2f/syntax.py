@@ -81,6 +81,11 @@ def negate(value: cst.BaseExpression) -> cst.BaseExpression:
     return cst.UnaryOperation(operator=cst.Not(), expression=operand)
 
 
+def is_docstring(statement: cst.CSTNode) -> bool:
+    """Whether ``statement`` is a bare string literal (a docstring where it comes first)."""
+    return m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())]))
+
+
 def is_none(node: cst.BaseExpression | None) -> bool:
     """Whether ``node`` is the literal ``None``."""
     return node is not None and m.matches(node, m.Name("None"))

@@ -16,7 +16,7 @@ import libcst.matchers as m
 
 from h2f.analysis import ModuleClass, walk
 from h2f.rule import Rule
-from h2f.syntax import expr, rename_self_attributes, replace_names, self_attribute
+from h2f.syntax import expr, is_docstring, rename_self_attributes, replace_names, self_attribute
 
 
 class ModuleClassRule(Rule):
@@ -82,7 +82,7 @@ class _ClassConversion:
                 if self.setup_body:
                     body.append(self._setup(statement))
                 continue
-            if _is_docstring(statement) and body and statement is self.updated.body.body[0]:
+            if is_docstring(statement) and body and statement is self.updated.body.body[0]:
                 continue
             if isinstance(statement, cst.FunctionDef) and statement.name.value in compact:
                 statement = statement.with_changes(
@@ -105,7 +105,7 @@ class _ClassConversion:
 
     def _class_docstring(self) -> list[cst.BaseStatement]:
         first = self.updated.body.body[0] if self.updated.body.body else None
-        if first is not None and _is_docstring(first):
+        if first is not None and is_docstring(first):
             return [first]
         return [self.docstring] if self.docstring is not None else []
 
@@ -132,7 +132,7 @@ class _ClassConversion:
         self.field_names = names
         fields = {name: self_attribute(name) for name in names}
         for statement in updated_init.body.body:
-            if _is_docstring(statement) and statement is updated_init.body.body[0]:
+            if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
                 continue
             if _is_super_init(statement):
@@ -163,7 +163,7 @@ class _ClassConversion:
             params=cst.Parameters(params=[cst.Param(cst.Name("self"))]),
             body=init.body.with_changes(body=body),
             returns=None,
-            leading_lines=[cst.EmptyLine()] if self.fields else init.leading_lines,
+            leading_lines=[cst.EmptyLine(indent=False)] if self.fields else init.leading_lines,
         )
 
     def _any(self) -> cst.BaseExpression:
@@ -192,10 +192,6 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
         if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
             return statement
     return None
-
-
-def _is_docstring(statement: cst.CSTNode) -> bool:
-    return m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())]))
 
 
 def _is_super_init(statement: cst.CSTNode) -> bool:

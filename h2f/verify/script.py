@@ -278,7 +278,8 @@ def _run_script(path: str) -> None:
     path = os.path.abspath(path)
     old_argv = sys.argv
     sys.argv = [path]
-    sys.path.insert(0, os.path.dirname(path))
+    # Appended, not prepended: test scripts are called haiku.py and must not shadow the library.
+    sys.path.append(os.path.dirname(path))
     try:
         runpy.run_path(path, run_name="__main__")
     except SystemExit as e:

@@ -1,0 +1,351 @@
+"""``hk.transform`` and friends, and the ``init``/``apply`` call sites of what they return.
+
+In Flax the model *is* the module. A transformed function that only constructs a module and calls it with
+its own arguments (the guide's ``def forward(x): return Model(10)(x)``) becomes that module:
+``model = Model(10)``. Any other transformed function becomes a Linen module whose ``@nn.compact
+__call__`` is the function body (``def forward_fn`` → ``class ForwardFn``). ``hk.multi_transform`` of a
+function that builds one module and returns its methods becomes that module, and the unpacked apply
+functions become ``apply(..., method="name")``.
+
+Call sites of the transformed value (and of names bound to its ``apply``, ``jax.jit(model.apply)``, and a
+``TrainState``'s ``apply_fn``): ``init`` returns ``variables["params"]`` (with state:
+``flax.core.pop(variables, "params")`` gives the state collections and the params); ``apply(params, rng,
+*args)`` becomes ``apply({"params": params}, *args, rngs={...})``, and with state
+``apply({"params": params, **state}, *args, mutable=[...])`` which returns ``(out, new_state)`` as Haiku
+did.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.analysis import Transform
+from h2f.names import DROPOUT_STREAM, SAMPLE_STREAM, class_name_for
+from h2f.rule import Rule
+from h2f.syntax import call, code_of, expr, is_docstring, is_none, keyword, positional
+
+
+class TransformRule(Rule):
+    """Turn transformed functions into Linen modules and rewrite their ``init``/``apply`` call sites."""
+
+    code = "H2F040"
+    haiku_apis = (
+        "haiku.transform",
+        "haiku.transform_with_state",
+        "haiku.multi_transform",
+        "haiku.multi_transform_with_state",
+        "haiku.without_apply_rng",
+    )
+    order = 70
+
+    # ----- the transformed function ------------------------------------------------------------------
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel | None:
+        transform = self._transform_of_function(original_node)
+        if transform is None:
+            return None
+        construction = self._direct_construction(transform, original_node)
+        decorated = transform.binding is original_node
+        if construction is not None and (decorated or self._only_used_by_transform(original_node)):
+            if not decorated:
+                return cst.RemovalSentinel.REMOVE
+            assign = cst.SimpleStatementLine(
+                [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], construction)],
+                leading_lines=updated_node.leading_lines,
+            )
+            return assign
+        if transform.kind == "multi_transform":
+            self.ctx.report(
+                original_node,
+                self.code,
+                "hk.multi_transform of a function that does more than build one module and return its methods; left in place",
+            )
+            return None
+        class_def = self._module_class(transform, original_node, updated_node)
+        if not decorated:
+            return class_def
+        instance = cst.SimpleStatementLine(
+            [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], expr(f"{class_def.name.value}()"))],
+            leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)],
+        )
+        return cst.FlattenSentinel([class_def, instance])
+
+    def _transform_of_function(self, node: cst.FunctionDef | cst.Lambda) -> Transform | None:
+        for transform in self.ctx.analysis.transforms.values():
+            if transform.function is node:
+                return transform
+        return None
+
+    def _only_used_by_transform(self, function: cst.FunctionDef) -> bool:
+        scope = self.ctx.analysis.scopes.get(function)
+        if scope is None:
+            return False
+        accesses = [access for assignment in scope[function.name.value] for access in assignment.references]
+        return len(accesses) == 1
+
+    def _module_class(self, transform: Transform, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.ClassDef:
+        name = self._class_name(transform.function_name or transform.name)
+        params = updated.params
+        method = updated.with_changes(
+            name=cst.Name("__call__"),
+            params=params.with_changes(
+                params=[cst.Param(cst.Name("self"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *params.params]
+                if params.params or params.star_arg or params.kwonly_params or params.star_kwarg
+                else [cst.Param(cst.Name("self"))]
+            ),
+            decorators=[cst.Decorator(self.ctx.linen("compact"))] if self.ctx.analysis.builds_inline(original) else [],
+            leading_lines=[],
+        )
+        return cst.ClassDef(
+            name=cst.Name(name),
+            bases=[cst.Arg(self.ctx.linen("Module"))],
+            body=cst.IndentedBlock([method]),
+            leading_lines=updated.leading_lines,
+        )
+
+    def _class_name(self, function_name: str) -> str:
+        taken = set(self.ctx.analysis.module_classes) | set(self.ctx.analysis.functions)
+        scope = self.ctx.analysis.scopes.get(self.ctx.analysis.module)
+        base = class_name_for(function_name)
+        candidate, index = base, 1
+        while candidate in taken or (scope is not None and candidate in scope):
+            index += 1
+            candidate = f"{base}{index}"
+        return candidate
+
+    def _direct_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
+        """The module construction a trivial transformed function amounts to, or None."""
+        if transform.kind == "multi_transform":
+            return self._multi_construction(transform, function)
+        body = _returned_expression(function)
+        if not isinstance(body, cst.Call) or not isinstance(body.func, cst.Call):
+            return None
+        constructor = body.func
+        if not (self.ctx.analysis.is_haiku_layer_call(constructor) or self.ctx.analysis.local_module_class(constructor.func)):
+            return None
+        params = _param_names(function)
+        if params is None or _mentions(constructor, params):
+            return None
+        passed = []
+        for arg in body.args:
+            if arg.star or not isinstance(arg.value, cst.Name):
+                return None
+            if arg.keyword is not None and arg.keyword.value != arg.value.value:
+                return None
+            passed.append(arg.value.value)
+        if passed != params:
+            return None
+        return self._rewritten(constructor)
+
+    def _multi_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
+        if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
+            return None
+        statements = [s for s in function.body.body if not is_docstring(s)]
+        if len(statements) != 2:
+            return None
+        built = statements[0]
+        if not m.matches(built, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], m.Call())])):
+            return None
+        module_name = built.body[0].targets[0].target.value  # type: ignore[attr-defined]
+        constructor = built.body[0].value  # type: ignore[attr-defined]
+        if not self.ctx.analysis.local_module_class(constructor.func) and not self.ctx.analysis.is_haiku_layer_call(constructor):
+            return None
+        returned = statements[1]
+        if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple())])):
+            return None
+        elements = returned.body[0].value.elements  # type: ignore[attr-defined]
+        if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
+            return None
+        init = elements[0].value
+        if not m.matches(init, m.Lambda(body=m.Call(func=m.Name(module_name)))) and not m.matches(init, m.Name(module_name)):
+            return None
+        if not transform.methods:
+            return None
+        return self._rewritten(constructor)
+
+    def _rewritten(self, constructor: cst.Call) -> cst.BaseExpression:
+        """The constructor as the other rules rewrote it (they ran on the function body already)."""
+        return self._constructions.get(constructor, constructor)
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        self._constructions: dict[cst.CSTNode, cst.BaseExpression] = {}
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        if self.ctx.analysis.is_haiku_layer_call(original_node) or self.ctx.analysis.local_module_class(original_node.func):
+            self._constructions[original_node] = updated_node
+            return None
+        return self._call_site(original_node, updated_node)
+
+    # ----- the binding -------------------------------------------------------------------------------
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign | cst.RemovalSentinel | None:
+        for transform in self.ctx.analysis.transforms.values():
+            if transform.binding is original_node:
+                return self._binding(transform, original_node, updated_node)
+        unpacked = self._unpacked_multi_apply(original_node)
+        if unpacked is not None:
+            return cst.RemovalSentinel.REMOVE
+        return self._state_init(original_node, updated_node)
+
+    def _binding(self, transform: Transform, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
+        function = transform.function
+        if function is None:
+            self.ctx.report(original, self.code, f"cannot see the function {transform.function_name!r} that is transformed; left in place")
+            return None
+        construction = self._direct_construction(transform, function)
+        if construction is not None and (isinstance(function, cst.Lambda) or self._only_used_by_transform(function)):
+            return updated.with_changes(value=construction)
+        if isinstance(function, cst.Lambda):
+            self.ctx.report(original, self.code, "hk.transform of a lambda that is not a single module call; left in place")
+            return None
+        if transform.kind == "multi_transform":
+            return None
+        return updated.with_changes(value=expr(f"{self._class_name(transform.function_name or transform.name)}()"))
+
+    # ----- call sites --------------------------------------------------------------------------------
+
+    def _call_site(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
+        jitted = self._jitted_apply(original, updated)
+        if jitted is not None:
+            return jitted
+        target = self._apply_target(original.func)
+        if target is not None:
+            transform, method = target
+            return self._apply(original, updated, transform, method)
+        func = original.func
+        if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
+            transform = self.ctx.analysis.transforms.get(func.value.value)  # type: ignore[attr-defined]
+            if transform is not None and not transform.with_state:
+                return cst.Subscript(
+                    value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
+                )
+            if transform is not None and not self._in_unpacking_assign(original):
+                self.ctx.require_import("flax.core")
+                return expr(f'flax.core.pop({code_of(updated)}, "params")[::-1]')
+        return None
+
+    def _jitted_apply(self, original: cst.Call, updated: cst.Call) -> cst.Call | None:
+        """``jax.jit(model.apply)``: Linen's ``mutable=``/``method=`` are Python values, so they must be static."""
+        if "jax.jit" not in self.ctx.analysis.qualified_names(original.func) or not original.args:
+            return None
+        transform = self.ctx.analysis.apply_of(original.args[0].value)
+        if transform is None or not transform.with_state:
+            return None
+        if any(arg.keyword is not None and arg.keyword.value == "static_argnames" for arg in updated.args):
+            self.ctx.report(original, self.code, "jax.jit(apply, static_argnames=...): add 'mutable' to the static names by hand")
+            return None
+        return call(updated.func, [*[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args], keyword("static_argnames", expr('("mutable",)'))])
+
+    def _apply_target(self, func: cst.BaseExpression) -> tuple[Transform, str | None] | None:
+        transforms = self.ctx.analysis.transforms
+        if m.matches(func, m.Attribute(m.Name(), m.Name("apply"))):
+            transform = transforms.get(func.value.value)  # type: ignore[attr-defined]
+            return (transform, None) if transform is not None and transform.kind == "transform" else None
+        return self.ctx.analysis.apply_aliases.get(code_of(func)) if isinstance(func, cst.Name) else (
+            self.ctx.analysis.apply_aliases.get("." + func.attr.value) if isinstance(func, cst.Attribute) else None
+        )
+
+    def _apply(self, original: cst.Call, updated: cst.Call, transform: Transform, method: str | None) -> cst.BaseExpression | None:
+        leading = ["params"] + (["state"] if transform.with_state else []) + (["rng"] if transform.apply_rng else [])
+        args = list(updated.args)
+        taken: dict[str, cst.BaseExpression] = {}
+        rest: list[cst.Arg] = []
+        for arg in args:
+            if arg.star:
+                if len(taken) < len(leading):
+                    self.ctx.report(original, self.code, "apply called with *args before its params/state/rng; left in place")
+                    return None
+                rest.append(arg)
+            elif arg.keyword is None and len(taken) < len(leading) and not rest:
+                taken[leading[len(taken)]] = arg.value
+            elif arg.keyword is not None and arg.keyword.value in leading:
+                taken[arg.keyword.value] = arg.value
+            else:
+                rest.append(arg)
+        if set(taken) != set(leading):
+            self.ctx.report(original, self.code, f"apply call without {', '.join(sorted(set(leading) - set(taken)))}; left in place")
+            return None
+        variables = f'{{"params": {code_of(taken["params"])}' + (f', **{code_of(taken["state"])}}}' if transform.with_state else "}")
+        new_args = [positional(expr(variables)), *[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in rest]]
+        rng = taken.get("rng")
+        streams = sorted(self.ctx.analysis.rng_streams)
+        if rng is not None and not is_none(rng) and streams:
+            new_args.append(keyword("rngs", self._rngs(rng, streams)))
+        if transform.with_state:
+            collections = sorted(self.ctx.analysis.collections)
+            mutable = expr(repr(collections).replace("'", '"')) if collections else expr(f"list({code_of(taken['state'])})")
+            new_args.append(keyword("mutable", mutable))
+        if method is not None:
+            new_args.append(keyword("method", cst.SimpleString(f'"{method}"')))
+        func = updated.func
+        if method is not None and isinstance(func, cst.Name):
+            func = expr(f"{transform.name}.apply")
+        return call(func, new_args)
+
+    def _rngs(self, rng: cst.BaseExpression, streams: list[str]) -> cst.BaseExpression:
+        if len(streams) == 1:
+            return expr(f'{{"{streams[0]}": {code_of(rng)}}}')
+        self.ctx.require_import("jax")
+        names = ", ".join(f'"{stream}"' for stream in streams)
+        return expr(f"dict(zip(({names}), jax.random.split({code_of(rng)}, {len(streams)})))")
+
+    def _in_unpacking_assign(self, call_node: cst.Call) -> bool:
+        parent = self.ctx.analysis.parents.get(call_node)
+        return isinstance(parent, cst.Assign) and _two_names(parent) is not None
+
+    def _state_init(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
+        if not m.matches(original.value, m.Call(func=m.Attribute(m.Name(), m.Name("init")))):
+            return None
+        transform = self.ctx.analysis.transforms.get(original.value.func.value.value)  # type: ignore[attr-defined]
+        names = _two_names(original)
+        if transform is None or not transform.with_state or names is None:
+            return None
+        self.ctx.require_import("flax.core")
+        params, state = names
+        return updated.with_changes(
+            targets=[cst.AssignTarget(expr(f"{state}, {params}"))],
+            value=expr(f'flax.core.pop({code_of(updated.value)}, "params")'),
+        )
+
+    def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
+        if not m.matches(original.value, m.Attribute(m.Name(), m.Name("apply"))):
+            return None
+        transform = self.ctx.analysis.transforms.get(original.value.value.value)  # type: ignore[attr-defined]
+        return transform if transform is not None and transform.kind == "multi_transform" else None
+
+
+def _returned_expression(function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
+    if isinstance(function, cst.Lambda):
+        return function.body
+    statements = [s for s in function.body.body if not is_docstring(s)]
+    if len(statements) == 1 and m.matches(statements[0], m.SimpleStatementLine([m.Return()])):
+        return statements[0].body[0].value  # type: ignore[attr-defined]
+    return None
+
+
+def _param_names(function: cst.FunctionDef | cst.Lambda) -> list[str] | None:
+    params = function.params
+    if params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) or params.star_kwarg or params.kwonly_params:
+        return None
+    if any(param.default is not None for param in params.params):
+        return None
+    return [param.name.value for param in params.params]
+
+
+def _mentions(node: cst.CSTNode, names: list[str]) -> bool:
+    from h2f.analysis import walk
+
+    return any(isinstance(child, cst.Name) and child.value in names for child in walk(node))
+
+
+def _two_names(assign: cst.Assign) -> tuple[str, str] | None:
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Tuple):
+        return None
+    elements = assign.targets[0].target.elements
+    if len(elements) != 2 or not all(isinstance(element.value, cst.Name) for element in elements):
+        return None
+    return elements[0].value.value, elements[1].value.value  # type: ignore[attr-defined]
