@@ -277,7 +277,8 @@ class TransformRule(Rule):
             new_args.append(keyword("rngs", self._rngs(rng, streams)))
         if transform.with_state:
             collections = sorted(self.ctx.analysis.collections)
-            mutable = expr(repr(collections).replace("'", '"')) if collections else expr(f"list({code_of(taken['state'])})")
+            # A tuple rather than a list: it stays hashable when apply is jitted with mutable static.
+            mutable = expr(repr(tuple(collections)).replace("'", '"')) if collections else expr(f"tuple({code_of(taken['state'])})")
             new_args.append(keyword("mutable", mutable))
         if method is not None:
             new_args.append(keyword("method", cst.SimpleString(f'"{method}"')))
