@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-import io
 import os
 import runpy
 import sys
@@ -177,7 +175,9 @@ class Report:
                 f"linen {self.linen_traced_calls}; atol={self.atol:g}"
                 + (f"; backend={self.backend}" if self.backend else ""))
         lines = [head]
-        lines += [f"  problem: {p}" for p in self.problems]
+        for p in self.problems:
+            first, *rest = p.splitlines() or [""]
+            lines += [f"  problem: {first}", *("    " + r for r in rest)]
         for c in self.calls:
             method = c.haiku_method if c.haiku_method == c.linen_method else f"{c.haiku_method} / {c.linen_method}"
             lines.append(f"  call {c.index} [{method}]: {c.status} (max abs diff {c.max_abs_diff:.3g})")
@@ -186,7 +186,8 @@ class Report:
                     lines.append(f"    {d.path}: max abs diff {d.max_abs_diff:.3g}"
                                  f" haiku {d.haiku_shape} linen {d.linen_shape}"
                                  + (f" ({d.note})" if d.note else ""))
-            lines += [f"    {m}" for m in c.messages]
+            for m in c.messages:
+                lines += ["    " + part for part in m.splitlines()]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -322,7 +323,11 @@ class _HaikuRecorder:
 
     def apply(self, apply_fn: Callable, params: Any, state: Any, rng: Any,
               args: tuple, kwargs: dict) -> Any:
-        if self.depth or self.suspended:
+        from haiku._src import base
+
+        # Applies made by Haiku itself inside another transform (layer_stack, lift, …) are not
+        # user calls, whether the outer transform is running init or apply.
+        if self.depth or self.suspended or base.inside_transform():
             return apply_fn(params, state, rng, *args, **kwargs)
         method = self.methods[-1] if self.methods else "__call__"
         self.depth += 1
@@ -601,6 +606,18 @@ def _leaf_diff(path: str, a: Any, b: Any, atol: float) -> LeafDiff:
     return LeafDiff(path, x.shape, y.shape, diff, diff <= atol, note)
 
 
+def _fmt_path(prefix: str, keypath: tuple) -> str:
+    parts = [prefix]
+    for k in keypath:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
 def _compare_trees(h: Any, l: Any, atol: float, prefix: str = "") -> tuple[list[LeafDiff], list[str]]:
     import jax
 
@@ -615,7 +632,7 @@ def _compare_trees(h: Any, l: Any, atol: float, prefix: str = "") -> tuple[list[
             return [], messages
         messages.append(f"{prefix or 'output'} containers differ (haiku {ht} vs linen {lt}); "
                         "leaves compared in order")
-    diffs = [_leaf_diff(prefix + jax.tree_util.keystr(p), a, b, atol)
+    diffs = [_leaf_diff(_fmt_path(prefix or "output", p), a, b, atol)
              for (p, a), (_, b) in zip(hl, ll)]
     return diffs, messages
 
@@ -638,7 +655,8 @@ def _input_hint(h: HaikuCall, l: LinenCall, atol: float) -> str | None:
         if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
             d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
             if d > atol:
-                return f"the array inputs differ too (max abs diff {d:.3g}): do both scripts feed the same data?"
+                return (f"the array inputs of this call differ too (max abs diff {d:.3g}): "
+                        "an earlier call already differed, or the scripts feed different data")
     return None
 
 
@@ -681,7 +699,7 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
                     res.state, msgs = _compare_trees(converted, updates, atol, prefix="state")
                     res.messages += msgs
                     bad = [d for d in res.state if not d.ok]
-                    if any(d.path.endswith(("['mean']", "['var']")) for d in bad):
+                    if any(d.path.endswith(("/mean", "/var")) for d in bad):
                         res.messages.append(
                             "note: Haiku BatchNorm moving averages are zero-debiased "
                             "(hk.ExponentialMovingAverage) while Flax's are not, so statistics "
