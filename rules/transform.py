@@ -144,7 +144,7 @@ class TransformRule(Rule):
         if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
             return None
         statements = [s for s in function.body.body if not is_docstring(s)]
-        if len(statements) != 2:
+        if len(statements) not in (2, 3):
             return None
         built = statements[0]
         if not m.matches(built, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], m.Call())])):
@@ -153,14 +153,20 @@ class TransformRule(Rule):
         constructor = built.body[0].value  # type: ignore[attr-defined]
         if not self.ctx.analysis.local_module_class(constructor.func) and not self.ctx.analysis.is_haiku_layer_call(constructor):
             return None
-        returned = statements[1]
+        calls_module = m.Lambda(body=m.Call(func=m.Name(module_name))) | m.Name(module_name)
+        init_name = None
+        if len(statements) == 3:
+            if not m.matches(statements[1], m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], calls_module)])):
+                return None
+            init_name = statements[1].body[0].targets[0].target.value  # type: ignore[attr-defined]
+        returned = statements[-1]
         if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple())])):
             return None
         elements = returned.body[0].value.elements  # type: ignore[attr-defined]
         if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
             return None
         init = elements[0].value
-        if not m.matches(init, m.Lambda(body=m.Call(func=m.Name(module_name)))) and not m.matches(init, m.Name(module_name)):
+        if not (m.matches(init, calls_module) or (init_name is not None and m.matches(init, m.Name(init_name)))):
             return None
         if not transform.methods:
             return None

@@ -1,0 +1,139 @@
+"""``hk.layer_stack(n)`` (also ``hk.experimental.layer_stack``) → ``nn.scan`` with per-layer parameters.
+
+The stacked function ``def block(x): ...`` becomes a module class defined in the same place, so its body
+keeps seeing the enclosing method's variables (its ``self`` parameter is ``_layer``, leaving ``self`` to the
+enclosing module): ``class Block(nn.Module)`` with ``@nn.compact def __call__(_layer, x, _)`` returning
+``(x, None)``. It is lifted with ``nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params":
+True}, length=n)`` so every layer gets its own parameters stacked on a leading axis, as Haiku's
+``__layer_stack_no_per_layer`` does. Calls ``block(x)`` become ``nn.scan(Block, ...)()(x, None)[0]``. Works for the decorator form and for
+``hk.layer_stack(n)(fn)(x)`` with ``fn`` defined in the same function; per-layer inputs and multi-argument
+carries are reported and left in place.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.analysis import walk
+from h2f.rule import Rule
+from h2f.names import class_name_for
+from h2f.syntax import bind_arguments, call, expr, keyword, positional
+
+_STACK_PARAMS = ("num_layers", "with_per_layer_inputs", "unroll", "pass_reverse_to_layer_fn", "transparent", "transparency_map", "name")
+
+
+class LayerStack(Rule):
+    """Translate ``hk.layer_stack`` into ``nn.scan`` over a lifted function with stacked parameters."""
+
+    code = "H2F060"
+    haiku_apis = ("haiku.layer_stack",)
+    order = 45
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        #: stacked function definition → the hk.layer_stack(...) call that configures it
+        self.stacked: dict[cst.FunctionDef, cst.Call] = {}
+        #: call ``layer_stack(n)(fn)(x)`` → the stacked function
+        self.applied: dict[cst.Call, cst.FunctionDef] = {}
+        functions = {}
+        for node in walk(ctx.analysis.module):
+            if isinstance(node, cst.FunctionDef):
+                functions[node.name.value] = node
+                for decorator in node.decorators:
+                    if self._is_stack(decorator.decorator):
+                        self.stacked[node] = decorator.decorator  # type: ignore[assignment]
+        for node in walk(ctx.analysis.module):
+            # layer_stack(n)(fn)(x): Call(func=Call(func=<stack call>, args=[fn]))
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
+                inner = node.func
+                if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
+                    function = functions.get(inner.args[0].value.value)
+                    if function is not None and not function.decorators:
+                        self.stacked[function] = inner.func  # type: ignore[assignment]
+                        self.applied[node] = function
+
+    def _is_stack(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and self.ctx.haiku_name(node.func) == "haiku.layer_stack"
+
+    def _scan_arguments(self, stack: cst.Call) -> list[cst.Arg] | None:
+        bound = bind_arguments(stack, _STACK_PARAMS)
+        if bound is None or "num_layers" not in bound:
+            return None
+        for name in ("with_per_layer_inputs", "pass_reverse_to_layer_fn", "transparent"):
+            if name in bound and not m.matches(bound[name].value, m.Name("False")):
+                return None
+        if "transparency_map" in bound:
+            return None
+        streams = sorted(self.ctx.analysis.rng_streams)
+        split = ", ".join(['"params": True', *(f'"{stream}": True' for stream in streams)])
+        axes = ", ".join(f'"{collection}": 0' for collection in ["params", *sorted(self.ctx.analysis.collections)])
+        args = [keyword("variable_axes", expr(f"{{{axes}}}")), keyword("split_rngs", expr(f"{{{split}}}"))]
+        args.append(keyword("length", bound["num_layers"].value))
+        if "unroll" in bound:
+            args.append(keyword("unroll", bound["unroll"].value))
+        return args
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef | None:
+        stack = self.stacked.get(original_node)
+        if stack is None:
+            return None
+        params = updated_node.params
+        scan_args = self._scan_arguments(stack)
+        if scan_args is None or len(params.params) != 1 or params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) or params.kwonly_params:
+            self.ctx.report(original_node, self.code, "layer_stack with per-layer inputs, several carries or options h2f cannot map; left in place")
+            self.stacked.pop(original_node)
+            return None
+        if self.ctx.analysis.module_scope(original_node) is None:
+            self.ctx.report(original_node, self.code, "layer_stack outside a module method or transformed function; left in place")
+            self.stacked.pop(original_node)
+            return None
+        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        method = updated_node.with_changes(
+            name=cst.Name("__call__"),
+            params=params.with_changes(
+                params=[cst.Param(cst.Name("_layer"), comma=comma), params.params[0].with_changes(comma=comma), cst.Param(cst.Name("_"))]
+            ),
+            decorators=[cst.Decorator(self.ctx.linen("compact"))],
+            body=updated_node.body.visit(_ReturnWithNone()),
+            leading_lines=[],
+        )
+        return cst.ClassDef(  # type: ignore[return-value]
+            name=cst.Name(self._class_name(original_node)),
+            bases=[cst.Arg(self.ctx.linen("Module"))],
+            body=cst.IndentedBlock([method]),
+            leading_lines=updated_node.leading_lines,
+        )
+
+    def _class_name(self, function: cst.FunctionDef) -> str:
+        return class_name_for(function.name.value)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        function = self.applied.get(original_node)
+        if function is None and isinstance(original_node.func, cst.Name):
+            function = next(
+                (f for f in self.stacked if f.decorators and f.name.value == original_node.func.value), None
+            )
+        if function is None or function not in self.stacked or len(updated_node.args) != 1:
+            return None
+        scan_args = self._scan_arguments(self.stacked[function]) or []
+        lifted = call(self.ctx.linen("scan"), [positional(cst.Name(self._class_name(function))), *scan_args])
+        carry = updated_node.args[0].value
+        return cst.Subscript(
+            value=call(call(lifted, []), [positional(carry), positional(expr("None"))]),
+            slice=[cst.SubscriptElement(cst.Index(cst.Integer("0")))],
+        )
+
+
+class _ReturnWithNone(cst.CSTTransformer):
+    """``return x`` → ``return x, None`` (no per-layer outputs), without entering nested functions."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        value = updated_node.value or expr("None")
+        return updated_node.with_changes(value=cst.Tuple([cst.Element(value), cst.Element(expr("None"))], lpar=[], rpar=[]))
