@@ -1,0 +1,399 @@
+"""Tests for h2f.verify: parameter-tree conversion and script-mode equivalence checks.
+
+Script pairs live in tests/verify_data/<case>/: ``haiku.py`` (original), ``linen.py`` (faithful
+migration) and ``linen_wrong_*.py`` (migrations that are wrong on purpose and must fail).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+jax = pytest.importorskip("jax")
+hk = pytest.importorskip("haiku")
+nn = pytest.importorskip("flax.linen")
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from h2f.verify import ConversionError, haiku_to_linen, linen_to_haiku, module_map, param_map  # noqa: E402
+from h2f.verify.script import (  # noqa: E402
+    HaikuCall,
+    LinenCall,
+    compare,
+    record_haiku,
+    run_linen,
+    verify_scripts,
+)
+
+DATA = Path(__file__).parent / "verify_data"
+
+
+def _arange(shape, start=0.0):
+    n = int(np.prod(shape))
+    return jnp.asarray(np.arange(start, start + n, dtype=np.float32).reshape(shape))
+
+
+# ----------------------------------------------------------------------------------------------
+# convert.py
+
+
+def _guide_models():
+    class HBlock(hk.Module):
+        def __init__(self, features, name=None):
+            super().__init__(name=name or "block")
+            self.features = features
+
+        def __call__(self, x):
+            return jax.nn.relu(hk.Linear(self.features)(x))
+
+    class HModel(hk.Module):
+        def __call__(self, x):
+            return hk.Linear(3)(HBlock(5)(x))
+
+    class Block(nn.Module):
+        features: int
+
+        @nn.compact
+        def __call__(self, x):
+            return jax.nn.relu(nn.Dense(self.features)(x))
+
+    class Model(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(3)(Block(5)(x))
+
+    f = hk.without_apply_rng(hk.transform(lambda x: HModel(name="model")(x)))
+    return f, Model()
+
+
+def test_guide_tree_pairs_and_converted_model_matches():
+    f, model = _guide_models()
+    x = jnp.ones((2, 4))
+    params = f.init(jax.random.key(0), x)
+    variables = model.init(jax.random.key(1), x)
+    assert param_map(params, None, variables) == [
+        ("model/block/linear/w", "params/Block_0/Dense_0/kernel"),
+        ("model/block/linear/b", "params/Block_0/Dense_0/bias"),
+        ("model/linear/w", "params/Dense_0/kernel"),
+        ("model/linear/b", "params/Dense_0/bias"),
+    ]
+    converted = haiku_to_linen(params, None, variables)
+    np.testing.assert_array_equal(converted["params"]["Block_0"]["Dense_0"]["kernel"],
+                                  params["model/block/linear"]["w"])
+    np.testing.assert_allclose(model.apply(converted, x), f.apply(params, x), atol=1e-6)
+
+
+def test_eval_shape_template_and_sorted_trees():
+    f, model = _guide_models()
+    x = jnp.ones((2, 4))
+    params = f.init(jax.random.key(0), x)
+    template = jax.eval_shape(model.init, jax.random.key(1), x)
+    # tree_map re-creates dicts with sorted keys: creation order is lost on both sides.
+    sorted_params = jax.tree_util.tree_map(lambda a: a, params)
+    converted = haiku_to_linen(sorted_params, None, template)
+    np.testing.assert_allclose(model.apply(converted, x), f.apply(params, x), atol=1e-6)
+
+
+def test_same_shaped_layers_pair_by_name_not_by_order():
+    # Haiku dict deliberately in reverse creation order; all three layers have identical shapes.
+    params = {f"mlp/{name}": {"w": _arange((4, 4), 100 * i), "b": _arange((4,), 100 * i + 50)}
+              for i, name in reversed(list(enumerate(["linear", "linear_1", "linear_2"])))}
+    template = {"params": {"MLP_0": {f"Dense_{i}": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))}
+                                     for i in range(3)}}}
+    assert sorted(module_map(params, None, template)) == [
+        ("mlp/linear", "MLP_0/Dense_0"), ("mlp/linear_1", "MLP_0/Dense_1"), ("mlp/linear_2", "MLP_0/Dense_2")]
+    out = haiku_to_linen(params, None, template)
+    for i, name in enumerate(["linear", "linear_1", "linear_2"]):
+        np.testing.assert_array_equal(out["params"]["MLP_0"][f"Dense_{i}"]["kernel"], params[f"mlp/{name}"]["w"])
+
+
+def test_explicit_and_setup_names():
+    params = {
+        "auto_encoder/~/decoder": {"w": jnp.zeros((8, 24)), "b": jnp.zeros((24,))},
+        "auto_encoder/~/encoder": {"w": jnp.zeros((24, 8)), "b": jnp.zeros((8,))},
+        "auto_encoder/~/proj": {"w": jnp.zeros((8, 8)), "b": jnp.zeros((8,))},
+        "auto_encoder/~/mix": {"w": jnp.zeros((8, 8)), "b": jnp.zeros((8,))},
+    }
+    template = {"params": {name: {"kernel": jnp.zeros((8, 8)), "bias": jnp.zeros((8,))} for name in ("mix", "proj")}}
+    template["params"]["encoder"] = {"kernel": jnp.zeros((24, 8)), "bias": jnp.zeros((8,))}
+    template["params"]["decoder"] = {"kernel": jnp.zeros((8, 24)), "bias": jnp.zeros((24,))}
+    assert sorted(module_map(params, None, template)) == [
+        ("auto_encoder/~/decoder", "decoder"), ("auto_encoder/~/encoder", "encoder"),
+        ("auto_encoder/~/mix", "mix"), ("auto_encoder/~/proj", "proj")]
+
+
+def _batchnorm_pair():
+    def hf(x, training):
+        x = hk.Linear(3)(x)
+        return hk.BatchNorm(True, True, 0.9)(x, is_training=training)
+
+    class M(nn.Module):
+        @nn.compact
+        def __call__(self, x, training):
+            x = nn.Dense(3)(x)
+            return nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)
+
+    return hk.transform_with_state(hf), M()
+
+
+def test_batchnorm_state_renamed_and_squeezed_and_round_trips():
+    f, model = _batchnorm_pair()
+    x = _arange((4, 2)) / 7.0
+    params, state = f.init(jax.random.key(0), x, training=True)
+    # Make the moving averages distinguishable.
+    state = {k: {n: (v + 0.5 if n == "average" else v) for n, v in leaves.items()} for k, leaves in state.items()}
+    variables = model.init(jax.random.key(0), x, training=False)
+    pairs = dict(param_map(params, state, variables))
+    assert pairs["batch_norm/offset"] == "params/BatchNorm_0/bias"
+    assert pairs["batch_norm/~/mean_ema/average"] == "batch_stats/BatchNorm_0/mean"
+    assert pairs["batch_norm/~/var_ema/average"] == "batch_stats/BatchNorm_0/var"
+    assert not any("counter" in h or "hidden" in h for h in pairs)
+    converted = haiku_to_linen(params, state, variables)
+    assert converted["params"]["BatchNorm_0"]["scale"].shape == (3,)  # Haiku: (1, 3)
+    np.testing.assert_array_equal(converted["batch_stats"]["BatchNorm_0"]["mean"],
+                                  state["batch_norm/~/mean_ema"]["average"][0])
+    out_h, _ = f.apply(params, state, None, x, training=False)
+    np.testing.assert_allclose(model.apply(converted, x, training=False), out_h, atol=1e-5)
+    back_params, back_state = linen_to_haiku(converted, params, state)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, back_params, params)
+    np.testing.assert_array_equal(back_state["batch_norm/~/var_ema"]["average"],
+                                  state["batch_norm/~/var_ema"]["average"])
+    np.testing.assert_array_equal(back_state["batch_norm/~/var_ema"]["counter"],
+                                  state["batch_norm/~/var_ema"]["counter"])
+
+
+def test_get_parameter_and_get_state_names_stay():
+    params = {"~": {"w": jnp.ones((3, 6)), "b": jnp.zeros((6,))}}
+    state = {"~": {"count": jnp.zeros((), jnp.int32), "total": jnp.zeros((6,))}}
+    template = {"params": {"w": jnp.zeros((3, 6)), "b": jnp.zeros((6,))},
+                "state": {"count": jnp.zeros((), jnp.int32), "total": jnp.zeros((6,))}}
+    assert param_map(params, state, template) == [
+        ("~/w", "params/w"), ("~/b", "params/b"), ("~/count", "state/count"), ("~/total", "state/total")]
+
+
+def test_layer_stack_leading_axis():
+    params = {"linear": {"w": jnp.zeros((12, 16)), "b": jnp.zeros((16,))},
+              "__layer_stack_no_per_layer/residual/linear": {"w": jnp.zeros((3, 16, 16)), "b": jnp.zeros((3, 16))},
+              "linear_1": {"w": jnp.zeros((16, 2)), "b": jnp.zeros((2,))}}
+    template = {"params": {"Dense_0": {"kernel": jnp.zeros((12, 16)), "bias": jnp.zeros((16,))},
+                           "ScanResidual_0": {"Dense_0": {"kernel": jnp.zeros((3, 16, 16)), "bias": jnp.zeros((3, 16))}},
+                           "Dense_1": {"kernel": jnp.zeros((16, 2)), "bias": jnp.zeros((2,))}}}
+    assert module_map(params, None, template) == [
+        ("linear", "Dense_0"), ("__layer_stack_no_per_layer/residual/linear", "ScanResidual_0/Dense_0"),
+        ("linear_1", "Dense_1")]
+
+
+def test_conversion_error_names_transposed_kernel_paths():
+    params = {"model/linear": {"w": jnp.zeros((5, 3)), "b": jnp.zeros((3,))}}
+    template = {"params": {"Dense_0": {"kernel": jnp.zeros((3, 5)), "bias": jnp.zeros((3,))}}}
+    with pytest.raises(ConversionError) as exc:
+        haiku_to_linen(params, None, template)
+    msg = str(exc.value)
+    assert "'model/linear/w'" in msg and "'params/Dense_0/kernel'" in msg and "(5, 3) vs (3, 5)" in msg
+    assert exc.value.mismatched == [("model/linear/w", "params/Dense_0/kernel", "shape (5, 3) vs (3, 5)")]
+
+
+def test_conversion_error_lists_missing_and_extra():
+    params = {"linear": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
+              "linear_1": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
+              "layer_norm": {"scale": jnp.zeros((4,)), "offset": jnp.zeros((4,))}}
+    template = {"params": {"Dense_0": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))},
+                           "Conv_0": {"kernel": jnp.zeros((3, 4, 4)), "bias": jnp.zeros((4,))},
+                           "LayerNorm_0": {"scale": jnp.zeros((4,))}}}
+    with pytest.raises(ConversionError) as exc:
+        haiku_to_linen(params, None, template)
+    err = exc.value
+    msg = str(err)
+    assert "haiku 'layer_norm/offset' (4,) has no linen counterpart" in msg
+    assert any(m.startswith("layer_norm/offset") for m in err.missing)
+    assert any("linear_1" in m for m in err.missing) or any("linear_1" in m[0] for m in err.mismatched)
+    assert any("Conv_0" in e for e in err.extra) or any("Conv_0" in m[1] for m in err.mismatched)
+    assert "Conv_0" in msg and "linear_1" in msg
+
+
+def test_haiku_state_without_linen_collection_is_an_error():
+    params = {"linear": {"w": jnp.zeros((2, 2)), "b": jnp.zeros((2,))}}
+    state = {"~": {"counter": jnp.zeros((), jnp.int32)}}
+    template = {"params": {"Dense_0": {"kernel": jnp.zeros((2, 2)), "bias": jnp.zeros((2,))}}}
+    with pytest.raises(ConversionError, match=r"missing in linen: haiku module '~' \{counter: \(\)\}"):
+        haiku_to_linen(params, state, template)
+
+
+# ----------------------------------------------------------------------------------------------
+# script.py: faithful migrations verify, wrong ones do not
+
+
+GOOD = {
+    # case: (number of calls compared and passing, number skipped as stochastic, traced calls per side)
+    "mlp_dropout": (1, 1, 3),
+    "autoencoder": (2, 0, 0),
+    "batchnorm": (2, 0, 3),
+    "get_state": (3, 0, 0),
+    "layer_stack": (1, 0, 0),
+    "rnn_scan": (1, 0, 0),
+    "repeated_layers": (1, 0, 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOOD))
+def test_faithful_migration_verifies(case):
+    report = verify_scripts(str(DATA / case / "haiku.py"), str(DATA / case / "linen.py"))
+    passed, skipped, traced = GOOD[case]
+    assert report.passed, report.summary()
+    assert sum(c.status == "pass" for c in report.calls) == passed
+    assert len(report.skipped) == skipped
+    assert report.haiku_traced_calls == report.linen_traced_calls == traced
+    assert all(c.max_abs_diff <= report.atol for c in report.compared)
+
+
+def _assert_numeric_failure(report):
+    assert not report.passed
+    assert report.failures
+    assert any(not d.ok for c in report.failures for d in c.outputs + c.state), report.summary()
+
+
+WRONG = {
+    # (case, wrong script): check on the report
+    ("mlp_dropout", "linen_wrong_activation.py"): _assert_numeric_failure,
+    ("autoencoder", "linen_wrong_activation.py"): _assert_numeric_failure,
+    ("layer_stack", "linen_wrong_epsilon.py"): _assert_numeric_failure,
+    ("rnn_scan", "linen_wrong_reverse.py"): _assert_numeric_failure,
+    ("repeated_layers", "linen_wrong_transposed.py"): _assert_numeric_failure,
+    ("get_state", "linen_wrong_state.py"): _assert_numeric_failure,
+}
+
+
+@pytest.mark.parametrize("case,script", sorted(WRONG))
+def test_wrong_migration_fails(case, script):
+    report = verify_scripts(str(DATA / case / "haiku.py"), str(DATA / case / script))
+    WRONG[case, script](report)
+
+
+def test_wrong_state_update_is_caught_in_the_state_comparison():
+    report = verify_scripts(str(DATA / "get_state" / "haiku.py"), str(DATA / "get_state" / "linen_wrong_state.py"))
+    assert not report.passed
+    for call in report.calls:
+        assert all(d.ok for d in call.outputs)
+        assert [d.path for d in call.state if not d.ok] == ["state/state/total"]
+
+
+def test_dropped_layer_is_a_conversion_error_naming_the_module():
+    report = verify_scripts(str(DATA / "repeated_layers" / "haiku.py"),
+                            str(DATA / "repeated_layers" / "linen_wrong_dropped_layer.py"))
+    assert not report.passed
+    (call,) = report.calls
+    assert call.status == "fail"
+    assert "missing in linen: haiku module 'mlp/linear_2'" in "\n".join(call.messages)
+
+
+def test_extra_layer_is_a_conversion_error_naming_the_module():
+    report = verify_scripts(str(DATA / "autoencoder" / "haiku.py"),
+                            str(DATA / "autoencoder" / "linen_wrong_extra_layer.py"))
+    assert not report.passed
+    assert all("extra in linen: linen module 'bottleneck'" in "\n".join(c.messages) for c in report.calls)
+
+
+def test_layer_stack_depth_mismatch_is_a_conversion_error():
+    report = verify_scripts(str(DATA / "layer_stack" / "haiku.py"), str(DATA / "layer_stack" / "linen_wrong_depth.py"))
+    assert not report.passed
+    text = "\n".join(report.calls[0].messages)
+    assert "'__layer_stack_no_per_layer/residual/linear/w'" in text
+    assert "'params/ScanResidual_0/Dense_0/kernel': shape (3, 16, 16) vs (2, 16, 16)" in text
+
+
+def test_crashing_linen_script_is_reported():
+    report = verify_scripts(str(DATA / "batchnorm" / "haiku.py"),
+                            str(DATA / "batchnorm" / "linen_wrong_running_average.py"))
+    assert not report.passed
+    assert report.problems[0].startswith("Linen script failed")
+    assert "ModifyScopeVariableError" in report.problems[0]
+    assert any("number of concrete apply calls differs: haiku 2 vs linen 1" in p for p in report.problems)
+    assert report.calls[0].status == "fail"  # evaluation used batch statistics
+
+
+# ----------------------------------------------------------------------------------------------
+# script.py: recording details
+
+
+def test_record_haiku_multi_transform_methods_and_patches_restored():
+    from flax.linen import module as linen_module
+    from haiku._src import multi_transform as mt
+    from haiku._src import transform as tr
+
+    before = (tr.transform_with_state, mt.multi_transform_with_state, hk.transform_with_state,
+              mt.hk.transform_with_state, linen_module.Module.apply, linen_module.Module.init)
+    precision = jax.config.jax_default_matmul_precision
+    calls = record_haiku(str(DATA / "autoencoder" / "haiku.py"))
+    assert [(c.method, c.traced) for c in calls] == [("encode", False), ("decode", False)]
+    assert set(calls[0].params) == {"auto_encoder/~/encoder", "auto_encoder/~/decoder"}
+    linen_calls = run_linen(str(DATA / "autoencoder" / "linen.py"), calls)
+    # Module.init must not take a pairing slot.
+    assert [(c.method, c.paired_with, c.conversion_error) for c in linen_calls] == [
+        ("encode", 0, None), ("decode", 1, None)]
+    after = (tr.transform_with_state, mt.multi_transform_with_state, hk.transform_with_state,
+             mt.hk.transform_with_state, linen_module.Module.apply, linen_module.Module.init)
+    assert all(a is b for a, b in zip(before, after))
+    assert jax.config.jax_default_matmul_precision == precision
+
+
+def test_only_stochastic_calls_do_not_verify():
+    hcalls = record_haiku(str(DATA / "mlp_dropout" / "haiku.py"))
+    lcalls = run_linen(str(DATA / "mlp_dropout" / "linen.py"), hcalls)
+    # Keep the traced training steps and the training-mode (dropout) call only.
+    first_h = next(i for i, c in enumerate(hcalls) if not c.traced)
+    first_l = next(i for i, c in enumerate(lcalls) if not c.traced)
+    assert hcalls[first_h].stochastic and lcalls[first_l].stochastic
+    assert lcalls[first_l].rng_streams == ("dropout",)
+    report = compare(hcalls[:first_h + 1], lcalls[:first_l + 1])
+    assert [c.status for c in report.calls] == ["skipped-stochastic"]
+    assert not report.passed
+    assert "nothing was verified" in report.summary()
+
+
+def test_batchnorm_training_call_reports_debiasing_difference(tmp_path):
+    haiku_src = textwrap.dedent("""
+        import haiku as hk, jax, jax.numpy as jnp, numpy as np
+        def f(x, training):
+            return hk.BatchNorm(True, True, 0.9)(hk.Linear(3)(x), is_training=training)
+        t = hk.transform_with_state(f)
+        data = np.random.RandomState(0)
+        x, x2 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(2))
+        params, state = t.init(jax.random.key(0), x, training=True)
+        y, state = t.apply(params, state, None, x2, training=True)
+    """)
+    linen_src = textwrap.dedent("""
+        import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+        class M(nn.Module):
+            @nn.compact
+            def __call__(self, x, training):
+                x = nn.Dense(3)(x)
+                return nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)
+        data = np.random.RandomState(0)
+        x, x2 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(2))
+        v = M().init(jax.random.key(0), x, training=False)
+        y, upd = M().apply(v, x2, training=True, mutable=["batch_stats"])
+    """)
+    (tmp_path / "h.py").write_text(haiku_src)
+    (tmp_path / "l.py").write_text(linen_src)
+    report = verify_scripts(str(tmp_path / "h.py"), str(tmp_path / "l.py"))
+    (call,) = report.calls
+    assert all(d.ok for d in call.outputs)  # training-mode outputs use batch statistics: equal
+    assert {d.path for d in call.state if not d.ok} == {
+        "state/batch_stats/BatchNorm_0/mean", "state/batch_stats/BatchNorm_0/var"}
+    assert any("zero-debiased" in m for m in call.messages)
+    assert not report.passed
+
+
+def test_compare_reports_count_and_structure_mismatches():
+    h = [HaikuCall(0, "__call__", False, params={}, output=(jnp.ones(2), jnp.ones(3))),
+         HaikuCall(1, "__call__", True)]
+    lc = [LinenCall(0, "__call__", False, output=jnp.ones(2)), LinenCall(1, "__call__", False, output=jnp.ones(2))]
+    report = compare(h, lc)
+    assert not report.passed
+    text = report.summary()
+    assert "number of concrete apply calls differs: haiku 1 vs linen 2" in text
+    assert "number of traced apply calls (inside jax.grad/vmap) differs: haiku 1 vs linen 0" in text
+    assert "output structures differ" in text
+    assert "no corresponding Haiku apply call" in text

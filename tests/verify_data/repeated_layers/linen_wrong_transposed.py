@@ -1,0 +1,55 @@
+"""WRONG ON PURPOSE: the hidden layers use their kernel transposed (x @ kernel.T)."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class TDense(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return x @ kernel.T + bias  # WRONG ON PURPOSE: kernel used transposed
+
+
+class MLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = jax.nn.relu(TDense(16)(x))
+        x = jax.nn.relu(TDense(16)(x))
+        x = jax.nn.relu(TDense(16)(x))
+        return nn.Dense(4, name="head")(x)
+
+
+class Model(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return MLP()(x) + nn.Dense(4, name="skip")(x)
+
+
+model = Model()
+
+data = np.random.RandomState(0)
+x = jnp.asarray(data.normal(size=(8, 16)), jnp.float32)
+target = jnp.asarray(data.normal(size=(8, 4)), jnp.float32)
+
+params = model.init(jax.random.key(0), x)["params"]
+opt = optax.adam(1e-2)
+opt_state = opt.init(params)
+
+
+def loss_fn(params):
+    return jnp.mean((model.apply({"params": params}, x) - target) ** 2)
+
+
+for step in range(2):
+    grads = jax.grad(loss_fn)(params)
+    updates, opt_state = opt.update(grads, opt_state)
+    params = optax.apply_updates(params, updates)
+
+pred = model.apply({"params": params}, x)
+print("loss", jnp.mean((pred - target) ** 2))

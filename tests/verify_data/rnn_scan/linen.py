@@ -1,0 +1,32 @@
+"""The same RNN with nn.scan broadcasting the cell's params over time (Linen)."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Cell(nn.Module):
+    hidden: int
+
+    @nn.compact
+    def __call__(self, h, x):
+        h = jnp.tanh(nn.Dense(self.hidden, name="ih")(x)
+                     + nn.Dense(self.hidden, use_bias=False, name="hh")(h))
+        return h, h
+
+
+class Model(nn.Module):
+    @nn.compact
+    def __call__(self, xs):
+        h0 = jnp.zeros((xs.shape[1], 12))
+        ScanCell = nn.scan(Cell, variable_broadcast="params", split_rngs={"params": False})
+        h, hs = ScanCell(12)(h0, xs)
+        return nn.Dense(3)(h), hs
+
+
+model = Model()
+
+xs = jnp.asarray(np.random.RandomState(0).normal(size=(6, 2, 5)), jnp.float32)
+variables = model.init(jax.random.key(0), xs)
+logits, hs = model.apply(variables, xs)
+print("logits", logits.sum())
