@@ -19,6 +19,7 @@ import os
 import runpy
 import sys
 import traceback
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -261,6 +262,15 @@ def _callable_name(fn: Any) -> str:
     return "__call__"
 
 
+def _method_label(path: tuple, fn: Any) -> str:
+    """Label of one multi_transform apply function: the method name, else its key in the tree."""
+    if isinstance(fn, (types.FunctionType, types.MethodType)) and fn.__name__ not in ("<lambda>", "__call__"):
+        return fn.__name__
+    if path:
+        return _fmt_path("", path).lstrip("/")
+    return "__call__"
+
+
 @contextlib.contextmanager
 def _verification_env() -> Iterator[None]:
     """``jax.disable_jit()`` and highest matmul precision, restored afterwards."""
@@ -383,7 +393,7 @@ def _patch_haiku(rec: _HaikuRecorder, patches: _Patches) -> None:
         names: list[str] = []
 
         def probe():
-            names[:] = [_callable_name(fn) for fn in jax.tree_util.tree_leaves(f()[1])]
+            names[:] = [_method_label(path, fn) for path, fn in jax.tree_util.tree_flatten_with_path(f()[1])[0]]
 
         try:
             probed = orig_tws(probe)

@@ -22,14 +22,14 @@ class AutoEncoder(hk.Module):
 
 
 def forward():
-    module = AutoEncoder(8, 24)
+    module = AutoEncoder(4, 16)
     init = lambda x: module(x)
     return init, (module.encode, module.decode)
 
 
 model = hk.multi_transform(forward)
 
-x = jnp.asarray(np.random.RandomState(0).normal(size=(4, 24)), jnp.float32)
+x = jnp.asarray(np.random.RandomState(0).normal(size=(8, 16)), jnp.float32)
 params = model.init(jax.random.key(0), x=x)
 
 encode, decode = model.apply

@@ -24,9 +24,9 @@ class AutoEncoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-model = AutoEncoder(8, 24)
+model = AutoEncoder(4, 16)
 
-x = jnp.asarray(np.random.RandomState(0).normal(size=(4, 24)), jnp.float32)
+x = jnp.asarray(np.random.RandomState(0).normal(size=(8, 16)), jnp.float32)
 variables = model.init(jax.random.key(0), x=x)
 
 z = model.apply(variables, x, method="encode")

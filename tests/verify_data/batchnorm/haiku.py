@@ -31,14 +31,14 @@ class Model(hk.Module):
 
 
 def forward(x, training: bool):
-    return Model(32, 10)(x, training)
+    return Model(16, 4)(x, training)
 
 
 model = hk.transform_with_state(forward)
 
 data = np.random.RandomState(0)
-inputs = jnp.asarray(data.normal(size=(16, 20)), jnp.float32)
-labels = jnp.asarray(data.randint(0, 10, size=(16,)))
+inputs = jnp.asarray(data.normal(size=(8, 16)), jnp.float32)
+labels = jnp.asarray(data.randint(0, 4, size=(8,)))
 
 params, state = model.init(jax.random.key(0), inputs, training=True)
 

@@ -28,11 +28,11 @@ class Model(nn.Module):
         return x
 
 
-model = Model(32, 10)
+model = Model(16, 4)
 
 data = np.random.RandomState(0)
-inputs = jnp.asarray(data.normal(size=(16, 20)), jnp.float32)
-labels = jnp.asarray(data.randint(0, 10, size=(16,)))
+inputs = jnp.asarray(data.normal(size=(8, 16)), jnp.float32)
+labels = jnp.asarray(data.randint(0, 4, size=(8,)))
 
 variables = model.init(jax.random.key(0), inputs, training=False)
 params, batch_stats = variables["params"], variables["batch_stats"]

@@ -8,10 +8,10 @@ import numpy as np
 class RunningAffine(nn.Module):
     @nn.compact
     def __call__(self, x):
-        w = self.param("w", nn.initializers.truncated_normal(1.0), (x.shape[-1], 6))
-        b = self.param("b", nn.initializers.zeros, (6,))
+        w = self.param("w", nn.initializers.truncated_normal(1.0), (x.shape[-1], 4))
+        b = self.param("b", nn.initializers.zeros, (4,))
         count = self.variable("state", "count", lambda: jnp.zeros((), jnp.int32))
-        total = self.variable("state", "total", lambda: jnp.zeros((6,), jnp.float32))
+        total = self.variable("state", "total", lambda: jnp.zeros((4,), jnp.float32))
         y = jnp.tanh(x @ w + b)
         new_total = total.value + y.sum(axis=0)
         new_count = count.value + x.shape[0]
@@ -24,7 +24,7 @@ class RunningAffine(nn.Module):
 model = RunningAffine()
 
 data = np.random.RandomState(0)
-batches = [jnp.asarray(data.normal(size=(5, 3)), jnp.float32) for _ in range(3)]
+batches = [jnp.asarray(data.normal(size=(8, 16)), jnp.float32) for _ in range(3)]
 variables = model.init(jax.random.key(0), batches[0])
 params, state = variables["params"], variables["state"]
 for x in batches:

@@ -19,12 +19,12 @@ class Model(nn.Module):
         x = nn.Dense(16)(x)
         Stack = nn.scan(Residual, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)
         x, _ = Stack()(x, None)
-        return nn.Dense(2)(x)
+        return nn.Dense(4)(x)
 
 
 model = Model()
 
-x = jnp.asarray(0.01 * np.random.RandomState(0).normal(size=(4, 12)), jnp.float32)
+x = jnp.asarray(0.01 * np.random.RandomState(0).normal(size=(8, 16)), jnp.float32)
 variables = model.init(jax.random.key(0), x)
 y = model.apply(variables, x)
 print("out", y.sum())

@@ -17,15 +17,15 @@ class Cell(hk.Module):
 
 
 def forward(xs):  # xs: (time, batch, features)
-    cell = Cell(12)
-    h0 = jnp.zeros((xs.shape[1], 12))
+    cell = Cell(16)
+    h0 = jnp.zeros((xs.shape[1], 16))
     h, hs = hk.scan(cell, h0, xs)
-    return hk.Linear(3)(h), hs
+    return hk.Linear(4)(h), hs
 
 
 model = hk.without_apply_rng(hk.transform(forward))
 
-xs = jnp.asarray(np.random.RandomState(0).normal(size=(6, 2, 5)), jnp.float32)
+xs = jnp.asarray(np.random.RandomState(0).normal(size=(6, 8, 16)), jnp.float32)
 params = model.init(jax.random.key(0), xs)
 logits, hs = model.apply(params, xs)
 print("logits", logits.sum())

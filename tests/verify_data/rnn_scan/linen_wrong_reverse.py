@@ -18,15 +18,15 @@ class Cell(nn.Module):
 class Model(nn.Module):
     @nn.compact
     def __call__(self, xs):
-        h0 = jnp.zeros((xs.shape[1], 12))
+        h0 = jnp.zeros((xs.shape[1], 16))
         ScanCell = nn.scan(Cell, variable_broadcast="params", split_rngs={"params": False}, reverse=True)  # WRONG ON PURPOSE: runs backwards in time
-        h, hs = ScanCell(12)(h0, xs)
-        return nn.Dense(3)(h), hs
+        h, hs = ScanCell(16)(h0, xs)
+        return nn.Dense(4)(h), hs
 
 
 model = Model()
 
-xs = jnp.asarray(np.random.RandomState(0).normal(size=(6, 2, 5)), jnp.float32)
+xs = jnp.asarray(np.random.RandomState(0).normal(size=(6, 8, 16)), jnp.float32)
 variables = model.init(jax.random.key(0), xs)
 logits, hs = model.apply(variables, xs)
 print("logits", logits.sum())
