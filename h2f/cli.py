@@ -145,7 +145,7 @@ def _migrate_stdin(options: Options, reporter: Reporter, *, diff: bool, check: b
 def _exit_code(summary: Summary, check: bool) -> int:
     if summary.failed:
         return EXIT_ERROR
-    if False:
+    if check and summary.changed:
         return EXIT_CHANGES
     return EXIT_OK
 

@@ -148,7 +148,7 @@ def test_diff_prints_an_applicable_diff_and_writes_nothing(project: Path) -> Non
     assert "-    return hk.Linear(3)(x)\n" in result.stdout
     if shutil.which("patch") is None:
         pytest.skip("patch(1) is not installed")
-    subprocess.run(["patch", "-p1", "-s"], input=result.stdout_bytes, cwd=project, check=True)
+    subprocess.run(["patch", "-p1", "--fuzz=0", "-s"], input=result.stdout_bytes, cwd=project, check=True)
     assert (project / "src" / "model.py").read_text() == migrated(HAIKU_SOURCE)
 
 
