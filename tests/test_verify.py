@@ -397,3 +397,44 @@ def test_compare_reports_count_and_structure_mismatches():
     assert "number of traced apply calls (inside jax.grad/vmap) differs: haiku 1 vs linen 0" in text
     assert "output structures differ" in text
     assert "no corresponding Haiku apply call" in text
+
+
+def test_record_haiku_covers_every_transform_flavour(tmp_path):
+    script = tmp_path / "flavours.py"
+    script.write_text(textwrap.dedent("""
+        import haiku as hk, jax, jax.numpy as jnp
+        x = jnp.ones((2, 4))
+        def f():
+            enc = hk.Linear(3, name="encoder")
+            dec = hk.Linear(4, name="decoder")
+            return (lambda x: dec(enc(x))), {"enc": enc, "dec": dec}
+        m = hk.without_apply_rng(hk.multi_transform(f))
+        p = m.init(jax.random.key(0), x)
+        z = m.apply["enc"](p, x)
+        ms = hk.multi_transform_with_state(f)
+        p2, s2 = ms.init(jax.random.key(0), x)
+        y, s2 = ms.apply["dec"](p2, s2, None, z)
+        t = hk.without_apply_rng(hk.transform_with_state(lambda x: hk.Linear(2)(x)))
+        p3, s3 = t.init(jax.random.key(0), x)
+        out, s3 = t.apply(p3, s3, x)
+        g = hk.transform(lambda x: hk.Linear(2)(x))
+        p4 = g.init(jax.random.key(0), x)
+        out = g.apply(p4, None, x)
+        v = jax.vmap(lambda xx: g.apply(p4, None, xx))(jnp.ones((5, 2, 4)))
+    """))
+    calls = record_haiku(str(script))
+    assert [(c.method, c.traced, c.uses_state) for c in calls] == [
+        ("enc", False, False), ("dec", False, True), ("__call__", False, True),
+        ("__call__", False, False), ("__call__", True, False)]
+    assert calls[1].output.shape == (2, 4) and calls[1].new_state == {}
+
+
+def test_frozen_template_and_dtype_cast():
+    from flax.core import freeze
+
+    params = {"linear": {"w": jnp.ones((2, 3)), "b": jnp.ones((3,))}}
+    template = freeze({"params": {"Dense_0": {"kernel": jnp.zeros((2, 3), jnp.bfloat16),
+                                              "bias": jnp.zeros((3,), jnp.bfloat16)}}})
+    out = haiku_to_linen(params, None, template)
+    assert type(out).__name__ == "FrozenDict"
+    assert out["params"]["Dense_0"]["kernel"].dtype == jnp.bfloat16

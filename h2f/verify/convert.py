@@ -457,9 +457,9 @@ _CACHE_MAX = 64
 
 def _structure_key(hmods: list[_HModule], lmods: list[_LModule]) -> tuple:
     return (
-        tuple((hm.owner, tuple((h.module, h.name, h.kind, h.shape) for h in hm.leaves + hm.dropped))
+        tuple((hm.owner, tuple((h.module, h.name, h.kind, h.shape, str(h.dtype)) for h in hm.leaves + hm.dropped))
               for hm in hmods),
-        tuple((lm.path, tuple((l.collection, l.name, l.shape) for l in lm.leaves)) for lm in lmods),
+        tuple((lm.path, tuple((l.collection, l.name, l.shape, str(l.dtype)) for l in lm.leaves)) for lm in lmods),
     )
 
 
