@@ -83,7 +83,7 @@ class Transform:
     apply_rng: bool
     function: cst.FunctionDef | cst.Lambda | None
     function_name: str | None
-    binding: cst.CSTNode  # the Assign statement or the decorated FunctionDef
+    binding: cst.CSTNode | None  # the Assign, the decorated FunctionDef, the call itself; None when only typed
     methods: tuple[str, ...] = ()  # multi_transform: names of the apply functions, in order
 
 
@@ -103,6 +103,7 @@ class FileAnalysis:
         self.transforms: dict[str, Transform] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
         self.splat_configs: dict[cst.CSTNode, str] = {}
+        self._declared: dict[cst.CSTNode, Transform] = {}
         #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
         #: from a multi_transform's apply (with their method), a TrainState's ``.apply_fn`` (key ``.apply_fn``).
         self.apply_aliases: dict[str, tuple[Transform, str | None]] = {}
@@ -119,6 +120,7 @@ class FileAnalysis:
         analysis._find_imports()
         if analysis.haiku_imports:
             analysis._find_definitions()
+            analysis._add_typed_transforms()
             analysis._find_multi_transform_methods()
             analysis._find_apply_aliases()
             analysis._choose_linen_alias()
@@ -191,6 +193,18 @@ class FileAnalysis:
                     return current
             current = self.parents.get(current)
         return None
+
+    def transform_named(self, name: cst.Name) -> Transform | None:
+        """The transform an original Name refers to, resolved through its scope (parameters typed
+        ``hk.Transformed`` shadow module-level models of the same name)."""
+        scope = self.scopes.get(name)
+        if scope is not None and name.value in scope:
+            for assignment in scope[name.value]:
+                declared = getattr(assignment, "node", None)
+                if declared in self._declared:
+                    return self._declared[declared]
+        transform = self.transforms.get(name.value)
+        return transform if transform is not None and transform.binding is not None else None
 
     def builds_inline(self, function: cst.FunctionDef | cst.Lambda) -> bool:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact)."""
@@ -272,6 +286,7 @@ class FileAnalysis:
             elif isinstance(node, cst.Assign):
                 self._add_assigned_transform(node)
             elif isinstance(node, cst.Call):
+                self._add_unbound_transform(node)
                 self._add_splat_configs(node)
                 self._note_collections_and_streams(node)
 
@@ -326,6 +341,49 @@ class FileAnalysis:
         else:
             definition = self.functions.get(function_name or "")
         self.transforms[name] = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
+        self._declared[node.targets[0].target] = self.transforms[name]
+
+    def _add_unbound_transform(self, node: cst.Call) -> None:
+        """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""
+        parent = self.parents.get(node)
+        if isinstance(parent, cst.Assign) or (isinstance(parent, cst.Arg) and self._transform_of(self.parents.get(parent)) is not None):  # type: ignore[arg-type]
+            return
+        if self.haiku_name(node.func) == WITHOUT_APPLY_RNG and isinstance(parent, cst.Arg):
+            return
+        found = self._transform_of(node)
+        if found is None or not isinstance(found[3], cst.Name):
+            return
+        kind, with_state, apply_rng, function = found
+        definition = self.functions.get(function.value)
+        key = f"<{function.value}@{id(node)}>"
+        self.transforms[key] = Transform(key, kind, with_state, apply_rng, definition, function.value, node)
+
+    def _add_typed_transforms(self) -> None:
+        """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
+        kinds = {"haiku.Transformed": False, "haiku.TransformedWithState": True}
+        factories: dict[str, bool] = {}
+        for node in walk(self.module):
+            if isinstance(node, cst.FunctionDef) and node.returns is not None:
+                with_state = kinds.get(self.haiku_name(node.returns.annotation) or "")
+                if with_state is not None:
+                    factories[node.name.value] = with_state
+        for node in walk(self.module):
+            name = with_state = declared = None
+            if isinstance(node, cst.Param) and node.annotation is not None:
+                with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
+                name, declared = node.name.value, node
+            elif (
+                isinstance(node, cst.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0].target, cst.Name)
+                and m.matches(node.value, m.Call(func=m.Name()))
+            ):
+                with_state = factories.get(node.value.func.value)  # type: ignore[attr-defined]
+                name, declared = node.targets[0].target.value, node.targets[0].target
+            if name is not None and with_state is not None:
+                transform = Transform(name, "transform", with_state, True, None, None, None)
+                self._declared[declared] = transform
+                self.transforms.setdefault(name, transform)
 
     def _add_decorated_transform(self, node: cst.FunctionDef) -> None:
         kind = None
@@ -342,6 +400,7 @@ class FileAnalysis:
         if kind is not None:
             fname = node.name.value
             self.transforms[fname] = Transform(fname, kind, with_state, apply_rng, node, fname, node)
+            self._declared[node] = self.transforms[fname]
 
     def _note_collections_and_streams(self, node: cst.Call) -> None:
         name = self.haiku_name(node.func)

@@ -184,7 +184,20 @@ class TransformRule(Rule):
         if self.ctx.analysis.is_haiku_layer_call(original_node) or self.ctx.analysis.local_module_class(original_node.func):
             self._constructions[original_node] = updated_node
             return None
+        for transform in self.ctx.analysis.transforms.values():
+            if transform.binding is original_node:
+                return self._unbound(transform, original_node)
         return self._call_site(original_node, updated_node)
+
+    def _unbound(self, transform: Transform, original: cst.Call) -> cst.BaseExpression | None:
+        function = transform.function
+        if not isinstance(function, cst.FunctionDef) or transform.kind != "transform":
+            self.ctx.report(original, self.code, "transform of a function h2f cannot see; left in place")
+            return None
+        construction = self._direct_construction(transform, function)
+        if construction is not None and self._only_used_by_transform(function):
+            return construction
+        return expr(f"{self._class_name(transform.function_name or transform.name)}()")
 
     # ----- the binding -------------------------------------------------------------------------------
 
@@ -224,7 +237,7 @@ class TransformRule(Rule):
             return self._apply(original, updated, transform, method)
         func = original.func
         if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
-            transform = self.ctx.analysis.transforms.get(func.value.value)  # type: ignore[attr-defined]
+            transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
             if transform is not None and not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
@@ -247,9 +260,8 @@ class TransformRule(Rule):
         return call(updated.func, [*[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args], keyword("static_argnames", expr('("mutable",)'))])
 
     def _apply_target(self, func: cst.BaseExpression) -> tuple[Transform, str | None] | None:
-        transforms = self.ctx.analysis.transforms
         if m.matches(func, m.Attribute(m.Name(), m.Name("apply"))):
-            transform = transforms.get(func.value.value)  # type: ignore[attr-defined]
+            transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
             return (transform, None) if transform is not None and transform.kind == "transform" else None
         return self.ctx.analysis.apply_aliases.get(code_of(func)) if isinstance(func, cst.Name) else (
             self.ctx.analysis.apply_aliases.get("." + func.attr.value) if isinstance(func, cst.Attribute) else None
@@ -307,7 +319,7 @@ class TransformRule(Rule):
     def _state_init(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
         if not m.matches(original.value, m.Call(func=m.Attribute(m.Name(), m.Name("init")))):
             return None
-        transform = self.ctx.analysis.transforms.get(original.value.func.value.value)  # type: ignore[attr-defined]
+        transform = self.ctx.analysis.transform_named(original.value.func.value)  # type: ignore[attr-defined]
         names = _two_names(original)
         if transform is None or not transform.with_state or names is None:
             return None
@@ -321,7 +333,7 @@ class TransformRule(Rule):
     def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
         if not m.matches(original.value, m.Attribute(m.Name(), m.Name("apply"))):
             return None
-        transform = self.ctx.analysis.transforms.get(original.value.value.value)  # type: ignore[attr-defined]
+        transform = self.ctx.analysis.transform_named(original.value.value)  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
 
 

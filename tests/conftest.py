@@ -67,3 +67,11 @@ PLAIN_SOURCE = "import numpy as np\n\nX = np.zeros(3)\n"
 
 #: Haiku source that is not Python 3 (a Python 2 print statement on line 3).
 BROKEN_SOURCE = "import haiku as hk\n\nprint 'layer', hk.Linear(3)\n"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-fixtures",
+        action="store_true",
+        help="rewrite the expected files (linen.py, warnings.txt) of fixtures/ from the current migration",
+    )
