@@ -42,8 +42,12 @@ class Leftovers(Rule):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         remaining = {text: list(nodes) for text, nodes in self.references.items()}
+        skipped = {
+            id(inner) for node in walk(updated_node) if isinstance(node, (cst.Import, cst.ImportFrom)) for inner in walk(node)
+        }
+        skipped |= {id(node.attr) for node in walk(updated_node) if isinstance(node, cst.Attribute)}
         for node in walk(updated_node):
-            if not isinstance(node, (cst.Attribute, cst.Name)):
+            if not isinstance(node, (cst.Attribute, cst.Name)) or id(node) in skipped:
                 continue
             text = code_of(node)
             if remaining.get(text):
