@@ -8,9 +8,11 @@ does not exist, bad usage, unsupported target).
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -28,7 +30,7 @@ from h2f.files import (
     Summary,
     common_root,
     iter_python_files,
-    migrate_file,
+    migrate_files,
     migrate_stdin,
     output_path,
     unified_diff,
@@ -65,6 +67,13 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option("--select", callback=_split_names, metavar="RULES", help="Run only these rules (comma-separated names or codes).")
 @click.option("--ignore", callback=_split_names, metavar="RULES", help="Do not run these rules (comma-separated names or codes).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Files migrated in parallel, each in its own process (default 0: one per CPU; 1: no extra processes).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
 def migrate(
     paths: tuple[str, ...],
@@ -74,6 +83,7 @@ def migrate(
     output_dir: Path | None,
     select: frozenset[str],
     ignore: frozenset[str],
+    jobs: int,
     quiet: bool,
 ) -> None:
     """Migrate the Python files in PATH... to Flax, in place.
@@ -93,7 +103,7 @@ def migrate(
     if stdin:
         _migrate_stdin(options, reporter, diff=diff, check=check)
     else:
-        _migrate_paths(paths, options, reporter, diff=diff, check=check, output_dir=output_dir)
+        _migrate_paths(paths, options, reporter, diff=diff, check=check, output_dir=output_dir, jobs=jobs)
     reporter.finish()
     sys.exit(_exit_code(reporter.summary, check))
 
@@ -118,18 +128,36 @@ def _check_rule_names(names: frozenset[str]) -> None:
 
 
 def _migrate_paths(
-    paths: Sequence[str], options: Options, reporter: Reporter, *, diff: bool, check: bool, output_dir: Path | None
+    paths: Sequence[str],
+    options: Options,
+    reporter: Reporter,
+    *,
+    diff: bool,
+    check: bool,
+    output_dir: Path | None,
+    jobs: int,
 ) -> None:
     """Migrate every file under ``paths``; a file that fails does not stop the others."""
     mode = Mode.CHECK if diff or check else Mode.WRITE
     root = common_root(paths)
     exclude = [output_dir] if output_dir is not None else []
-    for file in iter_python_files(paths, reporter.problem, exclude):
-        destination = output_path(file, root, output_dir) if output_dir is not None else None
-        outcome = migrate_file(file, options, mode, destination)
-        if diff:
-            _write_stdout(unified_diff(outcome))
-        reporter.outcome(outcome)
+    files = list(iter_python_files(paths, reporter.problem, exclude))
+    work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
+    try:
+        for outcome in migrate_files(work, options, mode, jobs or _cpu_count()):
+            if diff:
+                _write_stdout(unified_diff(outcome))
+            reporter.outcome(outcome)
+    except BrokenProcessPool as error:
+        _fail(f"a worker process died ({error}); rerun with --jobs 1 to find the file")
+
+
+def _cpu_count() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _migrate_stdin(options: Options, reporter: Reporter, *, diff: bool, check: bool) -> None:

@@ -15,12 +15,15 @@ import dataclasses
 import difflib
 import enum
 import io
+import multiprocessing
 import os
 import re
 import stat
 import tempfile
 import tokenize
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 from h2f.diagnostics import Diagnostic
@@ -33,6 +36,9 @@ SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".tox", "build", 
 _HAIKU_BYTES = b"haiku"
 
 _BOM = "\ufeff"
+
+#: Below this many files, starting worker processes (each imports libcst and the rules) costs more than it saves.
+MIN_FILES_PER_POOL = 4
 
 
 class Status(enum.Enum):
@@ -254,6 +260,26 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
     if mode is Mode.WRITE and result.changed:
         return _write(outcome, decoded, destination or path)
     return outcome
+
+
+def migrate_files(
+    jobs: Sequence[tuple[Path, Path | None]], options: Options, mode: Mode = Mode.CHECK, workers: int = 1
+) -> Iterator[FileOutcome]:
+    """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
+
+    Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
+    (forkserver or spawn): each imports h2f and its rules once, so a handful of files is migrated in this
+    process instead.
+    """
+    if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
+        for path, destination in jobs:
+            yield migrate_file(path, options, mode, destination)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    paths, destinations = zip(*jobs)
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        yield from pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations)
 
 
 def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:

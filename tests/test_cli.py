@@ -21,7 +21,12 @@ PARAM_SOURCE = "import haiku as hk\n\nW = hk.get_parameter('w', [], init=None)\n
 
 
 def run(*args: str, input: bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    """Run the CLI in this process. ``migrate`` gets ``--jobs 1`` unless told otherwise: worker processes
+    would import the real rules, not the test rules installed by ``fake_rules``."""
+    argv = list(args)
+    if argv[:1] == ["migrate"] and not any(arg.startswith(("-j", "--jobs")) for arg in argv):
+        argv.insert(1, "--jobs=1")
+    return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
 
 
 def write(path: Path, text: str) -> Path:
@@ -368,3 +373,19 @@ def test_installed_script_reports_a_missing_path_and_continues(tmp_path: Path) -
 def _source_env() -> dict[str, str]:
     """The environment with this checkout first on the path (``python -m h2f`` runs this source tree)."""
     return {**os.environ, "PYTHONPATH": str(Path(h2f.__file__).parent.parent)}
+
+
+def test_jobs_do_not_change_what_is_written_or_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real rules (worker processes import them); the run is the same with 1 and with 2 processes."""
+    sources = [HAIKU_SOURCE, PLAIN_SOURCE, BROKEN_SOURCE, PARAM_SOURCE, HAIKU_SOURCE.replace("3", "7"), HAIKU_UNCHANGED_SOURCE]
+    results = {}
+    for jobs in ("1", "2"):
+        root = tmp_path / f"j{jobs}"
+        for i, source in enumerate(sources):
+            write(root / "src" / f"m{i}.py", source)
+        monkeypatch.chdir(root)
+        result = run("migrate", "--jobs", jobs, "src")
+        results[jobs] = (result.exit_code, result.stdout, result.stderr, {k: v[0] for k, v in snapshot(root).items()})
+    assert results["1"] == results["2"]
+    assert results["2"][0] == 2  # the broken file
+    assert results["2"][3]["src/m0.py"] != HAIKU_SOURCE.encode()

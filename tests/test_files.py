@@ -346,3 +346,34 @@ def test_unexpected_engine_exception_fails_only_that_file(tmp_path: Path, monkey
         f"{path}:1:1: H2F003 internal error (RecursionError: maximum recursion depth exceeded)"
     ]
     assert path.read_text() == HAIKU_SOURCE
+
+
+# ------------------------------------------------------------------------------------------------ parallel
+
+
+def _tree(root: Path) -> list[tuple[Path, None]]:
+    """Five files with the real rules (worker processes import them): changed, plain, broken, unchanged."""
+    sources = [HAIKU_SOURCE, PLAIN_SOURCE, BROKEN_SOURCE, HAIKU_UNCHANGED_SOURCE, HAIKU_SOURCE.replace("3", "5")]
+    return [(write(root / f"m{i}.py", source), None) for i, source in enumerate(sources)]
+
+
+def test_parallel_outcomes_equal_sequential_ones_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = _tree(tmp_path)
+    sequential = list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=1))
+    assert [o.status for o in sequential][:3] == [Status.CHANGED, Status.UNCHANGED, Status.FAILED]
+
+    def unavailable(source: str, options: Options, path: str) -> None:
+        raise RuntimeError("this process must not migrate: the workers do")
+
+    monkeypatch.setattr(h2f.files, "migrate_source", unavailable)
+    parallel = list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=2))
+    assert parallel == sequential
+    fallback = list(h2f.files.migrate_files(jobs[:2], Options(), Mode.CHECK, workers=2))  # too few for a pool
+    assert fallback[0].status is Status.FAILED and "this process must not migrate" in fallback[0].diagnostics[0].message
+
+
+def test_parallel_writes(tmp_path: Path) -> None:
+    jobs = _tree(tmp_path)
+    outcomes = list(h2f.files.migrate_files(jobs, Options(), Mode.WRITE, workers=2))
+    assert outcomes[0].written == jobs[0][0].resolve()
+    assert jobs[0][0].read_bytes() == expected_bytes(HAIKU_SOURCE) != HAIKU_SOURCE.encode()
