@@ -36,8 +36,9 @@ class ModuleClassRule(Rule):
                 "H2F011",
                 f"{info.name} subclasses {info.haiku_base}: hold the Flax layer as a submodule instead; left in place",
             )
-            return None
-        return _ClassConversion(self, info, original_node, updated_node).convert()
+            return original_node
+        # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
+        return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
 
 
 class _ClassConversion:
