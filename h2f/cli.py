@@ -21,6 +21,7 @@ import click
 from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
+from h2f.config import ConfigError, load_config, normalize_names
 from h2f.engine import Options, UnsupportedTarget, check_target
 from h2f.files import (
     FileOutcome,
@@ -46,22 +47,20 @@ def cli() -> None:
     """Migrate Haiku (dm-haiku) source code to Flax."""
 
 
-def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str]:
-    """Parse a comma-separated list of rule names or codes; codes are case-insensitive."""
-    if not value:
-        return frozenset()
-    names = {name.strip() for name in value.split(",") if name.strip()}
-    return frozenset(name.upper() if name.upper().startswith("H2F") else name for name in names)
+def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
+    """Parse a comma-separated list of rule names or codes (``None`` when the flag is not given)."""
+    return None if value is None else normalize_names(set(value.split(",")))
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--to", "target", type=click.Choice(TARGETS), default="linen", show_default=True, help="Flax API to migrate to.")
+@click.option("--to", "target", type=click.Choice(TARGETS), help="Flax API to migrate to.  [default: linen]")
 @click.option("--diff", is_flag=True, help="Print a unified diff of the changes to stdout; write nothing.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Write migrated copies under DIR (mirroring the paths relative to the given directory, or to the "
     "common parent of the given paths) and leave the originals untouched. Only files that change are written.",
 )
@@ -71,38 +70,46 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    default=0,
     help="Files migrated in parallel, each in its own process (default 0: one per CPU; 1: no extra processes).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
 def migrate(
     paths: tuple[str, ...],
-    target: str,
+    target: str | None,
     diff: bool,
     check: bool,
     output_dir: Path | None,
-    select: frozenset[str],
-    ignore: frozenset[str],
-    jobs: int,
+    select: frozenset[str] | None,
+    ignore: frozenset[str] | None,
+    jobs: int | None,
     quiet: bool,
 ) -> None:
     """Migrate the Python files in PATH... to Flax, in place.
 
     Directories are searched recursively for *.py files. A single "-" reads the source from stdin and writes
-    the migrated source to stdout.
+    the migrated source to stdout. Defaults for --to, --select, --ignore and --jobs can be set in the
+    [tool.h2f] table of the nearest pyproject.toml; flags win.
     """
     stdin = paths == ("-",)
     _check_usage(paths, stdin, diff, check, output_dir)
     try:
+        config = load_config(Path.cwd() if stdin else common_root(paths))
+    except ConfigError as error:
+        _fail(str(error))
+    target = target or config.to or "linen"
+    try:
         check_target(target)
     except UnsupportedTarget as error:
         _fail(str(error))
+    select = select if select is not None else config.select or frozenset()
+    ignore = ignore if ignore is not None else config.ignore or frozenset()
     _check_rule_names(select | ignore)
     options = Options(target=target, select=select, ignore=ignore)
     reporter = Reporter(quiet=quiet, would=diff or check)
     if stdin:
         _migrate_stdin(options, reporter, diff=diff, check=check)
     else:
+        jobs = jobs if jobs is not None else config.jobs or 0
         _migrate_paths(paths, options, reporter, diff=diff, check=check, output_dir=output_dir, jobs=jobs)
     reporter.finish()
     sys.exit(_exit_code(reporter.summary, check))

@@ -389,3 +389,79 @@ def test_jobs_do_not_change_what_is_written_or_printed(tmp_path: Path, monkeypat
     assert results["1"] == results["2"]
     assert results["2"][0] == 2  # the broken file
     assert results["2"][3]["src/m0.py"] != HAIKU_SOURCE.encode()
+
+
+def test_worker_crash_is_reported_as_an_error(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object) -> None:
+        raise h2f.cli.BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(h2f.cli, "migrate_files", crash)
+    result = run("migrate", "src")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("h2f: error: a worker process died") and "--jobs 1" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------ [tool.h2f]
+
+
+def pyproject(root: Path, table: str) -> None:
+    write(root / "pyproject.toml", f"[project]\nname = 'demo'\n\n[tool.h2f]\n{table}\n")
+
+
+def test_config_ignore_applies_and_a_flag_replaces_it(project: Path) -> None:
+    pyproject(project, 'ignore = ["dense"]')
+    assert run("migrate", "src/model.py").exit_code == 0
+    assert (project / "src" / "model.py").read_text() == HAIKU_SOURCE
+    assert run("migrate", "--ignore", "warn_param", "src/model.py").exit_code == 0
+    assert "nn.Dense" in (project / "src" / "model.py").read_text()
+
+
+def test_config_select_by_code_is_found_from_a_subdirectory(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pyproject(project, 'select = ["h2f070"]')
+    (project / "src" / ".git").mkdir()  # the repository root is src/: the pyproject above it is not read
+    monkeypatch.chdir(project / "src")
+    write(project / "src" / "params.py", PARAM_SOURCE + "layer = hk.Linear(2)\n")
+    assert run("migrate", "pkg", "params.py").exit_code == 0
+    assert "nn.Dense(2)" in (project / "src" / "params.py").read_text()
+    (project / "src" / ".git").rmdir()
+    write(project / "src" / "params.py", PARAM_SOURCE + "layer = hk.Linear(2)\n")
+    assert run("migrate", "params.py").exit_code == 0
+    assert "hk.Linear(2)" in (project / "src" / "params.py").read_text()
+
+
+def test_config_target_and_the_flag_that_overrides_it(project: Path) -> None:
+    pyproject(project, 'to = "nnx"')
+    result = run("migrate", "src")
+    assert result.exit_code == 2 and "not supported yet" in result.stderr
+    assert run("migrate", "--to", "linen", "src").exit_code == 0
+    assert "nn.Dense" in (project / "src" / "model.py").read_text()
+
+
+def test_config_jobs_is_used(project: Path) -> None:
+    pyproject(project, "jobs = 1")
+    write(project / "src" / "params.py", PARAM_SOURCE)
+    result = CliRunner().invoke(cli, ["migrate", "src"], catch_exceptions=False)  # no --jobs flag
+    # with one job the test rules of this process run (worker processes would run the real rules)
+    assert result.exit_code == 0
+    assert f"{Path('src/params.py')}:3:5: H2F070 hk.get_parameter left in place" in result.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('selct = ["dense"]', "unknown key 'selct' in [tool.h2f]"),
+        ('ignore = "dense"', "ignore must be a list of rule names or codes"),
+        ("to = 3", "to must be a string"),
+        ("jobs = -1", "jobs must be a non-negative integer"),
+        ('to = "jax"', "unknown target 'jax'"),
+        ('select = ["nope"]', "unknown rule nope"),
+        ("to = ", "cannot read"),
+    ],
+)
+def test_bad_config_exits_2_before_touching_files(project: Path, table: str, message: str) -> None:
+    pyproject(project, table)
+    before = snapshot(project)
+    result = run("migrate", "src")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("h2f: error: ") and message in result.stderr
+    assert snapshot(project) == before
