@@ -126,17 +126,18 @@ def iter_python_files(
     """Yield the files to migrate: explicit files as given, ``*.py`` under directories (sorted, recursively).
 
     Directories in :data:`SKIP_DIRS`, hidden directories and the directories in ``exclude`` are not entered
-    (a directory given explicitly is always walked). Each file is yielded once even if named twice or reached
+    (a directory given explicitly in ``paths`` is always walked). Each file is yielded once even if named twice or reached
     through a symlink; directory symlink loops are followed only once. Nonexistent paths (errors) and broken
     symlinks met while walking (warnings) go to ``on_problem``; without it they raise :class:`FileNotFoundError`.
     """
     report = on_problem or _raise_problem
     seen_files: set[Path] = set()
-    seen_dirs: set[Path] = {Path(os.path.realpath(path)) for path in exclude}
+    seen_dirs: set[Path] = set()
+    excluded = frozenset(Path(os.path.realpath(path)) for path in exclude)
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found: Iterable[Path] = _walk(path, seen_dirs, report)
+            found: Iterable[Path] = _walk(path, seen_dirs, excluded, report)
         elif path.is_file():
             found = [path]
         else:
@@ -153,7 +154,9 @@ def _raise_problem(problem: PathProblem) -> None:
     raise FileNotFoundError(problem.format())
 
 
-def _walk(directory: Path, seen_dirs: set[Path], report: Callable[[PathProblem], None]) -> Iterator[Path]:
+def _walk(
+    directory: Path, seen_dirs: set[Path], excluded: frozenset[Path], report: Callable[[PathProblem], None]
+) -> Iterator[Path]:
     """Yield ``*.py`` files under ``directory`` in sorted order, entering each real directory once."""
     real = Path(os.path.realpath(directory))
     if real in seen_dirs:
@@ -169,8 +172,8 @@ def _walk(directory: Path, seen_dirs: set[Path], report: Callable[[PathProblem],
         if entry.is_symlink() and not path.exists():
             report(PathProblem(path, "broken symbolic link, skipped", "warning"))
         elif entry.is_dir():
-            if not _skipped_dir(entry.name):
-                yield from _walk(path, seen_dirs, report)
+            if not _skipped_dir(entry.name) and Path(os.path.realpath(path)) not in excluded:
+                yield from _walk(path, seen_dirs, excluded, report)
         elif entry.name.endswith(".py") and entry.is_file():
             yield path
 

@@ -465,3 +465,10 @@ def test_bad_config_exits_2_before_touching_files(project: Path, table: str, mes
     assert result.exit_code == 2
     assert result.stderr.startswith("h2f: error: ") and message in result.stderr
     assert snapshot(project) == before
+
+
+def test_output_dir_equal_to_the_source_dir_migrates_in_place(project: Path) -> None:
+    result = run("migrate", "--output-dir", "src", "src")
+    assert result.exit_code == 0
+    assert "nn.Dense" in (project / "src" / "model.py").read_text()
+    assert f"migrated {Path('src/model.py')}" in result.stderr.splitlines()
