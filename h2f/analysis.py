@@ -212,10 +212,32 @@ class FileAnalysis:
             if not isinstance(node, cst.Call):
                 continue
             name = self.haiku_name(node.func)
-            if name in HAIKU_MODULE_CLASSES or name in _INLINE_BUILDERS:
+            if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
                 return True
             if self.local_module_class(node.func) is not None:
                 return True
+        return False
+
+    def builds_inline_call(self, node: cst.Call) -> bool:
+        """Whether the original call is a Haiku function that builds variables or submodules where it runs."""
+        return self.haiku_name(node.func) in _INLINE_BUILDERS
+
+    def local_names(self, function: cst.FunctionDef) -> set[str]:
+        """Names bound inside ``function``'s own scope (its parameters and local assignments)."""
+        first = function.body.body[0] if function.body.body else None
+        scope = self.scopes.get(first) if first is not None else None
+        if scope is None:
+            return {param.name.value for param in function.params.params}
+        return {assignment.name for assignment in scope.assignments if assignment.scope is scope}
+
+    def in_loop(self, node: cst.CSTNode, boundary: cst.CSTNode) -> bool:
+        """Whether the original ``node`` runs repeatedly (loop, comprehension, nested function) below ``boundary``."""
+        repeated = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
+        current = self.parents.get(node)
+        while current is not None and current is not boundary:
+            if isinstance(current, repeated):
+                return True
+            current = self.parents.get(current)
         return False
 
     def constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:

@@ -16,6 +16,7 @@ import libcst.matchers as m
 
 from h2f.analysis import ModuleClass, walk
 from h2f.rule import Rule
+from h2f.names import haiku_module_name
 from h2f.syntax import expr, is_docstring, rename_self_attributes, replace_names, self_attribute
 
 
@@ -39,6 +40,16 @@ class ModuleClassRule(Rule):
             return original_node
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
         return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        #: original constructor call of a submodule → the node the other rules rewrote it into
+        self.constructions: dict[cst.CSTNode, cst.Call] = {}
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
+        if self.ctx.analysis.is_haiku_layer_call(original_node) or self.ctx.analysis.local_module_class(original_node.func):
+            self.constructions[original_node] = updated_node
+        return None
 
 
 class _ClassConversion:
@@ -68,16 +79,24 @@ class _ClassConversion:
             if not self._read_constructor(self.info.init, updated_init):
                 return None
         compact = [name for name, method in self.info.methods.items() if name != "__init__" and self.ctx.analysis.builds_inline(method)]
+        hoisted: dict[int, cst.BaseExpression] = {}
         if len(compact) > 1:
-            self.fail(
-                self.original,
-                f"methods {', '.join(compact)} all build submodules inline, and Linen allows one @nn.compact method: "
-                "move the submodules to __init__ first",
-            )
-            return None
+            # Linen allows one @nn.compact method: the submodules the others build inline move to setup().
+            remaining = [name for name in compact if not self._hoist(self.info.methods[name], hoisted)]
+            if len(remaining) > 1:
+                self.fail(
+                    self.info.methods[remaining[0]],
+                    f"methods {', '.join(remaining)} build submodules inline from their own arguments, in loops, or "
+                    "with dropout/get_parameter/scan, and Linen allows one @nn.compact method: move the submodules "
+                    "to __init__ first",
+                )
+                return None
+            compact = remaining
         body: list[cst.BaseStatement] = []
         body.extend(self._class_docstring())
         body.extend(self.fields)
+        if self.setup_body and self.info.init is None:
+            body.append(self._setup(None))
         for statement in self.updated.body.body:
             if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
                 if self.setup_body:
@@ -85,6 +104,8 @@ class _ClassConversion:
                 continue
             if is_docstring(statement) and body and statement is self.updated.body.body[0]:
                 continue
+            if hoisted and isinstance(statement, cst.FunctionDef):
+                statement = statement.visit(_ReplaceByIdentity(hoisted))  # type: ignore[assignment]
             if isinstance(statement, cst.FunctionDef) and statement.name.value in compact:
                 statement = statement.with_changes(
                     decorators=[cst.Decorator(self.ctx.linen("compact")), *statement.decorators]
@@ -157,8 +178,56 @@ class _ClassConversion:
             self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]
         return True
 
-    def _setup(self, init: cst.FunctionDef) -> cst.FunctionDef:
+    def _hoist(self, method: cst.FunctionDef, hoisted: dict[int, cst.BaseExpression]) -> bool:
+        """Move the submodules ``method`` builds inline to setup(); False if one depends on the call."""
+        local_names = self.ctx.analysis.local_names(method) - {"self"}
+        taken = set(self.field_names) | set(self.info.methods) | _assigned_self_attributes(self.setup_body)
+        replacements: dict[int, cst.BaseExpression] = {}
+        statements: list[cst.BaseStatement] = []
+        for node in walk(method.body):
+            if not isinstance(node, cst.Call):
+                continue
+            layer = self.ctx.analysis.is_haiku_layer_call(node)
+            local = self.ctx.analysis.local_module_class(node.func)
+            if layer is None and local is None:
+                if self.ctx.analysis.builds_inline_call(node):
+                    return False
+                continue
+            if self.ctx.analysis.in_loop(node, method) or any(
+                isinstance(name, cst.Name) and name.value in local_names for name in _used_names(node)
+            ):
+                return False
+            attribute = self._attribute_name(node, layer.rsplit(".", 1)[-1] if layer else local.name, taken)  # type: ignore[union-attr]
+            taken.add(attribute)
+            updated = self.rule.constructions.get(node)
+            if updated is None:
+                return False
+            replacements[id(updated)] = self_attribute(attribute)
+            statements.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(attribute))], updated)]))
+        hoisted.update(replacements)
+        self.setup_body.extend(statements)
+        return True
+
+    def _attribute_name(self, construction: cst.Call, class_name: str, taken: set[str]) -> str:
+        """The Haiku module name: ``name=`` when given, else the snake-cased class name, made unique."""
+        base = haiku_module_name(class_name)
+        for arg in construction.args:
+            if arg.keyword is not None and arg.keyword.value == "name" and isinstance(arg.value, cst.SimpleString):
+                value = arg.value.evaluated_value
+                if isinstance(value, str) and value.isidentifier():
+                    base = value
+        candidate, index = base, 0
+        while candidate in taken:
+            index += 1
+            candidate = f"{base}_{index}"
+        return candidate
+
+    def _setup(self, init: cst.FunctionDef | None) -> cst.FunctionDef:
         body = [_without_module_names(statement) for statement in self.setup_body]
+        if init is None:
+            init = cst.FunctionDef(
+                name=cst.Name("setup"), params=cst.Parameters(), body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])])
+            )
         return init.with_changes(
             name=cst.Name("setup"),
             params=cst.Parameters(params=[cst.Param(cst.Name("self"))]),
@@ -170,6 +239,37 @@ class _ClassConversion:
     def _any(self) -> cst.BaseExpression:
         self.ctx.require_import("typing", "Any")
         return expr("Any")
+
+
+class _ReplaceByIdentity(cst.CSTTransformer):
+    """Replace the very nodes (by identity) that were hoisted into setup() with ``self.<attribute>``."""
+
+    def __init__(self, replacements: dict[int, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return self.replacements.get(id(original_node), updated_node)
+
+
+def _used_names(node: cst.CSTNode) -> list[cst.Name]:
+    """Names read inside ``node`` (not attribute names, keywords or parameters)."""
+    skipped: set[int] = set()
+    for child in walk(node):
+        if isinstance(child, cst.Attribute):
+            skipped.add(id(child.attr))
+        elif isinstance(child, cst.Arg) and child.keyword is not None:
+            skipped.add(id(child.keyword))
+    return [child for child in walk(node) if isinstance(child, cst.Name) and id(child) not in skipped]
+
+
+def _assigned_self_attributes(statements: list[cst.BaseStatement]) -> set[str]:
+    names = set()
+    for statement in statements:
+        for node in walk(statement):
+            if m.matches(node, m.AssignTarget(m.Attribute(m.Name("self"), m.Name()))):
+                names.add(node.target.attr.value)  # type: ignore[attr-defined]
+    return names
 
 
 class _DropModuleNames(cst.CSTTransformer):
