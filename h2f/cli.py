@@ -64,8 +64,12 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Write migrated copies under DIR (mirroring the paths relative to the given directory, or to the "
     "common parent of the given paths) and leave the originals untouched. Only files that change are written.",
 )
-@click.option("--select", callback=_split_names, metavar="RULES", help="Run only these rules (comma-separated names or codes).")
-@click.option("--ignore", callback=_split_names, metavar="RULES", help="Do not run these rules (comma-separated names or codes).")
+@click.option(
+    "--select", callback=_split_names, metavar="RULES", help="Run only these rules (comma-separated names or codes)."
+)
+@click.option(
+    "--ignore", callback=_split_names, metavar="RULES", help="Do not run these rules (comma-separated names or codes)."
+)
 @click.option(
     "-j",
     "--jobs",

@@ -66,7 +66,8 @@ def parse_table(table: dict[str, Any], path: Path) -> Config:
     """Validate the ``[tool.h2f]`` table read from ``path``."""
     unknown = sorted(set(table) - {"to", "select", "ignore", "jobs"})
     if unknown:
-        raise ConfigError(f"{path}: unknown key {', '.join(map(repr, unknown))} in [tool.h2f] (known: to, select, ignore, jobs)")
+        keys = ", ".join(map(repr, unknown))
+        raise ConfigError(f"{path}: unknown key {keys} in [tool.h2f] (known: to, select, ignore, jobs)")
     to = table.get("to")
     if to is not None and not isinstance(to, str):
         raise ConfigError(f"{path}: [tool.h2f] to must be a string")

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
-from h2f.diagnostics import Diagnostic
+from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MigrationError, MigrationResult, Options, migrate_source
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
@@ -62,7 +62,7 @@ class PathProblem:
 
     path: Path
     message: str
-    severity: str = "error"
+    severity: Severity = "error"
 
     def format(self) -> str:
         """Render as ``path: error: message``."""
@@ -126,9 +126,10 @@ def iter_python_files(
     """Yield the files to migrate: explicit files as given, ``*.py`` under directories (sorted, recursively).
 
     Directories in :data:`SKIP_DIRS`, hidden directories and the directories in ``exclude`` are not entered
-    (a directory given explicitly in ``paths`` is always walked). Each file is yielded once even if named twice or reached
-    through a symlink; directory symlink loops are followed only once. Nonexistent paths (errors) and broken
-    symlinks met while walking (warnings) go to ``on_problem``; without it they raise :class:`FileNotFoundError`.
+    (a directory given explicitly in ``paths`` is always walked). Each file is yielded once even if named twice
+    or reached through a symlink; directory symlink loops are followed only once. Nonexistent paths (errors)
+    and broken symlinks met while walking (warnings) go to ``on_problem``; without it, errors raise
+    :class:`FileNotFoundError` and warnings are ignored.
     """
     report = on_problem or _raise_problem
     seen_files: set[Path] = set()
@@ -151,7 +152,8 @@ def iter_python_files(
 
 
 def _raise_problem(problem: PathProblem) -> None:
-    raise FileNotFoundError(problem.format())
+    if problem.severity == "error":
+        raise FileNotFoundError(problem.format())
 
 
 def _walk(

@@ -45,7 +45,6 @@ class WarnParam(Rule):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
         if self.ctx.haiku_name(original_node.func) == "haiku.get_parameter":
             self.ctx.report(original_node, self.code, "hk.get_parameter left in place")
-        return None
 
 
 @pytest.fixture

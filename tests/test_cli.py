@@ -41,7 +41,8 @@ def migrated(source: str) -> str:
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     """Content and mtime of every file under ``root``: proves that nothing was written."""
-    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+    files = (p for p in sorted(root.rglob("*")) if p.is_file())
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
 
 @pytest.fixture
@@ -298,7 +299,10 @@ def test_rules_lists_every_rule_with_its_metadata(fake_rules: object) -> None:
     assert result.exit_code == 0
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["NAME", "CODE", "TARGETS", "HAIKU", "APIS", "SUMMARY"]
-    assert [row.split()[:4] for row in rows] == [["dense", "H2F020", "linen", "haiku.Linear"], ["warn_param", "H2F070", "linen", "haiku.get_parameter"]]
+    assert [row.split()[:4] for row in rows] == [
+        ["dense", "H2F020", "linen", "haiku.Linear"],
+        ["warn_param", "H2F070", "linen", "haiku.get_parameter"],
+    ]
     assert rows[0].endswith("Test rule: hk.Linear becomes nn.Dense.")
 
 
@@ -345,7 +349,7 @@ def installed_script() -> str:
 def test_installed_script_refuses_nnx_with_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path / "model.py", HAIKU_SOURCE)
     before = snapshot(tmp_path)
-    done = subprocess.run([installed_script(), "migrate", "--to", "nnx", str(path)], capture_output=True, text=True)
+    done = subprocess.run([installed_script(), "migrate", "--to", "nnx", str(path)], check=False, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("h2f: error: ") and "not supported yet" in done.stderr
@@ -353,7 +357,8 @@ def test_installed_script_refuses_nnx_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_explains(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "h2f", "explain", "H2F001"], capture_output=True, text=True, env=_source_env())
+    command = [sys.executable, "-m", "h2f", "explain", "H2F001"]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=_source_env())
     assert (done.returncode, done.stdout.splitlines()[0]) == (0, "H2F001: file could not be parsed")
 
 
@@ -362,7 +367,7 @@ def test_installed_script_reports_a_missing_path_and_continues(tmp_path: Path) -
     plain = write(tmp_path / "plain.py", PLAIN_SOURCE)
     before = snapshot(tmp_path)
     missing = tmp_path / "missing.py"
-    done = subprocess.run([installed_script(), "migrate", str(missing), str(plain)], capture_output=True, text=True)
+    done = subprocess.run([installed_script(), "migrate", str(missing), str(plain)], check=False, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stdout == ""
     assert f"{missing}: error: no such file or directory" in done.stderr.splitlines()
@@ -377,7 +382,8 @@ def _source_env() -> dict[str, str]:
 
 def test_jobs_do_not_change_what_is_written_or_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real rules (worker processes import them); the run is the same with 1 and with 2 processes."""
-    sources = [HAIKU_SOURCE, PLAIN_SOURCE, BROKEN_SOURCE, PARAM_SOURCE, HAIKU_SOURCE.replace("3", "7"), HAIKU_UNCHANGED_SOURCE]
+    sources = [HAIKU_SOURCE, PLAIN_SOURCE, BROKEN_SOURCE, PARAM_SOURCE, HAIKU_SOURCE.replace("3", "7")]
+    sources.append(HAIKU_UNCHANGED_SOURCE)
     results = {}
     for jobs in ("1", "2"):
         root = tmp_path / f"j{jobs}"

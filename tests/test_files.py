@@ -250,7 +250,9 @@ def test_write_to_a_destination_leaves_the_original(tmp_path: Path, fake_rules: 
     assert stat.S_IMODE(destination.stat().st_mode) == 0o640
 
 
-def test_failed_atomic_write_keeps_the_original_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_atomic_write_keeps_the_original_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path / "model.py", "old\n")
 
     def crash(src: str, dst: str) -> None:
