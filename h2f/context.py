@@ -28,6 +28,8 @@ class MigrationContext:
     analysis: FileAnalysis
     codemod: CodemodContext
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+    #: Original nodes some rule reported on (so the leftovers rule does not report them twice).
+    reported: set[int] = dataclasses.field(default_factory=set)
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original expression (``haiku.Linear``), or None."""
@@ -35,6 +37,7 @@ class MigrationContext:
 
     def report(self, node: cst.CSTNode, code: str, message: str, severity: Severity = "warning") -> None:
         """Record a diagnostic at the start of the original ``node``."""
+        self.reported.add(id(node))
         position = self.wrapper.resolve(PositionProvider).get(node)
         line, col = (position.start.line, position.start.column + 1) if position else (1, 1)
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)

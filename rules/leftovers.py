@@ -40,6 +40,15 @@ class Leftovers(Rule):
         parent = self.ctx.analysis.parents.get(node)
         return not (isinstance(parent, cst.Attribute) and parent.value is node)  # report the whole dotted name
 
+    def _already_reported(self, node: cst.CSTNode) -> bool:
+        """Whether a rule already explained why this reference (or the code around it) was left in place."""
+        current: cst.CSTNode | None = node
+        while current is not None:
+            if id(current) in self.ctx.reported:
+                return True
+            current = self.ctx.analysis.parents.get(current)
+        return False
+
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         remaining = {text: list(nodes) for text, nodes in self.references.items()}
         skipped = {
@@ -52,6 +61,8 @@ class Leftovers(Rule):
             text = code_of(node)
             if remaining.get(text):
                 original = remaining[text].pop(0)
+                if self._already_reported(original):
+                    continue
                 name = self.ctx.haiku_name(original)
                 self.ctx.report(original, self.code, f"{name} has no Flax translation in h2f; left in place")
         return None

@@ -17,7 +17,7 @@ import libcst.matchers as m
 from h2f.analysis import ModuleClass, walk
 from h2f.rule import Rule
 from h2f.names import haiku_module_name
-from h2f.syntax import expr, is_docstring, rename_self_attributes, replace_names, self_attribute
+from h2f.syntax import bind_arguments, expr, is_docstring, rename_self_attributes, replace_names, self_attribute
 
 
 class ModuleClassRule(Rule):
@@ -71,11 +71,9 @@ class _ClassConversion:
         self.ctx.report(node, self.rule.code, f"{self.info.name}: {message}; class left in place")
 
     def convert(self) -> cst.ClassDef | None:
+        self.aliases.update(_constructor_aliases(self.ctx.analysis.module_classes, self.info.local_base))
         updated_init = _method(self.updated, "__init__")
         if updated_init is not None and self.info.init is not None:
-            if self.info.local_base is not None:
-                self.fail(self.info.init, "a subclass of a local module with its own __init__ needs its fields merged by hand")
-                return None
             if not self._read_constructor(self.info.init, updated_init):
                 return None
         compact = [name for name, method in self.info.methods.items() if name != "__init__" and self.ctx.analysis.builds_inline(method)]
@@ -133,34 +131,24 @@ class _ClassConversion:
 
     def _read_constructor(self, original_init: cst.FunctionDef, updated_init: cst.FunctionDef) -> bool:
         params = updated_init.params
-        if params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) and isinstance(params.star_arg, cst.Param) or params.star_kwarg:
+        if isinstance(params.star_arg, cst.Param) or params.star_kwarg:
             self.fail(original_init, "__init__ takes *args/**kwargs, which a dataclass cannot")
             return False
-        names = []
-        for param in [*params.params[1:], *params.kwonly_params]:
-            name = param.name.value
-            if name == "name":
-                continue
-            names.append(name)
-            annotation = param.annotation or cst.Annotation(self._any())
-            default = param.default
-            if isinstance(default, cst.List):
-                default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
-            self.fields.append(
-                cst.SimpleStatementLine(
-                    [cst.AnnAssign(target=cst.Name(name), annotation=annotation, value=default)]
-                )
-            )
+        declared = [param for param in [*params.params[1:], *params.kwonly_params] if param.name.value != "name"]
+        names = [param.name.value for param in declared]
         self.field_names = names
+        inherited: list[str] = []
         fields = {name: self_attribute(name) for name in names}
         for statement in updated_init.body.body:
             if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
                 continue
             if _is_super_init(statement):
-                if not _only_passes_name(statement):
-                    self.fail(original_init, "super().__init__ receives more than name=")
+                passed = self._inherited_fields(statement, names)
+                if passed is None:
+                    self.fail(original_init, "super().__init__ receives arguments other than the base's fields passed through")
                     return False
+                inherited = passed
                 continue
             alias = _stored_parameter(statement, names)
             if alias is not None:
@@ -176,7 +164,47 @@ class _ClassConversion:
                     self.fail(original_init, f"self.{node.target.attr.value} shadows the field of the same name")  # type: ignore[attr-defined]
                     return False
             self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]
+        if names[: len(inherited)] != inherited:
+            self.fail(original_init, "the base's fields must come first, in the base's order, as a dataclass orders them")
+            return False
+        own = declared[len(inherited) :]
+        if inherited and any(param.default is None for param in own) and self._base_has_defaults():
+            self.fail(original_init, "a field without default would follow the base's fields with defaults")
+            return False
+        if self.info.local_base is not None:
+            if self.setup_body:
+                self.setup_body.insert(0, cst.SimpleStatementLine([cst.Expr(expr("super().setup()"))]))
+        for param in own:
+            annotation = param.annotation or cst.Annotation(self._any())
+            default = param.default
+            if isinstance(default, cst.List):
+                default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
+            self.fields.append(
+                cst.SimpleStatementLine([cst.AnnAssign(target=cst.Name(param.name.value), annotation=annotation, value=default)])
+            )
         return True
+
+    def _inherited_fields(self, statement: cst.SimpleStatementLine, names: list[str]) -> list[str] | None:
+        """The base fields a ``super().__init__(...)`` passes through unchanged, or None if it does more."""
+        call_node = statement.body[0].value  # type: ignore[attr-defined]
+        base_fields = _constructor_fields(self.ctx.analysis.module_classes, self.info.local_base)
+        bound = bind_arguments(call_node, base_fields + ["name"])
+        if bound is None:
+            return None
+        passed = []
+        for field, arg in bound.items():
+            if field == "name":
+                continue
+            if not isinstance(arg.value, cst.Name) or arg.value.value != field or field not in names:
+                return None
+            passed.append(field)
+        return sorted(passed, key=base_fields.index)
+
+    def _base_has_defaults(self) -> bool:
+        base = self.ctx.analysis.module_classes.get(self.info.local_base or "")
+        while base is not None and base.init is None:
+            base = self.ctx.analysis.module_classes.get(base.local_base or "")
+        return base is not None and any(param.default is not None for param in base.init.params.params[1:] if param.name.value != "name")  # type: ignore[union-attr]
 
     def _hoist(self, method: cst.FunctionDef, hoisted: dict[int, cst.BaseExpression]) -> bool:
         """Move the submodules ``method`` builds inline to setup(); False if one depends on the call."""
@@ -304,9 +332,30 @@ def _is_super_init(statement: cst.CSTNode) -> bool:
     )
 
 
-def _only_passes_name(statement: cst.SimpleStatementLine) -> bool:
-    call = statement.body[0].value  # type: ignore[attr-defined]
-    return all(arg.keyword is not None and arg.keyword.value == "name" for arg in call.args) and len(call.args) <= 1
+def _constructor_fields(classes: dict[str, ModuleClass], name: str | None) -> list[str]:
+    """The dataclass fields a module class will have: its constructor parameters (inherited when it has none)."""
+    info = classes.get(name or "")
+    if info is None:
+        return []
+    if info.init is None:
+        return _constructor_fields(classes, info.local_base)
+    params = [*info.init.params.params[1:], *info.init.params.kwonly_params]
+    return [param.name.value for param in params if param.name.value != "name"]
+
+
+def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> dict[str, str]:
+    """``self._x = x`` renames of a module class and its local bases."""
+    info = classes.get(name or "")
+    if info is None:
+        return {}
+    aliases = _constructor_aliases(classes, info.local_base)
+    if info.init is not None:
+        fields = _constructor_fields(classes, name)
+        for statement in info.init.body.body:
+            alias = _stored_parameter(statement, fields)
+            if alias is not None and alias[0] != alias[1]:
+                aliases[alias[0]] = alias[1]
+    return aliases
 
 
 def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:
