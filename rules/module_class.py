@@ -139,6 +139,8 @@ class _ClassConversion:
         self.field_names = names
         inherited: list[str] = []
         fields = {name: self_attribute(name) for name in names}
+        field_comments: dict[str, list[cst.EmptyLine]] = {}
+        pending: list[cst.EmptyLine] = []  # comments of statements that disappear, for the next one that stays
         for statement in updated_init.body.body:
             if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
@@ -149,13 +151,18 @@ class _ClassConversion:
                     self.fail(original_init, "super().__init__ receives arguments other than the base's fields passed through")
                     return False
                 inherited = passed
+                pending.extend(_comments(statement))
                 continue
             alias = _stored_parameter(statement, names)
             if alias is not None:
                 attribute, parameter = alias
                 if attribute != parameter:
                     self.aliases[attribute] = parameter
+                field_comments.setdefault(parameter, []).extend(_comments(statement))
                 continue
+            if pending:
+                statement = statement.with_changes(leading_lines=[*pending, *statement.leading_lines])
+                pending = []
             for node in walk(statement):
                 if m.matches(node, m.AssignTarget(target=m.Name())) and node.target.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
@@ -174,13 +181,17 @@ class _ClassConversion:
         if self.info.local_base is not None:
             if self.setup_body:
                 self.setup_body.insert(0, cst.SimpleStatementLine([cst.Expr(expr("super().setup()"))]))
-        for param in own:
+        for index, param in enumerate(own):
             annotation = param.annotation or cst.Annotation(self._any())
             default = param.default
             if isinstance(default, cst.List):
                 default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
+            comments = field_comments.get(param.name.value, []) + (pending if index == 0 else [])
             self.fields.append(
-                cst.SimpleStatementLine([cst.AnnAssign(target=cst.Name(param.name.value), annotation=annotation, value=default)])
+                cst.SimpleStatementLine(
+                    [cst.AnnAssign(target=cst.Name(param.name.value), annotation=annotation, value=default)],
+                    leading_lines=comments,
+                )
             )
         return True
 
@@ -330,6 +341,15 @@ def _is_super_init(statement: cst.CSTNode) -> bool:
             body=[m.Expr(m.Call(func=m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__init__"))))]
         ),
     )
+
+
+def _comments(statement: cst.BaseStatement) -> list[cst.EmptyLine]:
+    """The comments on and above a statement that is about to disappear, as comment lines."""
+    lines = [line for line in statement.leading_lines if line.comment is not None]
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
 
 
 def _constructor_fields(classes: dict[str, ModuleClass], name: str | None) -> list[str]:

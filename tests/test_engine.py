@@ -1,0 +1,118 @@
+"""The source-level engine with the real rules: what it leaves alone, what it refuses, how rules are chosen."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+import h2f.rule
+from h2f.engine import MigrationError, Options, UnsupportedTarget, migrate_source
+from h2f.rule import Rule
+
+HAIKU_MODEL = """\
+import haiku as hk
+
+
+class Head(hk.Module):
+  def __init__(self, size: int, name=None):
+    super().__init__(name=name)
+    self.size = size
+
+  def __call__(self, x):
+    return hk.Linear(self.size)(x)
+"""
+
+
+def _installed_sources(package: str) -> list[Path]:
+    module = __import__(package)
+    return sorted(Path(module.__file__).parent.rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", ["flax", "optax"])
+def test_files_without_haiku_come_back_byte_for_byte(package: str) -> None:
+    files = _installed_sources(package)
+    assert len(files) > 50
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        assert migrate_source(source, path=str(path)).code == source, path
+
+
+def test_a_file_that_only_mentions_haiku_in_text_is_unchanged() -> None:
+    source = '"""Ported from haiku."""\n# haiku is not imported here\nimport jax\n'
+    assert migrate_source(source).code == source
+
+
+def test_syntax_error_is_reported_with_position() -> None:
+    with pytest.raises(MigrationError) as error:
+        migrate_source("import haiku as hk\n\nprint 'x'\n", path="old.py")
+    diagnostic = error.value.diagnostic
+    assert (diagnostic.path, diagnostic.line, diagnostic.code) == ("old.py", 3, "H2F001")
+
+
+def test_nnx_is_not_supported_yet() -> None:
+    with pytest.raises(UnsupportedTarget, match="not supported yet"):
+        migrate_source(HAIKU_MODEL, Options(target="nnx"))
+
+
+class _Broken(Rule):
+    code = "H2F020"
+    haiku_apis = ()
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        raise RuntimeError("boom")
+
+
+class _Unparseable(Rule):
+    code = "H2F020"
+    haiku_apis = ()
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return cst.Await(expression=cst.Name("x"))  # renders, but "await" outside an async def does not compile
+
+
+def test_a_failing_rule_fails_the_file_not_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h2f.rule, "all_rules", lambda: (_Broken,))
+    with pytest.raises(MigrationError) as error:
+        migrate_source(HAIKU_MODEL, path="m.py")
+    assert error.value.diagnostic.code == "H2F003"
+    assert "boom" in error.value.diagnostic.message
+
+
+def test_output_that_does_not_parse_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h2f.rule, "all_rules", lambda: (_Unparseable,))
+    with pytest.raises(MigrationError) as error:
+        migrate_source(HAIKU_MODEL, path="m.py")
+    assert error.value.diagnostic.code == "H2F002"
+
+
+def test_select_runs_only_the_named_rules() -> None:
+    only_layers = migrate_source(HAIKU_MODEL, Options(select=frozenset({"layers"}))).code
+    assert "nn.Dense(self.size)" in only_layers
+    assert "class Head(hk.Module)" in only_layers  # the module_class rule did not run
+    assert "import haiku as hk" in only_layers  # still used, so kept
+
+
+def test_ignore_by_code_skips_a_rule() -> None:
+    code = migrate_source(HAIKU_MODEL, Options(ignore=frozenset({"H2F010"}))).code
+    assert "class Head(hk.Module)" in code
+
+
+def test_haiku_import_is_kept_while_something_uses_it() -> None:
+    source = "import haiku as hk\n\nrng = hk.PRNGSequence(0)\n"
+    result = migrate_source(source, path="keys.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F020"]
+    assert result.diagnostics[0].format().startswith("keys.py:3:7: H2F020 haiku.PRNGSequence")
+
+
+def test_every_rule_documents_itself() -> None:
+    for rule in h2f.rule.all_rules():
+        assert rule.summary(), rule
+        assert rule.code.startswith("H2F"), rule
+        assert rule.__module__.startswith("h2f.rules."), rule
+    assert {"transform", "module_class", "layers", "batch_norm", "scan", "layer_stack", "state"} <= {
+        rule.name() for rule in h2f.rule.all_rules()
+    }
