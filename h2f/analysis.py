@@ -107,6 +107,8 @@ class FileAnalysis:
         #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
         #: from a multi_transform's apply (with their method), a TrainState's ``.apply_fn`` (key ``.apply_fn``).
         self.apply_aliases: dict[str, tuple[Transform, str | None]] = {}
+        #: Names bound to a transform's ``init``, directly or jitted.
+        self.init_aliases: dict[str, Transform] = {}
         #: Flax rng streams the migrated code draws from, and variable collections it mutates.
         self.rng_streams: set[str] = set()
         self.collections: set[str] = set()
@@ -121,6 +123,7 @@ class FileAnalysis:
         if analysis.haiku_imports:
             analysis._find_definitions()
             analysis._add_typed_transforms()
+            analysis._find_passed_transforms()
             analysis._find_multi_transform_methods()
             analysis._find_apply_aliases()
             analysis._choose_linen_alias()
@@ -476,6 +479,9 @@ class FileAnalysis:
             if isinstance(node, cst.Assign) and len(node.targets) == 1:
                 transform = self.apply_of(node.value)
                 target = node.targets[0].target
+                initializer = self.method_of(node.value, "init")
+                if initializer is not None and isinstance(target, cst.Name):
+                    self.init_aliases[target.value] = initializer
                 if transform is None:
                     continue
                 if isinstance(target, cst.Name) and transform.kind == "transform":
@@ -492,11 +498,37 @@ class FileAnalysis:
 
     def apply_of(self, value: cst.BaseExpression) -> Transform | None:
         """The transform whose ``apply`` ``value`` is (``model.apply``, ``jax.jit(model.apply)``)."""
+        return self.method_of(value, "apply")
+
+    def method_of(self, value: cst.BaseExpression, method: str) -> Transform | None:
+        """The transform whose ``init``/``apply`` ``value`` is, directly or through ``jax.jit``."""
         if isinstance(value, cst.Call) and "jax.jit" in self.qualified_names(value.func) and value.args:
             value = value.args[0].value
-        if m.matches(value, m.Attribute(m.Name(), m.Name("apply"))):
-            return self.transforms.get(value.value.value)  # type: ignore[attr-defined]
+        if m.matches(value, m.Attribute(m.Name(), m.Name(method))):
+            return self.transform_named(value.value)  # type: ignore[attr-defined]
         return None
+
+    def _find_passed_transforms(self) -> None:
+        """``evaluate(model, ...)``: the parameter of a local function that receives a transform is one."""
+        for node in walk(self.module):
+            if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Name):
+                continue
+            function = self.functions.get(node.func.value)
+            if function is None:
+                continue
+            params = list(function.params.params)
+            for index, arg in enumerate(node.args):
+                if arg.star or not isinstance(arg.value, cst.Name):
+                    continue
+                transform = self.transform_named(arg.value)
+                if transform is None:
+                    continue
+                if arg.keyword is None and index < len(params):
+                    self._declared.setdefault(params[index], transform)
+                elif arg.keyword is not None:
+                    for param in [*params, *function.params.kwonly_params]:
+                        if param.name.value == arg.keyword.value:
+                            self._declared.setdefault(param, transform)
 
     def _find_multi_transform_methods(self) -> None:
         for transform in self.transforms.values():

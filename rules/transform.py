@@ -199,6 +199,32 @@ class TransformRule(Rule):
             return construction
         return expr(f"{self._class_name(transform.function_name or transform.name)}()")
 
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
+        """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
+        if not m.matches(original_node, m.Attribute(m.Name(), m.Name("init") | m.Name("apply"))):
+            return None
+        if self.ctx.analysis.transform_named(original_node.value) is None:  # type: ignore[arg-type]
+            return None
+        parent = self.ctx.analysis.parents.get(original_node)
+        if isinstance(parent, cst.Call) and parent.func is original_node:
+            return None
+        if isinstance(parent, cst.Assign):
+            return None  # an alias: its calls are rewritten
+        if isinstance(parent, cst.Arg):
+            holder = self.ctx.analysis.parents.get(parent)
+            is_jit = isinstance(holder, cst.Call) and "jax.jit" in self.ctx.analysis.qualified_names(holder.func)
+            if (is_jit and isinstance(self.ctx.analysis.parents.get(holder), cst.Assign)) or (
+                parent.keyword is not None and parent.keyword.value == "apply_fn"
+            ):
+                return None
+        self.ctx.report(
+            original_node,
+            self.code,
+            f"{original_node.attr.value} of a transformed function used where h2f cannot follow its calls: "
+            "rewrite them to the Linen signature by hand",
+        )
+        return None
+
     # ----- the binding -------------------------------------------------------------------------------
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign | cst.RemovalSentinel | None:
@@ -236,13 +262,17 @@ class TransformRule(Rule):
             transform, method = target
             return self._apply(original, updated, transform, method)
         func = original.func
+        transform = None
         if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
-            if transform is not None and not transform.with_state:
+        elif isinstance(func, cst.Name):
+            transform = self.ctx.analysis.init_aliases.get(func.value)
+        if transform is not None:
+            if not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
                 )
-            if transform is not None and not self._in_unpacking_assign(original):
+            if not self._in_unpacking_assign(original):
                 self.ctx.require_import("flax.core")
                 return expr(f'flax.core.pop({code_of(updated)}, "params")[::-1]')
         return None
@@ -317,9 +347,15 @@ class TransformRule(Rule):
         return isinstance(parent, cst.Assign) and _two_names(parent) is not None
 
     def _state_init(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
-        if not m.matches(original.value, m.Call(func=m.Attribute(m.Name(), m.Name("init")))):
+        if not isinstance(original.value, cst.Call):
             return None
-        transform = self.ctx.analysis.transform_named(original.value.func.value)  # type: ignore[attr-defined]
+        func = original.value.func
+        if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
+            transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
+        elif isinstance(func, cst.Name):
+            transform = self.ctx.analysis.init_aliases.get(func.value)
+        else:
+            return None
         names = _two_names(original)
         if transform is None or not transform.with_state or names is None:
             return None
