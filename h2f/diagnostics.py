@@ -58,9 +58,10 @@ CODES: dict[str, CodeInfo] = {
         ),
         _code(
             "H2F003",
-            "a rule failed",
-            """A rule raised an exception on this file. The file is left untouched. This is a bug in h2f:
-            please report it with the input file.""",
+            "internal error",
+            """h2f (a rule, or the analysis of the file) raised an exception on this file. The file is left
+            untouched and the other files are still migrated. This is a bug in h2f: please report it with
+            the input file.""",
         ),
         _code(
             "H2F010",

@@ -71,23 +71,20 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        raise MigrationError(
-            Diagnostic(path, error.raw_line, error.raw_column + 1, "H2F001", f"cannot parse: {error.message}", "error")
-        ) from None
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    analysis = FileAnalysis.build(wrapper)
-    if not analysis.haiku_aliases:
-        return MigrationResult(source, source)
-
-    codemod_context = CodemodContext(filename=path, full_module_name=None)
-    ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
-    rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
+        raise MigrationError(_parse_error(source, path, error)) from None
     try:
+        wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+        analysis = FileAnalysis.build(wrapper)
+        if not analysis.haiku_aliases:
+            return MigrationResult(source, source)
+        codemod_context = CodemodContext(filename=path, full_module_name=None)
+        ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
+        rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
         migrated = wrapper.visit(RuleDispatcher(ctx, rules))
         migrated = _fix_imports(migrated, ctx)
-    except Exception as error:  # a rule bug must not lose the user's file
+    except Exception as error:  # an h2f bug must not lose the user's file
         raise MigrationError(
-            Diagnostic(path, 1, 1, "H2F003", f"internal error in a rule ({type(error).__name__}: {error})", "error")
+            Diagnostic(path, 1, 1, "H2F003", f"internal error ({type(error).__name__}: {error})", "error")
         ) from error
     code = migrated.code
     if code == source:
@@ -101,10 +98,23 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
     return MigrationResult(source, code, tuple(sorted(ctx.diagnostics)))
 
 
+def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagnostic:
+    """H2F001 at the position Python itself gives (libcst's is coarser), with libcst's message as fallback."""
+    try:
+        compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as syntax_error:
+        return Diagnostic(
+            path, syntax_error.lineno or 1, syntax_error.offset or 1, "H2F001", f"cannot parse: {syntax_error.msg}", "error"
+        )
+    return Diagnostic(path, error.raw_line, error.raw_column + 1, "H2F001", f"cannot parse: {error.message}", "error")
+
+
 def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
     """Add the imports rules asked for; drop Haiku imports that nothing uses any more."""
-    for alias in ctx.analysis.haiku_imports:
-        RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
-    module = AddImportsVisitor(ctx.codemod).transform_module(module)
-    module = RemoveImportsVisitor(ctx.codemod).transform_module(module)
+    if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
+        module = AddImportsVisitor(ctx.codemod).transform_module(module)
+    if not module.deep_equals(ctx.analysis.module):
+        for alias in ctx.analysis.haiku_imports:
+            RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
+        module = RemoveImportsVisitor(ctx.codemod).transform_module(module)
     return module

@@ -176,6 +176,7 @@ LAYERS: Mapping[str, LayerRename] = {
         haiku_defaults={"embedding_init": "truncated_normal(stddev=1.0)"},
         unsupported={"embedding_matrix": None, "lookup_style": "'ARRAY_INDEX'", "precision": None},
     ),
+    "haiku.Sequential": LayerRename("Sequential", ("layers", "name"), {"layers": "layers", "name": "name"}),
     "haiku.BatchNorm": LayerRename(
         "BatchNorm",
         (
@@ -288,7 +289,7 @@ INITIALIZERS: Mapping[str, InitializerRename] = {
     ),
     "haiku.initializers.VarianceScaling": InitializerRename(
         "variance_scaling",
-        (("scale", "1.0"), ("mode", "'fan_in'"), ("distribution", "'truncated_normal'"), ("fan_in_axes", "None")),
+        (("scale", "1.0"), ("mode", '"fan_in"'), ("distribution", '"truncated_normal"'), ("fan_in_axes", "None")),
         {"scale": "scale", "mode": "mode", "distribution": "distribution"},
         ("scale", "mode", "distribution"),
         {"fan_in_axes": "None"},
