@@ -22,6 +22,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from h2f.project import ProjectIndex
 from h2f.names import (
     BATCH_STATS_COLLECTION,
     DROPOUT_STREAM,
@@ -85,12 +86,15 @@ class Transform:
     function_name: str | None
     binding: cst.CSTNode | None  # the Assign, the decorated FunctionDef, the call itself; None when only typed
     methods: tuple[str, ...] = ()  # multi_transform: names of the apply functions, in order
+    #: For transforms imported from another file: that file's rng streams and collections.
+    rng_streams: frozenset[str] | None = None
+    collections: frozenset[str] | None = None
 
 
 class FileAnalysis:
     """Everything rules need to know about the Haiku in one file."""
 
-    def __init__(self, wrapper: cst.MetadataWrapper) -> None:
+    def __init__(self, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> None:
         self.wrapper = wrapper
         self.module = wrapper.module
         self.qualified: Mapping[cst.CSTNode, Collection[QualifiedName]] = wrapper.resolve(QualifiedNameProvider)
@@ -114,13 +118,17 @@ class FileAnalysis:
         self.collections: set[str] = set()
         self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
+        self.project: ProjectIndex = project or {}
 
     @classmethod
-    def build(cls, wrapper: cst.MetadataWrapper) -> FileAnalysis:
-        """Analyse the file behind ``wrapper`` (metadata is resolved once, here)."""
-        analysis = cls(wrapper)
+    def build(cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> FileAnalysis:
+        """Analyse the file behind ``wrapper`` (metadata is resolved once, here).
+
+        ``project`` holds the transforms other files of the run export, so their imports are recognised.
+        """
+        analysis = cls(wrapper, project)
         analysis._find_imports()
-        if analysis.haiku_imports:
+        if analysis.haiku_imports or analysis.transforms:
             analysis._find_definitions()
             analysis._add_typed_transforms()
             analysis._find_passed_transforms()
@@ -285,6 +293,7 @@ class FileAnalysis:
             elif isinstance(statement, cst.ImportFrom) and statement.module is not None and statement.relative == ():
                 module = _dotted(statement.module)
                 if module != "haiku" and not module.startswith("haiku."):
+                    self._add_imported_transforms(statement, module)
                     continue
                 if isinstance(statement.names, cst.ImportStar):
                     continue
@@ -293,6 +302,40 @@ class FileAnalysis:
                     asname = alias.asname.name.value if alias.asname else None  # type: ignore[union-attr]
                     self.haiku_imports.append(ImportAlias(module, obj, asname))
                     self.haiku_aliases.add(asname or obj)
+
+    def _add_imported_transforms(self, statement: cst.ImportFrom, module: str) -> None:
+        """``from models import model`` where another file of the run transforms ``model``."""
+        if isinstance(statement.names, cst.ImportStar) or not self.project:
+            return
+        for alias in statement.names:
+            exported = self.project.get(f"{module}.{_dotted(alias.name)}")
+            if exported is None:
+                continue
+            local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
+            self.transforms[local] = Transform(
+                local,
+                exported.kind,
+                exported.with_state,
+                exported.apply_rng,
+                None,
+                None,
+                alias,
+                exported.methods,
+                exported.rng_streams,
+                exported.collections,
+            )
+
+    def module_level_transforms(self) -> list[Transform]:
+        """The transforms bound to names at the top level of the module (what other files can import)."""
+        top = set(map(id, self.module.body))
+        found = []
+        for transform in self.transforms.values():
+            binding = transform.binding
+            if isinstance(binding, cst.Assign):
+                binding = self.parents.get(binding)  # Assign -> SimpleStatementLine
+            if binding is not None and id(binding) in top:
+                found.append(transform)
+        return found
 
     def _import_statements(self) -> list[cst.Import | cst.ImportFrom]:
         return [node for node in self.qualified_nodes_of(cst.Import, cst.ImportFrom)]  # type: ignore[misc]

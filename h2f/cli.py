@@ -8,6 +8,7 @@ does not exist, bad usage, unsupported target).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
 from h2f.config import ConfigError, load_config, normalize_names
 from h2f.engine import Options, UnsupportedTarget, check_target
+from h2f.project import index_transforms
 from h2f.files import (
     FileOutcome,
     Mode,
@@ -153,6 +155,8 @@ def _migrate_paths(
     root = common_root(paths)
     exclude = [output_dir] if output_dir is not None else []
     files = list(iter_python_files(paths, reporter.problem, exclude))
+    if len(files) > 1:
+        options = dataclasses.replace(options, project=index_transforms(files, root))
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     try:
         for outcome in migrate_files(work, options, mode, jobs or _cpu_count()):

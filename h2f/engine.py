@@ -17,6 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from h2f.analysis import FileAnalysis, mentions_haiku
 from h2f.context import MigrationContext, RuleDispatcher
 from h2f.diagnostics import Diagnostic
+from h2f.project import ProjectIndex, mentions_project_transform
 from h2f.rule import TARGETS, select_rules
 
 
@@ -53,6 +54,12 @@ class Options:
     target: str = "linen"
     select: frozenset[str] = frozenset()
     ignore: frozenset[str] = frozenset()
+    #: Transforms other files of the run export (see :mod:`h2f.project`).
+    project: ProjectIndex = dataclasses.field(default_factory=dict)
+
+    def may_need_migration(self, source: str) -> bool:
+        """Cheap pre-filter, no parse: can ``source`` use Haiku or a transform another file exports?"""
+        return mentions_haiku(source) or mentions_project_transform(source, self.project)
 
 
 def check_target(target: str) -> None:
@@ -66,7 +73,7 @@ def check_target(target: str) -> None:
 def migrate_source(source: str, options: Options = Options(), path: str = "<string>") -> MigrationResult:
     """Migrate the Python ``source`` read from ``path``; never raises for Haiku-free text."""
     check_target(options.target)
-    if not mentions_haiku(source):
+    if not options.may_need_migration(source):
         return MigrationResult(source, source)
     try:
         module = cst.parse_module(source)
@@ -74,8 +81,8 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
         raise MigrationError(_parse_error(source, path, error)) from None
     try:
         wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-        analysis = FileAnalysis.build(wrapper)
-        if not analysis.haiku_aliases:
+        analysis = FileAnalysis.build(wrapper, options.project)
+        if not analysis.haiku_aliases and not analysis.transforms:
             return MigrationResult(source, source)
         codemod_context = CodemodContext(filename=path, full_module_name=None)
         ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MigrationError, MigrationResult, Options, migrate_source
+from h2f.project import mentions_project_transform
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
 SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".tox", "build", "node_modules"})
@@ -247,7 +248,7 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
         raw = path.read_bytes()
     except OSError as error:
         return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
-    if _HAIKU_BYTES not in raw:
+    if _HAIKU_BYTES not in raw and not mentions_project_transform(raw, options.project):
         return FileOutcome(path, Status.UNCHANGED)
     try:
         decoded = decode(raw, str(path))

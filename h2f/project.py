@@ -1,0 +1,89 @@
+"""What the files of one run export to each other: module-level transformed functions.
+
+``train.py`` often imports the model that ``models.py`` transforms (``from models import model``) and calls
+its ``init``/``apply``. Migrating file by file would rewrite ``models.py`` and leave ``train.py`` calling the
+Linen model with Haiku's signature. The project index, built once per run from the files being migrated,
+lets the engine rewrite those call sites too, even in files that never import haiku.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import libcst as cst
+
+_HAIKU_BYTES = b"haiku"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedTransform:
+    """A module-level name bound to ``hk.transform`` and friends, as other files see it."""
+
+    name: str
+    kind: str
+    with_state: bool
+    apply_rng: bool
+    methods: tuple[str, ...] = ()
+    #: rng streams and mutable collections of the defining file (its apply call sites need them).
+    rng_streams: frozenset[str] = frozenset()
+    collections: frozenset[str] = frozenset()
+
+
+#: ``"pkg.models.model"`` (and every shorter dotted suffix, ``"models.model"``) → the exported transform.
+ProjectIndex = Mapping[str, ExportedTransform]
+
+
+def module_suffixes(path: Path, root: Path) -> list[str]:
+    """The dotted module names ``path`` may be imported as, longest first (``pkg.models``, ``models``)."""
+    try:
+        parts = list(path.resolve().relative_to(root.resolve()).with_suffix("").parts)
+    except ValueError:
+        parts = [path.stem]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return [".".join(parts[index:]) for index in range(len(parts)) if parts[index:]]
+
+
+def index_transforms(files: Iterable[Path], root: Path) -> ProjectIndex:
+    """Read the files that mention haiku and collect their module-level transforms.
+
+    A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
+    Files that cannot be read or parsed are skipped here; migrating them reports the problem.
+    """
+    from h2f.analysis import FileAnalysis
+
+    found: dict[str, tuple[Path, ExportedTransform] | None] = {}
+    for path in files:
+        try:
+            raw = path.read_bytes()
+            if _HAIKU_BYTES not in raw:
+                continue
+            module = cst.parse_module(raw)
+        except (OSError, cst.ParserSyntaxError, UnicodeDecodeError):
+            continue
+        analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+        for transform in analysis.module_level_transforms():
+            exported = ExportedTransform(
+                transform.name,
+                transform.kind,
+                transform.with_state,
+                transform.apply_rng,
+                transform.methods,
+                frozenset(analysis.rng_streams),
+                frozenset(analysis.collections),
+            )
+            for dotted in module_suffixes(path, root):
+                key = f"{dotted}.{transform.name}"
+                claimed = found.get(key, (path, exported))
+                found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
+    return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool:
+    """Cheap pre-filter: can ``source`` (text or raw bytes) import one of the project's transforms? (No parse.)"""
+    names = {key.rsplit(".", 1)[-1] for key in index}
+    if isinstance(source, bytes):
+        return any(name.encode() in source for name in names)
+    return any(name in source for name in names)

@@ -1,0 +1,89 @@
+"""Transforms used across files: ``train.py`` imports the model ``models.py`` transforms."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from h2f.cli import cli
+from h2f.project import index_transforms, module_suffixes
+
+MODELS = """\
+import haiku as hk
+
+
+def forward(x, training: bool = False):
+  x = hk.Linear(4)(x)
+  return hk.dropout(hk.next_rng_key(), 0.5 if training else 0.0, x)
+
+
+model = hk.transform(forward)
+"""
+
+TRAIN = """\
+import jax
+import jax.numpy as jnp
+
+from pkg.models import model
+
+key = jax.random.PRNGKey(0)
+params = model.init(key, jnp.ones((2, 3)))
+y = model.apply(params, key, jnp.ones((2, 3)))
+train_y = model.apply(params, key, jnp.ones((2, 3)), training=True)
+print(y.shape, train_y.shape)
+"""
+
+
+def _tree(tmp_path: Path) -> Path:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(MODELS)
+    (package / "train.py").write_text(TRAIN)
+    return tmp_path
+
+
+def test_module_suffixes(tmp_path: Path) -> None:
+    assert module_suffixes(tmp_path / "src" / "pkg" / "models.py", tmp_path) == ["src.pkg.models", "pkg.models", "models"]
+    assert module_suffixes(tmp_path / "pkg" / "__init__.py", tmp_path) == ["pkg"]
+
+
+def test_index_holds_module_level_transforms_with_their_streams(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    index = index_transforms(sorted(root.rglob("*.py")), root)
+    exported = index["pkg.models.model"]
+    assert index["models.model"] == exported
+    assert (exported.kind, exported.with_state, exported.apply_rng) == ("transform", False, True)
+    assert exported.rng_streams == {"dropout"}
+
+
+def test_call_sites_in_files_without_haiku_are_migrated(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    train = (root / "pkg" / "train.py").read_text()
+    assert 'model.apply({"params": params}, jnp.ones((2, 3)), rngs={"dropout": key})' in train
+    assert 'params = model.init(key, jnp.ones((2, 3)))["params"]' in train
+    run = subprocess.run([sys.executable, "-m", "pkg.train"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(2, 4) (2, 4)"
+
+
+def test_migrating_one_file_alone_leaves_the_importer_alone(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", str(root / "pkg" / "train.py"), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert (root / "pkg" / "train.py").read_text() == TRAIN
+
+
+def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "models.py").write_text(MODELS)
+    index = index_transforms(sorted(tmp_path.rglob("*.py")), tmp_path)
+    assert "models.model" not in index
+    assert {"a.models.model", "b.models.model"} <= set(index)
