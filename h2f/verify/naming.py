@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-# Haiku class name (snake_case, underscores removed) -> Linen class name (lower case).
+from h2f.names import LAYERS
+
+# Haiku class name (snake_case, underscores removed) -> Linen class name (lower case): the layers h2f
+# translates come from its rename table, plus the Haiku layers whose Linen counterpart a user may write.
 HAIKU_TO_LINEN_CLASS: dict[str, str] = {
-    "linear": "dense",
-    "conv1d": "conv",
-    "conv2d": "conv",
-    "conv3d": "conv",
+    **{name.rsplit(".", 1)[-1].lower(): rename.flax.lower() for name, rename in LAYERS.items()},
     "convnd": "conv",
     "conv1dtranspose": "convtranspose",
     "conv2dtranspose": "convtranspose",
@@ -31,12 +31,7 @@ HAIKU_TO_LINEN_CLASS: dict[str, str] = {
     "depthwiseconv1d": "conv",
     "depthwiseconv2d": "conv",
     "depthwiseconv3d": "conv",
-    "batchnorm": "batchnorm",
-    "layernorm": "layernorm",
-    "groupnorm": "groupnorm",
-    "rmsnorm": "rmsnorm",
     "instancenorm": "instancenorm",
-    "embed": "embed",
     "lstm": "lstmcell",
     "gru": "grucell",
     "vanillarnn": "simplecell",
