@@ -30,6 +30,7 @@ from h2f.names import (
     HAIKU_MODULE_CLASSES,
     SAMPLE_STREAM,
     STATE_COLLECTION,
+    class_name_for,
     normalize_haiku_name,
 )
 
@@ -108,6 +109,7 @@ class FileAnalysis:
         self.functions: dict[str, cst.FunctionDef] = {}
         self.splat_configs: dict[cst.CSTNode, str] = {}
         self._declared: dict[cst.CSTNode, Transform] = {}
+        self._generated_names: dict[int, str] = {}
         #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
         #: from a multi_transform's apply (with their method), a TrainState's ``.apply_fn`` (key ``.apply_fn``).
         self.apply_aliases: dict[str, tuple[Transform, str | None]] = {}
@@ -216,6 +218,20 @@ class FileAnalysis:
                     return self._declared[declared]
         transform = self.transforms.get(name.value)
         return transform if transform is not None and transform.binding is not None else None
+
+    def generated_class_name(self, function: cst.FunctionDef) -> str:
+        """The name of the Linen class a function becomes (``forward_fn`` → ``ForwardFn``), the same every time
+        it is asked for, and clashing with no name the module already binds or another generated class."""
+        if id(function) not in self._generated_names:
+            scope = self.scopes.get(self.module)
+            taken = set(self.module_classes) | set(self.functions) | set(self._generated_names.values())
+            base = class_name_for(function.name.value)
+            candidate, index = base, 1
+            while candidate in taken or (scope is not None and candidate in scope):
+                index += 1
+                candidate = f"{base}{index}"
+            self._generated_names[id(function)] = candidate
+        return self._generated_names[id(function)]
 
     def builds_inline(self, function: cst.FunctionDef | cst.Lambda) -> bool:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact)."""

@@ -17,7 +17,6 @@ import libcst.matchers as m
 
 from h2f.analysis import walk
 from h2f.rule import Rule
-from h2f.names import class_name_for
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 
 _STACK_PARAMS = ("num_layers", "with_per_layer_inputs", "unroll", "pass_reverse_to_layer_fn", "transparent", "transparency_map", "name")
@@ -80,14 +79,17 @@ class LayerStack(Rule):
             return None
         params = updated_node.params
         scan_args = self._scan_arguments(stack)
-        if scan_args is None or len(params.params) != 1 or params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) or params.kwonly_params:
-            self.ctx.report(original_node, self.code, "layer_stack with per-layer inputs, several carries or options h2f cannot map; left in place")
+        problem = None
+        if scan_args is None or len(params.params) != 1 or isinstance(params.star_arg, cst.Param) or params.kwonly_params:
+            problem = "layer_stack with per-layer inputs, several carries or options h2f cannot map"
+        elif len(original_node.decorators) > 1:
+            problem = "layer_stack combined with other decorators"
+        elif self.ctx.analysis.module_scope(original_node) is None:
+            problem = "layer_stack outside a module method or transformed function"
+        if problem is not None:
+            self.ctx.report(original_node, self.code, f"{problem}; left in place")
             self.stacked.pop(original_node)
-            return None
-        if self.ctx.analysis.module_scope(original_node) is None:
-            self.ctx.report(original_node, self.code, "layer_stack outside a module method or transformed function; left in place")
-            self.stacked.pop(original_node)
-            return None
+            return original_node
         comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         method = updated_node.with_changes(
             name=cst.Name("__call__"),
@@ -99,14 +101,11 @@ class LayerStack(Rule):
             leading_lines=[],
         )
         return cst.ClassDef(  # type: ignore[return-value]
-            name=cst.Name(self._class_name(original_node)),
+            name=cst.Name(self.ctx.analysis.generated_class_name(original_node)),
             bases=[cst.Arg(self.ctx.linen("Module"))],
             body=cst.IndentedBlock([method]),
             leading_lines=updated_node.leading_lines,
         )
-
-    def _class_name(self, function: cst.FunctionDef) -> str:
-        return class_name_for(function.name.value)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         function = self.applied.get(original_node)
@@ -117,7 +116,7 @@ class LayerStack(Rule):
         if function is None or function not in self.stacked or len(updated_node.args) != 1:
             return None
         scan_args = self._scan_arguments(self.stacked[function]) or []
-        lifted = call(self.ctx.linen("scan"), [positional(cst.Name(self._class_name(function))), *scan_args])
+        lifted = call(self.ctx.linen("scan"), [positional(cst.Name(self.ctx.analysis.generated_class_name(function))), *scan_args])
         carry = updated_node.args[0].value
         return cst.Subscript(
             value=call(call(lifted, []), [positional(carry), positional(expr("None"))]),

@@ -21,7 +21,6 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import Transform
-from h2f.names import DROPOUT_STREAM, SAMPLE_STREAM, class_name_for
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr, is_docstring, is_none, keyword, positional
 
@@ -87,7 +86,7 @@ class TransformRule(Rule):
         return len(accesses) == 1
 
     def _module_class(self, transform: Transform, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.ClassDef:
-        name = self._class_name(transform.function_name or transform.name)
+        name = self.ctx.analysis.generated_class_name(original)
         params = updated.params
         method = updated.with_changes(
             name=cst.Name("__call__"),
@@ -105,16 +104,6 @@ class TransformRule(Rule):
             body=cst.IndentedBlock([method]),
             leading_lines=updated.leading_lines,
         )
-
-    def _class_name(self, function_name: str) -> str:
-        taken = set(self.ctx.analysis.module_classes) | set(self.ctx.analysis.functions)
-        scope = self.ctx.analysis.scopes.get(self.ctx.analysis.module)
-        base = class_name_for(function_name)
-        candidate, index = base, 1
-        while candidate in taken or (scope is not None and candidate in scope):
-            index += 1
-            candidate = f"{base}{index}"
-        return candidate
 
     def _direct_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
         """The module construction a trivial transformed function amounts to, or None."""
@@ -197,7 +186,7 @@ class TransformRule(Rule):
         construction = self._direct_construction(transform, function)
         if construction is not None and self._only_used_by_transform(function):
             return construction
-        return expr(f"{self._class_name(transform.function_name or transform.name)}()")
+        return expr(f"{self.ctx.analysis.generated_class_name(function)}()")
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
@@ -249,7 +238,7 @@ class TransformRule(Rule):
             return None
         if transform.kind == "multi_transform":
             return None
-        return updated.with_changes(value=expr(f"{self._class_name(transform.function_name or transform.name)}()"))
+        return updated.with_changes(value=expr(f"{self.ctx.analysis.generated_class_name(function)}()"))
 
     # ----- call sites --------------------------------------------------------------------------------
 
