@@ -16,7 +16,6 @@ import libcst.matchers as m
 from libcst.metadata.base_provider import LazyValue
 from libcst.metadata import (
     ParentNodeProvider,
-    PositionProvider,
     QualifiedName,
     QualifiedNameProvider,
     ScopeProvider,
@@ -98,10 +97,11 @@ class FileAnalysis:
     def __init__(self, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> None:
         self.wrapper = wrapper
         self.module = wrapper.module
-        self.qualified: Mapping[cst.CSTNode, Collection[QualifiedName]] = wrapper.resolve(QualifiedNameProvider)
-        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = wrapper.resolve(ParentNodeProvider)
-        self.scopes = wrapper.resolve(ScopeProvider)
-        self.positions = wrapper.resolve(PositionProvider)
+        # One batched traversal for all three; positions are resolved only when a diagnostic needs one.
+        metadata = wrapper.resolve_many([QualifiedNameProvider, ParentNodeProvider, ScopeProvider])
+        self.qualified: Mapping[cst.CSTNode, Collection[QualifiedName]] = metadata[QualifiedNameProvider]
+        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = metadata[ParentNodeProvider]
+        self.scopes = metadata[ScopeProvider]
         self.haiku_imports: list[ImportAlias] = []
         self.haiku_aliases: set[str] = set()
         self.module_classes: dict[str, ModuleClass] = {}
@@ -121,6 +121,8 @@ class FileAnalysis:
         self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
         self.project: ProjectIndex = project or {}
+        #: Every node of the module in pre-order (walk it once, share it).
+        self.nodes: list[cst.CSTNode] = walk(self.module)
 
     @classmethod
     def build(cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> FileAnalysis:
@@ -358,10 +360,10 @@ class FileAnalysis:
 
     def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
         """Every node of the given kinds, in source order."""
-        return [node for node in walk(self.module) if isinstance(node, kinds)]
+        return [node for node in self.nodes if isinstance(node, kinds)]
 
     def _find_definitions(self) -> None:
-        for node in walk(self.module):
+        for node in self.nodes:
             if isinstance(node, cst.ClassDef):
                 self._add_class(node)
             elif isinstance(node, cst.FunctionDef):
@@ -446,12 +448,12 @@ class FileAnalysis:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
         kinds = {"haiku.Transformed": False, "haiku.TransformedWithState": True}
         factories: dict[str, bool] = {}
-        for node in walk(self.module):
+        for node in self.nodes:
             if isinstance(node, cst.FunctionDef) and node.returns is not None:
                 with_state = kinds.get(self.haiku_name(node.returns.annotation) or "")
                 if with_state is not None:
                     factories[node.name.value] = with_state
-        for node in walk(self.module):
+        for node in self.nodes:
             name = with_state = declared = None
             if isinstance(node, cst.Param) and node.annotation is not None:
                 with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
@@ -534,7 +536,7 @@ class FileAnalysis:
         return None
 
     def _find_apply_aliases(self) -> None:
-        for node in walk(self.module):
+        for node in self.nodes:
             if isinstance(node, cst.Assign) and len(node.targets) == 1:
                 transform = self.apply_of(node.value)
                 target = node.targets[0].target
@@ -569,7 +571,7 @@ class FileAnalysis:
 
     def _find_passed_transforms(self) -> None:
         """``evaluate(model, ...)``: the parameter of a local function that receives a transform is one."""
-        for node in walk(self.module):
+        for node in self.nodes:
             if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Name):
                 continue
             function = self.functions.get(node.func.value)
@@ -628,10 +630,22 @@ def _dotted(node: cst.BaseExpression) -> str:
     return ""
 
 
-def walk(node: cst.CSTNode):
-    """Pre-order walk of ``node`` and its descendants."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
+class _Collector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.append(node)
+        return True
+
+
+def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node`` and its descendants in pre-order, from one traversal.
+
+    (libcst's ``children`` property runs a traversal of its own on every call, so walking through it costs
+    a traversal per node.)
+    """
+    collector = _Collector()
+    node.visit(collector)
+    return collector.nodes

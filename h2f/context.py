@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
@@ -62,22 +63,25 @@ class RuleDispatcher(cst.CSTTransformer):
         super().__init__()
         self.ctx = ctx
         self.rules = rules
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+
+    def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name``, in rule order (looked up once per node type)."""
+        hooks = self._hooks.get(name)
+        if hooks is None:
+            hooks = self._hooks[name] = [hook for rule in self.rules if (hook := getattr(rule, name, None)) is not None]
+        return hooks
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        name = f"visit_{type(node).__name__}"
-        for rule in self.rules:
-            hook = getattr(rule, name, None)
-            if hook is not None:
-                hook(node)
+        for hook in self._hooks_for(f"visit_{type(node).__name__}"):
+            hook(node)
         return True
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
-        name = f"leave_{type(original_node).__name__}"
         result: Any = updated_node
-        for rule in self.rules:
-            hook = getattr(rule, name, None)
-            if hook is None or not isinstance(result, cst.CSTNode):
-                continue
+        for hook in self._hooks_for(f"leave_{type(original_node).__name__}"):
+            if not isinstance(result, cst.CSTNode):
+                break
             replacement = hook(original_node, result)
             if replacement is not None:
                 result = replacement

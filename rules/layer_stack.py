@@ -36,13 +36,13 @@ class LayerStack(Rule):
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
         self.applied: dict[cst.Call, cst.FunctionDef] = {}
         functions = {}
-        for node in walk(ctx.analysis.module):
+        for node in ctx.analysis.nodes:
             if isinstance(node, cst.FunctionDef):
                 functions[node.name.value] = node
                 for decorator in node.decorators:
                     if self._is_stack(decorator.decorator):
                         self.stacked[node] = decorator.decorator  # type: ignore[assignment]
-        for node in walk(ctx.analysis.module):
+        for node in ctx.analysis.nodes:
             # layer_stack(n)(fn)(x): Call(func=Call(func=<stack call>, args=[fn]))
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
                 inner = node.func

@@ -27,7 +27,7 @@ class Leftovers(Rule):
         super().__init__(ctx)
         #: source text of each Haiku reference → its original nodes, in source order
         self.references: dict[str, list[cst.CSTNode]] = defaultdict(list)
-        for node in walk(ctx.analysis.module):
+        for node in ctx.analysis.nodes:
             if isinstance(node, (cst.Import, cst.ImportFrom)):
                 continue
             if self._is_api(node):
@@ -51,11 +51,10 @@ class Leftovers(Rule):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         remaining = {text: list(nodes) for text, nodes in self.references.items()}
-        skipped = {
-            id(inner) for node in walk(updated_node) if isinstance(node, (cst.Import, cst.ImportFrom)) for inner in walk(node)
-        }
-        skipped |= {id(node.attr) for node in walk(updated_node) if isinstance(node, cst.Attribute)}
-        for node in walk(updated_node):
+        nodes = walk(updated_node)
+        skipped = {id(inner) for node in nodes if isinstance(node, (cst.Import, cst.ImportFrom)) for inner in walk(node)}
+        skipped |= {id(node.attr) for node in nodes if isinstance(node, cst.Attribute)}
+        for node in nodes:
             if not isinstance(node, (cst.Attribute, cst.Name)) or id(node) in skipped:
                 continue
             text = code_of(node)
