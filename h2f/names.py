@@ -66,9 +66,9 @@ class LayerRename:
 FLAX_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "Dense": {"use_bias": "True"},
     "Conv": {"strides": "1", "kernel_dilation": "1", "padding": "'SAME'", "use_bias": "True", "feature_group_count": "1"},
-    "LayerNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True", "use_bias": "True"},
+    "LayerNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True", "use_bias": "True", "use_fast_variance": "True"},
     "RMSNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True"},
-    "GroupNorm": {"use_scale": "True", "use_bias": "True"},
+    "GroupNorm": {"use_scale": "True", "use_bias": "True", "use_fast_variance": "True"},
     "BatchNorm": {"use_scale": "True", "use_bias": "True", "epsilon": "1e-5"},
 }
 
@@ -136,7 +136,7 @@ LAYERS: Mapping[str, LayerRename] = {
             "name": "name",
         },
         positional=0,
-        haiku_defaults={"epsilon": "1e-5"},
+        haiku_defaults={"epsilon": "1e-5", "use_fast_variance": "False"},
     ),
     "haiku.RMSNorm": LayerRename(
         "RMSNorm",
@@ -165,7 +165,7 @@ LAYERS: Mapping[str, LayerRename] = {
             "name": "name",
         },
         positional=0,
-        haiku_defaults={"epsilon": "1e-5"},
+        haiku_defaults={"epsilon": "1e-5", "use_fast_variance": "False"},
         unsupported={"axis": None, "data_format": "'channels_last'"},
     ),
     "haiku.Embed": LayerRename(

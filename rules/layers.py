@@ -12,6 +12,7 @@ with a diagnostic.
 from __future__ import annotations
 
 import libcst as cst
+import libcst.matchers as m
 
 from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
 from h2f.rule import Rule
@@ -59,6 +60,7 @@ class Layers(Rule):
         original_bound: dict[str, cst.Arg],
     ) -> list[cst.Arg] | None:
         translated: dict[str, cst.BaseExpression] = {}
+        given: set[str] = set()  # Flax arguments the call sets, even to Flax's default
         for param, arg in bound.items():
             value = arg.value
             if param in rename.unsupported:
@@ -78,15 +80,19 @@ class Layers(Rule):
                 value = adapted
             elif is_none(value):
                 continue
+            if isinstance(value, cst.Call) and m.matches(value.func, m.Name("slice")):
+                self.ctx.report(original_node, self.code, f"{name}({param}=slice(...)): Flax takes axes as ints; left in place")
+                return None
             if flax_name == "kernel_size" and rename.conv_rank:
                 value = self._kernel_size(original_node, value, rename.conv_rank)
                 if value is None:
                     return None
+            given.add(flax_name)
             if code_of(value).replace('"', "'") == FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name):
                 continue
             translated[flax_name] = value
         for flax_name, default in rename.haiku_defaults.items():
-            if flax_name not in translated:
+            if flax_name not in given:
                 translated[flax_name] = (
                     self.ctx.linen(f"initializers.{default}") if flax_name.endswith("_init") else expr(default)
                 )

@@ -2,18 +2,17 @@
 
 h2f never drops what it cannot translate: it leaves it in place. This rule makes sure the user hears of
 it, once per use, with the position of the original code (``H2F020``), and the Haiku import then stays.
+It runs last on every node, so the reference it sees is the one that goes into the output unless an
+enclosing node is rewritten later; at the end it reports the references that are still in the tree.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import libcst as cst
 
 from h2f.analysis import walk
 from h2f.names import HAIKU_NAMESPACES
 from h2f.rule import Rule
-from h2f.syntax import code_of
 
 
 class Leftovers(Rule):
@@ -25,20 +24,25 @@ class Leftovers(Rule):
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
-        #: source text of each Haiku reference → its original nodes, in source order
-        self.references: dict[str, list[cst.CSTNode]] = defaultdict(list)
-        for node in ctx.analysis.nodes:
-            if isinstance(node, (cst.Import, cst.ImportFrom)):
-                continue
-            if self._is_api(node):
-                self.references[code_of(node)].append(node)
+        #: id of a reference as it went into the output → (that node, the original node)
+        self.survivors: dict[int, tuple[cst.CSTNode, cst.CSTNode]] = {}
 
-    def _is_api(self, node: cst.CSTNode) -> bool:
-        name = self.ctx.haiku_name(node)
-        if name is None or name in HAIKU_NAMESPACES:
-            return False
-        parent = self.ctx.analysis.parents.get(node)
-        return not (isinstance(parent, cst.Attribute) and parent.value is node)  # report the whole dotted name
+    def _note(self, original: cst.CSTNode, updated: cst.CSTNode) -> None:
+        name = self.ctx.haiku_name(original)
+        if name is None or name in HAIKU_NAMESPACES or not updated.deep_equals(original):
+            return  # not Haiku, or already rewritten by a rule
+        parent = self.ctx.analysis.parents.get(original)
+        if isinstance(parent, cst.Attribute) and parent.value is original:
+            return  # the enclosing dotted name is the reference
+        if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(original, cst.ImportFrom):
+            return
+        self.survivors[id(updated)] = (updated, original)
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
+        self._note(original_node, updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> None:
+        self._note(original_node, updated_node)
 
     def _already_reported(self, node: cst.CSTNode) -> bool:
         """Whether a rule already explained why this reference (or the code around it) was left in place."""
@@ -50,18 +54,10 @@ class Leftovers(Rule):
         return False
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
-        remaining = {text: list(nodes) for text, nodes in self.references.items()}
-        nodes = walk(updated_node)
-        skipped = {id(inner) for node in nodes if isinstance(node, (cst.Import, cst.ImportFrom)) for inner in walk(node)}
-        skipped |= {id(node.attr) for node in nodes if isinstance(node, cst.Attribute)}
-        for node in nodes:
-            if not isinstance(node, (cst.Attribute, cst.Name)) or id(node) in skipped:
+        for node in walk(updated_node):
+            survivor = self.survivors.get(id(node))
+            if survivor is None or survivor[0] is not node or self._already_reported(survivor[1]):
                 continue
-            text = code_of(node)
-            if remaining.get(text):
-                original = remaining[text].pop(0)
-                if self._already_reported(original):
-                    continue
-                name = self.ctx.haiku_name(original)
-                self.ctx.report(original, self.code, f"{name} has no Flax translation in h2f; left in place")
+            original = survivor[1]
+            self.ctx.report(original, self.code, f"{self.ctx.haiku_name(original)} has no Flax translation in h2f; left in place")
         return None

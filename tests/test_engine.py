@@ -116,3 +116,23 @@ def test_every_rule_documents_itself() -> None:
     assert {"transform", "module_class", "layers", "batch_norm", "scan", "layer_stack", "state"} <= {
         rule.name() for rule in h2f.rule.all_rules()
     }
+
+
+def test_a_leftover_is_reported_where_it_stands_not_where_an_earlier_translated_twin_stood() -> None:
+    source = (
+        "import haiku as hk\n\n\n"
+        "def f(x):\n"
+        "  x = hk.LayerNorm(-1, True, True)(x)\n"
+        "  return hk.LayerNorm(axis=slice(1, None), create_scale=True, create_offset=True)(x)\n"
+    )
+    result = migrate_source(source, path="f.py")
+    assert "nn.LayerNorm(epsilon=1e-5, use_fast_variance=False)(x)" in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        "f.py:6:10: H2F021 haiku.LayerNorm(axis=slice(...)): Flax takes axes as ints; left in place"
+    ]
+
+
+def test_haiku_defaults_are_stated_only_where_the_call_relied_on_them() -> None:
+    source = "import haiku as hk\n\n\ndef f(x):\n  return hk.LayerNorm(-1, True, True, eps=1e-3, use_fast_variance=True)(x)\n"
+    code = migrate_source(source).code
+    assert "nn.LayerNorm(epsilon=1e-3)(x)" in code  # use_fast_variance=True is Flax's default: not overridden
