@@ -13,15 +13,14 @@ from collections.abc import Collection, Mapping
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.metadata.base_provider import LazyValue
 from libcst.metadata import (
     ParentNodeProvider,
     QualifiedName,
     QualifiedNameProvider,
     ScopeProvider,
 )
+from libcst.metadata.base_provider import LazyValue
 
-from h2f.project import ProjectIndex
 from h2f.names import (
     BATCH_STATS_COLLECTION,
     DROPOUT_STREAM,
@@ -32,6 +31,7 @@ from h2f.names import (
     class_name_for,
     normalize_haiku_name,
 )
+from h2f.project import ProjectIndex
 
 _HAIKU_WORD = re.compile(r"\bhaiku\b")
 

@@ -24,7 +24,6 @@ from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
 from h2f.config import ConfigError, load_config, normalize_names
 from h2f.engine import Options, UnsupportedTarget, check_target
-from h2f.project import index_transforms
 from h2f.files import (
     FileOutcome,
     Mode,
@@ -38,6 +37,7 @@ from h2f.files import (
     output_path,
     unified_diff,
 )
+from h2f.project import index_transforms
 from h2f.rule import TARGETS
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2

@@ -15,7 +15,6 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import walk
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+from h2f.rules.initializers import adapt_initializer
 
 from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
-from h2f.rules.initializers import adapt_initializer
 
 
 class Layers(Rule):

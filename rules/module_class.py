@@ -15,9 +15,16 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import ModuleClass, walk
-from h2f.rule import Rule
 from h2f.names import haiku_module_name
-from h2f.syntax import bind_arguments, expr, is_docstring, rename_self_attributes, replace_names, self_attribute
+from h2f.rule import Rule
+from h2f.syntax import (
+    bind_arguments,
+    expr,
+    is_docstring,
+    rename_self_attributes,
+    replace_names,
+    self_attribute,
+)
 
 
 class ModuleClassRule(Rule):

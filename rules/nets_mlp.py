@@ -10,9 +10,9 @@ in place (Linen's Sequential would hand those to the first layer).
 from __future__ import annotations
 
 import libcst as cst
+from h2f.rules.initializers import adapt_initializer
 
 from h2f.rule import Rule
-from h2f.rules.initializers import adapt_initializer
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
 _MLP_PARAMS = ("output_sizes", "w_init", "b_init", "with_bias", "activation", "activate_final", "name")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.analysis import walk
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+from h2f.rules.initializers import adapt_initializer
 
 from h2f.analysis import walk
 from h2f.names import INITIALIZERS, STATE_COLLECTION
 from h2f.rule import Rule
-from h2f.rules.initializers import adapt_initializer
-from h2f.syntax import bind_arguments, call, code_of, expr, keyword, positional
+from h2f.syntax import bind_arguments, call, code_of, expr, positional
 
 
 class ParametersAndState(Rule):

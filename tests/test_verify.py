@@ -17,7 +17,13 @@ nn = pytest.importorskip("flax.linen")
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from h2f.verify import ConversionError, haiku_to_linen, linen_to_haiku, module_map, param_map  # noqa: E402
+from h2f.verify import (  # noqa: E402
+    ConversionError,
+    haiku_to_linen,
+    linen_to_haiku,
+    module_map,
+    param_map,
+)
 from h2f.verify.script import (  # noqa: E402
     HaikuCall,
     LinenCall,

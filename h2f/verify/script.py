@@ -370,8 +370,8 @@ class _HaikuRecorder:
 
 
 def _patch_haiku(rec: _HaikuRecorder, patches: _Patches) -> None:
-    import jax
     import haiku  # noqa: F401  (loads every haiku submodule we patch)
+    import jax
     from haiku._src import multi_transform as mt
     from haiku._src import transform as tr
 
