@@ -221,6 +221,17 @@ class FileAnalysis:
         transform = self.transforms.get(name.value)
         return transform if transform is not None and transform.binding is not None else None
 
+    def function_named(self, name: cst.Name) -> cst.FunctionDef | None:
+        """The ``def`` an original Name refers to, resolved through its scope (nested functions of the same
+        name in different factories are different functions); None when it is not exactly one ``def``."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return self.functions.get(name.value)
+        definitions = [getattr(assignment, "node", None) for assignment in scope[name.value]]
+        if len(definitions) == 1 and isinstance(definitions[0], cst.FunctionDef):
+            return definitions[0]
+        return None
+
     def generated_class_name(self, function: cst.FunctionDef) -> str:
         """The name of the Linen class a function becomes (``forward_fn`` → ``ForwardFn``), the same every time
         it is asked for, and clashing with no name the module already binds or another generated class."""
@@ -425,7 +436,7 @@ class FileAnalysis:
         if isinstance(function, cst.Lambda):
             definition = function
         else:
-            definition = self.functions.get(function_name or "")
+            definition = self.function_named(function) if isinstance(function, cst.Name) else None
         self.transforms[name] = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
         self._declared[node.targets[0].target] = self.transforms[name]
 
@@ -440,23 +451,29 @@ class FileAnalysis:
         if found is None or not isinstance(found[3], cst.Name):
             return
         kind, with_state, apply_rng, function = found
-        definition = self.functions.get(function.value)
+        definition = self.function_named(function)
         key = f"<{function.value}@{id(node)}>"
         self.transforms[key] = Transform(key, kind, with_state, apply_rng, definition, function.value, node)
 
     def _add_typed_transforms(self) -> None:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
         kinds = {"haiku.Transformed": False, "haiku.TransformedWithState": True}
-        factories: dict[str, bool] = {}
+        factories: dict[str, tuple[str, bool, bool]] = {}  # function → (kind, with_state, apply_rng) it returns
         for node in self.nodes:
-            if isinstance(node, cst.FunctionDef) and node.returns is not None:
+            if not isinstance(node, cst.FunctionDef):
+                continue
+            returned = self._returned_transform(node)
+            if returned is not None:
+                factories[node.name.value] = returned
+            elif node.returns is not None:
                 with_state = kinds.get(self.haiku_name(node.returns.annotation) or "")
                 if with_state is not None:
-                    factories[node.name.value] = with_state
+                    factories[node.name.value] = ("transform", with_state, True)
         for node in self.nodes:
-            name = with_state = declared = None
+            name = found = declared = None
             if isinstance(node, cst.Param) and node.annotation is not None:
                 with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
+                found = ("transform", with_state, True) if with_state is not None else None
                 name, declared = node.name.value, node
             elif (
                 isinstance(node, cst.Assign)
@@ -464,12 +481,24 @@ class FileAnalysis:
                 and isinstance(node.targets[0].target, cst.Name)
                 and m.matches(node.value, m.Call(func=m.Name()))
             ):
-                with_state = factories.get(node.value.func.value)  # type: ignore[attr-defined]
+                found = factories.get(node.value.func.value)  # type: ignore[attr-defined]
                 name, declared = node.targets[0].target.value, node.targets[0].target
-            if name is not None and with_state is not None:
-                transform = Transform(name, "transform", with_state, True, None, None, None)
+            if name is not None and found is not None:
+                kind, with_state, apply_rng = found
+                transform = Transform(name, kind, with_state, apply_rng, None, None, None)
                 self._declared[declared] = transform
                 self.transforms.setdefault(name, transform)
+
+    def _returned_transform(self, function: cst.FunctionDef) -> tuple[str, bool, bool] | None:
+        """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
+        kinds = set()
+        for node in walk(function.body):
+            if isinstance(node, cst.Return) and self.enclosing(node, cst.FunctionDef) is function:
+                found = self._transform_of(node.value) if node.value is not None else None
+                if found is None:
+                    return None
+                kinds.add(found[:3])
+        return kinds.pop() if len(kinds) == 1 else None
 
     def _add_decorated_transform(self, node: cst.FunctionDef) -> None:
         kind = None
@@ -574,7 +603,7 @@ class FileAnalysis:
         for node in self.nodes:
             if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Name):
                 continue
-            function = self.functions.get(node.func.value)
+            function = self.function_named(node.func)
             if function is None:
                 continue
             params = list(function.params.params)
