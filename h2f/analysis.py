@@ -105,7 +105,9 @@ class FileAnalysis:
         self.haiku_imports: list[ImportAlias] = []
         self.haiku_aliases: set[str] = set()
         self.module_classes: dict[str, ModuleClass] = {}
+        #: Every transform of the file, keyed by name and declaring node (two scopes may bind the same name).
         self.transforms: dict[str, Transform] = {}
+        self._by_name: dict[str, Transform | None] = {}  # None: bound to different transforms in different places
         self.functions: dict[str, cst.FunctionDef] = {}
         self.splat_configs: dict[cst.CSTNode, str] = {}
         self._declared: dict[cst.CSTNode, Transform] = {}
@@ -218,8 +220,18 @@ class FileAnalysis:
                 declared = getattr(assignment, "node", None)
                 if declared in self._declared:
                     return self._declared[declared]
-        transform = self.transforms.get(name.value)
+        transform = self._by_name.get(name.value)
         return transform if transform is not None and transform.binding is not None else None
+
+    def _register(self, transform: Transform, declared: cst.CSTNode | None) -> None:
+        """Record a transform; ``declared`` is the node a scope lookup of its name leads to."""
+        self.transforms[f"{transform.name}@{id(declared)}"] = transform
+        if declared is not None:
+            self._declared[declared] = transform
+        if transform.binding is None:
+            return  # only typed: never the fallback for names h2f cannot resolve
+        known = self._by_name.get(transform.name, transform)
+        self._by_name[transform.name] = transform if known is transform else None
 
     def function_named(self, name: cst.Name) -> cst.FunctionDef | None:
         """The ``def`` an original Name refers to, resolved through its scope (nested functions of the same
@@ -341,7 +353,7 @@ class FileAnalysis:
             if exported is None:
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
-            self.transforms[local] = Transform(
+            transform = Transform(
                 local,
                 exported.kind,
                 exported.with_state,
@@ -353,6 +365,7 @@ class FileAnalysis:
                 exported.rng_streams,
                 exported.collections,
             )
+            self._register(transform, alias)
 
     def module_level_transforms(self) -> list[Transform]:
         """The transforms bound to names at the top level of the module (what other files can import)."""
@@ -437,8 +450,8 @@ class FileAnalysis:
             definition = function
         else:
             definition = self.function_named(function) if isinstance(function, cst.Name) else None
-        self.transforms[name] = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
-        self._declared[node.targets[0].target] = self.transforms[name]
+        transform = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
+        self._register(transform, node.targets[0].target)
 
     def _add_unbound_transform(self, node: cst.Call) -> None:
         """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""
@@ -453,7 +466,7 @@ class FileAnalysis:
         kind, with_state, apply_rng, function = found
         definition = self.function_named(function)
         key = f"<{function.value}@{id(node)}>"
-        self.transforms[key] = Transform(key, kind, with_state, apply_rng, definition, function.value, node)
+        self._register(Transform(key, kind, with_state, apply_rng, definition, function.value, node), None)
 
     def _add_typed_transforms(self) -> None:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
@@ -485,9 +498,7 @@ class FileAnalysis:
                 name, declared = node.targets[0].target.value, node.targets[0].target
             if name is not None and found is not None:
                 kind, with_state, apply_rng = found
-                transform = Transform(name, kind, with_state, apply_rng, None, None, None)
-                self._declared[declared] = transform
-                self.transforms.setdefault(name, transform)
+                self._register(Transform(name, kind, with_state, apply_rng, None, None, None), declared)
 
     def _returned_transform(self, function: cst.FunctionDef) -> tuple[str, bool, bool] | None:
         """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
@@ -514,8 +525,7 @@ class FileAnalysis:
                 return
         if kind is not None:
             fname = node.name.value
-            self.transforms[fname] = Transform(fname, kind, with_state, apply_rng, node, fname, node)
-            self._declared[node] = self.transforms[fname]
+            self._register(Transform(fname, kind, with_state, apply_rng, node, fname, node), node)
 
     def _note_collections_and_streams(self, node: cst.Call) -> None:
         name = self.haiku_name(node.func)
