@@ -26,6 +26,7 @@ from h2f.names import (
     DROPOUT_STREAM,
     HAIKU_LAYERS,
     HAIKU_MODULE_CLASSES,
+    LAYERS,
     SAMPLE_STREAM,
     STATE_COLLECTION,
     class_name_for,
@@ -109,7 +110,10 @@ class FileAnalysis:
         self.transforms: dict[str, Transform] = {}
         self._by_name: dict[str, Transform | None] = {}  # None: bound to different transforms in different places
         self.functions: dict[str, cst.FunctionDef] = {}
+        #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
+        #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
+        self._splat_candidates: dict[cst.CSTNode, set[str]] = {}
         self._declared: dict[cst.CSTNode, Transform] = {}
         self._generated_names: dict[int, str] = {}
         #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
@@ -136,6 +140,7 @@ class FileAnalysis:
         analysis._find_imports()
         if analysis.haiku_imports or analysis.transforms:
             analysis._find_definitions()
+            analysis._check_splat_configs()
             analysis._add_typed_transforms()
             analysis._find_passed_transforms()
             analysis._find_multi_transform_methods()
@@ -542,7 +547,7 @@ class FileAnalysis:
             self.collections.add(STATE_COLLECTION)
 
     def _add_splat_configs(self, node: cst.Call) -> None:
-        """Remember dict literals that are only splatted into one Haiku layer's constructor."""
+        """Remember dict literals that are splatted into Haiku layer constructors (checked once all are seen)."""
         layer = self.is_haiku_layer_call(node)
         if layer is None:
             return
@@ -550,7 +555,31 @@ class FileAnalysis:
             if arg.star == "**" and isinstance(arg.value, cst.Name):
                 literal = self.dict_literal_bound_to(arg.value)
                 if literal is not None:
-                    self.splat_configs[literal] = layer
+                    self._splat_candidates.setdefault(literal, set()).add(layer)
+
+    def _check_splat_configs(self) -> None:
+        """Keep the configuration dicts whose keys can be renamed without changing anything else: every key is
+        a constant the layer's rename table knows, and the dict goes nowhere but into ``**`` of that one layer."""
+        for literal, layers in self._splat_candidates.items():
+            if len(layers) != 1:
+                continue
+            layer = next(iter(layers))
+            keys = config_keys(literal)
+            if keys is None or not set(keys) <= set(LAYERS[layer].args):
+                continue
+            statement = self.parents.get(literal)
+            target = statement.targets[0].target if isinstance(statement, cst.Assign) else None
+            scope = self.scopes.get(target) if target is not None else None
+            if scope is None or not isinstance(target, cst.Name):
+                continue
+            references = [reference.node for assignment in scope[target.value] for reference in assignment.references]
+            if all(self._splatted_into(reference, layer) for reference in references):
+                self.splat_configs[literal] = layer
+
+    def _splatted_into(self, reference: cst.CSTNode, layer: str) -> bool:
+        arg = self.parents.get(reference)
+        call = self.parents.get(arg) if arg is not None else None
+        return isinstance(arg, cst.Arg) and arg.star == "**" and call is not None and self.is_haiku_layer_call(call) == layer
 
     def dict_literal_bound_to(self, name: cst.Name) -> cst.CSTNode | None:
         """The dict literal (or ``dict(...)`` call) that ``name`` is bound to, when it is bound exactly once."""
@@ -659,6 +688,22 @@ class FileAnalysis:
         global_scope = self.scopes.get(self.module)
         if global_scope is not None and "nn" in global_scope:
             self.linen_alias = "linen"
+
+
+def config_keys(literal: cst.CSTNode) -> list[str] | None:
+    """The keys of a ``{"k": v}`` literal or a ``dict(k=v)`` call, when they are all constants."""
+    if isinstance(literal, cst.Dict):
+        keys = []
+        for element in literal.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+                return None
+            keys.append(str(element.key.evaluated_value))
+        return keys
+    if isinstance(literal, cst.Call):
+        if any(arg.keyword is None for arg in literal.args):
+            return None
+        return [arg.keyword.value for arg in literal.args]  # type: ignore[union-attr]
+    return None
 
 
 def _dotted(node: cst.BaseExpression) -> str:

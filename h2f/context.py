@@ -31,6 +31,8 @@ class MigrationContext:
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
     #: Original nodes some rule reported on (so the leftovers rule does not report them twice).
     reported: set[int] = dataclasses.field(default_factory=set)
+    #: Original nodes a rule decided to leave exactly as they were (rules that depend on them follow suit).
+    left_in_place: set[int] = dataclasses.field(default_factory=set)
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original expression (``haiku.Linear``), or None."""
@@ -44,6 +46,11 @@ class MigrationContext:
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
+
+    def keep(self, node: cst.CSTNode, code: str, message: str) -> None:
+        """Leave the original ``node`` as it is, and say why (``message`` should end with "left in place")."""
+        self.left_in_place.add(id(node))
+        self.report(node, code, message)
 
     def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
         """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""

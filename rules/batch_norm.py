@@ -25,6 +25,8 @@ class BatchNormCall(Rule):
         constructor = self.ctx.analysis.constructor_of(original_node.func)
         if constructor is None or self.ctx.haiku_name(constructor.func) != "haiku.BatchNorm":
             return None
+        if id(constructor) in self.ctx.left_in_place:
+            return None  # the layer stays a Haiku BatchNorm, so its calls keep Haiku's signature
         bound = bind_arguments(updated_node, ("inputs", "is_training", "test_local_stats", "scale", "offset"))
         if bound is None or "is_training" not in bound or set(bound) - {"inputs", "is_training"}:
             self.ctx.report(

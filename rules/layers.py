@@ -31,20 +31,25 @@ class Layers(Rule):
         name = self.ctx.haiku_name(original_node.func)
         rename = LAYERS.get(name or "")
         if rename is None:
-            return None
+            return self._renamed_dict_call(original_node, updated_node)
         splats = [arg for arg in updated_node.args if arg.star == "**"]
         plain = updated_node.with_changes(args=[arg for arg in updated_node.args if not arg.star])
         if any(arg.star == "*" for arg in updated_node.args) or any(
             not self._is_renamed_config(original, name) for original in original_node.args if original.star == "**"
         ):
-            self.ctx.report(original_node, self.code, f"{name} called with *args/**kwargs h2f cannot see into; left in place")
+            self.ctx.keep(
+                original_node,
+                self.code,
+                f"{name} called with *args/**kwargs h2f cannot see into (a dict used elsewhere too, computed keys, "
+                "or keys without a Flax counterpart); left in place",
+            )
             return None
         bound = bind_arguments(plain, rename.haiku_params)
         original_bound = bind_arguments(
             original_node.with_changes(args=[arg for arg in original_node.args if not arg.star]), rename.haiku_params
         )
         if bound is None or original_bound is None:
-            self.ctx.report(original_node, self.code, f"{name} called with more arguments than it takes; left in place")
+            self.ctx.keep(original_node, self.code, f"{name} called with more arguments than it takes; left in place")
             return None
         args = self._translate(original_node, name, rename, bound, original_bound)
         if args is None:
@@ -67,11 +72,11 @@ class Layers(Rule):
                 allowed = rename.unsupported[param]
                 if allowed is not None and code_of(value) in {allowed, allowed.replace("'", '"')} or is_none(value):
                     continue
-                self.ctx.report(original_node, self.code, f"{name}({param}=...) has no faithful Flax counterpart; left in place")
+                self.ctx.keep(original_node, self.code, f"{name}({param}=...) has no faithful Flax counterpart; left in place")
                 return None
             flax_name = rename.args.get(param)
             if flax_name is None:
-                self.ctx.report(original_node, self.code, f"{name} has no argument {param!r} h2f knows; left in place")
+                self.ctx.keep(original_node, self.code, f"{name} has no argument {param!r} h2f knows; left in place")
                 return None
             if param in INITIALIZER_ARGS:
                 adapted = adapt_initializer(self.ctx, original_bound[param].value, value)
@@ -81,7 +86,7 @@ class Layers(Rule):
             elif is_none(value):
                 continue
             if isinstance(value, cst.Call) and m.matches(value.func, m.Name("slice")):
-                self.ctx.report(original_node, self.code, f"{name}({param}=slice(...)): Flax takes axes as ints; left in place")
+                self.ctx.keep(original_node, self.code, f"{name}({param}=slice(...)): Flax takes axes as ints; left in place")
                 return None
             if flax_name == "kernel_size" and rename.conv_rank:
                 value = self._kernel_size(original_node, value, rename.conv_rank)
@@ -117,7 +122,7 @@ class Layers(Rule):
         if isinstance(value, (cst.Name, cst.Attribute)):
             text = code_of(value)
             return expr(f"{text} if isinstance({text}, (tuple, list)) else ({text},) * {rank}")
-        self.ctx.report(
+        self.ctx.keep(
             original_node, self.code, "kernel_shape is neither a literal nor a name: Flax reads an int as a 1-D kernel; left in place"
         )
         return None
@@ -134,13 +139,16 @@ class Layers(Rule):
             return None
         elements = []
         for element in updated_node.elements:
-            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
-                self.ctx.report(original_node, self.code, "configuration dict with computed keys; left in place")
-                return None
-            key = element.key.evaluated_value
-            if key not in rename.args:
-                self.ctx.report(original_node, self.code, f"configuration key {key!r} has no Flax counterpart; left in place")
-                return None
-            quote = element.key.quote
-            elements.append(element.with_changes(key=cst.SimpleString(f"{quote}{rename.args[key]}{quote}")))
+            key = element.key  # the analysis checked: every key is a string constant the table knows
+            quote = key.quote  # type: ignore[union-attr]
+            new_key = cst.SimpleString(f"{quote}{rename.args[key.evaluated_value]}{quote}")  # type: ignore[union-attr]
+            elements.append(element.with_changes(key=new_key))
         return updated_node.with_changes(elements=elements)
+
+    def _renamed_dict_call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
+        """``dict(create_scale=True, ...)`` splatted into a layer: rename its keywords."""
+        rename = LAYERS.get(self.ctx.analysis.splat_configs.get(original_node, ""))
+        if rename is None:
+            return None
+        args = [arg.with_changes(keyword=cst.Name(rename.args[arg.keyword.value])) for arg in updated_node.args]  # type: ignore[union-attr]
+        return updated_node.with_changes(args=args)

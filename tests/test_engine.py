@@ -135,3 +135,16 @@ def test_haiku_defaults_are_stated_only_where_the_call_relied_on_them() -> None:
     source = "import haiku as hk\n\n\ndef f(x):\n  return hk.LayerNorm(-1, True, True, eps=1e-3, use_fast_variance=True)(x)\n"
     code = migrate_source(source).code
     assert "nn.LayerNorm(epsilon=1e-3)(x)" in code  # use_fast_variance=True is Flax's default: not overridden
+
+
+def test_a_config_dict_used_for_anything_but_the_layer_is_not_renamed() -> None:
+    source = (
+        "import haiku as hk\n\n\n"
+        "def f(x):\n"
+        "  config = {'create_scale': True, 'create_offset': True, 'decay_rate': 0.9}\n"
+        "  print(config)\n"
+        "  return hk.BatchNorm(**config)(x, True)\n"
+    )
+    result = migrate_source(source, path="f.py")
+    assert "'create_scale': True" in result.code and "hk.BatchNorm(**config)" in result.code
+    assert [d.code for d in result.diagnostics] == ["H2F021"]
