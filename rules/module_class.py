@@ -19,6 +19,7 @@ from h2f.names import haiku_module_name
 from h2f.rule import Rule
 from h2f.syntax import (
     bind_arguments,
+    code_of,
     expr,
     is_docstring,
     rename_self_attributes,
@@ -152,8 +153,9 @@ class _ClassConversion:
             if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
                 continue
-            if _is_super_init(statement):
-                passed = self._inherited_fields(statement, names)
+            base_init = _base_init_call(statement, {code_of(base.value) for base in self.original.bases})
+            if base_init is not None:
+                passed = self._inherited_fields(base_init, names)
                 if passed is None:
                     self.fail(original_init, "super().__init__ receives arguments other than the base's fields passed through")
                     return False
@@ -202,9 +204,8 @@ class _ClassConversion:
             )
         return True
 
-    def _inherited_fields(self, statement: cst.SimpleStatementLine, names: list[str]) -> list[str] | None:
+    def _inherited_fields(self, call_node: cst.Call, names: list[str]) -> list[str] | None:
         """The base fields a ``super().__init__(...)`` passes through unchanged, or None if it does more."""
-        call_node = statement.body[0].value  # type: ignore[attr-defined]
         base_fields = _constructor_fields(self.ctx.analysis.module_classes, self.info.local_base)
         bound = bind_arguments(call_node, base_fields + ["name"])
         if bound is None:
@@ -341,13 +342,18 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
     return None
 
 
-def _is_super_init(statement: cst.CSTNode) -> bool:
-    return m.matches(
-        statement,
-        m.SimpleStatementLine(
-            body=[m.Expr(m.Call(func=m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__init__"))))]
-        ),
-    )
+def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
+    """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)`` (with the
+    explicit ``self`` dropped), as a call whose arguments are the base constructor's."""
+    if not m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])):
+        return None
+    call = statement.body[0].value  # type: ignore[attr-defined]
+    owner = call.func.value
+    if m.matches(owner, m.Call(func=m.Name("super"))):
+        return call
+    if code_of(owner) in bases and call.args and m.matches(call.args[0].value, m.Name("self")):
+        return call.with_changes(args=call.args[1:])
+    return None
 
 
 def _comments(statement: cst.BaseStatement) -> list[cst.EmptyLine]:
