@@ -176,6 +176,10 @@ class FileAnalysis:
                 return name
         return None
 
+    def constructs_module(self, node: cst.Call) -> bool:
+        """Whether the original call constructs a submodule: a Haiku layer or a module class of this file."""
+        return self.is_haiku_layer_call(node) is not None or self.local_module_class(node.func) is not None
+
     def local_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """If ``node`` is a Name of a module class defined in this file, that class."""
         if isinstance(node, cst.Name):

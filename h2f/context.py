@@ -33,6 +33,9 @@ class MigrationContext:
     reported: set[int] = dataclasses.field(default_factory=set)
     #: Original nodes a rule decided to leave exactly as they were (rules that depend on them follow suit).
     left_in_place: set[int] = dataclasses.field(default_factory=set)
+    #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
+    #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
+    constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original expression (``haiku.Linear``), or None."""
@@ -92,4 +95,6 @@ class RuleDispatcher(cst.CSTTransformer):
             replacement = hook(original_node, result)
             if replacement is not None:
                 result = replacement
+        if isinstance(original_node, cst.Call) and self.ctx.analysis.constructs_module(original_node):
+            self.ctx.constructions[original_node] = result
         return result

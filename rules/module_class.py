@@ -49,15 +49,6 @@ class ModuleClassRule(Rule):
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
         return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
-        #: original constructor call of a submodule → the node the other rules rewrote it into
-        self.constructions: dict[cst.CSTNode, cst.Call] = {}
-
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
-        if self.ctx.analysis.is_haiku_layer_call(original_node) or self.ctx.analysis.local_module_class(original_node.func):
-            self.constructions[original_node] = updated_node
-        return None
 
 
 class _ClassConversion:
@@ -246,7 +237,7 @@ class _ClassConversion:
                 return False
             attribute = self._attribute_name(node, layer.rsplit(".", 1)[-1] if layer else local.name, taken)  # type: ignore[union-attr]
             taken.add(attribute)
-            updated = self.rule.constructions.get(node)
+            updated = self.ctx.constructions.get(node)
             if updated is None:
                 return False
             replacements[id(updated)] = self_attribute(attribute)

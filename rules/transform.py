@@ -162,16 +162,11 @@ class TransformRule(Rule):
         return self._rewritten(constructor)
 
     def _rewritten(self, constructor: cst.Call) -> cst.BaseExpression:
-        """The constructor as the other rules rewrote it (they ran on the function body already)."""
-        return self._constructions.get(constructor, constructor)
-
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
-        self._constructions: dict[cst.CSTNode, cst.BaseExpression] = {}
+        """The constructor as the rules rewrote it (the traversal left the function body already)."""
+        return self.ctx.constructions.get(constructor, constructor)  # type: ignore[return-value]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
-        if self.ctx.analysis.is_haiku_layer_call(original_node) or self.ctx.analysis.local_module_class(original_node.func):
-            self._constructions[original_node] = updated_node
+        if self.ctx.analysis.constructs_module(original_node):
             return None
         for transform in self.ctx.analysis.transforms.values():
             if transform.binding is original_node:
