@@ -537,18 +537,57 @@ class FileAnalysis:
             self._register(Transform(fname, kind, with_state, apply_rng, node, fname, node), node)
 
     def _note_collections_and_streams(self, node: cst.Call) -> None:
+        if self.haiku_name(node.func) == "haiku.dropout" and node.args and isinstance(node.args[0].value, cst.Call):
+            self.dropout_keys.add(node.args[0].value)  # pre-order: the dropout call comes before its key
+        streams, collections = self._call_features(node)
+        self.rng_streams |= streams
+        self.collections |= collections
+
+    def _call_features(self, node: cst.Call) -> tuple[set[str], set[str]]:
+        """The rng streams and variable collections one original call makes the migrated model use."""
         name = self.haiku_name(node.func)
         if name == "haiku.dropout":
-            self.rng_streams.add(DROPOUT_STREAM)
-            if node.args and isinstance(node.args[0].value, cst.Call):
-                self.dropout_keys.add(node.args[0].value)
-        elif name in {"haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys"}:
-            if node not in self.dropout_keys:
-                self.rng_streams.add(SAMPLE_STREAM)
-        elif name == "haiku.BatchNorm":
-            self.collections.add(BATCH_STATS_COLLECTION)
-        elif name in {"haiku.get_state", "haiku.set_state"}:
-            self.collections.add(STATE_COLLECTION)
+            return {DROPOUT_STREAM}, set()
+        if name in {"haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys"} and node not in self.dropout_keys:
+            return {SAMPLE_STREAM}, set()
+        if name == "haiku.BatchNorm":
+            return set(), {BATCH_STATS_COLLECTION}
+        if name in {"haiku.get_state", "haiku.set_state"}:
+            return set(), {STATE_COLLECTION}
+        return set(), set()
+
+    def features_of(self, transform: Transform) -> tuple[frozenset[str], frozenset[str]]:
+        """The rng streams and collections of the model a transform builds: what its transformed function, the
+        module classes it constructs and the local functions it calls use, followed through this file. A
+        transform whose function h2f cannot see (typed, imported) gets what it carries or the file's."""
+        if transform.rng_streams is not None and transform.collections is not None:
+            return transform.rng_streams, transform.collections
+        if transform.function is None:
+            return frozenset(self.rng_streams), frozenset(self.collections)
+        streams: set[str] = set()
+        collections: set[str] = set()
+        seen: set[int] = set()
+        regions: list[cst.CSTNode] = [transform.function]
+        while regions:
+            region = regions.pop()
+            if id(region) in seen:
+                continue
+            seen.add(id(region))
+            for node in walk(region):
+                if not isinstance(node, cst.Call):
+                    continue
+                more_streams, more_collections = self._call_features(node)
+                streams |= more_streams
+                collections |= more_collections
+                module_class = self.local_module_class(node.func)
+                if module_class is None and isinstance(node.func, cst.Name):
+                    function = self.function_named(node.func)
+                    if function is not None:
+                        regions.append(function)
+                while module_class is not None:  # the class and its local bases
+                    regions.append(module_class.node)
+                    module_class = self.module_classes.get(module_class.local_base or "")
+        return frozenset(streams), frozenset(collections)
 
     def _add_splat_configs(self, node: cst.Call) -> None:
         """Remember dict literals that are splatted into Haiku layer constructors (checked once all are seen)."""

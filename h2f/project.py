@@ -65,14 +65,15 @@ def index_transforms(files: Iterable[Path], root: Path) -> ProjectIndex:
             continue
         analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
         for transform in analysis.module_level_transforms():
+            streams, collections = analysis.features_of(transform)
             exported = ExportedTransform(
                 transform.name,
                 transform.kind,
                 transform.with_state,
                 transform.apply_rng,
                 transform.methods,
-                frozenset(analysis.rng_streams),
-                frozenset(analysis.collections),
+                streams,
+                collections,
             )
             for dotted in module_suffixes(path, root):
                 key = f"{dotted}.{transform.name}"

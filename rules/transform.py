@@ -304,11 +304,12 @@ class TransformRule(Rule):
         variables = f'{{"params": {code_of(taken["params"])}' + (f', **{code_of(taken["state"])}}}' if transform.with_state else "}")
         new_args = [positional(expr(variables)), *[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in rest]]
         rng = taken.get("rng")
-        streams = sorted(self.ctx.analysis.rng_streams if transform.rng_streams is None else transform.rng_streams)
+        model_streams, model_collections = self.ctx.analysis.features_of(transform)
+        streams = sorted(model_streams)
         if rng is not None and not is_none(rng) and streams:
             new_args.append(keyword("rngs", self._rngs(rng, streams)))
         if transform.with_state:
-            collections = sorted(self.ctx.analysis.collections if transform.collections is None else transform.collections)
+            collections = sorted(model_collections)
             # A tuple rather than a list: it stays hashable when apply is jitted with mutable static.
             mutable = expr(repr(tuple(collections)).replace("'", '"')) if collections else expr(f"tuple({code_of(taken['state'])})")
             new_args.append(keyword("mutable", mutable))
