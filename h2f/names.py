@@ -212,6 +212,7 @@ LAYERS: Mapping[str, LayerRename] = {
 INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
 
 #: Haiku module classes h2f knows of (translated or not): constructing one inline needs ``@nn.compact``.
+#: (``hk.MaxPool``/``hk.AvgPool`` are left out: they become the functions ``nn.max_pool``/``nn.avg_pool``.)
 HAIKU_MODULE_CLASSES = frozenset(LAYERS) | frozenset(
     f"haiku.{name}"
     for name in (
@@ -238,8 +239,6 @@ HAIKU_MODULE_CLASSES = frozenset(LAYERS) | frozenset(
         "ExponentialMovingAverage",
         "EMAParamsTree",
         "Bias",
-        "AvgPool",
-        "MaxPool",
         "nets.MLP",
         "nets.ResNet",
         "nets.ResNet18",
