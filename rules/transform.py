@@ -266,9 +266,20 @@ class TransformRule(Rule):
         if "jax.jit" not in self.ctx.analysis.qualified_names(original.func) or not original.args:
             return None
         transform = self.ctx.analysis.apply_of(original.args[0].value)
-        if transform is None or not transform.with_state:
+        if transform is None:
             return None
-        if any(arg.keyword is not None and arg.keyword.value == "static_argnames" for arg in updated.args):
+        keywords = {arg.keyword.value for arg in updated.args if arg.keyword is not None}
+        if "static_argnums" in keywords or "donate_argnums" in keywords:
+            self.ctx.report(
+                original,
+                self.code,
+                "jax.jit(apply, static_argnums/donate_argnums=...): Linen's apply takes (variables, *inputs) without "
+                "the rng (and state) positions Haiku's had; renumber them by hand",
+            )
+            return None
+        if not transform.with_state:
+            return None
+        if "static_argnames" in keywords:
             self.ctx.report(original, self.code, "jax.jit(apply, static_argnames=...): add 'mutable' to the static names by hand")
             return None
         return call(updated.func, [*[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args], keyword("static_argnames", expr('("mutable",)'))])

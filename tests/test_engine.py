@@ -148,3 +148,15 @@ def test_a_config_dict_used_for_anything_but_the_layer_is_not_renamed() -> None:
     result = migrate_source(source, path="f.py")
     assert "'create_scale': True" in result.code and "hk.BatchNorm(**config)" in result.code
     assert [d.code for d in result.diagnostics] == ["H2F021"]
+
+
+def test_jitted_apply_with_positional_static_arguments_is_reported() -> None:
+    source = (
+        "import haiku as hk\nimport jax\n\n\n"
+        "def forward(x, training):\n  return hk.Linear(2)(x)\n\n\n"
+        "model = hk.transform(forward)\n"
+        "apply_fn = jax.jit(model.apply, static_argnums=3)\n"
+    )
+    result = migrate_source(source, path="j.py")
+    assert "jax.jit(model.apply, static_argnums=3)" in result.code
+    assert [d.format()[:22] for d in result.diagnostics] == ["j.py:10:12: H2F040 jax"]
