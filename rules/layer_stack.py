@@ -34,10 +34,8 @@ class LayerStack(Rule):
         self.stacked: dict[cst.FunctionDef, cst.Call] = {}
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
         self.applied: dict[cst.Call, cst.FunctionDef] = {}
-        functions = {}
         for node in ctx.analysis.nodes:
             if isinstance(node, cst.FunctionDef):
-                functions[node.name.value] = node
                 for decorator in node.decorators:
                     if self._is_stack(decorator.decorator):
                         self.stacked[node] = decorator.decorator  # type: ignore[assignment]
@@ -46,7 +44,7 @@ class LayerStack(Rule):
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
                 inner = node.func
                 if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
-                    function = functions.get(inner.args[0].value.value)
+                    function = ctx.analysis.function_named(inner.args[0].value)
                     if function is not None and not function.decorators:
                         self.stacked[function] = inner.func  # type: ignore[assignment]
                         self.applied[node] = function
@@ -109,9 +107,8 @@ class LayerStack(Rule):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         function = self.applied.get(original_node)
         if function is None and isinstance(original_node.func, cst.Name):
-            function = next(
-                (f for f in self.stacked if f.decorators and f.name.value == original_node.func.value), None
-            )
+            decorated = self.ctx.analysis.function_named(original_node.func)
+            function = decorated if decorated is not None and decorated.decorators else None
         if function is None or function not in self.stacked or len(updated_node.args) != 1:
             return None
         scan_args = self._scan_arguments(self.stacked[function]) or []
