@@ -118,9 +118,9 @@ class FileAnalysis:
         self._generated_names: dict[int, str] = {}
         #: Callables that stand for a transform's apply: ``apply_fn = jax.jit(model.apply)``, the names unpacked
         #: from a multi_transform's apply (with their method), a TrainState's ``.apply_fn`` (key ``.apply_fn``).
-        self.apply_aliases: dict[str, tuple[Transform, str | None]] = {}
-        #: Names bound to a transform's ``init``, directly or jitted.
-        self.init_aliases: dict[str, Transform] = {}
+        self._aliases: dict[cst.CSTNode, tuple[str, Transform, str | None]] = {}  # declared name → (init|apply, …)
+        #: ``.apply_fn`` of a TrainState created with ``apply_fn=model.apply``.
+        self.apply_fn_transform: Transform | None = None
         #: Flax rng streams the migrated code draws from, and variable collections it mutates.
         self.rng_streams: set[str] = set()
         self.collections: set[str] = set()
@@ -653,20 +653,32 @@ class FileAnalysis:
                 target = node.targets[0].target
                 initializer = self.method_of(node.value, "init")
                 if initializer is not None and isinstance(target, cst.Name):
-                    self.init_aliases[target.value] = initializer
+                    self._aliases[target] = ("init", initializer, None)
                 if transform is None:
                     continue
                 if isinstance(target, cst.Name) and transform.kind == "transform":
-                    self.apply_aliases[target.value] = (transform, None)
+                    self._aliases[target] = ("apply", transform, None)
                 elif isinstance(target, cst.Tuple) and transform.kind == "multi_transform" and transform.methods:
                     names = [element.value for element in target.elements]
                     if len(names) == len(transform.methods) and all(isinstance(n, cst.Name) for n in names):
                         for name, method in zip(names, transform.methods):
-                            self.apply_aliases[name.value] = (transform, method)  # type: ignore[attr-defined]
+                            self._aliases[name] = ("apply", transform, method)
             elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "apply_fn":
                 transform = self.apply_of(node.value)
                 if transform is not None and transform.kind == "transform":
-                    self.apply_aliases[".apply_fn"] = (transform, None)
+                    self.apply_fn_transform = transform
+
+    def alias_of(self, name: cst.Name, kind: str) -> tuple[Transform, str | None] | None:
+        """What an original Name stands for when it was bound to a transform's ``init``/``apply`` (``kind``),
+        resolved through its scope: ``fn = model_a.apply`` in one function and ``fn = model_b.apply`` in another
+        are different aliases. For multi_transform, the second item is the method."""
+        scope = self.scopes.get(name)
+        if scope is None or name.value not in scope:
+            return None
+        found = [self._aliases.get(getattr(assignment, "node", None)) for assignment in scope[name.value]]  # type: ignore[arg-type]
+        if len(found) != 1 or found[0] is None or found[0][0] != kind:
+            return None
+        return found[0][1], found[0][2]
 
     def apply_of(self, value: cst.BaseExpression) -> Transform | None:
         """The transform whose ``apply`` ``value`` is (``model.apply``, ``jax.jit(model.apply)``)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import Transform
+from h2f.analysis import Transform, walk
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr, is_docstring, is_none, keyword, positional
 
@@ -217,8 +217,32 @@ class TransformRule(Rule):
                 return self._binding(transform, original_node, updated_node)
         unpacked = self._unpacked_multi_apply(original_node)
         if unpacked is not None:
-            return cst.RemovalSentinel.REMOVE
+            if self._only_called(original_node):
+                return cst.RemovalSentinel.REMOVE  # every call became model.apply(..., method=...)
+            self.ctx.report(
+                original_node,
+                self.code,
+                "functions unpacked from a multi_transform's apply are used other than by calling them; left in "
+                "place: use model.apply(..., method=...) there",
+            )
+            return None
         return self._state_init(original_node, updated_node)
+
+    def _only_called(self, assign: cst.Assign) -> bool:
+        """Whether every use of the names ``assign`` binds is a call of that name."""
+        analysis = self.ctx.analysis
+        for target in walk(assign.targets[0].target):
+            if not isinstance(target, cst.Name):
+                continue
+            scope = analysis.scopes.get(target)
+            if scope is None:
+                return False
+            for assignment in scope[target.value]:
+                for reference in assignment.references:
+                    parent = analysis.parents.get(reference.node)
+                    if not (isinstance(parent, cst.Call) and parent.func is reference.node):
+                        return False
+        return True
 
     def _binding(self, transform: Transform, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
         function = transform.function
@@ -250,7 +274,8 @@ class TransformRule(Rule):
         if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
         elif isinstance(func, cst.Name):
-            transform = self.ctx.analysis.init_aliases.get(func.value)
+            alias = self.ctx.analysis.alias_of(func, "init")
+            transform = alias[0] if alias is not None else None
         if transform is not None:
             if not transform.with_state:
                 return cst.Subscript(
@@ -288,9 +313,11 @@ class TransformRule(Rule):
         if m.matches(func, m.Attribute(m.Name(), m.Name("apply"))):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
             return (transform, None) if transform is not None and transform.kind == "transform" else None
-        return self.ctx.analysis.apply_aliases.get(code_of(func)) if isinstance(func, cst.Name) else (
-            self.ctx.analysis.apply_aliases.get("." + func.attr.value) if isinstance(func, cst.Attribute) else None
-        )
+        if isinstance(func, cst.Name):
+            return self.ctx.analysis.alias_of(func, "apply")
+        if m.matches(func, m.Attribute(attr=m.Name("apply_fn"))) and self.ctx.analysis.apply_fn_transform is not None:
+            return self.ctx.analysis.apply_fn_transform, None
+        return None
 
     def _apply(self, original: cst.Call, updated: cst.Call, transform: Transform, method: str | None) -> cst.BaseExpression | None:
         leading = ["params"] + (["state"] if transform.with_state else []) + (["rng"] if transform.apply_rng else [])
@@ -349,7 +376,8 @@ class TransformRule(Rule):
         if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
         elif isinstance(func, cst.Name):
-            transform = self.ctx.analysis.init_aliases.get(func.value)
+            alias = self.ctx.analysis.alias_of(func, "init")
+            transform = alias[0] if alias is not None else None
         else:
             return None
         names = _two_names(original)
