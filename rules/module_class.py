@@ -63,6 +63,8 @@ class _ClassConversion:
         self.fields: list[cst.BaseStatement] = []
         self.field_names: list[str] = []
         self.aliases: dict[str, str] = {}
+        #: ``self.size = size or 10``: the field ``size`` holds the argument, ``self._size`` the value.
+        self.shadows: dict[str, str] = {}
         self.setup_body: list[cst.BaseStatement] = []
         self.docstring: cst.BaseStatement | None = None
 
@@ -70,6 +72,9 @@ class _ClassConversion:
         self.ctx.report(node, self.rule.code, f"{self.info.name}: {message}; class left in place")
 
     def convert(self) -> cst.ClassDef | None:
+        if _has_shadows(self.ctx.analysis.module_classes, self.info.local_base):
+            self.fail(self.original, "its base stores derived values under its parameters' names; merge them by hand")
+            return None
         self.aliases.update(_constructor_aliases(self.ctx.analysis.module_classes, self.info.local_base))
         updated_init = _method(self.updated, "__init__")
         if updated_init is not None and self.info.init is not None:
@@ -103,6 +108,8 @@ class _ClassConversion:
                 continue
             if hoisted and isinstance(statement, cst.FunctionDef):
                 statement = statement.visit(_ReplaceByIdentity(hoisted))  # type: ignore[assignment]
+            if isinstance(statement, cst.FunctionDef):
+                statement = rename_self_attributes(statement, self.shadows)  # type: ignore[assignment]
             if isinstance(statement, cst.FunctionDef) and statement.name.value in compact:
                 statement = statement.with_changes(
                     decorators=[cst.Decorator(self.ctx.linen("compact")), *statement.decorators]
@@ -163,6 +170,12 @@ class _ClassConversion:
             if pending:
                 statement = statement.with_changes(leading_lines=[*pending, *statement.leading_lines])
                 pending = []
+            statement = rename_self_attributes(statement, self.shadows)  # type: ignore[assignment]
+            shadowed = _shadowed_parameter(statement, names)
+            if shadowed is not None:
+                # self.size = size or 10: the field keeps the argument, setup() keeps the derived value.
+                self.shadows[shadowed] = _fresh_attribute(f"_{shadowed}", set(names) | set(self.info.methods))
+                statement = _retarget(statement, self.shadows[shadowed])
             for node in walk(statement):
                 if m.matches(node, m.AssignTarget(target=m.Name())) and node.target.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
@@ -345,6 +358,40 @@ def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
     if code_of(owner) in bases and call.args and m.matches(call.args[0].value, m.Name("self")):
         return call.with_changes(args=call.args[1:])
     return None
+
+
+def _shadowed_parameter(statement: cst.CSTNode, params: list[str]) -> str | None:
+    """``self.size = <anything but size>`` where ``size`` is a constructor parameter → ``"size"``."""
+    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))])])):
+        return None
+    assign = statement.body[0]  # type: ignore[attr-defined]
+    attribute = assign.targets[0].target.attr.value
+    if attribute in params and not m.matches(assign.value, m.Name(attribute)):
+        return attribute
+    return None
+
+
+def _retarget(statement: cst.SimpleStatementLine, attribute: str) -> cst.SimpleStatementLine:
+    assign = statement.body[0]
+    return statement.with_changes(body=[assign.with_changes(targets=[cst.AssignTarget(self_attribute(attribute))])])  # type: ignore[union-attr]
+
+
+def _fresh_attribute(candidate: str, taken: set[str]) -> str:
+    while candidate in taken:
+        candidate = f"_{candidate}"
+    return candidate
+
+
+def _has_shadows(classes: dict[str, ModuleClass], name: str | None) -> bool:
+    """Whether a module class (or one of its local bases) stores derived values under its parameters' names."""
+    info = classes.get(name or "")
+    if info is None:
+        return False
+    if info.init is not None:
+        fields = _constructor_fields(classes, name)
+        if any(_shadowed_parameter(statement, fields) for statement in info.init.body.body):
+            return True
+    return _has_shadows(classes, info.local_base)
 
 
 def _comments(statement: cst.BaseStatement) -> list[cst.EmptyLine]:
