@@ -15,7 +15,6 @@ HAIKU_SYNONYMS: Mapping[str, str] = {
     "haiku.experimental.layer_stack": "haiku.layer_stack",
     "haiku.experimental.LayerStackTransparencyMapping": "haiku.LayerStackTransparencyMapping",
     "haiku.experimental.multi_transform": "haiku.multi_transform",
-    "haiku.initializers.VarianceScaling": "haiku.initializers.VarianceScaling",
 }
 
 #: Qualified names that are Haiku namespaces rather than APIs.
@@ -317,7 +316,6 @@ ANNOTATIONS: Mapping[str, tuple[str, str]] = {
     "haiku.MultiTransformed": ("flax.linen", "Module"),
     "haiku.MultiTransformedWithState": ("flax.linen", "Module"),
     "haiku.initializers.Initializer": ("flax.linen.initializers", "Initializer"),
-    "haiku.PRNGSequence": ("", ""),
 }
 
 #: Flax collection that holds ``hk.get_state`` variables (one bucket, like Haiku's ``state``).

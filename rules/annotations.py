@@ -18,13 +18,14 @@ class Annotations(Rule):
     """Rename Haiku's type names (``hk.Params``, ``hk.State``, ``hk.Transformed``…) to Flax's."""
 
     code = "H2F020"
-    haiku_apis = tuple(name for name, (module, _) in ANNOTATIONS.items() if module)
+    haiku_apis = tuple(ANNOTATIONS)
     order = 80
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
-        module, name = ANNOTATIONS.get(self.ctx.haiku_name(original) or "", ("", ""))
-        if not module:
+        found = ANNOTATIONS.get(self.ctx.haiku_name(original) or "")
+        if found is None:
             return None
+        module, name = found
         if module == "flax.linen":
             return self.ctx.linen(name)
         if module == "flax.linen.initializers":
