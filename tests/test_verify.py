@@ -1,7 +1,8 @@
 """Tests for h2f.verify: parameter-tree conversion and script-mode equivalence checks.
 
 Script pairs live in tests/verify_data/<case>/: ``haiku.py`` (original), ``linen.py`` (faithful
-migration) and ``linen_wrong_*.py`` (migrations that are wrong on purpose and must fail).
+migration); the migrations that are wrong on purpose and must fail are made from ``linen.py`` by
+:data:`MUTATIONS`.
 """
 
 from __future__ import annotations
@@ -254,6 +255,59 @@ def test_faithful_migration_verifies(case):
     assert all(c.max_abs_diff <= report.atol for c in report.compared)
 
 
+#: Migrations that are wrong on purpose: each is the faithful ``linen.py`` of its case with one edit, given
+#: as (text to replace, replacement, how often the text occurs), so an edit that no longer applies fails loudly.
+MUTATIONS = {
+    ("mlp_dropout", "wrong_activation"): [("x = jax.nn.relu(x)", "x = jax.nn.tanh(x)", 1)],
+    ("autoencoder", "wrong_activation"): [
+        ("return jax.nn.sigmoid(self.encoder(x))", "return jax.nn.relu(self.encoder(x))", 1)
+    ],
+    ("autoencoder", "wrong_extra_layer"): [
+        ("return jax.nn.sigmoid(self.encoder(x))", "return jax.nn.sigmoid(self.bottleneck(self.encoder(x)))", 1),
+        ("    def setup(self):\n", "    def setup(self):\n        self.bottleneck = nn.Dense(self.embed_dim)\n", 1),
+    ],
+    ("batchnorm", "wrong_running_average"): [
+        ("use_running_average=not training", "use_running_average=training", 1)
+    ],
+    ("get_state", "wrong_state"): [("total.value = new_total", "pass", 1)],
+    ("layer_stack", "wrong_depth"): [("length=3)", "length=2)", 1)],
+    ("layer_stack", "wrong_epsilon"): [("nn.LayerNorm(epsilon=1e-5, ", "nn.LayerNorm(", 1)],
+    ("rnn_scan", "wrong_reverse"): [
+        ('split_rngs={"params": False})', 'split_rngs={"params": False}, reverse=True)', 1)
+    ],
+    ("repeated_layers", "wrong_dropped_layer"): [
+        ("        x = jax.nn.relu(nn.Dense(16)(x))\n" * 3, "        x = jax.nn.relu(nn.Dense(16)(x))\n" * 2, 1)
+    ],
+    ("repeated_layers", "wrong_transposed"): [
+        ("nn.Dense(16)", "TDense(16)", 3),
+        (
+            "\n\nclass MLP(nn.Module):",
+            "\n\nclass TDense(nn.Module):\n    features: int\n\n    @nn.compact\n    def __call__(self, x):\n"
+            '        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.features))\n'
+            '        bias = self.param("bias", nn.initializers.zeros, (self.features,))\n'
+            "        return x @ kernel.T + bias\n\n\nclass MLP(nn.Module):",
+            1,
+        ),
+    ],
+}
+
+
+@pytest.fixture()
+def wrong(tmp_path):
+    """``wrong(case, name)``: the path of the case's faithful Linen script with the mutation applied."""
+
+    def make(case: str, name: str) -> str:
+        source = (DATA / case / "linen.py").read_text()
+        for old, new, count in MUTATIONS[case, name]:
+            assert source.count(old) == count, f"mutation {name} of {case} no longer applies: {old!r}"
+            source = source.replace(old, new)
+        path = tmp_path / f"{case}_{name}.py"
+        path.write_text(source)
+        return str(path)
+
+    return make
+
+
 def _assert_numeric_failure(report):
     assert not report.passed
     assert report.failures
@@ -261,57 +315,54 @@ def _assert_numeric_failure(report):
 
 
 WRONG = {
-    # (case, wrong script): check on the report
-    ("mlp_dropout", "linen_wrong_activation.py"): _assert_numeric_failure,
-    ("autoencoder", "linen_wrong_activation.py"): _assert_numeric_failure,
-    ("layer_stack", "linen_wrong_epsilon.py"): _assert_numeric_failure,
-    ("rnn_scan", "linen_wrong_reverse.py"): _assert_numeric_failure,
-    ("repeated_layers", "linen_wrong_transposed.py"): _assert_numeric_failure,
-    ("get_state", "linen_wrong_state.py"): _assert_numeric_failure,
+    # (case, mutation): check on the report
+    ("mlp_dropout", "wrong_activation"): _assert_numeric_failure,
+    ("autoencoder", "wrong_activation"): _assert_numeric_failure,
+    ("layer_stack", "wrong_epsilon"): _assert_numeric_failure,
+    ("rnn_scan", "wrong_reverse"): _assert_numeric_failure,
+    ("repeated_layers", "wrong_transposed"): _assert_numeric_failure,
+    ("get_state", "wrong_state"): _assert_numeric_failure,
 }
 
 
-@pytest.mark.parametrize("case,script", sorted(WRONG))
-def test_wrong_migration_fails(case, script):
-    report = verify_scripts(str(DATA / case / "haiku.py"), str(DATA / case / script))
-    WRONG[case, script](report)
+@pytest.mark.parametrize("case,name", sorted(WRONG))
+def test_wrong_migration_fails(case, name, wrong):
+    report = verify_scripts(str(DATA / case / "haiku.py"), wrong(case, name))
+    WRONG[case, name](report)
 
 
-def test_wrong_state_update_is_caught_in_the_state_comparison():
-    report = verify_scripts(str(DATA / "get_state" / "haiku.py"), str(DATA / "get_state" / "linen_wrong_state.py"))
+def test_wrong_state_update_is_caught_in_the_state_comparison(wrong):
+    report = verify_scripts(str(DATA / "get_state" / "haiku.py"), wrong("get_state", "wrong_state"))
     assert not report.passed
     for call in report.calls:
         assert all(d.ok for d in call.outputs)
         assert [d.path for d in call.state if not d.ok] == ["state/state/total"]
 
 
-def test_dropped_layer_is_a_conversion_error_naming_the_module():
-    report = verify_scripts(str(DATA / "repeated_layers" / "haiku.py"),
-                            str(DATA / "repeated_layers" / "linen_wrong_dropped_layer.py"))
+def test_dropped_layer_is_a_conversion_error_naming_the_module(wrong):
+    report = verify_scripts(str(DATA / "repeated_layers" / "haiku.py"), wrong("repeated_layers", "wrong_dropped_layer"))
     assert not report.passed
     (call,) = report.calls
     assert call.status == "fail"
     assert "missing in linen: haiku module 'mlp/linear_2'" in "\n".join(call.messages)
 
 
-def test_extra_layer_is_a_conversion_error_naming_the_module():
-    report = verify_scripts(str(DATA / "autoencoder" / "haiku.py"),
-                            str(DATA / "autoencoder" / "linen_wrong_extra_layer.py"))
+def test_extra_layer_is_a_conversion_error_naming_the_module(wrong):
+    report = verify_scripts(str(DATA / "autoencoder" / "haiku.py"), wrong("autoencoder", "wrong_extra_layer"))
     assert not report.passed
     assert all("extra in linen: linen module 'bottleneck'" in "\n".join(c.messages) for c in report.calls)
 
 
-def test_layer_stack_depth_mismatch_is_a_conversion_error():
-    report = verify_scripts(str(DATA / "layer_stack" / "haiku.py"), str(DATA / "layer_stack" / "linen_wrong_depth.py"))
+def test_layer_stack_depth_mismatch_is_a_conversion_error(wrong):
+    report = verify_scripts(str(DATA / "layer_stack" / "haiku.py"), wrong("layer_stack", "wrong_depth"))
     assert not report.passed
     text = "\n".join(report.calls[0].messages)
     assert "'__layer_stack_no_per_layer/residual/linear/w'" in text
     assert "'params/ScanResidual_0/Dense_0/kernel': shape (3, 16, 16) vs (2, 16, 16)" in text
 
 
-def test_crashing_linen_script_is_reported():
-    report = verify_scripts(str(DATA / "batchnorm" / "haiku.py"),
-                            str(DATA / "batchnorm" / "linen_wrong_running_average.py"))
+def test_crashing_linen_script_is_reported(wrong):
+    report = verify_scripts(str(DATA / "batchnorm" / "haiku.py"), wrong("batchnorm", "wrong_running_average"))
     assert not report.passed
     assert report.problems[0].startswith("Linen script failed")
     assert "ModifyScopeVariableError" in report.problems[0]
