@@ -416,8 +416,7 @@ def _param_names(function: cst.FunctionDef | cst.Lambda) -> list[str] | None:
 
 
 def _mentions(node: cst.CSTNode, names: list[str]) -> bool:
-    from h2f.analysis import walk
-
+    """Whether ``node`` uses any of ``names``."""
     return any(isinstance(child, cst.Name) and child.value in names for child in walk(node))
 
 

@@ -438,18 +438,23 @@ def _patch_haiku(rec: _HaikuRecorder, patches: _Patches) -> None:
         patches.set(mt.hk, "transform_with_state", transform_with_state)
 
 
-def _record_haiku(script_path: str) -> tuple[list[HaikuCall], str | None]:
-    rec = _HaikuRecorder()
+def _run_patched(script_path: str, patch: Callable[[_Patches], None]) -> str | None:
+    """Run a script with the library patched by ``patch``; the traceback if it failed. Patches are undone."""
     patches = _Patches()
-    error = None
     try:
-        _patch_haiku(rec, patches)
+        patch(patches)
         with _verification_env():
             _run_script(script_path)
     except Exception:  # noqa: BLE001 - reported to the caller
-        error = traceback.format_exc()
+        return traceback.format_exc()
     finally:
         patches.restore()
+    return None
+
+
+def _record_haiku(script_path: str) -> tuple[list[HaikuCall], str | None]:
+    rec = _HaikuRecorder()
+    error = _run_patched(script_path, lambda patches: _patch_haiku(rec, patches))
     return rec.calls, error
 
 
@@ -565,16 +570,7 @@ def _patch_linen(runner: _LinenRunner, patches: _Patches) -> None:
 
 def _run_linen(script_path: str, haiku_calls: list[HaikuCall]) -> tuple[list[LinenCall], str | None]:
     runner = _LinenRunner(haiku_calls)
-    patches = _Patches()
-    error = None
-    try:
-        _patch_linen(runner, patches)
-        with _verification_env():
-            _run_script(script_path)
-    except Exception:  # noqa: BLE001 - reported to the caller
-        error = traceback.format_exc()
-    finally:
-        patches.restore()
+    error = _run_patched(script_path, lambda patches: _patch_linen(runner, patches))
     return runner.calls, error
 
 
