@@ -22,7 +22,7 @@ import click
 from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
-from h2f.config import ConfigError, load_config, normalize_names
+from h2f.config import Config, ConfigError, load_config, normalize_names
 from h2f.engine import Options, UnsupportedTarget, check_target
 from h2f.files import (
     FileOutcome,
@@ -38,6 +38,7 @@ from h2f.files import (
     unified_diff,
 )
 from h2f.project import index_transforms
+from h2f.report import REPORT_SUFFIXES, Report, outcome_annotations, problem_annotation, rules_table
 from h2f.rule import TARGETS
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
@@ -78,6 +79,22 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     type=click.IntRange(min=0),
     help="Files migrated in parallel, each in its own process (default 0: one per CPU; 1: no extra processes).",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "github")),
+    default="text",
+    show_default=True,
+    help="How diagnostics are printed: text lines on stderr, or GitHub Actions annotations "
+    "(::error/::warning workflow commands) on stdout.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write a report of the run to FILE: JSON (FILE.json, see docs/report-schema.json) or Markdown (FILE.md).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
 def migrate(
     paths: tuple[str, ...],
@@ -88,16 +105,20 @@ def migrate(
     select: frozenset[str] | None,
     ignore: frozenset[str] | None,
     jobs: int | None,
+    output_format: str,
+    report_path: Path | None,
     quiet: bool,
 ) -> None:
     """Migrate the Python files in PATH... to Flax, in place.
 
     Directories are searched recursively for *.py files. A single "-" reads the source from stdin and writes
-    the migrated source to stdout. Defaults for --to, --select, --ignore and --jobs can be set in the
-    [tool.h2f] table of the nearest pyproject.toml; flags win.
+    the migrated source to stdout. Defaults for --to, --select, --ignore and --jobs, and include/exclude
+    globs, can be set in the [tool.h2f] table of the nearest pyproject.toml; flags win. A statement ending
+    in "# h2f: skip" is left as written; a file with a "# h2f: skip-file" line is left untouched.
     """
     stdin = paths == ("-",)
     _check_usage(paths, stdin, diff, check, output_dir)
+    _check_formats(stdin, diff, check, output_format, report_path)
     try:
         config = load_config(Path.cwd() if stdin else common_root(paths))
     except ConfigError as error:
@@ -111,13 +132,19 @@ def migrate(
     ignore = ignore if ignore is not None else config.ignore or frozenset()
     _check_rule_names(select | ignore)
     options = Options(target=target, select=select, ignore=ignore)
-    reporter = Reporter(quiet=quiet, would=diff or check)
+    report = Report(target, written=not (diff or check)) if report_path is not None else None
+    reporter = Reporter(quiet=quiet, would=diff or check, github=output_format == "github", report=report)
     if stdin:
         _migrate_stdin(options, reporter, diff=diff, check=check)
     else:
         jobs = jobs if jobs is not None else config.jobs or 0
-        _migrate_paths(paths, options, reporter, diff=diff, check=check, output_dir=output_dir, jobs=jobs)
+        _migrate_paths(paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs)
     reporter.finish()
+    if report is not None and report_path is not None:
+        try:
+            report.write(report_path)
+        except OSError as error:
+            _fail(f"cannot write the report {report_path}: {error.strerror or error}")
     sys.exit(_exit_code(reporter.summary, check))
 
 
@@ -129,6 +156,16 @@ def _check_usage(paths: Sequence[str], stdin: bool, diff: bool, check: bool, out
         raise click.UsageError("--output-dir writes files; it cannot be combined with --diff or --check")
     if output_dir is not None and stdin:
         raise click.UsageError("--output-dir cannot be used with stdin (-): the result goes to stdout")
+
+
+def _check_formats(stdin: bool, diff: bool, check: bool, output_format: str, report_path: Path | None) -> None:
+    """Reject report options that would mix annotations into a diff or the migrated source on stdout."""
+    if output_format == "github" and diff:
+        raise click.UsageError("--format github prints annotations on stdout; it cannot be combined with --diff")
+    if output_format == "github" and stdin and not check:
+        raise click.UsageError("--format github with stdin (-) needs --check: stdout carries the migrated source")
+    if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
+        raise click.UsageError(f"--report {report_path}: the file name must end in {' or '.join(REPORT_SUFFIXES)}")
 
 
 def _check_rule_names(names: frozenset[str]) -> None:
@@ -144,6 +181,7 @@ def _migrate_paths(
     paths: Sequence[str],
     options: Options,
     reporter: Reporter,
+    config: Config,
     *,
     diff: bool,
     check: bool,
@@ -154,7 +192,7 @@ def _migrate_paths(
     mode = Mode.CHECK if diff or check else Mode.WRITE
     root = common_root(paths)
     exclude = [output_dir] if output_dir is not None else []
-    files = list(iter_python_files(paths, reporter.problem, exclude))
+    files = [file for file in iter_python_files(paths, reporter.problem, exclude) if config.selects(file)]
     if len(files) > 1:
         options = dataclasses.replace(options, project=index_transforms(files, root))
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
@@ -194,22 +232,36 @@ def _exit_code(summary: Summary, check: bool) -> int:
 
 
 class Reporter:
-    """Writes what happens to stderr and keeps the :class:`Summary`."""
+    """Writes what happens to stderr (or, as GitHub annotations, to stdout), keeps the :class:`Summary` and
+    the :class:`~h2f.report.Report` when one is asked for."""
 
-    def __init__(self, quiet: bool, would: bool) -> None:
+    def __init__(self, quiet: bool, would: bool, github: bool = False, report: Report | None = None) -> None:
         self.quiet = quiet
+        self.github = github
+        self.report = report
         self.summary = Summary(would=would)
 
     def problem(self, problem: PathProblem) -> None:
         """Report a path that cannot be processed (always shown)."""
         self.summary.add_problem(problem)
-        _echo_err(problem.format())
+        if self.report is not None:
+            self.report.add_problem(problem)
+        if self.github:
+            click.echo(problem_annotation(problem))
+        else:
+            _echo_err(problem.format())
 
     def outcome(self, outcome: FileOutcome) -> None:
         """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""
         self.summary.add(outcome)
-        for message in outcome.messages():
-            _echo_err(message)
+        if self.report is not None:
+            self.report.add(outcome)
+        if self.github:
+            for line in outcome_annotations(outcome, written=not self.summary.would):
+                click.echo(line)
+        else:
+            for message in outcome.messages():
+                _echo_err(message)
         if outcome.status is Status.CHANGED and not self.quiet:
             _echo_err(self._progress(outcome))
 
@@ -229,8 +281,19 @@ class Reporter:
 
 
 @cli.command("rules")
-def rules_command() -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "markdown")),
+    default="text",
+    show_default=True,
+    help="A plain listing, or the Markdown table README.md shows.",
+)
+def rules_command(output_format: str) -> None:
     """List the rules: name, code, targets, the Haiku APIs each translates, and what it does."""
+    if output_format == "markdown":
+        click.echo(rules_table(), nl=False)
+        return
     header = ("NAME", "CODE", "TARGETS", "HAIKU APIS", "SUMMARY")
     rows = [
         (rule.name(), rule.code, ",".join(sorted(rule.targets)), ", ".join(rule.haiku_apis), rule.summary())

@@ -2,19 +2,38 @@
 
 ```toml
 [tool.h2f]
-to = "linen"              # --to
-select = ["layers"]       # --select (rule names or codes)
-ignore = ["H2F080"]       # --ignore
-jobs = 4                  # --jobs
+to = "linen"                      # --to
+select = ["layers"]               # --select (rule names or codes)
+ignore = ["H2F080"]               # --ignore
+jobs = 4                          # --jobs
+include = ["src/**"]              # only files matching one of these globs are migrated
+exclude = ["legacy", "*_pb2.py"]  # files matching one of these globs are not migrated
+
+[tool.h2f.verify]                 # read by ``h2f verify``
+atol = 5e-5
+timeout = 600
+
+[[tool.h2f.verify.entries]]
+file = "src/model.py"
+entry = "MLP"
+args = [128]
+kwargs = { dropout = 0.1 }
+inputs = ["f32[8,784]"]
+flags = { training = false }
 ```
 
 The file used is the nearest ``pyproject.toml`` in the directory holding the paths to migrate or above it,
-up to the root of the repository (a directory with ``.git`` or ``.hg``).
+up to the root of the repository (a directory with ``.git`` or ``.hg``). Globs are relative to the directory of
+that pyproject.toml (see :func:`matches`). Anything else in the table is an error: a typo must not be ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +42,38 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+#: The keys of ``[tool.h2f]``.
+KEYS = ("to", "select", "ignore", "jobs", "include", "exclude", "verify")
+#: The keys of ``[tool.h2f.verify]`` and of each of its ``entries``.
+VERIFY_KEYS = ("atol", "timeout", "entries")
+ENTRY_KEYS = ("file", "entry", "args", "kwargs", "inputs", "flags")
+
+Scalar = str | int | float | bool
+
 
 class ConfigError(Exception):
     """The configuration cannot be used (bad TOML, unknown key, wrong type)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyEntry:
+    """One ``[[tool.h2f.verify.entries]]`` table: a model ``h2f verify --entry`` builds and runs."""
+
+    entry: str
+    file: str | None = None
+    args: tuple[Scalar, ...] = ()
+    kwargs: tuple[tuple[str, Scalar], ...] = ()
+    inputs: tuple[str, ...] = ()
+    flags: tuple[tuple[str, Scalar], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyConfig:
+    """``[tool.h2f.verify]``; ``None`` means not set there."""
+
+    atol: float | None = None
+    timeout: float | None = None
+    entries: tuple[VerifyEntry, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +85,21 @@ class Config:
     select: frozenset[str] | None = None
     ignore: frozenset[str] | None = None
     jobs: int | None = None
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    verify: VerifyConfig = VerifyConfig()
+
+    def selects(self, file: Path | str) -> bool:
+        """Whether ``file`` is to be migrated under ``include``/``exclude`` (files outside the project are)."""
+        if self.path is None or (self.include is None and not self.exclude):
+            return True
+        relative = os.path.relpath(os.path.abspath(file), self.path.parent)
+        if relative.startswith(os.pardir):
+            return True
+        relative = Path(relative).as_posix()
+        if self.include is not None and not any(matches(pattern, relative) for pattern in self.include):
+            return False
+        return not any(matches(pattern, relative) for pattern in self.exclude)
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -59,34 +122,133 @@ def load_config(start: Path) -> Config:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("h2f", {})
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: tool.h2f must be a table")
     return parse_table(table, path)
 
 
 def parse_table(table: dict[str, Any], path: Path) -> Config:
     """Validate the ``[tool.h2f]`` table read from ``path``."""
-    unknown = sorted(set(table) - {"to", "select", "ignore", "jobs"})
-    if unknown:
-        keys = ", ".join(map(repr, unknown))
-        raise ConfigError(f"{path}: unknown key {keys} in [tool.h2f] (known: to, select, ignore, jobs)")
+    _check_keys(table, KEYS, "[tool.h2f]", path)
     to = table.get("to")
     if to is not None and not isinstance(to, str):
         raise ConfigError(f"{path}: [tool.h2f] to must be a string")
     jobs = table.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 0):
         raise ConfigError(f"{path}: [tool.h2f] jobs must be a non-negative integer")
-    return Config(path, to, _names(table, "select", path), _names(table, "ignore", path), jobs)
+    select, ignore = (_strings(table, key, path, "rule names or codes") for key in ("select", "ignore"))
+    include, exclude = (_strings(table, key, path, "glob patterns") for key in ("include", "exclude"))
+    return Config(
+        path,
+        to,
+        None if select is None else normalize_names(select),
+        None if ignore is None else normalize_names(ignore),
+        jobs,
+        None if include is None else tuple(include),
+        tuple(exclude or ()),
+        _verify(table.get("verify", {}), path),
+    )
 
 
-def _names(table: dict[str, Any], key: str, path: Path) -> frozenset[str] | None:
+def _check_keys(table: dict[str, Any], known: Sequence[str], where: str, path: Path) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        keys = ", ".join(map(repr, unknown))
+        raise ConfigError(f"{path}: unknown key {keys} in {where} (known: {', '.join(known)})")
+
+
+def _strings(table: dict[str, Any], key: str, path: Path, what: str, where: str = "[tool.h2f]") -> list[str] | None:
     value = table.get(key)
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{path}: [tool.h2f] {key} must be a list of rule names or codes")
-    return normalize_names(value)
+        raise ConfigError(f"{path}: {where} {key} must be a list of {what}")
+    return value
 
 
-def normalize_names(names: list[str] | set[str]) -> frozenset[str]:
+def _verify(table: Any, path: Path) -> VerifyConfig:
+    """Validate the shape of ``[tool.h2f.verify]`` (its meaning is ``h2f verify``'s business)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.h2f] verify must be a table ([tool.h2f.verify])")
+    _check_keys(table, VERIFY_KEYS, "[tool.h2f.verify]", path)
+    numbers = {}
+    for key in ("atol", "timeout"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0):
+            raise ConfigError(f"{path}: [tool.h2f.verify] {key} must be a positive number")
+        numbers[key] = None if value is None else float(value)
+    entries = table.get("entries", [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ConfigError(f"{path}: [tool.h2f.verify] entries must be an array of tables ([[tool.h2f.verify.entries]])")
+    return VerifyConfig(numbers["atol"], numbers["timeout"], tuple(_entry(entry, i, path) for i, entry in enumerate(entries)))
+
+
+def _entry(table: dict[str, Any], index: int, path: Path) -> VerifyEntry:
+    where = f"[[tool.h2f.verify.entries]] #{index + 1}"
+    _check_keys(table, ENTRY_KEYS, where, path)
+    for key in ("entry", "file"):
+        if not isinstance(table.get(key, ""), str) or (key == "entry" and not table.get(key)):
+            raise ConfigError(f"{path}: {where} {key} must be a{' non-empty' if key == 'entry' else ''} string")
+    args = table.get("args", [])
+    if not isinstance(args, list) or not all(_is_scalar(arg) for arg in args):
+        raise ConfigError(f"{path}: {where} args must be a list of strings, numbers or booleans")
+    keywords = {}
+    for key in ("kwargs", "flags"):
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(_is_scalar(item) for item in value.values()):
+            raise ConfigError(f"{path}: {where} {key} must be a table of strings, numbers or booleans")
+        keywords[key] = tuple(sorted(value.items()))
+    inputs = _strings(table, "inputs", path, "input specs such as 'f32[8,784]'", where) or []
+    return VerifyEntry(table["entry"], table.get("file"), tuple(args), keywords["kwargs"], tuple(inputs), keywords["flags"])
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def normalize_names(names: Iterable[str]) -> frozenset[str]:
     """Rule names as given, rule codes in upper case (``h2f070`` means ``H2F070``); blanks dropped."""
     stripped = {name.strip() for name in names if name.strip()}
     return frozenset(name.upper() if name.upper().startswith("H2F") else name for name in stripped)
+
+
+def matches(pattern: str, relative: str) -> bool:
+    """Whether the ``/``-separated ``relative`` path, or a directory it is in, matches the glob ``pattern``.
+
+    As in ``.gitignore``: a pattern without ``/`` is matched against each name along the path (``legacy``
+    excludes every ``legacy`` directory, ``*_pb2.py`` every such file); a pattern with ``/`` against the path
+    from the project root (``src/legacy``, ``tests/*.py``). ``*`` and ``?`` stay within one name, ``**`` spans
+    directories, ``[abc]`` is a character class.
+    """
+    parts = relative.split("/")
+    pattern = pattern.strip().rstrip("/")
+    if "/" not in pattern:
+        return any(_regex(pattern).fullmatch(part) for part in parts)
+    regex = _regex(pattern.lstrip("/"))
+    return any(regex.fullmatch("/".join(parts[: i + 1])) for i in range(len(parts)))
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))

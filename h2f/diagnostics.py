@@ -64,6 +64,24 @@ CODES: dict[str, CodeInfo] = {
             the input file.""",
         ),
         _code(
+            "H2F004",
+            "'# h2f: skip' cannot be honoured",
+            """A statement marked '# h2f: skip' would not survive the migration of the code around it as
+            written and working: a rule rewrites or moves it (for example it is in a hk.Module constructor that
+            becomes dataclass fields), or it uses a name the migration removes (a function that becomes a module
+            class, a Haiku import). Rather than produce a file that breaks, h2f leaves the whole file untouched.
+            Skip the enclosing statement (put the comment on the def or class line), or the whole file with
+            '# h2f: skip-file'.""",
+        ),
+        _code(
+            "H2F005",
+            "'# h2f: skip' covers nothing",
+            """'# h2f: skip' applies to the statement whose line it ends (for a compound statement such as def,
+            class, if or with: its header line or a decorator line, and then to the whole statement). This one is
+            elsewhere (on a line of its own, or inside brackets), so it covers nothing and the code is migrated.
+            Move it to the end of the statement's line.""",
+        ),
+        _code(
             "H2F010",
             "Haiku module class left in place",
             """The class subclasses hk.Module but its constructor does something h2f cannot express as a

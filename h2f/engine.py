@@ -19,6 +19,7 @@ from h2f.context import MigrationContext, RuleDispatcher
 from h2f.diagnostics import Diagnostic
 from h2f.project import ProjectIndex, mentions_project_transform
 from h2f.rule import TARGETS, select_rules
+from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
 
 
 class MigrationError(Exception):
@@ -75,6 +76,9 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
     check_target(options.target)
     if not options.may_need_migration(source):
         return MigrationResult(source, source)
+    marks = find_marks(source)
+    if marks.skip_file:
+        return MigrationResult(source, source)
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -87,22 +91,27 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
         codemod_context = CodemodContext(filename=path, full_module_name=None)
         ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
         rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
-        migrated = wrapper.visit(RuleDispatcher(ctx, rules))
+        plan = SkipPlan(wrapper, marks, path) if marks.lines else None
+        migrated = wrapper.visit(RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan))
         migrated = _fix_imports(migrated, ctx)
+        conflict = plan.conflict(migrated) if plan is not None else None
+        diagnostics = tuple(sorted(plan.diagnostics(ctx.diagnostics) if plan is not None else ctx.diagnostics))
     except Exception as error:  # an h2f bug must not lose the user's file
         raise MigrationError(
             Diagnostic(path, 1, 1, "H2F003", f"internal error ({type(error).__name__}: {error})", "error")
         ) from error
+    if conflict is not None:
+        raise MigrationError(conflict)
     code = migrated.code
     if code == source:
-        return MigrationResult(source, source, tuple(sorted(ctx.diagnostics)))
+        return MigrationResult(source, source, diagnostics)
     try:
         compile(code, path, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise MigrationError(
             Diagnostic(path, error.lineno or 1, error.offset or 1, "H2F002", f"migrated code does not parse: {error.msg}", "error")
         ) from None
-    return MigrationResult(source, code, tuple(sorted(ctx.diagnostics)))
+    return MigrationResult(source, code, diagnostics)
 
 
 def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagnostic:

@@ -1,0 +1,182 @@
+"""``# h2f: skip`` and ``# h2f: skip-file``: code the user wants left exactly as written.
+
+- A comment ``# h2f: skip-file`` anywhere in a file (on its own line or after code) leaves the whole file
+  untouched, with no diagnostics.
+- A comment ``# h2f: skip`` at the end of a statement's line leaves that statement as written, byte for byte,
+  and silences the diagnostics inside it. On a compound statement's header line (``def``, ``class``, ``if``,
+  ``with``, ``for``, ... or one of its decorators) it covers the whole statement, body included. The rest of the
+  file is migrated; the Haiku import stays as long as a skipped statement uses it.
+- The skip is honoured only when it is faithful: the skipped statement must come out unchanged (a rule that
+  rewrites the code around it must not have moved or rewritten it) and every name it uses must still be
+  defined in the migrated file (no reference to a removed import, function or class). Otherwise the file is
+  left untouched and reported as H2F004 (an error). A ``# h2f: skip`` comment anywhere else (on a line of its
+  own, inside a bracketed expression) covers nothing and is reported as H2F005.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import tokenize
+from collections import Counter
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import PositionProvider, ScopeProvider
+
+from h2f.context import RuleDispatcher
+from h2f.diagnostics import Diagnostic
+
+_SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
+_SKIP_FILE = re.compile(r"#\s*h2f:\s*skip-file(?![-\w])")
+
+
+@dataclasses.dataclass(frozen=True)
+class Marks:
+    """The skip comments of a source text: whether the file is skipped, and the lines of ``# h2f: skip``."""
+
+    skip_file: bool = False
+    lines: tuple[int, ...] = ()
+
+
+def find_marks(source: str) -> Marks:
+    """Find the skip comments (real comments only, not text in strings); cheap when there are none."""
+    if "h2f:" not in source:
+        return Marks()
+    skip_file, lines = False, []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                skip_file = skip_file or bool(_SKIP_FILE.search(token.string))
+                if _SKIP.search(token.string):
+                    lines.append(token.start[0])
+    except (tokenize.TokenError, SyntaxError):
+        return Marks()  # the parser reports the problem
+    return Marks(skip_file, tuple(lines))
+
+
+def _is_skip(whitespace: cst.TrailingWhitespace | None) -> bool:
+    return whitespace is not None and whitespace.comment is not None and bool(_SKIP.search(whitespace.comment.value))
+
+
+def _header_comments(node: cst.CSTNode) -> list[cst.TrailingWhitespace]:
+    """The trailing whitespace (with its comment) of the lines that name ``node``: its line, or its header
+    line and its decorators' lines."""
+    if isinstance(node, cst.SimpleStatementLine):
+        return [node.trailing_whitespace]
+    if not isinstance(node, cst.BaseCompoundStatement):
+        return []
+    body = node.body
+    found = [body.header if isinstance(body, cst.IndentedBlock) else body.trailing_whitespace]
+    found += [decorator.trailing_whitespace for decorator in getattr(node, "decorators", ())]
+    return found
+
+
+class SkipPlan:
+    """The statements of one parsed file that ``# h2f: skip`` covers, and the comments that cover nothing."""
+
+    def __init__(self, wrapper: cst.MetadataWrapper, marks: Marks, path: str) -> None:
+        self.path = path
+        positions = wrapper.resolve(PositionProvider)
+        self.statements: list[cst.CSTNode] = []
+        used: set[int] = set()
+        for node in _statements(wrapper.module):
+            comments = [ws for ws in _header_comments(node) if _is_skip(ws)]
+            if comments:
+                self.statements.append(node)
+                used.update(positions[ws.comment].start.line for ws in comments if ws.comment is not None)
+        self.ids = {id(node) for node in self.statements}
+        self.ranges = [(positions[node].start, positions[node].end.line) for node in self.statements]
+        self.stray = [line for line in marks.lines if line not in used]
+        self.required = _bound_names(wrapper, self.statements)
+
+    def covers(self, diagnostic: Diagnostic) -> bool:
+        """Whether ``diagnostic`` is inside a skipped statement."""
+        return any(start.line <= diagnostic.line <= end for start, end in self.ranges)
+
+    def diagnostics(self, found: list[Diagnostic]) -> list[Diagnostic]:
+        """``found`` without those inside skipped statements, plus H2F005 for each stray skip comment."""
+        kept = [diagnostic for diagnostic in found if not self.covers(diagnostic)]
+        message = "'# h2f: skip' covers nothing here: put it at the end of a statement's line (or of a compound statement's header)"
+        return kept + [Diagnostic(self.path, line, 1, "H2F005", message) for line in self.stray]
+
+    def conflict(self, migrated: cst.Module) -> Diagnostic | None:
+        """H2F004 when the migrated module does not keep every skipped statement as written and working."""
+        if not self.statements:
+            return None
+        kept = [node for node in _statements(migrated) if any(_is_skip(ws) for ws in _header_comments(node))]
+        wanted = Counter(_code(node) for node in self.statements)
+        missing = wanted - Counter(_code(node) for node in kept)
+        if missing:
+            index = [_code(node) for node in self.statements].index(next(iter(missing)))
+            return self._conflict(index, "the migration of the code around it rewrites or moves this statement")
+        try:
+            present = _bound_names(cst.MetadataWrapper(migrated, unsafe_skip_copy=True), kept)
+        except Exception:  # scope analysis failing on output is a reason to refuse, not to crash
+            present = {}
+        for index, name in sorted(set(self.required) - set(present)):
+            return self._conflict(index, f"it uses {name!r}, which the migration removes or renames")
+        return None
+
+    def _conflict(self, index: int, reason: str) -> Diagnostic:
+        """H2F004 at the start of the ``index``-th skipped statement."""
+        start = self.ranges[index][0]
+        message = (
+            f"'# h2f: skip' cannot be honoured: {reason}; the file is left untouched "
+            "(skip the enclosing statement or the whole file with '# h2f: skip-file')"
+        )
+        return Diagnostic(self.path, start.line, start.column + 1, "H2F004", message, "error")
+
+
+def _statements(module: cst.Module) -> list[cst.CSTNode]:
+    """Every statement of ``module``, outer before inner."""
+    found: list[cst.CSTNode] = []
+
+    class Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                found.append(node)
+            return not isinstance(node, cst.SimpleStatementLine)
+
+    module.visit(Collect())
+    return found
+
+
+def _code(node: cst.CSTNode) -> str:
+    """The statement's own code (without the blank lines and comments above it)."""
+    if hasattr(node, "leading_lines"):
+        node = node.with_changes(leading_lines=())
+    return cst.Module(body=[node]).code  # type: ignore[list-item]
+
+
+def _bound_names(wrapper: cst.MetadataWrapper, statements: list[cst.CSTNode]) -> dict[tuple[int, str], Any]:
+    """``(index of the statement, name)`` for each name the statements read that the file itself defines."""
+    scopes = wrapper.resolve(ScopeProvider)
+    owner: dict[int, int] = {}
+    for index, statement in enumerate(statements):
+        stack = [statement]
+        while stack:
+            node = stack.pop()
+            owner.setdefault(id(node), index)
+            stack.extend(node.children)
+    found: dict[tuple[int, str], Any] = {}
+    for scope in {scope for scope in scopes.values() if scope is not None}:
+        for access in scope.accesses:
+            index = owner.get(id(access.node))
+            if index is not None and any(not isinstance(ref, cst.metadata.BuiltinAssignment) for ref in access.referents):
+                name = access.node.value if isinstance(access.node, cst.Name) else str(access.node)
+                found[(index, name)] = access
+    return found
+
+
+class SkippingDispatcher(RuleDispatcher):
+    """The rule traversal, except that each skipped statement comes out as it went in."""
+
+    def __init__(self, ctx: Any, rules: list[Any], plan: SkipPlan) -> None:
+        super().__init__(ctx, rules)
+        self.plan = plan
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        result = super().on_leave(original_node, updated_node)
+        return original_node if id(original_node) in self.plan.ids else result
