@@ -255,6 +255,24 @@ def test_faithful_migration_verifies(case):
     assert all(c.max_abs_diff <= report.atol for c in report.compared)
 
 
+GOOD_NNX = {
+    # case: (calls compared and passing, skipped as stochastic, traced calls per side)
+    "mlp_dropout": (1, 1, 3),
+    "autoencoder": (2, 0, 0),
+    "batchnorm": (2, 0, 3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOOD_NNX))
+def test_faithful_nnx_migration_verifies(case):
+    report = verify_scripts(str(DATA / case / "haiku.py"), str(DATA / case / "nnx.py"))
+    passed, skipped, traced = GOOD_NNX[case]
+    assert report.passed, report.summary()
+    assert sum(c.status == "pass" for c in report.calls) == passed
+    assert len(report.skipped) == skipped
+    assert report.haiku_traced_calls == report.linen_traced_calls == traced
+
+
 #: Migrations that are wrong on purpose: each is the faithful ``linen.py`` of its case with one edit, given
 #: as (text to replace, replacement, how often the text occurs), so an edit that no longer applies fails loudly.
 MUTATIONS = {
@@ -274,6 +292,15 @@ MUTATIONS = {
     ("layer_stack", "wrong_epsilon"): [("nn.LayerNorm(epsilon=1e-5, ", "nn.LayerNorm(", 1)],
     ("rnn_scan", "wrong_reverse"): [
         ('split_rngs={"params": False})', 'split_rngs={"params": False}, reverse=True)', 1)
+    ],
+    ("mlp_dropout", "nnx_wrong_activation"): [("x = jax.nn.relu(x)", "x = jax.nn.tanh(x)", 1)],
+    ("autoencoder", "nnx_wrong_activation"): [
+        ("return jax.nn.sigmoid(self.encoder(x))", "return jax.nn.relu(self.encoder(x))", 1)
+    ],
+    ("batchnorm", "nnx_wrong_epsilon"): [("epsilon=1e-5", "epsilon=1e-3", 1)],
+    ("batchnorm", "nnx_dropped_layer"): [
+        ("return self.linear(self.block(x))", "return self.linear(x)", 1),
+        ("        self.block = Block(din, dmid, rngs=rngs)\n", "", 1),
     ],
     ("repeated_layers", "wrong_dropped_layer"): [
         ("        x = jax.nn.relu(nn.Dense(16)(x))\n" * 3, "        x = jax.nn.relu(nn.Dense(16)(x))\n" * 2, 1)
@@ -297,7 +324,7 @@ def wrong(tmp_path):
     """``wrong(case, name)``: the path of the case's faithful Linen script with the mutation applied."""
 
     def make(case: str, name: str) -> str:
-        source = (DATA / case / "linen.py").read_text()
+        source = (DATA / case / ("nnx.py" if name.startswith("nnx_") else "linen.py")).read_text()
         for old, new, count in MUTATIONS[case, name]:
             assert source.count(old) == count, f"mutation {name} of {case} no longer applies: {old!r}"
             source = source.replace(old, new)
@@ -322,6 +349,9 @@ WRONG = {
     ("rnn_scan", "wrong_reverse"): _assert_numeric_failure,
     ("repeated_layers", "wrong_transposed"): _assert_numeric_failure,
     ("get_state", "wrong_state"): _assert_numeric_failure,
+    ("mlp_dropout", "nnx_wrong_activation"): _assert_numeric_failure,
+    ("autoencoder", "nnx_wrong_activation"): _assert_numeric_failure,
+    ("batchnorm", "nnx_wrong_epsilon"): _assert_numeric_failure,
 }
 
 
@@ -345,6 +375,21 @@ def test_dropped_layer_is_a_conversion_error_naming_the_module(wrong):
     (call,) = report.calls
     assert call.status == "fail"
     assert "missing in linen: haiku module 'mlp/linear_2'" in "\n".join(call.messages)
+
+
+def test_nnx_dropped_layer_is_a_conversion_error_naming_the_module(wrong):
+    report = verify_scripts(str(DATA / "batchnorm" / "haiku.py"), wrong("batchnorm", "nnx_dropped_layer"))
+    assert not report.passed
+    text = "\n".join(report.calls[0].messages)
+    assert "missing in linen: haiku module 'model/block/linear'" in text, report.summary()
+
+
+def test_nnx_patches_are_restored():
+    from flax import nnx
+
+    before = dict(vars(nnx.Module))
+    verify_scripts(str(DATA / "autoencoder" / "haiku.py"), str(DATA / "autoencoder" / "nnx.py"))
+    assert dict(vars(nnx.Module)) == before
 
 
 def test_extra_layer_is_a_conversion_error_naming_the_module(wrong):

@@ -146,7 +146,7 @@ class _LModule:
 
     @property
     def components(self) -> list[tuple[str, int]]:
-        return [naming.linen_key(c) for c in self.path]
+        return naming.linen_components(self.path)
 
 
 @dataclass(frozen=True)

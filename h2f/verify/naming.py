@@ -91,6 +91,20 @@ def linen_key(component: str) -> tuple[str, int]:
     return base, idx
 
 
+def linen_components(path: Sequence[str]) -> list[tuple[str, int]]:
+    """Normalised components of a Linen module path or NNX attribute path.
+
+    An NNX list item (``layers/1``) counts as the ``_1`` suffix of its list (``layers_1``).
+    """
+    out: list[tuple[str, int]] = []
+    for comp in path:
+        if comp.isdigit() and out:
+            out[-1] = (out[-1][0], int(comp))
+        else:
+            out.append(linen_key(comp))
+    return out
+
+
 def component_cost(h: tuple[str, int], l: tuple[str, int]) -> float:
     """Dissimilarity of two normalised components (0 = same name and index)."""
     hb, hi = h

@@ -307,17 +307,23 @@ def _run_script(path: str) -> None:
 class _Patches:
     """Attribute patches that are undone in reverse order."""
 
+    _INHERITED = object()  # the attribute came from a base class: restoring deletes the override
+
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any]] = []
 
     def set(self, obj: Any, name: str, value: Any) -> None:
-        self._undo.append((obj, name, getattr(obj, name)))
+        own = name in vars(obj) if isinstance(obj, type) else True
+        self._undo.append((obj, name, getattr(obj, name) if own else self._INHERITED))
         setattr(obj, name, value)
 
     def restore(self) -> None:
         while self._undo:
             obj, name, value = self._undo.pop()
-            setattr(obj, name, value)
+            if value is self._INHERITED:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -774,10 +780,13 @@ def verify_scripts(haiku_script: str, linen_script: str, atol: float = DEFAULT_A
     if herr:
         report = Report(calls=[], atol=atol, problems=[f"Haiku script failed:\n{herr}"])
     else:
-        linen_calls, lerr = _run_linen(linen_script, haiku_calls)
+        from h2f.verify.nnx_script import _run_nnx, uses_nnx
+
+        nnx = uses_nnx(linen_script)
+        linen_calls, lerr = (_run_nnx if nnx else _run_linen)(linen_script, haiku_calls)
         report = compare(haiku_calls, linen_calls, atol)
         if lerr:
-            report.problems.insert(0, f"Linen script failed:\n{lerr}")
+            report.problems.insert(0, f"{'NNX' if nnx else 'Linen'} script failed:\n{lerr}")
     report.haiku_script = str(haiku_script)
     report.linen_script = str(linen_script)
     report.backend = jax.default_backend()
