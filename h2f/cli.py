@@ -166,6 +166,8 @@ def _check_formats(stdin: bool, diff: bool, check: bool, output_format: str, rep
         raise click.UsageError("--format github with stdin (-) needs --check: stdout carries the migrated source")
     if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
         raise click.UsageError(f"--report {report_path}: the file name must end in {' or '.join(REPORT_SUFFIXES)}")
+    if report_path is not None and not report_path.absolute().parent.is_dir():
+        raise click.UsageError(f"--report {report_path}: no such directory {report_path.parent}")
 
 
 def _check_rule_names(names: frozenset[str]) -> None:

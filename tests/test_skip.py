@@ -1,0 +1,160 @@
+"""``# h2f: skip`` and ``# h2f: skip-file`` with the real rules: what is skipped comes out as written, the rest is
+migrated, and a skip that would break the file leaves it untouched (H2F004) instead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from h2f.engine import MigrationError, Options, migrate_source
+
+
+def source(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+def codes(result: object) -> list[str]:
+    return [diagnostic.code for diagnostic in result.diagnostics]  # type: ignore[attr-defined]
+
+
+MODULE_LEVEL = source(
+    """
+    import haiku as hk
+    import jax.numpy as jnp
+
+    SCALE = hk.initializers.VarianceScaling(2.0)  # h2f: skip
+    BIAS = hk.initializers.Constant(0.5)
+    """
+)
+
+
+def test_skipped_statement_is_kept_as_written_and_the_rest_is_migrated() -> None:
+    result = migrate_source(MODULE_LEVEL)
+    assert "SCALE = hk.initializers.VarianceScaling(2.0)  # h2f: skip\n" in result.code
+    assert "BIAS = nn.initializers.constant(0.5)" in result.code
+    assert "import haiku as hk" in result.code  # the skipped statement still needs it
+    assert migrate_source(result.code).code == result.code
+
+
+def test_migrated_file_with_a_skipped_statement_runs(tmp_path: Path) -> None:
+    """The skipped statement still finds its import: the migrated module imports and builds both initializers."""
+    path = tmp_path / "inits.py"
+    path.write_text(migrate_source(MODULE_LEVEL).code)
+    check = "import inits, jax; print(type(inits.SCALE).__name__, float(inits.BIAS(jax.random.PRNGKey(0), (1,))[0]))"
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "VarianceScaling 0.5"), done.stderr
+
+
+def test_skip_silences_diagnostics_inside_the_statement_only() -> None:
+    text = source(
+        """
+        import haiku as hk
+
+        CELL = hk.LSTM(3)  # h2f: skip
+        OTHER = hk.GRU(3)
+        """
+    )
+    result = migrate_source(text)
+    assert [(d.line, d.code) for d in result.diagnostics] == [(4, "H2F020")]
+
+
+def test_skip_on_a_def_line_covers_the_whole_function() -> None:
+    text = source(
+        """
+        import haiku as hk
+
+
+        def keep(x):  # h2f: skip
+            return hk.Linear(3)(x)
+
+
+        def layer():
+            return hk.Linear(4)
+        """
+    )
+    code = migrate_source(text).code
+    assert "def keep(x):  # h2f: skip\n    return hk.Linear(3)(x)\n" in code
+    assert "return nn.Dense(4)" in code
+
+
+def test_skip_file_leaves_the_file_untouched_without_diagnostics() -> None:
+    text = MODULE_LEVEL.replace("  # h2f: skip", "") + "CELL = hk.LSTM(3)\n# h2f: skip-file\n"
+    result = migrate_source(text)
+    assert (result.code, result.diagnostics) == (text, ())
+
+
+def test_skip_text_inside_a_string_is_not_a_comment() -> None:
+    text = source(
+        """
+        import haiku as hk
+
+        DOC = "# h2f: skip-file"
+        BIAS = hk.initializers.Constant(0.5)
+        """
+    )
+    assert "nn.initializers.constant" in migrate_source(text).code
+
+
+def test_a_skip_comment_that_covers_nothing_is_reported() -> None:
+    text = source(
+        """
+        import haiku as hk
+
+        # h2f: skip
+        BIAS = hk.initializers.Constant(0.5)
+        """
+    )
+    result = migrate_source(text)
+    assert "nn.initializers.constant" in result.code
+    assert [(d.line, d.code) for d in result.diagnostics] == [(3, "H2F005")]
+
+
+@pytest.mark.parametrize(
+    "text, line, reason",
+    [
+        (
+            # the transform rule turns ``forward`` into a module: the skipped statement would name a removed function
+            """
+            import haiku as hk
+            import jax
+
+
+            def forward(x):
+                return hk.Linear(2)(jax.nn.relu(hk.Linear(4)(x)))
+
+
+            model = hk.transform(forward)  # h2f: skip
+            params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))
+            """,
+            9,
+            "it uses 'forward'",
+        ),
+        (
+            # constructor lines become dataclass fields: the statement cannot stay as written
+            """
+            import haiku as hk
+
+
+            class Block(hk.Module):
+                def __init__(self, size, name=None):
+                    super().__init__(name=name)
+                    self.size = size  # h2f: skip
+
+                def __call__(self, x):
+                    return hk.Linear(self.size)(x)
+            """,
+            7,
+            "rewrites or moves this statement",
+        ),
+    ],
+)
+def test_a_skip_that_would_break_the_file_leaves_it_untouched_with_h2f004(text: str, line: int, reason: str) -> None:
+    with pytest.raises(MigrationError) as caught:
+        migrate_source(source(text), Options(), "model.py")
+    diagnostic = caught.value.diagnostic
+    assert (diagnostic.code, diagnostic.severity, diagnostic.line) == ("H2F004", "error", line)
+    assert reason in diagnostic.message
