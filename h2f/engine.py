@@ -17,6 +17,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from h2f.analysis import FileAnalysis, mentions_haiku
 from h2f.context import MigrationContext, RuleDispatcher
 from h2f.diagnostics import Diagnostic
+from h2f.imports import AddImports, RemoveUnusedImports
 from h2f.project import ProjectIndex, mentions_project_transform
 from h2f.rule import TARGETS, select_rules
 from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
@@ -127,10 +128,11 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagno
 
 def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
     """Add the imports rules asked for; drop Haiku imports that nothing uses any more."""
+    # Visited directly: neither visitor needs metadata, and ``transform_module`` would copy the tree.
     if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
-        module = AddImportsVisitor(ctx.codemod).transform_module(module)
+        module = module.visit(AddImports(ctx.codemod))
     if not module.deep_equals(ctx.analysis.module):
         for alias in ctx.analysis.haiku_imports:
             RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
-        module = RemoveImportsVisitor(ctx.codemod).transform_module(module)
+        module = module.visit(RemoveUnusedImports(ctx.codemod))
     return module

@@ -1,0 +1,140 @@
+"""Removing the Haiku imports a migration left unused, without libcst's scope analysis of the migrated tree.
+
+libcst's :class:`~libcst.codemod.visitors.RemoveImportsVisitor` decides "unused" with a full scope analysis of
+the migrated module (and copies the tree to attach it): that cost more than the whole migration. An import is
+unused here when the name it binds appears nowhere else in the module: not as a name, not as a word of a string
+other than a docstring (string annotations, ``__all__``). That is conservative: a name that is only shadowed
+keeps its import, which costs nothing at run time; an import still in use is never removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+class _UsedNames(cst.CSTVisitor):
+    """Every identifier of a module outside its import statements, and every word of its strings."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.imports: list[cst.Import | cst.ImportFrom] = []
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        self.imports.append(node)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        self.imports.append(node)
+        return False
+
+    def visit_Expr(self, node: cst.Expr) -> bool:
+        return not isinstance(node.value, (cst.SimpleString, cst.ConcatenatedString))  # a docstring uses nothing
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)  # ``nn.Module`` uses ``nn``, not ``Module``
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)  # a keyword is no use of a name
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self.names.update(_WORD.findall(node.value))
+
+    def visit_FormattedStringText(self, node: cst.FormattedStringText) -> None:
+        self.names.update(_WORD.findall(node.value))
+
+
+def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -> str:
+    """The name an import alias binds: ``hk`` for ``import haiku as hk``, ``jax`` for ``import jax.numpy``."""
+    if alias.asname is not None:
+        return alias.evaluated_alias or ""
+    name = alias.evaluated_name
+    return name.split(".", 1)[0] if isinstance(statement, cst.Import) else name
+
+
+def _outside_imports(node: cst.CSTNode) -> bool:
+    """An expression or simple statement that is no import: nothing in it can be an import statement."""
+    return isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)) and not isinstance(
+        node, (cst.Import, cst.ImportFrom)
+    )
+
+
+class _StatementsOnly(cst.CSTTransformer):
+    """Mixin for the import visitors: do not enter expressions, where no import statement can be, and skip
+    libcst's search for matcher decorators (it walks ``dir(self)``, some 1,500 bound methods, on every
+    construction; these visitors have none)."""
+
+    def __dir__(self) -> list[str]:
+        return []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return False if _outside_imports(node) else super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if _outside_imports(original_node):
+            return updated_node
+        return super().on_leave(original_node, updated_node)  # type: ignore[return-value]
+
+
+class _LeadingImports(_GatherTopImportsBeforeStatements):
+    """libcst's gatherer of the imports above the first other statement, without the matcher search."""
+
+    def __dir__(self) -> list[str]:
+        return []
+
+
+class AddImports(_StatementsOnly, AddImportsVisitor):
+    """:class:`AddImportsVisitor` that enters no expression; visit the module directly (``module.visit(...)``)."""
+
+    def visit_Module(self, node: cst.Module) -> None:
+        # AddImportsVisitor.visit_Module, with the gatherer above (libcst 1.x): drop what is already imported.
+        gatherer = _LeadingImports(self.context)
+        node.visit(gatherer)
+        self.all_imports = gatherer.all_imports
+        self.module_imports = self.module_imports - gatherer.module_imports
+        for module, alias in gatherer.module_aliases.items():
+            if self.module_aliases.get(module) == alias:
+                del self.module_aliases[module]
+        for module, aliases in gatherer.alias_mapping.items():
+            for pair in aliases:
+                if pair in self.alias_mapping.get(module, ()):
+                    self.alias_mapping[module].remove(pair)
+                    if not self.alias_mapping[module]:
+                        del self.alias_mapping[module]
+        for module, imports in gatherer.object_mapping.items():
+            if module not in self.module_mapping:
+                continue
+            if "*" in imports:
+                del self.module_mapping[module]
+            else:
+                self.module_mapping[module] = self.module_mapping[module] - imports
+                if not self.module_mapping[module]:
+                    del self.module_mapping[module]
+
+
+class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
+    """:class:`RemoveImportsVisitor` (same scheduling through the codemod context, same statement surgery) with
+    "unused" decided by name occurrence; visit the module directly (``module.visit(...)``), no metadata."""
+
+    METADATA_DEPENDENCIES = ()
+
+    def visit_Module(self, node: cst.Module) -> None:
+        used = _UsedNames()
+        node.visit(used)
+        self._unused_imports = {
+            alias: statement
+            for statement in used.imports
+            if not isinstance(statement.names, cst.ImportStar)
+            for alias in statement.names
+            if bound_name(alias, statement) not in used.names
+        }
