@@ -86,6 +86,10 @@ class _StatementsOnly(cst.CSTTransformer):
         return super().on_leave(original_node, updated_node)  # type: ignore[return-value]
 
 
+def _is_import_line(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], (cst.Import, cst.ImportFrom))
+
+
 class _LeadingImports(_GatherTopImportsBeforeStatements):
     """libcst's gatherer of the imports above the first other statement, without the matcher search."""
 
@@ -98,8 +102,12 @@ class AddImports(_StatementsOnly, AddImportsVisitor):
 
     def visit_Module(self, node: cst.Module) -> None:
         # AddImportsVisitor.visit_Module, with the gatherer above (libcst 1.x): drop what is already imported.
+        # It reads only the leading imports (a docstring may come first): show it no more than those.
+        end = 1
+        while end < len(node.body) and _is_import_line(node.body[end]):
+            end += 1
         gatherer = _LeadingImports(self.context)
-        node.visit(gatherer)
+        node.with_changes(body=node.body[:end]).visit(gatherer)
         self.all_imports = gatherer.all_imports
         self.module_imports = self.module_imports - gatherer.module_imports
         for module, alias in gatherer.module_aliases.items():
