@@ -478,3 +478,27 @@ def test_output_dir_equal_to_the_source_dir_migrates_in_place(project: Path) -> 
     assert result.exit_code == 0
     assert "nn.Dense" in (project / "src" / "model.py").read_text()
     assert f"migrated {Path('src/model.py')}" in result.stderr.splitlines()
+
+
+def test_rules_markdown_is_one_table_row_per_rule(fake_rules: object) -> None:
+    result = run("rules", "--format", "markdown")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "| Rule | Code | Haiku APIs | Targets | What it does |",
+        "| --- | --- | --- | --- | --- |",
+        "| `dense` | H2F020 | `haiku.Linear` | linen | Test rule: hk.Linear becomes nn.Dense. |",
+        "| `warn_param` | H2F070 | `haiku.get_parameter` | linen | Test rule: warns on hk.get_parameter, changes nothing. |",
+    ]
+
+
+def test_migrate_never_imports_jax_flax_or_haiku(tmp_path: Path) -> None:
+    """The pre-commit hook installs h2f without the verify extra: migrating must not need the heavy stack."""
+    path = write(tmp_path / "model.py", HAIKU_SOURCE)
+    script = (
+        "import sys\nfrom h2f.cli import cli\n"
+        f"try:\n    cli(['migrate', '--check', '--report', {str(tmp_path / 'r.json')!r}, {str(path)!r}])\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'jaxlib', 'flax', 'haiku', 'optax', 'numpy'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, env=_source_env())
+    assert done.stdout.strip() == "1 []", done.stderr
