@@ -16,6 +16,7 @@ from h2f.diagnostics import Diagnostic, Severity
 if TYPE_CHECKING:
     from h2f.analysis import FileAnalysis
     from h2f.engine import Options
+    from h2f.nnx_plan import NnxPlan
     from h2f.rule import Rule
 
 
@@ -36,6 +37,16 @@ class MigrationContext:
     #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
+    _nnx_plan: NnxPlan | None = None
+
+    @property
+    def nnx_plan(self) -> NnxPlan:
+        """What the NNX target does with this file (computed once, on first use)."""
+        if self._nnx_plan is None:
+            from h2f.nnx_plan import NnxPlan
+
+            self._nnx_plan = NnxPlan(self.analysis)
+        return self._nnx_plan
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original expression (``haiku.Linear``), or None."""
@@ -64,6 +75,11 @@ class MigrationContext:
         alias = self.analysis.linen_alias
         self.require_import("flax.linen", asname=alias if alias != "flax.linen" else None)
         return cst.parse_expression(f"{alias}.{attribute}")  # type: ignore[return-value]
+
+    def nnx(self, attribute: str) -> cst.Attribute:
+        """``nnx.<attribute>``, importing ``nnx`` from ``flax``."""
+        self.require_import("flax", "nnx")
+        return cst.parse_expression(f"nnx.{attribute}")  # type: ignore[return-value]
 
 
 class RuleDispatcher(cst.CSTTransformer):

@@ -338,3 +338,33 @@ def class_name_for(function_name: str) -> str:
     """The Linen class name for a Haiku function that becomes a module (``forward_fn`` → ``ForwardFn``)."""
     parts = [part for part in function_name.split("_") if part]
     return "".join(part[:1].upper() + part[1:] for part in parts) or "Model"
+
+
+@dataclasses.dataclass(frozen=True)
+class NnxLayer:
+    """How a Haiku layer, once :data:`LAYERS` made it a Linen call, becomes a Flax NNX layer.
+
+    ``width_argument`` is the NNX parameter for the input width (passed first, positionally; None when the
+    layer needs none); ``renames`` maps Linen keywords onto NNX's. Every NNX layer also takes ``rngs``.
+    """
+
+    nnx: str
+    width_argument: str | None
+    renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+_NNX_CONV = NnxLayer("Conv", "in_features", {"features": "out_features"})
+
+#: Haiku layer → its NNX layer (the defaults Haiku and Flax do not share are stated by :data:`LAYERS`;
+#: NNX's defaults for these layers are Linen's).
+NNX_LAYERS: Mapping[str, NnxLayer] = {
+    "haiku.Linear": NnxLayer("Linear", "in_features", {"features": "out_features"}),
+    "haiku.Conv1D": _NNX_CONV,
+    "haiku.Conv2D": _NNX_CONV,
+    "haiku.Conv3D": _NNX_CONV,
+    "haiku.LayerNorm": NnxLayer("LayerNorm", "num_features"),
+    "haiku.RMSNorm": NnxLayer("RMSNorm", "num_features"),
+    "haiku.GroupNorm": NnxLayer("GroupNorm", "num_features"),
+    "haiku.Embed": NnxLayer("Embed", None),
+    "haiku.BatchNorm": NnxLayer("BatchNorm", "num_features"),
+}

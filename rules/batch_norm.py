@@ -19,6 +19,7 @@ class BatchNormCall(Rule):
 
     code = "H2F050"
     haiku_apis = ("haiku.BatchNorm",)
+    targets = frozenset({"linen", "nnx"})
     order = 30
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:

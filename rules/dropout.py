@@ -21,6 +21,7 @@ class Dropout(Rule):
 
     code = "H2F030"
     haiku_apis = ("haiku.dropout",)
+    targets = frozenset({"linen", "nnx"})
     order = 30
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:

@@ -25,6 +25,7 @@ class Layers(Rule):
 
     code = "H2F021"
     haiku_apis = tuple(LAYERS)
+    targets = frozenset({"linen", "nnx"})
     order = 20
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import Transform, walk
+from h2f.analysis import FileAnalysis, Transform, walk
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr, is_docstring, is_none, keyword, positional
 
@@ -106,28 +106,11 @@ class TransformRule(Rule):
         )
 
     def _direct_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
-        """The module construction a trivial transformed function amounts to, or None."""
+        """The module construction a trivial transformed function amounts to (as rewritten), or None."""
         if transform.kind == "multi_transform":
             return self._multi_construction(transform, function)
-        body = _returned_expression(function)
-        if not isinstance(body, cst.Call) or not isinstance(body.func, cst.Call):
-            return None
-        constructor = body.func
-        if not (self.ctx.analysis.is_haiku_layer_call(constructor) or self.ctx.analysis.local_module_class(constructor.func)):
-            return None
-        params = _param_names(function)
-        if params is None or _mentions(constructor, params):
-            return None
-        passed = []
-        for arg in body.args:
-            if arg.star or not isinstance(arg.value, cst.Name):
-                return None
-            if arg.keyword is not None and arg.keyword.value != arg.value.value:
-                return None
-            passed.append(arg.value.value)
-        if passed != params:
-            return None
-        return self._rewritten(constructor)
+        constructor = direct_construction(self.ctx.analysis, transform, function)
+        return None if constructor is None else self._rewritten(constructor)
 
     def _multi_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
         if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
@@ -395,6 +378,30 @@ class TransformRule(Rule):
             return None
         transform = self.ctx.analysis.transform_named(original.value.value)  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
+
+
+def direct_construction(analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.Call | None:
+    """The original module construction an ``hk.transform``-ed function amounts to: ``return Model(10)(x)``
+    where the constructor does not read the function's parameters and the call passes them all, in order."""
+    body = _returned_expression(function)
+    if not isinstance(body, cst.Call) or not isinstance(body.func, cst.Call):
+        return None
+    constructor = body.func
+    if not (analysis.is_haiku_layer_call(constructor) or analysis.local_module_class(constructor.func)):
+        return None
+    params = _param_names(function)
+    if params is None or _mentions(constructor, params):
+        return None
+    passed = []
+    for arg in body.args:
+        if arg.star or not isinstance(arg.value, cst.Name):
+            return None
+        if arg.keyword is not None and arg.keyword.value != arg.value.value:
+            return None
+        passed.append(arg.value.value)
+    if passed != params:
+        return None
+    return constructor
 
 
 def _returned_expression(function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:

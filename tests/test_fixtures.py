@@ -16,7 +16,7 @@ from h2f.diagnostics import LEFT_IN_PLACE
 from h2f.engine import Options, migrate_source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-TARGETS = ("linen",)
+TARGETS = ("linen", "nnx")
 CASES = sorted(path.parent for path in FIXTURES.glob("*/*/before.py"))
 
 
@@ -28,6 +28,11 @@ def _migrate(case: Path, target: str):
     before = case / "before.py"
     relative = before.relative_to(FIXTURES.parent).as_posix()
     return migrate_source(before.read_text(), Options(target=target), path=relative)
+
+
+def _warnings_file(case: Path, target: str) -> Path:
+    """The expected diagnostics of a case for a target: ``warnings.txt`` (linen), ``warnings_<target>.txt``."""
+    return case / ("warnings.txt" if target == "linen" else f"warnings_{target}.txt")
 
 
 def _diagnostic_lines(result) -> str:
@@ -43,7 +48,7 @@ def test_fixtures_exist() -> None:
 def test_migration_matches_expected(case: Path, target: str, request: pytest.FixtureRequest) -> None:
     result = _migrate(case, target)
     expected = case / f"{target}.py"
-    warnings = case / "warnings.txt"
+    warnings = _warnings_file(case, target)
     if request.config.getoption("--update-fixtures"):
         expected.write_text(result.code)
         if result.diagnostics:
@@ -63,15 +68,18 @@ def test_migration_is_idempotent(case: Path, target: str) -> None:
     assert again.code == expected.read_text()
 
 
-def _runnable(case: Path) -> bool:
-    warnings = case / "warnings.txt"
+def _runnable(case: Path, target: str) -> bool:
+    warnings = _warnings_file(case, target)
     codes = {line.split(": ")[1].split()[0] for line in warnings.read_text().splitlines()} if warnings.exists() else set()
     return not codes & LEFT_IN_PLACE
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("case", [c for c in CASES if _runnable(c)], ids=_case_id)
+@pytest.mark.parametrize(
+    ("case", "target"),
+    [(case, target) for target in TARGETS for case in CASES if _runnable(case, target)],
+    ids=lambda value: _case_id(value) if isinstance(value, Path) else value,
+)
 def test_migrated_program_computes_the_same(case: Path, target: str) -> None:
     from h2f.verify.script import verify_scripts
 
@@ -80,8 +88,9 @@ def test_migrated_program_computes_the_same(case: Path, target: str) -> None:
     assert report.compared, "no deterministic forward call was compared"
 
 
-def test_diagnostic_cases_keep_their_haiku_code() -> None:
+@pytest.mark.parametrize("target", TARGETS)
+def test_diagnostic_cases_keep_their_haiku_code(target: str) -> None:
     """A case that reports code left in place must still contain it (nothing is dropped silently)."""
-    partial = [case for case in CASES if not _runnable(case)]
+    partial = [case for case in CASES if not _runnable(case, target)]
     for case in partial:
-        assert "haiku" in (case / "linen.py").read_text(), case
+        assert "haiku" in (case / f"{target}.py").read_text(), case

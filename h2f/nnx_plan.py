@@ -1,0 +1,518 @@
+"""What the NNX target will do with one file, decided before the traversal rewrites anything.
+
+NNX modules are eager: every submodule is built in ``__init__`` with its input width and ``rngs``, and the
+model is built where Haiku called ``init``. So the rules need to know, before they reach a class, which of
+its calls become attributes (and under which Haiku name), how wide each layer's input is
+(:mod:`h2f.shapes`), which classes take an ``in_features`` parameter, and how each transform's ``init`` and
+``apply`` call sites become a construction and calls. :class:`NnxPlan` holds all of it.
+
+A file the NNX target cannot migrate faithfully as a whole is left exactly as it is: the plan lists the
+blockers (:attr:`NnxPlan.blockers`), each reported at its position, and the rules change nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
+from h2f.names import NNX_LAYERS, haiku_module_name
+from h2f.shapes import INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
+from h2f.syntax import bind_arguments, code_of
+
+#: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
+SUPPORTED = frozenset(NNX_LAYERS) | {
+    "haiku.Module",
+    "haiku.dropout",
+    "haiku.next_rng_key",
+    "haiku.transform",
+    "haiku.transform_with_state",
+    "haiku.without_apply_rng",
+}
+
+
+@dataclasses.dataclass
+class Submodule:
+    """A submodule of an NNX module: built in ``__init__`` as ``self.<attribute>``."""
+
+    call: cst.Call  # the original construction (``hk.Linear(...)``, ``Block(...)``) or ``hk.dropout(...)`` call
+    attribute: str
+    kind: str  # "layer", "local" or "dropout"
+    api: str  # the Haiku API or the local class name
+    hoisted: bool  # built inline in a method (moves to ``__init__``) rather than in ``__init__`` already
+    given: list[Width] = dataclasses.field(default_factory=list)
+    in_width: Width = None
+
+
+@dataclasses.dataclass
+class Unit:
+    """A class the NNX migration produces: a Haiku module class, or a transformed function that is not one
+    module call (it becomes a class whose ``__call__`` is the function body)."""
+
+    name: str
+    node: cst.ClassDef | cst.FunctionDef
+    info: ModuleClass | None
+    submodules: list[Submodule] = dataclasses.field(default_factory=list)
+    needs_input: bool = False
+    output: Width = None
+    #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
+    stored: dict[str, str] = dataclasses.field(default_factory=dict)
+    analysed: bool = False
+    uses_rng: bool = False
+
+    @property
+    def needs_rngs(self) -> bool:
+        """Whether the constructor takes ``rngs`` (it builds submodules)."""
+        return bool(self.submodules)
+
+    @property
+    def constructor_params(self) -> list[str]:
+        """The Haiku constructor's parameters, without ``self`` and ``name``."""
+        init = self.info.init if self.info is not None else None
+        if init is None:
+            return []
+        return [p.name.value for p in [*init.params.params[1:], *init.params.kwonly_params] if p.name.value != "name"]
+
+
+@dataclasses.dataclass
+class TransformPlan:
+    """How one transform's call sites become NNX."""
+
+    transform: Transform
+    construction: cst.Call | None  # the one module call the transformed function amounts to, if so
+    unit: Unit | None  # else the class the function becomes
+    init: cst.SimpleStatementLine | None = None
+    init_call: cst.Call | None = None
+    params: str | None = None
+    #: Apply calls (by id of the original call) that call the model built at init directly.
+    direct: set[int] = dataclasses.field(default_factory=set)
+    applies: list[cst.Call] = dataclasses.field(default_factory=list)
+    split: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.transform.name
+
+    @property
+    def graphdef(self) -> str:
+        return f"{self.transform.name}_graphdef"
+
+    @property
+    def rest(self) -> str:
+        return f"{self.transform.name}_rest"
+
+    @property
+    def needs_input(self) -> bool:
+        if self.unit is not None:
+            return self.unit.needs_input
+        return self.construction is not None and self.construction_needs_input
+
+    construction_needs_input: bool = False
+    uses_rng: bool = False
+
+
+class NnxPlan:
+    """The NNX migration of one file (see the module docstring)."""
+
+    def __init__(self, analysis: FileAnalysis) -> None:
+        self.analysis = analysis
+        self.blockers: list[tuple[cst.CSTNode, str]] = []
+        self.units: dict[int, Unit] = {}
+        self.classes: dict[str, Unit] = {}
+        self.submodules: dict[int, Submodule] = {}
+        self.transforms: list[TransformPlan] = []
+        #: Original constructions that are a transform's whole model (built at the init site).
+        self.top_level: dict[int, TransformPlan] = {}
+        self.init_statements: dict[int, TransformPlan] = {}
+        self.bindings: dict[int, TransformPlan] = {}
+        self.apply_calls: dict[int, TransformPlan] = {}
+        self.removed_functions: set[int] = set()
+        self._build()
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the file is left as it is."""
+        return bool(self.blockers)
+
+    def block(self, node: cst.CSTNode, message: str) -> None:
+        """Record why the file cannot be migrated to NNX."""
+        self.blockers.append((node, message))
+
+    # ----- building ------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self._check_apis()
+        for info in self.analysis.module_classes.values():
+            if info.haiku_base != "haiku.Module" or info.local_base is not None:
+                self.block(info.node, f"{info.name}: subclasses of other modules are not supported by the nnx target yet")
+                continue
+            unit = Unit(info.name, info.node, info)
+            self.units[id(info.node)] = unit
+            self.classes[info.name] = unit
+        for transform in self.analysis.transforms.values():
+            self._plan_transform(transform)
+        if self.blocked:
+            return
+        for unit in list(self.units.values()):
+            self._analyse(unit, ())
+        for plan in self.transforms:
+            self._plan_call_sites(plan)
+
+    def _check_apis(self) -> None:
+        for node in self.analysis.nodes:
+            if not isinstance(node, (cst.Name, cst.Attribute)):
+                continue
+            parent = self.analysis.parents.get(node)
+            if isinstance(parent, cst.Attribute) and parent.value is node:
+                continue
+            if self.analysis.enclosing(node, cst.Import) or self.analysis.enclosing(node, cst.ImportFrom):
+                continue
+            name = self.analysis.haiku_name(node)
+            if name is None or name in SUPPORTED or name in ("haiku",):
+                continue
+            self.block(node, f"{name} is not supported by the nnx target yet")
+        for node in self.analysis.nodes:
+            if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.next_rng_key":
+                parent = self.analysis.parents.get(self.analysis.parents.get(node))
+                if not (isinstance(parent, cst.Call) and self.analysis.haiku_name(parent.func) == "haiku.dropout"):
+                    self.block(node, "hk.next_rng_key() outside hk.dropout is not supported by the nnx target yet")
+
+    # ----- classes -------------------------------------------------------------------------------------
+
+    def _analyse(self, unit: Unit, stack: tuple[str, ...]) -> None:
+        """Find the unit's submodules, name them, and follow the widths through its methods."""
+        if unit.analysed or unit.name in stack:
+            return
+        unit.analysed = True
+        taken: set[str] = set()
+        methods: list[cst.FunctionDef] = []
+        if unit.info is not None:
+            taken |= set(unit.info.methods)
+            if unit.info.init is not None:
+                self._init_submodules(unit, unit.info.init, taken)
+                unit.stored = _stored_parameters(unit.info.init, unit.constructor_params)
+            methods = [method for name, method in unit.info.methods.items() if name != "__init__"]
+        else:
+            methods = [unit.node]  # type: ignore[list-item]
+        for method in methods:
+            self._method_submodules(unit, method, taken)
+        for submodule in unit.submodules:
+            if submodule.kind == "local":
+                child = self.classes[submodule.api]
+                self._analyse(child, (*stack, unit.name))
+                unit.uses_rng |= child.uses_rng
+            elif submodule.kind == "dropout":
+                unit.uses_rng = True
+        self._widths(unit, methods)
+
+    def _init_submodules(self, unit: Unit, init: cst.FunctionDef, taken: set[str]) -> None:
+        for node in walk(init.body):
+            if not isinstance(node, cst.Call) or not self._constructs(node):
+                if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.dropout":
+                    self.block(node, "hk.dropout in __init__ is not supported by the nnx target yet")
+                continue
+            parent = self.analysis.parents.get(node)
+            target = parent.targets[0].target if isinstance(parent, cst.Assign) and len(parent.targets) == 1 else None
+            if not m.matches(target, m.Attribute(m.Name("self"), m.Name())) or self.analysis.in_loop(node, init):
+                self.block(node, f"{unit.name}.__init__ builds a submodule other than as `self.<name> = ...`: not supported by the nnx target yet")
+                continue
+            attribute = target.attr.value  # type: ignore[union-attr]
+            taken.add(attribute)
+            taken.add(self._haiku_name(node, taken))
+            self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=False))
+
+    def _method_submodules(self, unit: Unit, method: cst.FunctionDef, taken: set[str]) -> None:
+        local = self.analysis.local_names(method) - {"self"}
+        for node in walk(method.body):
+            if not isinstance(node, cst.Call):
+                continue
+            is_dropout = self.analysis.haiku_name(node.func) == "haiku.dropout"
+            if not is_dropout and not self._constructs(node):
+                continue
+            where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
+            if self.analysis.in_loop(node, method):
+                self.block(node, f"{where} builds a submodule in a loop or nested function: not supported by the nnx target yet")
+                continue
+            built_from = node.func if not is_dropout else _dropout_rate(node)
+            arguments = node.args if not is_dropout else ([] if built_from is None else [cst.Arg(built_from)])
+            uses = {name.value for arg in arguments for name in walk(arg) if isinstance(name, cst.Name)} & local
+            uses -= self._argument_keywords(arguments)
+            if uses:
+                self.block(node, f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet")
+                continue
+            if is_dropout:
+                if built_from is None:
+                    self.block(node, "hk.dropout call the nnx target cannot read")
+                    continue
+                attribute = _unique("dropout", taken)
+                taken.add(attribute)
+                self._add(unit, Submodule(node, attribute, "dropout", "haiku.dropout", hoisted=True))
+                continue
+            attribute = self._haiku_name(node, taken)
+            taken.add(attribute)
+            self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=True))
+
+    def _argument_keywords(self, args: list[cst.Arg] | tuple[cst.Arg, ...]) -> set[str]:
+        return {arg.keyword.value for arg in args if arg.keyword is not None}
+
+    def _add(self, unit: Unit, submodule: Submodule) -> None:
+        unit.submodules.append(submodule)
+        self.submodules[id(submodule.call)] = submodule
+        if submodule.kind == "local" and submodule.api not in self.classes:
+            self.block(submodule.call, f"{submodule.api} is not migrated by the nnx target")
+
+    def _constructs(self, node: cst.Call) -> bool:
+        return self.analysis.constructs_module(node)
+
+    def _kind(self, node: cst.Call) -> tuple[str, str]:
+        layer = self.analysis.is_haiku_layer_call(node)
+        if layer is not None:
+            return "layer", layer
+        return "local", node.func.value  # type: ignore[attr-defined]
+
+    def _haiku_name(self, node: cst.Call, taken: set[str]) -> str:
+        """The name Haiku gives the module ``node`` builds: ``name=`` or the snake-cased class, made unique."""
+        layer = self.analysis.is_haiku_layer_call(node)
+        base = haiku_module_name((layer or "").rsplit(".", 1)[-1] if layer else node.func.value)  # type: ignore[attr-defined]
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "name" and isinstance(arg.value, cst.SimpleString):
+                value = arg.value.evaluated_value
+                if isinstance(value, str) and value.isidentifier():
+                    base = value
+        return _unique(base, taken)
+
+    # ----- widths --------------------------------------------------------------------------------------
+
+    def _widths(self, unit: Unit, methods: list[cst.FunctionDef]) -> None:
+        for method in methods:
+            local = self.analysis.local_names(method) - {"self"}
+            params = [p.name.value for p in method.params.params]
+            if unit.info is not None:
+                params = params[1:]
+            is_call = unit.info is None or method.name.value == "__call__"
+            flow = WidthFlow(
+                self.analysis.qualified_names,
+                lambda callee, unit=unit, method=method: self._module_use(unit, method, callee),
+                lambda node, local=local: _valid_in_init(node, local),
+            )
+            returned = flow.run(method, params[0] if params and is_call else None)
+            if is_call:
+                unit.output = returned
+        for submodule in unit.submodules:
+            if submodule.kind == "dropout" or not self._takes_width(submodule):
+                continue
+            widths = set(submodule.given)
+            if len(widths) != 1 or None in widths:
+                what = "is never called" if not widths else "is called with inputs of different widths" if len(widths) > 1 else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
+                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) {what}: nnx needs it at construction; not supported by the nnx target yet")
+                continue
+            submodule.in_width = widths.pop()
+            if submodule.in_width == INPUT:
+                unit.needs_input = True
+            elif INPUT in (submodule.in_width or ""):
+                unit.needs_input = True
+
+    def _takes_width(self, submodule: Submodule) -> bool:
+        if submodule.kind == "layer":
+            return NNX_LAYERS[submodule.api].width_argument is not None
+        return self.classes[submodule.api].needs_input
+
+    def _module_use(self, unit: Unit, method: cst.FunctionDef, callee: cst.BaseExpression) -> ModuleUse | None:
+        construction = self.analysis.constructor_of(callee) if not isinstance(callee, cst.Call) else callee
+        if construction is None:
+            return None
+        submodule = self.submodules.get(id(construction))
+        if submodule is None or submodule not in unit.submodules:
+            return None
+        local = self.analysis.local_names(method) - {"self"}
+
+        def argument_width(node: cst.BaseExpression) -> Width:
+            return code_of(node) if _valid_in_init(node, local) else None
+
+        def output(given: Width) -> Width:
+            if submodule.kind == "layer":
+                return output_width(submodule.api, submodule.call, given, argument_width)
+            child = self.classes[submodule.api]
+            bindings: dict[str, Width] = {INPUT: given}
+            bound = bind_arguments(submodule.call, child.constructor_params + ["name"]) or {}
+            for attribute, parameter in child.stored.items():
+                if parameter in bound:
+                    bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
+            return substitute(child.output, bindings)
+
+        return ModuleUse(output, submodule.given.append)
+
+    # ----- transforms ----------------------------------------------------------------------------------
+
+    def _plan_transform(self, transform: Transform) -> None:
+        from h2f.rules.transform import direct_construction
+
+        function = transform.function
+        where = transform.binding or function
+        if where is None:
+            return  # only typed (a factory's result, a parameter): the factory or the annotation is reported
+        label = transform.name if not transform.name.startswith("<") else f"of {transform.function_name}"
+        if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
+            self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def is supported by the nnx target yet")
+            return
+        if self.analysis.parents.get(function) is not self.analysis.module or not self._at_module_level(transform.binding):
+            self.block(where, f"transform {label}: transforms built inside functions (factories) are not supported by the nnx target yet")
+            return
+        if transform.with_state:
+            self.block(where, f"transform {label}: hk.transform_with_state is not supported by the nnx target yet")
+            return
+        construction = direct_construction(self.analysis, transform, function)
+        plan = TransformPlan(transform, construction, None)
+        if construction is None:
+            unit = Unit(self.analysis.generated_class_name(function), function, None)
+            self.units[id(function)] = unit
+            plan.unit = unit
+        else:
+            self.top_level[id(construction)] = plan
+            self.removed_functions.add(id(function))
+        self.transforms.append(plan)
+        if isinstance(transform.binding, cst.Assign):
+            self.bindings[id(transform.binding)] = plan
+
+    def _at_module_level(self, node: cst.CSTNode | None) -> bool:
+        statement = self.analysis.parents.get(node) if isinstance(node, cst.Assign) else node
+        return statement is not None and self.analysis.parents.get(statement) is self.analysis.module
+
+    def _plan_call_sites(self, plan: TransformPlan) -> None:
+        transform = plan.transform
+        if plan.construction is not None:
+            plan.construction_needs_input, plan.uses_rng = self._construction_input(plan.construction)
+        else:
+            plan.uses_rng = plan.unit.uses_rng  # type: ignore[union-attr]
+        for node in self.analysis.nodes:
+            if not isinstance(node, cst.Name) or node.value != transform.name:
+                continue
+            if self.analysis.transform_named(node) is not transform:
+                continue
+            parent = self.analysis.parents.get(node)
+            if node is getattr(transform.binding, "name", None) or (
+                isinstance(parent, cst.AssignTarget) and isinstance(transform.binding, cst.Assign) and parent in transform.binding.targets
+            ):
+                continue
+            owner = self.analysis.parents.get(parent) if isinstance(parent, cst.Attribute) else None
+            if not (isinstance(parent, cst.Attribute) and parent.value is node and isinstance(owner, cst.Call) and owner.func is parent):
+                self.block(node, f"{transform.name} is used other than by calling its init/apply: not supported by the nnx target yet")
+                continue
+            if parent.attr.value == "init":  # type: ignore[union-attr]
+                self._plan_init(plan, owner)
+            elif parent.attr.value == "apply":  # type: ignore[union-attr]
+                plan.applies.append(owner)
+                self.apply_calls[id(owner)] = plan
+            else:
+                self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
+        if plan.init is None:
+            self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no module-level `params = {transform.name}.init(...)` found; the nnx target builds the model there")
+            return
+        params_declared = self._declaration(plan)
+        for apply in plan.applies:
+            first = apply.args[0].value if apply.args and apply.args[0].keyword is None and not apply.args[0].star else None
+            if first is None:
+                self.block(apply, f"{transform.name}.apply call without positional params: not supported by the nnx target yet")
+                continue
+            if isinstance(first, cst.Name) and self._declared_by(first, params_declared):
+                plan.direct.add(id(apply))
+        # The params of init are needed as a pytree when anything but a direct apply call reads them.
+        for reference in self._references(params_declared):
+            parent = self.analysis.parents.get(reference)
+            holder = self.analysis.parents.get(parent) if isinstance(parent, cst.Arg) else None
+            if not (isinstance(holder, cst.Call) and id(holder) in plan.direct and holder.args[0] is parent):
+                plan.split = True
+
+    def _construction_input(self, construction: cst.Call) -> tuple[bool, bool]:
+        layer = self.analysis.is_haiku_layer_call(construction)
+        if layer is not None:
+            return NNX_LAYERS[layer].width_argument is not None, False
+        unit = self.classes[construction.func.value]  # type: ignore[attr-defined]
+        return unit.needs_input, unit.uses_rng
+
+    def _plan_init(self, plan: TransformPlan, init: cst.Call) -> None:
+        assign = self.analysis.parents.get(init)
+        statement = self.analysis.parents.get(assign)
+        if (
+            plan.init is not None
+            or not m.matches(assign, m.Assign([m.AssignTarget(m.Name())]))
+            or not isinstance(statement, cst.SimpleStatementLine)
+            or len(statement.body) != 1
+            or self.analysis.parents.get(statement) is not self.analysis.module
+        ):
+            self.block(init, f"{plan.name}.init: only one module-level `params = {plan.name}.init(rng, ...)` is supported by the nnx target yet")
+            return
+        bound = bind_arguments(init, ("rng", "sample"))
+        if init.args and init.args[0].star:
+            bound = None
+        if bound is None or "rng" not in bound:
+            self.block(init, f"{plan.name}.init call h2f cannot read")
+            return
+        plan.init = statement
+        plan.init_call = init
+        plan.params = assign.targets[0].target.value  # type: ignore[union-attr]
+        self.init_statements[id(statement)] = plan
+
+    def _declaration(self, plan: TransformPlan) -> cst.CSTNode:
+        return plan.init.body[0].targets[0].target  # type: ignore[union-attr]
+
+    def _declared_by(self, name: cst.Name, declared: cst.CSTNode) -> bool:
+        scope = self.analysis.scopes.get(name)
+        if scope is None or name.value not in scope:
+            return False
+        assignments = list(scope[name.value])
+        return len(assignments) == 1 and getattr(assignments[0], "node", None) is declared
+
+    def _references(self, declared: cst.CSTNode) -> list[cst.CSTNode]:
+        scope = self.analysis.scopes.get(declared)
+        if scope is None:
+            return []
+        found = []
+        for assignment in scope[declared.value]:  # type: ignore[attr-defined]
+            if getattr(assignment, "node", None) is declared:
+                found.extend(reference.node for reference in assignment.references)
+        return found
+
+
+def _dropout_rate(node: cst.Call) -> cst.BaseExpression | None:
+    bound = bind_arguments(node, ("rng", "rate", "x", "broadcast_dims"))
+    if bound is None or not {"rng", "rate", "x"} <= bound.keys():
+        return None
+    rate = bound["rate"].value
+    if isinstance(rate, cst.IfExp):
+        return rate.body if _is_zero(rate.orelse) else rate.orelse if _is_zero(rate.body) else rate
+    return rate
+
+
+def _is_zero(node: cst.BaseExpression) -> bool:
+    return isinstance(node, (cst.Integer, cst.Float)) and float(node.value) == 0.0
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    candidate, index = base, 0
+    while candidate in taken:
+        index += 1
+        candidate = f"{base}_{index}"
+    return candidate
+
+
+def _stored_parameters(init: cst.FunctionDef, params: list[str]) -> dict[str, str]:
+    """``self.attr = param`` statements of ``__init__`` → {attr: param}."""
+    stored = {}
+    for statement in init.body.body:
+        if m.matches(
+            statement,
+            m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Attribute(m.Name("self"), m.Name()))], m.Name())]),
+        ):
+            assign = statement.body[0]  # type: ignore[attr-defined]
+            if assign.value.value in params:
+                stored[assign.targets[0].target.attr.value] = assign.value.value
+    return stored
+
+
+def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:
+    """Whether a width expression can move to ``__init__``: it reads no name local to the method."""
+    skipped = {id(child.attr) for child in walk(node) if isinstance(child, cst.Attribute)}
+    return not any(isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node))

@@ -1,0 +1,253 @@
+"""Feature widths, for the NNX target: NNX layers take their input width (``in_features``, ``num_features``)
+at construction, where Haiku and Linen infer it from the first input.
+
+:class:`WidthFlow` follows the data through one function body, statement by statement: a layer's output
+width is its output size (``hk.Linear(self.hidden)`` → ``self.hidden``), element-wise functions, dropout and
+normalisation keep the width, residual adds keep the width of either side, concatenations on the last axis
+add the widths. Every submodule call records the width of what it is given. A width is source text that is
+valid in the module's ``__init__``: ``self.<attribute>``, literals, module-level names, or
+:data:`INPUT`, the width of the module's own input (a constructor parameter the parent passes down).
+Where the width cannot be followed (a reshape, an unknown function), it is None: never guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.syntax import bind_arguments, code_of
+
+#: The constructor parameter that carries the width of a module's input.
+INPUT = "in_features"
+
+#: Haiku layers whose output width is one of their constructor arguments: (parameter, position).
+OUTPUT_ARGUMENT: dict[str, tuple[str, int]] = {
+    "haiku.Linear": ("output_size", 0),
+    "haiku.Conv1D": ("output_channels", 0),
+    "haiku.Conv2D": ("output_channels", 0),
+    "haiku.Conv3D": ("output_channels", 0),
+    "haiku.Embed": ("embed_dim", 1),
+}
+#: Haiku layers whose output has the width of their input.
+SAME_WIDTH_LAYERS = frozenset({"haiku.LayerNorm", "haiku.RMSNorm", "haiku.BatchNorm", "haiku.GroupNorm"})
+
+#: Functions that act element-wise on their first argument (the width goes through).
+ELEMENTWISE = frozenset(
+    {f"jax.nn.{name}" for name in ("relu", "relu6", "gelu", "silu", "swish", "sigmoid", "tanh", "elu", "celu", "selu",
+                                   "softplus", "leaky_relu", "hard_tanh", "log_sigmoid", "softmax", "log_softmax",
+                                   "glu", "mish", "soft_sign", "sparse_plus", "standardize")}
+    - {"jax.nn.glu"}
+    | {f"jax.numpy.{name}" for name in ("tanh", "exp", "log", "abs", "sin", "cos", "square", "sqrt", "negative",
+                                        "sign", "clip", "maximum", "minimum", "where", "log1p", "expm1")}
+    | {"haiku.dropout"}
+)
+
+Width = str | None
+
+
+@dataclasses.dataclass
+class ModuleUse:
+    """A submodule as seen from a function body: how to get its output width from its input width."""
+
+    output: Callable[[Width], Width]
+    record: Callable[[Width], None]
+
+
+class WidthFlow:
+    """The widths of the values in one function body, and of what each submodule call is given.
+
+    ``module_of(callee)`` says whether an original callee expression is a submodule (and how wide its output
+    is); ``valid(text)`` whether a width expression may move to ``__init__``.
+    """
+
+    def __init__(
+        self,
+        qualified: Callable[[cst.CSTNode], set[str]],
+        module_of: Callable[[cst.BaseExpression], ModuleUse | None],
+        valid: Callable[[cst.BaseExpression], bool],
+    ) -> None:
+        self.qualified = qualified
+        self.module_of = module_of
+        self.valid = valid
+        self.env: dict[str, Width] = {}
+        self.returned: list[Width] = []
+
+    def run(self, function: cst.FunctionDef, input_param: str | None) -> Width:
+        """Walk ``function``; return the width of what it returns (None if unknown or not one width)."""
+        if input_param is not None:
+            self.env[input_param] = INPUT
+        self._block(function.body)
+        widths = set(self.returned)
+        return widths.pop() if len(widths) == 1 else None
+
+    def _block(self, block: cst.BaseSuite) -> None:
+        for statement in getattr(block, "body", ()):
+            self._statement(statement)
+
+    def _statement(self, statement: cst.CSTNode) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign):
+                    width = self.width(small.value)
+                    for target in small.targets:
+                        self._bind(target.target, width)
+                elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                    self._bind(small.target, self.width(small.value))
+                elif isinstance(small, cst.AugAssign):
+                    before = self.width(small.target)
+                    after = self.width(small.value)
+                    self._bind(small.target, before if before is not None else None if after is None else after)
+                elif isinstance(small, cst.Return) and small.value is not None:
+                    self.returned.append(self.width(small.value))
+                elif isinstance(small, cst.Expr):
+                    self.width(small.value)
+            return
+        if isinstance(statement, cst.BaseCompoundStatement):
+            before = dict(self.env)
+            self._compound(statement)
+            for name, width in before.items():
+                if self.env.get(name) != width:
+                    self.env[name] = None  # bound differently on some path: no single width
+            return
+        for child in statement.children:
+            if isinstance(child, cst.BaseExpression):
+                self.width(child)
+
+    def _bind(self, target: cst.BaseExpression, width: Width) -> None:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = width
+        else:
+            for node in _names_in(target):
+                self.env[node] = None
+
+    def width(self, node: cst.BaseExpression) -> Width:
+        """The width of the original expression ``node`` (recording the inputs of the submodules it calls)."""
+        if isinstance(node, cst.Name):
+            return self.env.get(node.value)
+        if isinstance(node, cst.Call):
+            return self._call(node)
+        if isinstance(node, cst.BinaryOperation):
+            left, right = self.width(node.left), self.width(node.right)
+            if left is not None and right is not None and left != right:
+                return None
+            return left if left is not None else right
+        if isinstance(node, cst.UnaryOperation):
+            return self.width(node.expression)
+        for child in node.children:
+            if isinstance(child, cst.BaseExpression):
+                self.width(child)
+            elif isinstance(child, (cst.Arg, cst.Element, cst.SubscriptElement)):
+                for grandchild in child.children:
+                    if isinstance(grandchild, cst.BaseExpression):
+                        self.width(grandchild)
+        return None
+
+    def _compound(self, node: cst.CSTNode) -> None:
+        for child in node.children:
+            if isinstance(child, cst.BaseSuite):
+                self._block(child)
+            elif isinstance(child, cst.BaseExpression):
+                self.width(child)
+            elif not isinstance(child, (cst.EmptyLine, cst.BaseParenthesizableWhitespace, cst.Comment)):
+                self._compound(child)
+
+    def _call(self, node: cst.Call) -> Width:
+        widths = [self.width(arg.value) for arg in node.args]
+        use = self.module_of(node.func)
+        if use is None and not isinstance(node.func, (cst.Name, cst.Attribute)):
+            self.width(node.func)
+        if use is not None:
+            given = widths[0] if widths and node.args[0].keyword is None else None
+            use.record(given)
+            return use.output(given)
+        names = self.qualified(node.func)
+        if names & ELEMENTWISE and node.args:
+            index = 2 if "haiku.dropout" in names else 0
+            bound = bind_arguments(node, ("rng", "rate", "x")) if index == 2 else None
+            if bound is not None and "x" in bound:
+                return self.width(bound["x"].value)
+            return widths[index] if len(widths) > index else None
+        if names & {"jax.numpy.concatenate"} and node.args:
+            return self._concatenate(node)
+        return None
+
+    def _concatenate(self, node: cst.Call) -> Width:
+        bound = bind_arguments(node, ("arrays", "axis"))
+        if bound is None or "axis" not in bound or code_of(bound["axis"].value) != "-1":
+            return None
+        arrays = bound["arrays"].value
+        if not isinstance(arrays, (cst.List, cst.Tuple)):
+            return None
+        parts = [self.width(element.value) for element in arrays.elements]
+        if any(part is None for part in parts):
+            return None
+        return " + ".join(part for part in parts if part is not None)
+
+
+def _names_in(node: cst.CSTNode) -> list[str]:
+    found = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.append(current.value)
+        stack.extend(current.children)
+    return found
+
+
+def output_width(layer: str, construction: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
+    """The output width of the Haiku ``layer`` built by ``construction`` when it is given ``given``."""
+    if layer in SAME_WIDTH_LAYERS:
+        return given
+    found = OUTPUT_ARGUMENT.get(layer)
+    if found is None:
+        return None
+    parameter, position = found
+    positional = [arg for arg in construction.args if arg.keyword is None and not arg.star]
+    for arg in construction.args:
+        if arg.keyword is not None and arg.keyword.value == parameter:
+            return argument_width(arg.value)
+    if len(positional) > position:
+        return argument_width(positional[position].value)
+    return None
+
+
+def substitute(width: Width, bindings: dict[str, Width]) -> Width:
+    """Rewrite a width in a child's terms (``self.features``, :data:`INPUT`) into its parent's terms."""
+    if width is None:
+        return None
+    try:
+        tree = cst.parse_expression(width)
+    except cst.ParserSyntaxError:
+        return None
+    missing = False
+
+    class _Substitute(cst.CSTTransformer):
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+            nonlocal missing
+            if m.matches(original.value, m.Name("self")):
+                value = bindings.get(f"self.{original.attr.value}")
+                if value is None:
+                    missing = True
+                    return updated
+                return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
+            return updated
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            return not m.matches(node.value, m.Name("self"))
+
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+            nonlocal missing
+            if original.value == INPUT:
+                value = bindings.get(INPUT)
+                if value is None:
+                    missing = True
+                    return updated
+                return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
+            return updated
+
+    result = tree.visit(_Substitute())
+    return None if missing else code_of(result)

@@ -1,0 +1,79 @@
+"""NNX target: submodule constructions get their input width and ``rngs``.
+
+The layers rule has already turned ``hk.Linear(self.hidden, with_bias=False)`` into the Linen call
+``nn.Dense(self.hidden, use_bias=False)``; this rule makes it ``nnx.Linear(<in width>, self.hidden,
+use_bias=False, rngs=rngs)`` (table :data:`h2f.names.NNX_LAYERS`), with the input width the NNX plan
+followed through the module (:mod:`h2f.shapes`). Constructions of the file's own modules get the width of
+their input when they take one, and ``rngs``; ``name=`` goes (the attribute is named as Haiku named it).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.names import NNX_LAYERS
+from h2f.nnx_plan import Submodule, TransformPlan
+from h2f.rule import Rule
+from h2f.shapes import INPUT
+from h2f.syntax import call, code_of, expr, keyword, positional
+
+
+class NnxConstructions(Rule):
+    """Give NNX layer and module constructions their input width and ``rngs`` (Linear(in, out, rngs=rngs))."""
+
+    code = "H2F021"
+    haiku_apis = tuple(NNX_LAYERS)
+    targets = frozenset({"nnx"})
+    order = 25
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        plan = self.ctx.nnx_plan
+        if plan.blocked:
+            return None
+        submodule = plan.submodules.get(id(original_node))
+        top = plan.top_level.get(id(original_node))
+        if (submodule is None or submodule.kind == "dropout") and top is None:
+            return None
+        width = _width(submodule, top)
+        layer = self.ctx.analysis.is_haiku_layer_call(original_node)
+        if layer is not None:
+            return self._layer(layer, updated_node, width)
+        unit = plan.classes[original_node.func.value]  # type: ignore[attr-defined]
+        args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args if not _is_name(arg)]
+        if unit.needs_input:
+            args.insert(0, positional(expr(width or INPUT)))
+        if unit.needs_rngs:
+            args.append(keyword("rngs", cst.Name("rngs")))
+        return call(updated_node.func, args)
+
+    def _layer(self, layer: str, linen_call: cst.Call, width: str | None) -> cst.Call:
+        rename = NNX_LAYERS[layer]
+        args = []
+        for arg in linen_call.args:
+            if _is_name(arg):
+                continue
+            arg = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, value=_nnx_initializers(arg.value, self.ctx.analysis.linen_alias))
+            if arg.keyword is not None and arg.keyword.value in rename.renames:
+                arg = arg.with_changes(keyword=cst.Name(rename.renames[arg.keyword.value]))
+            args.append(arg)
+        if rename.width_argument is not None:
+            args.insert(0, positional(expr(width or INPUT)))
+        args.append(keyword("rngs", cst.Name("rngs")))
+        return call(self.ctx.nnx(rename.nnx), args)
+
+
+def _width(submodule: Submodule | None, top: TransformPlan | None) -> str | None:
+    if submodule is not None:
+        return submodule.in_width
+    return INPUT  # a transform's whole model: the init site puts the sample's width here
+
+
+def _is_name(arg: cst.Arg) -> bool:
+    return arg.keyword is not None and arg.keyword.value == "name"
+
+
+def _nnx_initializers(value: cst.BaseExpression, linen_alias: str) -> cst.BaseExpression:
+    """``nn.initializers.x(...)`` → ``nnx.initializers.x(...)`` (the same functions, NNX's namespace)."""
+    text = code_of(value)
+    prefix = f"{linen_alias}.initializers."
+    return expr(text.replace(prefix, "nnx.initializers.")) if prefix in text else value

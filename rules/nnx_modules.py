@@ -1,0 +1,184 @@
+"""NNX target: ``class M(hk.Module)`` → ``class M(nnx.Module)`` with an eager ``__init__``.
+
+NNX modules are plain Python classes, so the constructor keeps its parameters and statements; ``name`` and
+``super().__init__(name=name)`` go, ``rngs: nnx.Rngs`` is added (keyword-only) when the module builds
+submodules, and ``in_features`` first when the width of the module's input is needed (see
+:mod:`h2f.nnx_plan`). Submodules built inline in a method (``hk.Linear(self.hidden)(x)``) are built at the
+end of ``__init__`` as attributes named as Haiku named them (``self.linear``, ``self.linear_1``, or the
+``name=``), and the method calls the attribute. ``hk.dropout(hk.next_rng_key(), r if training else 0.0, x)``
+becomes ``self.dropout = nnx.Dropout(r, rngs=rngs)`` and ``self.dropout(x, deterministic=not training)``.
+A transformed function that is more than one module call becomes such a class, its body ``__call__``.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.nnx_plan import Submodule, Unit
+from h2f.rule import Rule
+from h2f.shapes import INPUT
+from h2f.syntax import bind_arguments, call, is_docstring, keyword, positional, self_attribute
+
+
+class NnxModules(Rule):
+    """Turn Haiku module classes (and multi-module transformed functions) into eager ``nnx.Module`` classes."""
+
+    code = "H2F010"
+    haiku_apis = ("haiku.Module", "haiku.dropout")
+    targets = frozenset({"nnx"})
+    order = 60
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        #: id of a hoisted submodule → its NNX construction, as the rules rewrote it.
+        self.built: dict[int, cst.BaseExpression] = {}
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        plan = self.ctx.nnx_plan
+        submodule = plan.submodules.get(id(original_node))
+        if plan.blocked or submodule is None or not submodule.hoisted:
+            return None
+        if submodule.kind == "dropout":
+            return self._dropout(submodule, updated_node)
+        self.built[id(submodule)] = updated_node
+        return self_attribute(submodule.attribute)
+
+    def _dropout(self, submodule: Submodule, linen: cst.Call) -> cst.BaseExpression:
+        """``nn.Dropout(rate, deterministic=d)(x, rng=k)`` (the dropout rule's) → the attribute and its call."""
+        layer = linen.func
+        assert isinstance(layer, cst.Call)
+        layer_args = bind_arguments(layer, ("rate",)) or {}
+        construction = [positional(layer_args["rate"].value)]
+        if "broadcast_dims" in layer_args:
+            construction.append(keyword("broadcast_dims", layer_args["broadcast_dims"].value))
+        construction.append(keyword("rngs", cst.Name("rngs")))
+        self.built[id(submodule)] = call(self.ctx.nnx("Dropout"), construction)
+        call_args = [positional(linen.args[0].value)]
+        deterministic = layer_args.get("deterministic")
+        if deterministic is not None and not m.matches(deterministic.value, m.Name("False")):
+            call_args.append(keyword("deterministic", deterministic.value))
+        for arg in linen.args[1:]:
+            if arg.keyword is not None and arg.keyword.value == "rng":
+                call_args.append(keyword("rngs", arg.value))
+        return call(self_attribute(submodule.attribute), call_args)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef | None:
+        plan = self.ctx.nnx_plan
+        unit = plan.units.get(id(original_node))
+        if plan.blocked or unit is None:
+            return None
+        body: list[cst.BaseStatement] = []
+        init_done = False
+        for statement in updated_node.body.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+                statement = self._init(unit, statement)
+                init_done = True
+            body.append(statement)
+        if not init_done and (unit.needs_rngs or unit.needs_input):
+            position = 1 if body and is_docstring(body[0]) else 0
+            body.insert(position, self._init(unit, None))
+        bases = [
+            arg.with_changes(value=self.ctx.nnx("Module")) if self.ctx.haiku_name(original.value) == "haiku.Module" else arg
+            for arg, original in zip(updated_node.bases, original_node.bases)
+        ]
+        return updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.BaseStatement | None:
+        plan = self.ctx.nnx_plan
+        unit = plan.units.get(id(original_node))
+        if plan.blocked or unit is None or unit.info is not None:
+            return None
+        params = updated_node.params
+        method = updated_node.with_changes(
+            name=cst.Name("__call__"),
+            params=params.with_changes(params=[cst.Param(cst.Name("self")), *params.params]),
+            decorators=[],
+            leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or unit.needs_input else [],
+        )
+        body: list[cst.BaseStatement] = []
+        if unit.needs_rngs or unit.needs_input:
+            body.append(self._init(unit, None))
+        body.append(_with_commas_in_params(method))
+        return cst.ClassDef(
+            name=cst.Name(unit.name),
+            bases=[cst.Arg(self.ctx.nnx("Module"))],
+            body=cst.IndentedBlock(body),
+            leading_lines=updated_node.leading_lines,
+        )
+
+    def _init(self, unit: Unit, init: cst.FunctionDef | None) -> cst.FunctionDef:
+        """``__init__`` with the NNX parameters, without the Haiku base call, building the hoisted submodules."""
+        if init is None:
+            init = cst.FunctionDef(
+                name=cst.Name("__init__"),
+                params=cst.Parameters([cst.Param(cst.Name("self"))]),
+                body=cst.IndentedBlock([]),
+            )
+        statements = [statement for statement in init.body.body if not _is_base_init(statement)]
+        for submodule in unit.submodules:
+            if submodule.hoisted:
+                value = self.built.get(id(submodule))
+                assert value is not None, f"submodule {submodule.attribute} was not rewritten"
+                statements.append(
+                    cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(submodule.attribute))], value)])
+                )
+        if not statements:
+            statements.append(cst.SimpleStatementLine([cst.Pass()]))
+        params = init.params
+        used = {node.value for statement in statements for node in _names(statement)}
+        positional_params = [p for p in params.params if p.name.value != "name" or "name" in used]
+        kwonly = [p for p in params.kwonly_params if p.name.value != "name" or "name" in used]
+        if unit.needs_input:
+            positional_params.insert(1, cst.Param(cst.Name(INPUT), cst.Annotation(cst.Name("int"))))
+        star_arg = params.star_arg
+        if unit.needs_rngs:
+            kwonly.append(cst.Param(cst.Name("rngs"), cst.Annotation(self.ctx.nnx("Rngs"))))
+            if not isinstance(star_arg, cst.Param):
+                star_arg = cst.ParamStar()
+        elif not kwonly and isinstance(star_arg, cst.ParamStar):
+            star_arg = cst.MaybeSentinel.DEFAULT
+        new_params = _comma_params(params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg))
+        return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
+
+
+def _is_base_init(statement: cst.BaseStatement) -> bool:
+    """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)``."""
+    return m.matches(
+        statement, m.SimpleStatementLine([m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])
+    )
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found = []
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
+        if isinstance(current, cst.Name):
+            found.append(current)
+        stack.extend(current.children)
+    return found
+
+
+def _comma_params(params: cst.Parameters) -> cst.Parameters:
+    """Let libcst place the commas of a rebuilt parameter list (old ones may now sit after the last)."""
+
+    def bare(param: cst.Param) -> cst.Param:
+        return param.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+
+    star_arg = params.star_arg
+    if isinstance(star_arg, cst.Param):
+        star_arg = bare(star_arg)
+    return params.with_changes(
+        params=[bare(p) for p in params.params],
+        kwonly_params=[bare(p) for p in params.kwonly_params],
+        star_arg=star_arg,
+        posonly_params=[bare(p) for p in params.posonly_params],
+    )
+
+
+def _with_commas_in_params(function: cst.FunctionDef) -> cst.FunctionDef:
+    return function.with_changes(params=_comma_params(function.params))

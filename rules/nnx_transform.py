@@ -1,0 +1,146 @@
+"""NNX target: ``hk.transform`` goes; the model is built where Haiku called ``init``; ``apply`` calls call it.
+
+``model = hk.transform(forward)`` with ``def forward(x): return Model(16)(x)`` disappears, and
+``params = model.init(key, x)`` becomes ``model = Model(x.shape[-1], 16, rngs=nnx.Rngs(key))`` (the input
+width only when the model needs it). ``model.apply(params, rng, x)`` becomes ``model(x)`` when ``params`` is
+still what ``init`` returned. Where the params are used as a pytree elsewhere (a hand-written training step,
+``jax.grad`` over them), ``init`` also splits the model, ``model_graphdef, params, model_rest =
+nnx.split(model, nnx.Param, ...)``, and each ``apply`` on other params merges them back:
+``nnx.merge(model_graphdef, new_params, model_rest, copy=True)(x)`` — the pure-function form NNX offers for code that
+must stay functional.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.nnx_plan import TransformPlan
+from h2f.rule import Rule
+from h2f.shapes import INPUT
+from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, replace_names
+
+
+class NnxTransform(Rule):
+    """Build the NNX model at the ``init`` call site and turn ``apply`` calls into model calls."""
+
+    code = "H2F040"
+    haiku_apis = ("haiku.transform", "haiku.without_apply_rng")
+    targets = frozenset({"nnx"})
+    order = 70
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        #: Placeholders of removed module-level statements (their blank lines go to the next statement).
+        self.removed: set[int] = set()
+
+    def _remove(self, statement: cst.BaseStatement) -> cst.BaseStatement:
+        placeholder = cst.SimpleStatementLine([cst.Pass()], leading_lines=statement.leading_lines)
+        self.removed.add(id(placeholder))
+        return placeholder
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
+        if not self.removed:
+            return None
+        body: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []
+        for statement in updated_node.body:
+            if id(statement) in self.removed:
+                carried = carried or list(statement.leading_lines)
+                continue
+            if carried and len(statement.leading_lines) < len(carried):
+                statement = statement.with_changes(leading_lines=carried)
+            carried = []
+            body.append(statement)
+        return updated_node.with_changes(body=body)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.BaseStatement | None:
+        plan = self.ctx.nnx_plan
+        if not plan.blocked and id(original_node) in plan.removed_functions:
+            return self._remove(updated_node)
+        return None
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel | None:
+        plan = self.ctx.nnx_plan
+        if plan.blocked:
+            return None
+        if len(original_node.body) == 1 and id(original_node.body[0]) in plan.bindings:
+            return self._remove(updated_node)
+        transform = plan.init_statements.get(id(original_node))
+        if transform is None:
+            return None
+        lines = [
+            updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
+        ]
+        if transform.split:
+            lines.append(
+                cst.SimpleStatementLine(
+                    [
+                        cst.Assign(
+                            [cst.AssignTarget(expr(f"{transform.graphdef}, {transform.params}, {transform.rest}"))],
+                            call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())]),
+                        )
+                    ]
+                )
+            )
+        return cst.FlattenSentinel(lines)
+
+    def _construction(self, transform: TransformPlan) -> cst.BaseExpression:
+        init = transform.init_call
+        assert init is not None
+        bound = bind_arguments(init, ("rng", "sample")) or {}
+        rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
+        width = self._sample_width(transform, init)
+        if transform.construction is not None:
+            built = self.ctx.constructions.get(transform.construction, transform.construction)
+            return replace_names(built, {"rngs": rngs, INPUT: width})  # type: ignore[return-value]
+        unit = transform.unit
+        assert unit is not None
+        args = [cst.Arg(width)] if unit.needs_input else []
+        if unit.needs_rngs:
+            args.append(keyword("rngs", rngs))
+        return call(cst.Name(unit.name), args)
+
+    def _sample_width(self, transform: TransformPlan, init: cst.Call) -> cst.BaseExpression:
+        function = transform.transform.function
+        first = function.params.params[0].name.value if isinstance(function, cst.FunctionDef) and function.params.params else None
+        positional = [arg for arg in init.args if arg.keyword is None]
+        sample = positional[1].value if len(positional) > 1 else next(
+            (arg.value for arg in init.args if arg.keyword is not None and arg.keyword.value == first), None
+        )
+        if sample is None:
+            return cst.Name(INPUT)  # the plan only asks for a width when there is a sample to take it from
+        text = code_of(sample)
+        if not isinstance(sample, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
+            text = f"({text})"
+        return expr(f"{text}.shape[-1]")
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        plan = self.ctx.nnx_plan
+        transform = plan.apply_calls.get(id(original_node)) if not plan.blocked else None
+        if transform is None:
+            return None
+        leading = 2 if transform.transform.apply_rng else 1
+        args = list(updated_node.args)
+        params = args[0].value
+        if transform.transform.apply_rng and len(args) > 1 and args[1].keyword is None:
+            rng = args[1].value
+            if not is_none(rng) and transform.uses_rng:
+                self.ctx.report(
+                    original_node,
+                    "H2F101",
+                    "the rng key of this apply call is not passed on: NNX draws dropout masks from the model's "
+                    "nnx.Rngs streams, seeded where the model is built",
+                )
+        else:
+            leading = 1
+        rest = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in args[leading:]]
+        if id(original_node) in transform.direct:
+            return call(cst.Name(transform.name), rest)
+        # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
+        model = call(
+            self.ctx.nnx("merge"),
+            [cst.Arg(cst.Name(transform.graphdef)), cst.Arg(params), cst.Arg(cst.Name(transform.rest)), keyword("copy", cst.Name("True"))],
+        )
+        return call(model, rest)
