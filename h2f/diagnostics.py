@@ -68,8 +68,10 @@ CODES: dict[str, CodeInfo] = {
             "'# h2f: skip' cannot be honoured",
             """A statement marked '# h2f: skip' would not survive the migration of the code around it as
             written and working: a rule rewrites or moves it (for example it is in a hk.Module constructor that
-            becomes dataclass fields), or it uses a name the migration removes (a function that becomes a module
-            class, a Haiku import). Rather than produce a file that breaks, h2f leaves the whole file untouched.
+            becomes dataclass fields); or it uses a name the migration removes or defines differently (a function
+            that becomes a module class, a transform that becomes a Linen model); or it binds a transform whose
+            init/apply calls elsewhere the migration rewrites. Rather than produce a file that is wrong, h2f leaves
+            the whole file untouched.
             Skip the enclosing statement (put the comment on the def or class line), or the whole file with
             '# h2f: skip-file'.""",
         ),

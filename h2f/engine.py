@@ -92,7 +92,8 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
         codemod_context = CodemodContext(filename=path, full_module_name=None)
         ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
         rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
-        plan = SkipPlan(wrapper, marks, path) if marks.lines else None
+        transforms = frozenset(transform.name for transform in analysis.transforms.values())
+        plan = SkipPlan(wrapper, marks, path, transforms) if marks.lines else None
         migrated = wrapper.visit(RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan))
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None

@@ -6,11 +6,17 @@
   and silences the diagnostics inside it. On a compound statement's header line (``def``, ``class``, ``if``,
   ``with``, ``for``, ... or one of its decorators) it covers the whole statement, body included. The rest of the
   file is migrated; the Haiku import stays as long as a skipped statement uses it.
-- The skip is honoured only when it is faithful: the skipped statement must come out unchanged (a rule that
-  rewrites the code around it must not have moved or rewritten it) and every name it uses must still be
-  defined in the migrated file (no reference to a removed import, function or class). Otherwise the file is
-  left untouched and reported as H2F004 (an error). A ``# h2f: skip`` comment anywhere else (on a line of its
-  own, inside a bracketed expression) covers nothing and is reported as H2F005.
+- The skip is honoured only when it is faithful, that is when, in the migrated file,
+  1. the skipped statement comes out unchanged (a rule that rewrites the code around it, such as a
+     ``hk.Module`` constructor turned into dataclass fields, must not have moved or rewritten it);
+  2. every name it reads that the file defines is still defined, by the same statement or ``def``/``class``
+     header as before (so ``params = model.init(...)  # h2f: skip`` is refused when ``model`` becomes a Linen
+     module); function parameters, imports and loop variables need only still exist;
+  3. when it binds a transform (``model = hk.transform(f)  # h2f: skip``), no use of that name elsewhere is
+     rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name).
+  Otherwise the file is left untouched and reported as H2F004 (an error). Values the skipped statement computes
+  flow into the migrated code as they are. A ``# h2f: skip`` comment anywhere else (on a line of its own,
+  inside a bracketed expression) covers nothing and is reported as H2F005.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections import Counter
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import PositionProvider, ScopeProvider
+from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvider, ScopeProvider
 
 from h2f.context import RuleDispatcher
 from h2f.diagnostics import Diagnostic
@@ -76,7 +82,7 @@ def _header_comments(node: cst.CSTNode) -> list[cst.TrailingWhitespace]:
 class SkipPlan:
     """The statements of one parsed file that ``# h2f: skip`` covers, and the comments that cover nothing."""
 
-    def __init__(self, wrapper: cst.MetadataWrapper, marks: Marks, path: str) -> None:
+    def __init__(self, wrapper: cst.MetadataWrapper, marks: Marks, path: str, transforms: frozenset[str] = frozenset()) -> None:
         self.path = path
         positions = wrapper.resolve(PositionProvider)
         self.statements: list[cst.CSTNode] = []
@@ -89,7 +95,9 @@ class SkipPlan:
         self.ids = {id(node) for node in self.statements}
         self.ranges = [(positions[node].start, positions[node].end.line) for node in self.statements]
         self.stray = [line for line in marks.lines if line not in used]
-        self.required = _bound_names(wrapper, self.statements)
+        self.uses, used_by = _links(wrapper, self.statements)
+        #: Uses elsewhere of the transforms a skipped statement binds: the rules rewrite those by name.
+        self.used_by = [use for use in used_by if use[1] in transforms]
 
     def covers(self, diagnostic: Diagnostic) -> bool:
         """Whether ``diagnostic`` is inside a skipped statement."""
@@ -112,11 +120,18 @@ class SkipPlan:
             index = [_code(node) for node in self.statements].index(next(iter(missing)))
             return self._conflict(index, "the migration of the code around it rewrites or moves this statement")
         try:
-            present = _bound_names(cst.MetadataWrapper(migrated, unsafe_skip_copy=True), kept)
+            uses, _ = _links(cst.MetadataWrapper(migrated, unsafe_skip_copy=True), kept)
         except Exception:  # scope analysis failing on output is a reason to refuse, not to crash
-            present = {}
-        for index, name in sorted(set(self.required) - set(present)):
-            return self._conflict(index, f"it uses {name!r}, which the migration removes or renames")
+            uses = set()
+        names = {(index, name) for index, name, _ in uses}
+        for index, name, _ in sorted(self.uses - uses, key=lambda use: (use[0], use[1], use[2] or "")):
+            if (index, name) not in names:
+                return self._conflict(index, f"it uses {name!r}, which the migration removes or renames")
+            return self._conflict(index, f"it uses {name!r}, whose definition the migration rewrites")
+        statements = Counter(_key(node) for node in _statements(migrated))
+        for index, name, user in self.used_by:
+            if user not in statements:
+                return self._conflict(index, f"it binds the transform {name!r}, whose uses the migration rewrites")
         return None
 
     def _conflict(self, index: int, reason: str) -> Diagnostic:
@@ -150,9 +165,48 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[node]).code  # type: ignore[list-item]
 
 
-def _bound_names(wrapper: cst.MetadataWrapper, statements: list[cst.CSTNode]) -> dict[tuple[int, str], Any]:
-    """``(index of the statement, name)`` for each name the statements read that the file itself defines."""
+def _key(node: cst.CSTNode) -> str:
+    """What identifies a statement: its code, or for a block statement its header (body left out)."""
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.For, cst.While, cst.With, cst.If)):
+        body = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        changes: dict[str, Any] = {"body": body}
+        if isinstance(node, (cst.For, cst.While, cst.If)):
+            changes["orelse"] = None
+        node = node.with_changes(**changes)
+    return _code(node)
+
+
+def _enclosing(node: cst.CSTNode, parents: Any) -> cst.CSTNode | None:
+    """The innermost statement containing ``node``."""
+    current: cst.CSTNode | None = node
+    while current is not None and not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        current = parents.get(current)
+    return current
+
+
+def _definition(assignment: Any, parents: Any) -> str | None:
+    """What a name's value depends on: the statement (or def/class header) binding it; ``None`` for function
+    parameters, imports and loop targets, whose meaning a migration that keeps the name does not change."""
+    node = assignment.node
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return _key(node)
+    if isinstance(node, (cst.Param, cst.Import, cst.ImportFrom)):
+        return None
+    statement = _enclosing(node, parents)
+    return _key(statement) if isinstance(statement, cst.SimpleStatementLine) else None
+
+
+def _links(
+    wrapper: cst.MetadataWrapper, statements: list[cst.CSTNode]
+) -> tuple[set[tuple[int, str, str | None]], list[tuple[int, str, str]]]:
+    """How the ``statements`` are tied to the rest of the file.
+
+    ``uses``: ``(statement index, name, definition)`` for each name a statement reads that the file defines;
+    ``used_by``: ``(statement index, name, key of the using statement)`` for each use, outside the statements,
+    of a name one of them defines.
+    """
     scopes = wrapper.resolve(ScopeProvider)
+    parents = wrapper.resolve(ParentNodeProvider)
     owner: dict[int, int] = {}
     for index, statement in enumerate(statements):
         stack = [statement]
@@ -160,14 +214,25 @@ def _bound_names(wrapper: cst.MetadataWrapper, statements: list[cst.CSTNode]) ->
             node = stack.pop()
             owner.setdefault(id(node), index)
             stack.extend(node.children)
-    found: dict[tuple[int, str], Any] = {}
+    uses: set[tuple[int, str, str | None]] = set()
+    used_by: list[tuple[int, str, str]] = []
     for scope in {scope for scope in scopes.values() if scope is not None}:
         for access in scope.accesses:
             index = owner.get(id(access.node))
-            if index is not None and any(not isinstance(ref, cst.metadata.BuiltinAssignment) for ref in access.referents):
-                name = access.node.value if isinstance(access.node, cst.Name) else str(access.node)
-                found[(index, name)] = access
-    return found
+            if index is None:
+                continue
+            for referent in access.referents:
+                if not isinstance(referent, BuiltinAssignment):
+                    uses.add((index, referent.name, _definition(referent, parents)))
+        for assignment in scope.assignments:
+            index = owner.get(id(assignment.node))
+            if index is None or isinstance(assignment, BuiltinAssignment):
+                continue
+            for access in assignment.references:
+                user = _enclosing(access.node, parents)
+                if id(access.node) not in owner and user is not None:
+                    used_by.append((index, assignment.name, _key(user)))
+    return uses, used_by
 
 
 class SkippingDispatcher(RuleDispatcher):

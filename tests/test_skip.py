@@ -150,6 +150,36 @@ def test_a_skip_comment_that_covers_nothing_is_reported() -> None:
             7,
             "rewrites or moves this statement",
         ),
+        (
+            # the skipped call site would call the Linen model with Haiku's init signature
+            """
+            import haiku as hk
+            import jax
+
+
+            def forward(x):
+                return hk.Linear(2)(x)
+
+
+            model = hk.transform(forward)
+            params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))  # h2f: skip
+            """,
+            10,
+            "it uses 'model', whose definition the migration rewrites",
+        ),
+        (
+            # the transform stays Haiku (its function lives in another file) while its uses would be rewritten
+            """
+            import haiku as hk
+            import jax
+            from nets import forward
+
+            model = hk.transform(forward)  # h2f: skip
+            params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))
+            """,
+            5,
+            "it binds the transform 'model', whose uses the migration rewrites",
+        ),
     ],
 )
 def test_a_skip_that_would_break_the_file_leaves_it_untouched_with_h2f004(text: str, line: int, reason: str) -> None:
@@ -158,3 +188,18 @@ def test_a_skip_that_would_break_the_file_leaves_it_untouched_with_h2f004(text: 
     diagnostic = caught.value.diagnostic
     assert (diagnostic.code, diagnostic.severity, diagnostic.line) == ("H2F004", "error", line)
     assert reason in diagnostic.message
+
+
+def test_values_computed_by_a_skipped_statement_flow_into_migrated_code() -> None:
+    text = source(
+        """
+        import haiku as hk
+
+
+        def layer(x):
+            h = hk.LayerNorm(-1, True, True)(x)  # h2f: skip
+            return hk.Linear(4)(h)
+        """
+    )
+    code = migrate_source(text).code
+    assert "    h = hk.LayerNorm(-1, True, True)(x)  # h2f: skip\n    return nn.Dense(4)(h)\n" in code
