@@ -245,3 +245,14 @@ class SkippingDispatcher(RuleDispatcher):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result = super().on_leave(original_node, updated_node)
         return original_node if id(original_node) in self.plan.ids else result
+
+
+def hides_transform(analysis: Any, transform: Any) -> bool:
+    """Whether ``# h2f: skip`` covers the statement binding ``transform`` or the ``def`` of its function: then the
+    transform stays Haiku, and other files of the run must not have its call sites rewritten (see
+    :mod:`h2f.project`)."""
+    binding = transform.binding
+    if isinstance(binding, cst.Assign):
+        binding = analysis.parents.get(binding)
+    function = transform.function if isinstance(transform.function, cst.FunctionDef) else None
+    return any(node is not None and any(_is_skip(ws) for ws in _header_comments(node)) for node in (binding, function))
