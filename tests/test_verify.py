@@ -342,23 +342,28 @@ def _assert_numeric_failure(report):
 
 
 WRONG = {
-    # (case, mutation): check on the report
-    ("mlp_dropout", "wrong_activation"): _assert_numeric_failure,
-    ("autoencoder", "wrong_activation"): _assert_numeric_failure,
-    ("layer_stack", "wrong_epsilon"): _assert_numeric_failure,
-    ("rnn_scan", "wrong_reverse"): _assert_numeric_failure,
-    ("repeated_layers", "wrong_transposed"): _assert_numeric_failure,
-    ("get_state", "wrong_state"): _assert_numeric_failure,
-    ("mlp_dropout", "nnx_wrong_activation"): _assert_numeric_failure,
-    ("autoencoder", "nnx_wrong_activation"): _assert_numeric_failure,
-    ("batchnorm", "nnx_wrong_epsilon"): _assert_numeric_failure,
+    # (case, mutation): (haiku module, flax module) named as the first whose output (or updated state) differs
+    ("mlp_dropout", "wrong_activation"): ("model/block", "Block_0"),
+    ("mlp_dropout", "nnx_wrong_activation"): ("model/block", "block"),
+    ("autoencoder", "wrong_activation"): ("auto_encoder", ""),
+    ("autoencoder", "nnx_wrong_activation"): ("auto_encoder", ""),
+    ("layer_stack", "wrong_epsilon"): ("layer_norm", "LayerNorm_0"),
+    ("batchnorm", "nnx_wrong_epsilon"): ("model/block/batch_norm", "block/batch_norm"),
+    ("rnn_scan", "wrong_reverse"): ("cell/ih", "ScanCell_0/ih"),
+    ("repeated_layers", "wrong_transposed"): ("mlp/linear", "MLP_0/TDense_0"),
+    ("get_state", "wrong_state"): ("~", ""),
 }
 
 
 @pytest.mark.parametrize("case,name", sorted(WRONG))
-def test_wrong_migration_fails(case, name, wrong):
+def test_wrong_migration_fails_naming_the_module(case, name, wrong):
     report = verify_scripts(str(DATA / case / "haiku.py"), wrong(case, name))
-    WRONG[case, name](report)
+    _assert_numeric_failure(report)
+    culprit = report.failures[0].culprit
+    assert culprit is not None, report.summary()
+    assert (culprit.haiku, culprit.flax) == WRONG[case, name]
+    assert culprit.max_abs_diff > report.atol
+    assert f"haiku: {culprit.haiku}" in report.summary()
 
 
 def test_wrong_state_update_is_caught_in_the_state_comparison(wrong):
@@ -454,38 +459,73 @@ def test_only_stochastic_calls_do_not_verify():
     assert "nothing was verified" in report.summary()
 
 
-def test_batchnorm_training_call_reports_debiasing_difference(tmp_path):
-    haiku_src = textwrap.dedent("""
-        import haiku as hk, jax, jax.numpy as jnp, numpy as np
-        def f(x, training):
-            return hk.BatchNorm(True, True, 0.9)(hk.Linear(3)(x), is_training=training)
-        t = hk.transform_with_state(f)
-        data = np.random.RandomState(0)
-        x, x2 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(2))
-        params, state = t.init(jax.random.key(0), x, training=True)
-        y, state = t.apply(params, state, None, x2, training=True)
-    """)
-    linen_src = textwrap.dedent("""
-        import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
-        class M(nn.Module):
-            @nn.compact
-            def __call__(self, x, training):
-                x = nn.Dense(3)(x)
-                return nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)
-        data = np.random.RandomState(0)
-        x, x2 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(2))
-        v = M().init(jax.random.key(0), x, training=False)
-        y, upd = M().apply(v, x2, training=True, mutable=["batch_stats"])
-    """)
-    (tmp_path / "h.py").write_text(haiku_src)
-    (tmp_path / "l.py").write_text(linen_src)
-    report = verify_scripts(str(tmp_path / "h.py"), str(tmp_path / "l.py"))
-    (call,) = report.calls
-    assert all(d.ok for d in call.outputs)  # training-mode outputs use batch statistics: equal
-    assert {d.path for d in call.state if not d.ok} == {
-        "state/batch_stats/BatchNorm_0/mean", "state/batch_stats/BatchNorm_0/var"}
-    assert any("zero-debiased" in m for m in call.messages)
-    assert not report.passed
+_BN_HAIKU = """
+import haiku as hk, jax, jax.numpy as jnp, numpy as np
+def f(x, training):
+    return hk.BatchNorm(True, True, 0.9)(hk.Linear(3)(x), is_training=training)
+t = hk.transform_with_state(f)
+data = np.random.RandomState(0)
+x, x2, x3 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(3))
+params, state = t.init(jax.random.key(0), x, training=True)
+y, state = t.apply(params, state, None, x2, training=True)
+y, state = t.apply(params, state, None, x3, training=True)
+y, _ = t.apply(params, state, None, x, training=False)
+"""
+
+_BN_FLAX = {
+    "linen": """
+import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+class M(nn.Module):
+    @nn.compact
+    def __call__(self, x, training):
+        x = nn.Dense(3)(x)
+        return nn.BatchNorm(momentum=MOMENTUM, epsilon=1e-5)(x, use_running_average=not training)
+data = np.random.RandomState(0)
+x, x2, x3 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(3))
+v = M().init(jax.random.key(0), x, training=False)
+y, upd = M().apply(v, x2, training=True, mutable=["batch_stats"])
+v = {"params": v["params"], **upd}
+y, upd = M().apply(v, x3, training=True, mutable=["batch_stats"])
+v = {"params": v["params"], **upd}
+y = M().apply(v, x, training=False)
+""",
+    "nnx": """
+import jax, jax.numpy as jnp, numpy as np
+from flax import nnx
+class M(nnx.Module):
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(2, 3, rngs=rngs)
+        self.batch_norm = nnx.BatchNorm(3, momentum=MOMENTUM, epsilon=1e-5, rngs=rngs)
+    def __call__(self, x):
+        return self.batch_norm(self.linear(x))
+data = np.random.RandomState(0)
+x, x2, x3 = (jnp.asarray(data.normal(size=(6, 2)), jnp.float32) for _ in range(3))
+m = M(nnx.Rngs(0))
+y = m(x2)
+y = m(x3)
+m.eval()
+y = m(x)
+""",
+}
+
+
+@pytest.mark.parametrize("target", sorted(_BN_FLAX))
+def test_batchnorm_training_calls_match_up_to_debiasing_and_wrong_momentum_is_named(tmp_path, target):
+    (tmp_path / "h.py").write_text(_BN_HAIKU)
+    (tmp_path / "good.py").write_text(_BN_FLAX[target].replace("MOMENTUM", "0.9"))
+    (tmp_path / "bad.py").write_text(_BN_FLAX[target].replace("MOMENTUM", "0.8"))
+    report = verify_scripts(str(tmp_path / "h.py"), str(tmp_path / "good.py"))
+    assert report.passed, report.summary()
+    assert [c.status for c in report.calls] == ["pass"] * 3
+    assert [len(c.state) for c in report.calls[:2]] == [2, 2]  # mean and var compared after each training call
+    assert "(H2F050)" in "\n".join(report.calls[0].messages)
+    bad = verify_scripts(str(tmp_path / "h.py"), str(tmp_path / "bad.py"))
+    assert not bad.passed
+    first = bad.calls[0]
+    assert all(d.ok for d in first.outputs)  # training-mode outputs use batch statistics
+    assert {d.path.rsplit("/", 1)[1] for d in first.state if not d.ok} == {"mean", "var"}
+    assert first.culprit is not None and first.culprit.haiku == "batch_norm", bad.summary()
+    assert first.culprit.flax == {"linen": "BatchNorm_0", "nnx": "batch_norm"}[target]
 
 
 def test_compare_reports_count_and_structure_mismatches():

@@ -514,6 +514,27 @@ def module_map(params: Mapping[str, Mapping[str, Any]] | None,
     return [(m.haiku, m.linen) for m in pair_trees(params, state, template).modules]
 
 
+def ema_hidden_state(state: Mapping[str, Mapping[str, Any]] | None) -> dict | None:
+    """``state`` with each BatchNorm EMA's biased ``hidden`` value in place of its debiased ``average``.
+
+    Flax's BatchNorm updates its statistics exactly like Haiku's EMA updates ``hidden``
+    (``m * old + (1 - m) * batch``); only Haiku's ``average`` is divided by ``1 - m**counter``.  Fed
+    ``hidden``, a Flax training step must reproduce Haiku's new ``hidden``: a wrong momentum shows, the
+    zero-debiasing (H2F050) does not.  Returns None when the state has no EMA with a ``hidden`` leaf.
+    """
+    if not state:
+        return None
+    out = {}
+    found = False
+    for module, leaves in state.items():
+        if _is_ema(module, leaves) and "hidden" in leaves:
+            out[module] = {**leaves, "average": leaves["hidden"]}
+            found = True
+        else:
+            out[module] = leaves
+    return out if found else None
+
+
 # ----------------------------------------------------------------------------------------------
 # Conversion
 

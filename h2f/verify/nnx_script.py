@@ -18,8 +18,9 @@ import functools
 from pathlib import Path
 from typing import Any, Callable
 
-from h2f.verify.convert import ConversionError
-from h2f.verify.nnx_state import load_haiku_into_nnx, nnx_template
+from h2f.verify.convert import ConversionError, ema_hidden_state
+from h2f.verify.modules import new_recorder
+from h2f.verify.nnx_state import load_haiku_into_nnx, nnx_module_map, nnx_template
 from h2f.verify.script import (
     HaikuCall,
     LinenCall,
@@ -58,10 +59,15 @@ class _NNXRunner:
         self.calls: list[LinenCall] = []
         self.concrete = 0
         self.depth = 0
+        self.recorder: Any = None  # records submodule outputs during a concrete top-level call
+        self.paths: dict[int, str] = {}
 
     def call(self, fn: Callable, module: Any, method: str, args: tuple, kwargs: dict) -> Any:
         if self.depth:
-            return fn(module, *args, **kwargs)
+            out = fn(module, *args, **kwargs)
+            if self.recorder is not None and id(module) in self.paths:
+                self.recorder.add(self.paths[id(module)], method, out)
+            return out
         self.depth += 1
         try:
             return self._top_level(fn, module, method, args, kwargs)
@@ -86,11 +92,21 @@ class _NNXRunner:
             call.paired_with = h.index
             try:
                 load_haiku_into_nnx(h.params, h.state, module)
+                call.module_map = nnx_module_map(h.params, h.state, module)
             except ConversionError as e:
                 call.conversion_error = str(e)
         keys = nnx.to_flat_state(nnx.state(module, nnx.RngKey))
         probe = nnx.clone(module) if len(keys) else None
-        result = fn(module, *args, **kwargs)
+        hidden = ema_hidden_state(h.state) if call.paired_with is not None and not call.conversion_error else None
+        rerun = nnx.clone(module) if hidden is not None else None
+        self.paths = {id(m): "/".join(str(p) for p in path) for path, m in nnx.iter_modules(module)}
+        self.recorder = new_recorder()
+        try:
+            result = fn(module, *args, **kwargs)
+            self.recorder.add("", method, result)
+            call.modules = self.recorder.records
+        finally:
+            self.recorder = None
         call.output = _snapshot(result)
         if probe is not None:
             call.rng_streams = tuple(sorted({str(path[-2]) for path, _ in keys if len(path) >= 2}))
@@ -101,7 +117,11 @@ class _NNXRunner:
                 call.stochastic = not _same_output(result, fn(probe, *args, **kwargs))
             except Exception:  # noqa: BLE001 - best effort probe
                 call.stochastic = False
-        updates = {c: v for c, v in nnx_template(module).items() if c != "params"}
+        if rerun is not None:
+            load_haiku_into_nnx(h.params, hidden, rerun)
+            fn(rerun, *args, **kwargs)
+            call.ema_hidden = True
+        updates = {c: v for c, v in nnx_template(rerun if rerun is not None else module).items() if c != "params"}
         call.updates = _snapshot(updates) if updates else None
         self.calls.append(call)
         return result
@@ -121,9 +141,9 @@ def _patch_nnx(runner: _NNXRunner, patches: _Patches) -> None:
     from flax import nnx
 
     def wrap(cls: type) -> None:
-        if cls.__module__.split(".")[0] == "flax":
-            return
-        for attr in _forward_methods(cls):
+        # Flax's own modules (nnx.Linear, …) only for the per-module outputs of their __call__.
+        builtin = cls.__module__.split(".")[0] == "flax"
+        for attr in ["__call__"] if builtin and "__call__" in vars(cls) else [] if builtin else _forward_methods(cls):
             fn = vars(cls)[attr]
 
             @functools.wraps(fn)

@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from h2f.verify.convert import ConversionError, haiku_to_linen
+from h2f.verify.convert import ConversionError, ema_hidden_state, haiku_to_linen, module_map
+from h2f.verify.modules import first_difference, record_linen_modules
 
 __all__ = [
     "HaikuCall",
@@ -71,6 +72,7 @@ class HaikuCall:
     output: Any = None
     new_state: dict | None = None
     stochastic: bool = False
+    modules: list = field(default_factory=list)  # ModuleOutput of every module method call, in order
 
 
 @dataclass
@@ -95,6 +97,9 @@ class LinenCall:
     stochastic: bool = False
     paired_with: int | None = None
     conversion_error: str | None = None
+    modules: list = field(default_factory=list)  # ModuleOutput of every module method call, in order
+    module_map: list = field(default_factory=list)  # (haiku module, flax module path) of the converted params
+    ema_hidden: bool = False  # ``updates`` come from a re-run fed Haiku's biased EMA values (ema_hidden_state)
 
 
 @dataclass
@@ -120,6 +125,7 @@ class CallResult:
     outputs: list[LeafDiff] = field(default_factory=list)
     state: list[LeafDiff] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    culprit: Any = None  # h2f.verify.modules.Culprit: the first module whose output differs
 
     @property
     def max_abs_diff(self) -> float:
@@ -145,6 +151,7 @@ class Report:
     backend: str = ""
     haiku_script: str = ""
     linen_script: str = ""
+    could_not_run: list[str] = field(default_factory=list)  # crashes, timeouts, exceptions in either program
 
     @property
     def compared(self) -> list[CallResult]:
@@ -345,10 +352,13 @@ class _HaikuRecorder:
         # user calls, whether the outer transform is running init or apply.
         if self.depth or self.suspended or base.inside_transform():
             return apply_fn(params, state, rng, *args, **kwargs)
+        from h2f.verify.modules import record_haiku_modules
+
         method = self.methods[-1] if self.methods else "__call__"
         self.depth += 1
         try:
-            out, new_state = apply_fn(params, state, rng, *args, **kwargs)
+            with record_haiku_modules() as modules:
+                out, new_state = apply_fn(params, state, rng, *args, **kwargs)
         finally:
             self.depth -= 1
         index = len(self.calls)
@@ -371,7 +381,8 @@ class _HaikuRecorder:
             state=_snapshot(state) if state is not None else None,
             uses_state=state is not None, rng=rng,
             args=_snapshot(args), kwargs=_snapshot(kwargs),
-            output=_snapshot(out), new_state=_snapshot(new_state), stochastic=stochastic))
+            output=_snapshot(out), new_state=_snapshot(new_state), stochastic=stochastic,
+            modules=[] if _has_tracer(modules) else modules))
         return out, new_state
 
 
@@ -521,11 +532,13 @@ class _LinenRunner:
             call.paired_with = h.index
             try:
                 new_vars = haiku_to_linen(h.params, h.state, variables, IGNORED_COLLECTIONS)
+                call.module_map = module_map(h.params, h.state, variables)
             except ConversionError as e:
                 call.conversion_error = str(e)
         self.depth += 1
         try:
-            result = orig(module, new_vars, *args, **kwargs)
+            with record_linen_modules() as call.modules:
+                result = orig(module, new_vars, *args, **kwargs)
             rngs = kwargs.get("rngs")
             if rngs is not None:
                 call.rng_streams = tuple(rngs) if isinstance(rngs, Mapping) else ("params",)
@@ -536,10 +549,17 @@ class _LinenRunner:
                     call.stochastic = not _same_output(result, result2)
                 except Exception:  # noqa: BLE001 - best effort probe
                     call.stochastic = False
+            hidden = ema_hidden_state(h.state) if call.paired_with is not None and not call.conversion_error else None
+            returns_updates = mutable is not False and mutable is not None and isinstance(result, tuple)
+            if hidden is not None and returns_updates:
+                rerun = orig(module, haiku_to_linen(h.params, hidden, variables, IGNORED_COLLECTIONS), *args, **kwargs)
+                call.updates, call.ema_hidden = _snapshot(rerun[1]), True
         finally:
             self.depth -= 1
         if mutable is not False and mutable is not None and isinstance(result, tuple) and len(result) == 2:
-            call.output, call.updates = _snapshot(result[0]), _snapshot(result[1])
+            call.output = _snapshot(result[0])
+            if not call.ema_hidden:
+                call.updates = _snapshot(result[1])
         else:
             call.output = _snapshot(result)
         self.calls.append(call)
@@ -680,6 +700,15 @@ def _state_changed(before: Any, after: Any) -> bool:
     return not _same_output(before, after)
 
 
+def _state_culprit(diff: LeafDiff, pairs: list[tuple[str, str]]) -> Any:
+    """The module owning a differing state leaf (``state/<collection>/<module path>/<leaf>``)."""
+    from h2f.verify.modules import Culprit
+
+    flax = "/".join(diff.path.split("/")[2:-1])
+    haiku = next((h for h, f in pairs if f == flax), None)
+    return None if haiku is None else Culprit(haiku, flax, "state", diff.max_abs_diff)
+
+
 def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult:
     res = CallResult(index=k, haiku_method=h.method, linen_method=l.method, status="pass")
     if l.conversion_error:
@@ -702,8 +731,9 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
                                     f"{sorted(updates)} but the Haiku function has no state")
                 res.status = "fail"
             else:
+                new_state = (ema_hidden_state(h.new_state) if l.ema_hidden else None) or h.new_state or {}
                 try:
-                    converted = haiku_to_linen({}, h.new_state or {}, updates, IGNORED_COLLECTIONS)
+                    converted = haiku_to_linen({}, new_state, updates, IGNORED_COLLECTIONS)
                 except ConversionError as e:
                     res.status = "fail"
                     res.messages.append(f"new state not comparable: {e}")
@@ -711,11 +741,20 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
                     res.state, msgs = _compare_trees(converted, updates, atol, prefix="state")
                     res.messages += msgs
                     bad = [d for d in res.state if not d.ok]
-                    if any(d.path.endswith(("/mean", "/var")) for d in bad):
+                    if bad:
+                        res.culprit = _state_culprit(bad[0], l.module_map)
+                        if res.culprit is not None:
+                            res.messages.insert(0, str(res.culprit))
+                    if l.ema_hidden:
+                        res.messages.append(
+                            "note: BatchNorm statistics compared on Haiku's biased EMA values (hidden), which "
+                            "Flax's update must reproduce; Haiku's eval-mode averages are zero-debiased and "
+                            "Flax's are not (H2F050): converted checkpoints match, fresh training differs at first")
+                    elif any(d.path.endswith(("/mean", "/var")) for d in bad):
                         res.messages.append(
                             "note: Haiku BatchNorm moving averages are zero-debiased "
                             "(hk.ExponentialMovingAverage) while Flax's are not, so statistics "
-                            "differ after a training-mode call")
+                            "differ after a training-mode call (H2F050)")
     elif h.uses_state and _state_changed(h.state, h.new_state):
         res.status = "fail"
         res.messages.append("Haiku updated its state in this call but the Linen call returned no "
@@ -724,6 +763,10 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
         res.status = "fail"
     if any(not d.ok for d in res.outputs + res.state):
         res.status = "fail"
+        if any(not d.ok for d in res.outputs):
+            res.culprit = first_difference(h.modules, l.modules, l.module_map, atol)
+            if res.culprit is not None:
+                res.messages.insert(0, str(res.culprit))
         hint = _input_hint(h, l, atol)
         if hint:
             res.messages.append(hint)
