@@ -22,6 +22,7 @@ import click
 from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
+from h2f.cache import Cache
 from h2f.config import Config, ConfigError, load_config, normalize_names
 from h2f.engine import Options, UnsupportedTarget, check_target
 from h2f.files import (
@@ -37,6 +38,7 @@ from h2f.files import (
     output_path,
     unified_diff,
 )
+from h2f.progress import Progress
 from h2f.project import index_transforms
 from h2f.report import REPORT_SUFFIXES, Report, outcome_annotations, problem_annotation, rules_table
 from h2f.rule import TARGETS
@@ -95,6 +97,12 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     metavar="FILE",
     help="Also write a report of the run to FILE: JSON (FILE.json, see docs/report-schema.json) or Markdown (FILE.md).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither use nor store cached results (kept in $H2F_CACHE_DIR, else ~/.cache/h2f, keyed on each file's "
+    "content, the options and h2f's own code).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
 def migrate(
     paths: tuple[str, ...],
@@ -107,6 +115,7 @@ def migrate(
     jobs: int | None,
     output_format: str,
     report_path: Path | None,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Migrate the Python files in PATH... to Flax, in place.
@@ -138,7 +147,9 @@ def migrate(
         _migrate_stdin(options, reporter, diff=diff, check=check)
     else:
         jobs = jobs if jobs is not None else config.jobs or 0
-        _migrate_paths(paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs)
+        _migrate_paths(
+            paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs, cache=not no_cache
+        )
     reporter.finish()
     if report is not None and report_path is not None:
         try:
@@ -189,21 +200,29 @@ def _migrate_paths(
     check: bool,
     output_dir: Path | None,
     jobs: int,
+    cache: bool = True,
 ) -> None:
     """Migrate every file under ``paths``; a file that fails does not stop the others."""
     mode = Mode.CHECK if diff or check else Mode.WRITE
     root = common_root(paths)
     exclude = [output_dir] if output_dir is not None else []
     files = [file for file in iter_python_files(paths, reporter.problem, exclude) if config.selects(file)]
+    results = Cache.open(options) if cache else None
     if len(files) > 1:
-        options = dataclasses.replace(options, project=index_transforms(files, root))
+        options = dataclasses.replace(options, project=index_transforms(files, root, results))
+        results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
+    progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
     try:
-        for outcome in migrate_files(work, options, mode, jobs or _cpu_count()):
+        for outcome in migrate_files(work, options, mode, jobs or _cpu_count(), results):
+            progress.clear()
             if diff:
                 _write_stdout(unified_diff(outcome))
             reporter.outcome(outcome)
+            progress.advance()
+        progress.close()
     except BrokenProcessPool as error:
+        progress.close()
         _fail(f"a worker process died ({error}); rerun with --jobs 1 to find the file")
 
 

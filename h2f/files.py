@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
+from h2f.cache import Cache
 from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MigrationError, MigrationResult, Options, migrate_source
 from h2f.project import mentions_project_transform
@@ -238,11 +239,18 @@ def _cookie_line(raw: bytes) -> int:
 # ----------------------------------------------------------------------------------------------- migrating
 
 
-def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destination: Path | None = None) -> FileOutcome:
+def migrate_file(
+    path: Path,
+    options: Options,
+    mode: Mode = Mode.CHECK,
+    destination: Path | None = None,
+    cache: Cache | None = None,
+) -> FileOutcome:
     """Migrate one file; with :attr:`Mode.WRITE` write the result to ``destination`` (default: in place).
 
     Never raises for problems in the file: they are in the outcome. Nothing is written when the text does not
-    change or the migration failed.
+    change or the migration failed. With a ``cache``, the migration result may come from it (the outcome and
+    what is written are the same either way).
     """
     try:
         raw = path.read_bytes()
@@ -252,7 +260,11 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
         return FileOutcome(path, Status.UNCHANGED)
     try:
         decoded = decode(raw, str(path))
-        result = _migrate_text(decoded.text, options, str(path))
+        if cache is None:
+            result = _migrate_text(decoded.text, options, str(path))
+        else:
+            text = decoded.text
+            result = cache.migrate(raw, text, str(path), lambda: _migrate_text(text, options, str(path)))
     except (DecodeError, MigrationError) as error:
         return FileOutcome(path, Status.FAILED, (error.diagnostic,))
     outcome = FileOutcome(
@@ -269,7 +281,11 @@ def migrate_file(path: Path, options: Options, mode: Mode = Mode.CHECK, destinat
 
 
 def migrate_files(
-    jobs: Sequence[tuple[Path, Path | None]], options: Options, mode: Mode = Mode.CHECK, workers: int = 1
+    jobs: Sequence[tuple[Path, Path | None]],
+    options: Options,
+    mode: Mode = Mode.CHECK,
+    workers: int = 1,
+    cache: Cache | None = None,
 ) -> Iterator[FileOutcome]:
     """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
 
@@ -279,13 +295,13 @@ def migrate_files(
     """
     if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
         for path, destination in jobs:
-            yield migrate_file(path, options, mode, destination)
+            yield migrate_file(path, options, mode, destination, cache)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     paths, destinations = zip(*jobs)
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        yield from pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations)
+        yield from pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
 
 
 def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:

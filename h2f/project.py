@@ -11,8 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from h2f.cache import Cache
 
 _HAIKU_BYTES = b"haiku"
 
@@ -46,27 +50,49 @@ def module_suffixes(path: Path, root: Path) -> list[str]:
     return [".".join(parts[index:]) for index in range(len(parts)) if parts[index:]]
 
 
-def index_transforms(files: Iterable[Path], root: Path) -> ProjectIndex:
-    """Read the files that mention haiku and collect their module-level transforms.
+def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = None) -> ProjectIndex:
+    """Read the files that mention haiku and collect their module-level transforms (through ``cache``).
 
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem.
     """
-    from h2f.analysis import FileAnalysis
-
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path in files:
         try:
             raw = path.read_bytes()
-            if _HAIKU_BYTES not in raw:
-                continue
-            module = cst.parse_module(raw)
-        except (OSError, cst.ParserSyntaxError, UnicodeDecodeError):
+        except OSError:
             continue
-        analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
-        for transform in analysis.module_level_transforms():
-            streams, collections = analysis.features_of(transform)
-            exported = ExportedTransform(
+        if _HAIKU_BYTES not in raw:
+            continue
+        exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
+        for exported in exports:
+            for dotted in module_suffixes(path, root):
+                key = f"{dotted}.{exported.name}"
+                claimed = found.get(key, (path, exported))
+                found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
+    return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def file_exports(raw: bytes) -> list[ExportedTransform]:
+    """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
+    from h2f.analysis import FileAnalysis
+    from h2f.skip import Marks, find_marks, hides_transform
+
+    try:
+        module = cst.parse_module(raw)
+    except (cst.ParserSyntaxError, UnicodeDecodeError):
+        return []
+    marks = find_marks(raw.decode(module.encoding, errors="replace")) if b"h2f:" in raw else Marks()
+    if marks.skip_file:
+        return []  # the file stays Haiku, so the call sites of its transforms in other files must too
+    analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+    exports = []
+    for transform in analysis.module_level_transforms():
+        if marks.lines and hides_transform(analysis, transform):
+            continue
+        streams, collections = analysis.features_of(transform)
+        exports.append(
+            ExportedTransform(
                 transform.name,
                 transform.kind,
                 transform.with_state,
@@ -75,11 +101,8 @@ def index_transforms(files: Iterable[Path], root: Path) -> ProjectIndex:
                 streams,
                 collections,
             )
-            for dotted in module_suffixes(path, root):
-                key = f"{dotted}.{transform.name}"
-                claimed = found.get(key, (path, exported))
-                found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
-    return {key: value[1] for key, value in found.items() if value is not None}
+        )
+    return exports
 
 
 def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool:

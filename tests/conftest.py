@@ -74,3 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite the expected files (linen.py, warnings.txt) of fixtures/ from the current migration",
     )
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty result cache of its own (see h2f.cache), never the user's."""
+    monkeypatch.setenv("H2F_CACHE_DIR", str(tmp_path_factory.mktemp("h2f-cache")))

@@ -1,0 +1,194 @@
+"""A cache of migration results, so that a re-run over an unchanged tree is nearly free (as black and ruff do).
+
+An entry is keyed on everything the result depends on: the file's path (diagnostics name it) and bytes, h2f's
+own code (its version and a digest of its source files and rules, so an edited checkout never reuses a stale
+result), and the options (target, selected rules, the transforms other files of the run export). It holds what
+:func:`~h2f.engine.migrate_source` produced: the migrated text when it differs, the diagnostics, or the error that
+stopped the migration. A hit therefore gives the same outcome as a fresh run, and everything after it happens as
+usual: a file that needs writing is written whether its result came from the cache or not.
+
+A second kind of entry keeps what one file exports to the others (:mod:`h2f.project`), keyed on its bytes and
+h2f's code, so the project index of an unchanged tree is not rebuilt by parsing every Haiku file again.
+
+Where: ``$H2F_CACHE_DIR``, else ``$XDG_CACHE_HOME/h2f``, else ``~/.cache/h2f``; a directory per h2f code digest,
+one small JSON file per entry, each written atomically (concurrent workers and runs are safe). An entry that
+cannot be read or does not have the expected shape is a miss; a cache that cannot be written is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from h2f import __version__
+from h2f.diagnostics import Diagnostic
+from h2f.engine import MigrationError, MigrationResult, Options
+from h2f.project import ExportedTransform
+from h2f.rule import select_rules
+
+#: Environment variable naming the cache directory.
+CACHE_DIR_ENV = "H2F_CACHE_DIR"
+
+
+def default_directory() -> Path:
+    """``$H2F_CACHE_DIR``, else the user cache directory (``$XDG_CACHE_HOME/h2f`` or ``~/.cache/h2f``)."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "h2f"
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of h2f's version and of every source file of the ``h2f`` package and its rules."""
+    import h2f
+    import h2f.rules
+
+    digest = hashlib.sha256(__version__.encode())
+    for package in (h2f, h2f.rules):
+        root = Path(package.__file__).parent
+        for file in sorted(root.rglob("*.py")):
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def options_digest(options: Options) -> str:
+    """A digest of what, besides the file itself, decides its migration: target, rules, project index."""
+    rules = [
+        f"{rule.__module__}.{rule.__qualname__}"
+        for rule in select_rules(options.target, options.select, options.ignore)
+    ]
+    project = {name: _exported_to_json(exported) for name, exported in options.project.items()}
+    settings = {"target": options.target, "rules": rules, "project": project}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Cache:
+    """Cached results for one run's settings; small and picklable, so worker processes share it."""
+
+    directory: Path  # the directory of this code digest
+    settings: str  # :func:`options_digest` of the run
+
+    @classmethod
+    def open(cls, options: Options, directory: Path | None = None) -> Cache:
+        """The cache for ``options`` under ``directory`` (default: :func:`default_directory`)."""
+        return cls((directory or default_directory()) / code_digest(), options_digest(options))
+
+    def with_options(self, options: Options) -> Cache:
+        """The same cache for other options (once the project index is known)."""
+        return dataclasses.replace(self, settings=options_digest(options))
+
+    # ----- migration results ---------------------------------------------------------------------------
+
+    def migrate(self, raw: bytes, text: str, path: str, compute: Callable[[], MigrationResult]) -> MigrationResult:
+        """The result of migrating ``text`` (decoded from ``raw``) read from ``path``: cached, or ``compute()``d
+        and stored. A :class:`MigrationError` is cached and raised again like a result."""
+        key = _digest(self.settings, path, raw)
+        entry = self._load("m", key)
+        if entry is not None:
+            try:
+                return _result_from_json(entry, text, path)
+            except (KeyError, TypeError, ValueError):
+                pass  # an entry of another shape: compute it again
+        try:
+            result = compute()
+        except MigrationError as error:
+            self._store("m", key, {"error": _diagnostic_to_json(error.diagnostic)})
+            raise
+        code = result.code if result.changed else None
+        self._store("m", key, {"code": code, "diagnostics": [_diagnostic_to_json(d) for d in result.diagnostics]})
+        return result
+
+    # ----- project exports -----------------------------------------------------------------------------
+
+    def exports(self, raw: bytes, compute: Callable[[bytes], list[ExportedTransform]]) -> list[ExportedTransform]:
+        """The transforms a file with bytes ``raw`` exports: cached, or ``compute(raw)`` and stored."""
+        key = _digest(raw)
+        entry = self._load("x", key)
+        if entry is not None:
+            try:
+                return [_exported_from_json(item) for item in entry["exports"]]
+            except (KeyError, TypeError, ValueError):
+                pass
+        exports = compute(raw)
+        self._store("x", key, {"exports": [_exported_to_json(item) for item in exports]})
+        return exports
+
+    # ----- storage -------------------------------------------------------------------------------------
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.directory / kind / key[:2] / key[2:]
+
+    def _load(self, kind: str, key: str) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(self._path(kind, key).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    def _store(self, kind: str, key: str, entry: dict[str, Any]) -> None:
+        path = self._path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(json.dumps(entry).encode())
+                os.replace(temp, path)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only makes the next run slower
+
+
+def _digest(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
+def _diagnostic_to_json(diagnostic: Diagnostic) -> list[Any]:
+    return [diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.message, diagnostic.severity]
+
+
+def _diagnostic_from_json(item: list[Any], path: str) -> Diagnostic:
+    line, col, code, message, severity = item
+    return Diagnostic(path, int(line), int(col), str(code), str(message), severity)
+
+
+def _result_from_json(entry: dict[str, Any], text: str, path: str) -> MigrationResult:
+    if entry.get("error") is not None:
+        raise MigrationError(_diagnostic_from_json(entry["error"], path))
+    code = entry["code"]
+    if code is not None and not isinstance(code, str):
+        raise TypeError("code")
+    diagnostics = tuple(_diagnostic_from_json(item, path) for item in entry["diagnostics"])
+    return MigrationResult(text, text if code is None else code, diagnostics)
+
+
+def _exported_to_json(exported: ExportedTransform) -> dict[str, Any]:
+    data = dataclasses.asdict(exported)
+    return {key: sorted(value) if isinstance(value, (frozenset, set)) else value for key, value in data.items()}
+
+
+def _exported_from_json(item: dict[str, Any]) -> ExportedTransform:
+    return ExportedTransform(
+        name=item["name"],
+        kind=item["kind"],
+        with_state=bool(item["with_state"]),
+        apply_rng=bool(item["apply_rng"]),
+        methods=tuple(item["methods"]),
+        rng_streams=frozenset(item["rng_streams"]),
+        collections=frozenset(item["collections"]),
+    )

@@ -1,0 +1,190 @@
+"""The result cache (h2f.cache): a re-run uses it, anything the result depends on invalidates it, and a hit
+never changes what is written or reported."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import BROKEN_SOURCE, HAIKU_SOURCE, HAIKU_UNCHANGED_SOURCE
+
+import h2f.cache
+import h2f.files
+import h2f.project
+from h2f.cache import Cache
+from h2f.cli import cli
+from h2f.engine import Options
+from h2f.files import Mode, Status, migrate_file
+from h2f.project import index_transforms
+
+WARN_SOURCE = "import haiku as hk\n\nw = hk.get_parameter('w', [3], init=None)\nlayer = hk.Linear(3)\n"
+
+MODELS_SOURCE = "import haiku as hk\n\n\ndef f(x):\n    return hk.Linear(3)(x)\n\n\nmodel = hk.transform(f)\n"
+
+
+class Engine:
+    """Counts the files really migrated (cache misses), and can forbid migrating at all."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        self.forbidden = False
+        migrate_text = h2f.files._migrate_text
+
+        def counting(text: str, options: Options, path: str) -> object:
+            assert not self.forbidden, f"{path} was migrated again instead of coming from the cache"
+            self.calls.append(path)
+            return migrate_text(text, options, path)
+
+        monkeypatch.setattr(h2f.files, "_migrate_text", counting)
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch, fake_rules: object) -> Engine:
+    return Engine(monkeypatch)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_second_run_comes_from_the_cache_with_the_same_outcome(tmp_path: Path, engine: Engine) -> None:
+    cache = Cache.open(Options())
+    for name, source in [("a.py", WARN_SOURCE), ("b.py", HAIKU_UNCHANGED_SOURCE), ("c.py", BROKEN_SOURCE)]:
+        path = write(tmp_path / name, source)
+        first = migrate_file(path, Options(), Mode.CHECK, cache=cache)
+        engine.forbidden = True
+        assert migrate_file(path, Options(), Mode.CHECK, cache=cache) == first
+        engine.forbidden = False
+    statuses = [migrate_file(tmp_path / name, Options(), cache=cache).status for name in ["a.py", "b.py", "c.py"]]
+    assert statuses == [Status.CHANGED, Status.UNCHANGED, Status.FAILED]
+    assert len(engine.calls) == 3
+
+
+def test_content_options_and_h2f_code_each_invalidate(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "a.py", WARN_SOURCE)
+    cache = Cache.open(Options())
+    migrate_file(path, Options(), cache=cache)
+    migrate_file(path, Options(), cache=cache)
+    assert len(engine.calls) == 1
+
+    write(path, WARN_SOURCE + "\nx = 1\n")
+    assert "x = 1" in (migrate_file(path, Options(), cache=cache).code or "")
+    assert len(engine.calls) == 2
+
+    only_dense = Options(select=frozenset({"dense"}))
+    outcome = migrate_file(path, only_dense, cache=Cache.open(only_dense))
+    assert len(engine.calls) == 3 and outcome.diagnostics == ()  # warn_param did not run
+
+    monkeypatch.setattr(h2f.cache, "__version__", "99.0")
+    assert h2f.cache.code_digest.__wrapped__() != h2f.cache.code_digest()
+    monkeypatch.setattr(h2f.cache, "code_digest", h2f.cache.code_digest.__wrapped__)
+    migrate_file(path, Options(), cache=Cache.open(Options()))
+    assert len(engine.calls) == 4
+
+
+def test_a_project_index_change_invalidates(tmp_path: Path, engine: Engine) -> None:
+    path = write(tmp_path / "train.py", "from models import model  # no haiku here\n")
+    cache = Cache.open(Options())
+    migrate_file(path, Options(), cache=cache)
+    project = index_transforms([write(tmp_path / "models.py", MODELS_SOURCE)], tmp_path)
+    assert project
+    with_project = dataclasses.replace(Options(), project=project)
+    migrate_file(path, with_project, cache=cache.with_options(with_project))
+    assert engine.calls == [str(path), str(path)]
+
+
+def test_same_content_elsewhere_reports_its_own_path(tmp_path: Path, engine: Engine) -> None:
+    cache = Cache.open(Options())
+    first = migrate_file(write(tmp_path / "a.py", WARN_SOURCE), Options(), cache=cache)
+    second = migrate_file(write(tmp_path / "b.py", WARN_SOURCE), Options(), cache=cache)
+    assert [d.path for d in first.diagnostics + second.diagnostics] == [str(tmp_path / "a.py"), str(tmp_path / "b.py")]
+
+
+def test_a_corrupt_entry_is_a_miss(tmp_path: Path, engine: Engine) -> None:
+    path = write(tmp_path / "a.py", HAIKU_SOURCE)
+    cache = Cache.open(Options())
+    expected = migrate_file(path, Options(), cache=cache)
+    entries = [p for p in cache.directory.rglob("*") if p.is_file()]
+    assert len(entries) == 1
+    for garbage in [b"{not json", b"[1, 2]", b'{"code": 3, "diagnostics": []}']:
+        entries[0].write_bytes(garbage)
+        assert migrate_file(path, Options(), cache=cache) == expected
+    assert len(engine.calls) == 4
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path: Path, engine: Engine) -> None:
+    blocker = write(tmp_path / "cache", "a file where the cache directory should be")
+    path = write(tmp_path / "a.py", HAIKU_SOURCE)
+    cache = Cache.open(Options(), blocker)
+    assert migrate_file(path, Options(), cache=cache).status is Status.CHANGED
+    assert migrate_file(path, Options(), cache=cache).status is Status.CHANGED
+    assert len(engine.calls) == 2
+
+
+def test_project_exports_come_from_the_cache(tmp_path: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = [write(tmp_path / "models.py", MODELS_SOURCE), write(tmp_path / "plain.py", "x = 1\n")]
+    cache = Cache.open(Options())
+    first = index_transforms(files, tmp_path, cache)
+    assert set(first) == {"models.model"}
+
+    def parse_again(raw: bytes) -> None:
+        raise AssertionError("parsed again instead of coming from the cache")
+
+    monkeypatch.setattr(h2f.project, "file_exports", parse_again)
+    assert index_transforms(files, tmp_path, cache) == first
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "src" / "model.py", HAIKU_SOURCE)
+    write(tmp_path / "src" / "other.py", WARN_SOURCE)
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["migrate", "-j", "1", *args])
+    return result.exit_code, result.stderr
+
+
+def test_a_hit_never_skips_a_write(tree: Path, engine: Engine) -> None:
+    assert run("--check", "src")[0] == 1  # fills the cache; writes nothing
+    assert (tree / "src" / "model.py").read_text() == HAIKU_SOURCE
+    engine.forbidden = True
+    assert run("src")[0] == 0  # results from the cache, files written
+    migrated = (tree / "src" / "model.py").read_text()
+    assert "nn.Dense" in migrated
+    write(tree / "src" / "model.py", HAIKU_SOURCE)  # put back by hand: same content as the cached one
+    engine.forbidden = False
+    engine.calls.clear()
+    code, err = run("src")
+    assert code == 0 and "migrated src/model.py" in err
+    assert (tree / "src" / "model.py").read_text() == migrated
+    assert engine.calls == ["src/other.py"]  # migrated, so new content; model.py came from the cache
+
+
+def test_cached_run_prints_what_a_fresh_run_prints(tree: Path, engine: Engine) -> None:
+    fresh = run("--check", "src")
+    engine.forbidden = True
+    assert run("--check", "src") == fresh
+    assert "H2F070" in fresh[1]
+
+
+def test_no_cache_neither_reads_nor_writes_it(tree: Path, engine: Engine) -> None:
+    cache_dir = Path(os.environ["H2F_CACHE_DIR"])
+    run("--no-cache", "--check", "src")
+    assert [p for p in cache_dir.rglob("*") if p.is_file()] == []
+    run("--check", "src")
+    calls = len(engine.calls)
+    run("--no-cache", "--check", "src")
+    assert len(engine.calls) == calls + 2
