@@ -203,3 +203,36 @@ def test_values_computed_by_a_skipped_statement_flow_into_migrated_code() -> Non
     )
     code = migrate_source(text).code
     assert "    h = hk.LayerNorm(-1, True, True)(x)  # h2f: skip\n    return nn.Dense(4)(h)\n" in code
+
+
+TRAIN = source(
+    """
+    import jax
+
+    from models import model
+
+    params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        "import haiku as hk\nfrom nets import forward\n\nmodel = hk.transform(forward)\n# h2f: skip-file\n",
+        "import haiku as hk\nfrom nets import forward\n\nmodel = hk.transform(forward)  # h2f: skip\n",
+    ],
+)
+def test_a_skipped_transform_keeps_its_call_sites_in_other_files(tmp_path: Path, models: str) -> None:
+    """Migrating the tree: ``train.py`` calls a transform that ``models.py`` keeps as Haiku, so it stays as it is."""
+    (tmp_path / "models.py").write_text(models)
+    (tmp_path / "train.py").write_text(TRAIN)
+    command = [sys.executable, "-m", "h2f", "migrate", "--jobs", "1", "--no-cache", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "models.py").read_text() == models
+    assert (tmp_path / "train.py").read_text() == TRAIN
+    without_skip = models.replace("# h2f: skip-file\n", "").replace("  # h2f: skip", "")
+    (tmp_path / "models.py").write_text(without_skip)
+    subprocess.run(command, capture_output=True, text=True, check=False)
+    assert '["params"]' in (tmp_path / "train.py").read_text()  # the index does link the two files
