@@ -68,7 +68,8 @@ def test_no_bar_when_quiet_or_short(tmp_path: Path) -> None:
     root = make_tree(tmp_path, MIN_FILES)
     _, _, quiet = run_h2f(root, True, "--quiet")
     assert quiet == b""
-    short = make_tree(tmp_path / "short", 0) if (tmp_path / "short").mkdir() is None else tmp_path
+    (tmp_path / "short").mkdir()
+    short = make_tree(tmp_path / "short", 0)
     _, _, stderr = run_h2f(short, True)
     assert b"\x1b" not in stderr and b"h2f: 1 file would be migrated" in stderr
 
