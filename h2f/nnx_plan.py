@@ -86,6 +86,7 @@ class TransformPlan:
     init: cst.SimpleStatementLine | None = None
     init_call: cst.Call | None = None
     params: str | None = None
+    state: str | None = None  # transform_with_state: the name init's state is bound to
     #: Apply calls (by id of the original call) that call the model built at init directly.
     direct: set[int] = dataclasses.field(default_factory=set)
     applies: list[cst.Call] = dataclasses.field(default_factory=list)
@@ -102,6 +103,11 @@ class TransformPlan:
     @property
     def rest(self) -> str:
         return f"{self.transform.name}_rest"
+
+    @property
+    def apply_function(self) -> str:
+        """transform_with_state: the pure function that stands for Haiku's apply (output, new state)."""
+        return f"{self.transform.name}_apply"
 
     @property
     def needs_input(self) -> bool:
@@ -360,9 +366,6 @@ class NnxPlan:
         if self.analysis.parents.get(function) is not self.analysis.module or not self._at_module_level(transform.binding):
             self.block(where, f"transform {label}: transforms built inside functions (factories) are not supported by the nnx target yet")
             return
-        if transform.with_state:
-            self.block(where, f"transform {label}: hk.transform_with_state is not supported by the nnx target yet")
-            return
         construction = direct_construction(self.analysis, transform, function)
         plan = TransformPlan(transform, construction, None)
         if construction is None:
@@ -410,6 +413,9 @@ class NnxPlan:
         if plan.init is None:
             self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no module-level `params = {transform.name}.init(...)` found; the nnx target builds the model there")
             return
+        if plan.state is not None:
+            plan.split = True  # apply returns the new state: every call goes through the pure apply function
+            return
         params_declared = self._declaration(plan)
         for apply in plan.applies:
             first = apply.args[0].value if apply.args and apply.args[0].keyword is None and not apply.args[0].star else None
@@ -437,12 +443,16 @@ class NnxPlan:
         statement = self.analysis.parents.get(assign)
         if (
             plan.init is not None
-            or not m.matches(assign, m.Assign([m.AssignTarget(m.Name())]))
+            or not m.matches(
+                assign,
+                m.Assign([m.AssignTarget(m.Tuple([m.Element(m.Name()), m.Element(m.Name())]) if plan.transform.with_state else m.Name())]),
+            )
             or not isinstance(statement, cst.SimpleStatementLine)
             or len(statement.body) != 1
             or self.analysis.parents.get(statement) is not self.analysis.module
         ):
-            self.block(init, f"{plan.name}.init: only one module-level `params = {plan.name}.init(rng, ...)` is supported by the nnx target yet")
+            targets = "params, state" if plan.transform.with_state else "params"
+            self.block(init, f"{plan.name}.init: only one module-level `{targets} = {plan.name}.init(rng, ...)` is supported by the nnx target yet")
             return
         bound = bind_arguments(init, ("rng", "sample"))
         if init.args and init.args[0].star:
@@ -452,7 +462,11 @@ class NnxPlan:
             return
         plan.init = statement
         plan.init_call = init
-        plan.params = assign.targets[0].target.value  # type: ignore[union-attr]
+        target = assign.targets[0].target  # type: ignore[union-attr]
+        if isinstance(target, cst.Tuple):
+            plan.params, plan.state = (element.value.value for element in target.elements)  # type: ignore[attr-defined]
+        else:
+            plan.params = target.value  # type: ignore[attr-defined]
         self.init_statements[id(statement)] = plan
 
     def _declaration(self, plan: TransformPlan) -> cst.CSTNode:

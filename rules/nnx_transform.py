@@ -32,6 +32,8 @@ class NnxTransform(Rule):
         super().__init__(ctx)
         #: Placeholders of removed module-level statements (their blank lines go to the next statement).
         self.removed: set[int] = set()
+        #: Functions added at module level (the statement after each needs two blank lines).
+        self.added: set[int] = set()
 
     def _remove(self, statement: cst.BaseStatement) -> cst.BaseStatement:
         placeholder = cst.SimpleStatementLine([cst.Pass()], leading_lines=statement.leading_lines)
@@ -39,7 +41,7 @@ class NnxTransform(Rule):
         return placeholder
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
-        if not self.removed:
+        if not self.removed and not self.added:
             return None
         body: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []
@@ -47,9 +49,10 @@ class NnxTransform(Rule):
             if id(statement) in self.removed:
                 carried = carried or list(statement.leading_lines)
                 continue
-            if carried and len(statement.leading_lines) < len(carried):
-                statement = statement.with_changes(leading_lines=carried)
-            carried = []
+            blank = sum(1 for line in statement.leading_lines if line.comment is None)
+            if carried and blank < len(carried):
+                statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines[blank:]])
+            carried = [cst.EmptyLine(indent=False)] * 2 if id(statement) in self.added else []
             body.append(statement)
         return updated_node.with_changes(body=body)
 
@@ -73,7 +76,19 @@ class NnxTransform(Rule):
         lines = [
             updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
         ]
-        if transform.split:
+        if transform.state is not None:
+            lines.append(
+                cst.SimpleStatementLine(
+                    [
+                        cst.Assign(
+                            [cst.AssignTarget(expr(f"{transform.graphdef}, {transform.params}, {transform.state}"))],
+                            call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())]),
+                        )
+                    ]
+                )
+            )
+            lines.append(self._apply_function(transform))
+        elif transform.split:
             lines.append(
                 cst.SimpleStatementLine(
                     [
@@ -85,6 +100,20 @@ class NnxTransform(Rule):
                 )
             )
         return cst.FlattenSentinel(lines)
+
+    def _apply_function(self, transform: TransformPlan) -> cst.BaseStatement:
+        """``def model_apply(params, state, *args, **kwargs)``: Haiku's apply of a transform_with_state."""
+        self.ctx.require_import("flax", "nnx")
+        function = cst.parse_statement(
+            f"def {transform.apply_function}(params, state, *args, **kwargs):\n"
+            f'    """{transform.name}.apply of the Haiku program: the output, and the state after the call."""\n'
+            f"    module = nnx.merge({transform.graphdef}, params, state, copy=True)\n"
+            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))\n"
+        )
+        blank = cst.EmptyLine(indent=False)
+        function = function.with_changes(leading_lines=[blank, blank])
+        self.added.add(id(function))
+        return function
 
     def _construction(self, transform: TransformPlan) -> cst.BaseExpression:
         init = transform.init_call
@@ -121,11 +150,15 @@ class NnxTransform(Rule):
         transform = plan.apply_calls.get(id(original_node)) if not plan.blocked else None
         if transform is None:
             return None
-        leading = 2 if transform.transform.apply_rng else 1
+        state = 1 if transform.state is not None else 0
+        leading = 1 + state + (1 if transform.transform.apply_rng else 0)
         args = list(updated_node.args)
         params = args[0].value
-        if transform.transform.apply_rng and len(args) > 1 and args[1].keyword is None:
-            rng = args[1].value
+        if len(args) < leading or any(arg.keyword is not None for arg in args[:leading]):
+            self.ctx.report(original_node, "H2F100", "apply call whose params/state/rng h2f cannot read; left in place")
+            return None
+        if transform.transform.apply_rng:
+            rng = args[leading - 1].value
             if not is_none(rng) and transform.uses_rng:
                 self.ctx.report(
                     original_node,
@@ -133,9 +166,9 @@ class NnxTransform(Rule):
                     "the rng key of this apply call is not passed on: NNX draws dropout masks from the model's "
                     "nnx.Rngs streams, seeded where the model is built",
                 )
-        else:
-            leading = 1
         rest = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in args[leading:]]
+        if transform.state is not None:
+            return call(cst.Name(transform.apply_function), [args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT), args[1].with_changes(comma=cst.MaybeSentinel.DEFAULT), *rest])
         if id(original_node) in transform.direct:
             return call(cst.Name(transform.name), rest)
         # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
