@@ -346,13 +346,14 @@ def installed_script() -> str:
     return found
 
 
-def test_installed_script_refuses_nnx_with_exit_2(tmp_path: Path) -> None:
+def test_installed_script_refuses_a_misspelt_config_key_with_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path / "model.py", HAIKU_SOURCE)
+    write(tmp_path / "pyproject.toml", '[tool.h2f]\nexlude = ["model.py"]\n')
     before = snapshot(tmp_path)
-    done = subprocess.run([installed_script(), "migrate", "--to", "nnx", str(path)], check=False, capture_output=True, text=True)
+    done = subprocess.run([installed_script(), "migrate", str(path)], check=False, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr.startswith("h2f: error: ") and "not supported yet" in done.stderr
+    assert done.stderr.startswith("h2f: error: ") and "unknown key 'exlude' in [tool.h2f]" in done.stderr
     assert snapshot(tmp_path) == before
 
 
