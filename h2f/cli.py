@@ -123,7 +123,7 @@ def migrate(
     Directories are searched recursively for *.py files. A single "-" reads the source from stdin and writes
     the migrated source to stdout. Defaults for --to, --select, --ignore and --jobs, and include/exclude
     globs, can be set in the [tool.h2f] table of the nearest pyproject.toml; flags win. A statement ending
-    in "# h2f: skip" is left as written; a file with a "# h2f: skip-file" line is left untouched.
+    in "# h2f: skip" is left as written; a file with a "# h2f: skip-file" comment is left untouched.
     """
     stdin = paths == ("-",)
     _check_usage(paths, stdin, diff, check, output_dir)
