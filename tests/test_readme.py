@@ -75,3 +75,41 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _yaml_blocks() -> list[object]:
+    import yaml
+
+    text = README.read_text(encoding="utf-8")
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_readme_ci_workflow_runs_as_written(tmp_path: Path) -> None:
+    """The workflow's h2f steps, run in a checkout holding a Haiku file: the check fails the job, annotates the
+    file, and puts the Markdown report in the step summary."""
+    import os
+    import shutil
+    import subprocess
+
+    (workflow,) = [block for block in _yaml_blocks() if isinstance(block, dict) and "jobs" in block]
+    (job,) = workflow["jobs"].values()  # type: ignore[index]
+    steps = [step["run"] for step in job["steps"] if "run" in step and not step["run"].startswith("pip ")]
+    assert steps[0].startswith("h2f migrate --check --format github")
+    (tmp_path / "model.py").write_text("import haiku as hk\n\n\ndef forward(x):\n    return hk.Linear(3)(x)\n")
+    h2f = Path(sys.executable).parent / "h2f"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": f"{h2f.parent}{os.pathsep}{os.environ['PATH']}"}
+    bash = shutil.which("bash") or "/bin/bash"
+    results = [subprocess.run([bash, "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, check=False) for step in steps]
+    assert [result.returncode for result in results] == [1, 0]
+    assert results[0].stdout.startswith("::error file=model.py,line=1,title=h2f::needs migrating")
+    assert "| `model.py` | needs migration | 1 | 0 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_readme_pre_commit_snippet_names_hooks_that_exist() -> None:
+    import yaml
+
+    hooks = {hook["id"] for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks == {"h2f", "h2f-check"}
+    (config,) = [block for block in _yaml_blocks() if isinstance(block, dict) and "repos" in block]
+    used = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}  # type: ignore[index]
+    assert used and used <= hooks
