@@ -63,7 +63,8 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def pre_commit_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment for pre-commit: its own store for the session, no user configuration."""
     home = tmp_path_factory.mktemp("pre-commit-home")
-    return {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never", "SKIP": ""}
+    cache = tmp_path_factory.mktemp("h2f-cache")
+    return {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never", "SKIP": "", "H2F_CACHE_DIR": str(cache)}
 
 
 def pre_commit(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

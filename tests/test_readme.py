@@ -97,7 +97,12 @@ def test_readme_ci_workflow_runs_as_written(tmp_path: Path) -> None:
     assert steps[0].startswith("h2f migrate --check --format github")
     (tmp_path / "model.py").write_text("import haiku as hk\n\n\ndef forward(x):\n    return hk.Linear(3)(x)\n")
     h2f = Path(sys.executable).parent / "h2f"
-    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "PATH": f"{h2f.parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "PATH": f"{h2f.parent}{os.pathsep}{os.environ['PATH']}",
+        "H2F_CACHE_DIR": str(tmp_path / "cache"),
+    }
     bash = shutil.which("bash") or "/bin/bash"
     results = [subprocess.run([bash, "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, check=False) for step in steps]
     assert [result.returncode for result in results] == [1, 0]
