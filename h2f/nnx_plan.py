@@ -178,12 +178,22 @@ class NnxPlan:
             name = self.analysis.haiku_name(node)
             if name is None or name in SUPPORTED or name in ("haiku",):
                 continue
+            if name.startswith("haiku.initializers.") and self._in_layer_arguments(node):
+                continue  # the layers rule translates a layer's initializers
             self.block(node, f"{name} is not supported by the nnx target yet")
         for node in self.analysis.nodes:
             if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.next_rng_key":
                 parent = self.analysis.parents.get(self.analysis.parents.get(node))
                 if not (isinstance(parent, cst.Call) and self.analysis.haiku_name(parent.func) == "haiku.dropout"):
                     self.block(node, "hk.next_rng_key() outside hk.dropout is not supported by the nnx target yet")
+
+    def _in_layer_arguments(self, node: cst.CSTNode) -> bool:
+        current = self.analysis.parents.get(node)
+        while current is not None and not isinstance(current, cst.BaseStatement):
+            if isinstance(current, cst.Call) and self.analysis.is_haiku_layer_call(current) in NNX_LAYERS:
+                return True
+            current = self.analysis.parents.get(current)
+        return False
 
     # ----- classes -------------------------------------------------------------------------------------
 

@@ -151,3 +151,19 @@ class _SelfAttributeRenamer(cst.CSTTransformer):
 def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
     """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
     return node.visit(_SelfAttributeRenamer(renames)) if renames else node
+
+
+def one_argument_per_line(node: cst.Call, indent: str, step: str) -> cst.Call:
+    """``node`` with each argument on its own line (black's style for calls that do not fit), for a call in
+    a statement indented by ``indent``; ``step`` is one indentation level of the file."""
+
+    def newline(level: str) -> cst.ParenthesizedWhitespace:
+        return cst.ParenthesizedWhitespace(
+            first_line=cst.TrailingWhitespace(), empty_lines=[], indent=False, last_line=cst.SimpleWhitespace(level)
+        )
+
+    args = [
+        arg.with_changes(comma=cst.Comma(whitespace_after=newline(indent + step if index < len(node.args) - 1 else indent)))
+        for index, arg in enumerate(node.args)
+    ]
+    return node.with_changes(whitespace_before_args=newline(indent + step), args=args)

@@ -22,6 +22,7 @@ class Initializers(Rule):
 
     code = "H2F080"
     haiku_apis = tuple(INITIALIZERS)
+    targets = frozenset({"linen", "nnx"})
     order = 10
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:

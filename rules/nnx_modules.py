@@ -18,7 +18,16 @@ import libcst.matchers as m
 from h2f.nnx_plan import Submodule, Unit
 from h2f.rule import Rule
 from h2f.shapes import INPUT
-from h2f.syntax import bind_arguments, call, is_docstring, keyword, positional, self_attribute
+from h2f.syntax import (
+    bind_arguments,
+    call,
+    code_of,
+    is_docstring,
+    keyword,
+    one_argument_per_line,
+    positional,
+    self_attribute,
+)
 
 
 class NnxModules(Rule):
@@ -107,6 +116,14 @@ class NnxModules(Rule):
             leading_lines=updated_node.leading_lines,
         )
 
+    def _fitted(self, value: cst.BaseExpression, prefix: str) -> cst.BaseExpression:
+        """A construction too long for one line (120 columns) gets one argument per line."""
+        step = self.ctx.analysis.module.default_indent
+        indent = step * 2  # a statement of __init__, in a class at module level
+        if not isinstance(value, cst.Call) or len(indent + prefix + code_of(value)) <= 120:
+            return value
+        return one_argument_per_line(value, indent, step)
+
     def _init(self, unit: Unit, init: cst.FunctionDef | None) -> cst.FunctionDef:
         """``__init__`` with the NNX parameters, without the Haiku base call, building the hoisted submodules."""
         if init is None:
@@ -120,6 +137,7 @@ class NnxModules(Rule):
             if submodule.hoisted:
                 value = self.built.get(id(submodule))
                 assert value is not None, f"submodule {submodule.attribute} was not rewritten"
+                value = self._fitted(value, f"self.{submodule.attribute} = ")
                 statements.append(
                     cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(submodule.attribute))], value)])
                 )
