@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildFailure", "verify_isolated", "DEFAULT_TIMEOUT"]
+__all__ = ["ChildFailure", "verify_isolated", "verify_entry_isolated", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 600.0
 _OUTPUT_TAIL = 4000
@@ -56,22 +56,30 @@ def _portable(tree: Any) -> Any:
     return jax.tree_util.tree_map(leaf, tree)
 
 
+def _portable_modules(records: list) -> list:
+    return [replace(r, output=_portable(r.output)) for r in records]
+
+
 def _portable_call(call: Any) -> Any:
     fields = {name: _portable(getattr(call, name))
-              for name in ("params", "state", "args", "kwargs", "output", "new_state", "updates", "modules")
+              for name in ("params", "state", "args", "kwargs", "output", "new_state", "updates")
               if hasattr(call, name)}
+    fields["modules"] = _portable_modules(call.modules)
     if hasattr(call, "rng"):
         fields["rng"] = None
     return replace(call, **fields)
 
 
 def _child_main(argv: list[str]) -> int:
-    """Entry point of a child process: ``record SCRIPT OUT`` or ``run SCRIPT IN OUT``."""
+    """Entry point of a child process: ``record SCRIPT OUT``, ``run SCRIPT IN OUT``, ``entry-haiku ARGS OUT``
+    or ``entry-flax ARGS IN OUT``."""
     import jax
 
     from h2f.verify import script
 
     mode, path, *files = argv
+    if mode.startswith("entry-"):
+        return _entry_child(mode, path, files)
     if mode == "record":
         calls, error = script._record_haiku(path)
         out = files[0]
@@ -91,9 +99,66 @@ def _child_main(argv: list[str]) -> int:
     return 0
 
 
-def _run_child(role: str, args: list[str], out: Path, timeout: float) -> tuple[dict | None, ChildFailure | None]:
+def _entry_child(mode: str, args_file: str, files: list[str]) -> int:
+    import traceback
+
+    from h2f.verify import entry_check
+
+    with open(args_file, "rb") as f:
+        args = pickle.load(f)
+    try:
+        if mode == "entry-haiku":
+            result = entry_check.run_haiku_entry(args["original"], args["entry"], args["inputs"])
+        else:
+            with open(files[0], "rb") as f:
+                haiku = pickle.load(f)["result"]
+            result = entry_check.run_flax_entry(args["migrated"], args.get("flax_entry") or args["entry"], haiku)
+        modules = result.pop("modules", [])
+        result = {"result": {**_portable(result), "modules": _portable_modules(modules)}, "error": None}
+    except Exception:  # noqa: BLE001 - reported by the parent
+        result = {"result": None, "error": traceback.format_exc()}
+    with open(files[-1], "wb") as f:
+        pickle.dump(result, f)
+    return 0
+
+
+def verify_entry_isolated(original: str | Path, migrated: str | Path, entry: str, inputs: list[str],
+                          flax_entry: str | None = None, atol: float | None = None,
+                          timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """Entry-mode verification (:mod:`h2f.verify.entry_check`), each side in its own child process.
+
+    Returns:
+      An :class:`h2f.verify.entry_check.EntryReport`.
+    """
+    from h2f.verify.entry_check import EntryReport, compare_entry
+    from h2f.verify.script import DEFAULT_ATOL
+
+    atol = DEFAULT_ATOL if atol is None else atol
+    args = {"original": str(original), "migrated": str(migrated), "entry": entry, "inputs": list(inputs),
+            "flax_entry": flax_entry}
+    label = entry if not flax_entry else f"{entry} / {flax_entry}"
+    with tempfile.TemporaryDirectory(prefix="h2f-verify-") as tmp:
+        args_file, first_out, second_out = (Path(tmp) / n for n in ("args.pkl", "haiku.pkl", "flax.pkl"))
+        with open(args_file, "wb") as f:
+            pickle.dump(args, f)
+        first, failure = _run_child("original", ["entry-haiku", str(args_file), str(first_out)], first_out, timeout,
+                                    script=str(original))
+        second = None
+        if failure is None:
+            second, failure = _run_child("migrated", ["entry-flax", str(args_file), str(first_out), str(second_out)],
+                                         second_out, timeout, script=str(migrated))
+    if failure is not None:
+        report = EntryReport(entry=label, atol=atol)
+        report.could_not_run = [str(failure)]
+        report.problems = list(report.could_not_run)
+        return report
+    return compare_entry(first["result"], second["result"], atol, label)
+
+
+def _run_child(role: str, args: list[str], out: Path, timeout: float,
+               script: str | None = None) -> tuple[dict | None, ChildFailure | None]:
     """Run one child; its result (the calls recorded, even when the script raised) and what went wrong."""
-    script = args[1]
+    script = script or args[1]
     try:
         proc = subprocess.run([sys.executable, "-m", "h2f.verify.isolate", *args], capture_output=True,
                               text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -106,7 +171,7 @@ def _run_child(role: str, args: list[str], out: Path, timeout: float) -> tuple[d
     with open(out, "rb") as f:
         result = pickle.load(f)
     if result["error"]:
-        return result, ChildFailure(role, script, f"the script raised:\n{result['error'][-_OUTPUT_TAIL:]}")
+        return result, ChildFailure(role, script, f"it raised:\n{result['error'][-_OUTPUT_TAIL:]}")
     return result, None
 
 

@@ -176,3 +176,38 @@ def first_difference(haiku: list[ModuleOutput], flax: list[ModuleOutput], module
         if diff is not None and diff > atol:
             return Culprit(r.name, target, r.method, diff)
     return None
+
+
+@contextlib.contextmanager
+def record_nnx_modules(model: Any) -> Iterator[list[ModuleOutput]]:
+    """Record the ``__call__`` output of ``model`` and of every NNX submodule (by attribute path) in the block."""
+    import functools
+
+    from flax import nnx
+
+    rec = _Recorder()
+    paths = {id(m): "/".join(str(p) for p in path) for path, m in nnx.iter_modules(model)}
+    patched: list[tuple[type, Any]] = []
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    for cls in dict.fromkeys(subclasses(nnx.Module)):
+        fn = vars(cls).get("__call__")
+        if fn is None:
+            continue
+
+        @functools.wraps(fn)
+        def call(self, *args, __fn=fn, **kwargs):
+            out = __fn(self, *args, **kwargs)
+            if id(self) in paths:
+                rec.add(paths[id(self)], "__call__", out)
+            return out
+
+        patched.append((cls, fn))
+        cls.__call__ = call
+    try:
+        yield rec.records
+    finally:
+        for cls, fn in reversed(patched):
+            cls.__call__ = fn
