@@ -42,6 +42,7 @@ from h2f.progress import Progress
 from h2f.project import index_transforms
 from h2f.report import REPORT_SUFFIXES, Report, outcome_annotations, problem_annotation, rules_table
 from h2f.rule import TARGETS
+from h2f.verify.commands import convert_params_command, snapshot_scripts, verify_command, verify_migrated
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -103,6 +104,13 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     help="Neither use nor store cached results (kept in $H2F_CACHE_DIR, else ~/.cache/h2f, keyed on each file's "
     "content, the options and h2f's own code).",
 )
+@click.option(
+    "--verify",
+    "verify_after",
+    is_flag=True,
+    help="Afterwards, run each migrated script that calls apply and its original, each in a child process, and "
+    "compare their outputs (see h2f verify); exit 1 on a mismatch, 2 if a program could not run.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and diagnostics: no progress, no summary.")
 def migrate(
     paths: tuple[str, ...],
@@ -116,6 +124,7 @@ def migrate(
     output_format: str,
     report_path: Path | None,
     no_cache: bool,
+    verify_after: bool,
     quiet: bool,
 ) -> None:
     """Migrate the Python files in PATH... to Flax, in place.
@@ -128,6 +137,9 @@ def migrate(
     stdin = paths == ("-",)
     _check_usage(paths, stdin, diff, check, output_dir)
     _check_formats(stdin, diff, check, output_format, report_path)
+    if verify_after and (stdin or diff or check):
+        _fail("--verify runs the migrated files: it cannot be used with -, --diff or --check")
+    originals = snapshot_scripts(paths) if verify_after else {}
     try:
         config = load_config(Path.cwd() if stdin else common_root(paths))
     except ConfigError as error:
@@ -156,7 +168,8 @@ def migrate(
             report.write(report_path)
         except OSError as error:
             _fail(f"cannot write the report {report_path}: {error.strerror or error}")
-    sys.exit(_exit_code(reporter.summary, check))
+    verified = verify_migrated(originals, common_root(paths), output_dir) if verify_after else EXIT_OK
+    sys.exit(max(_exit_code(reporter.summary, check), verified))
 
 
 def _check_usage(paths: Sequence[str], stdin: bool, diff: bool, check: bool, output_dir: Path | None) -> None:
@@ -360,6 +373,10 @@ def _fail(message: str) -> NoReturn:
     """Print ``h2f: error: message`` and exit 2."""
     _echo_err(f"h2f: error: {message}")
     sys.exit(EXIT_ERROR)
+
+
+cli.add_command(verify_command)
+cli.add_command(convert_params_command)
 
 
 def main() -> None:
