@@ -19,7 +19,7 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
 from h2f.names import NNX_LAYERS, haiku_module_name
-from h2f.shapes import INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
+from h2f.shapes import FLAT, INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
 from h2f.syntax import bind_arguments, code_of
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
@@ -56,6 +56,7 @@ class Unit:
     info: ModuleClass | None
     submodules: list[Submodule] = dataclasses.field(default_factory=list)
     needs_input: bool = False
+    needs_size: bool = False  # takes ``in_size``, the flattened size of one example of its input
     output: Width = None
     #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
     stored: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -325,10 +326,12 @@ class NnxPlan:
                 self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) {what}: nnx needs it at construction; not supported by the nnx target yet")
                 continue
             submodule.in_width = widths.pop()
-            if submodule.in_width == INPUT:
-                unit.needs_input = True
-            elif INPUT in (submodule.in_width or ""):
-                unit.needs_input = True
+            names = {node.value for node in walk(cst.parse_expression(submodule.in_width or "0")) if isinstance(node, cst.Name)}
+            unit.needs_input |= INPUT in names
+            unit.needs_size |= FLAT in names
+        for submodule in unit.submodules:
+            if submodule.kind == "local" and self.classes[submodule.api].needs_size:
+                self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
 
     def _takes_width(self, submodule: Submodule) -> bool:
         if submodule.kind == "layer":
@@ -422,6 +425,12 @@ class NnxPlan:
                 self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
         if plan.init is None:
             self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no module-level `params = {transform.name}.init(...)` found; the nnx target builds the model there")
+            return
+        takes_sample = plan.construction_needs_input or (plan.unit is not None and (plan.unit.needs_input or plan.unit.needs_size))
+        if plan.construction is not None and self.analysis.local_module_class(plan.construction.func) is not None:
+            takes_sample |= self.classes[plan.construction.func.value].needs_size  # type: ignore[attr-defined]
+        if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
+            self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
             return
         if plan.state is not None:
             plan.split = True  # apply returns the new state: every call goes through the pure apply function

@@ -22,6 +22,9 @@ from h2f.syntax import bind_arguments, code_of
 
 #: The constructor parameter that carries the width of a module's input.
 INPUT = "in_features"
+#: The constructor parameter that carries the size of one example of the input, flattened
+#: (``x.reshape(x.shape[0], -1)`` of the input itself); at the top it is ``sample[0].size``.
+FLAT = "in_size"
 
 #: Haiku layers whose output width is one of their constructor arguments: (parameter, position).
 OUTPUT_ARGUMENT: dict[str, tuple[str, int]] = {
@@ -73,12 +76,15 @@ class WidthFlow:
         self.module_of = module_of
         self.valid = valid
         self.env: dict[str, Width] = {}
+        #: Names holding a value with the whole shape of the input (the input, scaled, activated…).
+        self.whole: set[str] = set()
         self.returned: list[Width] = []
 
     def run(self, function: cst.FunctionDef, input_param: str | None) -> Width:
         """Walk ``function``; return the width of what it returns (None if unknown or not one width)."""
         if input_param is not None:
             self.env[input_param] = INPUT
+            self.whole.add(input_param)
         self._block(function.body)
         widths = set(self.returned)
         return widths.pop() if len(widths) == 1 else None
@@ -93,7 +99,7 @@ class WidthFlow:
                 if isinstance(small, cst.Assign):
                     width = self.width(small.value)
                     for target in small.targets:
-                        self._bind(target.target, width)
+                        self._bind(target.target, width, small.value)
                 elif isinstance(small, cst.AnnAssign) and small.value is not None:
                     self._bind(small.target, self.width(small.value))
                 elif isinstance(small, cst.AugAssign):
@@ -116,12 +122,45 @@ class WidthFlow:
             if isinstance(child, cst.BaseExpression):
                 self.width(child)
 
-    def _bind(self, target: cst.BaseExpression, width: Width) -> None:
+    def _bind(self, target: cst.BaseExpression, width: Width, value: cst.BaseExpression | None = None) -> None:
         if isinstance(target, cst.Name):
             self.env[target.value] = width
+            if value is not None and self._is_whole(value):
+                self.whole.add(target.value)
+            else:
+                self.whole.discard(target.value)
         else:
             for node in _names_in(target):
                 self.env[node] = None
+
+    def _is_whole(self, node: cst.BaseExpression) -> bool:
+        """Whether ``node`` has the whole shape of the input (element-wise functions of it)."""
+        if isinstance(node, cst.Name):
+            return node.value in self.whole
+        if isinstance(node, cst.BinaryOperation):
+            sides = (node.left, node.right)
+            return any(self._is_whole(side) for side in sides) and all(
+                self._is_whole(side) or isinstance(side, (cst.Integer, cst.Float)) for side in sides
+            )
+        if isinstance(node, cst.UnaryOperation):
+            return self._is_whole(node.expression)
+        if isinstance(node, cst.Call) and self.qualified(node.func) & ELEMENTWISE - {"haiku.dropout"} and node.args:
+            return self._is_whole(node.args[0].value)
+        return False
+
+    def _flattened(self, node: cst.Call) -> bool:
+        """``v.reshape(v.shape[0], -1)`` / ``jnp.reshape(v, (v.shape[0], -1))`` of a value with the input's shape."""
+        if "jax.numpy.reshape" in self.qualified(node.func) and len(node.args) == 2:
+            value, shape = node.args[0].value, node.args[1].value
+        elif m.matches(node.func, m.Attribute(attr=m.Name("reshape"))) and node.args:
+            value = node.func.value  # type: ignore[attr-defined]
+            shape = node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+        else:
+            return False
+        if not isinstance(shape, (cst.Tuple, cst.List)) or len(shape.elements) != 2 or not self._is_whole(value):
+            return False
+        first, second = (code_of(element.value) for element in shape.elements)
+        return first == f"{code_of(value)}.shape[0]" and second == "-1"
 
     def width(self, node: cst.BaseExpression) -> Width:
         """The width of the original expression ``node`` (recording the inputs of the submodules it calls)."""
@@ -156,6 +195,8 @@ class WidthFlow:
 
     def _call(self, node: cst.Call) -> Width:
         widths = [self.width(arg.value) for arg in node.args]
+        if self._flattened(node):
+            return FLAT
         use = self.module_of(node.func)
         if use is None and not isinstance(node.func, (cst.Name, cst.Attribute)):
             self.width(node.func)

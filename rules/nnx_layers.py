@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.names import NNX_LAYERS
 from h2f.nnx_plan import Submodule, TransformPlan
 from h2f.rule import Rule
-from h2f.shapes import INPUT
+from h2f.shapes import FLAT, INPUT
 from h2f.syntax import call, code_of, expr, keyword, positional
 
 
@@ -40,6 +40,8 @@ class NnxConstructions(Rule):
             return self._layer(layer, updated_node, width)
         unit = plan.classes[original_node.func.value]  # type: ignore[attr-defined]
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args if not _is_name(arg)]
+        if unit.needs_size:
+            args.insert(0, positional(cst.Name(FLAT)))  # only at the top (the plan checks): the init site fills it
         if unit.needs_input:
             args.insert(0, positional(expr(width or INPUT)))
         if unit.needs_rngs:

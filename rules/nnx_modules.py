@@ -17,7 +17,7 @@ import libcst.matchers as m
 
 from h2f.nnx_plan import Submodule, Unit
 from h2f.rule import Rule
-from h2f.shapes import INPUT
+from h2f.shapes import FLAT, INPUT
 from h2f.syntax import (
     bind_arguments,
     call,
@@ -84,7 +84,7 @@ class NnxModules(Rule):
                 statement = self._init(unit, statement)
                 init_done = True
             body.append(statement)
-        if not init_done and (unit.needs_rngs or unit.needs_input):
+        if not init_done and (unit.needs_rngs or unit.needs_input or unit.needs_size):
             position = 1 if body and is_docstring(body[0]) else 0
             body.insert(position, self._init(unit, None))
         bases = [
@@ -103,10 +103,10 @@ class NnxModules(Rule):
             name=cst.Name("__call__"),
             params=params.with_changes(params=[cst.Param(cst.Name("self")), *params.params]),
             decorators=[],
-            leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or unit.needs_input else [],
+            leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or unit.needs_input or unit.needs_size else [],
         )
         body: list[cst.BaseStatement] = []
-        if unit.needs_rngs or unit.needs_input:
+        if unit.needs_rngs or unit.needs_input or unit.needs_size:
             body.append(self._init(unit, None))
         body.append(_with_commas_in_params(method))
         return cst.ClassDef(
@@ -147,6 +147,8 @@ class NnxModules(Rule):
         used = {node.value for statement in statements for node in _names(statement)}
         positional_params = [p for p in params.params if p.name.value != "name" or "name" in used]
         kwonly = [p for p in params.kwonly_params if p.name.value != "name" or "name" in used]
+        if unit.needs_size:
+            positional_params.insert(1, cst.Param(cst.Name(FLAT), cst.Annotation(cst.Name("int"))))
         if unit.needs_input:
             positional_params.insert(1, cst.Param(cst.Name(INPUT), cst.Annotation(cst.Name("int"))))
         star_arg = params.star_arg

@@ -16,7 +16,7 @@ import libcst as cst
 
 from h2f.nnx_plan import TransformPlan
 from h2f.rule import Rule
-from h2f.shapes import INPUT
+from h2f.shapes import FLAT, INPUT
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, replace_names
 
 
@@ -120,18 +120,22 @@ class NnxTransform(Rule):
         assert init is not None
         bound = bind_arguments(init, ("rng", "sample")) or {}
         rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
-        width = self._sample_width(transform, init)
+        sample = self._sample(transform, init)
+        width, size = expr(f"{sample}.shape[-1]"), expr(f"{sample}[0].size")
         if transform.construction is not None:
             built = self.ctx.constructions.get(transform.construction, transform.construction)
-            return replace_names(built, {"rngs": rngs, INPUT: width})  # type: ignore[return-value]
+            return replace_names(built, {"rngs": rngs, INPUT: width, FLAT: size})  # type: ignore[return-value]
         unit = transform.unit
         assert unit is not None
         args = [cst.Arg(width)] if unit.needs_input else []
+        if unit.needs_size:
+            args.append(cst.Arg(size))
         if unit.needs_rngs:
             args.append(keyword("rngs", rngs))
         return call(cst.Name(unit.name), args)
 
-    def _sample_width(self, transform: TransformPlan, init: cst.Call) -> cst.BaseExpression:
+    def _sample(self, transform: TransformPlan, init: cst.Call) -> str:
+        """The source of the sample input ``init`` was given (parenthesised where needed)."""
         function = transform.transform.function
         first = function.params.params[0].name.value if isinstance(function, cst.FunctionDef) and function.params.params else None
         positional = [arg for arg in init.args if arg.keyword is None]
@@ -139,11 +143,9 @@ class NnxTransform(Rule):
             (arg.value for arg in init.args if arg.keyword is not None and arg.keyword.value == first), None
         )
         if sample is None:
-            return cst.Name(INPUT)  # the plan only asks for a width when there is a sample to take it from
+            return "sample"  # unreachable: the plan blocks an init without a sample when a width is needed
         text = code_of(sample)
-        if not isinstance(sample, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
-            text = f"({text})"
-        return expr(f"{text}.shape[-1]")
+        return text if isinstance(sample, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) else f"({text})"
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
