@@ -40,10 +40,11 @@ _SKIP_FILE = re.compile(r"#\s*h2f:\s*skip-file(?![-\w])")
 
 @dataclasses.dataclass(frozen=True)
 class Marks:
-    """The skip comments of a source text: whether the file is skipped, and the lines of ``# h2f: skip``."""
+    """The skip comments of a source text: whether the file is skipped, and where the ``# h2f: skip`` comments are
+    (1-based line, 0-based column)."""
 
     skip_file: bool = False
-    lines: tuple[int, ...] = ()
+    lines: tuple[tuple[int, int], ...] = ()
 
 
 def find_marks(source: str) -> Marks:
@@ -56,7 +57,7 @@ def find_marks(source: str) -> Marks:
             if token.type == tokenize.COMMENT:
                 skip_file = skip_file or bool(_SKIP_FILE.search(token.string))
                 if _SKIP.search(token.string):
-                    lines.append(token.start[0])
+                    lines.append(token.start)
     except (tokenize.TokenError, SyntaxError):
         return Marks()  # the parser reports the problem
     return Marks(skip_file, tuple(lines))
@@ -94,7 +95,7 @@ class SkipPlan:
                 used.update(positions[ws.comment].start.line for ws in comments if ws.comment is not None)
         self.ids = {id(node) for node in self.statements}
         self.ranges = [(positions[node].start, positions[node].end.line) for node in self.statements]
-        self.stray = [line for line in marks.lines if line not in used]
+        self.stray = [(line, column) for line, column in marks.lines if line not in used]
         self.uses, used_by = _links(wrapper, self.statements)
         #: Uses elsewhere of the transforms a skipped statement binds: the rules rewrite those by name.
         self.used_by = [use for use in used_by if use[1] in transforms]
@@ -107,7 +108,7 @@ class SkipPlan:
         """``found`` without those inside skipped statements, plus H2F005 for each stray skip comment."""
         kept = [diagnostic for diagnostic in found if not self.covers(diagnostic)]
         message = "'# h2f: skip' covers nothing here: put it at the end of a statement's line (or of a compound statement's header)"
-        return kept + [Diagnostic(self.path, line, 1, "H2F005", message) for line in self.stray]
+        return kept + [Diagnostic(self.path, line, column + 1, "H2F005", message) for line, column in self.stray]
 
     def conflict(self, migrated: cst.Module) -> Diagnostic | None:
         """H2F004 when the migrated module does not keep every skipped statement as written and working."""

@@ -105,12 +105,14 @@ def test_a_skip_comment_that_covers_nothing_is_reported() -> None:
         import haiku as hk
 
         # h2f: skip
-        BIAS = hk.initializers.Constant(0.5)
+        BIAS = hk.initializers.Constant(
+            0.5,  # h2f: skip
+        )
         """
     )
     result = migrate_source(text)
     assert "nn.initializers.constant" in result.code
-    assert [(d.line, d.code) for d in result.diagnostics] == [(3, "H2F005")]
+    assert [(d.line, d.col, d.code) for d in result.diagnostics] == [(3, 1, "H2F005"), (5, 11, "H2F005")]
 
 
 @pytest.mark.parametrize(
