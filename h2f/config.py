@@ -13,13 +13,11 @@ exclude = ["legacy", "*_pb2.py"]  # files matching one of these globs are not mi
 atol = 5e-5
 timeout = 600
 
-[[tool.h2f.verify.entries]]
+[[tool.h2f.verify.entries]]        # each as h2f verify --entry/--flax-entry/--input
 file = "src/model.py"
-entry = "MLP"
-args = [128]
-kwargs = { dropout = 0.1 }
-inputs = ["f32[8,784]"]
-flags = { training = false }
+entry = "MLP(128, 10)"
+flax_entry = "MLP(784, 128, 10)"  # only when the Flax constructor differs (NNX)
+inputs = ["f32[8,784]", "training=False"]
 ```
 
 The file used is the nearest ``pyproject.toml`` in the directory holding the paths to migrate or above it,
@@ -46,9 +44,7 @@ except ModuleNotFoundError:  # Python 3.10
 KEYS = ("to", "select", "ignore", "jobs", "include", "exclude", "verify")
 #: The keys of ``[tool.h2f.verify]`` and of each of its ``entries``.
 VERIFY_KEYS = ("atol", "timeout", "entries")
-ENTRY_KEYS = ("file", "entry", "args", "kwargs", "inputs", "flags")
-
-Scalar = str | int | float | bool
+ENTRY_KEYS = ("file", "entry", "flax_entry", "inputs")
 
 
 class ConfigError(Exception):
@@ -57,14 +53,17 @@ class ConfigError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class VerifyEntry:
-    """One ``[[tool.h2f.verify.entries]]`` table: a model ``h2f verify --entry`` builds and runs."""
+    """One ``[[tool.h2f.verify.entries]]`` table: what ``h2f verify --entry`` checks, in its own spec syntax.
+
+    ``file`` is the Haiku file (relative to the pyproject.toml), ``entry``/``flax_entry`` the ``--entry`` and
+    ``--flax-entry`` specs (``"MLP(16, 4)"``), ``inputs`` the ``--input`` specs (``"f32[8,784]"``,
+    ``"training=False"``). They are checked for shape here; ``h2f verify`` parses the specs.
+    """
 
     entry: str
     file: str | None = None
-    args: tuple[Scalar, ...] = ()
-    kwargs: tuple[tuple[str, Scalar], ...] = ()
+    flax_entry: str | None = None
     inputs: tuple[str, ...] = ()
-    flags: tuple[tuple[str, Scalar], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,10 +171,10 @@ def _verify(table: Any, path: Path) -> VerifyConfig:
         raise ConfigError(f"{path}: [tool.h2f] verify must be a table ([tool.h2f.verify])")
     _check_keys(table, VERIFY_KEYS, "[tool.h2f.verify]", path)
     numbers = {}
-    for key in ("atol", "timeout"):
+    for key, least, what in (("atol", 0, "a non-negative number"), ("timeout", 1, "a number of seconds >= 1")):
         value = table.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0):
-            raise ConfigError(f"{path}: [tool.h2f.verify] {key} must be a positive number")
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= least):
+            raise ConfigError(f"{path}: [tool.h2f.verify] {key} must be {what}")
         numbers[key] = None if value is None else float(value)
     entries = table.get("entries", [])
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
@@ -186,24 +185,13 @@ def _verify(table: Any, path: Path) -> VerifyConfig:
 def _entry(table: dict[str, Any], index: int, path: Path) -> VerifyEntry:
     where = f"[[tool.h2f.verify.entries]] #{index + 1}"
     _check_keys(table, ENTRY_KEYS, where, path)
-    for key in ("entry", "file"):
-        if not isinstance(table.get(key, ""), str) or (key == "entry" and not table.get(key)):
-            raise ConfigError(f"{path}: {where} {key} must be a{' non-empty' if key == 'entry' else ''} string")
-    args = table.get("args", [])
-    if not isinstance(args, list) or not all(_is_scalar(arg) for arg in args):
-        raise ConfigError(f"{path}: {where} args must be a list of strings, numbers or booleans")
-    keywords = {}
-    for key in ("kwargs", "flags"):
-        value = table.get(key, {})
-        if not isinstance(value, dict) or not all(_is_scalar(item) for item in value.values()):
-            raise ConfigError(f"{path}: {where} {key} must be a table of strings, numbers or booleans")
-        keywords[key] = tuple(sorted(value.items()))
-    inputs = _strings(table, "inputs", path, "input specs such as 'f32[8,784]'", where) or []
-    return VerifyEntry(table["entry"], table.get("file"), tuple(args), keywords["kwargs"], tuple(inputs), keywords["flags"])
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
+    if not isinstance(table.get("entry"), str) or not table["entry"].strip():
+        raise ConfigError(f"{path}: {where} entry must be a non-empty string such as 'MLP(16, 4)'")
+    for key in ("file", "flax_entry"):
+        if not isinstance(table.get(key, ""), str):
+            raise ConfigError(f"{path}: {where} {key} must be a string")
+    inputs = _strings(table, "inputs", path, "input specs such as 'f32[8,784]' or 'training=False'", where) or []
+    return VerifyEntry(table["entry"], table.get("file"), table.get("flax_entry"), tuple(inputs))
 
 
 def normalize_names(names: Iterable[str]) -> frozenset[str]:

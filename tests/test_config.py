@@ -84,16 +84,17 @@ timeout = 120
 
 [[tool.h2f.verify.entries]]
 file = "src/model.py"
-entry = "MLP"
-args = [128, "relu"]
-kwargs = { dropout = 0.1 }
-inputs = ["f32[8,784]"]
-flags = { training = false }
+entry = "MLP(16, 4)"
+flax_entry = "MLP(784, 16, 4)"
+inputs = ["f32[8,784]", "training=False"]
+
+[[tool.h2f.verify.entries]]
+entry = "Encoder"
 """,
     )
     config = load_config(tmp_path)
-    entry = VerifyEntry("MLP", "src/model.py", (128, "relu"), (("dropout", 0.1),), ("f32[8,784]",), (("training", False),))
-    assert config.verify == VerifyConfig(1e-4, 120.0, (entry,))
+    entries = (VerifyEntry("MLP(16, 4)", "src/model.py", "MLP(784, 16, 4)", ("f32[8,784]", "training=False")), VerifyEntry("Encoder"))
+    assert config.verify == VerifyConfig(1e-4, 120.0, entries)
 
 
 @pytest.mark.parametrize(
@@ -102,13 +103,13 @@ flags = { training = false }
         ('include = "src"', "include must be a list of glob patterns"),
         ("verify = 3", "verify must be a table"),
         ("[tool.h2f.verify]\natl = 1e-4", "unknown key 'atl' in [tool.h2f.verify] (known: atol, timeout, entries)"),
-        ("[tool.h2f.verify]\natol = -1.0", "atol must be a positive number"),
-        ("[tool.h2f.verify]\ntimeout = true", "timeout must be a positive number"),
+        ("[tool.h2f.verify]\natol = -1.0", "atol must be a non-negative number"),
+        ("[tool.h2f.verify]\ntimeout = true", "timeout must be a number of seconds >= 1"),
+        ("[tool.h2f.verify]\nentries = {entry = 'M'}", "entries must be an array of tables"),
         ("[[tool.h2f.verify.entries]]\nfile = 'a.py'", "entries]] #1 entry must be a non-empty string"),
         ("[[tool.h2f.verify.entries]]\nentry = 'M'\ninput = ['f32[1]']", "unknown key 'input' in [[tool.h2f.verify.entries]] #1"),
         ("[[tool.h2f.verify.entries]]\nentry = 'M'\ninputs = 'f32[1]'", "inputs must be a list of input specs"),
-        ("[[tool.h2f.verify.entries]]\nentry = 'M'\nargs = [[1]]", "args must be a list of strings, numbers or booleans"),
-        ("[[tool.h2f.verify.entries]]\nentry = 'M'\nflags = { t = [1] }", "flags must be a table of strings, numbers or booleans"),
+        ("[[tool.h2f.verify.entries]]\nentry = 'M'\nflax_entry = 3", "flax_entry must be a string"),
     ],
 )
 def test_bad_config_is_a_clear_error_with_exit_2(tree: Path, table: str, message: str) -> None:
