@@ -367,4 +367,7 @@ NNX_LAYERS: Mapping[str, NnxLayer] = {
     "haiku.GroupNorm": NnxLayer("GroupNorm", "num_features"),
     "haiku.Embed": NnxLayer("Embed", None),
     "haiku.BatchNorm": NnxLayer("BatchNorm", "num_features"),
+    # Stacks: an nnx.Sequential of NNX layers (each layer's width follows from the one before).
+    "haiku.Sequential": NnxLayer("Sequential", "in_features"),
+    "haiku.nets.MLP": NnxLayer("Sequential", "in_features"),
 }

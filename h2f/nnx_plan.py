@@ -13,13 +13,14 @@ blockers (:attr:`NnxPlan.blockers`), each reported at its position, and the rule
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
 from h2f.names import NNX_LAYERS, haiku_module_name
-from h2f.shapes import FLAT, INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
+from h2f.shapes import ELEMENTWISE, FLAT, INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
 from h2f.syntax import bind_arguments, code_of
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
@@ -31,6 +32,10 @@ SUPPORTED = frozenset(NNX_LAYERS) | {
     "haiku.transform_with_state",
     "haiku.without_apply_rng",
 }
+
+
+#: Haiku stacks of layers (they become one ``nnx.Sequential``).
+STACKS = frozenset({"haiku.Sequential", "haiku.nets.MLP"})
 
 
 @dataclasses.dataclass
@@ -248,6 +253,8 @@ class NnxPlan:
             is_dropout = self.analysis.haiku_name(node.func) == "haiku.dropout"
             if not is_dropout and not self._constructs(node):
                 continue
+            if self._in_stack(node):
+                continue  # a layer of an hk.Sequential: part of that submodule
             where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
             if self.analysis.in_loop(node, method):
                 self.block(node, f"{where} builds a submodule in a loop or nested function: not supported by the nnx target yet")
@@ -270,6 +277,14 @@ class NnxPlan:
             attribute = self._haiku_name(node, taken)
             taken.add(attribute)
             self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=True))
+
+    def _in_stack(self, node: cst.CSTNode) -> bool:
+        current = self.analysis.parents.get(node)
+        while current is not None and not isinstance(current, cst.BaseStatement):
+            if isinstance(current, cst.Call) and self.analysis.is_haiku_layer_call(current) in STACKS:
+                return True
+            current = self.analysis.parents.get(current)
+        return False
 
     def _argument_keywords(self, args: list[cst.Arg] | tuple[cst.Arg, ...]) -> set[str]:
         return {arg.keyword.value for arg in args if arg.keyword is not None}
@@ -351,6 +366,8 @@ class NnxPlan:
             return code_of(node) if _valid_in_init(node, local) else None
 
         def output(given: Width) -> Width:
+            if submodule.api in STACKS:
+                return self._stack_output(submodule.call, given, argument_width)
             if submodule.kind == "layer":
                 return output_width(submodule.api, submodule.call, given, argument_width)
             child = self.classes[submodule.api]
@@ -362,6 +379,30 @@ class NnxPlan:
             return substitute(child.output, bindings)
 
         return ModuleUse(output, submodule.given.append)
+
+    def _stack_output(self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
+        """The output width of an ``hk.Sequential``/``hk.nets.MLP`` given ``given``: layer by layer."""
+        if self.analysis.haiku_name(stack.func) == "haiku.nets.MLP":
+            bound = bind_arguments(stack, ("output_sizes", "w_init", "b_init", "with_bias", "activation")) or {}
+            sizes = bound.get("output_sizes")
+            activation = bound.get("activation")
+            if sizes is None or not isinstance(sizes.value, (cst.List, cst.Tuple)) or not sizes.value.elements:
+                return None
+            if activation is not None and not self.analysis.qualified_names(activation.value) & ELEMENTWISE:
+                return None
+            return argument_width(sizes.value.elements[-1].value)
+        layers = stack.args[0].value if stack.args else None
+        if not isinstance(layers, (cst.List, cst.Tuple)):
+            return None
+        width = given
+        for element in layers.elements:
+            item = element.value
+            layer = self.analysis.is_haiku_layer_call(item)
+            if layer in NNX_LAYERS and layer not in STACKS:
+                width = output_width(layer, item, width, argument_width)  # type: ignore[arg-type]
+            elif not self.analysis.qualified_names(item) & ELEMENTWISE:
+                return None
+        return width
 
     # ----- transforms ----------------------------------------------------------------------------------
 

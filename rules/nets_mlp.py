@@ -23,6 +23,7 @@ class NetsMLP(Rule):
 
     code = "H2F021"
     haiku_apis = ("haiku.nets.MLP",)
+    targets = frozenset({"linen", "nnx"})
     order = 20
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.names import NNX_LAYERS
+from h2f.names import LAYERS, NNX_LAYERS, NnxLayer
 from h2f.nnx_plan import Submodule, TransformPlan
 from h2f.rule import Rule
 from h2f.shapes import FLAT, INPUT
@@ -50,6 +50,28 @@ class NnxConstructions(Rule):
 
     def _layer(self, layer: str, linen_call: cst.Call, width: str | None) -> cst.Call:
         rename = NNX_LAYERS[layer]
+        if rename.nnx == "Sequential":
+            return self._sequential(linen_call, width)
+        return self._lowered(rename, linen_call, width)
+
+    def _sequential(self, linen_call: cst.Call, width: str | None) -> cst.Call:
+        """``nn.Sequential([nn.Dense(8), jax.nn.relu, nn.Dense(4)])`` → ``nnx.Sequential(nnx.Linear(w, 8, …), …)``."""
+        items = linen_call.args[0].value
+        assert isinstance(items, (cst.List, cst.Tuple))
+        alias = self.ctx.analysis.linen_alias
+        layers = []
+        for element in items.elements:
+            item = element.value
+            name = code_of(item.func) if isinstance(item, cst.Call) else ""
+            rename = _LINEN_TO_NNX.get(name[len(alias) + 1 :]) if name.startswith(f"{alias}.") else None
+            if rename is None:
+                layers.append(positional(item))  # an element-wise function (the plan checked)
+                continue
+            layers.append(positional(self._lowered(rename, item, width)))
+            width = _features(item) if rename.nnx in ("Linear", "Conv") else width
+        return call(self.ctx.nnx("Sequential"), layers)
+
+    def _lowered(self, rename: NnxLayer, linen_call: cst.Call, width: str | None) -> cst.Call:
         args = []
         for arg in linen_call.args:
             if _is_name(arg):
@@ -62,6 +84,18 @@ class NnxConstructions(Rule):
             args.insert(0, positional(expr(width or INPUT)))
         args.append(keyword("rngs", cst.Name("rngs")))
         return call(self.ctx.nnx(rename.nnx), args)
+
+
+#: Linen layer class (as the layers rule names it) → its NNX layer.
+_LINEN_TO_NNX = {LAYERS[api].flax: NNX_LAYERS[api] for api in NNX_LAYERS if api in LAYERS and NNX_LAYERS[api].nnx != "Sequential"}
+
+
+def _features(linen_call: cst.Call) -> str | None:
+    """The output width of a Linen ``Dense``/``Conv`` call: its ``features``."""
+    for arg in linen_call.args:
+        if arg.keyword is not None and arg.keyword.value == "features":
+            return code_of(arg.value)
+    return code_of(linen_call.args[0].value) if linen_call.args and linen_call.args[0].keyword is None else None
 
 
 def _width(submodule: Submodule | None, top: TransformPlan | None) -> str | None:
