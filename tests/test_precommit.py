@@ -124,6 +124,14 @@ def test_h2f_check_hook_fails_with_the_diff_and_writes_nothing(project: Path, in
     assert passed.returncode == 0 and "Passed" in passed.stdout, passed.stdout
 
 
+def test_h2f_hook_without_all_files_takes_only_staged_files(project: Path, installed: Path, pre_commit_env: dict[str, str]) -> None:
+    (project / "other.py").write_text(HAIKU_MODEL)  # not staged
+    done = pre_commit(project, pre_commit_env, "run", "h2f", "-c", str(installed))
+    assert done.returncode == 1, done.stdout
+    assert "model = Forward()" in (project / "model.py").read_text()
+    assert (project / "other.py").read_text() == HAIKU_MODEL
+
+
 def test_hooks_read_tool_h2f_from_the_project(project: Path, installed: Path, pre_commit_env: dict[str, str]) -> None:
     (project / "pyproject.toml").write_text('[tool.h2f]\nexclude = ["model.py"]\n')
     done = run_hook(project, pre_commit_env, installed, "h2f-check")
