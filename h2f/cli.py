@@ -8,11 +8,14 @@ does not exist, bad usage, unsupported target).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -159,9 +162,10 @@ def migrate(
         _migrate_stdin(options, reporter, diff=diff, check=check)
     else:
         jobs = jobs if jobs is not None else config.jobs or 0
-        _migrate_paths(
-            paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs, cache=not no_cache
-        )
+        with _stop_on_signals(reporter):
+            _migrate_paths(
+                paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs, cache=not no_cache
+            )
     reporter.finish()
     if report is not None and report_path is not None:
         try:
@@ -170,6 +174,38 @@ def migrate(
             _fail(f"cannot write the report {report_path}: {error.strerror or error}")
     verified = verify_migrated(originals, common_root(paths), output_dir) if verify_after else EXIT_OK
     sys.exit(max(_exit_code(reporter.summary, check), verified))
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (a BaseException, so that no ``except Exception`` takes it for a file's failure)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise _Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(reporter: Reporter) -> Iterator[None]:
+    """Ctrl-C or SIGTERM stops the run cleanly: the file being written is finished (writes hold the signals),
+    no further file is started, the summary so far is printed, and h2f exits with 128 + the signal number."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Interrupted as interrupted:
+        name = signal.Signals(interrupted.signum).name
+        _echo_err(f"h2f: interrupted by {name}: files not yet migrated are untouched, none is half-written")
+        reporter.finish()
+        sys.exit(128 + interrupted.signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _check_usage(paths: Sequence[str], stdin: bool, diff: bool, check: bool, output_dir: Path | None) -> None:

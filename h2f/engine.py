@@ -22,6 +22,10 @@ from h2f.project import ProjectIndex, mentions_project_transform
 from h2f.rule import TARGETS, select_rules
 from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
 
+#: Larger sources are refused by the file driver and skipped by the project index: parsing and analysing them
+#: takes minutes and gigabytes (1 MB is ten times any real model file).
+MAX_SOURCE_BYTES = 1_000_000
+
 
 class MigrationError(Exception):
     """The file could not be migrated at all; it must be left untouched."""

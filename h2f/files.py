@@ -11,6 +11,7 @@ in the same directory, the original's permission bits, fsync, then :func:`os.rep
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import enum
@@ -18,6 +19,7 @@ import io
 import multiprocessing
 import os
 import re
+import signal
 import stat
 import tempfile
 import tokenize
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from h2f.cache import Cache
 from h2f.diagnostics import Diagnostic, Severity
-from h2f.engine import MigrationError, MigrationResult, Options, migrate_source
+from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Options, migrate_source
 from h2f.project import mentions_project_transform
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
@@ -41,6 +43,9 @@ _BOM = "\ufeff"
 
 #: Below this many files, starting worker processes (each imports libcst and the rules) costs more than it saves.
 MIN_FILES_PER_POOL = 4
+
+#: Signals that must not stop a write between its temporary file and the replacement of the original.
+_DEFERRED_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 
 class Status(enum.Enum):
@@ -146,11 +151,15 @@ def iter_python_files(
         else:
             report(PathProblem(path, "no such file or directory"))
             continue
+        found_any = False
         for file in found:
+            found_any = True
             real = Path(os.path.realpath(file))
             if real not in seen_files:
                 seen_files.add(real)
                 yield file
+        if not found_any:
+            report(PathProblem(path, "no Python files found", "warning"))
 
 
 def _raise_problem(problem: PathProblem) -> None:
@@ -258,6 +267,8 @@ def migrate_file(
         return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
     if _HAIKU_BYTES not in raw and not mentions_project_transform(raw, options.project):
         return FileOutcome(path, Status.UNCHANGED)
+    if len(raw) > MAX_SOURCE_BYTES:
+        return FileOutcome(path, Status.FAILED, error=_too_large(raw))
     try:
         decoded = decode(raw, str(path))
         if cache is None:
@@ -276,7 +287,7 @@ def migrate_file(
         decoded.encoding,
     )
     if mode is Mode.WRITE and result.changed:
-        return _write(outcome, decoded, destination or path)
+        return _write(outcome, decoded, destination or path, original=raw)
     return outcome
 
 
@@ -300,7 +311,9 @@ def migrate_files(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     paths, destinations = zip(*jobs)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=context, initializer=_ignore_interrupts
+    ) as pool:
         yield from pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
 
 
@@ -315,8 +328,11 @@ def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:
         raise MigrationError(Diagnostic(path, 1, 1, "H2F003", message, "error")) from error
 
 
-def _write(outcome: FileOutcome, decoded: Decoded, destination: Path) -> FileOutcome:
-    """Write the migrated text of ``outcome``; a failure to encode or write makes the outcome failed."""
+def _write(outcome: FileOutcome, decoded: Decoded, destination: Path, original: bytes) -> FileOutcome:
+    """Write the migrated text of ``outcome``; a failure to encode or write makes the outcome failed.
+
+    In place, the file is replaced only if it still holds ``original``, the bytes that were migrated.
+    """
     assert outcome.code is not None
     try:
         data = decoded.encode(outcome.code)
@@ -326,35 +342,82 @@ def _write(outcome: FileOutcome, decoded: Decoded, destination: Path) -> FileOut
     try:
         if destination != outcome.path:
             destination.parent.mkdir(parents=True, exist_ok=True)
-        written = write_atomic(destination, data, permissions_of=outcome.path)
+        in_place = destination == outcome.path
+        written = write_atomic(destination, data, permissions_of=outcome.path, expected=original if in_place else None)
+    except ChangedOnDisk as error:
+        return dataclasses.replace(outcome, status=Status.FAILED, error=str(error))
     except OSError as error:
         message = f"cannot write {destination}: {error.strerror or error}"
         return dataclasses.replace(outcome, status=Status.FAILED, error=message)
     return dataclasses.replace(outcome, written=written)
 
 
-def write_atomic(path: Path, data: bytes, permissions_of: Path | None = None) -> Path:
+class ChangedOnDisk(OSError):
+    """The file no longer holds the bytes that were migrated (edited or removed meanwhile): it is not replaced."""
+
+
+def write_atomic(path: Path, data: bytes, permissions_of: Path | None = None, expected: bytes | None = None) -> Path:
     """Replace ``path`` by ``data`` atomically; return the file actually written.
 
     A symlink is not replaced by a file: its target is written. The new file gets the permission bits of
-    ``permissions_of`` (default: the file being replaced), so an executable script stays executable.
+    ``permissions_of`` (default: the file being replaced), so an executable script stays executable. With
+    ``expected``, the file is replaced only if it still holds exactly those bytes, checked again just before
+    the rename (else :class:`ChangedOnDisk`). SIGINT and SIGTERM wait until the write is done or undone.
     """
     target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(os.stat(permissions_of or target).st_mode)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".h2f-tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    with _signals_deferred():
+        _check_unchanged(target, expected)
+        mode = stat.S_IMODE(os.stat(permissions_of or target).st_mode)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".h2f-tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, mode)
+            _check_unchanged(target, expected)
+            os.replace(temp, target)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
     _fsync_dir(target.parent)
     return target
+
+
+def _check_unchanged(target: Path, expected: bytes | None) -> None:
+    """Raise :class:`ChangedOnDisk` unless ``target`` holds ``expected`` (no check when it is ``None``)."""
+    if expected is None:
+        return
+    try:
+        current = target.read_bytes()
+    except FileNotFoundError:
+        raise ChangedOnDisk("removed while h2f was running: not written") from None
+    if current != expected:
+        raise ChangedOnDisk("changed on disk while h2f was running: not overwritten (run h2f again)")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (they are delivered then), where the platform can."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C is the main process's to handle (it stops handing out files and waits)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _too_large(raw: bytes) -> str:
+    size = f"{len(raw) / 1e6:.1f} MB"
+    return f"too large to migrate ({size}; h2f migrates files up to {MAX_SOURCE_BYTES / 1e6:g} MB)"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -374,6 +437,8 @@ def _fsync_dir(directory: Path) -> None:
 def migrate_stdin(raw: bytes, options: Options, name: str = "<stdin>") -> tuple[FileOutcome, bytes | None]:
     """Migrate source bytes read from standard input; return the outcome and the bytes to print (or None)."""
     path = Path(name)
+    if len(raw) > MAX_SOURCE_BYTES and _HAIKU_BYTES in raw:
+        return FileOutcome(path, Status.FAILED, error=_too_large(raw)), None
     try:
         decoded = decode(raw, name)
         result = _migrate_text(decoded.text, options, name)

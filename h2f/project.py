@@ -80,12 +80,15 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
 
     try:
         module = cst.parse_module(raw)
-    except (cst.ParserSyntaxError, UnicodeDecodeError):
+    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
         return []
     marks = find_marks(raw.decode(module.encoding, errors="replace")) if b"h2f:" in raw else Marks()
     if marks.skip_file:
         return []  # the file stays Haiku, so the call sites of its transforms in other files must too
-    analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+    try:
+        analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+    except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
+        return []
     exports = []
     for transform in analysis.module_level_transforms():
         if marks.lines and hides_transform(analysis, transform):
@@ -95,8 +98,11 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
             ExportedTransform(
                 transform.name,
                 transform.kind,
+    from h2f.engine import MAX_SOURCE_BYTES
                 transform.with_state,
                 transform.apply_rng,
+    if len(raw) > MAX_SOURCE_BYTES:
+        return []  # refused by the engine too
                 transform.methods,
                 streams,
                 collections,
