@@ -115,11 +115,11 @@ class SkipPlan:
         if not self.statements:
             return None
         kept = [node for node in _statements(migrated) if any(_is_skip(ws) for ws in _header_comments(node))]
-        wanted = Counter(_code(node) for node in self.statements)
-        missing = wanted - Counter(_code(node) for node in kept)
-        if missing:
-            index = [_code(node) for node in self.statements].index(next(iter(missing)))
-            return self._conflict(index, "the migration of the code around it rewrites or moves this statement")
+        wanted, found = [_code(node) for node in self.statements], [_code(node) for node in kept]
+        if wanted != found:  # the skipped statements, unchanged and in the same order (the checks below pair them)
+            index = next((i for i, (a, b) in enumerate(zip(wanted, found)) if a != b), min(len(wanted), len(found)))
+            reason = "the migration of the code around it rewrites or moves this statement"
+            return self._conflict(min(index, len(wanted) - 1), reason)
         try:
             uses, _ = _links(cst.MetadataWrapper(migrated, unsafe_skip_copy=True), kept)
         except Exception:  # scope analysis failing on output is a reason to refuse, not to crash
