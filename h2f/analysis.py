@@ -8,8 +8,10 @@ function?".
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import libcst as cst
 import libcst.matchers as m
@@ -17,6 +19,7 @@ from libcst.metadata import (
     ParentNodeProvider,
     QualifiedName,
     QualifiedNameProvider,
+    Scope,
     ScopeProvider,
 )
 from libcst.metadata.base_provider import LazyValue
@@ -98,11 +101,6 @@ class FileAnalysis:
     def __init__(self, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> None:
         self.wrapper = wrapper
         self.module = wrapper.module
-        # One batched traversal for all three; positions are resolved only when a diagnostic needs one.
-        metadata = wrapper.resolve_many([QualifiedNameProvider, ParentNodeProvider, ScopeProvider])
-        self.qualified: Mapping[cst.CSTNode, Collection[QualifiedName]] = metadata[QualifiedNameProvider]
-        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = metadata[ParentNodeProvider]
-        self.scopes = metadata[ScopeProvider]
         self.haiku_imports: list[ImportAlias] = []
         self.haiku_aliases: set[str] = set()
         self.module_classes: dict[str, ModuleClass] = {}
@@ -130,9 +128,31 @@ class FileAnalysis:
         #: Every node of the module in pre-order (walk it once, share it).
         self.nodes: list[cst.CSTNode] = walk(self.module)
 
+    # Metadata is resolved on first use, in one batched traversal for all three (the costliest step of a
+    # migration): a file whose imports bring in no Haiku never needs it. Positions are resolved only when a
+    # diagnostic needs one.
+    @functools.cached_property
+    def _metadata(self) -> Mapping[type, Mapping[cst.CSTNode, Any]]:
+        return self.wrapper.resolve_many([QualifiedNameProvider, ParentNodeProvider, ScopeProvider])
+
+    @functools.cached_property
+    def qualified(self) -> Mapping[cst.CSTNode, Collection[QualifiedName]]:
+        """libcst's qualified names of every node."""
+        return self._metadata[QualifiedNameProvider]
+
+    @functools.cached_property
+    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
+        """The parent of every node."""
+        return self._metadata[ParentNodeProvider]
+
+    @functools.cached_property
+    def scopes(self) -> Mapping[cst.CSTNode, Scope | None]:
+        """The scope of every node."""
+        return self._metadata[ScopeProvider]
+
     @classmethod
     def build(cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> FileAnalysis:
-        """Analyse the file behind ``wrapper`` (metadata is resolved once, here).
+        """Analyse the file behind ``wrapper`` (metadata is resolved once, when first needed).
 
         ``project`` holds the transforms other files of the run export, so their imports are recognised.
         """

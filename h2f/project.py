@@ -9,6 +9,7 @@ lets the engine rewrite those call sites too, even in files that never import ha
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from h2f.cache import Cache
 
 _HAIKU_BYTES = b"haiku"
+_WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")
+#: ``from``/``import`` and what follows on its line, through backslash continuations and parentheses.
+_IMPORT = re.compile(rb"(?<![\w.])(?:from|import)\b(?:[^\n(\\]|\\\r?\n|\\|\([^)]*\)?)*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,14 +61,17 @@ def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = No
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem.
     """
-    found: dict[str, tuple[Path, ExportedTransform] | None] = {}
+    contents: dict[Path, bytes] = {}
     for path in files:
         try:
-            raw = path.read_bytes()
+            contents[path] = path.read_bytes()
         except OSError:
             continue
-        if _HAIKU_BYTES not in raw:
-            continue
+    imported = imported_words(contents.values())
+    found: dict[str, tuple[Path, ExportedTransform] | None] = {}
+    for path, raw in contents.items():
+        if _HAIKU_BYTES not in raw or not imported & set(module_suffixes(path, root)[0].encode().split(b".")):
+            continue  # no Haiku, or no file of the run imports a module of that name: nothing to export
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
             for dotted in module_suffixes(path, root):
@@ -73,11 +81,25 @@ def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = No
     return {key: value[1] for key, value in found.items() if value is not None}
 
 
+def imported_words(sources: Iterable[bytes]) -> set[bytes]:
+    """Every word that follows a ``from`` or an ``import`` keyword in ``sources`` (up to the end of the line, a
+    backslash continuation or closing parenthesis included): whatever module one of them imports is named
+    there. Prose and strings add words too, which only costs a file's exports being read for nothing."""
+    words: set[bytes] = set()
+    for raw in sources:
+        for statement in _IMPORT.findall(raw):
+            words.update(_WORD_BYTES.findall(statement))
+    return words
+
+
 def file_exports(raw: bytes) -> list[ExportedTransform]:
     """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
     from h2f.analysis import FileAnalysis
+    from h2f.engine import MAX_SOURCE_BYTES
     from h2f.skip import Marks, find_marks, hides_transform
 
+    if len(raw) > MAX_SOURCE_BYTES:
+        return []  # refused by the engine too
     try:
         module = cst.parse_module(raw)
     except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
@@ -98,11 +120,8 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
             ExportedTransform(
                 transform.name,
                 transform.kind,
-    from h2f.engine import MAX_SOURCE_BYTES
                 transform.with_state,
                 transform.apply_rng,
-    if len(raw) > MAX_SOURCE_BYTES:
-        return []  # refused by the engine too
                 transform.methods,
                 streams,
                 collections,
@@ -112,8 +131,19 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
 
 
 def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool:
-    """Cheap pre-filter: can ``source`` (text or raw bytes) import one of the project's transforms? (No parse.)"""
-    names = {key.rsplit(".", 1)[-1] for key in index}
-    if isinstance(source, bytes):
-        return any(name.encode() in source for name in names)
-    return any(name in source for name in names)
+    """Cheap pre-filter, no parse: can ``source`` (text or raw bytes) import one of the project's transforms?
+
+    Importing ``pkg.models.model`` in any spelling (``from pkg.models import model``, ``from .models import
+    model``, ``import pkg.models``, then ``pkg.models.model``) writes both the transform's name and the last
+    part of its module's name.
+    """
+    if not index:
+        return False
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    words = set(_WORD.findall(text))
+    return any(_needed_words(key) <= words for key in index)
+
+
+def _needed_words(key: str) -> set[str]:
+    module, _, name = key.rpartition(".")
+    return {module.rpartition(".")[2], name}

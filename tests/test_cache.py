@@ -93,7 +93,7 @@ def test_a_project_index_change_invalidates(tmp_path: Path, engine: Engine) -> N
     path = write(tmp_path / "train.py", "from models import model  # no haiku here\n")
     cache = Cache.open(Options())
     migrate_file(path, Options(), cache=cache)
-    project = index_transforms([write(tmp_path / "models.py", MODELS_SOURCE)], tmp_path)
+    project = index_transforms([write(tmp_path / "models.py", MODELS_SOURCE), path], tmp_path)
     assert project
     with_project = dataclasses.replace(Options(), project=project)
     migrate_file(path, with_project, cache=cache.with_options(with_project))
@@ -129,7 +129,7 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, engine: Engine) -> 
 
 
 def test_project_exports_come_from_the_cache(tmp_path: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    files = [write(tmp_path / "models.py", MODELS_SOURCE), write(tmp_path / "plain.py", "x = 1\n")]
+    files = [write(tmp_path / "models.py", MODELS_SOURCE), write(tmp_path / "train.py", "from models import model\n")]
     cache = Cache.open(Options())
     first = index_transforms(files, tmp_path, cache)
     assert set(first) == {"models.model"}

@@ -13,6 +13,7 @@ import pytest
 from conftest import BROKEN_SOURCE, HAIKU_SOURCE, HAIKU_UNCHANGED_SOURCE, PLAIN_SOURCE
 
 import h2f.files
+import h2f.project
 from h2f.engine import Options, migrate_source
 from h2f.files import (
     Mode,
@@ -379,3 +380,37 @@ def test_parallel_writes(tmp_path: Path) -> None:
     outcomes = list(h2f.files.migrate_files(jobs, Options(), Mode.WRITE, workers=2))
     assert outcomes[0].written == jobs[0][0].resolve()
     assert jobs[0][0].read_bytes() == expected_bytes(HAIKU_SOURCE) != HAIKU_SOURCE.encode()
+
+
+# ------------------------------------------------------------------------------------------- speed filters
+
+
+def test_project_index_reads_only_modules_some_file_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = "import haiku as hk\n\n\ndef f(x):\n    return hk.Linear(3)(x)\n\n\nmodel = hk.transform(f)\n"
+    write(tmp_path / "pkg" / "models.py", model)
+    write(tmp_path / "tools" / "lonely.py", model)  # "from pkg import" could reach pkg/*, not tools/*
+    write(tmp_path / "train.py", "from pkg import (\n    other,\n    models,\n)\n")
+    parsed: list[bytes] = []
+    file_exports = h2f.project.file_exports
+    monkeypatch.setattr(h2f.project, "file_exports", lambda raw: parsed.append(raw) or file_exports(raw))
+    index = h2f.project.index_transforms(sorted(tmp_path.rglob("*.py")), tmp_path)
+    assert set(index) == {"pkg.models.model", "models.model"}
+    assert len(parsed) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from pkg.models import model\n", True),
+        ("from .models import model as m\n", True),
+        ("import pkg.models\n\ny = pkg.models.model.apply\n", True),
+        ("from pkg import models\n\ny = models.model.init\n", True),
+        ("model = 1  # a model, no import of it\n", False),
+        ("from other import model\n", False),
+    ],
+)
+def test_project_pre_filter_lets_every_import_spelling_through(source: str, expected: bool) -> None:
+    exported = h2f.project.ExportedTransform("model", "transform", False, True)
+    index = {"pkg.models.model": exported, "models.model": exported}
+    assert h2f.project.mentions_project_transform(source, index) is expected
+    assert h2f.project.mentions_project_transform(source.encode(), index) is expected

@@ -83,6 +83,7 @@ def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "models.py").write_text(MODELS)
+    (tmp_path / "train.py").write_text("from a.models import model\n")
     index = index_transforms(sorted(tmp_path.rglob("*.py")), tmp_path)
     assert "models.model" not in index
     assert {"a.models.model", "b.models.model"} <= set(index)
