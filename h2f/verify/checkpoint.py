@@ -11,7 +11,7 @@ Orbax checkpoints are not supported yet (a clear error says so).  Output arrays 
 
 A Linen model gets its variables dict (``{"params": …, "batch_stats": …}``, usable as
 ``model.apply(variables, …)``); an NNX model gets its state as a pure dict keyed by attribute path
-(``{"linear": {"kernel": …}}``), loaded with ``state = nnx.state(model); state.replace_by_pure_dict(d);
+(``{"linear": {"kernel": …}}``), loaded with ``state = nnx.state(model); nnx.replace_by_pure_dict(state, d);
 nnx.update(model, state)``.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CheckpointError", "read_checkpoint", "write_checkpoint", "haiku_params_state", "flax_template",
+__all__ = ["CheckpointError", "check_format", "read_checkpoint", "write_checkpoint", "haiku_params_state", "flax_template",
            "convert_haiku_to_flax", "convert_flax_to_haiku"]
 
 _PICKLE = (".pkl", ".pickle")
@@ -32,6 +32,11 @@ _PICKLE = (".pkl", ".pickle")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, written or understood."""
+
+
+def check_format(path: str | Path) -> str:
+    """``"pickle"`` or ``"npz"`` for a checkpoint path; CheckpointError for any other extension."""
+    return _format(Path(path))
 
 
 def _format(path: Path) -> str:

@@ -192,11 +192,12 @@ def convert_params_command(checkpoint: Path, model_file: Path, entry: str, input
     reshaped (w->kernel, offset->bias, BatchNorm (1, C)->(C,), EMA averages->mean/var) by pairing the two
     trees structurally; anything that does not correspond is listed and nothing is written (exit 1).
     Linen models get a variables dict ({"params": ..., "batch_stats": ...}); NNX models a pure state dict
-    (load with state.replace_by_pure_dict(d) and nnx.update). Formats: pickle (.pkl/.pickle) and .npz;
+    (load with state = nnx.state(model); nnx.replace_by_pure_dict(state, d); nnx.update(model, state)). Formats: pickle (.pkl/.pickle) and .npz;
     orbax is not supported yet. Exit status: 0 written, 1 the trees do not correspond, 2 bad input.
     """
     from h2f.verify.checkpoint import (
         CheckpointError,
+        check_format,
         convert_flax_to_haiku,
         convert_haiku_to_flax,
         read_checkpoint,
@@ -214,6 +215,7 @@ def convert_params_command(checkpoint: Path, model_file: Path, entry: str, input
     )
 
     try:
+        check_format(output)
         spec = parse_entry(entry)
         arrays, flags = parse_inputs(inputs)
         if not arrays:
@@ -224,10 +226,15 @@ def convert_params_command(checkpoint: Path, model_file: Path, entry: str, input
             namespace = load_namespace(model_file)
         except Exception as e:  # noqa: BLE001 - the user's program failed to import
             raise SpecError(f"{model_file}: importing it failed: {type(e).__name__}: {e}") from None
-        if to_haiku:
-            converted = convert_flax_to_haiku(data, haiku_transform(namespace, spec, model_file), sample, flags)
-        else:
-            converted = convert_haiku_to_flax(data, flax_model(namespace, spec, model_file), sample, flags)
+        try:
+            if to_haiku:
+                converted = convert_flax_to_haiku(data, haiku_transform(namespace, spec, model_file), sample, flags)
+            else:
+                converted = convert_haiku_to_flax(data, flax_model(namespace, spec, model_file), sample, flags)
+        except (SpecError, CheckpointError, ConversionError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the user's model failed while being traced
+            raise SpecError(f"tracing {spec} on the --input specs failed: {type(e).__name__}: {e}") from None
         write_checkpoint(converted, output)
     except (SpecError, CheckpointError) as e:
         click.echo(f"error: {e}", err=True)

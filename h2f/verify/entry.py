@@ -185,11 +185,12 @@ def flax_model(namespace: dict[str, Any], entry: EntrySpec, path: str | Path, se
         if entry.args or entry.kwargs:
             raise SpecError(f"--entry {entry}: {entry.name} is already an instance; it takes no arguments")
         return obj
-    if isinstance(obj, type) and issubclass(obj, nn.Module):
-        return obj(*entry.args, **entry.kwargs)
-    if isinstance(obj, type) and issubclass(obj, nnx.Module):
-        kwargs = dict(entry.kwargs)
-        if "rngs" in inspect.signature(obj).parameters and "rngs" not in kwargs:
-            kwargs["rngs"] = nnx.Rngs(seed)
+    if not (isinstance(obj, type) and issubclass(obj, (nn.Module, nnx.Module))):
+        raise SpecError(f"{path}: {entry.name!r} is not a Flax Linen or NNX module class")
+    kwargs = dict(entry.kwargs)
+    if issubclass(obj, nnx.Module) and "rngs" in inspect.signature(obj.__init__).parameters and "rngs" not in kwargs:
+        kwargs["rngs"] = nnx.Rngs(seed)
+    try:
         return obj(*entry.args, **kwargs)
-    raise SpecError(f"{path}: {entry.name!r} is not a Flax Linen or NNX module class")
+    except TypeError as e:
+        raise SpecError(f"--entry {entry}: cannot construct {entry.name}: {e}") from None

@@ -1,0 +1,233 @@
+"""``h2f verify`` (script and entry mode, child processes, exit codes, --json) and ``h2f convert-params``.
+
+Programs live in tests/verify_data: ``<case>/haiku.py`` with its ``linen.py``/``nnx.py`` migrations, and
+``entry/``: a Haiku model library (``haiku_lib.py``), its Linen and NNX migrations, and a Haiku training
+script that saves a checkpoint and its eval predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from h2f.cli import cli
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("haiku")
+pytest.importorskip("flax")
+import numpy as np  # noqa: E402
+
+DATA = Path(__file__).parent / "verify_data"
+ENTRY = DATA / "entry"
+
+
+def _h2f(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# script mode
+
+
+def test_script_mode_passes_in_child_processes_with_a_table():
+    result = _h2f("verify", DATA / "autoencoder" / "haiku.py", DATA / "autoencoder" / "linen.py")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "(backend: cpu" in lines[0] or "(backend: gpu" in lines[0] or "(backend: tpu" in lines[0]
+    assert [line.split()[:3] for line in lines if line.strip().startswith("call ")] == [
+        ["call", "0", "encode"], ["call", "1", "decode"]]
+    assert all(line.split()[-1] == "pass" for line in lines if line.strip().startswith("call "))
+    assert lines[-1] == "VERIFIED"
+
+
+def test_script_mode_mismatch_names_the_module_in_json(tmp_path):
+    wrong = tmp_path / "wrong.py"
+    source = (DATA / "mlp_dropout" / "nnx.py").read_text()
+    wrong.write_text(source.replace("x = jax.nn.relu(x)", "x = jax.nn.tanh(x)"))
+    result = _h2f("verify", "--json", DATA / "mlp_dropout" / "haiku.py", wrong)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "not_verified"
+    assert [c["result"] for c in report["checks"]] == ["skipped-stochastic", "fail"]
+    assert report["checks"][1]["first_differing_module"]["haiku"] == "model/block"
+    assert report["checks"][1]["first_differing_module"]["flax"] == "block"
+    assert report["checks"][1]["max_abs_diff"] > report["atol"]
+
+
+def test_crash_and_hang_are_reported_with_exit_2(tmp_path):
+    crash = tmp_path / "crash.py"
+    crash.write_text("import os\nos.abort()\n")
+    hang = tmp_path / "hang.py"
+    hang.write_text("import time\ntime.sleep(600)\n")
+    result = _h2f("verify", crash, DATA / "autoencoder" / "linen.py")
+    assert result.exit_code == 2, result.output
+    assert "original program" in result.output and "killed by signal" in result.output
+    assert result.output.splitlines()[-1] == "COULD NOT RUN"
+    result = _h2f("verify", "--timeout", "20", hang, DATA / "autoencoder" / "linen.py")
+    assert result.exit_code == 2, result.output
+    assert f"original program {hang} could not run: timed out after 20 s" in result.output
+
+
+def test_verify_help_says_it_executes_programs_in_child_processes():
+    result = _h2f("verify", "--help")
+    assert result.exit_code == 0
+    assert "EXECUTES the given programs, each in its own child process" in result.output
+
+
+# ----------------------------------------------------------------------------------------------
+# entry mode
+
+
+def test_entry_mode_checks_every_aspect_and_explains_batchnorm_debiasing():
+    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
+                  "--input", "f32[8,12]", "--input", "training=False")
+    assert result.exit_code == 0, result.output
+    checks = {c["compared"]: c for c in json.loads(result.output)["checks"]}
+    assert checks["parameter trees correspond"]["result"] == "pass"
+    assert checks["output (eval mode)"]["result"] == "pass"
+    assert checks["output (training mode)"]["result"] == "skipped"  # dropout: masks cannot be matched
+    assert checks["state after a training call"]["result"] == "pass"
+    assert checks["gradients of mean(output**2)"]["result"] == "pass"
+    after = checks["eval output after 3 training steps"]
+    assert after["result"] == "expected-difference"
+    assert after["messages"][0].startswith("H2F050: Haiku's BatchNorm moving averages are zero-debiased")
+
+
+def test_entry_mode_nnx_wrong_momentum_fails_naming_the_module(tmp_path):
+    wrong = tmp_path / "nnx_wrong.py"
+    wrong.write_text((ENTRY / "nnx_lib.py").read_text().replace("momentum=0.9", "momentum=0.99"))
+    result = _h2f("verify", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)", "--flax-entry",
+                  "Model(12, 16, 4)", "--input", "f32[8,12]", "--input", "training=False")
+    assert result.exit_code == 1, result.output
+    assert ("first module whose updated state differs: haiku: model/block/batch_norm  \N{LEFT RIGHT ARROW}  "
+            "flax: block/batch_norm") in result.output
+    assert "output (eval mode)" in result.output
+
+
+def test_entry_mode_lists_missing_parameters(tmp_path):
+    wrong = tmp_path / "linen_wrong.py"
+    wrong.write_text((ENTRY / "linen_lib.py").read_text().replace(
+        "        x = nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)\n", ""))
+    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)",
+                  "--input", "f32[8,12]", "--input", "training=False")
+    assert result.exit_code == 1, result.output
+    (check,) = json.loads(result.output)["checks"]
+    assert check["compared"] == "parameter trees correspond" and check["result"] == "fail"
+    assert any(m.startswith("missing in flax: model/block/batch_norm/scale") for m in check["messages"])
+
+
+@pytest.mark.parametrize("spec,error", [
+    (["--entry", "Model(16, __import__('os'))", "--input", "f32[8,12]"], "only Python literals are accepted"),
+    (["--entry", "Model(16, 4)", "--input", "q7[8]"], "unknown dtype 'q7'"),
+    (["--entry", "Model(16, 4)", "--input", "training"], "expected an array spec like f32[8,784]"),
+    (["--input", "f32[8,12]"], "--input and --flax-entry need --entry"),
+])
+def test_entry_specs_are_parsed_never_evaluated(spec, error):
+    result = CliRunner().invoke(cli, ["verify", str(ENTRY / "haiku_lib.py"), str(ENTRY / "linen_lib.py"), *spec])
+    assert result.exit_code == 2
+    assert error in result.output
+
+
+# ----------------------------------------------------------------------------------------------
+# convert-params: a trained Haiku checkpoint loads into the migrated model and predicts the same
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    old_argv = sys.argv
+    sys.argv = ["haiku_train.py", str(out)]
+    sys.path.insert(0, str(ENTRY))
+    try:
+        runpy.run_path(str(ENTRY / "haiku_train.py"), run_name="__main__")
+    finally:
+        sys.argv = old_argv
+        sys.path.remove(str(ENTRY))
+        sys.modules.pop("haiku_lib", None)
+    return out
+
+
+def _load_module(name: str, path: Path):
+    return runpy.run_path(str(path), run_name=name)
+
+
+@pytest.mark.parametrize("checkpoint", ["params.pkl", "params.npz"])
+def test_converted_checkpoint_gives_the_same_predictions_linen(trained, tmp_path, checkpoint):
+    out = tmp_path / "linen_variables.pkl"
+    result = _h2f("convert-params", trained / checkpoint, ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
+                  "--input", "f32[1,12]", "--input", "training=False", "-o", out)
+    assert result.exit_code == 0, result.output
+    with open(out, "rb") as f:
+        variables = pickle.load(f)
+    assert sorted(variables) == ["batch_stats", "params"]
+    model = _load_module("linen_lib", ENTRY / "linen_lib.py")["Model"](16, 4)
+    predictions = model.apply(variables, np.load(trained / "test_inputs.npy"), training=False)
+    np.testing.assert_allclose(predictions, np.load(trained / "predictions.npy"), atol=1e-5)
+
+
+def test_converted_checkpoint_gives_the_same_predictions_nnx(trained, tmp_path):
+    from flax import nnx
+
+    out = tmp_path / "nnx_state.npz"
+    result = _h2f("convert-params", trained / "params.pkl", ENTRY / "nnx_lib.py", "--entry", "Model(12, 16, 4)",
+                  "--input", "f32[1,12]", "-o", out)
+    assert result.exit_code == 0, result.output
+    model = _load_module("nnx_lib", ENTRY / "nnx_lib.py")["Model"](12, 16, 4, rngs=nnx.Rngs(0))
+    model.eval()
+    with np.load(out) as data:
+        flat = {tuple(int(p) if p.isdigit() else p for p in k.split("/")): data[k] for k in data.files}
+    state = nnx.state(model)
+    pure = {}
+    for path, value in flat.items():
+        node = pure
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+    nnx.replace_by_pure_dict(state, pure)
+    nnx.update(model, state)
+    predictions = model(np.load(trained / "test_inputs.npy"))
+    np.testing.assert_allclose(predictions, np.load(trained / "predictions.npy"), atol=1e-5)
+
+
+def test_convert_back_to_haiku_round_trips(trained, tmp_path):
+    import haiku as hk
+
+    linen = tmp_path / "linen.pkl"
+    back = tmp_path / "haiku.pkl"
+    common = ["--entry", "Model(16, 4)", "--input", "f32[1,12]", "--input", "training=True"]
+    assert _h2f("convert-params", trained / "params.pkl", ENTRY / "linen_lib.py", *common, "-o", linen).exit_code == 0
+    result = _h2f("convert-params", "--to-haiku", linen, ENTRY / "haiku_lib.py", *common, "-o", back)
+    assert result.exit_code == 0, result.output
+    with open(back, "rb") as f:
+        converted = pickle.load(f)
+    with open(trained / "params.pkl", "rb") as f:
+        params, state = pickle.load(f)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, converted["params"], jax.device_get(params))
+    Model = _load_module("haiku_lib", ENTRY / "haiku_lib.py")["Model"]
+    t = hk.transform_with_state(lambda x, training: Model(16, 4)(x, training))
+    predictions, _ = t.apply(converted["params"], converted["state"], jax.random.key(0),
+                             np.load(trained / "test_inputs.npy"), training=False)
+    np.testing.assert_allclose(predictions, np.load(trained / "predictions.npy"), atol=1e-5)
+
+
+def test_checkpoint_that_does_not_fit_is_refused_with_the_paths(trained, tmp_path):
+    out = tmp_path / "out.pkl"
+    result = CliRunner().invoke(cli, ["convert-params", str(trained / "params.pkl"), str(ENTRY / "linen_lib.py"),
+                                      "--entry", "Model(8, 4)", "--input", "f32[1,12]", "--input", "training=False",
+                                      "-o", str(out)])
+    assert result.exit_code == 1
+    assert "does not fit the model" in result.output and "model/block/linear/w" in result.output
+    assert not out.exists()
+
+
+def test_orbax_is_not_supported_yet(trained, tmp_path):
+    result = CliRunner().invoke(cli, ["convert-params", str(trained / "params.pkl"), str(ENTRY / "linen_lib.py"),
+                                      "--entry", "Model(16, 4)", "--input", "f32[1,12]", "-o", str(tmp_path / "ckpt")])
+    assert result.exit_code == 2
+    assert "orbax checkpoints are not supported yet" in result.output
