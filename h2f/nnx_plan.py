@@ -20,7 +20,7 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
 from h2f.names import NNX_LAYERS, haiku_module_name
-from h2f.shapes import ELEMENTWISE, FLAT, INPUT, ModuleUse, Width, WidthFlow, output_width, substitute
+from h2f.shapes import ELEMENTWISE, FLAT, INPUT, ModuleUse, Width, WidthFlow, input_width_of, output_width, substitute
 from h2f.syntax import bind_arguments, code_of
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
@@ -31,7 +31,12 @@ SUPPORTED = frozenset(NNX_LAYERS) | {
     "haiku.transform",
     "haiku.transform_with_state",
     "haiku.without_apply_rng",
+    "haiku.get_parameter",
+    "haiku.get_state",
+    "haiku.set_state",
 }
+#: Haiku functions that create a variable where they run: they become attributes built in ``__init__``.
+VARIABLES = {"haiku.get_parameter": "param", "haiku.get_state": "state"}
 
 
 #: Haiku stacks of layers (they become one ``nnx.Sequential``).
@@ -44,7 +49,7 @@ class Submodule:
 
     call: cst.Call  # the original construction (``hk.Linear(...)``, ``Block(...)``) or ``hk.dropout(...)`` call
     attribute: str
-    kind: str  # "layer", "local" or "dropout"
+    kind: str  # "layer", "local", "dropout", "param" (hk.get_parameter) or "state" (hk.get_state)
     api: str  # the Haiku API or the local class name
     hoisted: bool  # built inline in a method (moves to ``__init__``) rather than in ``__init__`` already
     given: list[Width] = dataclasses.field(default_factory=list)
@@ -141,6 +146,12 @@ class NnxPlan:
         self.bindings: dict[int, TransformPlan] = {}
         self.apply_calls: dict[int, TransformPlan] = {}
         self.removed_functions: set[int] = set()
+        #: ``hk.set_state(name, value)`` statements → the state variable they write.
+        self.state_writes: dict[int, Submodule] = {}
+        #: Constructions that read ``<input>.shape[-1]`` → the name of that input.
+        self.input_params: dict[int, str] = {}
+        #: Whether any module keeps ``hk.get_state`` values (the file gets a variable type for them).
+        self.uses_state = False
         self._build()
 
     @property
@@ -171,6 +182,22 @@ class NnxPlan:
             self._analyse(unit, ())
         for plan in self.transforms:
             self._plan_call_sites(plan)
+        self._check_everything_placed()
+
+    def _check_everything_placed(self) -> None:
+        """Every layer, variable and dropout call must belong to a module the plan converts."""
+        for node in self.analysis.nodes:
+            if not isinstance(node, cst.Call):
+                continue
+            api = self.analysis.haiku_name(node.func)
+            if api not in NNX_LAYERS and api not in VARIABLES and api not in ("haiku.dropout", "haiku.set_state"):
+                continue
+            if id(node) in self.submodules or id(node) in self.top_level or self._in_stack(node):
+                continue
+            statement = self.analysis.parents.get(self.analysis.parents.get(node))
+            if id(statement) in self.state_writes:
+                continue
+            self.block(node, f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet")
 
     def _check_apis(self) -> None:
         for node in self.analysis.nodes:
@@ -186,6 +213,8 @@ class NnxPlan:
                 continue
             if name.startswith("haiku.initializers.") and self._in_layer_arguments(node):
                 continue  # the layers rule translates a layer's initializers
+            if name == "haiku.Module.__init__" and self._is_base_init_call(node):
+                continue
             self.block(node, f"{name} is not supported by the nnx target yet")
         for node in self.analysis.nodes:
             if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.next_rng_key":
@@ -196,10 +225,25 @@ class NnxPlan:
     def _in_layer_arguments(self, node: cst.CSTNode) -> bool:
         current = self.analysis.parents.get(node)
         while current is not None and not isinstance(current, cst.BaseStatement):
-            if isinstance(current, cst.Call) and self.analysis.is_haiku_layer_call(current) in NNX_LAYERS:
+            if isinstance(current, cst.Call) and (
+                self.analysis.is_haiku_layer_call(current) in NNX_LAYERS or self.analysis.haiku_name(current.func) in VARIABLES
+            ):
                 return True
             current = self.analysis.parents.get(current)
         return False
+
+    def _is_base_init_call(self, node: cst.CSTNode) -> bool:
+        """``hk.Module.__init__(self, ...)`` as a statement of a module class's ``__init__``."""
+        call = self.analysis.parents.get(node)
+        statement = self.analysis.parents.get(self.analysis.parents.get(call))
+        init = self.analysis.enclosing(node, cst.FunctionDef)
+        return (
+            isinstance(call, cst.Call)
+            and isinstance(statement, cst.SimpleStatementLine)
+            and isinstance(init, cst.FunctionDef)
+            and init.name.value == "__init__"
+            and self.analysis.enclosing_module_class(node) is not None
+        )
 
     # ----- classes -------------------------------------------------------------------------------------
 
@@ -247,10 +291,19 @@ class NnxPlan:
 
     def _method_submodules(self, unit: Unit, method: cst.FunctionDef, taken: set[str]) -> None:
         local = self.analysis.local_names(method) - {"self"}
+        variables: dict[str, Submodule] = {v.attribute: v for v in unit.submodules if v.kind in ("param", "state")}
+        writes: list[cst.Call] = []
         for node in walk(method.body):
             if not isinstance(node, cst.Call):
                 continue
-            is_dropout = self.analysis.haiku_name(node.func) == "haiku.dropout"
+            api = self.analysis.haiku_name(node.func)
+            if api in VARIABLES:
+                self._variable(unit, method, node, VARIABLES[api], local, taken, variables)
+                continue
+            if api == "haiku.set_state":
+                writes.append(node)
+                continue
+            is_dropout = api == "haiku.dropout"
             if not is_dropout and not self._constructs(node):
                 continue
             if self._in_stack(node):
@@ -261,6 +314,9 @@ class NnxPlan:
                 continue
             built_from = node.func if not is_dropout else _dropout_rate(node)
             arguments = node.args if not is_dropout else ([] if built_from is None else [cst.Arg(built_from)])
+            input_param = self._input_param(unit, method)
+            if input_param is not None and not is_dropout:
+                arguments = [input_width_of(arg, input_param) for arg in arguments]  # type: ignore[misc]
             uses = {name.value for arg in arguments for name in walk(arg) if isinstance(name, cst.Name)} & local
             uses -= self._argument_keywords(arguments)
             if uses:
@@ -277,6 +333,80 @@ class NnxPlan:
             attribute = self._haiku_name(node, taken)
             taken.add(attribute)
             self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=True))
+            if input_param is not None and any(isinstance(n, cst.Name) and n.value == INPUT for arg in arguments for n in walk(arg)):
+                self.input_params[id(node)] = input_param
+                unit.needs_input = True
+
+        for write in writes:
+            self._state_write(unit, write, variables)
+
+    def _variable(
+        self,
+        unit: Unit,
+        method: cst.FunctionDef,
+        node: cst.Call,
+        kind: str,
+        local: set[str],
+        taken: set[str],
+        variables: dict[str, Submodule],
+    ) -> None:
+        """``hk.get_parameter``/``hk.get_state``: an ``nnx.Param``/state variable built in ``__init__``."""
+        api = "hk.get_parameter" if kind == "param" else "hk.get_state"
+        bound = bind_arguments(node, ("name", "shape", "dtype", "init"))
+        name = bound.get("name") if bound else None
+        value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
+        if bound is None or not isinstance(value, str) or not value.isidentifier() or not {"shape", "init"} <= bound.keys():
+            self.block(node, f"{api} without a constant name, a shape and an init: not supported by the nnx target yet")
+            return
+        if self.analysis.in_loop(node, method):
+            self.block(node, f"{api} in a loop or nested function: not supported by the nnx target yet")
+            return
+        uses = {n.value for arg in bound.values() for n in walk(arg.value) if isinstance(n, cst.Name)} & local
+        if uses:
+            self.block(node, f"{api}({value!r}) reads the call's own values ({', '.join(sorted(uses))}) for its shape, dtype or init; NNX creates variables in __init__: not supported by the nnx target yet")
+            return
+        existing = variables.get(value)
+        if existing is not None and existing.kind == kind:
+            self.submodules[id(node)] = existing  # Haiku returns the same variable for the same name
+            return
+        attribute = _unique(value, taken)
+        taken.add(attribute)
+        submodule = Submodule(node, attribute, kind, api, hoisted=True)
+        variables[value] = submodule
+        self._add(unit, submodule)
+        self.uses_state |= kind == "state"
+
+    def _state_write(self, unit: Unit, node: cst.Call, variables: dict[str, Submodule]) -> None:
+        bound = bind_arguments(node, ("name", "value"))
+        name = bound.get("name") if bound else None
+        value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
+        statement = self.analysis.parents.get(self.analysis.parents.get(node))
+        if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 and isinstance(statement.body[0], cst.Expr)):
+            self.block(node, "hk.set_state used as a value, not as a statement: not supported by the nnx target yet")
+            return
+        state = variables.get(value) if isinstance(value, str) else None
+        if state is None or state.kind != "state" or bound is None or "value" not in bound:
+            self.block(node, "hk.set_state of a name this module never reads with hk.get_state: not supported by the nnx target yet")
+            return
+        self.state_writes[id(statement)] = state
+        self.uses_state = True
+
+    def _input_param(self, unit: Unit, method: cst.FunctionDef) -> str | None:
+        """The parameter of ``__call__`` (or of a transformed function) that is the module's input, if it is
+        never reassigned (so ``x.shape[-1]`` in the body is the input's width)."""
+        if unit.info is not None and method.name.value != "__call__":
+            return None
+        params = [p.name.value for p in method.params.params][1 if unit.info is not None else 0 :]
+        if not params:
+            return None
+        assigned = {
+            n.value
+            for node in walk(method.body)
+            if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))
+            for n in walk(node.target)
+            if isinstance(n, cst.Name)
+        }
+        return params[0] if params[0] not in assigned else None
 
     def _in_stack(self, node: cst.CSTNode) -> bool:
         current = self.analysis.parents.get(node)
@@ -349,6 +479,8 @@ class NnxPlan:
                 self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
 
     def _takes_width(self, submodule: Submodule) -> bool:
+        if submodule.kind in ("param", "state"):
+            return False
         if submodule.kind == "layer":
             return NNX_LAYERS[submodule.api].width_argument is not None
         return self.classes[submodule.api].needs_input
@@ -361,8 +493,11 @@ class NnxPlan:
         if submodule is None or submodule not in unit.submodules:
             return None
         local = self.analysis.local_names(method) - {"self"}
+        input_param = self.input_params.get(id(construction))
 
         def argument_width(node: cst.BaseExpression) -> Width:
+            if input_param is not None:
+                node = input_width_of(node, input_param)  # type: ignore[assignment]
             return code_of(node) if _valid_in_init(node, local) else None
 
         def output(given: Width) -> Width:
@@ -414,8 +549,16 @@ class NnxPlan:
         if where is None:
             return  # only typed (a factory's result, a parameter): the factory or the annotation is reported
         label = transform.name if not transform.name.startswith("<") else f"of {transform.function_name}"
+        if isinstance(function, cst.Lambda) and transform.kind == "transform" and isinstance(transform.binding, cst.Assign):
+            construction = direct_construction(self.analysis, transform, function)
+            if construction is not None and self._at_module_level(transform.binding):
+                plan = TransformPlan(transform, construction, None)
+                self.top_level[id(construction)] = plan
+                self.transforms.append(plan)
+                self.bindings[id(transform.binding)] = plan
+                return
         if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
-            self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def is supported by the nnx target yet")
+            self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet")
             return
         if self.analysis.parents.get(function) is not self.analysis.module or not self._at_module_level(transform.binding):
             self.block(where, f"transform {label}: transforms built inside functions (factories) are not supported by the nnx target yet")

@@ -292,3 +292,12 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
 
     result = tree.visit(_Substitute())
     return None if missing else code_of(result)
+
+
+def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:
+    """``node`` with ``<input>.shape[-1]`` (the width of the module's own input) written as :data:`INPUT`."""
+    pattern = m.Subscript(
+        m.Attribute(m.Name(input_param), m.Name("shape")),
+        [m.SubscriptElement(m.Index(m.UnaryOperation(m.Minus(), m.Integer("1"))))],
+    )
+    return m.replace(node, pattern, cst.Name(INPUT))  # type: ignore[return-value]

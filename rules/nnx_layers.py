@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.names import LAYERS, NNX_LAYERS, NnxLayer
 from h2f.nnx_plan import Submodule, TransformPlan
 from h2f.rule import Rule
-from h2f.shapes import FLAT, INPUT
+from h2f.shapes import FLAT, INPUT, input_width_of
 from h2f.syntax import call, code_of, expr, keyword, positional
 
 
@@ -32,9 +32,12 @@ class NnxConstructions(Rule):
             return None
         submodule = plan.submodules.get(id(original_node))
         top = plan.top_level.get(id(original_node))
-        if (submodule is None or submodule.kind == "dropout") and top is None:
+        if (submodule is None or submodule.kind not in ("layer", "local")) and top is None:
             return None
         width = _width(submodule, top)
+        input_param = plan.input_params.get(id(original_node))
+        if input_param is not None:
+            updated_node = input_width_of(updated_node, input_param)  # type: ignore[assignment]
         layer = self.ctx.analysis.is_haiku_layer_call(original_node)
         if layer is not None:
             return self._layer(layer, updated_node, width)
@@ -76,7 +79,7 @@ class NnxConstructions(Rule):
         for arg in linen_call.args:
             if _is_name(arg):
                 continue
-            arg = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, value=_nnx_initializers(arg.value, self.ctx.analysis.linen_alias))
+            arg = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, value=nnx_initializers(arg.value, self.ctx.analysis.linen_alias))
             if arg.keyword is not None and arg.keyword.value in rename.renames:
                 arg = arg.with_changes(keyword=cst.Name(rename.renames[arg.keyword.value]))
             args.append(arg)
@@ -108,7 +111,7 @@ def _is_name(arg: cst.Arg) -> bool:
     return arg.keyword is not None and arg.keyword.value == "name"
 
 
-def _nnx_initializers(value: cst.BaseExpression, linen_alias: str) -> cst.BaseExpression:
+def nnx_initializers(value: cst.BaseExpression, linen_alias: str) -> cst.BaseExpression:
     """``nn.initializers.x(...)`` → ``nnx.initializers.x(...)`` (the same functions, NNX's namespace)."""
     text = code_of(value)
     prefix = f"{linen_alias}.initializers."

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+from h2f.rules.initializers import adapt_initializer
+from h2f.rules.nnx_layers import nnx_initializers
 
+from h2f.names import INITIALIZERS
 from h2f.nnx_plan import Submodule, Unit
 from h2f.rule import Rule
 from h2f.shapes import FLAT, INPUT
@@ -22,6 +25,7 @@ from h2f.syntax import (
     bind_arguments,
     call,
     code_of,
+    expr,
     is_docstring,
     keyword,
     one_argument_per_line,
@@ -42,6 +46,7 @@ class NnxModules(Rule):
         super().__init__(ctx)
         #: id of a hoisted submodule → its NNX construction, as the rules rewrote it.
         self.built: dict[int, cst.BaseExpression] = {}
+        self.state_emitted = False
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
@@ -50,8 +55,65 @@ class NnxModules(Rule):
             return None
         if submodule.kind == "dropout":
             return self._dropout(submodule, updated_node)
+        if submodule.kind in ("param", "state"):
+            if id(submodule) not in self.built:
+                self.built[id(submodule)] = self._variable(submodule, original_node, updated_node)
+            return _value_of(submodule.attribute)
         self.built[id(submodule)] = updated_node
         return self_attribute(submodule.attribute)
+
+    def _variable(self, submodule: Submodule, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """``nnx.Param(init(rngs.params(), shape, dtype))`` / ``<State>(init(shape, dtype))`` for __init__."""
+        params = ("name", "shape", "dtype", "init")
+        bound, original_bound = bind_arguments(updated, params) or {}, bind_arguments(original, params) or {}
+        init_original, init = original_bound["init"].value, bound["init"].value
+        args = [positional(bound["shape"].value)] + ([positional(bound["dtype"].value)] if "dtype" in bound else [])
+        flax_style = submodule.kind == "param" or (
+            isinstance(init_original, cst.Call) and self.ctx.haiku_name(init_original.func) in INITIALIZERS
+        )
+        if flax_style:
+            adapted = adapt_initializer(self.ctx, init_original, init) if submodule.kind == "param" else init
+            assert adapted is not None  # the plan requires an init
+            init = nnx_initializers(adapted, self.ctx.analysis.linen_alias)
+            args.insert(0, positional(expr("rngs.params()")))
+        value = call(init.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if isinstance(init, cst.Lambda) else init, args)
+        holder = self.ctx.nnx("Param") if submodule.kind == "param" else cst.Name(self.state_class)
+        return call(holder, [positional(value)])
+
+    @property
+    def state_class(self) -> str:
+        """The file's ``nnx.Variable`` subclass for ``hk.get_state`` values (a name the module does not use)."""
+        scope = self.ctx.analysis.scopes.get(self.ctx.analysis.module)
+        name, index = "HaikuState", 1
+        while scope is not None and name in scope:
+            index += 1
+            name = f"HaikuState{index}"
+        return name
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | None:
+        plan = self.ctx.nnx_plan
+        state = plan.state_writes.get(id(original_node)) if not plan.blocked else None
+        if state is None:
+            return None
+        written = bind_arguments(updated_node.body[0].value, ("name", "value"))  # type: ignore[attr-defined]
+        assert written is not None
+        return updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(_value_of(state.attribute))], written["value"].value)])
+
+    def _with_state_class(self, converted: cst.BaseStatement) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        """Put the state variable type before the first class that needs it."""
+        if not self.ctx.nnx_plan.uses_state or self.state_emitted:
+            return converted
+        self.state_emitted = True
+        declaration = cst.parse_statement(
+            f"class {self.state_class}(nnx.Variable):\n"
+            '    """Values Haiku kept with hk.get_state/hk.set_state."""\n'
+        )
+        blank = cst.EmptyLine(indent=False)
+        return cst.FlattenSentinel(
+            [declaration.with_changes(leading_lines=converted.leading_lines), converted.with_changes(leading_lines=[blank, blank])]
+        )
 
     def _dropout(self, submodule: Submodule, linen: cst.Call) -> cst.BaseExpression:
         """``nn.Dropout(rate, deterministic=d)(x, rng=k)`` (the dropout rule's) → the attribute and its call."""
@@ -86,14 +148,18 @@ class NnxModules(Rule):
             body.append(statement)
         if not init_done and (unit.needs_rngs or unit.needs_input or unit.needs_size):
             position = 1 if body and is_docstring(body[0]) else 0
+            if position < len(body) and not body[position].leading_lines:
+                body[position] = body[position].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
             body.insert(position, self._init(unit, None))
         bases = [
             arg.with_changes(value=self.ctx.nnx("Module")) if self.ctx.haiku_name(original.value) == "haiku.Module" else arg
             for arg, original in zip(updated_node.bases, original_node.bases)
         ]
-        return updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body))
+        return self._with_state_class(updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body)))
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.BaseStatement | None:
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | None:
         plan = self.ctx.nnx_plan
         unit = plan.units.get(id(original_node))
         if plan.blocked or unit is None or unit.info is not None:
@@ -109,11 +175,13 @@ class NnxModules(Rule):
         if unit.needs_rngs or unit.needs_input or unit.needs_size:
             body.append(self._init(unit, None))
         body.append(_with_commas_in_params(method))
-        return cst.ClassDef(
-            name=cst.Name(unit.name),
-            bases=[cst.Arg(self.ctx.nnx("Module"))],
-            body=cst.IndentedBlock(body),
-            leading_lines=updated_node.leading_lines,
+        return self._with_state_class(
+            cst.ClassDef(
+                name=cst.Name(unit.name),
+                bases=[cst.Arg(self.ctx.nnx("Module"))],
+                body=cst.IndentedBlock(body),
+                leading_lines=updated_node.leading_lines,
+            )
         )
 
     def _fitted(self, value: cst.BaseExpression, prefix: str) -> cst.BaseExpression:
@@ -160,6 +228,11 @@ class NnxModules(Rule):
             star_arg = cst.MaybeSentinel.DEFAULT
         new_params = _comma_params(params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg))
         return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
+
+
+def _value_of(attribute: str) -> cst.Subscript:
+    """``self.<attribute>[...]``: the array an NNX variable holds."""
+    return cst.Subscript(self_attribute(attribute), [cst.SubscriptElement(cst.Index(cst.Ellipsis()))])
 
 
 def _is_base_init(statement: cst.BaseStatement) -> bool:

@@ -72,7 +72,8 @@ def test_nnx_leaves_a_file_it_cannot_fully_translate_untouched() -> None:
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
     assert [d.format() for d in result.diagnostics] == [
-        "m.py:14:14: H2F100 haiku.get_parameter is not supported by the nnx target yet; file left in place"
+        "m.py:14:14: H2F100 haiku.get_parameter outside a module class or transformed function the nnx target converts: "
+        "not supported by the nnx target yet; file left in place"
     ]
 
 
