@@ -261,6 +261,15 @@ def migrate_file(
     change or the migration failed. With a ``cache``, the migration result may come from it (the outcome and
     what is written are the same either way).
     """
+    outcome = _migrate_file(path, options, mode, destination, cache, cached_only=False)
+    assert outcome is not None
+    return outcome
+
+
+def _migrate_file(
+    path: Path, options: Options, mode: Mode, destination: Path | None, cache: Cache | None, cached_only: bool
+) -> FileOutcome | None:
+    """:func:`migrate_file`; with ``cached_only``, ``None`` instead of running a migration the cache lacks."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -271,11 +280,16 @@ def migrate_file(
         return FileOutcome(path, Status.FAILED, error=_too_large(raw))
     try:
         decoded = decode(raw, str(path))
+        if cache is None and cached_only:
+            return None
         if cache is None:
             result = _migrate_text(decoded.text, options, str(path))
         else:
             text = decoded.text
-            result = cache.migrate(raw, text, str(path), lambda: _migrate_text(text, options, str(path)))
+            compute = _not_cached if cached_only else lambda: _migrate_text(text, options, str(path))
+            result = cache.migrate(raw, text, str(path), compute)
+    except _NotCached:
+        return None
     except (DecodeError, MigrationError) as error:
         return FileOutcome(path, Status.FAILED, (error.diagnostic,))
     outcome = FileOutcome(
@@ -301,20 +315,37 @@ def migrate_files(
     """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
 
     Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
-    (forkserver or spawn): each imports h2f and its rules once, so a handful of files is migrated in this
-    process instead.
+    (forkserver or spawn): each imports h2f and its rules once, so they only get the files that need migrating
+    (not those without Haiku or found in the cache), and only when there are a handful of those.
     """
     if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
         for path, destination in jobs:
             yield migrate_file(path, options, mode, destination, cache)
         return
+    settled = [_migrate_file(path, options, mode, destination, cache, cached_only=True) for path, destination in jobs]
+    missing = [job for job, outcome in zip(jobs, settled) if outcome is None]
+    if len(missing) < MIN_FILES_PER_POOL:
+        migrated: Iterator[FileOutcome] = (
+            migrate_file(path, options, mode, destination, cache) for path, destination in missing
+        )
+        yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
+        return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    paths, destinations = zip(*jobs)
+    paths, destinations = zip(*missing)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=context, initializer=_ignore_interrupts
+        max_workers=min(workers, len(missing)), mp_context=context, initializer=_ignore_interrupts
     ) as pool:
-        yield from pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
+        migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
+        yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
+
+
+class _NotCached(Exception):
+    """The migration of a file is not in the cache (and only cached results were asked for)."""
+
+
+def _not_cached() -> MigrationResult:
+    raise _NotCached
 
 
 def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:
@@ -400,7 +431,7 @@ def _check_unchanged(target: Path, expected: bytes | None) -> None:
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends (they are delivered then), where the platform can."""
-    if not hasattr(signal, "pthread_sigmask"):
+    if True:
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)

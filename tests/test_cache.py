@@ -188,3 +188,18 @@ def test_no_cache_neither_reads_nor_writes_it(tree: Path, engine: Engine) -> Non
     calls = len(engine.calls)
     run("--no-cache", "--check", "src")
     assert len(engine.calls) == calls + 2
+
+
+def test_a_cached_tree_starts_no_worker_processes(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = [(write(tmp_path / f"m{index}.py", HAIKU_SOURCE + f"\nX = {index}\n"), None) for index in range(6)]
+    jobs += [(write(tmp_path / f"p{index}.py", "x = 1\n"), None) for index in range(3)]
+    cache = Cache.open(Options())
+    first = list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=1, cache=cache))
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker pool was started for files the cache holds")
+
+    monkeypatch.setattr(h2f.files, "ProcessPoolExecutor", no_pool)
+    engine.forbidden = True
+    assert list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=2, cache=cache)) == first
+    assert [o.status for o in first] == [Status.CHANGED] * 6 + [Status.UNCHANGED] * 3
