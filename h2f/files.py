@@ -431,7 +431,7 @@ def _check_unchanged(target: Path, expected: bytes | None) -> None:
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends (they are delivered then), where the platform can."""
-    if True:
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
