@@ -186,13 +186,14 @@ class NnxPlan:
 
     def _check_everything_placed(self) -> None:
         """Every layer, variable and dropout call must belong to a module the plan converts."""
+        reported = {id(node) for node, _ in self.blockers}
         for node in self.analysis.nodes:
             if not isinstance(node, cst.Call):
                 continue
             api = self.analysis.haiku_name(node.func)
             if api not in NNX_LAYERS and api not in VARIABLES and api not in ("haiku.dropout", "haiku.set_state"):
                 continue
-            if id(node) in self.submodules or id(node) in self.top_level or self._in_stack(node):
+            if id(node) in self.submodules or id(node) in self.top_level or id(node) in reported or self._in_stack(node):
                 continue
             statement = self.analysis.parents.get(self.analysis.parents.get(node))
             if id(statement) in self.state_writes:
