@@ -38,7 +38,7 @@ class NnxModules(Rule):
     """Turn Haiku module classes (and multi-module transformed functions) into eager ``nnx.Module`` classes."""
 
     code = "H2F010"
-    haiku_apis = ("haiku.Module", "haiku.dropout")
+    haiku_apis = ("haiku.Module", "haiku.dropout", "haiku.get_parameter", "haiku.get_state", "haiku.set_state")
     targets = frozenset({"nnx"})
     order = 60
 
