@@ -231,3 +231,25 @@ def test_orbax_is_not_supported_yet(trained, tmp_path):
                                       "--entry", "Model(16, 4)", "--input", "f32[1,12]", "-o", str(tmp_path / "ckpt")])
     assert result.exit_code == 2
     assert "orbax checkpoints are not supported yet" in result.output
+
+
+# ----------------------------------------------------------------------------------------------
+# h2f migrate --verify
+
+
+def test_migrate_verify_checks_each_migrated_script(tmp_path):
+    (tmp_path / "train.py").write_text((DATA / "autoencoder" / "haiku.py").read_text())
+    (tmp_path / "layers.py").write_text("import haiku as hk\n\n\ndef make():\n    return hk.Linear(3)\n")
+    result = CliRunner().invoke(cli, ["migrate", "--verify", "-j", "1", "--output-dir", str(tmp_path / "out"),
+                                      str(tmp_path / "train.py"), str(tmp_path / "layers.py")])
+    assert result.exit_code == 0, result.output
+    assert f"h2f verify {tmp_path / 'train.py'} (original) -> {tmp_path / 'out' / 'train.py'}" in result.output
+    assert "layers.py (original)" not in result.output  # no apply calls: a library, not verified
+    assert result.output.count("\nVERIFIED") == 1
+
+
+def test_migrate_verify_needs_written_files(tmp_path):
+    (tmp_path / "train.py").write_text((DATA / "autoencoder" / "haiku.py").read_text())
+    result = CliRunner().invoke(cli, ["migrate", "--verify", "--diff", str(tmp_path / "train.py")])
+    assert result.exit_code == 2
+    assert "--verify runs the migrated files: it cannot be used with -, --diff or --check" in result.output
