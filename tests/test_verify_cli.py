@@ -253,3 +253,21 @@ def test_migrate_verify_needs_written_files(tmp_path):
     result = CliRunner().invoke(cli, ["migrate", "--verify", "--diff", str(tmp_path / "train.py")])
     assert result.exit_code == 2
     assert "--verify runs the migrated files: it cannot be used with -, --diff or --check" in result.output
+
+
+def test_entries_and_tolerance_come_from_pyproject(tmp_path):
+    (tmp_path / ".git").mkdir()
+    for name in ("haiku_lib.py", "linen_lib.py"):
+        (tmp_path / name).write_text((ENTRY / name).read_text())
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.h2f.verify]\natol = 1e-9\n\n[[tool.h2f.verify.entries]]\nfile = "haiku_lib.py"\n'
+        'entry = "Model(16, 4)"\ninputs = ["f32[8,12]", "training=False"]\n')
+    result = _h2f("verify", "--json", tmp_path / "haiku_lib.py", tmp_path / "linen_lib.py")
+    report = json.loads(result.output)
+    assert report["entry"] == "Model(16, 4)" and report["atol"] == 1e-9
+    assert report["checks"][0] == {"compared": "parameter trees correspond", "max_abs_diff": None, "result": "pass",
+                                   "messages": ["8 leaves paired one-to-one (names, shapes, dtypes)"]}
+    # Outputs agree to float32 rounding, not to 1e-9: the configured tolerance is the one applied.
+    assert result.exit_code == (0 if report["verdict"] == "verified" else 1)
+    assert all(c["max_abs_diff"] is None or c["max_abs_diff"] <= 1e-9 or c["result"] != "pass"
+               for c in report["checks"])

@@ -124,13 +124,15 @@ def verify_files(original: str | Path, migrated: str | Path, atol: float = DEFAU
               help="Entry mode: an input array, e.g. 'f32[8,784]' or 'i32[8,16]:100' (ints in [0,100)), in call "
               "order; or a keyword flag, e.g. 'training=False' (a flag naming the mode makes the check cover eval "
               "and training mode). Repeatable. Literals only: nothing is evaluated.")
-@click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL, show_default=True,
-              help="Largest max-abs difference accepted for every compared array.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
-              help="Seconds each program may run before it is stopped and reported.")
+@click.option("--atol", type=click.FloatRange(min=0),
+              help=f"Largest max-abs difference accepted for every compared array.  [default: {DEFAULT_ATOL:g}, or "
+              "[tool.h2f.verify] atol]")
+@click.option("--timeout", type=click.FloatRange(min=1),
+              help="Seconds each program may run before it is stopped and reported.  [default: 600, or "
+              "[tool.h2f.verify] timeout]")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def verify_command(original: str, migrated: str, entry: str | None, flax_entry: str | None,
-                   inputs: tuple[str, ...], atol: float, timeout: float, as_json: bool) -> None:
+                   inputs: tuple[str, ...], atol: float | None, timeout: float | None, as_json: bool) -> None:
     """Prove that MIGRATED (Flax) computes what ORIGINAL (Haiku) computes, by running both.
 
     This EXECUTES the given programs, each in its own child process (with a timeout), on whatever backend
@@ -143,32 +145,53 @@ def verify_command(original: str, migrated: str, entry: str | None, flax_entry: 
     outputs in eval and training mode, updated state, gradients of a scalar loss, and BatchNorm eval output
     after a few training steps. On a mismatch the first module whose output differs is named.
 
+    Defaults for --atol and --timeout, and entries to check ([[tool.h2f.verify.entries]] whose file is
+    ORIGINAL, used when --entry is not given), come from [tool.h2f.verify] in the nearest pyproject.toml.
+
     Exit status: 0 verified, 1 mismatch, 2 a program could not run (crash, exception, timeout, bad spec).
     """
+    from h2f.config import ConfigError, load_config
+
     if entry is None and (inputs or flax_entry):
         raise click.UsageError("--input and --flax-entry need --entry")
+    try:
+        config = load_config(Path(original).resolve().parent)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    atol = atol if atol is not None else config.verify.atol if config.verify.atol is not None else DEFAULT_ATOL
+    timeout = timeout if timeout is not None else config.verify.timeout or 600.0
     if entry is not None:
-        from h2f.verify.entry import SpecError, parse_entry, parse_inputs
-
-        try:
-            parse_entry(entry)
-            if flax_entry:
-                parse_entry(flax_entry)
-            arrays, _ = parse_inputs(inputs)
-        except SpecError as e:
-            raise click.UsageError(str(e)) from None
-        if not arrays:
-            raise click.UsageError("entry mode needs at least one --input array spec, e.g. --input 'f32[8,784]'")
-        from h2f.verify.isolate import verify_entry_isolated
-
-        report = verify_entry_isolated(original, migrated, entry, list(inputs), flax_entry, atol, timeout)
+        entries = [(entry, flax_entry, tuple(inputs))]
     else:
-        report = verify_files(original, migrated, atol, timeout)
+        here = Path(original).resolve()
+        entries = [(e.entry, e.flax_entry, e.inputs) for e in config.verify.entries
+                   if config.path is not None and (e.file is None or (config.path.parent / e.file).resolve() == here)]
+    reports = [_verify_entry(original, migrated, *e, atol, timeout) for e in entries] if entries else [
+        verify_files(original, migrated, atol, timeout)]
     if as_json:
-        click.echo(json.dumps(report_json(report), indent=2))
+        data = report_json(reports[0]) if len(reports) == 1 else {
+            "exit_code": max(exit_code(r) for r in reports), "reports": [report_json(r) for r in reports]}
+        click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_table(report))
-    sys.exit(exit_code(report))
+        click.echo("\n\n".join(render_table(r) for r in reports))
+    sys.exit(max(exit_code(r) for r in reports))
+
+
+def _verify_entry(original: str, migrated: str, entry: str, flax_entry: str | None, inputs: tuple[str, ...],
+                  atol: float, timeout: float) -> Any:
+    from h2f.verify.entry import SpecError, parse_entry, parse_inputs
+    from h2f.verify.isolate import verify_entry_isolated
+
+    try:
+        parse_entry(entry)
+        if flax_entry:
+            parse_entry(flax_entry)
+        arrays, _ = parse_inputs(inputs)
+    except SpecError as e:
+        raise click.UsageError(str(e)) from None
+    if not arrays:
+        raise click.UsageError(f"entry {entry}: entry mode needs at least one --input array spec, e.g. 'f32[8,784]'")
+    return verify_entry_isolated(original, migrated, entry, list(inputs), flax_entry, atol, timeout)
 
 
 @click.command("convert-params")
