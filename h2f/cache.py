@@ -101,10 +101,10 @@ class Cache:
         try:
             result = compute()
         except MigrationError as error:
-            self._store("m", key, {"error": _diagnostic_to_json(error.diagnostic)})
+            self._store("m", key, {"error": _diagnostic_to_json(error.diagnostic, path)})
             raise
         code = result.code if result.changed else None
-        self._store("m", key, {"code": code, "diagnostics": [_diagnostic_to_json(d) for d in result.diagnostics]})
+        self._store("m", key, {"code": code, "diagnostics": [_diagnostic_to_json(d, path) for d in result.diagnostics]})
         return result
 
     # ----- project exports -----------------------------------------------------------------------------
@@ -158,13 +158,15 @@ def _digest(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
-def _diagnostic_to_json(diagnostic: Diagnostic) -> list[Any]:
-    return [diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.message, diagnostic.severity]
+def _diagnostic_to_json(diagnostic: Diagnostic, path: str) -> list[Any]:
+    """The diagnostic with its path relative to the file's (a notebook's diagnostics add ``:cell N``)."""
+    where = diagnostic.path[len(path) :] if diagnostic.path.startswith(path) else diagnostic.path
+    return [where, diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.message, diagnostic.severity]
 
 
 def _diagnostic_from_json(item: list[Any], path: str) -> Diagnostic:
-    line, col, code, message, severity = item
-    return Diagnostic(path, int(line), int(col), str(code), str(message), severity)
+    where, line, col, code, message, severity = item
+    return Diagnostic(path + str(where), int(line), int(col), str(code), str(message), severity)
 
 
 def _result_from_json(entry: dict[str, Any], text: str, path: str) -> MigrationResult:

@@ -84,6 +84,22 @@ CODES: dict[str, CodeInfo] = {
             Move it to the end of the statement's line.""",
         ),
         _code(
+            "H2F006",
+            "notebook code left as written",
+            """In a Jupyter notebook, a cell that starts with a cell magic (%%time, %%bash...) or is not Python
+            for another reason, or a line magic or shell escape (%timeit ..., !pip ...), is kept exactly as
+            written: h2f migrates Python only. This one mentions Haiku, so it may need migrating by hand. Imports
+            it may use are kept.""",
+        ),
+        _code(
+            "H2F007",
+            "notebook left untouched",
+            """The migrated code cells of this notebook could not be put back faithfully: the migration moved
+            code across cells or dropped an IPython magic line, or the notebook's JSON layout could not be
+            reproduced exactly (so rewriting it would change more than its code). The notebook is not
+            rewritten. Migrate the cells concerned by hand, or save the notebook with Jupyter and retry.""",
+        ),
+        _code(
             "H2F010",
             "Haiku module class left in place",
             """The class subclasses hk.Module but its constructor does something h2f cannot express as a

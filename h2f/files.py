@@ -31,6 +31,8 @@ from pathlib import Path
 from h2f.cache import Cache
 from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Options, migrate_source
+from h2f.notebooks import SUFFIX as NOTEBOOK_SUFFIX
+from h2f.notebooks import is_notebook, migrate_notebook, notebook_diff
 from h2f.project import mentions_project_transform
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
@@ -130,7 +132,8 @@ def iter_python_files(
     on_problem: Callable[[PathProblem], None] | None = None,
     exclude: Iterable[Path] = (),
 ) -> Iterator[Path]:
-    """Yield the files to migrate: explicit files as given, ``*.py`` under directories (sorted, recursively).
+    """Yield the files to migrate: explicit files as given, ``*.py`` and ``*.ipynb`` (Jupyter notebooks, see
+    :mod:`h2f.notebooks`) under directories (sorted, recursively).
 
     Directories in :data:`SKIP_DIRS`, hidden directories and the directories in ``exclude`` are not entered
     (a directory given explicitly in ``paths`` is always walked). Each file is yielded once even if named twice
@@ -170,7 +173,7 @@ def _raise_problem(problem: PathProblem) -> None:
 def _walk(
     directory: Path, seen_dirs: set[Path], excluded: frozenset[Path], report: Callable[[PathProblem], None]
 ) -> Iterator[Path]:
-    """Yield ``*.py`` files under ``directory`` in sorted order, entering each real directory once."""
+    """Yield ``*.py`` and ``*.ipynb`` files under ``directory`` in sorted order, entering each real directory once."""
     real = Path(os.path.realpath(directory))
     if real in seen_dirs:
         return
@@ -187,7 +190,7 @@ def _walk(
         elif entry.is_dir():
             if not _skipped_dir(entry.name) and Path(os.path.realpath(path)) not in excluded:
                 yield from _walk(path, seen_dirs, excluded, report)
-        elif entry.name.endswith(".py") and entry.is_file():
+        elif entry.name.endswith((".py", NOTEBOOK_SUFFIX)) and entry.is_file():
             yield path
 
 
@@ -276,7 +279,7 @@ def _migrate_file(
         return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
     if _HAIKU_BYTES not in raw and not mentions_project_transform(raw, options.project):
         return FileOutcome(path, Status.UNCHANGED)
-    if len(raw) > MAX_SOURCE_BYTES:
+    if len(raw) > MAX_SOURCE_BYTES and not is_notebook(path):  # a notebook's outputs may be large: its code is checked
         return FileOutcome(path, Status.FAILED, error=_too_large(raw))
     try:
         decoded = decode(raw, str(path))
@@ -349,9 +352,10 @@ def _not_cached() -> MigrationResult:
 
 
 def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:
-    """:func:`migrate_source`, with any unexpected exception turned into a failure of this file only."""
+    """:func:`migrate_source` (:func:`migrate_notebook` for a notebook), with any unexpected exception turned
+    into a failure of this file only."""
     try:
-        return migrate_source(text, options, path)
+        return migrate_notebook(text, options, path) if is_notebook(path) else migrate_source(text, options, path)
     except MigrationError:
         raise
     except Exception as error:  # a bug in h2f must not stop the other files
@@ -493,10 +497,13 @@ def unified_diff(outcome: FileOutcome) -> bytes:
     """The change of ``outcome`` as a unified diff (``--- a/path`` / ``+++ b/path``) in the file's encoding.
 
     The diff is of the file's exact bytes (a BOM and CRLF line endings included, a missing final newline
-    marked), so ``patch -p1`` / ``git apply`` reproduce the migrated file. Empty when nothing changed.
+    marked), so ``patch -p1`` / ``git apply`` reproduce the migrated file. Empty when nothing changed. A
+    notebook's diff is of its changed code cells, one by one (:func:`~h2f.notebooks.notebook_diff`).
     """
     if outcome.status is not Status.CHANGED or outcome.source is None or outcome.code is None:
         return b""
+    if is_notebook(outcome.path):
+        return notebook_diff(outcome.path, outcome.source, outcome.code).encode()
     encoding = outcome.encoding or "utf-8"
     prefix = _BOM if encoding == "utf-8-sig" else ""
     name = Path(outcome.path).as_posix()
