@@ -121,6 +121,16 @@ class TransformPlan:
         return f"{self.transform.name}_apply"
 
     @property
+    def passes_rng(self) -> bool:
+        """Whether the pure apply function takes Haiku's rng (the model draws random numbers)."""
+        return self.transform.apply_rng and self.uses_rng
+
+    @property
+    def leading_arguments(self) -> int:
+        """How many positional arguments Haiku's apply takes before the model's own: params, state, rng."""
+        return 1 + (self.state is not None) + self.transform.apply_rng
+
+    @property
     def needs_input(self) -> bool:
         if self.unit is not None:
             return self.unit.needs_input
@@ -617,15 +627,18 @@ class NnxPlan:
         if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
             self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
             return
+        for apply in plan.applies:
+            leading = apply.args[: plan.leading_arguments]
+            if len(leading) < plan.leading_arguments or any(arg.keyword is not None or arg.star for arg in leading):
+                self.block(apply, f"{transform.name}.apply call whose params/state/rng are not its first positional arguments: not supported by the nnx target yet")
+        if self.blocked:
+            return
         if plan.state is not None:
             plan.split = True  # apply returns the new state: every call goes through the pure apply function
             return
         params_declared = self._declaration(plan)
         for apply in plan.applies:
-            first = apply.args[0].value if apply.args and apply.args[0].keyword is None and not apply.args[0].star else None
-            if first is None:
-                self.block(apply, f"{transform.name}.apply call without positional params: not supported by the nnx target yet")
-                continue
+            first = apply.args[0].value
             if isinstance(first, cst.Name) and self._declared_by(first, params_declared):
                 plan.direct.add(id(apply))
         # The params of init are needed as a pytree when anything but a direct apply call reads them.

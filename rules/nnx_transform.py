@@ -76,40 +76,32 @@ class NnxTransform(Rule):
         lines = [
             updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
         ]
-        if transform.state is not None:
-            lines.append(
-                cst.SimpleStatementLine(
-                    [
-                        cst.Assign(
-                            [cst.AssignTarget(expr(f"{transform.graphdef}, {transform.params}, {transform.state}"))],
-                            call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())]),
-                        )
-                    ]
-                )
-            )
+        if transform.split:
+            parts = f"{transform.graphdef}, {transform.params}, {transform.state or transform.rest}"
+            split = call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())])
+            lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
+        if transform.state is not None or (transform.split and transform.passes_rng):
             lines.append(self._apply_function(transform))
-        elif transform.split:
-            lines.append(
-                cst.SimpleStatementLine(
-                    [
-                        cst.Assign(
-                            [cst.AssignTarget(expr(f"{transform.graphdef}, {transform.params}, {transform.rest}"))],
-                            call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())]),
-                        )
-                    ]
-                )
-            )
         return cst.FlattenSentinel(lines)
 
     def _apply_function(self, transform: TransformPlan) -> cst.BaseStatement:
-        """``def model_apply(params, state, *args, **kwargs)``: Haiku's apply of a transform_with_state."""
+        """``def model_apply(params, [state,] [rng,] *args, **kwargs)``: Haiku's apply as a pure function of the
+        params (and state: it then returns the new state too), drawing its randomness from ``rng``."""
         self.ctx.require_import("flax", "nnx")
-        function = cst.parse_statement(
-            f"def {transform.apply_function}(params, state, *args, **kwargs):\n"
-            f'    """{transform.name}.apply of the Haiku program: the output, and the state after the call."""\n'
-            f"    module = nnx.merge({transform.graphdef}, params, state, copy=True)\n"
-            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))\n"
+        state = transform.state is not None
+        rest = "state" if state else transform.rest
+        lines = [
+            f"def {transform.apply_function}(params, {'state, ' if state else ''}{'rng, ' if transform.passes_rng else ''}*args, **kwargs):",
+            f'    """{transform.name}.apply of the Haiku program, a pure function: '
+            + ('the output, and the state after the call."""' if state else 'the output for these params."""'),
+            f"    module = nnx.merge({transform.graphdef}, params, {rest}, copy=True)",
+        ]
+        if transform.passes_rng:
+            lines += ["    if rng is not None:", "        nnx.reseed(module, default=rng)"]
+        lines.append(
+            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))" if state else "    return module(*args, **kwargs)"
         )
+        function = cst.parse_statement("\n".join(lines) + "\n")
         blank = cst.EmptyLine(indent=False)
         function = function.with_changes(leading_lines=[blank, blank])
         self.added.add(id(function))
@@ -152,30 +144,26 @@ class NnxTransform(Rule):
         transform = plan.apply_calls.get(id(original_node)) if not plan.blocked else None
         if transform is None:
             return None
-        state = 1 if transform.state is not None else 0
-        leading = 1 + state + (1 if transform.transform.apply_rng else 0)
-        args = list(updated_node.args)
-        params = args[0].value
-        if len(args) < leading or any(arg.keyword is not None for arg in args[:leading]):
-            self.ctx.report(original_node, "H2F100", "apply call whose params/state/rng h2f cannot read; left in place")
-            return None
-        if transform.transform.apply_rng:
-            rng = args[leading - 1].value
-            if not is_none(rng) and transform.uses_rng:
+        args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args]
+        leading = transform.leading_arguments  # the plan checked they are positional
+        rng = args[leading - 1] if transform.transform.apply_rng else None
+        rest = args[leading:]
+        if transform.state is not None:
+            return call(cst.Name(transform.apply_function), [*args[:2], *([rng] if transform.passes_rng and rng else []), *rest])
+        if id(original_node) in transform.direct:
+            if rng is not None and not is_none(rng.value) and transform.uses_rng:
                 self.ctx.report(
                     original_node,
                     "H2F101",
                     "the rng key of this apply call is not passed on: NNX draws dropout masks from the model's "
                     "nnx.Rngs streams, seeded where the model is built",
                 )
-        rest = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in args[leading:]]
-        if transform.state is not None:
-            return call(cst.Name(transform.apply_function), [args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT), args[1].with_changes(comma=cst.MaybeSentinel.DEFAULT), *rest])
-        if id(original_node) in transform.direct:
             return call(cst.Name(transform.name), rest)
+        if transform.passes_rng and rng is not None:
+            return call(cst.Name(transform.apply_function), [args[0], rng, *rest])
         # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
         model = call(
             self.ctx.nnx("merge"),
-            [cst.Arg(cst.Name(transform.graphdef)), cst.Arg(params), cst.Arg(cst.Name(transform.rest)), keyword("copy", cst.Name("True"))],
+            [cst.Arg(cst.Name(transform.graphdef)), args[0], cst.Arg(cst.Name(transform.rest)), keyword("copy", cst.Name("True"))],
         )
         return call(model, rest)
