@@ -187,8 +187,8 @@ CODES: dict[str, CodeInfo] = {
             "apply's rng key not passed on (nnx)",
             """Haiku's apply took an rng key for dropout; an NNX model draws its dropout masks from the
             nnx.Rngs it was built with (seeded where Haiku called init). The masks differ from Haiku's (the
-            distribution is the same); deterministic calls are unaffected. Use nnx.reseed(model,
-            dropout=key) before the call to control them.""",
+            distribution is the same, and the stream advances with every call); deterministic calls are
+            unaffected. Call nnx.reseed(model, default=key) before the call to control them.""",
         ),
     ]
 }
