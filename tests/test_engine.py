@@ -181,3 +181,40 @@ def test_jitted_apply_with_positional_static_arguments_is_reported() -> None:
     result = migrate_source(source, path="j.py")
     assert "jax.jit(model.apply, static_argnums=3)" in result.code
     assert [d.format()[:22] for d in result.diagnostics] == ["j.py:10:12: H2F040 jax"]
+
+
+WIDTHS_MODEL = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Mixer(hk.Module):
+  def __call__(self, x):
+    h = jax.nn.gelu(hk.Linear(8)(x))
+    h = h + hk.Linear(8)(h)  # residual: the width stays 8
+    both = jnp.concatenate([h, x], axis=-1)  # 8 + the input's width
+    return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True)(hk.Linear(3)(both))
+"""
+
+
+def test_nnx_follows_widths_through_residual_adds_and_concatenations() -> None:
+    result = migrate_source(WIDTHS_MODEL, Options(target="nnx"))
+    assert not result.diagnostics
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    import jax.numpy as jnp
+    from flax import nnx
+
+    mixer = namespace["Mixer"](5, rngs=nnx.Rngs(0))
+    assert [layer.kernel.shape for layer in (mixer.linear, mixer.linear_1, mixer.linear_2)] == [(5, 8), (8, 8), (13, 3)]
+    assert mixer.layer_norm.scale.shape == (3,)
+    assert mixer(jnp.ones((2, 5))).shape == (2, 3)
+
+
+def test_nnx_never_guesses_a_width_it_cannot_follow() -> None:
+    source = WIDTHS_MODEL.replace("both = jnp.concatenate([h, x], axis=-1)", "both = h.reshape(h.shape[0] // 2, -1)")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F100"]  # the Linear after it (the LayerNorm follows that Linear)
+    assert "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow" in result.diagnostics[0].message
