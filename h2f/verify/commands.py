@@ -43,8 +43,7 @@ def _rows(report: Any) -> list[tuple[str, str, str, list[str]]]:
 def render_table(report: Any) -> str:
     """The short human-readable table of a report."""
     entry = getattr(report, "entry", None)
-    head = (f"h2f verify {report.haiku_script} -> {report.linen_script}" if entry is None
-            else f"h2f verify --entry {entry}")
+    head = f"h2f verify {report.haiku_script} -> {report.linen_script}" + ("" if entry is None else f" --entry {entry}")
     lines = [f"{head}   (backend: {report.backend or 'unknown'}, atol {report.atol:g})"]
     rows = _rows(report)
     width = max([len(r[0]) for r in rows] + [len("compared")])
@@ -86,10 +85,10 @@ def report_json(report: Any) -> dict:
         "atol": report.atol,
         "problems": list(report.problems),
     }
+    out["original"], out["migrated"] = report.haiku_script, report.linen_script
     if hasattr(report, "checks"):
         out["entry"] = report.entry
     else:
-        out["original"], out["migrated"] = report.haiku_script, report.linen_script
         out["traced_calls"] = {"haiku": report.haiku_traced_calls, "flax": report.linen_traced_calls}
     out["checks"] = [
         {"compared": what, "max_abs_diff": None if diff == "-" else float(diff), "result": status,

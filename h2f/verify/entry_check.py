@@ -50,6 +50,8 @@ class EntryReport:
     problems: list[str] = field(default_factory=list)
     could_not_run: list[str] = field(default_factory=list)
     backend: str = ""
+    haiku_script: str = ""
+    linen_script: str = ""
 
     @property
     def passed(self) -> bool:

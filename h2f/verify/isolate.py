@@ -151,8 +151,10 @@ def verify_entry_isolated(original: str | Path, migrated: str | Path, entry: str
         report = EntryReport(entry=label, atol=atol)
         report.could_not_run = [str(failure)]
         report.problems = list(report.could_not_run)
-        return report
-    return compare_entry(first["result"], second["result"], atol, label)
+    else:
+        report = compare_entry(first["result"], second["result"], atol, label)
+    report.haiku_script, report.linen_script = str(original), str(migrated)
+    return report
 
 
 def _run_child(role: str, args: list[str], out: Path, timeout: float,

@@ -717,7 +717,7 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
         return res
     if h.stochastic or l.stochastic:
         res.status = "skipped-stochastic"
-        who = " and ".join(s for s, flag in (("haiku", h.stochastic), ("linen", l.stochastic)) if flag)
+        who = " and ".join(s for s, flag in (("haiku", h.stochastic), ("flax", l.stochastic)) if flag)
         res.messages.append(f"{who} output depends on the apply-time rng (e.g. dropout in training mode); "
                             "not comparable")
         return res
