@@ -125,8 +125,18 @@ class FileAnalysis:
         self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
         self.project: ProjectIndex = project or {}
-        #: Every node of the module in pre-order (walk it once, share it).
-        self.nodes: list[cst.CSTNode] = walk(self.module)
+        #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it).
+        collector = _Collector()
+        self.module.visit(collector)
+        self.nodes: list[cst.CSTNode] = collector.nodes
+        self._spans = collector.spans
+
+    def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
+        span = self._spans.get(id(node))
+        if span is None or self.nodes[span[0]] is not node:
+            return walk(node)
+        return self.nodes[span[0] : span[1]]
 
     # Metadata is resolved on first use, in one batched traversal for all three (the costliest step of a
     # migration): a file whose imports bring in no Haiku never needs it. Positions are resolved only when a
@@ -289,7 +299,7 @@ class FileAnalysis:
 
     def builds_inline(self, function: cst.FunctionDef | cst.Lambda) -> bool:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact)."""
-        for node in walk(function.body):
+        for node in self.subtree(function.body):
             if not isinstance(node, cst.Call):
                 continue
             name = self.haiku_name(node.func)
@@ -340,7 +350,7 @@ class FileAnalysis:
                 return None
             found = [
                 statement.value
-                for statement in walk(owner.init)
+                for statement in self.subtree(owner.init)
                 if isinstance(statement, cst.Assign)
                 and len(statement.targets) == 1
                 and m.matches(statement.targets[0].target, m.Attribute(m.Name("self"), m.Name(callee.attr.value)))
@@ -532,7 +542,7 @@ class FileAnalysis:
     def _returned_transform(self, function: cst.FunctionDef) -> tuple[str, bool, bool] | None:
         """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
         kinds = set()
-        for node in walk(function.body):
+        for node in self.subtree(function.body):
             if isinstance(node, cst.Return) and self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
                 if found is None:
@@ -593,7 +603,7 @@ class FileAnalysis:
             if id(region) in seen:
                 continue
             seen.add(id(region))
-            for node in walk(region):
+            for node in self.subtree(region):
                 if not isinstance(node, cst.Call):
                     continue
                 more_streams, more_collections = self._call_features(node)
@@ -793,10 +803,17 @@ class _Collector(cst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.nodes: list[cst.CSTNode] = []
+        #: id of each node -> where it and its descendants are in ``nodes``.
+        self.spans: dict[int, tuple[int, int]] = {}
+        self._starts: list[int] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        self._starts.append(len(self.nodes))
         self.nodes.append(node)
         return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.spans[id(original_node)] = (self._starts.pop(), len(self.nodes))
 
 
 def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
