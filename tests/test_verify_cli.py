@@ -226,11 +226,25 @@ def test_checkpoint_that_does_not_fit_is_refused_with_the_paths(trained, tmp_pat
     assert not out.exists()
 
 
-def test_orbax_is_not_supported_yet(trained, tmp_path):
+def test_orbax_checkpoint_directory(trained, tmp_path):
+    pytest.importorskip("orbax.checkpoint")
+    import orbax.checkpoint as ocp
+
+    out = tmp_path / "linen_ckpt"
+    result = _h2f("convert-params", trained / "params.pkl", ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
+                  "--input", "f32[1,12]", "--input", "training=False", "-o", out)
+    assert result.exit_code == 0, result.output
+    variables = ocp.StandardCheckpointer().restore(out.resolve())
+    model = _load_module("linen_lib", ENTRY / "linen_lib.py")["Model"](16, 4)
+    predictions = model.apply(variables, np.load(trained / "test_inputs.npy"), training=False)
+    np.testing.assert_allclose(predictions, np.load(trained / "predictions.npy"), atol=1e-5)
+
+
+def test_unknown_checkpoint_format_is_refused(trained, tmp_path):
     result = CliRunner().invoke(cli, ["convert-params", str(trained / "params.pkl"), str(ENTRY / "linen_lib.py"),
-                                      "--entry", "Model(16, 4)", "--input", "f32[1,12]", "-o", str(tmp_path / "ckpt")])
+                                      "--entry", "Model(16, 4)", "--input", "f32[1,12]", "-o", str(tmp_path / "x.txt")])
     assert result.exit_code == 2
-    assert "orbax checkpoints are not supported yet" in result.output
+    assert "unsupported checkpoint format '.txt'; use .pkl/.pickle, .npz, or a directory (orbax)" in result.output
 
 
 # ----------------------------------------------------------------------------------------------

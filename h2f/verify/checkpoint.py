@@ -7,7 +7,10 @@ Formats, chosen by file extension:
 * ``.npz`` — flat ``numpy.savez`` archive.  Haiku: keys ``"<module>/<leaf>"`` (params) or
   ``"params/<module>/<leaf>"`` and ``"state/<module>/<leaf>"``.  Flax: ``"<collection>/<path>/<leaf>"``.
 
-Orbax checkpoints are not supported yet (a clear error says so).  Output arrays are numpy arrays.
+* a directory (an existing one, or a path without extension) — an orbax checkpoint
+  (``orbax.checkpoint.StandardCheckpointer``), when orbax is installed.
+
+Output arrays are numpy arrays.
 
 A Linen model gets its variables dict (``{"params": …, "batch_stats": …}``, usable as
 ``model.apply(variables, …)``); an NNX model gets its state as a pure dict keyed by attribute path
@@ -40,12 +43,19 @@ def check_format(path: str | Path) -> str:
 
 
 def _format(path: Path) -> str:
-    if path.suffix in _PICKLE:
+    if path.suffix in _PICKLE and not path.is_dir():
         return "pickle"
-    if path.suffix == ".npz":
+    if path.suffix == ".npz" and not path.is_dir():
         return "npz"
-    raise CheckpointError(f"{path}: unsupported checkpoint format {path.suffix or '(no extension)'!r}; "
-                          "use .pkl/.pickle or .npz (orbax checkpoints are not supported yet)")
+    if path.is_dir() or not path.suffix:
+        try:
+            import orbax.checkpoint  # noqa: F401
+        except ImportError:
+            raise CheckpointError(f"{path}: a directory is an orbax checkpoint, but orbax-checkpoint is not "
+                                  "installed (pip install orbax-checkpoint), or use .pkl/.npz") from None
+        return "orbax"
+    raise CheckpointError(f"{path}: unsupported checkpoint format {path.suffix!r}; use .pkl/.pickle, .npz, "
+                          "or a directory (orbax)")
 
 
 def _numpy(tree: Any) -> Any:
@@ -66,6 +76,10 @@ def read_checkpoint(path: str | Path) -> Any:
         if fmt == "pickle":
             with open(path, "rb") as f:
                 return pickle.load(f)
+        if fmt == "orbax":
+            import orbax.checkpoint as ocp
+
+            return ocp.StandardCheckpointer().restore(path.resolve())
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (OSError, pickle.UnpicklingError, ValueError, EOFError) as e:
@@ -87,6 +101,14 @@ def write_checkpoint(tree: Mapping[str, Any], path: str | Path) -> None:
     """Write ``tree`` (nested mappings of arrays) to ``path`` atomically, in the format its extension names."""
     path = Path(path)
     fmt = _format(path)
+    if fmt == "orbax":
+        import orbax.checkpoint as ocp
+
+        # Orbax writes into a temporary directory and renames it when complete.
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(path.resolve(), _numpy(tree), force=True)
+        checkpointer.wait_until_finished()
+        return
     tmp = path.with_name(f".{path.name}.h2f-tmp{path.suffix}")
     try:
         if fmt == "pickle":

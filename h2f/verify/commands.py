@@ -194,14 +194,14 @@ def _verify_entry(original: str, migrated: str, entry: str, flax_entry: str | No
 
 
 @click.command("convert-params")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--entry", required=True, metavar="SPEC",
               help="The model in MODEL_FILE, as Name or Name(literal args), e.g. 'MLP(16, 4)'.")
 @click.option("--input", "inputs", multiple=True, metavar="SPEC",
               help="Inputs to trace the model structure with (shapes only matter): 'f32[1,784]', 'training=False'.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Where to write the converted checkpoint (.pkl/.pickle or .npz).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Where to write the converted checkpoint: .pkl/.pickle, .npz, or a directory (orbax).")
 @click.option("--to-haiku", is_flag=True,
               help="Convert a Linen variables checkpoint back into Haiku params/state; MODEL_FILE is then the Haiku "
               "program.")
@@ -214,8 +214,9 @@ def convert_params_command(checkpoint: Path, model_file: Path, entry: str, input
     reshaped (w->kernel, offset->bias, BatchNorm (1, C)->(C,), EMA averages->mean/var) by pairing the two
     trees structurally; anything that does not correspond is listed and nothing is written (exit 1).
     Linen models get a variables dict ({"params": ..., "batch_stats": ...}); NNX models a pure state dict
-    (load with state = nnx.state(model); nnx.replace_by_pure_dict(state, d); nnx.update(model, state)). Formats: pickle (.pkl/.pickle) and .npz;
-    orbax is not supported yet. Exit status: 0 written, 1 the trees do not correspond, 2 bad input.
+    (load with state = nnx.state(model); nnx.replace_by_pure_dict(state, d); nnx.update(model, state)). Formats: pickle (.pkl/.pickle),
+    .npz, and orbax (a directory; needs orbax-checkpoint). Exit status: 0 written, 1 the trees do not correspond,
+    2 bad input.
     """
     from h2f.verify.checkpoint import (
         CheckpointError,
