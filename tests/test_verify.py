@@ -580,3 +580,51 @@ def test_frozen_template_and_dtype_cast():
     out = haiku_to_linen(params, None, template)
     assert type(out).__name__ == "FrozenDict"
     assert out["params"]["Dense_0"]["kernel"].dtype == jnp.bfloat16
+
+
+# ----------------------------------------------------------------------------------------------
+# nnx_state.py
+
+
+def test_nnx_list_items_pair_by_index_and_round_trip():
+    from flax import nnx
+
+    from h2f.verify.nnx_state import load_haiku_into_nnx, nnx_module_map, nnx_to_haiku
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.layers = nnx.List([nnx.Linear(4, 4, rngs=rngs) for _ in range(3)])
+            self.norm = nnx.LayerNorm(4, epsilon=1e-5, rngs=rngs)
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = jax.nn.relu(layer(x))
+            return self.norm(x)
+
+    def forward(x):
+        x = hk.nets.MLP([4, 4, 4], activate_final=True)(x)
+        return hk.LayerNorm(-1, True, True)(x)
+
+    f = hk.without_apply_rng(hk.transform(forward))
+    x = _arange((2, 4)) / 10.0
+    params = f.init(jax.random.key(0), x)
+    params = dict(reversed(list(params.items())))  # creation order lost: the names must pair the list items
+    model = MLP(nnx.Rngs(1))
+    assert sorted(nnx_module_map(params, None, model)) == [
+        ("layer_norm", "norm"), ("mlp/~/linear_0", "layers/0"), ("mlp/~/linear_1", "layers/1"),
+        ("mlp/~/linear_2", "layers/2")]
+    load_haiku_into_nnx(params, None, model)
+    np.testing.assert_allclose(model(x), f.apply(params, x), atol=1e-5)
+    back, state = nnx_to_haiku(model, params)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, back, params)
+    assert state == {}
+
+
+def test_migrate_does_not_import_the_numeric_stack():
+    import subprocess
+    import sys
+
+    code = ("import sys, h2f.cli, h2f.verify, h2f.verify.commands; "
+            "print(sorted(m for m in ('numpy', 'jax', 'flax', 'haiku') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
