@@ -562,7 +562,7 @@ class NnxPlan:
         label = transform.name if not transform.name.startswith("<") else f"of {transform.function_name}"
         if isinstance(function, cst.Lambda) and transform.kind == "transform" and isinstance(transform.binding, cst.Assign):
             construction = direct_construction(self.analysis, transform, function)
-            if construction is not None and self._at_module_level(transform.binding):
+            if construction is not None and self._scope_body(transform.binding) is not None:
                 plan = TransformPlan(transform, construction, None)
                 self.top_level[id(construction)] = plan
                 self.transforms.append(plan)
@@ -571,8 +571,8 @@ class NnxPlan:
         if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
             self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet")
             return
-        if self.analysis.parents.get(function) is not self.analysis.module or not self._at_module_level(transform.binding):
-            self.block(where, f"transform {label}: transforms built inside functions (factories) are not supported by the nnx target yet")
+        if self._scope_body(transform.binding) is None:
+            self.block(where, f"transform {label}: transforms returned by functions (factories) are not supported by the nnx target yet")
             return
         construction = direct_construction(self.analysis, transform, function)
         plan = TransformPlan(transform, construction, None)
@@ -587,9 +587,21 @@ class NnxPlan:
         if isinstance(transform.binding, cst.Assign):
             self.bindings[id(transform.binding)] = plan
 
-    def _at_module_level(self, node: cst.CSTNode | None) -> bool:
+    def _scope_body(self, node: cst.CSTNode | None) -> cst.CSTNode | None:
+        """The module, or the body of the function, whose statement ``node`` (an Assign or a def) is."""
         statement = self.analysis.parents.get(node) if isinstance(node, cst.Assign) else node
-        return statement is not None and self.analysis.parents.get(statement) is self.analysis.module
+        body = self.analysis.parents.get(statement) if statement is not None else None
+        if body is self.analysis.module:
+            return body
+        if isinstance(body, cst.IndentedBlock) and isinstance(self.analysis.parents.get(body), cst.FunctionDef):
+            return body
+        return None
+
+    def _inside(self, node: cst.CSTNode, body: cst.CSTNode) -> bool:
+        current: cst.CSTNode | None = node
+        while current is not None and current is not body:
+            current = self.analysis.parents.get(current)
+        return current is body
 
     def _plan_call_sites(self, plan: TransformPlan) -> None:
         transform = plan.transform
@@ -607,6 +619,10 @@ class NnxPlan:
                 isinstance(parent, cst.AssignTarget) and isinstance(transform.binding, cst.Assign) and parent in transform.binding.targets
             ):
                 continue
+            scope = self._scope_body(transform.binding)
+            if scope is not None and not self._inside(node, scope):
+                self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
+                continue
             owner = self.analysis.parents.get(parent) if isinstance(parent, cst.Attribute) else None
             if not (isinstance(parent, cst.Attribute) and parent.value is node and isinstance(owner, cst.Call) and owner.func is parent):
                 self.block(node, f"{transform.name} is used other than by calling its init/apply: not supported by the nnx target yet")
@@ -619,7 +635,7 @@ class NnxPlan:
             else:
                 self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
         if plan.init is None:
-            self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no module-level `params = {transform.name}.init(...)` found; the nnx target builds the model there")
+            self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there")
             return
         takes_sample = plan.construction_needs_input or (plan.unit is not None and (plan.unit.needs_input or plan.unit.needs_size))
         if plan.construction is not None and self.analysis.local_module_class(plan.construction.func) is not None:
@@ -666,10 +682,10 @@ class NnxPlan:
             )
             or not isinstance(statement, cst.SimpleStatementLine)
             or len(statement.body) != 1
-            or self.analysis.parents.get(statement) is not self.analysis.module
+            or self.analysis.parents.get(statement) is not self._scope_body(plan.transform.binding)
         ):
             targets = "params, state" if plan.transform.with_state else "params"
-            self.block(init, f"{plan.name}.init: only one module-level `{targets} = {plan.name}.init(rng, ...)` is supported by the nnx target yet")
+            self.block(init, f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet")
             return
         bound = bind_arguments(init, ("rng", "sample"))
         if init.args and init.args[0].star:

@@ -175,6 +175,10 @@ class WidthFlow:
             return left if left is not None else right
         if isinstance(node, cst.UnaryOperation):
             return self.width(node.expression)
+        if isinstance(node, cst.IfExp):
+            self.width(node.test)
+            body, orelse = self.width(node.body), self.width(node.orelse)
+            return body if body == orelse else None
         for child in node.children:
             if isinstance(child, cst.BaseExpression):
                 self.width(child)

@@ -46,7 +46,6 @@ class NnxModules(Rule):
         super().__init__(ctx)
         #: id of a hoisted submodule → its NNX construction, as the rules rewrote it.
         self.built: dict[int, cst.BaseExpression] = {}
-        self.state_emitted = False
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
@@ -101,19 +100,24 @@ class NnxModules(Rule):
         assert written is not None
         return updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(_value_of(state.attribute))], written["value"].value)])
 
-    def _with_state_class(self, converted: cst.BaseStatement) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        """Put the state variable type before the first class that needs it."""
-        if not self.ctx.nnx_plan.uses_state or self.state_emitted:
-            return converted
-        self.state_emitted = True
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
+        """Declare the state variable type at module level, before the first statement after the imports."""
+        plan = self.ctx.nnx_plan
+        if plan.blocked or not plan.uses_state:
+            return None
+        body = list(updated_node.body)
+        position = 0
+        while position < len(body) and (is_docstring(body[position]) or _is_import(body[position])):
+            position += 1
+        blank = cst.EmptyLine(indent=False)
         declaration = cst.parse_statement(
             f"class {self.state_class}(nnx.Variable):\n"
             '    """Values Haiku kept with hk.get_state/hk.set_state."""\n'
-        )
-        blank = cst.EmptyLine(indent=False)
-        return cst.FlattenSentinel(
-            [declaration.with_changes(leading_lines=converted.leading_lines), converted.with_changes(leading_lines=[blank, blank])]
-        )
+        ).with_changes(leading_lines=[blank, blank])
+        if position < len(body):
+            body[position] = body[position].with_changes(leading_lines=[blank, blank, *_comments(body[position])])
+        body.insert(position, declaration)
+        return updated_node.with_changes(body=body)
 
     def _dropout(self, submodule: Submodule, linen: cst.Call) -> cst.BaseExpression:
         """``nn.Dropout(rate, deterministic=d)(x, rng=k)`` (the dropout rule's) → the attribute and its call."""
@@ -155,7 +159,7 @@ class NnxModules(Rule):
             arg.with_changes(value=self.ctx.nnx("Module")) if self.ctx.haiku_name(original.value) == "haiku.Module" else arg
             for arg, original in zip(updated_node.bases, original_node.bases)
         ]
-        return self._with_state_class(updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body)))
+        return updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body))
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -175,13 +179,11 @@ class NnxModules(Rule):
         if unit.needs_rngs or unit.needs_input or unit.needs_size:
             body.append(self._init(unit, None))
         body.append(_with_commas_in_params(method))
-        return self._with_state_class(
-            cst.ClassDef(
-                name=cst.Name(unit.name),
-                bases=[cst.Arg(self.ctx.nnx("Module"))],
-                body=cst.IndentedBlock(body),
-                leading_lines=updated_node.leading_lines,
-            )
+        return cst.ClassDef(
+            name=cst.Name(unit.name),
+            bases=[cst.Arg(self.ctx.nnx("Module"))],
+            body=cst.IndentedBlock(body),
+            leading_lines=updated_node.leading_lines,
         )
 
     def _fitted(self, value: cst.BaseExpression, prefix: str) -> cst.BaseExpression:
@@ -228,6 +230,14 @@ class NnxModules(Rule):
             star_arg = cst.MaybeSentinel.DEFAULT
         new_params = _comma_params(params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg))
         return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
+
+
+def _is_import(statement: cst.BaseStatement) -> bool:
+    return m.matches(statement, m.SimpleStatementLine([m.Import() | m.ImportFrom()]))
+
+
+def _comments(statement: cst.BaseStatement) -> list[cst.EmptyLine]:
+    return [line for line in statement.leading_lines if line.comment is not None]
 
 
 def _value_of(attribute: str) -> cst.Subscript:

@@ -12,6 +12,8 @@ must stay functional.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from h2f.nnx_plan import TransformPlan
@@ -43,18 +45,31 @@ class NnxTransform(Rule):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
         if not self.removed and not self.added:
             return None
+        return updated_node.with_changes(body=self._tidy(updated_node.body, 2))
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock | None:
+        if not self.removed and not self.added:
+            return None
+        body = self._tidy(updated_node.body, 1)
+        if not body:
+            body = [cst.SimpleStatementLine([cst.Pass()])]
+        return updated_node.with_changes(body=body)
+
+    def _tidy(self, statements: Sequence[cst.BaseStatement], blank_lines: int) -> list[cst.BaseStatement]:
+        """Drop the placeholders of removed statements (their blank lines go to the next statement), and give
+        the statement after an added function ``blank_lines`` blank lines."""
         body: list[cst.BaseStatement] = []
         carried: list[cst.EmptyLine] = []
-        for statement in updated_node.body:
+        for statement in statements:
             if id(statement) in self.removed:
                 carried = carried or list(statement.leading_lines)
                 continue
             blank = sum(1 for line in statement.leading_lines if line.comment is None)
             if carried and blank < len(carried):
                 statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines[blank:]])
-            carried = [cst.EmptyLine(indent=False)] * 2 if id(statement) in self.added else []
+            carried = [cst.EmptyLine(indent=False)] * blank_lines if id(statement) in self.added else []
             body.append(statement)
-        return updated_node.with_changes(body=body)
+        return body
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.BaseStatement | None:
         plan = self.ctx.nnx_plan
@@ -81,10 +96,11 @@ class NnxTransform(Rule):
             split = call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())])
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
         if transform.state is not None or (transform.split and transform.passes_rng):
-            lines.append(self._apply_function(transform))
+            nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
+            lines.append(self._apply_function(transform, 1 if nested else 2))
         return cst.FlattenSentinel(lines)
 
-    def _apply_function(self, transform: TransformPlan) -> cst.BaseStatement:
+    def _apply_function(self, transform: TransformPlan, blank_lines: int) -> cst.BaseStatement:
         """``def model_apply(params, [state,] [rng,] *args, **kwargs)``: Haiku's apply as a pure function of the
         params (and state: it then returns the new state too), drawing its randomness from ``rng``."""
         self.ctx.require_import("flax", "nnx")
@@ -103,7 +119,7 @@ class NnxTransform(Rule):
         )
         function = cst.parse_statement("\n".join(lines) + "\n")
         blank = cst.EmptyLine(indent=False)
-        function = function.with_changes(leading_lines=[blank, blank])
+        function = function.with_changes(leading_lines=[blank] * blank_lines)
         self.added.add(id(function))
         return function
 
