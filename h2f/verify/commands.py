@@ -27,16 +27,16 @@ def _fmt(diff: float | None) -> str:
     return "inf" if math.isinf(diff) else f"{diff:.3g}"
 
 
-def _rows(report: Any) -> list[tuple[str, str, str, list[str]]]:
-    """``(what was compared, max abs diff, result, messages)`` for a script or entry report."""
+def _rows(report: Any) -> list[tuple[str, float | None, str, list[str]]]:
+    """``(what was compared, max abs diff or None, result, messages)`` for a script or entry report."""
     if hasattr(report, "checks"):
-        return [(c.what, _fmt(c.max_abs_diff), c.status, c.messages) for c in report.checks]
+        return [(c.what, c.max_abs_diff, c.status, c.messages) for c in report.checks]
     rows = []
     for c in report.calls:
         method = c.haiku_method if c.haiku_method == c.linen_method else f"{c.haiku_method} / {c.linen_method}"
         what = f"call {c.index} {method}" + (" (+ state)" if c.state else "")
         compared = c.outputs + c.state
-        rows.append((what, _fmt(c.max_abs_diff) if compared else "-", c.status, c.messages))
+        rows.append((what, c.max_abs_diff if compared else None, c.status, c.messages))
     return rows
 
 
@@ -50,7 +50,7 @@ def render_table(report: Any) -> str:
     if rows:
         lines.append(f"  {'compared':<{width}}  {'max abs diff':>12}  result")
     for what, diff, status, messages in rows:
-        lines.append(f"  {what:<{width}}  {diff:>12}  {status}")
+        lines.append(f"  {what:<{width}}  {_fmt(diff):>12}  {status}")
         if status != "pass":
             lines += [f"      {part}" for m in messages for part in m.splitlines()]
     for problem in report.problems:
@@ -91,7 +91,7 @@ def report_json(report: Any) -> dict:
     else:
         out["traced_calls"] = {"haiku": report.haiku_traced_calls, "flax": report.linen_traced_calls}
     out["checks"] = [
-        {"compared": what, "max_abs_diff": None if diff == "-" else float(diff), "result": status,
+        {"compared": what, "max_abs_diff": None if diff is None or math.isinf(diff) else diff, "result": status,
          "messages": messages}
         for what, diff, status, messages in _rows(report)]
     for row, source in zip(out["checks"], getattr(report, "checks", None) or report.calls):
