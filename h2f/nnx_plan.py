@@ -20,7 +20,18 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
 from h2f.names import NNX_LAYERS, haiku_module_name
-from h2f.shapes import ELEMENTWISE, FLAT, INPUT, ModuleUse, Width, WidthFlow, input_width_of, output_width, substitute
+from h2f.shapes import (
+    ELEMENTWISE,
+    FLAT,
+    INPUT,
+    NOT_A_METHOD,
+    ModuleUse,
+    Width,
+    WidthFlow,
+    input_width_of,
+    output_width,
+    substitute,
+)
 from h2f.syntax import bind_arguments, code_of
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
@@ -459,25 +470,19 @@ class NnxPlan:
     # ----- widths --------------------------------------------------------------------------------------
 
     def _widths(self, unit: Unit, methods: list[cst.FunctionDef]) -> None:
+        called = self._called_methods(unit, methods)
         for method in methods:
-            local = self.analysis.local_names(method) - {"self"}
-            params = [p.name.value for p in method.params.params]
-            if unit.info is not None:
-                params = params[1:]
             is_call = unit.info is None or method.name.value == "__call__"
-            flow = WidthFlow(
-                self.analysis.qualified_names,
-                lambda callee, unit=unit, method=method: self._module_use(unit, method, callee),
-                lambda node, local=local: _valid_in_init(node, local),
-            )
-            returned = flow.run(method, params[0] if params and is_call else None)
+            if method.name.value in called and not is_call:
+                continue  # followed from the calls, with the widths they pass
+            returned = self._flow(unit, method, INPUT if is_call else None, ())
             if is_call:
                 unit.output = returned
         for submodule in unit.submodules:
             if submodule.kind == "dropout" or not self._takes_width(submodule):
                 continue
             widths = set(submodule.given)
-            if len(widths) != 1 or None in widths:
+            if len(widths) != 1 or None in widths or not all(isinstance(width, str) for width in widths):
                 what = "is never called" if not widths else "is called with inputs of different widths" if len(widths) > 1 else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
                 self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) {what}: nnx needs it at construction; not supported by the nnx target yet")
                 continue
@@ -488,6 +493,39 @@ class NnxPlan:
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
                 self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
+
+    def _flow(self, unit: Unit, method: cst.FunctionDef, given: Width, stack: tuple[str, ...]) -> Width:
+        """Follow the widths through ``method`` given the width of its first parameter."""
+        local = self.analysis.local_names(method) - {"self"}
+        params = [p.name.value for p in method.params.params][1 if unit.info is not None else 0 :]
+        flow = WidthFlow(
+            self.analysis.qualified_names,
+            lambda callee: self._module_use(unit, method, callee),
+            lambda node: _valid_in_init(node, local),
+            lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
+        )
+        return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
+
+    def _method_call(self, unit: Unit, node: cst.Call, widths: list[Width], stack: tuple[str, ...]) -> object:
+        """``self.encode(x)`` inside the module: follow ``encode`` with the width of ``x``."""
+        if unit.info is None or not m.matches(node.func, m.Attribute(m.Name("self"), m.Name())):
+            return NOT_A_METHOD
+        name = node.func.attr.value  # type: ignore[attr-defined]
+        method = unit.info.methods.get(name)
+        if method is None or name == "__init__" or name in stack:
+            return NOT_A_METHOD
+        given = widths[0] if widths and node.args[0].keyword is None else None
+        return self._flow(unit, method, given, stack)
+
+    def _called_methods(self, unit: Unit, methods: list[cst.FunctionDef]) -> set[str]:
+        if unit.info is None:
+            return set()
+        return {
+            node.func.attr.value  # type: ignore[attr-defined]
+            for method in methods
+            for node in walk(method.body)
+            if isinstance(node, cst.Call) and m.matches(node.func, m.Attribute(m.Name("self"), m.Name()))
+        }
 
     def _takes_width(self, submodule: Submodule) -> bool:
         if submodule.kind in ("param", "state"):

@@ -48,7 +48,11 @@ ELEMENTWISE = frozenset(
     | {"haiku.dropout"}
 )
 
-Width = str | None
+#: A width as source text, None when unknown, or a tuple of widths (a function returning several arrays).
+Width = str | tuple | None
+
+#: What ``method_call`` returns for a call that is not a method of the module.
+NOT_A_METHOD = object()
 
 
 @dataclasses.dataclass
@@ -71,8 +75,10 @@ class WidthFlow:
         qualified: Callable[[cst.CSTNode], set[str]],
         module_of: Callable[[cst.BaseExpression], ModuleUse | None],
         valid: Callable[[cst.BaseExpression], bool],
+        method_call: Callable[[cst.Call, list[Width]], object] | None = None,
     ) -> None:
         self.qualified = qualified
+        self.method_call = method_call
         self.module_of = module_of
         self.valid = valid
         self.env: dict[str, Width] = {}
@@ -80,11 +86,13 @@ class WidthFlow:
         self.whole: set[str] = set()
         self.returned: list[Width] = []
 
-    def run(self, function: cst.FunctionDef, input_param: str | None) -> Width:
-        """Walk ``function``; return the width of what it returns (None if unknown or not one width)."""
+    def run(self, function: cst.FunctionDef, input_param: str | None, given: Width = INPUT) -> Width:
+        """Walk ``function`` whose input ``input_param`` has the width ``given``; return the width of what it
+        returns (None if unknown or not one width)."""
         if input_param is not None:
-            self.env[input_param] = INPUT
-            self.whole.add(input_param)
+            self.env[input_param] = given
+            if given == INPUT:
+                self.whole.add(input_param)
         self._block(function.body)
         widths = set(self.returned)
         return widths.pop() if len(widths) == 1 else None
@@ -123,6 +131,10 @@ class WidthFlow:
                 self.width(child)
 
     def _bind(self, target: cst.BaseExpression, width: Width, value: cst.BaseExpression | None = None) -> None:
+        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(width, tuple) and len(width) == len(target.elements):
+            for element, part in zip(target.elements, width):
+                self._bind(element.value, part)
+            return
         if isinstance(target, cst.Name):
             self.env[target.value] = width
             if value is not None and self._is_whole(value):
@@ -175,6 +187,8 @@ class WidthFlow:
             return left if left is not None else right
         if isinstance(node, cst.UnaryOperation):
             return self.width(node.expression)
+        if isinstance(node, cst.Tuple) and not any(isinstance(e, cst.StarredElement) for e in node.elements):
+            return tuple(self.width(element.value) for element in node.elements)
         if isinstance(node, cst.IfExp):
             self.width(node.test)
             body, orelse = self.width(node.body), self.width(node.orelse)
@@ -208,6 +222,10 @@ class WidthFlow:
             given = widths[0] if widths and node.args[0].keyword is None else None
             use.record(given)
             return use.output(given)
+        if self.method_call is not None:
+            result = self.method_call(node, widths)
+            if result is not NOT_A_METHOD:
+                return result  # type: ignore[return-value]
         names = self.qualified(node.func)
         if names & ELEMENTWISE and node.args:
             index = 2 if "haiku.dropout" in names else 0
@@ -262,6 +280,8 @@ def output_width(layer: str, construction: cst.Call, given: Width, argument_widt
 
 def substitute(width: Width, bindings: dict[str, Width]) -> Width:
     """Rewrite a width in a child's terms (``self.features``, :data:`INPUT`) into its parent's terms."""
+    if isinstance(width, tuple):
+        return tuple(substitute(part, bindings) for part in width)
     if width is None:
         return None
     try:
@@ -275,7 +295,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
             nonlocal missing
             if m.matches(original.value, m.Name("self")):
                 value = bindings.get(f"self.{original.attr.value}")
-                if value is None:
+                if not isinstance(value, str):
                     missing = True
                     return updated
                 return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
@@ -288,7 +308,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
             nonlocal missing
             if original.value == INPUT:
                 value = bindings.get(INPUT)
-                if value is None:
+                if not isinstance(value, str):
                     missing = True
                     return updated
                 return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)

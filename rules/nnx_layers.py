@@ -46,7 +46,7 @@ class NnxConstructions(Rule):
         if unit.needs_size:
             args.insert(0, positional(cst.Name(FLAT)))  # only at the top (the plan checks): the init site fills it
         if unit.needs_input:
-            args.insert(0, positional(expr(width or INPUT)))
+            args.insert(0, positional(expr(_required(width))))
         if unit.needs_rngs:
             args.append(keyword("rngs", cst.Name("rngs")))
         return call(updated_node.func, args)
@@ -84,7 +84,7 @@ class NnxConstructions(Rule):
                 arg = arg.with_changes(keyword=cst.Name(rename.renames[arg.keyword.value]))
             args.append(arg)
         if rename.width_argument is not None:
-            args.insert(0, positional(expr(width or INPUT)))
+            args.insert(0, positional(expr(_required(width))))
         args.append(keyword("rngs", cst.Name("rngs")))
         return call(self.ctx.nnx(rename.nnx), args)
 
@@ -99,6 +99,13 @@ def _features(linen_call: cst.Call) -> str | None:
         if arg.keyword is not None and arg.keyword.value == "features":
             return code_of(arg.value)
     return code_of(linen_call.args[0].value) if linen_call.args and linen_call.args[0].keyword is None else None
+
+
+def _required(width: str | None) -> str:
+    """A width the plan derived; a missing one is an h2f bug (the file is then left untouched), never a guess."""
+    if width is None:
+        raise AssertionError("nnx plan: an input width is missing")
+    return width
 
 
 def _width(submodule: Submodule | None, top: TransformPlan | None) -> str | None:
