@@ -285,3 +285,13 @@ def test_entries_and_tolerance_come_from_pyproject(tmp_path):
     assert result.exit_code == (0 if report["verdict"] == "verified" else 1)
     assert all(c["max_abs_diff"] is None or c["max_abs_diff"] <= 1e-9 or c["result"] != "pass"
                for c in report["checks"])
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_fixture_of_each_target_verifies_through_the_command(target):
+    case = Path(__file__).resolve().parent.parent / "fixtures" / "module_class" / "guide_mlp"
+    result = _h2f("verify", "--json", case / "before.py", case / f"{target}.py")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "verified"
+    assert any(c["result"] == "pass" for c in report["checks"])
