@@ -96,8 +96,6 @@ def snapshot_h2f(directory: Path) -> Path:
     if the checkout changes meanwhile (the cache is keyed on the code, so an edit would empty it)."""
     import h2f.rules
 
-    import h2f
-
     shutil.copytree(Path(h2f.__file__).parent, directory / "h2f", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(
         Path(h2f.rules.__file__).parent,
@@ -128,7 +126,8 @@ def h2f_command(args: list[str], cache_dir: Path) -> float:
     """Wall-clock time of the ``h2f`` command in a fresh process."""
     env = dict(os.environ, H2F_CACHE_DIR=str(cache_dir), PYTHONPATH=str(CODE))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "h2f", *args], env=env, capture_output=True, check=False)
+    # Run from the snapshot's directory: ``python -m`` puts the working directory first on the path.
+    subprocess.run([sys.executable, "-m", "h2f", *args], env=env, cwd=CODE, capture_output=True, check=False)
     return time.perf_counter() - start
 
 
