@@ -78,6 +78,7 @@ class Unit:
     submodules: list[Submodule] = dataclasses.field(default_factory=list)
     needs_input: bool = False
     needs_size: bool = False  # takes ``in_size``, the flattened size of one example of its input
+    stores_rngs: bool = False  # draws keys itself (hk.next_rng_key): keeps ``self.rngs``
     output: Width = None
     #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
     stored: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -86,8 +87,8 @@ class Unit:
 
     @property
     def needs_rngs(self) -> bool:
-        """Whether the constructor takes ``rngs`` (it builds submodules)."""
-        return bool(self.submodules)
+        """Whether the constructor takes ``rngs`` (it builds submodules or draws keys)."""
+        return bool(self.submodules) or self.stores_rngs
 
     @property
     def constructor_params(self) -> list[str]:
@@ -169,6 +170,8 @@ class NnxPlan:
         self.removed_functions: set[int] = set()
         #: ``hk.set_state(name, value)`` statements → the state variable they write.
         self.state_writes: dict[int, Submodule] = {}
+        #: ``hk.next_rng_key()`` calls (other than dropout's) inside converted modules.
+        self.rng_calls: set[int] = set()
         #: Constructions that read ``<input>.shape[-1]`` → the name of that input.
         self.input_params: dict[int, str] = {}
         #: Whether any module keeps ``hk.get_state`` values (the file gets a variable type for them).
@@ -212,7 +215,9 @@ class NnxPlan:
             if not isinstance(node, cst.Call):
                 continue
             api = self.analysis.haiku_name(node.func)
-            if api not in NNX_LAYERS and api not in VARIABLES and api not in ("haiku.dropout", "haiku.set_state"):
+            if api == "haiku.next_rng_key" and (id(node) in self.rng_calls or self._is_dropout_key(node)):
+                continue
+            if api not in NNX_LAYERS and api not in VARIABLES and api not in ("haiku.dropout", "haiku.set_state", "haiku.next_rng_key"):
                 continue
             if id(node) in self.submodules or id(node) in self.top_level or id(node) in reported or self._in_stack(node):
                 continue
@@ -238,11 +243,6 @@ class NnxPlan:
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
             self.block(node, f"{name} is not supported by the nnx target yet")
-        for node in self.analysis.nodes:
-            if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.next_rng_key":
-                parent = self.analysis.parents.get(self.analysis.parents.get(node))
-                if not (isinstance(parent, cst.Call) and self.analysis.haiku_name(parent.func) == "haiku.dropout"):
-                    self.block(node, "hk.next_rng_key() outside hk.dropout is not supported by the nnx target yet")
 
     def _in_layer_arguments(self, node: cst.CSTNode) -> bool:
         current = self.analysis.parents.get(node)
@@ -324,6 +324,10 @@ class NnxPlan:
                 continue
             if api == "haiku.set_state":
                 writes.append(node)
+                continue
+            if api == "haiku.next_rng_key" and not self._is_dropout_key(node):
+                self.rng_calls.add(id(node))
+                unit.stores_rngs = unit.uses_rng = True
                 continue
             is_dropout = api == "haiku.dropout"
             if not is_dropout and not self._constructs(node):
@@ -429,6 +433,10 @@ class NnxPlan:
             if isinstance(n, cst.Name)
         }
         return params[0] if params[0] not in assigned else None
+
+    def _is_dropout_key(self, node: cst.Call) -> bool:
+        holder = self.analysis.parents.get(self.analysis.parents.get(node))
+        return isinstance(holder, cst.Call) and self.analysis.haiku_name(holder.func) == "haiku.dropout"
 
     def _in_stack(self, node: cst.CSTNode) -> bool:
         current = self.analysis.parents.get(node)

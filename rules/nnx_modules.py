@@ -49,6 +49,8 @@ class NnxModules(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
+        if not plan.blocked and id(original_node) in plan.rng_calls:
+            return expr("self.rngs.sample()")
         submodule = plan.submodules.get(id(original_node))
         if plan.blocked or submodule is None or not submodule.hoisted:
             return None
@@ -203,6 +205,8 @@ class NnxModules(Rule):
                 body=cst.IndentedBlock([]),
             )
         statements = [statement for statement in init.body.body if not _is_base_init(statement)]
+        if unit.stores_rngs:
+            statements.append(cst.parse_statement("self.rngs = rngs"))  # type: ignore[arg-type]
         for submodule in unit.submodules:
             if submodule.hoisted:
                 value = self.built.get(id(submodule))

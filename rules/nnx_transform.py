@@ -171,8 +171,8 @@ class NnxTransform(Rule):
                 self.ctx.report(
                     original_node,
                     "H2F101",
-                    "the rng key of this apply call is not passed on: NNX draws dropout masks from the model's "
-                    "nnx.Rngs streams, seeded where the model is built",
+                    "the rng key of this apply call is not passed on: the NNX model draws its random numbers (dropout masks, samples) from its "
+                    "own nnx.Rngs, seeded where it is built",
                 )
             return call(cst.Name(transform.name), rest)
         if transform.passes_rng and rng is not None:
