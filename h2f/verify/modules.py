@@ -178,6 +178,16 @@ def first_difference(haiku: list[ModuleOutput], flax: list[ModuleOutput], module
     return None
 
 
+def nnx_module_classes() -> list[type]:
+    """Every subclass of ``nnx.Module`` defined so far (Flax's and the user's), each once."""
+    from flax import nnx
+
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    return list(dict.fromkeys(subclasses(nnx.Module)))
+
+
 @contextlib.contextmanager
 def record_nnx_modules(model: Any) -> Iterator[list[ModuleOutput]]:
     """Record the ``__call__`` output of ``model`` and of every NNX submodule (by attribute path) in the block."""
@@ -188,11 +198,7 @@ def record_nnx_modules(model: Any) -> Iterator[list[ModuleOutput]]:
     rec = _Recorder()
     paths = {id(m): "/".join(str(p) for p in path) for path, m in nnx.iter_modules(model)}
     patched: list[tuple[type, Any]] = []
-
-    def subclasses(cls: type) -> list[type]:
-        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
-
-    for cls in dict.fromkeys(subclasses(nnx.Module)):
+    for cls in nnx_module_classes():
         fn = vars(cls).get("__call__")
         if fn is None:
             continue

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from h2f.verify.convert import ConversionError, ema_hidden_state
-from h2f.verify.modules import new_recorder
+from h2f.verify.modules import new_recorder, nnx_module_classes
 from h2f.verify.nnx_state import load_haiku_into_nnx, nnx_module_map, nnx_template
 from h2f.verify.script import (
     HaikuCall,
@@ -152,14 +152,8 @@ def _patch_nnx(runner: _NNXRunner, patches: _Patches) -> None:
 
             patches.set(cls, attr, method)
 
-    def all_subclasses(cls: type) -> list[type]:
-        out = []
-        for sub in cls.__subclasses__():
-            out += [sub, *all_subclasses(sub)]
-        return out
-
     # Classes the script imports from modules loaded earlier, then the ones it defines.
-    for cls in dict.fromkeys(all_subclasses(nnx.Module)):
+    for cls in nnx_module_classes():
         wrap(cls)
 
     def init_subclass(cls, **kwargs):
