@@ -23,7 +23,7 @@ _HAIKU_BYTES = b"haiku"
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")
 #: ``from``/``import`` and what follows on its line, through backslash continuations and parentheses.
-_IMPORT = re.compile(rb"(?<![\w.])(?:from|import)\b(?:[^\n(\\]|\\\r?\n|\\|\([^)]*\)?)*")
+_IMPORT = re.compile(rb"(?:from|import)\b[^\n(\\]*(?:(?:\\\r?\n|\\|\([^)]*\)?)[^\n(\\]*)*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = No
     imported = imported_words(contents.values())
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path, raw in contents.items():
-        if _HAIKU_BYTES not in raw or not imported & set(module_suffixes(path, root)[0].encode().split(b".")):
+        if _HAIKU_BYTES not in raw or not imported & set(next(iter(module_suffixes(path, root)), "").encode().split(b".")):
             continue  # no Haiku, or no file of the run imports a module of that name: nothing to export
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
