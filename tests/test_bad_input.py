@@ -13,12 +13,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import libcst as cst
 import pytest
 from click.testing import CliRunner
 
 import h2f.files
+import h2f.rule
 from h2f.cli import cli
 from h2f.engine import Options, migrate_source
+from h2f.rule import Rule
 
 GOOD = "import haiku as hk\nimport jax.numpy as jnp\n\n\ndef forward(x):\n    return hk.Linear(3)(x)\n\n\nmodel = hk.transform(forward)\n"
 #: A file without Haiku that imports the bad files, so that the project index (exports for other files) reads them.
@@ -233,3 +236,24 @@ def test_a_file_whose_import_would_write_a_marker_is_never_executed(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "haiku" not in (tmp_path / "model.py").read_text()
     assert not marker.exists()
+
+
+class _Unparseable(Rule):
+    """Test rule: turns every call into ``await x``, which renders but does not compile outside ``async def``."""
+
+    code = "H2F020"
+    haiku_apis = ()
+    targets = frozenset({"linen"})
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return cst.Await(expression=cst.Name("x"))
+
+
+def test_output_that_does_not_parse_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h2f.rule, "all_rules", lambda: (_Unparseable,))
+    (tmp_path / "model.py").write_text(GOOD)
+    result = CliRunner().invoke(cli, ["migrate", "-j", "1", "--no-cache", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert re.search(r"model\.py:\d+:\d+: H2F002 migrated code does not parse", result.stderr), result.stderr
+    assert (tmp_path / "model.py").read_text() == GOOD
+    assert [path.name for path in tmp_path.iterdir()] == ["model.py"]
