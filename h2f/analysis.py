@@ -815,6 +815,13 @@ class _Collector(cst.CSTVisitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.spans[id(original_node)] = (self._starts.pop(), len(self.nodes))
 
+    # No visit_<Node>_<attribute> hooks here: skip libcst's look-up of one per child attribute.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
 
 def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
     """``node`` and its descendants in pre-order, from one traversal.

@@ -25,6 +25,12 @@ class _UsedNames(cst.CSTVisitor):
         self.names: set[str] = set()
         self.imports: list[cst.Import | cst.ImportFrom] = []
 
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass  # no visit_<Node>_<attribute> hooks: skip libcst's look-up of one per child attribute
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
     def visit_Import(self, node: cst.Import) -> bool:
         self.imports.append(node)
         return False
