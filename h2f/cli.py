@@ -164,7 +164,15 @@ def migrate(
         jobs = jobs if jobs is not None else config.jobs or 0
         with _stop_on_signals(reporter):
             _migrate_paths(
-                paths, options, reporter, config, diff=diff, check=check, output_dir=output_dir, jobs=jobs, cache=not no_cache
+                paths,
+                options,
+                reporter,
+                config,
+                diff=diff,
+                check=check,
+                output_dir=output_dir,
+                jobs=jobs,
+                cache=not no_cache,
             )
     reporter.finish()
     if report is not None and report_path is not None:
@@ -263,12 +271,14 @@ def _migrate_paths(
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
     try:
-        for outcome in migrate_files(work, options, mode, jobs or _cpu_count(), results):
-            progress.clear()
-            if diff:
-                _write_stdout(unified_diff(outcome))
-            reporter.outcome(outcome)
-            progress.advance()
+        # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
+        with contextlib.closing(migrate_files(work, options, mode, jobs or _cpu_count(), results)) as outcomes:
+            for outcome in outcomes:
+                progress.clear()
+                if diff:
+                    _write_stdout(unified_diff(outcome))
+                reporter.outcome(outcome)
+                progress.advance()
         progress.close()
     except BrokenProcessPool as error:
         progress.close()

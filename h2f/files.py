@@ -340,7 +340,10 @@ def migrate_files(
         max_workers=min(workers, len(missing)), mp_context=context, initializer=_ignore_interrupts
     ) as pool:
         migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
-        yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
+        try:
+            yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
+        finally:  # stopped early (Ctrl-C, closed): drop the files not started, let the running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _NotCached(Exception):
