@@ -257,3 +257,12 @@ def test_output_that_does_not_parse_is_never_written(tmp_path: Path, monkeypatch
     assert re.search(r"model\.py:\d+:\d+: H2F002 migrated code does not parse", result.stderr), result.stderr
     assert (tmp_path / "model.py").read_text() == GOOD
     assert [path.name for path in tmp_path.iterdir()] == ["model.py"]
+
+
+def test_a_tree_whose_root_package_init_uses_haiku(tmp_path: Path) -> None:
+    """The root ``__init__.py`` has no module name of its own under the tree: the project index must cope."""
+    (tmp_path / "__init__.py").write_text(GOOD)
+    (tmp_path / "train.py").write_text("from model import model\n")
+    result = CliRunner().invoke(cli, ["migrate", "-j", "1", "--no-cache", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "__init__.py").read_text() == migrated(GOOD)
