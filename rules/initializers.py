@@ -30,18 +30,12 @@ class Initializers(Rule):
         rename = INITIALIZERS.get(name or "")
         if rename is None:
             return None
-        bound = bind_arguments(updated_node, [param for param, _ in rename.haiku_params])
-        if bound is None:
-            self.ctx.report(original_node, self.code, f"{name} called with *args/**kwargs: translate it by hand")
+        problem = untranslatable(updated_node, name or "")
+        if problem is not None:
+            self.ctx.report(original_node, self.code, problem)
             return None
-        for param, required in rename.exact_only.items():
-            if param in bound and code_of(bound[param].value) != required:
-                self.ctx.report(
-                    original_node,
-                    self.code,
-                    f"{name}({param}=...) has no Flax counterpart; left in place (Flax's initializer takes no {param})",
-                )
-                return None
+        bound = bind_arguments(updated_node, [param for param, _ in rename.haiku_params])
+        assert bound is not None
         defaults = dict(rename.haiku_params)
         args: list[cst.Arg] = []
         for param, _ in rename.haiku_params:
@@ -57,6 +51,18 @@ class Initializers(Rule):
         return call(self.ctx.linen(f"initializers.{rename.flax}"), args)
 
 
+def untranslatable(node: cst.Call, name: str) -> str | None:
+    """Why the call of the Haiku initializer ``name`` is left in place, or None when it is translated."""
+    rename = INITIALIZERS[name]
+    bound = bind_arguments(node, [param for param, _ in rename.haiku_params])
+    if bound is None:
+        return f"{name} called with *args/**kwargs: translate it by hand"
+    for param, required in rename.exact_only.items():
+        if param in bound and code_of(bound[param].value) != required:
+            return f"{name}({param}=...) has no Flax counterpart; left in place (Flax's initializer takes no {param})"
+    return None
+
+
 def adapt_initializer(
     ctx: MigrationContext, original: cst.BaseExpression, updated: cst.BaseExpression
 ) -> cst.BaseExpression | None:
@@ -65,6 +71,10 @@ def adapt_initializer(
         return None
     if isinstance(original, cst.Call) and ctx.haiku_name(original.func) in INITIALIZERS:
         return updated
+    bound_to = ctx.analysis.constructor_of(original) if isinstance(original, cst.Name) else None
+    bound_name = ctx.haiku_name(bound_to.func) if bound_to is not None else None
+    if bound_to is not None and bound_name in INITIALIZERS and untranslatable(bound_to, bound_name) is None:
+        return updated  # ``init = hk.initializers.Constant(0.5)`` is rewritten to a Flax initializer where it is bound
     for qualified in ctx.analysis.qualified_names(original):
         if qualified in ARRAY_INITIALIZERS:
             return ctx.linen(f"initializers.{ARRAY_INITIALIZERS[qualified]}")
