@@ -149,6 +149,12 @@ def _cell_path(path: str, index: int) -> str:
     return f"{path}:cell {index + 1}"
 
 
+def split_cell_path(path: str) -> tuple[str, int | None]:
+    """``("nb.ipynb", 3)`` for a diagnostic path ``nb.ipynb:cell 3``; ``(path, None)`` for any other path."""
+    found = re.fullmatch(r"(.*\.ipynb):cell (\d+)", path)
+    return (found[1], int(found[2])) if found else (path, None)
+
+
 def _replace_magics(source: str, first: int) -> tuple[str, dict[int, str]]:
     """Replace each line magic by a placeholder numbered from ``first``, at its indentation; return the text
     and the replaced lines by number. A cell that is Python as it stands has no magics (``% x`` may go on)."""

@@ -20,6 +20,7 @@ from h2f import __version__
 from h2f import rule as rule_registry
 from h2f.diagnostics import CODES, Diagnostic
 from h2f.files import FileOutcome, PathProblem, Status
+from h2f.notebooks import split_cell_path
 
 #: Version of the JSON report's layout (``docs/report-schema.json``); bumped on incompatible changes.
 SCHEMA_VERSION = 1
@@ -48,7 +49,14 @@ def annotation(command: str, message: str, **properties: str | int | None) -> st
 
 
 def diagnostic_annotation(diagnostic: Diagnostic) -> str:
-    """A diagnostic as an ``::error``/``::warning`` at its position, titled with its code."""
+    """A diagnostic as an ``::error``/``::warning`` at its position, titled with its code.
+
+    A notebook's lines are not lines of its JSON file, so a diagnostic in a cell is attached to the notebook
+    as a whole, with the cell and line named in the message."""
+    file, cell = split_cell_path(diagnostic.path)
+    if cell is not None:
+        message = f"cell {cell}, line {diagnostic.line}, col {diagnostic.col}: {diagnostic.message}"
+        return annotation(diagnostic.severity, message, file=_posix(file), title=diagnostic.code)
     return annotation(
         diagnostic.severity,
         diagnostic.message,

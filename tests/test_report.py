@@ -182,3 +182,15 @@ def test_markdown_report_lists_files_issues_and_code_explanations(project: Path)
 
 def test_markdown_escape_keeps_text_literal() -> None:
     assert markdown_escape("a_b *c* [d](e) <f> |g|") == "a\\_b \\*c\\* \\[d\\](e) \\<f\\> \\|g\\|"
+
+
+def test_format_github_attaches_a_notebook_cell_diagnostic_to_the_notebook(project: Path) -> None:
+    from test_notebooks import code, nbformat_text, notebook
+
+    cells = notebook(code("import haiku as hk\n"), code("x = 1\n"), code("w = hk.get_parameter('w', [2], init=jnp.ones)\n"))
+    write(project / "nb" / "model.ipynb", nbformat_text(cells))
+    result = run("migrate", "--check", "--format", "github", "nb")
+    warnings = [parse_command(line) for line in result.stdout.splitlines() if line.startswith("::warning")]
+    assert warnings == [
+        ("warning", {"file": "nb/model.ipynb", "title": "H2F070"}, "cell 3, line 1, col 5: hk.get_parameter left in place")
+    ]
