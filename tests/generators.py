@@ -42,7 +42,10 @@ class Program:
     """One generated Haiku program."""
 
     spelling: str
-    nesting: str  # "function": layers inline in forward; "module": one hk.Module; "blocks": a module of blocks
+    #: "function": layers inline in forward; "module": one hk.Module; "blocks": a module of blocks;
+    #: "sequential"/"mlp": the Linear layers and activations as hk.Sequential / hk.nets.MLP in forward, then
+    #: the dropouts and norms of the layers in order.
+    nesting: str
     layers: tuple[Layer, ...]
     out_width: int
     in_width: int
@@ -71,7 +74,7 @@ layers = st.builds(
 programs = st.builds(
     Program,
     spelling=st.sampled_from(sorted(SPELLINGS)),
-    nesting=st.sampled_from(("function", "module", "blocks")),
+    nesting=st.sampled_from(("function", "module", "blocks", "sequential", "mlp")),
     layers=st.lists(layers, min_size=1, max_size=4).map(tuple),
     out_width=st.integers(1, 6),
     in_width=st.integers(1, 7),
@@ -114,17 +117,33 @@ def render(program: Program) -> str:
             out += ["  def __call__(self, x, training):"]
             out += _indent([*_layer_lines(layer, hk, "self.width"), "return x"], 2) + ["", ""]
             body.append(f"x = Block{index}({layer.width})(x, training)")
+    elif program.nesting in ("sequential", "mlp"):
+        body.append(_stack(program, hk))
+        for layer in program.layers:
+            body += _layer_lines(layer, hk, "")[1 + bool(layer.activation) :]  # its dropout and norm only
     else:
         for layer in program.layers:
             body += _layer_lines(layer, hk, str(layer.width))
     body.append(f"return {hk}.Linear({program.out_width})(x)")
-    if program.nesting == "function":
+    if program.nesting in ("function", "sequential", "mlp"):
         out += ["def forward(x, training):", *_indent(body, 1), "", ""]
     else:
         out += [f"class Net({hk}.Module):", "  def __call__(self, x, training):", *_indent(body, 2), "", ""]
         out += ["def forward(x, training):", "  return Net()(x, training)", "", ""]
     out += _calls(program, tf)
     return "\n".join(out) + "\n"
+
+
+def _stack(program: Program, hk: str) -> str:
+    """``x = hk.Sequential([...])(x)`` or ``x = hk.nets.MLP([...], activation=...)(x)`` over the layers."""
+    widths = [layer.width for layer in program.layers]
+    if program.nesting == "mlp":
+        activation = program.layers[0].activation or "jax.nn.relu"
+        return f"x = {hk}.nets.MLP({widths}, activation={activation}, activate_final=True)(x)"
+    items = []
+    for layer in program.layers:
+        items += [f"{hk}.Linear({layer.width})", *([layer.activation] if layer.activation else [])]
+    return f"x = {hk}.Sequential([{', '.join(items)}])(x)"
 
 
 def _calls(program: Program, tf: str) -> list[str]:
