@@ -144,6 +144,21 @@ class TransformRule(Rule):
             return None
         return self._rewritten(constructor)
 
+    def _left_in_place(self, transform: Transform) -> bool:
+        """Whether the transform itself stays Haiku (reported): then so must its ``init``/``apply`` call sites."""
+        function = transform.function
+        if function is None:  # typed or imported names stand for a transform made elsewhere
+            return isinstance(transform.binding, (cst.Assign, cst.Call))
+        if isinstance(transform.binding, cst.Call) and (not isinstance(function, cst.FunctionDef) or transform.kind != "transform"):
+            return True
+        if isinstance(function, cst.Lambda) or transform.kind == "multi_transform":
+            return self._direct_construction(transform, function) is None
+        return False
+
+    def _migrated(self, transform: Transform | None) -> Transform | None:
+        """``transform`` unless it is left in place."""
+        return None if transform is None or self._left_in_place(transform) else transform
+
     def _rewritten(self, constructor: cst.Call) -> cst.BaseExpression:
         """The constructor as the rules rewrote it (the traversal left the function body already)."""
         return self.ctx.constructions.get(constructor, constructor)  # type: ignore[return-value]
@@ -170,7 +185,7 @@ class TransformRule(Rule):
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
         if not m.matches(original_node, m.Attribute(m.Name(), m.Name("init") | m.Name("apply"))):
             return None
-        if self.ctx.analysis.transform_named(original_node.value) is None:  # type: ignore[arg-type]
+        if self._migrated(self.ctx.analysis.transform_named(original_node.value)) is None:  # type: ignore[arg-type]
             return None
         parent = self.ctx.analysis.parents.get(original_node)
         if isinstance(parent, cst.Call) and parent.func is original_node:
@@ -249,7 +264,7 @@ class TransformRule(Rule):
         if jitted is not None:
             return jitted
         target = self._apply_target(original.func)
-        if target is not None:
+        if target is not None and self._migrated(target[0]) is not None:
             transform, method = target
             return self._apply(original, updated, transform, method)
         func = original.func
@@ -259,7 +274,7 @@ class TransformRule(Rule):
         elif isinstance(func, cst.Name):
             alias = self.ctx.analysis.alias_of(func, "init")
             transform = alias[0] if alias is not None else None
-        if transform is not None:
+        if self._migrated(transform) is not None:
             if not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
@@ -273,7 +288,7 @@ class TransformRule(Rule):
         """``jax.jit(model.apply)``: Linen's ``mutable=``/``method=`` are Python values, so they must be static."""
         if "jax.jit" not in self.ctx.analysis.qualified_names(original.func) or not original.args:
             return None
-        transform = self.ctx.analysis.apply_of(original.args[0].value)
+        transform = self._migrated(self.ctx.analysis.apply_of(original.args[0].value))
         if transform is None:
             return None
         keywords = {arg.keyword.value for arg in updated.args if arg.keyword is not None}
@@ -364,6 +379,7 @@ class TransformRule(Rule):
         else:
             return None
         names = _two_names(original)
+        transform = self._migrated(transform)
         if transform is None or not transform.with_state or names is None:
             return None
         self.ctx.require_import("flax.core")
@@ -376,7 +392,7 @@ class TransformRule(Rule):
     def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
         if not m.matches(original.value, m.Attribute(m.Name(), m.Name("apply"))):
             return None
-        transform = self.ctx.analysis.transform_named(original.value.value)  # type: ignore[attr-defined]
+        transform = self._migrated(self.ctx.analysis.transform_named(original.value.value))  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
 
 

@@ -183,6 +183,30 @@ def test_jitted_apply_with_positional_static_arguments_is_reported() -> None:
     assert [d.format()[:22] for d in result.diagnostics] == ["j.py:10:12: H2F040 jax"]
 
 
+LEFT_IN_PLACE_TRANSFORMS = {
+    "imported function": "from other import forward\nmodel = hk.transform(forward)\n",
+    "multi_transform of an imported function": "from other import build\nmodel = hk.multi_transform(build)\n",
+    "imported function with state": "from other import forward\nmodel = hk.transform_with_state(forward)\n",
+}
+
+
+@pytest.mark.parametrize("binding", LEFT_IN_PLACE_TRANSFORMS.values(), ids=list(LEFT_IN_PLACE_TRANSFORMS))
+def test_call_sites_of_a_transform_left_in_place_stay_haiku(binding: str) -> None:
+    source = (
+        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n"
+        + binding
+        + "x = jnp.ones((2, 3))\n"
+        "params = model.init(jax.random.PRNGKey(0), x)\n"
+        "init_fn = model.init\n"
+        "params, state = init_fn(jax.random.PRNGKey(0), x)\n"
+        "apply = jax.jit(model.apply)\n"
+        "y = model.apply(params, None, x)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F040"]
+
+
 WIDTHS_MODEL = """\
 import haiku as hk
 import jax
