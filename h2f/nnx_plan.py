@@ -238,7 +238,7 @@ class NnxPlan:
             name = self.analysis.haiku_name(node)
             if name is None or name in SUPPORTED or name in ("haiku",):
                 continue
-            if name.startswith("haiku.initializers.") and self._in_layer_arguments(node):
+            if name.startswith("haiku.initializers.") and (self._in_layer_arguments(node) or self._named_for_layers(node)):
                 continue  # the layers rule translates a layer's initializers
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
@@ -253,6 +253,27 @@ class NnxPlan:
                 return True
             current = self.analysis.parents.get(current)
         return False
+
+    def _named_for_layers(self, node: cst.CSTNode) -> bool:
+        """``init = hk.initializers.X(...)`` (``node`` is its callee) whose name only ever goes to layers."""
+        call = self.analysis.parents.get(node)
+        assign = self.analysis.parents.get(call)
+        if not (
+            isinstance(call, cst.Call)
+            and call.func is node
+            and isinstance(assign, cst.Assign)
+            and assign.value is call
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+        ):
+            return False
+        target = assign.targets[0].target
+        scope = self.analysis.scopes.get(target)
+        assignments = list(scope[target.value]) if scope is not None else []
+        if len(assignments) != 1:
+            return False
+        references = assignments[0].references
+        return bool(references) and all(self._in_layer_arguments(reference.node) for reference in references)
 
     def _is_base_init_call(self, node: cst.CSTNode) -> bool:
         """``hk.Module.__init__(self, ...)`` as a statement of a module class's ``__init__``."""

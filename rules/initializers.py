@@ -48,7 +48,8 @@ class Initializers(Rule):
             if value is None:
                 value = expr(defaults[param])
             args.append(positional(value) if param in rename.always else keyword(flax_name, value))
-        return call(self.ctx.linen(f"initializers.{rename.flax}"), args)
+        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" else self.ctx.linen
+        return call(namespace(f"initializers.{rename.flax}"), args)
 
 
 def untranslatable(node: cst.Call, name: str) -> str | None:

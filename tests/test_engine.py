@@ -77,6 +77,17 @@ def test_nnx_leaves_a_file_it_cannot_fully_translate_untouched() -> None:
     ]
 
 
+def test_nnx_takes_a_named_initializer_only_when_layers_alone_use_it() -> None:
+    source = HAIKU_MODEL.replace("import haiku as hk\n", "import haiku as hk\n\nhalf = hk.initializers.Constant(0.5)\n")
+    source = source.replace("hk.Linear(self.size)", "hk.Linear(self.size, w_init=half)")
+    migrated = migrate_source(source, Options(target="nnx")).code
+    assert "half = nnx.initializers.constant(0.5)" in migrated and "kernel_init=half" in migrated
+    reused = source + "\nprint(half([2], jnp.float32))\n"  # a Haiku initializer called as (shape, dtype)
+    result = migrate_source(reused, Options(target="nnx"), path="m.py")
+    assert result.code == reused
+    assert [d.code for d in result.diagnostics] == ["H2F100"]
+
+
 class _Broken(Rule):
     code = "H2F020"
     haiku_apis = ()
