@@ -274,7 +274,8 @@ class TransformRule(Rule):
         elif isinstance(func, cst.Name):
             alias = self.ctx.analysis.alias_of(func, "init")
             transform = alias[0] if alias is not None else None
-        if self._migrated(transform) is not None:
+        transform = self._migrated(transform)
+        if transform is not None:
             if not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
