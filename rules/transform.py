@@ -252,7 +252,7 @@ class TransformRule(Rule):
             return updated.with_changes(value=construction)
         if isinstance(function, cst.Lambda):
             self.ctx.report(original, self.code, "hk.transform of a lambda that is not a single module call; left in place")
-            return None
+            return updated.with_changes(value=original.value)  # its body stays Haiku too
         if transform.kind == "multi_transform":
             return None
         return updated.with_changes(value=expr(f"{self.ctx.analysis.generated_class_name(function)}()"))

@@ -218,6 +218,18 @@ def test_call_sites_of_a_transform_left_in_place_stay_haiku(binding: str) -> Non
     assert [d.code for d in result.diagnostics] == ["H2F040"]
 
 
+def test_a_transformed_lambda_left_in_place_keeps_its_haiku_body() -> None:
+    source = (
+        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n"
+        "model = hk.transform(lambda x: hk.Linear(2)(x) * 2)\n"
+        "params = model.init(jax.random.PRNGKey(0), jnp.ones((2, 3)))\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert "model = hk.transform(lambda x: hk.Linear(2)(x) * 2)\nparams = model.init(" in result.code
+    assert "Dense" not in result.code and '["params"]' not in result.code
+    assert [d.code for d in result.diagnostics] == ["H2F040"]
+
+
 WIDTHS_MODEL = """\
 import haiku as hk
 import jax
