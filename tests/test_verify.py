@@ -192,6 +192,32 @@ def test_layer_stack_leading_axis():
         ("linear_1", "Dense_1")]
 
 
+def test_module_outputs_inside_nn_scan_are_not_recorded_so_the_record_can_be_pickled():
+    """Entry mode pickles per-module outputs; a layer inside nn.scan sees tracers, which cannot cross a process."""
+    import pickle
+
+    from h2f.verify.isolate import _portable_modules
+    from h2f.verify.modules import record_linen_modules
+
+    class Layer(nn.Module):
+        @nn.compact
+        def __call__(self, h, _):
+            return h + nn.Dense(4)(h), None
+
+    class Stack(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            scan = nn.scan(Layer, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)
+            return nn.Dense(2)(scan()(x, None)[0])
+
+    x = jnp.ones((2, 4))
+    variables = Stack().init(jax.random.key(0), x)
+    with record_linen_modules() as records:
+        Stack().apply(variables, x)
+    assert {r.name for r in records} == {"", "Dense_0"}
+    pickle.dumps(_portable_modules(records))
+
+
 def test_conversion_error_names_transposed_kernel_paths():
     params = {"model/linear": {"w": jnp.zeros((5, 3)), "b": jnp.zeros((3,))}}
     template = {"params": {"Dense_0": {"kernel": jnp.zeros((3, 5)), "bias": jnp.zeros((3,))}}}

@@ -56,13 +56,20 @@ def _public(method: str) -> bool:
     return method == "__call__" or not (method.startswith("_") or method == "setup")
 
 
+def _traced(tree: Any) -> bool:
+    """Whether ``tree`` holds abstract values (a call inside ``jax.lax.scan``, ``nn.scan``, ``jit``...): not recorded."""
+    import jax
+
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.records: list[ModuleOutput] = []
         self._seen: dict[tuple[str, str], int] = {}
 
     def add(self, name: str, method: str, output: Any) -> None:
-        if len(self.records) >= MAX_RECORDS:
+        if len(self.records) >= MAX_RECORDS or _traced(output):
             return
         k = self._seen.get((name, method), 0)
         self._seen[name, method] = k + 1
