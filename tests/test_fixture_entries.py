@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TARGETS = ("linen", "nnx")
