@@ -96,6 +96,7 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
     from h2f.analysis import FileAnalysis
     from h2f.engine import MAX_SOURCE_BYTES
+    from h2f.rules.transform import left_in_place
     from h2f.skip import Marks, find_marks, hides_transform
 
     if len(raw) > MAX_SOURCE_BYTES:
@@ -113,8 +114,8 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
         return []
     exports = []
     for transform in analysis.module_level_transforms():
-        if marks.lines and hides_transform(analysis, transform):
-            continue
+        if (marks.lines and hides_transform(analysis, transform)) or left_in_place(analysis, transform):
+            continue  # the transform stays Haiku, so its call sites in other files must too
         streams, collections = analysis.features_of(transform)
         exports.append(
             ExportedTransform(

@@ -107,57 +107,14 @@ class TransformRule(Rule):
 
     def _direct_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
         """The module construction a trivial transformed function amounts to (as rewritten), or None."""
-        if transform.kind == "multi_transform":
-            return self._multi_construction(transform, function)
-        constructor = direct_construction(self.ctx.analysis, transform, function)
+        constructor = (multi_construction if transform.kind == "multi_transform" else direct_construction)(
+            self.ctx.analysis, transform, function
+        )
         return None if constructor is None else self._rewritten(constructor)
-
-    def _multi_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
-        if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
-            return None
-        statements = [s for s in function.body.body if not is_docstring(s)]
-        if len(statements) not in (2, 3):
-            return None
-        built = statements[0]
-        if not m.matches(built, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], m.Call())])):
-            return None
-        module_name = built.body[0].targets[0].target.value  # type: ignore[attr-defined]
-        constructor = built.body[0].value  # type: ignore[attr-defined]
-        if not self.ctx.analysis.local_module_class(constructor.func) and not self.ctx.analysis.is_haiku_layer_call(constructor):
-            return None
-        calls_module = m.Lambda(body=m.Call(func=m.Name(module_name))) | m.Name(module_name)
-        init_name = None
-        if len(statements) == 3:
-            if not m.matches(statements[1], m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], calls_module)])):
-                return None
-            init_name = statements[1].body[0].targets[0].target.value  # type: ignore[attr-defined]
-        returned = statements[-1]
-        if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple())])):
-            return None
-        elements = returned.body[0].value.elements  # type: ignore[attr-defined]
-        if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
-            return None
-        init = elements[0].value
-        if not (m.matches(init, calls_module) or (init_name is not None and m.matches(init, m.Name(init_name)))):
-            return None
-        if not transform.methods:
-            return None
-        return self._rewritten(constructor)
-
-    def _left_in_place(self, transform: Transform) -> bool:
-        """Whether the transform itself stays Haiku (reported): then so must its ``init``/``apply`` call sites."""
-        function = transform.function
-        if function is None:  # typed or imported names stand for a transform made elsewhere
-            return isinstance(transform.binding, (cst.Assign, cst.Call))
-        if isinstance(transform.binding, cst.Call) and (not isinstance(function, cst.FunctionDef) or transform.kind != "transform"):
-            return True
-        if isinstance(function, cst.Lambda) or transform.kind == "multi_transform":
-            return self._direct_construction(transform, function) is None
-        return False
 
     def _migrated(self, transform: Transform | None) -> Transform | None:
         """``transform`` unless it is left in place."""
-        return None if transform is None or self._left_in_place(transform) else transform
+        return None if transform is None or left_in_place(self.ctx.analysis, transform) else transform
 
     def _rewritten(self, constructor: cst.Call) -> cst.BaseExpression:
         """The constructor as the rules rewrote it (the traversal left the function body already)."""
@@ -395,6 +352,54 @@ class TransformRule(Rule):
             return None
         transform = self._migrated(self.ctx.analysis.transform_named(original.value.value))  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
+
+
+def left_in_place(analysis: FileAnalysis, transform: Transform) -> bool:
+    """Whether the Linen migration leaves ``transform`` as it is (reported H2F040): then its ``init``/``apply``
+    call sites, in this file and in the files that import it, must stay Haiku too."""
+    function = transform.function
+    if function is None:  # typed or imported names stand for a transform made elsewhere
+        return isinstance(transform.binding, (cst.Assign, cst.Call))
+    if isinstance(transform.binding, cst.Call) and (not isinstance(function, cst.FunctionDef) or transform.kind != "transform"):
+        return True
+    if transform.kind == "multi_transform":
+        return multi_construction(analysis, transform, function) is None
+    return isinstance(function, cst.Lambda) and direct_construction(analysis, transform, function) is None
+
+
+def multi_construction(analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.Call | None:
+    """The original module construction of a ``hk.multi_transform``-ed function that builds one module and
+    returns its methods (``return module, (module.encode, module.decode)``), or None."""
+    if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
+        return None
+    statements = [s for s in function.body.body if not is_docstring(s)]
+    if len(statements) not in (2, 3):
+        return None
+    built = statements[0]
+    if not m.matches(built, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], m.Call())])):
+        return None
+    module_name = built.body[0].targets[0].target.value  # type: ignore[attr-defined]
+    constructor = built.body[0].value  # type: ignore[attr-defined]
+    if not analysis.local_module_class(constructor.func) and not analysis.is_haiku_layer_call(constructor):
+        return None
+    calls_module = m.Lambda(body=m.Call(func=m.Name(module_name))) | m.Name(module_name)
+    init_name = None
+    if len(statements) == 3:
+        if not m.matches(statements[1], m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], calls_module)])):
+            return None
+        init_name = statements[1].body[0].targets[0].target.value  # type: ignore[attr-defined]
+    returned = statements[-1]
+    if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple())])):
+        return None
+    elements = returned.body[0].value.elements  # type: ignore[attr-defined]
+    if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
+        return None
+    init = elements[0].value
+    if not (m.matches(init, calls_module) or (init_name is not None and m.matches(init, m.Name(init_name)))):
+        return None
+    if not transform.methods:
+        return None
+    return constructor
 
 
 def direct_construction(analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.Call | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -216,6 +218,18 @@ def test_call_sites_of_a_transform_left_in_place_stay_haiku(binding: str) -> Non
     result = migrate_source(source, path="m.py")
     assert result.code == source
     assert [d.code for d in result.diagnostics] == ["H2F040"]
+
+
+def test_other_files_keep_the_call_sites_of_a_transform_left_in_place(tmp_path: Path) -> None:
+    models = "import haiku as hk\nfrom nets import forward\n\nmodel = hk.transform(forward)\n"
+    train = "import jax\n\nfrom models import model\n\nparams = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))\n"
+    (tmp_path / "models.py").write_text(models)
+    (tmp_path / "train.py").write_text(train)
+    command = [sys.executable, "-m", "h2f", "migrate", "--jobs", "1", "--no-cache", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "models.py").read_text() == models
+    assert (tmp_path / "train.py").read_text() == train
 
 
 def test_a_transformed_lambda_left_in_place_keeps_its_haiku_body() -> None:
