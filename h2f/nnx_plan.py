@@ -19,7 +19,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
-from h2f.names import NNX_LAYERS, haiku_module_name
+from h2f.names import INITIALIZERS, NNX_LAYERS, haiku_module_name
 from h2f.shapes import (
     ELEMENTWISE,
     FLAT,
@@ -239,6 +239,9 @@ class NnxPlan:
             if name is None or name in SUPPORTED or name in ("haiku",):
                 continue
             if name.startswith("haiku.initializers.") and (self._in_layer_arguments(node) or self._named_for_layers(node)):
+                problem = self._untranslatable_initializer(node, name)
+                if problem is not None:
+                    self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue  # the layers rule translates a layer's initializers
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
@@ -253,6 +256,15 @@ class NnxPlan:
                 return True
             current = self.analysis.parents.get(current)
         return False
+
+    def _untranslatable_initializer(self, node: cst.CSTNode, name: str) -> str | None:
+        """Why the initializers rule leaves the ``hk.initializers`` call whose callee is ``node`` in place, if it does."""
+        from h2f.rules.initializers import untranslatable
+
+        call = self.analysis.parents.get(node)
+        if not isinstance(call, cst.Call) or call.func is not node or name not in INITIALIZERS:
+            return f"{name} other than called"
+        return untranslatable(call, name)
 
     def _named_for_layers(self, node: cst.CSTNode) -> bool:
         """``init = hk.initializers.X(...)`` (``node`` is its callee) whose name only ever goes to layers."""
