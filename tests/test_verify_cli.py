@@ -122,6 +122,17 @@ def test_entry_mode_lists_missing_parameters(tmp_path):
     assert any(m.startswith("missing in flax: model/block/batch_norm/scale") for m in check["messages"])
 
 
+def test_entry_mode_json_reports_a_migrated_program_that_cannot_run(tmp_path):
+    wrong = tmp_path / "linen_broken.py"
+    wrong.write_text((ENTRY / "linen_lib.py").read_text() + "\nraise RuntimeError('broken on import')\n")
+    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)",
+                  "--input", "f32[8,12]", "--input", "training=False")
+    assert result.exit_code == 2, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "could_not_run" and report["checks"] == []
+    assert "broken on import" in report["problems"][0]
+
+
 @pytest.mark.parametrize("spec,error", [
     (["--entry", "Model(16, __import__('os'))", "--input", "f32[8,12]"], "only Python literals are accepted"),
     (["--entry", "Model(16, 4)", "--input", "q7[8]"], "unknown dtype 'q7'"),

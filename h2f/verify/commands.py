@@ -94,7 +94,7 @@ def report_json(report: Any) -> dict:
         {"compared": what, "max_abs_diff": None if diff is None or math.isinf(diff) else diff, "result": status,
          "messages": messages}
         for what, diff, status, messages in _rows(report)]
-    for row, source in zip(out["checks"], getattr(report, "checks", None) or report.calls):
+    for row, source in zip(out["checks"], report.checks if hasattr(report, "checks") else report.calls):
         culprit = getattr(source, "culprit", None)
         if culprit is not None:
             row["first_differing_module"] = {"haiku": culprit.haiku, "flax": culprit.flax, "method": culprit.method,
