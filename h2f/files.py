@@ -22,6 +22,7 @@ import re
 import signal
 import stat
 import tempfile
+import threading
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -437,15 +438,23 @@ def _check_unchanged(target: Path, expected: bytes | None) -> None:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends (they are delivered then), where the platform can."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+    """Hold SIGINT and SIGTERM until the block ends (they are delivered then).
+
+    The handlers are swapped for ones that only note the signal: a signal mask would not do, since the
+    kernel hands a process-directed signal to any thread that does not block it (the process pool's
+    manager thread, say), and Python then runs the handler in the main thread anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may install handlers, and only it runs them
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in _DEFERRED_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in caught:
+            signal.raise_signal(number)
 
 
 def _ignore_interrupts() -> None:

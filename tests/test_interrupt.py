@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,8 +173,17 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stop
 
 
-def test_a_signal_that_arrives_during_a_write_lets_it_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SIGTERM raised inside write_atomic is held until the original is replaced: the file ends complete."""
+@pytest.mark.parametrize("other_thread", [False, True], ids=["one thread", "with a pool manager thread"])
+def test_a_signal_that_arrives_during_a_write_lets_it_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_thread: bool
+) -> None:
+    """SIGTERM raised inside write_atomic is held until the original is replaced: the file ends complete.
+
+    Also with another thread alive (``-j`` runs have the process pool's manager thread), which a signal
+    mask of the main thread alone would let take the signal."""
+    stop = threading.Event()
+    if other_thread:
+        threading.Thread(target=stop.wait, daemon=True).start()
     path = tmp_path / "model.py"
     path.write_bytes(b"old\n")
     fsync = os.fsync
@@ -189,5 +199,6 @@ def test_a_signal_that_arrives_during_a_write_lets_it_finish(tmp_path: Path, mon
             write_atomic(path, b"new\n", expected=b"old\n")
     finally:
         signal.signal(signal.SIGTERM, previous)
+    stop.set()
     assert path.read_bytes() == b"new\n"
     assert [child.name for child in tmp_path.iterdir()] == ["model.py"]
