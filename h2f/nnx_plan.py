@@ -25,6 +25,7 @@ from h2f.shapes import (
     FLAT,
     INPUT,
     NOT_A_METHOD,
+    LoopWidths,
     ModuleUse,
     Width,
     WidthFlow,
@@ -66,6 +67,22 @@ class Submodule:
     given: list[Width] = dataclasses.field(default_factory=list)
     in_width: Width = None
 
+    loop: Loop | None = None  # built in a ``for`` loop of the method: an item of an ``nnx.List``
+
+
+@dataclasses.dataclass
+class Loop:
+    """A ``for`` statement of a method that builds submodules: ``__init__`` repeats the loop, appending each
+    submodule to an ``nnx.List`` attribute named as Haiku names the first of them (``linear`` holds
+    ``linear``, ``linear_1``, …), and the method's loop iterates over those lists."""
+
+    node: cst.For
+    owner: str  # the unit whose method holds the loop
+    targets: set[str]
+    widths: LoopWidths
+    submodules: list[Submodule] = dataclasses.field(default_factory=list)
+    #: id of a submodule → the name of its item in the method's loop.
+    items: dict[int, str] = dataclasses.field(default_factory=dict)
 
 @dataclasses.dataclass
 class Unit:
@@ -190,6 +207,8 @@ class NnxPlan:
     # ----- building ------------------------------------------------------------------------------------
 
     def _build(self) -> None:
+        #: ``for`` statements (by id) that build submodules.
+        self.loops: dict[int, Loop] = {}
         self._check_apis()
         for info in self.analysis.module_classes.values():
             if info.haiku_base != "haiku.Module" or info.local_base is not None:
@@ -362,6 +381,7 @@ class NnxPlan:
                 self.rng_calls.add(id(node))
                 unit.stores_rngs = unit.uses_rng = True
                 continue
+        looped: set[str] = set()  # Haiku names of modules built in loops
             is_dropout = api == "haiku.dropout"
             if not is_dropout and not self._constructs(node):
                 continue
@@ -369,19 +389,22 @@ class NnxPlan:
                 continue  # a layer of an hk.Sequential: part of that submodule
             where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
             if self.analysis.in_loop(node, method):
-                self.block(node, f"{where} builds a submodule in a loop or nested function: not supported by the nnx target yet")
-                continue
+                loop, problem = self._loop(unit, method, node, local) if not is_dropout else (None, "")
+                if loop is None:
+                    self.block(node, f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet")
+                    continue
             built_from = node.func if not is_dropout else _dropout_rate(node)
             arguments = node.args if not is_dropout else ([] if built_from is None else [cst.Arg(built_from)])
             input_param = self._input_param(unit, method)
             if input_param is not None and not is_dropout:
                 arguments = [input_width_of(arg, input_param) for arg in arguments]  # type: ignore[misc]
             uses = {name.value for arg in arguments for name in walk(arg) if isinstance(name, cst.Name)} & local
-            uses -= self._argument_keywords(arguments)
+            uses -= self._argument_keywords(arguments) | (loop.targets if loop is not None else set())
             if uses:
                 self.block(node, f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet")
                 continue
             if is_dropout:
+            loop = None
                 if built_from is None:
                     self.block(node, "hk.dropout call the nnx target cannot read")
                     continue
@@ -391,7 +414,12 @@ class NnxPlan:
                 continue
             attribute = self._haiku_name(node, taken)
             taken.add(attribute)
-            self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=True))
+            submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop)
+            self._add(unit, submodule)
+            if loop is not None:
+                looped.add(base)
+                loop.submodules.append(submodule)
+                loop.items[id(submodule)] = _unique(attribute, local | set(loop.items.values()))
             if input_param is not None and any(isinstance(n, cst.Name) and n.value == INPUT for arg in arguments for n in walk(arg)):
                 self.input_params[id(node)] = input_param
                 unit.needs_input = True
@@ -404,6 +432,10 @@ class NnxPlan:
         unit: Unit,
         method: cst.FunctionDef,
         node: cst.Call,
+            base = self._haiku_name(node, set())
+            if base in looped and loop is None:
+                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones the loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
+                continue
         kind: str,
         local: set[str],
         taken: set[str],
@@ -413,6 +445,37 @@ class NnxPlan:
         api = "hk.get_parameter" if kind == "param" else "hk.get_state"
         bound = bind_arguments(node, ("name", "shape", "dtype", "init"))
         name = bound.get("name") if bound else None
+    def _loop(self, unit: Unit, method: cst.FunctionDef, node: cst.Call, local: set[str]) -> tuple[Loop | None, str]:
+        """The loop of ``method`` that builds ``node`` if ``__init__`` can repeat it, else (None, why not)."""
+        statement: cst.CSTNode | None = None
+        current: cst.CSTNode | None = node
+        while current is not None and not isinstance(current, cst.For):
+            if isinstance(current, cst.BaseCompoundStatement) or isinstance(current, (cst.BaseComp, cst.Lambda)):
+                return None, " other than directly in the body of a `for` statement"
+            if isinstance(current, cst.BaseStatement):
+                statement = current
+            current = self.analysis.parents.get(current)
+        body = self.analysis.parents.get(current) if current is not None else None
+        if not isinstance(current, cst.For) or not any(s is statement for s in current.body.body) or self.analysis.parents.get(body) is not method:
+            return None, " other than directly in the body of a `for` statement of the method"
+        if current.orelse is not None or current.asynchronous is not None:
+            return None, " (a `for` with `else` or `async for`)"
+        if not _valid_in_init(current.iter, local):
+            return None, f" over {code_of(current.iter)}, which __init__ cannot read"
+        targets = {n.value for n in walk(current.target) if isinstance(n, cst.Name)}
+        if not m.matches(current.target, m.Name() | m.Tuple([m.ZeroOrMore(m.Element(m.Name()))])):
+            return None, " with a loop target other than names"
+        init_names = self.analysis.local_names(unit.info.init) if unit.info is not None and unit.info.init is not None else set()
+        reserved = init_names | {"self", "rngs", INPUT, FLAT}
+        rebound = targets & _assigned(current.body)
+        if targets & reserved or rebound:
+            return None, f" whose loop variable ({', '.join(sorted((targets & reserved) | rebound))}) __init__ cannot reuse"
+        loop = self.loops.get(id(current))
+        if loop is None:
+            loop = Loop(current, unit.name, targets, LoopWidths(reserved | targets | local))
+            self.loops[id(current)] = loop
+        return loop, ""
+
         value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
         if bound is None or not isinstance(value, str) or not value.isidentifier() or not {"shape", "init"} <= bound.keys():
             self.block(node, f"{api} without a constant name, a shape and an init: not supported by the nnx target yet")
@@ -518,7 +581,7 @@ class NnxPlan:
                 continue  # followed from the calls, with the widths they pass
             returned = self._flow(unit, method, INPUT if is_call else None, ())
             if is_call:
-                unit.output = returned
+                unit.output = None if _names_of(returned) & self._carry_variables(unit) else returned
         for submodule in unit.submodules:
             if submodule.kind == "dropout" or not self._takes_width(submodule):
                 continue
@@ -528,7 +591,18 @@ class NnxPlan:
                 self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) {what}: nnx needs it at construction; not supported by the nnx target yet")
                 continue
             submodule.in_width = widths.pop()
-            names = {node.value for node in walk(cst.parse_expression(submodule.in_width or "0")) if isinstance(node, cst.Name)}
+        defined: set[str] = set()
+        seen: set[int] = set()
+        for submodule in unit.submodules:
+            loop = submodule.loop
+            if loop is not None and id(loop) not in seen:
+                seen.add(id(loop))
+                for variable, entry, after in loop.widths.carries:
+                    names = _names_of(entry) | _names_of(after)
+                    unit.needs_input |= INPUT in names
+                    unit.needs_size |= FLAT in names
+                defined |= {variable for variable, _, _ in loop.widths.carries}
+            names = _names_of(submodule.in_width)
             unit.needs_input |= INPUT in names
             unit.needs_size |= FLAT in names
         for submodule in unit.submodules:
@@ -545,6 +619,9 @@ class NnxPlan:
             lambda node: _valid_in_init(node, local),
             lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
         )
+            early = names & (self._carry_variables(unit) - defined)
+            if early:
+                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later: not supported by the nnx target yet")
         return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
 
     def _method_call(self, unit: Unit, node: cst.Call, widths: list[Width], stack: tuple[str, ...]) -> object:
@@ -558,9 +635,14 @@ class NnxPlan:
         given = widths[0] if widths and node.args[0].keyword is None else None
         return self._flow(unit, method, given, stack)
 
+            lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
     def _called_methods(self, unit: Unit, methods: list[cst.FunctionDef]) -> set[str]:
         if unit.info is None:
             return set()
+    def _carry_variables(self, unit: Unit) -> set[str]:
+        """The ``__init__`` variables that carry widths through the unit's loops."""
+        return {variable for loop in self.loops.values() if loop.owner == unit.name for variable, _, _ in loop.widths.carries}
+
         return {
             node.func.attr.value  # type: ignore[attr-defined]
             for method in methods
@@ -599,6 +681,9 @@ class NnxPlan:
             bindings: dict[str, Width] = {INPUT: given}
             bound = bind_arguments(submodule.call, child.constructor_params + ["name"]) or {}
             for attribute, parameter in child.stored.items():
+        if submodule.loop is not None:
+            local = local - submodule.loop.targets  # the loop in __init__ binds them too
+
                 if parameter in bound:
                     bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
             return substitute(child.output, bindings)
@@ -842,3 +927,24 @@ def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:
     """Whether a width expression can move to ``__init__``: it reads no name local to the method."""
     skipped = {id(child.attr) for child in walk(node) if isinstance(child, cst.Attribute)}
     return not any(isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node))
+def _names_of(width: Width) -> set[str]:
+    """The names a width expression reads."""
+    if isinstance(width, tuple):
+        return set().union(*(_names_of(part) for part in width))
+    if not isinstance(width, str):
+        return set()
+    try:
+        return {node.value for node in walk(cst.parse_expression(width)) if isinstance(node, cst.Name)}
+    except cst.ParserSyntaxError:
+        return set()
+
+
+def _assigned(node: cst.CSTNode) -> set[str]:
+    """Names (re)bound by the statements below ``node``."""
+    found: set[str] = set()
+    for child in walk(node):
+        if isinstance(child, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+            found |= {n.value for n in walk(child.target) if isinstance(n, cst.Name)}
+    return found
+
+

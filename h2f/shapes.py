@@ -48,6 +48,16 @@ ELEMENTWISE = frozenset(
     | {"haiku.dropout"}
 )
 
+#: Functions that keep the width of their first argument (pooling windows and reductions over other axes):
+#: the functions → the name of their axis parameter (None: pooling, whose channel axis is never pooled).
+SAME_WIDTH_FUNCTIONS: dict[str, str | None] = {
+    "haiku.max_pool": None,
+    "haiku.avg_pool": None,
+    **{f"jax.numpy.{name}": "axis" for name in ("mean", "sum", "max", "min", "prod", "var", "std")},
+}
+#: Pooling modules: ``hk.AvgPool(...)(x)`` keeps the width of ``x``.
+SAME_WIDTH_MODULES = frozenset({"haiku.AvgPool", "haiku.MaxPool"})
+
 #: A width as source text, None when unknown, or a tuple of widths (a function returning several arrays).
 Width = str | tuple | None
 
@@ -63,6 +73,31 @@ class ModuleUse:
     record: Callable[[Width], None]
 
 
+@dataclasses.dataclass
+class LoopWidths:
+    """The widths of a ``for`` loop that builds submodules (``__init__`` repeats the loop to build them).
+
+    A value whose width changes from one iteration to the next (``x = hk.Linear(width)(x)``) is carried in
+    ``__init__`` by a local variable: ``carries`` lists (variable, width before the loop, width after one
+    iteration in terms of the variable and the loop's targets). ``avoid``: names the variables must not take.
+    """
+
+    avoid: set[str]
+    carries: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+
+#: Submodule inputs recorded while a loop body is tried (see :meth:`WidthFlow._for`), innermost last; only
+#: the final try of a loop body is recorded for real.
+_TRIALS: list[list[tuple[ModuleUse, Width]]] = []
+
+
+def _record(use: ModuleUse, given: Width) -> None:
+    if _TRIALS:
+        _TRIALS[-1].append((use, given))
+    else:
+        use.record(given)
+
+
 class WidthFlow:
     """The widths of the values in one function body, and of what each submodule call is given.
 
@@ -76,9 +111,11 @@ class WidthFlow:
         module_of: Callable[[cst.BaseExpression], ModuleUse | None],
         valid: Callable[[cst.BaseExpression], bool],
         method_call: Callable[[cst.Call, list[Width]], object] | None = None,
+        loop: Callable[[cst.For], LoopWidths | None] | None = None,
     ) -> None:
         self.qualified = qualified
         self.method_call = method_call
+        self.loop = loop
         self.module_of = module_of
         self.valid = valid
         self.env: dict[str, Width] = {}
@@ -119,6 +156,10 @@ class WidthFlow:
                 elif isinstance(small, cst.Expr):
                     self.width(small.value)
             return
+        widths = self.loop(statement) if isinstance(statement, cst.For) and self.loop is not None else None
+        if widths is not None:
+            self._for(statement, widths)  # type: ignore[arg-type]
+            return
         if isinstance(statement, cst.BaseCompoundStatement):
             before = dict(self.env)
             self._compound(statement)
@@ -129,6 +170,49 @@ class WidthFlow:
         for child in statement.children:
             if isinstance(child, cst.BaseExpression):
                 self.width(child)
+
+    def _for(self, node: cst.For, widths: LoopWidths) -> None:
+        """A loop that builds submodules: try its body until the width of every value it rebinds is either the
+        same in each iteration, carried by a variable of ``__init__`` (``widths.carries``), or unknown."""
+        self.width(node.iter)
+        targets = set(_names_in(node.target))
+        assigned = _assigned_names(node.body) - targets
+        entry, whole, returned = dict(self.env), set(self.whole), len(self.returned)
+        carried = sorted(name for name in assigned if isinstance(entry.get(name), str))
+        bound: dict[str, Width] = {name: entry[name] for name in carried}
+        variables: dict[str, str] = {}
+        dropped: set[str] = set()  # unknown from one iteration to the next
+        while True:
+            self.env = {**entry, **bound, **{target: None for target in targets}}
+            self.whole = whole - assigned - targets
+            records: list[tuple[ModuleUse, Width]] = []
+            _TRIALS.append(records)
+            try:
+                self._block(node.body)
+            finally:
+                _TRIALS.pop()
+            del self.returned[returned:]
+            after = self.env
+            changed = False
+            for name in carried:
+                exit_width = after.get(name)
+                if name in dropped or exit_width == bound[name] or (name in variables and _carried(exit_width, variables[name], variables)):
+                    continue
+                changed = True
+                if name not in variables and isinstance(exit_width, str):
+                    variables[name] = _unique_name(f"{name}_features", widths.avoid | set(variables.values()))
+                    bound[name] = variables[name]
+                else:
+                    variables.pop(name, None)
+                    dropped.add(name)
+                    bound[name] = None
+            if not changed:
+                break
+        for use, given in records:
+            _record(use, given)
+        widths.carries = [(variables[name], entry[name], after[name]) for name in carried if name in variables]  # type: ignore[misc]
+        self.env = {**after, **{name: None for name in assigned | targets}, **bound}
+        self.whole = whole - assigned - targets
 
     def _bind(self, target: cst.BaseExpression, width: Width, value: cst.BaseExpression | None = None) -> None:
         if isinstance(target, (cst.Tuple, cst.List)) and isinstance(width, tuple) and len(width) == len(target.elements):
@@ -183,7 +267,10 @@ class WidthFlow:
         if isinstance(node, cst.BinaryOperation):
             left, right = self.width(node.left), self.width(node.right)
             if left is not None and right is not None and left != right:
-                return None
+                # A residual add: Haiku requires equal widths (or a broadcast 1, which the next layer's width
+                # check then reports loudly): the residual stream's (the plain name's) stands for both.
+                streams = [width for side, width in ((node.left, left), (node.right, right)) if isinstance(side, cst.Name)]
+                return streams[0] if len(streams) == 1 else None
             return left if left is not None else right
         if isinstance(node, cst.UnaryOperation):
             return self.width(node.expression)
@@ -220,7 +307,7 @@ class WidthFlow:
             self.width(node.func)
         if use is not None:
             given = widths[0] if widths and node.args[0].keyword is None else None
-            use.record(given)
+            _record(use, given)
             return use.output(given)
         if self.method_call is not None:
             result = self.method_call(node, widths)
@@ -235,6 +322,12 @@ class WidthFlow:
             return widths[index] if len(widths) > index else None
         if names & {"jax.numpy.concatenate"} and node.args:
             return self._concatenate(node)
+        same = names & SAME_WIDTH_FUNCTIONS.keys()
+        if same and node.args and node.args[0].keyword is None:
+            axis = SAME_WIDTH_FUNCTIONS[same.pop()]
+            return widths[0] if axis is None or _keeps_last_axis(node, axis) else None
+        if isinstance(node.func, cst.Call) and self.qualified(node.func.func) & SAME_WIDTH_MODULES and node.args:
+            return widths[0] if node.args[0].keyword is None else None
         return None
 
     def _concatenate(self, node: cst.Call) -> Width:
@@ -248,6 +341,53 @@ class WidthFlow:
         if any(part is None for part in parts):
             return None
         return " + ".join(part for part in parts if part is not None)
+
+
+def _keeps_last_axis(node: cst.Call, axis: str) -> bool:
+    """Whether a reduction reduces only axes given as positive literals (``axis=(1, 2)``), never the last.
+
+    The rank is not known here; a positive axis that is in fact the last makes the next layer's width check
+    fail loudly, never compute something else.
+    """
+    bound = {arg.keyword.value: arg.value for arg in node.args if arg.keyword is not None}
+    positional = [arg.value for arg in node.args if arg.keyword is None]
+    value = bound.get(axis, positional[1] if len(positional) > 1 else None)
+    elements = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
+    return value is not None and all(isinstance(e, cst.Integer) and int(e.value) >= 1 for e in elements)
+
+
+def _assigned_names(node: cst.CSTNode) -> set[str]:
+    """Names (re)bound by the statements below ``node``."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For)):
+            found.update(_names_in(current.target))
+        elif isinstance(current, cst.NamedExpr):
+            found.update(_names_in(current.target))
+        stack.extend(current.children)
+    return found
+
+
+def _carried(width: Width, variable: str, variables: dict[str, str]) -> bool:
+    """Whether ``width`` (after one iteration) can update ``variable`` at the end of ``__init__``'s loop: it
+    reads no other carried variable (those are updated in turn)."""
+    if not isinstance(width, str):
+        return False
+    try:
+        names = set(_names_in(cst.parse_expression(width)))
+    except cst.ParserSyntaxError:
+        return False
+    return not names & (set(variables.values()) - {variable})
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    candidate, index = base, 0
+    while candidate in taken:
+        index += 1
+        candidate = f"{base}_{index}"
+    return candidate
 
 
 def _names_in(node: cst.CSTNode) -> list[str]:

@@ -18,7 +18,7 @@ from h2f.rules.initializers import adapt_initializer
 from h2f.rules.nnx_layers import nnx_initializers
 
 from h2f.names import INITIALIZERS
-from h2f.nnx_plan import Submodule, Unit
+from h2f.nnx_plan import Loop, Submodule, Unit
 from h2f.rule import Rule
 from h2f.shapes import FLAT, INPUT
 from h2f.syntax import (
@@ -61,7 +61,27 @@ class NnxModules(Rule):
                 self.built[id(submodule)] = self._variable(submodule, original_node, updated_node)
             return _value_of(submodule.attribute)
         self.built[id(submodule)] = updated_node
+        if submodule.loop is not None:
+            return cst.Name(submodule.loop.items[id(submodule)])
         return self_attribute(submodule.attribute)
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For | None:
+        """A loop that builds submodules iterates over their ``nnx.List``s as well (built by ``__init__``)."""
+        plan = self.ctx.nnx_plan
+        loop = plan.loops.get(id(original_node)) if not plan.blocked else None
+        if loop is None:
+            return None
+        lists = [self_attribute(submodule.attribute) for submodule in loop.submodules]
+        items = [cst.Element(cst.Name(loop.items[id(submodule)])) for submodule in loop.submodules]
+        target = updated_node.target
+        if m.matches(target, m.Name("_")) and len(lists) == 1:
+            return updated_node.with_changes(target=items[0].value, iter=lists[0])
+        if isinstance(target, cst.Tuple) and not target.lpar:
+            target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return updated_node.with_changes(
+            target=cst.Tuple([cst.Element(target), *items], lpar=[], rpar=[]),
+            iter=call(cst.Name("zip"), [positional(updated_node.iter), *(positional(value) for value in lists)]),
+        )
 
     def _variable(self, submodule: Submodule, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         """``nnx.Param(init(rngs.params(), shape, dtype))`` / ``<State>(init(shape, dtype))`` for __init__."""
@@ -207,7 +227,13 @@ class NnxModules(Rule):
         statements = [statement for statement in init.body.body if not _is_base_init(statement)]
         if unit.stores_rngs:
             statements.append(cst.parse_statement("self.rngs = rngs"))  # type: ignore[arg-type]
+        loops: set[int] = set()
         for submodule in unit.submodules:
+            if submodule.loop is not None:
+                if id(submodule.loop) not in loops:
+                    loops.add(id(submodule.loop))
+                    statements.extend(self._loop(submodule.loop))
+                continue
             if submodule.hoisted:
                 value = self.built.get(id(submodule))
                 assert value is not None, f"submodule {submodule.attribute} was not rewritten"
@@ -234,6 +260,31 @@ class NnxModules(Rule):
             star_arg = cst.MaybeSentinel.DEFAULT
         new_params = _comma_params(params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg))
         return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
+
+
+    def _loop(self, loop: Loop) -> list[cst.BaseStatement]:
+        """``self.linear = nnx.List()`` per submodule, then the method's loop building them (carrying the widths
+        that change from one iteration to the next in local variables)."""
+        statements: list[cst.BaseStatement] = []
+        body: list[cst.BaseStatement] = []
+        for submodule in loop.submodules:
+            value = self.built.get(id(submodule))
+            assert value is not None, f"submodule {submodule.attribute} was not rewritten"
+            holder = self_attribute(submodule.attribute)
+            statements.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(holder)], call(self.ctx.nnx("List"), []))]))
+            append = cst.Attribute(holder, cst.Name("append"))
+            body.append(cst.SimpleStatementLine([cst.Expr(call(append, [positional(value)]))]))
+        for variable, entry, after in loop.widths.carries:
+            statements.append(cst.parse_statement(f"{variable} = {entry}"))  # type: ignore[arg-type]
+            body.append(cst.parse_statement(f"{variable} = {after}"))  # type: ignore[arg-type]
+        target = loop.node.target.with_changes(lpar=[], rpar=[]) if isinstance(loop.node.target, cst.Tuple) else loop.node.target
+        if len(loop.submodules) == 1 and not loop.widths.carries:
+            only = self.built[id(loop.submodules[0])]
+            items = cst.ListComp(only, cst.CompFor(target=target, iter=loop.node.iter))  # type: ignore[arg-type]
+            value = call(self.ctx.nnx("List"), [positional(items)])
+            return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(loop.submodules[0].attribute))], value)])]
+        statements.append(cst.For(target=target, iter=loop.node.iter, body=cst.IndentedBlock(body)))
+        return statements
 
 
 def _is_import(statement: cst.BaseStatement) -> bool:
