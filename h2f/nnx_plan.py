@@ -66,7 +66,6 @@ class Submodule:
     hoisted: bool  # built inline in a method (moves to ``__init__``) rather than in ``__init__`` already
     given: list[Width] = dataclasses.field(default_factory=list)
     in_width: Width = None
-
     loop: Loop | None = None  # built in a ``for`` loop of the method: an item of an ``nnx.List``
 
 
@@ -83,6 +82,7 @@ class Loop:
     submodules: list[Submodule] = dataclasses.field(default_factory=list)
     #: id of a submodule → the name of its item in the method's loop.
     items: dict[int, str] = dataclasses.field(default_factory=dict)
+
 
 @dataclasses.dataclass
 class Unit:
@@ -193,6 +193,8 @@ class NnxPlan:
         self.input_params: dict[int, str] = {}
         #: Whether any module keeps ``hk.get_state`` values (the file gets a variable type for them).
         self.uses_state = False
+        #: ``for`` statements (by id) that build submodules.
+        self.loops: dict[int, Loop] = {}
         self._build()
 
     @property
@@ -207,8 +209,6 @@ class NnxPlan:
     # ----- building ------------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        #: ``for`` statements (by id) that build submodules.
-        self.loops: dict[int, Loop] = {}
         self._check_apis()
         for info in self.analysis.module_classes.values():
             if info.haiku_base != "haiku.Module" or info.local_base is not None:
@@ -367,6 +367,7 @@ class NnxPlan:
         local = self.analysis.local_names(method) - {"self"}
         variables: dict[str, Submodule] = {v.attribute: v for v in unit.submodules if v.kind in ("param", "state")}
         writes: list[cst.Call] = []
+        looped: set[str] = set()  # Haiku names of modules built in loops
         for node in walk(method.body):
             if not isinstance(node, cst.Call):
                 continue
@@ -381,13 +382,13 @@ class NnxPlan:
                 self.rng_calls.add(id(node))
                 unit.stores_rngs = unit.uses_rng = True
                 continue
-        looped: set[str] = set()  # Haiku names of modules built in loops
             is_dropout = api == "haiku.dropout"
             if not is_dropout and not self._constructs(node):
                 continue
             if self._in_stack(node):
                 continue  # a layer of an hk.Sequential: part of that submodule
             where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
+            loop = None
             if self.analysis.in_loop(node, method):
                 loop, problem = self._loop(unit, method, node, local) if not is_dropout else (None, "")
                 if loop is None:
@@ -404,7 +405,6 @@ class NnxPlan:
                 self.block(node, f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet")
                 continue
             if is_dropout:
-            loop = None
                 if built_from is None:
                     self.block(node, "hk.dropout call the nnx target cannot read")
                     continue
@@ -413,6 +413,10 @@ class NnxPlan:
                 self._add(unit, Submodule(node, attribute, "dropout", "haiku.dropout", hoisted=True))
                 continue
             attribute = self._haiku_name(node, taken)
+            base = self._haiku_name(node, set())
+            if base in looped and loop is None:
+                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones the loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
+                continue
             taken.add(attribute)
             submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop)
             self._add(unit, submodule)
@@ -427,24 +431,6 @@ class NnxPlan:
         for write in writes:
             self._state_write(unit, write, variables)
 
-    def _variable(
-        self,
-        unit: Unit,
-        method: cst.FunctionDef,
-        node: cst.Call,
-            base = self._haiku_name(node, set())
-            if base in looped and loop is None:
-                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones the loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
-                continue
-        kind: str,
-        local: set[str],
-        taken: set[str],
-        variables: dict[str, Submodule],
-    ) -> None:
-        """``hk.get_parameter``/``hk.get_state``: an ``nnx.Param``/state variable built in ``__init__``."""
-        api = "hk.get_parameter" if kind == "param" else "hk.get_state"
-        bound = bind_arguments(node, ("name", "shape", "dtype", "init"))
-        name = bound.get("name") if bound else None
     def _loop(self, unit: Unit, method: cst.FunctionDef, node: cst.Call, local: set[str]) -> tuple[Loop | None, str]:
         """The loop of ``method`` that builds ``node`` if ``__init__`` can repeat it, else (None, why not)."""
         statement: cst.CSTNode | None = None
@@ -476,6 +462,20 @@ class NnxPlan:
             self.loops[id(current)] = loop
         return loop, ""
 
+    def _variable(
+        self,
+        unit: Unit,
+        method: cst.FunctionDef,
+        node: cst.Call,
+        kind: str,
+        local: set[str],
+        taken: set[str],
+        variables: dict[str, Submodule],
+    ) -> None:
+        """``hk.get_parameter``/``hk.get_state``: an ``nnx.Param``/state variable built in ``__init__``."""
+        api = "hk.get_parameter" if kind == "param" else "hk.get_state"
+        bound = bind_arguments(node, ("name", "shape", "dtype", "init"))
+        name = bound.get("name") if bound else None
         value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
         if bound is None or not isinstance(value, str) or not value.isidentifier() or not {"shape", "init"} <= bound.keys():
             self.block(node, f"{api} without a constant name, a shape and an init: not supported by the nnx target yet")
@@ -605,6 +605,9 @@ class NnxPlan:
             names = _names_of(submodule.in_width)
             unit.needs_input |= INPUT in names
             unit.needs_size |= FLAT in names
+            early = names & (self._carry_variables(unit) - defined)
+            if early:
+                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later: not supported by the nnx target yet")
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
                 self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
@@ -618,11 +621,13 @@ class NnxPlan:
             lambda callee: self._module_use(unit, method, callee),
             lambda node: _valid_in_init(node, local),
             lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
+            lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
         )
-            early = names & (self._carry_variables(unit) - defined)
-            if early:
-                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later: not supported by the nnx target yet")
         return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
+
+    def _carry_variables(self, unit: Unit) -> set[str]:
+        """The ``__init__`` variables that carry widths through the unit's loops."""
+        return {variable for loop in self.loops.values() if loop.owner == unit.name for variable, _, _ in loop.widths.carries}
 
     def _method_call(self, unit: Unit, node: cst.Call, widths: list[Width], stack: tuple[str, ...]) -> object:
         """``self.encode(x)`` inside the module: follow ``encode`` with the width of ``x``."""
@@ -635,14 +640,9 @@ class NnxPlan:
         given = widths[0] if widths and node.args[0].keyword is None else None
         return self._flow(unit, method, given, stack)
 
-            lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
     def _called_methods(self, unit: Unit, methods: list[cst.FunctionDef]) -> set[str]:
         if unit.info is None:
             return set()
-    def _carry_variables(self, unit: Unit) -> set[str]:
-        """The ``__init__`` variables that carry widths through the unit's loops."""
-        return {variable for loop in self.loops.values() if loop.owner == unit.name for variable, _, _ in loop.widths.carries}
-
         return {
             node.func.attr.value  # type: ignore[attr-defined]
             for method in methods
@@ -667,6 +667,9 @@ class NnxPlan:
         local = self.analysis.local_names(method) - {"self"}
         input_param = self.input_params.get(id(construction))
 
+        if submodule.loop is not None:
+            local = local - submodule.loop.targets  # the loop in __init__ binds them too
+
         def argument_width(node: cst.BaseExpression) -> Width:
             if input_param is not None:
                 node = input_width_of(node, input_param)  # type: ignore[assignment]
@@ -681,9 +684,6 @@ class NnxPlan:
             bindings: dict[str, Width] = {INPUT: given}
             bound = bind_arguments(submodule.call, child.constructor_params + ["name"]) or {}
             for attribute, parameter in child.stored.items():
-        if submodule.loop is not None:
-            local = local - submodule.loop.targets  # the loop in __init__ binds them too
-
                 if parameter in bound:
                     bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
             return substitute(child.output, bindings)
@@ -923,10 +923,6 @@ def _stored_parameters(init: cst.FunctionDef, params: list[str]) -> dict[str, st
     return stored
 
 
-def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:
-    """Whether a width expression can move to ``__init__``: it reads no name local to the method."""
-    skipped = {id(child.attr) for child in walk(node) if isinstance(child, cst.Attribute)}
-    return not any(isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node))
 def _names_of(width: Width) -> set[str]:
     """The names a width expression reads."""
     if isinstance(width, tuple):
@@ -948,3 +944,7 @@ def _assigned(node: cst.CSTNode) -> set[str]:
     return found
 
 
+def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:
+    """Whether a width expression can move to ``__init__``: it reads no name local to the method."""
+    skipped = {id(child.attr) for child in walk(node) if isinstance(child, cst.Attribute)}
+    return not any(isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node))
