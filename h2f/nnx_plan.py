@@ -354,6 +354,8 @@ class NnxPlan:
                     self.block(node, "hk.dropout in __init__ is not supported by the nnx target yet")
                 continue
             parent = self.analysis.parents.get(node)
+            if isinstance(parent, cst.IfExp) and m.matches(parent.orelse if parent.body is node else parent.body, m.Name("None")):
+                parent = self.analysis.parents.get(parent)  # ``self.proj = hk.Conv2D(...) if stride != 1 else None``
             target = parent.targets[0].target if isinstance(parent, cst.Assign) and len(parent.targets) == 1 else None
             if not m.matches(target, m.Attribute(m.Name("self"), m.Name())) or self.analysis.in_loop(node, init):
                 self.block(node, f"{unit.name}.__init__ builds a submodule other than as `self.<name> = ...`: not supported by the nnx target yet")
@@ -659,6 +661,9 @@ class NnxPlan:
 
     def _module_use(self, unit: Unit, method: cst.FunctionDef, callee: cst.BaseExpression) -> ModuleUse | None:
         construction = self.analysis.constructor_of(callee) if not isinstance(callee, cst.Call) else callee
+        if construction is None and m.matches(callee, m.Attribute(m.Name("self"), m.Name())):
+            built = [s.call for s in unit.submodules if not s.hoisted and s.attribute == callee.attr.value]  # type: ignore[attr-defined]
+            construction = built[0] if len(built) == 1 else None
         if construction is None:
             return None
         submodule = self.submodules.get(id(construction))
