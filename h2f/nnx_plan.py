@@ -42,6 +42,7 @@ SUPPORTED = frozenset(NNX_LAYERS) | {
     "haiku.next_rng_key",
     "haiku.transform",
     "haiku.transform_with_state",
+    "haiku.multi_transform",
     "haiku.without_apply_rng",
     "haiku.get_parameter",
     "haiku.get_state",
@@ -131,6 +132,11 @@ class TransformPlan:
     direct: set[int] = dataclasses.field(default_factory=set)
     applies: list[cst.Call] = dataclasses.field(default_factory=list)
     split: bool = False
+    #: multi_transform: apply calls (by id of the original call) → the module method they call.
+    methods: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: ``model.apply`` used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``, ``fn = model.apply``):
+    #: the ids of those attributes; they become the pure apply function, which then keeps Haiku's signature.
+    apply_values: set[int] = dataclasses.field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -153,6 +159,12 @@ class TransformPlan:
     def passes_rng(self) -> bool:
         """Whether the pure apply function takes Haiku's rng (the model draws random numbers)."""
         return self.transform.apply_rng and self.uses_rng
+
+    @property
+    def takes_rng(self) -> bool:
+        """Whether the pure apply function takes Haiku's rng argument (it stands for ``model.apply`` as a value,
+        so it keeps Haiku's signature, or the model draws random numbers)."""
+        return self.passes_rng or (bool(self.apply_values) and self.transform.apply_rng)
 
     @property
     def leading_arguments(self) -> int:
@@ -184,6 +196,8 @@ class NnxPlan:
         self.init_statements: dict[int, TransformPlan] = {}
         self.bindings: dict[int, TransformPlan] = {}
         self.apply_calls: dict[int, TransformPlan] = {}
+        #: ``init`` calls inside a statement's expression (``y = evaluate(model.init(key, x))``) → their transform.
+        self.inline_inits: dict[int, TransformPlan] = {}
         self.removed_functions: set[int] = set()
         #: ``hk.set_state(name, value)`` statements → the state variable they write.
         self.state_writes: dict[int, Submodule] = {}
@@ -737,6 +751,9 @@ class NnxPlan:
                 self.transforms.append(plan)
                 self.bindings[id(transform.binding)] = plan
                 return
+        if transform.kind == "multi_transform" and not transform.with_state and isinstance(function, cst.FunctionDef):
+            self._plan_multi_transform(transform, function, where, label)
+            return
         if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
             self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet")
             return
@@ -755,6 +772,53 @@ class NnxPlan:
         self.transforms.append(plan)
         if isinstance(transform.binding, cst.Assign):
             self.bindings[id(transform.binding)] = plan
+
+    def _plan_multi_transform(self, transform: Transform, function: cst.FunctionDef, where: cst.CSTNode, label: str) -> None:
+        """``hk.multi_transform`` of a function that builds one module and returns its methods: the model is that
+        module, and each unpacked apply function calls its method."""
+        from h2f.rules.transform import multi_construction
+
+        construction = multi_construction(self.analysis, transform, function)
+        if construction is None or self._scope_body(transform.binding) is None or not isinstance(transform.binding, cst.Assign):
+            self.block(where, f"transform {label}: only hk.multi_transform of a module-level def that builds one module and returns its methods is supported by the nnx target yet")
+            return
+        plan = TransformPlan(transform, construction, None)
+        self.top_level[id(construction)] = plan
+        self.removed_functions.add(id(function))
+        self.transforms.append(plan)
+        self.bindings[id(transform.binding)] = plan
+
+    def _plan_apply_value(self, plan: TransformPlan, node: cst.Name, apply: cst.Attribute) -> None:
+        """``model.apply`` other than called: unpacked into a multi_transform's methods, whose calls become method
+        calls, or used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``), which becomes the pure apply
+        function with Haiku's signature."""
+        transform = plan.transform
+        owner = self.analysis.parents.get(apply)
+        if transform.kind == "transform":
+            plan.apply_values.add(id(apply))
+            return
+        target = owner.targets[0].target if isinstance(owner, cst.Assign) and len(owner.targets) == 1 else None
+        statement = self.analysis.parents.get(owner)
+        if not (
+            isinstance(target, cst.Tuple)
+            and owner.value is apply
+            and isinstance(statement, cst.SimpleStatementLine)
+            and len(statement.body) == 1
+            and all(self.analysis.alias_of(element.value, "apply") is not None for element in target.elements)  # type: ignore[arg-type]
+        ):
+            self.block(node, f"{transform.name}.apply other than unpacked into its methods (`a, b = {transform.name}.apply`): not supported by the nnx target yet")
+            return
+        for element in target.elements:
+            _, method = self.analysis.alias_of(element.value, "apply")  # type: ignore[misc, arg-type]
+            for reference in self._references(element.value):
+                call = self.analysis.parents.get(reference)
+                if not (isinstance(call, cst.Call) and call.func is reference):
+                    self.block(reference, f"{element.value.value} (a method of {transform.name}.apply) used other than called: not supported by the nnx target yet")  # type: ignore[attr-defined]
+                    continue
+                plan.applies.append(call)
+                plan.methods[id(call)] = method or "__call__"
+                self.apply_calls[id(call)] = plan
+        self.bindings[id(owner)] = plan
 
     def _scope_body(self, node: cst.CSTNode | None) -> cst.CSTNode | None:
         """The module, or the body of the function, whose statement ``node`` (an Assign or a def) is."""
@@ -793,6 +857,9 @@ class NnxPlan:
                 self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
                 continue
             owner = self.analysis.parents.get(parent) if isinstance(parent, cst.Attribute) else None
+            if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("apply"))) and not (isinstance(owner, cst.Call) and owner.func is parent):
+                self._plan_apply_value(plan, node, parent)  # type: ignore[arg-type]
+                continue
             if not (isinstance(parent, cst.Attribute) and parent.value is node and isinstance(owner, cst.Call) and owner.func is parent):
                 self.block(node, f"{transform.name} is used other than by calling its init/apply: not supported by the nnx target yet")
                 continue
@@ -818,9 +885,11 @@ class NnxPlan:
                 self.block(apply, f"{transform.name}.apply call whose params/state/rng are not its first positional arguments: not supported by the nnx target yet")
         if self.blocked:
             return
-        if plan.state is not None:
-            plan.split = True  # apply returns the new state: every call goes through the pure apply function
+        if plan.state is not None or plan.apply_values:
+            plan.split = True  # the apply function is pure (it returns the new state, or stands for Haiku's apply)
             return
+        if id(plan.init_call) in self.inline_inits:
+            return  # split: the params exist only as the pytree the statement passes on
         params_declared = self._declaration(plan)
         for apply in plan.applies:
             first = apply.args[0].value
@@ -832,6 +901,8 @@ class NnxPlan:
             holder = self.analysis.parents.get(parent) if isinstance(parent, cst.Arg) else None
             if not (isinstance(holder, cst.Call) and id(holder) in plan.direct and holder.args[0] is parent):
                 plan.split = True
+        if plan.methods and plan.split and plan.uses_rng:
+            self.block(plan.init_call, f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet")  # type: ignore[arg-type]
 
     def _construction_input(self, construction: cst.Call) -> tuple[bool, bool]:
         layer = self.analysis.is_haiku_layer_call(construction)
@@ -843,7 +914,10 @@ class NnxPlan:
     def _plan_init(self, plan: TransformPlan, init: cst.Call) -> None:
         assign = self.analysis.parents.get(init)
         statement = self.analysis.parents.get(assign)
-        if (
+        inline = self._inline_init_statement(plan, init)
+        if inline is not None:
+            assign, statement = None, inline
+        elif (
             plan.init is not None
             or not m.matches(
                 assign,
@@ -864,12 +938,33 @@ class NnxPlan:
             return
         plan.init = statement
         plan.init_call = init
-        target = assign.targets[0].target  # type: ignore[union-attr]
-        if isinstance(target, cst.Tuple):
+        target = assign.targets[0].target if assign is not None else None  # type: ignore[union-attr]
+        if target is None:
+            plan.params = f"{plan.name}_params"
+            plan.split = True
+            self.inline_inits[id(init)] = plan
+        elif isinstance(target, cst.Tuple):
             plan.params, plan.state = (element.value.value for element in target.elements)  # type: ignore[attr-defined]
         else:
             plan.params = target.value  # type: ignore[attr-defined]
         self.init_statements[id(statement)] = plan
+
+    def _inline_init_statement(self, plan: TransformPlan, init: cst.Call) -> cst.SimpleStatementLine | None:
+        """The statement of the binding's scope that holds ``init`` inside an expression (``y = evaluate(model.init(
+        key, x))``), run once: the model is built and split just before it, and ``init`` becomes its params."""
+        if plan.init is not None or plan.transform.with_state:
+            return None
+        assign = self.analysis.parents.get(init)
+        if isinstance(assign, cst.Assign) and assign.value is init:
+            return None  # ``params = model.init(...)`` itself
+        current = self.analysis.parents.get(init)
+        while current is not None and not isinstance(current, cst.SimpleStatementLine):
+            if isinstance(current, (cst.Lambda, cst.BaseComp, cst.BooleanOperation, cst.IfExp)):
+                return None  # maybe run more than once, or not at all
+            current = self.analysis.parents.get(current)
+        if current is None or self.analysis.parents.get(current) is not self._scope_body(plan.transform.binding):
+            return None
+        return current  # type: ignore[return-value]
 
     def _declaration(self, plan: TransformPlan) -> cst.CSTNode:
         return plan.init.body[0].targets[0].target  # type: ignore[union-attr]

@@ -88,28 +88,32 @@ class NnxTransform(Rule):
         transform = plan.init_statements.get(id(original_node))
         if transform is None:
             return None
-        lines = [
-            updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
-        ]
+        construction = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
+        inline = id(transform.init_call) in plan.inline_inits
+        lines = [construction.with_changes(leading_lines=updated_node.leading_lines) if inline else updated_node.with_changes(body=construction.body)]
         if transform.split:
             parts = f"{transform.graphdef}, {transform.params}, {transform.state or transform.rest}"
             split = call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())])
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
-        if transform.state is not None or (transform.split and transform.passes_rng):
+        if transform.state is not None or (transform.split and transform.passes_rng) or transform.apply_values:
             nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
             lines.append(self._apply_function(transform, 1 if nested else 2))
+        if inline:  # the statement itself, its init call now the split params
+            lines.append(updated_node.with_changes(leading_lines=[]))
         return cst.FlattenSentinel(lines)
 
     def _apply_function(self, transform: TransformPlan, blank_lines: int) -> cst.BaseStatement:
         """``def model_apply(params, [state,] [rng,] *args, **kwargs)``: Haiku's apply as a pure function of the
-        params (and state: it then returns the new state too), drawing its randomness from ``rng``."""
+        params (and state: it then returns the new state too), drawing its randomness from ``rng`` (taken, even
+        when unused, where the function stands for ``model.apply`` as a value)."""
         self.ctx.require_import("flax", "nnx")
         state = transform.state is not None
         rest = "state" if state else transform.rest
         lines = [
-            f"def {transform.apply_function}(params, {'state, ' if state else ''}{'rng, ' if transform.passes_rng else ''}*args, **kwargs):",
+            f"def {transform.apply_function}(params, {'state, ' if state else ''}{'rng, ' if transform.takes_rng else ''}*args, **kwargs):",
             f'    """{transform.name}.apply of the Haiku program, a pure function: '
-            + ('the output, and the state after the call."""' if state else 'the output for these params."""'),
+            + ('the output, and the state after the call' if state else 'the output for these params')
+            + (' (rng unused: the model is deterministic)."""' if transform.takes_rng and not transform.passes_rng else '."""'),
             f"    module = nnx.merge({transform.graphdef}, params, {rest}, copy=True)",
         ]
         if transform.passes_rng:
@@ -147,8 +151,11 @@ class NnxTransform(Rule):
         function = transform.transform.function
         first = function.params.params[0].name.value if isinstance(function, cst.FunctionDef) and function.params.params else None
         positional = [arg for arg in init.args if arg.keyword is None]
+        keywords = [arg for arg in init.args if arg.keyword is not None and arg.keyword.value != "rng"]
+        if transform.transform.kind == "multi_transform":  # init's arguments are those of the function it returns
+            first = keywords[0].keyword.value if keywords else None  # type: ignore[union-attr]
         sample = positional[1].value if len(positional) > 1 else next(
-            (arg.value for arg in init.args if arg.keyword is not None and arg.keyword.value == first), None
+            (arg.value for arg in keywords if arg.keyword.value == first), None  # type: ignore[union-attr]
         )
         if sample is None:
             return "sample"  # unreachable: the plan blocks an init without a sample when a width is needed
@@ -157,13 +164,21 @@ class NnxTransform(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
-        transform = plan.apply_calls.get(id(original_node)) if not plan.blocked else None
+        if plan.blocked:
+            return None
+        initialised = plan.inline_inits.get(id(original_node))
+        if initialised is not None:
+            return cst.Name(initialised.params)  # type: ignore[arg-type]
+        transform = plan.apply_calls.get(id(original_node))
         if transform is None:
             return None
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args]
         leading = transform.leading_arguments  # the plan checked they are positional
         rng = args[leading - 1] if transform.transform.apply_rng else None
         rest = args[leading:]
+        method = transform.methods.get(id(original_node), "__call__")
+        if transform.apply_values and id(original_node) not in transform.direct:
+            return call(cst.Name(transform.apply_function), args)  # the function keeps Haiku's signature
         if transform.state is not None:
             return call(cst.Name(transform.apply_function), [*args[:2], *([rng] if transform.passes_rng and rng else []), *rest])
         if id(original_node) in transform.direct:
@@ -174,7 +189,7 @@ class NnxTransform(Rule):
                     "the rng key of this apply call is not passed on: the NNX model draws its random numbers (dropout masks, samples) from its "
                     "own nnx.Rngs, seeded where it is built",
                 )
-            return call(cst.Name(transform.name), rest)
+            return call(_method(cst.Name(transform.name), method), rest)
         if transform.passes_rng and rng is not None:
             return call(cst.Name(transform.apply_function), [args[0], rng, *rest])
         # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
@@ -182,4 +197,18 @@ class NnxTransform(Rule):
             self.ctx.nnx("merge"),
             [cst.Arg(cst.Name(transform.graphdef)), args[0], cst.Arg(cst.Name(transform.rest)), keyword("copy", cst.Name("True"))],
         )
-        return call(model, rest)
+        return call(_method(model, method), rest)
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression | None:
+        plan = self.ctx.nnx_plan
+        if plan.blocked:
+            return None
+        for transform in plan.transforms:
+            if id(original_node) in transform.apply_values:
+                return cst.Name(transform.apply_function)
+        return None
+
+
+def _method(model: cst.BaseExpression, method: str) -> cst.BaseExpression:
+    """``model`` itself for ``__call__``, else ``model.method``."""
+    return model if method == "__call__" else cst.Attribute(model, cst.Name(method))
