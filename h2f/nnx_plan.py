@@ -48,6 +48,8 @@ SUPPORTED = frozenset(NNX_LAYERS) | {
     "haiku.get_state",
     "haiku.set_state",
 }
+#: Haiku pooling (the pooling rule translates it for both targets when it can read it).
+POOLING = frozenset({"haiku.max_pool", "haiku.avg_pool", "haiku.MaxPool", "haiku.AvgPool"})
 #: Haiku functions that create a variable where they run: they become attributes built in ``__init__``.
 VARIABLES = {"haiku.get_parameter": "param", "haiku.get_state": "state"}
 
@@ -278,6 +280,11 @@ class NnxPlan:
                 continue  # the layers rule translates a layer's initializers
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
+            if name in POOLING:
+                problem = self._untranslatable_pooling(node)
+                if problem is not None:
+                    self.block(node, f"{problem}: not supported by the nnx target yet")
+                continue
             self.block(node, f"{name} is not supported by the nnx target yet")
 
     def _in_layer_arguments(self, node: cst.CSTNode) -> bool:
@@ -298,6 +305,19 @@ class NnxPlan:
         if not isinstance(call, cst.Call) or call.func is not node or name not in INITIALIZERS:
             return f"{name} other than called"
         return untranslatable(call, name)
+
+    def _untranslatable_pooling(self, node: cst.CSTNode) -> str | None:
+        """Why the pooling rule leaves the call whose callee is ``node`` in place, if it does."""
+        from h2f.rules.pooling import untranslatable
+
+        call = self.analysis.parents.get(node)
+        if isinstance(call, cst.Call) and call.func is node and self.analysis.haiku_name(node) in ("haiku.MaxPool", "haiku.AvgPool"):
+            call = self.analysis.parents.get(call)  # hk.AvgPool(...)(x): the call on the input
+            if not isinstance(call, cst.Call):
+                return f"{self.analysis.haiku_name(node)} other than built and called at once"
+        if not isinstance(call, cst.Call):
+            return f"{self.analysis.haiku_name(node)} other than called"
+        return untranslatable(self.analysis, call)
 
     def _named_for_layers(self, node: cst.CSTNode) -> bool:
         """``init = hk.initializers.X(...)`` (``node`` is its callee) whose name only ever goes to layers."""

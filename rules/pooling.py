@@ -6,12 +6,14 @@ the batch and channel axes"); Flax's span only the axes between batch and featur
 ``(1, 3, 3, 1)`` becomes ``(3, 3)``; an integer ``3`` becomes ``(3,) * (x.ndim - 2)``, which is what Haiku
 computes for any input rank. Haiku's SAME average pooling divides by the number of valid entries, so it
 becomes ``count_include_pad=False``. Other channel axes, and windows h2f cannot read, are left in place.
+The NNX target writes the same functions from ``flax.nnx`` (``nnx.max_pool`` is ``nn.max_pool``).
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
+from h2f.analysis import FileAnalysis
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, keyword, positional
 
@@ -25,49 +27,77 @@ class Pooling(Rule):
 
     code = "H2F021"
     haiku_apis = (*_FUNCTIONS, *_MODULES)
+    targets = frozenset({"linen", "nnx"})
     order = 20
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
-        name = self.ctx.haiku_name(original_node.func)
-        if name in _FUNCTIONS:
-            if not updated_node.args or updated_node.args[0].keyword is not None:
-                return self._keep(original_node, f"{name} without its input as first argument")
-            settings = updated_node.with_changes(args=updated_node.args[1:])
-            return self._pool(original_node, _FUNCTIONS[name], updated_node.args[0].value, settings)
-        if isinstance(original_node.func, cst.Call):
-            module = self.ctx.haiku_name(original_node.func.func)
-            if module in _MODULES and len(updated_node.args) == 1 and updated_node.args[0].keyword is None:
-                return self._pool(original_node, _MODULES[module], updated_node.args[0].value, updated_node.func)  # type: ignore[arg-type]
-        return None
-
-    def _pool(self, original: cst.Call, function: str, inputs: cst.BaseExpression, settings: cst.Call) -> cst.BaseExpression | None:
-        bound = bind_arguments(settings, (*_PARAMS, "name"))
-        if bound is None or not {"window_shape", "strides", "padding"} <= bound.keys():
-            return self._keep(original, "pooling call h2f cannot read")
-        if "channel_axis" in bound and code_of(bound["channel_axis"].value) != "-1":
-            return self._keep(original, "pooling over another channel axis than the last")
-        window = self._spatial(bound["window_shape"].value, inputs)
-        strides = self._spatial(bound["strides"].value, inputs)
-        if window is None or strides is None:
-            return self._keep(original, "pooling window or strides h2f cannot map onto the spatial axes")
+        read = _read(self.ctx.analysis, original_node)
+        if read is None:
+            return None
+        if isinstance(read, str):
+            return self._keep(original_node, read)
+        function = read[0]
+        _, inputs, bound = _read(self.ctx.analysis, updated_node, function)  # type: ignore[misc]
+        window = _spatial(bound["window_shape"].value, inputs)
+        strides = _spatial(bound["strides"].value, inputs)
         padding = bound["padding"].value
-        args = [positional(inputs), positional(window), keyword("strides", strides), keyword("padding", padding)]
+        args = [positional(inputs), positional(window), keyword("strides", strides), keyword("padding", padding)]  # type: ignore[arg-type]
         if function == "avg_pool" and code_of(padding).strip("'\"") != "VALID":
             args.append(keyword("count_include_pad", expr("False")))  # Haiku divides by the valid entries only
-        return call(self.ctx.linen(function), args)
-
-    def _spatial(self, size: cst.BaseExpression, inputs: cst.BaseExpression) -> cst.BaseExpression | None:
-        """Haiku's full-rank window or stride as Flax's spatial-only one."""
-        if isinstance(size, (cst.Tuple, cst.List)):
-            values = [code_of(element.value) for element in size.elements]
-            if len(values) >= 3 and values[0] == "1" and values[-1] == "1":
-                inner = values[1:-1]
-                return expr(f"({', '.join(inner)}{',' if len(inner) == 1 else ''})")
-            return None
-        if isinstance(size, (cst.Integer, cst.Name, cst.Attribute)) and isinstance(inputs, (cst.Name, cst.Attribute)):
-            return expr(f"({code_of(size)},) * ({code_of(inputs)}.ndim - 2)")
-        return None
+        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" else self.ctx.linen
+        return call(namespace(function), args)
 
     def _keep(self, original: cst.Call, reason: str) -> None:
         self.ctx.keep(original, self.code, f"{reason}; left in place")
         return None
+
+
+def untranslatable(analysis: FileAnalysis, node: cst.Call) -> str | None:
+    """Why the pooling call ``node`` (``hk.max_pool(x, ...)`` or ``hk.AvgPool(...)(x)``) stays in place, if it does."""
+    read = _read(analysis, node)
+    return read if isinstance(read, str) else None
+
+
+def _read(
+    analysis: FileAnalysis, node: cst.Call, function: str | None = None
+) -> tuple[str, cst.BaseExpression, dict[str, cst.Arg]] | str | None:
+    """(Flax function, input, bound settings) of a pooling call, why it cannot be translated, or None when it is
+    no pooling call. ``function`` is given for the rewritten call (its callee no longer names Haiku)."""
+    module = isinstance(node.func, cst.Call)
+    if function is not None:
+        name = function
+    elif module and analysis.haiku_name(node.func.func) in _MODULES:  # type: ignore[attr-defined]
+        name = analysis.haiku_name(node.func.func)  # type: ignore[attr-defined]
+    elif not module and analysis.haiku_name(node.func) in _FUNCTIONS:
+        name = analysis.haiku_name(node.func)
+    else:
+        return None
+    if not module:
+        if not node.args or node.args[0].keyword is not None:
+            return f"{name} without its input as first argument"
+        inputs, settings = node.args[0].value, node.with_changes(args=node.args[1:])
+    else:
+        if len(node.args) != 1 or node.args[0].keyword is not None:
+            return f"{name} called other than on one input"
+        inputs, settings = node.args[0].value, node.func  # type: ignore[assignment]
+    bound = bind_arguments(settings, (*_PARAMS, "name"))  # type: ignore[arg-type]
+    if bound is None or not {"window_shape", "strides", "padding"} <= bound.keys():
+        return "pooling call h2f cannot read"
+    if "channel_axis" in bound and code_of(bound["channel_axis"].value) != "-1":
+        return "pooling over another channel axis than the last"
+    if _spatial(bound["window_shape"].value, inputs) is None or _spatial(bound["strides"].value, inputs) is None:
+        return "pooling window or strides h2f cannot map onto the spatial axes"
+    return function or {**_FUNCTIONS, **_MODULES}[name], inputs, bound  # type: ignore[index]
+
+
+def _spatial(size: cst.BaseExpression, inputs: cst.BaseExpression) -> cst.BaseExpression | None:
+    """Haiku's full-rank window or stride as Flax's spatial-only one."""
+    if isinstance(size, (cst.Tuple, cst.List)):
+        values = [code_of(element.value) for element in size.elements]
+        if len(values) >= 3 and values[0] == "1" and values[-1] == "1":
+            inner = values[1:-1]
+            return expr(f"({', '.join(inner)}{',' if len(inner) == 1 else ''})")
+        return None
+    if isinstance(size, (cst.Integer, cst.Name, cst.Attribute)) and isinstance(inputs, (cst.Name, cst.Attribute)):
+        return expr(f"({code_of(size)},) * ({code_of(inputs)}.ndim - 2)")
+    return None
