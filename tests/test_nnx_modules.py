@@ -1,0 +1,96 @@
+"""The NNX target's module side: loops that build submodules, pooling, and the precise refusals around them."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from h2f.engine import Options, migrate_source
+
+LOOP_MODEL = """\
+import haiku as hk
+import jax
+
+
+class Tower(hk.Module):
+  def __init__(self, widths, name=None):
+    super().__init__(name=name)
+    self.widths = tuple(widths)
+
+  def __call__(self, x):
+    for width in self.widths:
+      x = jax.nn.relu(hk.Linear(width)(x))
+    return hk.Linear(2, name="head")(x)
+"""
+
+
+def _run(source: str) -> dict:
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert not [d for d in result.diagnostics if d.code == "H2F100"], result.diagnostics
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    return namespace
+
+
+def test_layers_built_in_a_loop_become_an_nnx_list_with_each_input_width() -> None:
+    tower = _run(LOOP_MODEL)["Tower"](5, [7, 3], rngs=nnx.Rngs(0))
+    assert [layer.kernel.shape for layer in tower.linear] == [(5, 7), (7, 3)]
+    assert tower.head.kernel.shape == (3, 2)  # the width after the loop: the last layer's
+    paths = {"/".join(map(str, path)) for path, _ in nnx.to_flat_state(nnx.state(tower, nnx.Param))}
+    assert {"linear/0/kernel", "linear/1/kernel", "head/kernel"} <= paths  # Haiku's linear, linear_1, head
+    x = jnp.ones((2, 5))
+    expected = x
+    for layer in tower.linear:
+        expected = jax.nn.relu(expected @ layer.kernel[...] + layer.bias[...])
+    np.testing.assert_allclose(tower(x), expected @ tower.head.kernel[...] + tower.head.bias[...], rtol=1e-6)
+
+
+def test_an_empty_loop_leaves_the_input_width() -> None:
+    tower = _run(LOOP_MODEL)["Tower"](5, [], rngs=nnx.Rngs(0))
+    assert len(tower.linear) == 0 and tower.head.kernel.shape == (5, 2)
+    assert tower(jnp.ones((1, 5))).shape == (1, 2)
+
+
+def test_a_loop_that_rebinds_its_variable_is_refused() -> None:
+    source = LOOP_MODEL.replace("      x = jax.nn.relu", "      width = width * 2\n      x = jax.nn.relu")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert "builds a submodule in a loop or nested function whose loop variable (width) __init__ cannot reuse" in result.diagnostics[0].message
+
+
+def test_an_unnamed_module_after_a_loop_of_the_same_kind_is_refused() -> None:
+    source = LOOP_MODEL.replace('hk.Linear(2, name="head")', "hk.Linear(2)")  # Haiku names it linear_<loop length>
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F100"]
+    assert "its name depends on the loop's length" in result.diagnostics[0].message
+
+
+POOL_MODEL = """\
+import haiku as hk
+import jax.numpy as jnp
+
+
+class Stem(hk.Module):
+  def __call__(self, x):
+    x = hk.Conv2D(4, kernel_shape=3)(x)
+    x = hk.max_pool(x, window_shape=(1, 2, 2, 1), strides=(1, 2, 2, 1), padding="VALID")
+    return hk.Linear(3)(jnp.mean(x, axis=(1, 2)))
+"""
+
+
+def test_pooling_and_spatial_means_keep_the_channel_width() -> None:
+    stem = _run(POOL_MODEL)["Stem"](2, rngs=nnx.Rngs(0))
+    assert stem.linear.kernel.shape == (4, 3)
+    assert stem(jnp.ones((1, 6, 6, 2))).shape == (1, 3)
+
+
+def test_pooling_the_rule_cannot_read_blocks_the_file() -> None:
+    source = POOL_MODEL.replace("window_shape=(1, 2, 2, 1)", "window_shape=(2, 2)")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:8:9: H2F100 pooling window or strides h2f cannot map onto the spatial axes: not supported by the nnx target yet; file left in place"
+    ]
