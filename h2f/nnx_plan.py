@@ -136,6 +136,10 @@ class TransformPlan:
     split: bool = False
     #: multi_transform: apply calls (by id of the original call) → the module method they call.
     methods: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: A factory's result (``a = make_model(4)``): the assignment, and the plan of the transform the factory returns
+    #: (which now returns the model's constructor); the model is built by calling ``a`` where ``a.init`` was.
+    declared: cst.Assign | None = None
+    factory: TransformPlan | None = None
     #: ``model.apply`` used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``, ``fn = model.apply``):
     #: the ids of those attributes; they become the pure apply function, which then keeps Haiku's signature.
     apply_values: set[int] = dataclasses.field(default_factory=set)
@@ -163,6 +167,17 @@ class TransformPlan:
         return self.transform.apply_rng and self.uses_rng
 
     @property
+    def binding(self) -> cst.CSTNode | None:
+        """The statement that binds the transform's name (a factory's result: the assignment of its call)."""
+        return self.declared or self.transform.binding
+
+    @property
+    def builder_params(self) -> list[str]:
+        """The positional parameters of the model's constructor a factory returns (then ``*, rngs``)."""
+        needs_size = self.unit.needs_size if self.unit is not None else self.construction_needs_size
+        return ["in_features"] * self.needs_input + ["in_size"] * needs_size
+
+    @property
     def takes_rng(self) -> bool:
         """Whether the pure apply function takes Haiku's rng argument (it stands for ``model.apply`` as a value,
         so it keeps Haiku's signature, or the model draws random numbers)."""
@@ -180,6 +195,7 @@ class TransformPlan:
         return self.construction is not None and self.construction_needs_input
 
     construction_needs_input: bool = False
+    construction_needs_size: bool = False
     uses_rng: bool = False
 
 
@@ -200,6 +216,9 @@ class NnxPlan:
         self.apply_calls: dict[int, TransformPlan] = {}
         #: ``init`` calls inside a statement's expression (``y = evaluate(model.init(key, x))``) → their transform.
         self.inline_inits: dict[int, TransformPlan] = {}
+        #: The ``hk.transform(...)`` calls factories return (by id) → their plan (they return the constructor instead).
+        self.factory_returns: dict[int, TransformPlan] = {}
+        self._factories: dict[str, TransformPlan] = {}  # factory function name → the plan of what it returns
         self.removed_functions: set[int] = set()
         #: ``hk.set_state(name, value)`` statements → the state variable they write.
         self.state_writes: dict[int, Submodule] = {}
@@ -235,10 +254,13 @@ class NnxPlan:
             self.classes[info.name] = unit
         for transform in self.analysis.transforms.values():
             self._plan_transform(transform)
+        self._plan_factory_results()
         if self.blocked:
             return
         for unit in list(self.units.values()):
             self._analyse(unit, ())
+        for plan in [*self.factory_returns.values(), *self.transforms]:
+            self._plan_construction(plan)
         for plan in self.transforms:
             self._plan_call_sites(plan)
         self._check_everything_placed()
@@ -777,11 +799,17 @@ class NnxPlan:
         if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
             self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet")
             return
+        factory = None
         if self._scope_body(transform.binding) is None:
-            self.block(where, f"transform {label}: transforms returned by functions (factories) are not supported by the nnx target yet")
-            return
+            factory = self._factory_returning(transform)
+            if factory is None:
+                self.block(where, f"transform {label}: only transforms a module-level function returns (`return hk.transform(f)`, no state) are supported by the nnx target yet")
+                return
         construction = direct_construction(self.analysis, transform, function)
         plan = TransformPlan(transform, construction, None)
+        if factory is not None:
+            self._factories[factory.name.value] = plan
+            self.factory_returns[id(transform.binding)] = plan
         if construction is None:
             unit = Unit(self.analysis.generated_class_name(function), function, None)
             self.units[id(function)] = unit
@@ -789,9 +817,50 @@ class NnxPlan:
         else:
             self.top_level[id(construction)] = plan
             self.removed_functions.add(id(function))
-        self.transforms.append(plan)
+        if factory is None:
+            self.transforms.append(plan)
         if isinstance(transform.binding, cst.Assign):
             self.bindings[id(transform.binding)] = plan
+
+    def _factory_returning(self, transform: Transform) -> cst.FunctionDef | None:
+        """The module-level function whose ``return`` statement is ``transform`` (an unbound ``hk.transform``
+        call, without state), when it returns no other transform."""
+        statement = self.analysis.parents.get(self.analysis.parents.get(transform.binding))  # Call → Return → line
+        body = self.analysis.parents.get(statement)
+        factory = self.analysis.parents.get(body)
+        if (
+            transform.with_state
+            or not isinstance(transform.binding, cst.Call)
+            or not isinstance(self.analysis.parents.get(transform.binding), cst.Return)
+            or not isinstance(body, cst.IndentedBlock)
+            or not isinstance(factory, cst.FunctionDef)
+            or self.analysis.parents.get(factory) is not self.analysis.module
+            or factory.name.value in self._factories
+        ):
+            return None
+        return factory
+
+    def _plan_factory_results(self) -> None:
+        """``a = make_model(4)`` for a factory that returns a transform: ``a`` holds the model's constructor, and
+        the model is built where ``a.init`` was called."""
+        for node in self.analysis.nodes:
+            if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and m.matches(node.value, m.Call(func=m.Name()))):
+                continue
+            target = node.targets[0].target
+            factory = self._factories.get(node.value.func.value)  # type: ignore[attr-defined]
+            transform = self.analysis.transform_named(target) if isinstance(target, cst.Name) else None
+            if factory is None or transform is None or transform.function is not None or transform.binding is not None:
+                continue
+            plan = TransformPlan(transform, factory.construction, factory.unit, declared=node, factory=factory)
+            self.transforms.append(plan)
+        declared = {id(plan.declared) for plan in self.transforms if plan.declared is not None}
+        for node in self.analysis.nodes:
+            if not isinstance(node, cst.Name) or node.value not in self._factories:
+                continue
+            call = self.analysis.parents.get(node)
+            if isinstance(call, cst.FunctionDef) or (isinstance(call, cst.Call) and call.func is node and id(self.analysis.parents.get(call)) in declared):
+                continue
+            self.block(node, f"{node.value} (returns a transform) used other than as `model = {node.value}(...)`: not supported by the nnx target yet")
 
     def _plan_multi_transform(self, transform: Transform, function: cst.FunctionDef, where: cst.CSTNode, label: str) -> None:
         """``hk.multi_transform`` of a function that builds one module and returns its methods: the model is that
@@ -858,21 +927,17 @@ class NnxPlan:
 
     def _plan_call_sites(self, plan: TransformPlan) -> None:
         transform = plan.transform
-        if plan.construction is not None:
-            plan.construction_needs_input, plan.uses_rng = self._construction_input(plan.construction)
-        else:
-            plan.uses_rng = plan.unit.uses_rng  # type: ignore[union-attr]
         for node in self.analysis.nodes:
             if not isinstance(node, cst.Name) or node.value != transform.name:
                 continue
             if self.analysis.transform_named(node) is not transform:
                 continue
             parent = self.analysis.parents.get(node)
-            if node is getattr(transform.binding, "name", None) or (
-                isinstance(parent, cst.AssignTarget) and isinstance(transform.binding, cst.Assign) and parent in transform.binding.targets
+            if node is getattr(plan.binding, "name", None) or (
+                isinstance(parent, cst.AssignTarget) and isinstance(plan.binding, cst.Assign) and parent in plan.binding.targets
             ):
                 continue
-            scope = self._scope_body(transform.binding)
+            scope = self._scope_body(plan.binding)
             if scope is not None and not self._inside(node, scope):
                 self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
                 continue
@@ -890,12 +955,10 @@ class NnxPlan:
                 self.apply_calls[id(owner)] = plan
             else:
                 self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
+        takes_sample = bool(plan.builder_params)
         if plan.init is None:
-            self.block(transform.binding or self.analysis.module, f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there")
+            self.block(plan.binding or self.analysis.module, f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there")
             return
-        takes_sample = plan.construction_needs_input or (plan.unit is not None and (plan.unit.needs_input or plan.unit.needs_size))
-        if plan.construction is not None and self.analysis.local_module_class(plan.construction.func) is not None:
-            takes_sample |= self.classes[plan.construction.func.value].needs_size  # type: ignore[attr-defined]
         if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
             self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
             return
@@ -924,6 +987,15 @@ class NnxPlan:
         if plan.methods and plan.split and plan.uses_rng:
             self.block(plan.init_call, f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet")  # type: ignore[arg-type]
 
+    def _plan_construction(self, plan: TransformPlan) -> None:
+        """What the model's construction needs (input width, flattened input size) and whether it draws random numbers."""
+        if plan.construction is None:
+            plan.uses_rng = plan.unit.uses_rng  # type: ignore[union-attr]
+            return
+        plan.construction_needs_input, plan.uses_rng = self._construction_input(plan.construction)
+        if self.analysis.local_module_class(plan.construction.func) is not None:
+            plan.construction_needs_size = self.classes[plan.construction.func.value].needs_size  # type: ignore[attr-defined]
+
     def _construction_input(self, construction: cst.Call) -> tuple[bool, bool]:
         layer = self.analysis.is_haiku_layer_call(construction)
         if layer is not None:
@@ -945,7 +1017,7 @@ class NnxPlan:
             )
             or not isinstance(statement, cst.SimpleStatementLine)
             or len(statement.body) != 1
-            or self.analysis.parents.get(statement) is not self._scope_body(plan.transform.binding)
+            or self.analysis.parents.get(statement) is not self._scope_body(plan.binding)
         ):
             targets = "params, state" if plan.transform.with_state else "params"
             self.block(init, f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet")
@@ -982,7 +1054,7 @@ class NnxPlan:
             if isinstance(current, (cst.Lambda, cst.BaseComp, cst.BooleanOperation, cst.IfExp)):
                 return None  # maybe run more than once, or not at all
             current = self.analysis.parents.get(current)
-        if current is None or self.analysis.parents.get(current) is not self._scope_body(plan.transform.binding):
+        if current is None or self.analysis.parents.get(current) is not self._scope_body(plan.binding):
             return None
         return current  # type: ignore[return-value]
 

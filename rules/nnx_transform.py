@@ -134,6 +134,9 @@ class NnxTransform(Rule):
         rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
         sample = self._sample(transform, init)
         width, size = expr(f"{sample}.shape[-1]"), expr(f"{sample}[0].size")
+        if transform.factory is not None:  # the name holds the model's constructor the factory returned
+            sizes = {"in_features": width, "in_size": size}
+            return call(cst.Name(transform.name), [*(cst.Arg(sizes[p]) for p in transform.builder_params), keyword("rngs", rngs)])
         if transform.construction is not None:
             built = self.ctx.constructions.get(transform.construction, transform.construction)
             return replace_names(built, {"rngs": rngs, INPUT: width, FLAT: size})  # type: ignore[return-value]
@@ -145,6 +148,17 @@ class NnxTransform(Rule):
         if unit.needs_rngs:
             args.append(keyword("rngs", rngs))
         return call(cst.Name(unit.name), args)
+
+    def _constructor(self, plan: TransformPlan) -> cst.BaseExpression:
+        """What a factory returns instead of the transform: the model's constructor, called as
+        ``(in_features, [in_size,] *, rngs)`` where Haiku's ``init`` was called."""
+        if plan.unit is not None:
+            return cst.Name(plan.unit.name)
+        assert plan.construction is not None
+        built = self.ctx.constructions.get(plan.construction, plan.construction)
+        names = {"rngs": cst.Name("rngs"), INPUT: cst.Name("in_features"), FLAT: cst.Name("in_size")}
+        params = ", ".join([*plan.builder_params, "*", "rngs"])
+        return cst.Lambda(cst.parse_expression(f"lambda {params}: 0").params, replace_names(built, names))  # type: ignore[arg-type, attr-defined]
 
     def _sample(self, transform: TransformPlan, init: cst.Call) -> str:
         """The source of the sample input ``init`` was given (parenthesised where needed)."""
@@ -166,6 +180,9 @@ class NnxTransform(Rule):
         plan = self.ctx.nnx_plan
         if plan.blocked:
             return None
+        returned = plan.factory_returns.get(id(original_node))
+        if returned is not None:
+            return self._constructor(returned)
         initialised = plan.inline_inits.get(id(original_node))
         if initialised is not None:
             return cst.Name(initialised.params)  # type: ignore[arg-type]
