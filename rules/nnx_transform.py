@@ -26,7 +26,7 @@ class NnxTransform(Rule):
     """Build the NNX model at the ``init`` call site and turn ``apply`` calls into model calls."""
 
     code = "H2F040"
-    haiku_apis = ("haiku.transform", "haiku.transform_with_state", "haiku.without_apply_rng")
+    haiku_apis = ("haiku.transform", "haiku.transform_with_state", "haiku.multi_transform", "haiku.without_apply_rng")
     targets = frozenset({"nnx"})
     order = 70
 
