@@ -102,6 +102,10 @@ class Unit:
     output: Width = None
     #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
     stored: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Statements of a method that compute what its submodules are built from (``c1, c2 = self._channels``):
+    #: ``__init__`` runs them too, before building the submodules; the names they bind.
+    lifted: list[cst.SimpleStatementLine] = dataclasses.field(default_factory=list)
+    lifted_names: set[str] = dataclasses.field(default_factory=set)
     analysed: bool = False
     uses_rng: bool = False
 
@@ -228,6 +232,8 @@ class NnxPlan:
         self.input_params: dict[int, str] = {}
         #: Whether any module keeps ``hk.get_state`` values (the file gets a variable type for them).
         self.uses_state = False
+        #: Statements ``__init__`` now runs (see :attr:`Unit.lifted`) that the method no longer needs.
+        self.moved_statements: set[int] = set()
         #: ``for`` statements (by id) that build submodules.
         self.loops: dict[int, Loop] = {}
         self._build()
@@ -402,6 +408,14 @@ class NnxPlan:
             elif submodule.kind == "dropout":
                 unit.uses_rng = True
         self._widths(unit, methods)
+        for statement in unit.lifted:
+            method = self.analysis.enclosing(statement, cst.FunctionDef)
+            names = _assigned(statement)
+            if method is not None and not any(
+                isinstance(node, cst.Name) and node.value in names and not self._inside(node, statement) and not self._in_hoisted(node)
+                for node in walk(method.body)
+            ):
+                self.moved_statements.add(id(statement))
 
     def _init_submodules(self, unit: Unit, init: cst.FunctionDef, taken: set[str]) -> None:
         for node in walk(init.body):
@@ -459,6 +473,8 @@ class NnxPlan:
                 arguments = [input_width_of(arg, input_param) for arg in arguments]  # type: ignore[misc]
             uses = {name.value for arg in arguments for name in walk(arg) if isinstance(name, cst.Name)} & local
             uses -= self._argument_keywords(arguments) | (loop.targets if loop is not None else set())
+            if uses and self._lift(unit, method, node, uses, local):
+                uses = set()
             if uses:
                 self.block(node, f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet")
                 continue
@@ -488,6 +504,56 @@ class NnxPlan:
 
         for write in writes:
             self._state_write(unit, write, variables)
+
+    def _in_hoisted(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` is part of a construction that moves to ``__init__``."""
+        current = self.analysis.parents.get(node)
+        while current is not None and not isinstance(current, cst.BaseStatement):
+            submodule = self.submodules.get(id(current))
+            if submodule is not None and submodule.hoisted and submodule.call is current:
+                return True
+            current = self.analysis.parents.get(current)
+        return False
+
+    def _lift(self, unit: Unit, method: cst.FunctionDef, node: cst.Call, names: set[str], local: set[str]) -> bool:
+        """Let ``__init__`` compute the method's ``names`` that the construction ``node`` reads, if each is bound
+        once, by a plain assignment among the method's first statements, from values ``__init__`` has."""
+        init = unit.info.init if unit.info is not None else None
+        reserved = (self.analysis.local_names(init) if init is not None else set()) | {"self", "rngs", INPUT, FLAT}
+        statements = list(method.body.body)
+        position = next((i for i, statement in enumerate(statements) if self._inside(node, statement)), len(statements))
+        bound: dict[str, cst.SimpleStatementLine] = {}
+        for statement in statements[:position]:
+            for name in _assigned(statement):
+                bound[name] = statement if name not in bound else None  # type: ignore[assignment]
+        if _assigned(method.body) & names - bound.keys():
+            return False
+        needed: list[cst.SimpleStatementLine] = []
+        todo = sorted(names)
+        while todo:
+            name = todo.pop()
+            statement = bound.get(name)
+            if statement is None or name in reserved:
+                return False
+            if not m.matches(statement, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name() | m.Tuple())])])):
+                return False
+            if _rebinds(method.body, name):
+                return False
+            if any(s is statement for s in needed):
+                continue
+            needed.append(statement)
+            value = statement.body[0].value  # type: ignore[attr-defined]
+            reads = {n.value for n in walk(value) if isinstance(n, cst.Name)} & local
+            if not _valid_in_init(value, local - set(bound)):
+                return False
+            todo.extend(sorted(reads - {n for s in needed for n in _assigned(s)}))
+        for statement in statements[:position]:
+            if any(s is statement for s in needed) and not any(s is statement for s in unit.lifted):
+                unit.lifted.append(statement)
+                unit.lifted_names |= _assigned(statement)
+        order = {id(statement): index for index, statement in enumerate(statements)}
+        unit.lifted.sort(key=lambda statement: order.get(id(statement), -1))
+        return True
 
     def _loop(self, unit: Unit, method: cst.FunctionDef, node: cst.Call, local: set[str]) -> tuple[Loop | None, str]:
         """The loop of ``method`` that builds ``node`` if ``__init__`` can repeat it, else (None, why not)."""
@@ -639,7 +705,7 @@ class NnxPlan:
                 continue  # followed from the calls, with the widths they pass
             returned = self._flow(unit, method, INPUT if is_call else None, ())
             if is_call:
-                unit.output = None if _names_of(returned) & self._carry_variables(unit) else returned
+                unit.output = None if _names_of(returned) & (self._carry_variables(unit) | unit.lifted_names) else returned
         for submodule in unit.submodules:
             if submodule.kind == "dropout" or not self._takes_width(submodule):
                 continue
@@ -730,6 +796,7 @@ class NnxPlan:
 
         if submodule.loop is not None:
             local = local - submodule.loop.targets  # the loop in __init__ binds them too
+        local = local - unit.lifted_names  # __init__ computes them too
 
         def argument_width(node: cst.BaseExpression) -> Width:
             if input_param is not None:
@@ -1125,6 +1192,17 @@ def _names_of(width: Width) -> set[str]:
         return {node.value for node in walk(cst.parse_expression(width)) if isinstance(node, cst.Name)}
     except cst.ParserSyntaxError:
         return set()
+
+
+def _rebinds(body: cst.CSTNode, name: str) -> bool:
+    """Whether ``name`` is bound below ``body`` other than by one plain assignment (augmented, in a loop…)."""
+    count = 0
+    for child in walk(body):
+        if isinstance(child, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)) and name in {n.value for n in walk(child.target) if isinstance(n, cst.Name)}:
+            return True
+        if isinstance(child, cst.AssignTarget) and name in {n.value for n in walk(child.target) if isinstance(n, cst.Name)}:
+            count += 1
+    return count != 1
 
 
 def _assigned(node: cst.CSTNode) -> set[str]:

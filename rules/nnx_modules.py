@@ -115,7 +115,13 @@ class NnxModules(Rule):
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.SimpleStatementLine | None:
         plan = self.ctx.nnx_plan
-        state = plan.state_writes.get(id(original_node)) if not plan.blocked else None
+        if plan.blocked:
+            return None
+        if any(original_node is statement for unit in plan.units.values() for statement in unit.lifted):
+            self.built[id(original_node)] = updated_node
+            if id(original_node) in plan.moved_statements:
+                return cst.RemoveFromParent()  # type: ignore[return-value]
+        state = plan.state_writes.get(id(original_node))
         if state is None:
             return None
         written = bind_arguments(updated_node.body[0].value, ("name", "value"))  # type: ignore[attr-defined]
@@ -227,6 +233,8 @@ class NnxModules(Rule):
         statements = [statement for statement in init.body.body if not _is_base_init(statement)]
         if unit.stores_rngs:
             statements.append(cst.parse_statement("self.rngs = rngs"))  # type: ignore[arg-type]
+        for statement in unit.lifted:
+            statements.append(self.built[id(statement)].with_changes(leading_lines=[]))  # type: ignore[union-attr]
         loops: set[int] = set()
         for submodule in unit.submodules:
             if submodule.loop is not None:

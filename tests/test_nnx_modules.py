@@ -94,3 +94,36 @@ def test_pooling_the_rule_cannot_read_blocks_the_file() -> None:
     assert [d.format() for d in result.diagnostics] == [
         "m.py:8:9: H2F100 pooling window or strides h2f cannot map onto the spatial axes: not supported by the nnx target yet; file left in place"
     ]
+
+
+LIFT_MODEL = """\
+import haiku as hk
+
+
+class Head(hk.Module):
+  def __init__(self, sizes, name=None):
+    super().__init__(name=name)
+    self.sizes = sizes
+
+  def __call__(self, x):
+    hidden, out = self.sizes
+    scale = 1.0 / hidden
+    return hk.Linear(out)(hk.Linear(hidden)(x) * scale)
+"""
+
+
+def test_values_a_method_builds_its_submodules_from_are_computed_in_init_too() -> None:
+    result = migrate_source(LIFT_MODEL, Options(target="nnx"), path="m.py")
+    assert "    hidden, out = self.sizes\n    self.linear = nnx.Linear(hidden, out, rngs=rngs)\n" in result.code
+    assert "    self.linear_1 = nnx.Linear(in_features, hidden, rngs=rngs)\n" in result.code
+    assert "  def __call__(self, x):\n    hidden, out = self.sizes\n" in result.code  # the method still reads `hidden`
+    head = _run(LIFT_MODEL)["Head"](3, (4, 2), rngs=nnx.Rngs(0))
+    assert head(jnp.ones((1, 3))).shape == (1, 2)
+
+
+def test_a_submodule_built_from_the_input_itself_is_refused() -> None:
+    source = LIFT_MODEL.replace("hidden, out = self.sizes", "hidden, out = x.shape[0], 3")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    messages = [d.message for d in result.diagnostics]
+    assert any("builds a submodule from its own arguments (hidden)" in message for message in messages), messages
