@@ -100,6 +100,10 @@ class Unit:
     needs_size: bool = False  # takes ``in_size``, the flattened size of one example of its input
     stores_rngs: bool = False  # draws keys itself (hk.next_rng_key): keeps ``self.rngs``
     output: Width = None
+    #: Methods other than ``__call__`` called from outside the class (``net.encode(x)``) → their output width
+    #: given :data:`INPUT` (their first argument shares the width of the module's input).
+    method_outputs: dict[str, Width] = dataclasses.field(default_factory=dict)
+    external: set[str] = dataclasses.field(default_factory=set)
     #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
     stored: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Statements of a method that compute what its submodules are built from (``c1, c2 = self._channels``):
@@ -263,6 +267,7 @@ class NnxPlan:
         self._plan_factory_results()
         if self.blocked:
             return
+        self._find_external_methods()
         for unit in list(self.units.values()):
             self._analyse(unit, ())
         for plan in [*self.factory_returns.values(), *self.transforms]:
@@ -270,6 +275,19 @@ class NnxPlan:
         for plan in self.transforms:
             self._plan_call_sites(plan)
         self._check_everything_placed()
+
+    def _find_external_methods(self) -> None:
+        """Note the methods of the file's module classes that are called on an instance (``net.encode(x)``)."""
+        for node in self.analysis.nodes:
+            if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or m.matches(node.func.value, m.Name("self")):
+                continue
+            owner = node.func.value
+            construction = owner if isinstance(owner, cst.Call) else self.analysis.constructor_of(owner)
+            info = self.analysis.local_module_class(construction.func) if isinstance(construction, cst.Call) else None
+            unit = self.classes.get(info.name) if info is not None else None
+            name = node.func.attr.value
+            if unit is not None and name in unit.info.methods and name not in ("__call__", "__init__"):  # type: ignore[union-attr]
+                unit.external.add(name)
 
     def _check_everything_placed(self) -> None:
         """Every layer, variable and dropout call must belong to a module the plan converts."""
@@ -701,11 +719,16 @@ class NnxPlan:
         called = self._called_methods(unit, methods)
         for method in methods:
             is_call = unit.info is None or method.name.value == "__call__"
-            if method.name.value in called and not is_call:
+            external = method.name.value in unit.external
+            if method.name.value in called and not is_call and not external:
                 continue  # followed from the calls, with the widths they pass
-            returned = self._flow(unit, method, INPUT if is_call else None, ())
+            returned = self._flow(unit, method, INPUT if is_call or external else None, ())
+            if _names_of(returned) & (self._carry_variables(unit) | unit.lifted_names):
+                returned = None  # only __init__ has those names
             if is_call:
-                unit.output = None if _names_of(returned) & (self._carry_variables(unit) | unit.lifted_names) else returned
+                unit.output = returned
+            elif external:
+                unit.method_outputs[method.name.value] = returned
         for submodule in unit.submodules:
             if submodule.kind == "dropout" or not self._takes_width(submodule):
                 continue
@@ -741,13 +764,26 @@ class NnxPlan:
         local = self.analysis.local_names(method) - {"self"}
         params = [p.name.value for p in method.params.params][1 if unit.info is not None else 0 :]
         flow = WidthFlow(
-            self.analysis.qualified_names,
+            lambda node: self._qualified(unit, node),
             lambda callee: self._module_use(unit, method, callee),
             lambda node: _valid_in_init(node, local),
             lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
             lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
         )
         return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
+
+    def _qualified(self, unit: Unit, node: cst.CSTNode) -> set[str]:
+        """Qualified names of ``node``; ``self._activation`` stands for the element-wise function its
+        constructor parameter defaults to (``activation=jax.nn.relu``)."""
+        names = self.analysis.qualified_names(node)
+        init = unit.info.init if unit.info is not None else None
+        if init is None or not m.matches(node, m.Attribute(m.Name("self"), m.Name())):
+            return names
+        parameter = unit.stored.get(node.attr.value)  # type: ignore[attr-defined]
+        for param in [*init.params.params, *init.params.kwonly_params]:
+            if param.name.value == parameter and param.default is not None:
+                return set(names) | (self.analysis.qualified_names(param.default) & ELEMENTWISE)
+        return names
 
     def _carry_variables(self, unit: Unit) -> set[str]:
         """The ``__init__`` variables that carry widths through the unit's loops."""
@@ -782,6 +818,9 @@ class NnxPlan:
         return self.classes[submodule.api].needs_input
 
     def _module_use(self, unit: Unit, method: cst.FunctionDef, callee: cst.BaseExpression) -> ModuleUse | None:
+        called_method = None
+        if isinstance(callee, cst.Attribute) and not m.matches(callee.value, m.Name("self")):
+            called_method, callee = callee.attr.value, callee.value  # ``net.encode(x)``: a method of a submodule
         construction = self.analysis.constructor_of(callee) if not isinstance(callee, cst.Call) else callee
         if construction is None and m.matches(callee, m.Attribute(m.Name("self"), m.Name())):
             built = [s.call for s in unit.submodules if not s.hoisted and s.attribute == callee.attr.value]  # type: ignore[attr-defined]
@@ -790,6 +829,8 @@ class NnxPlan:
             return None
         submodule = self.submodules.get(id(construction))
         if submodule is None or submodule not in unit.submodules:
+            return None
+        if called_method is not None and (submodule.kind != "local" or called_method not in self.classes[submodule.api].external):
             return None
         local = self.analysis.local_names(method) - {"self"}
         input_param = self.input_params.get(id(construction))
@@ -809,12 +850,13 @@ class NnxPlan:
             if submodule.kind == "layer":
                 return output_width(submodule.api, submodule.call, given, argument_width)
             child = self.classes[submodule.api]
+            returned = child.output if called_method is None else child.method_outputs.get(called_method)
             bindings: dict[str, Width] = {INPUT: given}
             bound = bind_arguments(submodule.call, child.constructor_params + ["name"]) or {}
             for attribute, parameter in child.stored.items():
                 if parameter in bound:
                     bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
-            return substitute(child.output, bindings)
+            return substitute(returned, bindings)
 
         return ModuleUse(output, submodule.given.append)
 
