@@ -1051,6 +1051,10 @@ class NnxPlan:
                 self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
                 continue
             owner = self.analysis.parents.get(parent) if isinstance(parent, cst.Attribute) else None
+            jitted_init = self._jitted_init(parent) if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("init"))) else None
+            if jitted_init is not None:
+                self._plan_init(plan, jitted_init)  # jax.jit(model.init)(rng, x): the model is built there all the same
+                continue
             if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("apply"))) and not (isinstance(owner, cst.Call) and owner.func is parent):
                 self._plan_apply_value(plan, node, parent)  # type: ignore[arg-type]
                 continue
@@ -1095,6 +1099,23 @@ class NnxPlan:
                 plan.split = True
         if plan.methods and plan.split and plan.uses_rng:
             self.block(plan.init_call, f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet")  # type: ignore[arg-type]
+
+    def _jitted_init(self, init: cst.Attribute) -> cst.Call | None:
+        """The call of ``jax.jit(model.init)`` (``init`` is ``model.init``): ``jax.jit(model.init)(rng, x)``."""
+        arg = self.analysis.parents.get(init)
+        jit = self.analysis.parents.get(arg)
+        outer = self.analysis.parents.get(jit)
+        if not (
+            isinstance(arg, cst.Arg)
+            and arg.keyword is None
+            and not arg.star
+            and isinstance(jit, cst.Call)
+            and len(jit.args) == 1
+            and isinstance(outer, cst.Call)
+            and outer.func is jit
+        ):
+            return None
+        return outer if "jax.jit" in self.analysis.qualified_names(jit.func) else None
 
     def _plan_construction(self, plan: TransformPlan) -> None:
         """What the model's construction needs (input width, flattened input size) and whether it draws random numbers."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import libcst as cst
+import libcst.matchers as m
 
+from h2f.analysis import walk
 from h2f.nnx_plan import TransformPlan
 from h2f.rule import Rule
 from h2f.shapes import FLAT, INPUT
@@ -88,9 +90,19 @@ class NnxTransform(Rule):
         transform = plan.init_statements.get(id(original_node))
         if transform is None:
             return None
-        construction = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(transform.name))], self._construction(transform))])
+        built = self._construction(transform)
+        statements = [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], built)]
+        rngs = [node for node in walk(built) if m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Rngs"))))]
+        if len(rngs) > 1:  # one stream for all the layers, as Haiku's init splits one key among them
+            shared = cst.Name(f"{transform.name}_rngs")
+            statements = [cst.Assign([cst.AssignTarget(shared)], rngs[0]), statements[0].with_changes(value=_replace_nodes(built, set(map(id, rngs)), shared))]
         inline = id(transform.init_call) in plan.inline_inits
-        lines = [construction.with_changes(leading_lines=updated_node.leading_lines) if inline else updated_node.with_changes(body=construction.body)]
+        lines = [
+            cst.SimpleStatementLine([statement], leading_lines=updated_node.leading_lines if index == 0 else [])
+            if inline or index < len(statements) - 1
+            else updated_node.with_changes(body=[statement], leading_lines=updated_node.leading_lines if index == 0 else [])
+            for index, statement in enumerate(statements)
+        ]
         if transform.split:
             parts = f"{transform.graphdef}, {transform.params}, {transform.state or transform.rest}"
             split = call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())])
@@ -224,6 +236,16 @@ class NnxTransform(Rule):
             if id(original_node) in transform.apply_values:
                 return cst.Name(transform.apply_function)
         return None
+
+
+def _replace_nodes(tree: cst.CSTNode, ids: set[int], replacement: cst.BaseExpression) -> cst.CSTNode:
+    """``tree`` with the nodes whose ids are in ``ids`` replaced by ``replacement``."""
+
+    class Replace(cst.CSTTransformer):
+        def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+            return replacement if id(original_node) in ids else updated_node
+
+    return tree.visit(Replace())
 
 
 def _method(model: cst.BaseExpression, method: str) -> cst.BaseExpression:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -70,6 +72,43 @@ z = encode(params, jax.random.PRNGKey(1), x)
 """
 
 
+JITTED_INIT_TRAINING = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def net_fn(x):
+  return hk.Sequential([hk.Linear(8), jax.nn.relu, hk.Linear(3)])(x)
+
+
+net = hk.without_apply_rng(hk.transform(net_fn))
+opt = optax.sgd(0.1)
+
+
+def loss(params, x, labels):
+  logits = net.apply(params, x)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+@jax.jit
+def update(params, opt_state, x, labels):
+  grads = jax.grad(loss)(params, x, labels)
+  updates, opt_state = opt.update(grads, opt_state)
+  return optax.apply_updates(params, updates), opt_state
+
+
+x = jnp.sin(jnp.arange(4 * 5, dtype=jnp.float32)).reshape(4, 5)
+labels = jnp.array([0, 1, 2, 1])
+params = jax.jit(net.init)(jax.random.PRNGKey(42), x)
+opt_state = opt.init(params)
+for _ in range(3):
+  params, opt_state = update(params, opt_state, x, labels)
+logits = net.apply(params, x)
+"""
+
+
 def _migrate(source: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx"), path="m.py")
 
@@ -114,3 +153,15 @@ def test_multi_transform_methods_on_other_params_of_a_random_model_are_refused()
     assert result.code == MULTI_DROPOUT
     messages = [d.message for d in result.diagnostics]
     assert any("methods of a multi_transform called on other params, for a model that draws random numbers" in m for m in messages), messages
+
+
+def test_a_jitted_init_builds_the_model_and_the_training_loop_computes_what_haikus_did(tmp_path: Path) -> None:
+    from h2f.verify.script import verify_scripts
+
+    result = _migrate(JITTED_INIT_TRAINING)
+    assert not result.diagnostics, result.diagnostics
+    assert "net_rngs = nnx.Rngs(jax.random.PRNGKey(42))\nnet = nnx.Sequential(nnx.Linear(x.shape[-1], 8, rngs=net_rngs)" in result.code
+    (tmp_path / "haiku_prog.py").write_text(JITTED_INIT_TRAINING)
+    (tmp_path / "nnx_prog.py").write_text(result.code)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed and report.compared, str(report)
