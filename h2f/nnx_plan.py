@@ -912,7 +912,7 @@ class NnxPlan:
         if self._scope_body(transform.binding) is None:
             factory = self._factory_returning(transform)
             if factory is None:
-                self.block(where, f"transform {label}: only transforms a module-level function returns (`return hk.transform(f)`, no state) are supported by the nnx target yet")
+                self.block(where, f"transform {label}: only transforms a module-level function returns (`return hk.transform(f)`) are supported by the nnx target yet")
                 return
         construction = direct_construction(self.analysis, transform, function)
         plan = TransformPlan(transform, construction, None)
@@ -933,13 +933,12 @@ class NnxPlan:
 
     def _factory_returning(self, transform: Transform) -> cst.FunctionDef | None:
         """The module-level function whose ``return`` statement is ``transform`` (an unbound ``hk.transform``
-        call, without state), when it returns no other transform."""
+        or ``transform_with_state`` call), when it returns no other transform."""
         statement = self.analysis.parents.get(self.analysis.parents.get(transform.binding))  # Call → Return → line
         body = self.analysis.parents.get(statement)
         factory = self.analysis.parents.get(body)
         if (
-            transform.with_state
-            or not isinstance(transform.binding, cst.Call)
+            not isinstance(transform.binding, cst.Call)
             or not isinstance(self.analysis.parents.get(transform.binding), cst.Return)
             or not isinstance(body, cst.IndentedBlock)
             or not isinstance(factory, cst.FunctionDef)
@@ -1152,7 +1151,7 @@ class NnxPlan:
             targets = "params, state" if plan.transform.with_state else "params"
             self.block(init, f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet")
             return
-        bound = bind_arguments(init, ("rng", "sample"))
+        bound = init_arguments(init)
         if init.args and init.args[0].star:
             bound = None
         if bound is None or "rng" not in bound:
@@ -1207,6 +1206,11 @@ class NnxPlan:
             if getattr(assignment, "node", None) is declared:
                 found.extend(reference.node for reference in assignment.references)
         return found
+
+
+def init_arguments(init: cst.Call) -> dict[str, cst.Arg] | None:
+    """The arguments of a Haiku ``init`` call: ``rng``, then the model's inputs (the first is ``sample``)."""
+    return bind_arguments(init, ("rng", "sample", *(f"input_{index}" for index in range(len(init.args)))))
 
 
 def _dropout_rate(node: cst.Call) -> cst.BaseExpression | None:

@@ -18,10 +18,10 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import walk
-from h2f.nnx_plan import TransformPlan
+from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
 from h2f.shapes import FLAT, INPUT
-from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, replace_names
+from h2f.syntax import call, code_of, expr, is_none, keyword, replace_names
 
 
 class NnxTransform(Rule):
@@ -142,7 +142,7 @@ class NnxTransform(Rule):
     def _construction(self, transform: TransformPlan) -> cst.BaseExpression:
         init = transform.init_call
         assert init is not None
-        bound = bind_arguments(init, ("rng", "sample")) or {}
+        bound = init_arguments(init) or {}
         rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
         sample = self._sample(transform, init)
         width, size = expr(f"{sample}.shape[-1]"), expr(f"{sample}[0].size")

@@ -109,6 +109,30 @@ logits = net.apply(params, x)
 """
 
 
+STATEFUL_FACTORY = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def scaled_fn(x, scale):
+  count = hk.get_state("count", [], jnp.int32, init=jnp.zeros)
+  hk.set_state("count", count + 1)
+  return jnp.tanh(hk.Linear(4)(x)) * scale
+
+
+def make_stateful_model():
+  return hk.transform_with_state(scaled_fn)
+
+
+x = jnp.linspace(0.0, 1.0, 2 * 5, dtype=jnp.float32).reshape(2, 5)
+stateful = make_stateful_model()
+params, state = stateful.init(jax.random.PRNGKey(1), x, 2.0)
+z, state = stateful.apply(params, state, None, x, 2.0)
+z2, state = stateful.apply(params, state, None, x, 3.0)
+"""
+
+
 def _migrate(source: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx"), path="m.py")
 
@@ -165,3 +189,15 @@ def test_a_jitted_init_builds_the_model_and_the_training_loop_computes_what_haik
     (tmp_path / "nnx_prog.py").write_text(result.code)
     report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
     assert report.passed and report.compared, str(report)
+
+
+def test_a_stateful_factory_with_two_inputs_computes_what_haikus_did(tmp_path: Path) -> None:
+    from h2f.verify.script import verify_scripts
+
+    result = _migrate(STATEFUL_FACTORY)
+    assert not result.diagnostics, result.diagnostics
+    assert "  return ScaledFn\n" in result.code
+    (tmp_path / "haiku_prog.py").write_text(STATEFUL_FACTORY)
+    (tmp_path / "nnx_prog.py").write_text(result.code)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed and len(report.compared) == 2, str(report)
