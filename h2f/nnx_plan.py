@@ -112,18 +112,28 @@ class Unit:
     lifted_names: set[str] = dataclasses.field(default_factory=set)
     analysed: bool = False
     uses_rng: bool = False
+    #: A subclass of another module class of the file: that class, and the submodules its ``__init__``
+    #: (``super().__init__``) builds that this class uses (not those of the methods it overrides).
+    base: Unit | None = None
+    inherited: list[Submodule] = dataclasses.field(default_factory=list)
+
+    @property
+    def methods(self) -> dict[str, cst.FunctionDef]:
+        """The class's methods, inherited ones included."""
+        own = dict(self.info.methods) if self.info is not None else {}
+        return {**self.base.methods, **own} if self.base is not None else own
 
     @property
     def needs_rngs(self) -> bool:
         """Whether the constructor takes ``rngs`` (it builds submodules or draws keys)."""
-        return bool(self.submodules) or self.stores_rngs
+        return bool(self.submodules) or self.stores_rngs or (self.base is not None and self.base.needs_rngs)
 
     @property
     def constructor_params(self) -> list[str]:
         """The Haiku constructor's parameters, without ``self`` and ``name``."""
         init = self.info.init if self.info is not None else None
         if init is None:
-            return []
+            return self.base.constructor_params if self.base is not None else []
         return [p.name.value for p in [*init.params.params[1:], *init.params.kwonly_params] if p.name.value != "name"]
 
 
@@ -256,10 +266,12 @@ class NnxPlan:
     def _build(self) -> None:
         self._check_apis()
         for info in self.analysis.module_classes.values():
-            if info.haiku_base != "haiku.Module" or info.local_base is not None:
-                self.block(info.node, f"{info.name}: subclasses of other modules are not supported by the nnx target yet")
+            base = self.classes.get(info.local_base or "") if info.haiku_base is None else None
+            if (info.haiku_base != "haiku.Module" or info.local_base is not None) and base is None:
+                what = f"a subclass of {info.haiku_base}" if info.haiku_base not in (None, "haiku.Module") else "a subclass of a module class defined after it or not migrated"
+                self.block(info.node, f"{info.name}: {what} is not supported by the nnx target yet")
                 continue
-            unit = Unit(info.name, info.node, info)
+            unit = Unit(info.name, info.node, info, base=base)
             self.units[id(info.node)] = unit
             self.classes[info.name] = unit
         for transform in self.analysis.transforms.values():
@@ -276,6 +288,30 @@ class NnxPlan:
             self._plan_call_sites(plan)
         self._check_everything_placed()
 
+    def _inherit(self, unit: Unit, stack: tuple[str, ...]) -> list[Submodule]:
+        """Analyse the base class of ``unit``; keep the submodules it builds that ``unit`` uses, and return
+        those it builds for the methods ``unit`` overrides."""
+        base = unit.base
+        assert base is not None
+        self._analyse(base, (*stack, unit.name))
+        unit.uses_rng |= base.uses_rng
+        unit.stores_rngs |= base.stores_rngs
+        own = set(unit.info.methods) - {"__init__"} if unit.info is not None else set()
+        kept, replaced = [], []
+        for submodule in [*base.submodules, *base.inherited]:
+            method = self.analysis.enclosing(submodule.call, cst.FunctionDef)
+            overridden = submodule.hoisted and isinstance(method, cst.FunctionDef) and method.name.value in own
+            (replaced if overridden else kept).append(submodule)
+        unit.inherited = kept
+        if unit.info is None or unit.info.init is None:
+            unit.stored = dict(base.stored)
+        init = next((u.info.init for u in _lineage(base) if u.info is not None and u.info.init is not None), None)
+        if init is not None and (isinstance(init.params.star_arg, cst.Param) or init.params.star_kwarg is not None):
+            self.block(unit.node, f"{unit.name}: its base's __init__ takes *args/**kwargs: not supported by the nnx target yet")
+        if base.needs_size:
+            self.block(unit.node, f"{unit.name}: {base.name} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
+        return replaced
+
     def _find_external_methods(self) -> None:
         """Note the methods of the file's module classes that are called on an instance (``net.encode(x)``)."""
         for node in self.analysis.nodes:
@@ -286,8 +322,9 @@ class NnxPlan:
             info = self.analysis.local_module_class(construction.func) if isinstance(construction, cst.Call) else None
             unit = self.classes.get(info.name) if info is not None else None
             name = node.func.attr.value
-            if unit is not None and name in unit.info.methods and name not in ("__call__", "__init__"):  # type: ignore[union-attr]
-                unit.external.add(name)
+            if unit is not None and name in unit.methods and name not in ("__call__", "__init__"):
+                for ancestor in _lineage(unit):
+                    ancestor.external.add(name)
 
     def _check_everything_placed(self) -> None:
         """Every layer, variable and dropout call must belong to a module the plan converts."""
@@ -408,6 +445,10 @@ class NnxPlan:
         unit.analysed = True
         taken: set[str] = set()
         methods: list[cst.FunctionDef] = []
+        replaced: list[Submodule] = []
+        if unit.base is not None:
+            replaced = self._inherit(unit, stack)
+            taken |= set(unit.methods) | {s.attribute for s in unit.inherited}
         if unit.info is not None:
             taken |= set(unit.info.methods)
             if unit.info.init is not None:
@@ -418,6 +459,9 @@ class NnxPlan:
             methods = [unit.node]  # type: ignore[list-item]
         for method in methods:
             self._method_submodules(unit, method, taken)
+        unused = {s.attribute for s in replaced} - {s.attribute for s in unit.submodules}
+        if unused:
+            self.block(unit.node, f"{unit.name}: {unit.base.name}.__init__ builds {', '.join(sorted(unused))} for methods {unit.name} overrides, which it would keep unused: not supported by the nnx target yet")  # type: ignore[union-attr]
         for submodule in unit.submodules:
             if submodule.kind == "local":
                 child = self.classes[submodule.api]
@@ -425,6 +469,9 @@ class NnxPlan:
                 unit.uses_rng |= child.uses_rng
             elif submodule.kind == "dropout":
                 unit.uses_rng = True
+        if unit.base is not None:
+            own = set(unit.info.methods) if unit.info is not None else set()
+            methods = [method for name, method in unit.methods.items() if name != "__init__" and (name in own or name == "__call__" or name in unit.external)]
         self._widths(unit, methods)
         for statement in unit.lifted:
             method = self.analysis.enclosing(statement, cst.FunctionDef)
@@ -716,7 +763,7 @@ class NnxPlan:
     # ----- widths --------------------------------------------------------------------------------------
 
     def _widths(self, unit: Unit, methods: list[cst.FunctionDef]) -> None:
-        called = self._called_methods(unit, methods)
+        called = self._called_methods(unit, list(unit.methods.values()) if unit.base is not None else methods)
         for method in methods:
             is_call = unit.info is None or method.name.value == "__call__"
             external = method.name.value in unit.external
@@ -750,11 +797,18 @@ class NnxPlan:
                     unit.needs_size |= FLAT in names
                 defined |= {variable for variable, _, _ in loop.widths.carries}
             names = _names_of(submodule.in_width)
+            if submodule in unit.inherited:
+                continue  # the base class builds it
             unit.needs_input |= INPUT in names
             unit.needs_size |= FLAT in names
             early = names & (self._carry_variables(unit) - defined)
             if early:
                 self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later: not supported by the nnx target yet")
+        if unit.base is not None:
+            unit.needs_input |= unit.base.needs_input
+            for submodule in unit.inherited:
+                if self._takes_width(submodule) and len(set(submodule.given)) > 1:
+                    self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) differs from the one {unit.base.name} gives it: not supported by the nnx target yet")
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
                 self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
@@ -791,10 +845,17 @@ class NnxPlan:
 
     def _method_call(self, unit: Unit, node: cst.Call, widths: list[Width], stack: tuple[str, ...]) -> object:
         """``self.encode(x)`` inside the module: follow ``encode`` with the width of ``x``."""
+        if unit.base is not None and m.matches(node.func, m.Attribute(m.Call(m.Name("super"), []), m.Name())):
+            name = node.func.attr.value  # type: ignore[attr-defined]
+            method = unit.base.methods.get(name)  # super().__call__(x): the base's method, on this module
+            if method is None or name == "__init__" or f"super.{name}" in stack:
+                return NOT_A_METHOD
+            given = widths[0] if widths and node.args[0].keyword is None else None
+            return self._flow(unit, method, given, (*stack, f"super.{name}"))
         if unit.info is None or not m.matches(node.func, m.Attribute(m.Name("self"), m.Name())):
             return NOT_A_METHOD
         name = node.func.attr.value  # type: ignore[attr-defined]
-        method = unit.info.methods.get(name)
+        method = unit.methods.get(name)
         if method is None or name == "__init__" or name in stack:
             return NOT_A_METHOD
         given = widths[0] if widths and node.args[0].keyword is None else None
@@ -828,7 +889,7 @@ class NnxPlan:
         if construction is None:
             return None
         submodule = self.submodules.get(id(construction))
-        if submodule is None or submodule not in unit.submodules:
+        if submodule is None or (submodule not in unit.submodules and submodule not in unit.inherited):
             return None
         if called_method is not None and (submodule.kind != "local" or called_method not in self.classes[submodule.api].external):
             return None
@@ -1247,6 +1308,16 @@ def _stored_parameters(init: cst.FunctionDef, params: list[str]) -> dict[str, st
             if assign.value.value in params:
                 stored[assign.targets[0].target.attr.value] = assign.value.value
     return stored
+
+
+def _lineage(unit: Unit) -> list[Unit]:
+    """``unit`` and its base classes, nearest first."""
+    found = []
+    current: Unit | None = unit
+    while current is not None:
+        found.append(current)
+        current = current.base
+    return found
 
 
 def _names_of(width: Width) -> set[str]:

@@ -178,11 +178,13 @@ class NnxModules(Rule):
                 statement = self._init(unit, statement)
                 init_done = True
             body.append(statement)
-        if not init_done and (unit.needs_rngs or unit.needs_input or unit.needs_size):
+        builds = bool(unit.submodules or unit.lifted) if unit.base is not None else unit.needs_rngs or unit.needs_input or unit.needs_size
+        if not init_done and builds:
             position = 1 if body and is_docstring(body[0]) else 0
             if position < len(body) and not body[position].leading_lines:
                 body[position] = body[position].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
-            body.insert(position, self._init(unit, None))
+            blank = [cst.EmptyLine(indent=False)] if position else []  # after the docstring
+            body.insert(position, self._init(unit, None).with_changes(leading_lines=blank))
         bases = [
             arg.with_changes(value=self.ctx.nnx("Module")) if self.ctx.haiku_name(original.value) == "haiku.Module" else arg
             for arg, original in zip(updated_node.bases, original_node.bases)
@@ -230,7 +232,13 @@ class NnxModules(Rule):
                 params=cst.Parameters([cst.Param(cst.Name("self"))]),
                 body=cst.IndentedBlock([]),
             )
-        statements = [statement for statement in init.body.body if not _is_base_init(statement)]
+            if unit.base is not None:
+                init = _forwarding_init(unit)
+        statements = [
+            self._super_init(unit, statement) if _is_base_init(statement) else statement
+            for statement in init.body.body
+            if unit.base is not None or not _is_base_init(statement)
+        ]
         if unit.stores_rngs:
             statements.append(cst.parse_statement("self.rngs = rngs"))  # type: ignore[arg-type]
         for statement in unit.lifted:
@@ -270,6 +278,21 @@ class NnxModules(Rule):
         return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
 
 
+    def _super_init(self, unit: Unit, statement: cst.BaseStatement) -> cst.BaseStatement:
+        """``super().__init__(hidden, out, name=name)`` of a subclass → the base's NNX constructor call
+        (its input width first, ``rngs`` last, no ``name``)."""
+        base = unit.base
+        assert base is not None and isinstance(statement, cst.SimpleStatementLine)
+        expression = statement.body[0]
+        init_call = expression.value  # type: ignore[attr-defined]
+        args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init_call.args if not _is_keyword(arg, "name")]
+        position = 0 if m.matches(init_call.func, m.Attribute(m.Call(m.Name("super")))) else 1  # Base.__init__(self, ...)
+        if base.needs_input:
+            args.insert(position, positional(cst.Name(INPUT)))
+        if base.needs_rngs:
+            args.append(keyword("rngs", cst.Name("rngs")))
+        return statement.with_changes(body=[expression.with_changes(value=init_call.with_changes(args=call(init_call.func, args).args))])
+
     def _loop(self, loop: Loop) -> list[cst.BaseStatement]:
         """``self.linear = nnx.List()`` per submodule, then the method's loop building them (carrying the widths
         that change from one iteration to the next in local variables)."""
@@ -293,6 +316,29 @@ class NnxModules(Rule):
             return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(loop.submodules[0].attribute))], value)])]
         statements.append(cst.For(target=target, iter=loop.node.iter, body=cst.IndentedBlock(body)))
         return statements
+
+
+def _is_keyword(arg: cst.Arg, name: str) -> bool:
+    return arg.keyword is not None and arg.keyword.value == name
+
+
+def _forwarding_init(unit: Unit) -> cst.FunctionDef:
+    """``__init__`` of a subclass without one: the nearest base constructor's parameters, passed on to it."""
+    ancestor = unit.base
+    while ancestor is not None and (ancestor.info is None or ancestor.info.init is None):
+        ancestor = ancestor.base
+    base_init = ancestor.info.init if ancestor is not None and ancestor.info is not None else None
+    params = base_init.params if base_init is not None else cst.Parameters([cst.Param(cst.Name("self"))])
+    forwarded = [positional(cst.Name(p.name.value)) for p in params.params[1:] if p.name.value != "name"]
+    forwarded += [keyword(p.name.value, cst.Name(p.name.value)) for p in params.kwonly_params if p.name.value != "name"]
+    super_call = call(cst.Attribute(call(cst.Name("super"), []), cst.Name("__init__")), forwarded)
+    return cst.FunctionDef(
+        name=cst.Name("__init__"),
+        params=params.with_changes(
+            params=[params.params[0].with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT), *params.params[1:]],
+        ),
+        body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Expr(super_call)])]),
+    )
 
 
 def _is_import(statement: cst.BaseStatement) -> bool:
