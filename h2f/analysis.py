@@ -10,19 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Collection, Mapping
-from typing import Any
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.metadata import (
-    ParentNodeProvider,
-    QualifiedName,
-    QualifiedNameProvider,
-    Scope,
-    ScopeProvider,
-)
-from libcst.metadata.base_provider import LazyValue
 
 from h2f.names import (
     BATCH_STATS_COLLECTION,
@@ -36,6 +26,7 @@ from h2f.names import (
     normalize_haiku_name,
 )
 from h2f.project import ProjectIndex
+from h2f.resolver import NodeMap, Resolver, Scope
 
 _HAIKU_WORD = re.compile(r"\bhaiku\b")
 
@@ -125,11 +116,14 @@ class FileAnalysis:
         self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
         self.project: ProjectIndex = project or {}
-        #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it).
-        collector = _Collector()
-        self.module.visit(collector)
-        self.nodes: list[cst.CSTNode] = collector.nodes
-        self._spans = collector.spans
+        #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
+        #: walk records parents and scopes (:mod:`h2f.resolver`).
+        self._resolver = Resolver()
+        self.module.visit(self._resolver)
+        self.nodes: list[cst.CSTNode] = self._resolver.nodes
+        self._spans = self._resolver.spans
+        #: The parent of every node.
+        self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
 
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
@@ -138,27 +132,11 @@ class FileAnalysis:
             return walk(node)
         return self.nodes[span[0] : span[1]]
 
-    # Metadata is resolved on first use, in one batched traversal for all three (the costliest step of a
-    # migration): a file whose imports bring in no Haiku never needs it. Positions are resolved only when a
-    # diagnostic needs one.
     @functools.cached_property
-    def _metadata(self) -> Mapping[type, Mapping[cst.CSTNode, Any]]:
-        return self.wrapper.resolve_many([QualifiedNameProvider, ParentNodeProvider, ScopeProvider])
-
-    @functools.cached_property
-    def qualified(self) -> Mapping[cst.CSTNode, Collection[QualifiedName]]:
-        """libcst's qualified names of every node."""
-        return self._metadata[QualifiedNameProvider]
-
-    @functools.cached_property
-    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
-        """The parent of every node."""
-        return self._metadata[ParentNodeProvider]
-
-    @functools.cached_property
-    def scopes(self) -> Mapping[cst.CSTNode, Scope | None]:
-        """The scope of every node."""
-        return self._metadata[ScopeProvider]
+    def scopes(self) -> NodeMap[Scope]:
+        """The scope every node is evaluated in (names are resolved on first use)."""
+        self._resolver.finish()
+        return self._resolver.scopes
 
     @classmethod
     def build(cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> FileAnalysis:
@@ -184,19 +162,15 @@ class FileAnalysis:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
         if not isinstance(node, (cst.Name, cst.Attribute)):
             return None
-        for qualified in self._qualified(node):
-            name = qualified.name
+        for name in self.qualified_names(node):
             if name == "haiku" or name.startswith("haiku."):
                 return normalize_haiku_name(name)
         return None
 
-    def qualified_names(self, node: cst.CSTNode) -> set[str]:
-        """Every qualified name libcst resolves for an original expression node (``jax.numpy.zeros``)."""
-        return {qualified.name for qualified in self._qualified(node)}
-
-    def _qualified(self, node: cst.CSTNode) -> Collection[QualifiedName]:
-        value = self.qualified.get(node, ())
-        return value() if isinstance(value, LazyValue) else value
+    def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Every qualified name of an original expression node through the imports (``jax.numpy.zeros``)."""
+        self._resolver.finish()
+        return self._resolver.qualified_names(node)
 
     def is_haiku_layer_call(self, node: cst.CSTNode) -> str | None:
         """If ``node`` constructs a Haiku layer (``hk.Linear(...)``), its Haiku name."""

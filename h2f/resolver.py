@@ -1,0 +1,577 @@
+"""Parents, scopes and qualified names of a module's nodes, from one walk.
+
+libcst's ``ParentNodeProvider``, ``ScopeProvider`` and ``QualifiedNameProvider`` cost several times a parse
+(three traversals, an expression-context pass, lazy name resolution). h2f needs little of them: the parent of
+a node, the bindings of a name in a scope and their uses, and the dotted name an expression refers to through
+the imports (``hk.nets.MLP`` → ``haiku.nets.MLP``). :class:`Resolver` records all of it in the one pre-order walk
+the analysis makes anyway, and answers with the same objects' shapes as libcst (``scope[name]`` → assignments
+with ``.node``, ``.name``, ``.scope``, ``.references``; ``scope.assignments``; ``scope.accesses``).
+
+Python's rules are followed: a class body is not visible from the functions and comprehensions inside it,
+``global``/``nonlocal`` redirect bindings, parameters bind in the function and their defaults and annotations
+are evaluated outside it, the first iterable of a comprehension is evaluated outside it, a walrus binds in the
+enclosing function, ``del x`` makes ``x`` local. Where libcst differs (it binds a walrus in the comprehension and
+reads ``del x`` as a use; it also resolves names inside string annotations, which this resolver does not),
+this module follows Python; no Haiku name h2f asks about depends on it (``tests/test_resolver.py`` compares).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+import libcst as cst
+
+_T = TypeVar("_T")
+
+MODULE, CLASS, FUNCTION, COMPREHENSION, BUILTIN = "module", "class", "function", "comprehension", "builtin"
+
+
+class NodeMap(Generic[_T]):
+    """A read-only mapping from original nodes to values, keyed by identity (libcst nodes hash in Python)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[int, _T]) -> None:
+        self._values = values
+
+    def get(self, node: object, default: _T | None = None) -> _T | None:
+        """The value of ``node``, or ``default``."""
+        return self._values.get(id(node), default)
+
+    def __getitem__(self, node: object) -> _T:
+        return self._values[id(node)]
+
+    def __contains__(self, node: object) -> bool:
+        return id(node) in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class Access:
+    """One use of a name: the Name node, the scope it is read in, and the assignments it may read."""
+
+    __slots__ = ("node", "scope", "referents")
+
+    def __init__(self, node: cst.CSTNode, scope: Scope) -> None:
+        self.node = node
+        self.scope = scope
+        self.referents: list[Assignment] = []
+
+
+class Assignment:
+    """One binding of ``name`` in ``scope`` by ``node`` (a Name target, Param, FunctionDef, ClassDef, Import…)."""
+
+    __slots__ = ("name", "scope", "node", "references")
+
+    def __init__(self, name: str, scope: Scope, node: cst.CSTNode | None) -> None:
+        self.name = name
+        self.scope = scope
+        self.node = node
+        self.references: list[Access] = []
+
+    def qualified_names(self, full_name: str) -> set[str]:
+        """What ``full_name`` (starting with this binding's name) stands for: a local name, prefixed by the scope."""
+        prefix = self.scope.name_prefix
+        return {f"{prefix}.{full_name}" if prefix else full_name}
+
+
+class BuiltinAssignment(Assignment):
+    """A builtin name (``print``); it has no node."""
+
+    __slots__ = ()
+
+    def qualified_names(self, full_name: str) -> set[str]:
+        """``builtins.<name>``."""
+        return {f"builtins.{self.name}"}
+
+
+class ImportAssignment(Assignment):
+    """A name bound by an ``import``/``from … import`` statement (``node`` is the statement)."""
+
+    __slots__ = ()
+
+    def qualified_names(self, full_name: str) -> set[str]:
+        """The imported dotted name ``full_name`` stands for (``hk.nets.MLP`` → ``haiku.nets.MLP``)."""
+        statement = self.node
+        assert isinstance(statement, (cst.Import, cst.ImportFrom))
+        if isinstance(statement.names, cst.ImportStar):
+            return set()
+        module = ""
+        if isinstance(statement, cst.ImportFrom):
+            module = (full_name_of(statement.module) or "") if statement.module is not None else ""
+            if statement.relative:
+                module = "." * len(statement.relative) + module
+        results = set()
+        for alias in statement.names:
+            real_name = full_name_of(alias.name)
+            if not real_name:
+                continue
+            parts = real_name.split(".")
+            for end in range(len(parts), 0, -1):  # a dotted import: the longest prefix that matches
+                as_name = real = ".".join(parts[:end])
+                if module.endswith("."):
+                    real = f"{module}{real}"
+                elif module:
+                    real = f"{module}.{real}"
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    as_name = alias.asname.name.value
+                if full_name.startswith(as_name):
+                    remaining = full_name[len(as_name) :]
+                    if remaining and not remaining.startswith("."):
+                        continue
+                    remaining = remaining.lstrip(".")
+                    results.add(f"{real}.{remaining}" if remaining else real)
+                    break
+        return results
+
+
+class Scope:
+    """A namespace: the module, a class body, a function or lambda, a comprehension (or the builtins)."""
+
+    def __init__(
+        self, kind: str, parent: Scope | None, node: cst.CSTNode | None = None, name: str | None = None
+    ) -> None:
+        self.kind = kind
+        self.parent: Scope = parent if parent is not None else self
+        self.node = node
+        self.globals: Scope = self if kind == MODULE else (parent.globals if parent is not None else self)
+        self._assignments: dict[str, list[Assignment]] = {}
+        self._accesses: dict[str, list[Access]] = {}
+        self._overwrites: dict[str, Scope] = {}  # global / nonlocal declarations
+        if kind in (MODULE, BUILTIN) or parent is None:
+            self.name_prefix = ""
+        elif kind == FUNCTION:
+            self.name_prefix = ".".join(filter(None, [parent.name_prefix, name, "<locals>"]))
+        elif kind == CLASS:
+            self.name_prefix = ".".join(filter(None, [parent.name_prefix, name]))
+        else:
+            self.name_prefix = ".".join(filter(None, [parent.name_prefix, "<comprehension>"]))
+
+    # ----- recording -----------------------------------------------------------------------------------
+
+    def _target(self, name: str) -> Scope:
+        """The scope a binding of ``name`` here lands in (``global``/``nonlocal`` redirect it)."""
+        redirected = self._overwrites.get(name)
+        if redirected is None:
+            return self
+        return redirected._visible()._target(name)
+
+    def record(self, name: str, node: cst.CSTNode, kind: type[Assignment] = Assignment) -> None:
+        """Record that ``node`` binds ``name`` in this scope (or where ``global``/``nonlocal`` send it)."""
+        target = self._target(name)
+        target._assignments.setdefault(name, []).append(kind(name, target, node))
+
+    def declare(self, name: str, nonlocal_: bool) -> None:
+        """``global name`` / ``nonlocal name``."""
+        if self.kind != MODULE:
+            self._overwrites[name] = self.parent if nonlocal_ else self.globals
+
+    # ----- lookup --------------------------------------------------------------------------------------
+
+    def _visible(self) -> Scope:
+        """This scope, or the nearest ancestor whose names an inner scope sees (class bodies are skipped)."""
+        scope = self
+        while scope.kind == CLASS:
+            scope = scope.parent
+        return scope
+
+    def _resolve(self, name: str) -> list[Assignment]:
+        if self.kind == BUILTIN:
+            if name not in self._assignments and hasattr(builtins, name):
+                self._assignments[name] = [BuiltinAssignment(name, self, None)]
+            return self._assignments.get(name, [])
+        redirected = self._overwrites.get(name)
+        if redirected is not None:
+            return redirected._visible()._resolve(name)
+        found = self._assignments.get(name)
+        if found:
+            return found
+        return self.parent._visible()._resolve(name)
+
+    def __getitem__(self, name: str) -> list[Assignment]:
+        """Every binding ``name`` may refer to when read in this scope (those of the nearest scope that has one)."""
+        return self._resolve(name)
+
+    def __contains__(self, name: str) -> bool:
+        if self.kind == BUILTIN:
+            return hasattr(builtins, name)
+        redirected = self._overwrites.get(name)
+        if redirected is not None:
+            return name in redirected
+        if self._assignments.get(name):
+            return True
+        return name in self.parent._visible()
+
+    @property
+    def assignments(self) -> list[Assignment]:
+        """The bindings recorded in this scope itself."""
+        return [assignment for found in self._assignments.values() for assignment in found]
+
+    @property
+    def accesses(self) -> list[Access]:
+        """The reads of names made in this scope itself."""
+        return [access for found in self._accesses.values() for access in found]
+
+
+def full_name_of(node: cst.CSTNode | None) -> str | None:
+    """The dotted name of a Name/Attribute (through a Call's function, a Subscript's value, a Decorator)."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, cst.Name):
+            parts.append(node.value)
+            return ".".join(reversed(parts))
+        if parts and not isinstance(node, (cst.Attribute, cst.Call, cst.Subscript)):
+            parts.append("None")  # libcst's spelling of ``"".join`` and ``(a + b).sum``: ``None.join``
+            return ".".join(reversed(parts))
+        if isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        elif isinstance(node, cst.Call):
+            node = node.func
+        elif isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            node = node.name
+        elif isinstance(node, cst.Decorator):
+            node = node.decorator
+        else:
+            return None
+
+
+def _binds(node: cst.CSTNode, assignment: Assignment) -> bool:
+    """Whether ``node`` is the binding ``assignment`` records (for an import: a name written in the statement)."""
+    declared = assignment.node
+    if node is declared:
+        return True
+    if isinstance(declared, (cst.Import, cst.ImportFrom)) and not isinstance(declared.names, cst.ImportStar):
+        return any(
+            alias.name is node or (alias.asname is not None and alias.asname.name is node) for alias in declared.names
+        )
+    return False
+
+
+#: Nodes after which the bindings they make are visible (libcst's "assignment-like" nodes).
+_BINDING_STATEMENTS = (
+    cst.AnnAssign,
+    cst.AsName,
+    cst.Assign,
+    cst.AugAssign,
+    cst.ClassDef,
+    cst.CompFor,
+    cst.FunctionDef,
+    cst.Import,
+    cst.ImportFrom,
+    cst.NamedExpr,
+    cst.Parameters,
+    cst.WithItem,
+)
+_NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+class Resolver(cst.CSTVisitor):
+    """One pre-order walk of a module recording every node (``nodes``, ``spans``), parents and scopes.
+
+    Visit the module with it (``module.visit(resolver)``), then call :meth:`finish` once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[cst.CSTNode] = []
+        #: id of each node -> where it and its descendants are in ``nodes``.
+        self.spans: dict[int, tuple[int, int]] = {}
+        self._parents: dict[int, cst.CSTNode] = {}
+        self._scopes: dict[int, Scope] = {}
+        self._starts: list[int] = []
+        self._stack: list[cst.CSTNode] = []
+        self._scope: Scope = Scope(MODULE, Scope(BUILTIN, None))
+        #: id of a node -> the scope its subtree is evaluated in, when not its parent's.
+        self._enter: dict[int, Scope] = {}
+        self._restore: list[tuple[int, Scope]] = []  # (id of the node that switched, scope before it)
+        self._stores: set[int] = set()  # ids of Name nodes that are binding targets
+        self._declarations: set[int] = set()  # ids of the names of defs, classes and parameters: neither
+        self._reads: list[tuple[cst.Name, Scope]] = []
+        self._qualified: dict[int, frozenset[str]] = {}
+        self._accesses: dict[int, Access] = {}
+
+    # ----- the walk ------------------------------------------------------------------------------------
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        key = id(node)
+        self._starts.append(len(self.nodes))
+        self.nodes.append(node)
+        if self._stack:
+            self._parents[key] = self._stack[-1]
+        self._stack.append(node)
+        switched = self._enter.pop(key, None)
+        if switched is not None:
+            self._restore.append((key, self._scope))
+            self._scope = switched
+        scope = self._scope
+        if scope is not _NO_SCOPE:
+            self._scopes[key] = scope
+            handler = _HANDLERS.get(type(node))
+            if handler is not None:
+                handler(self, node, scope)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        key = id(original_node)
+        self.spans[key] = (self._starts.pop(), len(self.nodes))
+        self._stack.pop()
+        if self._restore and self._restore[-1][0] == key:
+            self._scope = self._restore.pop()[1]
+
+    # No visit_<Node>_<attribute> hooks here: skip libcst's look-up of one per child attribute.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def _switch(self, node: cst.CSTNode | None, scope: Scope) -> None:
+        if node is not None:
+            self._enter[id(node)] = scope
+
+    def _store(self, target: cst.CSTNode) -> None:
+        """Mark the Names a binding target writes (``a``, ``a, (b, *c)``; not ``a.b`` or ``a[0]``)."""
+        if isinstance(target, cst.Name):
+            self._stores.add(id(target))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._store(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._store(target.value)
+
+    # ----- node handlers (called in pre-order, with the scope the node is evaluated in) ------------------
+
+    def _function(self, node: cst.FunctionDef, scope: Scope) -> None:
+        scope.record(node.name.value, node)
+        self._declarations.add(id(node.name))
+        inner = Scope(FUNCTION, scope, node, node.name.value)
+        self._switch(node.params, inner)
+        self._switch(node.body, inner)
+        self._switch(node.type_parameters, _NO_SCOPE)
+
+    def _lambda(self, node: cst.Lambda, scope: Scope) -> None:
+        inner = Scope(FUNCTION, scope, node)
+        self._switch(node.params, inner)
+        self._switch(node.body, inner)
+
+    def _param(self, node: cst.Param, scope: Scope) -> None:
+        scope.record(node.name.value, node)
+        self._declarations.add(id(node.name))
+        self._switch(node.default, scope.parent)
+        self._switch(node.annotation, scope.parent)
+
+    def _class(self, node: cst.ClassDef, scope: Scope) -> None:
+        scope.record(node.name.value, node)
+        self._declarations.add(id(node.name))
+        self._switch(node.body, Scope(CLASS, scope, node, node.name.value))
+        self._switch(node.type_parameters, _NO_SCOPE)
+
+    def _comprehension(self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp, scope: Scope) -> None:
+        inner = Scope(COMPREHENSION, scope, node)
+        if isinstance(node, cst.DictComp):
+            self._switch(node.key, inner)
+            self._switch(node.value, inner)
+        else:
+            self._switch(node.elt, inner)
+        self._switch(node.for_in, inner)
+        self._switch(node.for_in.iter, scope)  # the first iterable is evaluated outside
+
+    def _import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
+        if isinstance(node, cst.ImportFrom):
+            self._switch(node.module, _NO_SCOPE)
+            if isinstance(node.names, cst.ImportStar):
+                return
+        for alias in node.names:  # type: ignore[union-attr]
+            self._switch(alias, _NO_SCOPE)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                scope.record(alias.asname.name.value, node, ImportAssignment)
+                continue
+            dotted = full_name_of(alias.name) or ""
+            while dotted:  # ``import a.b`` binds ``a.b`` and ``a``
+                scope.record(dotted, node, ImportAssignment)
+                dotted = dotted.rpartition(".")[0]
+
+    def _attribute(self, node: cst.Attribute, scope: Scope) -> None:
+        self._switch(node.attr, _NO_SCOPE)
+
+    def _arg(self, node: cst.Arg, scope: Scope) -> None:
+        self._switch(node.keyword, _NO_SCOPE)
+
+    def _global(self, node: cst.Global | cst.Nonlocal, scope: Scope) -> None:
+        for item in node.names:
+            scope.declare(item.name.value, isinstance(node, cst.Nonlocal))
+            self._switch(item, _NO_SCOPE)
+
+    def _assign(self, node: cst.Assign, scope: Scope) -> None:
+        for target in node.targets:
+            self._store(target.target)
+
+    def _target(
+        self, node: cst.AnnAssign | cst.AugAssign | cst.For | cst.CompFor | cst.NamedExpr, scope: Scope
+    ) -> None:
+        self._store(node.target)
+
+    def _as_name(self, node: cst.AsName, scope: Scope) -> None:
+        self._store(node.name)
+
+    def _match_name(self, node: cst.MatchAs | cst.MatchStar, scope: Scope) -> None:
+        if node.name is not None:
+            self._store(node.name)
+
+    def _match_mapping(self, node: cst.MatchMapping, scope: Scope) -> None:
+        if node.rest is not None:
+            self._store(node.rest)
+
+    def _name(self, node: cst.Name, scope: Scope) -> None:
+        key = id(node)
+        if key in self._declarations:
+            return
+        if key not in self._stores:
+            self._reads.append((node, scope))
+            return
+        parent = self._parents.get(key)
+        if isinstance(parent, cst.NamedExpr):
+            while scope.kind == COMPREHENSION:  # a walrus binds in the enclosing function
+                scope = scope.parent
+        scope.record(node.value, node)
+
+    # ----- results -------------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Resolve every read to the bindings it may read (after the walk; later calls do nothing).
+
+        As in libcst, a read sees the bindings of its own scope made by statements that end before it, else
+        those of the enclosing scopes (``x = x`` in a class body reads the outer ``x``).
+        """
+        for node, scope in self._reads:
+            access = Access(node, scope)
+            self._accesses[id(node)] = access
+            scope._accesses.setdefault(node.value, []).append(access)
+            start = self.spans[id(node)][0]
+            found = scope[node.value]
+            earlier = [
+                a for a in found if a.scope is not scope or scope.kind == COMPREHENSION or self._bound_at(a) <= start
+            ]
+            if not earlier and found:
+                earlier = scope.parent._visible()[node.value]
+            for assignment in earlier:
+                access.referents.append(assignment)
+                assignment.references.append(access)
+        self._reads = []
+
+    def _bound_at(self, assignment: Assignment) -> int:
+        """Where in ``nodes`` the binding takes effect: the end of the statement (or target) that makes it."""
+        node = assignment.node
+        if node is None:
+            return -1
+        current: cst.CSTNode | None = node
+        for _ in range(8):
+            parent = self._parents.get(id(current))
+            if isinstance(current, _BINDING_STATEMENTS):
+                break
+            if isinstance(parent, cst.For) and parent.target is current:
+                break
+            if (
+                parent is None
+                or isinstance(parent, (cst.BaseStatement, cst.BaseSmallStatement))
+                and not isinstance(parent, _BINDING_STATEMENTS)
+            ):
+                current = node
+                break
+            current = parent
+        return self.spans[id(current)][1]
+
+    @property
+    def parents(self) -> NodeMap[cst.CSTNode]:
+        """The parent of every node but the module."""
+        return NodeMap(self._parents)
+
+    @property
+    def scopes(self) -> NodeMap[Scope]:
+        """The scope every node is evaluated in (none for attribute names, keywords, import statements' names)."""
+        return NodeMap(self._scopes)
+
+    def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """The dotted names an expression may stand for, through the imports (``hk.Linear`` → ``haiku.Linear``);
+        a local variable's name is prefixed by its scope (``f.<locals>.x``), a builtin's by ``builtins``."""
+        key = id(node)
+        found = self._qualified.get(key)
+        if found is None:
+            found = self._qualified[key] = frozenset(self._compute_qualified(node))
+        return found
+
+    def _compute_qualified(self, node: cst.CSTNode) -> set[str]:
+        access = self._accesses.get(id(node))
+        if access is not None:  # a read: what the bindings it sees stand for
+            return {name for referent in access.referents for name in referent.qualified_names(referent.name)}
+        scope = self._scopes.get(id(node))
+        full_name = full_name_of(node) if scope is not None else None
+        if scope is None or full_name is None:
+            return set()
+        prefix = full_name
+        assignments: list[Assignment] = []
+        while prefix:
+            if prefix in scope:
+                assignments = scope[prefix]
+                break
+            prefix = prefix.rpartition(".")[0]
+        for assignment in assignments:
+            if assignment.node is not None and _binds(node, assignment):
+                return assignment.qualified_names(full_name)
+        results: set[str] = set()
+        for assignment in assignments:
+            results |= assignment.qualified_names(full_name)
+        return results
+
+
+_HANDLERS = {
+    cst.FunctionDef: Resolver._function,
+    cst.Lambda: Resolver._lambda,
+    cst.Param: Resolver._param,
+    cst.ClassDef: Resolver._class,
+    cst.ListComp: Resolver._comprehension,
+    cst.SetComp: Resolver._comprehension,
+    cst.GeneratorExp: Resolver._comprehension,
+    cst.DictComp: Resolver._comprehension,
+    cst.Import: Resolver._import,
+    cst.ImportFrom: Resolver._import,
+    cst.Attribute: Resolver._attribute,
+    cst.Arg: Resolver._arg,
+    cst.Global: Resolver._global,
+    cst.Nonlocal: Resolver._global,
+    cst.Assign: Resolver._assign,
+    cst.AnnAssign: Resolver._target,
+    cst.AugAssign: Resolver._target,
+    cst.For: Resolver._target,
+    cst.CompFor: Resolver._target,
+    cst.NamedExpr: Resolver._target,
+    cst.AsName: Resolver._as_name,
+    cst.MatchAs: Resolver._match_name,
+    cst.MatchStar: Resolver._match_name,
+    cst.MatchMapping: Resolver._match_mapping,
+    cst.Name: Resolver._name,
+}
+
+
+def resolve(module: cst.Module) -> Resolver:
+    """Walk ``module`` once and resolve its names."""
+    resolver = Resolver()
+    module.visit(resolver)
+    resolver.finish()
+    return resolver
+
+
+def iter_scopes(resolver: Resolver) -> Iterator[Scope]:
+    """Every distinct scope of the walked module (module scope first)."""
+    seen: set[int] = set()
+    for scope in resolver._scopes.values():
+        if id(scope) not in seen:
+            seen.add(id(scope))
+            yield scope
