@@ -159,8 +159,8 @@ class TransformPlan:
     declared: cst.Assign | None = None
     factory: TransformPlan | None = None
     #: ``model.apply`` used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``, ``fn = model.apply``):
-    #: the ids of those attributes; they become the pure apply function, which then keeps Haiku's signature.
-    apply_values: set[int] = dataclasses.field(default_factory=set)
+    #: those attributes by id; they become the pure apply function, which then keeps Haiku's signature.
+    apply_values: dict[int, cst.Attribute] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -1053,7 +1053,7 @@ class NnxPlan:
         transform = plan.transform
         owner = self.analysis.parents.get(apply)
         if transform.kind == "transform":
-            plan.apply_values.add(id(apply))
+            plan.apply_values[id(apply)] = apply
             return
         target = owner.targets[0].target if isinstance(owner, cst.Assign) and len(owner.targets) == 1 else None
         statement = self.analysis.parents.get(owner)
@@ -1141,6 +1141,9 @@ class NnxPlan:
                 self.block(apply, f"{transform.name}.apply call whose params/state/rng are not its first positional arguments: not supported by the nnx target yet")
         if self.blocked:
             return
+        for value in plan.apply_values.values():
+            if self._runs_before(value, plan.init):  # type: ignore[arg-type]
+                self.block(value, f"{transform.name}.apply used before `{transform.name}.init` (the nnx target defines its apply function there): not supported by the nnx target yet")
         if plan.state is not None or plan.apply_values:
             plan.split = True  # the apply function is pure (it returns the new state, or stands for Haiku's apply)
             return
@@ -1159,6 +1162,20 @@ class NnxPlan:
                 plan.split = True
         if plan.methods and plan.split and plan.uses_rng:
             self.block(plan.init_call, f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet")  # type: ignore[arg-type]
+
+    def _runs_before(self, node: cst.CSTNode, statement: cst.SimpleStatementLine) -> bool:
+        """Whether ``node`` is evaluated before ``statement`` runs: it is in an earlier statement of the same body
+        (or in the same statement), not deferred inside a function, lambda or class."""
+        body = self.analysis.parents.get(statement)
+        current: cst.CSTNode | None = node
+        while current is not None and self.analysis.parents.get(current) is not body:
+            if isinstance(current, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                return False
+            current = self.analysis.parents.get(current)
+        if current is None or isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        statements = list(body.body)  # type: ignore[union-attr]
+        return statements.index(current) <= statements.index(statement)
 
     def _jitted_init(self, init: cst.Attribute) -> cst.Call | None:
         """The call of ``jax.jit(model.init)`` (``init`` is ``model.init``): ``jax.jit(model.init)(rng, x)``."""

@@ -201,3 +201,18 @@ def test_a_stateful_factory_with_two_inputs_computes_what_haikus_did(tmp_path: P
     (tmp_path / "nnx_prog.py").write_text(result.code)
     report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
     assert report.passed and len(report.compared) == 2, str(report)
+
+
+def test_apply_taken_as_a_value_before_init_is_refused() -> None:
+    """The apply function is defined where init was: a ``jax.jit(model.apply)`` that runs earlier would not find it."""
+    source = JITTED_DROPOUT.replace(
+        "params = model.init(jax.random.PRNGKey(0), x)\nfwd = jax.jit(model.apply)\n",
+        "fwd = jax.jit(model.apply)\nparams = model.init(jax.random.PRNGKey(0), x)\n",
+    )
+    assert source != JITTED_DROPOUT
+    result = _migrate(source)
+    assert result.code == source
+    assert [d.message for d in result.diagnostics if d.code == "H2F100"] == [
+        "model.apply used before `model.init` (the nnx target defines its apply function there): not supported by the nnx "
+        "target yet; file left in place"
+    ]
