@@ -44,7 +44,8 @@ class Program:
     spelling: str
     #: "function": layers inline in forward; "module": one hk.Module; "blocks": a module of blocks;
     #: "sequential"/"mlp": the Linear layers and activations as hk.Sequential / hk.nets.MLP in forward, then
-    #: the dropouts and norms of the layers in order.
+    #: the dropouts and norms of the layers in order; "loop": one module building its layers in a ``for`` loop
+    #: over their widths, each with the first layer's activation and norm (no dropout), then a named head.
     nesting: str
     layers: tuple[Layer, ...]
     out_width: int
@@ -54,12 +55,20 @@ class Program:
     @property
     def dropout(self) -> bool:
         """Whether any layer uses dropout (the apply calls then need an rng)."""
-        return any(layer.dropout is not None for layer in self.layers)
+        return any(layer.dropout is not None for layer in self.rendered_layers)
 
     @property
     def with_state(self) -> bool:
         """Whether a BatchNorm makes this ``transform_with_state``."""
-        return any(layer.norm == "batch_norm" for layer in self.layers)
+        return any(layer.norm == "batch_norm" for layer in self.rendered_layers)
+
+    @property
+    def rendered_layers(self) -> tuple[Layer, ...]:
+        """The layers as the program writes them (a loop repeats the first one's settings, without dropout)."""
+        if self.nesting != "loop":
+            return self.layers
+        first = dataclasses.replace(self.layers[0], dropout=None)
+        return tuple(dataclasses.replace(first, width=layer.width) for layer in self.layers)
 
 
 layers = st.builds(
@@ -74,7 +83,7 @@ layers = st.builds(
 programs = st.builds(
     Program,
     spelling=st.sampled_from(sorted(SPELLINGS)),
-    nesting=st.sampled_from(("function", "module", "blocks", "sequential", "mlp")),
+    nesting=st.sampled_from(("function", "module", "blocks", "sequential", "mlp", "loop")),
     layers=st.lists(layers, min_size=1, max_size=4).map(tuple),
     out_width=st.integers(1, 6),
     in_width=st.integers(1, 7),
@@ -117,6 +126,16 @@ def render(program: Program) -> str:
             out += ["  def __call__(self, x, training):"]
             out += _indent([*_layer_lines(layer, hk, "self.width"), "return x"], 2) + ["", ""]
             body.append(f"x = Block{index}({layer.width})(x, training)")
+    elif program.nesting == "loop":
+        widths = [layer.width for layer in program.layers]
+        out += [f"class Net({hk}.Module):", "  def __init__(self, widths, name=None):"]
+        out += ["    super().__init__(name=name)", "    self.widths = tuple(widths)", ""]
+        out += ["  def __call__(self, x, training):", "    for width in self.widths:"]
+        out += _indent(_layer_lines(program.rendered_layers[0], hk, "width"), 3)
+        out += [f'    return {hk}.Linear({program.out_width}, name="head")(x)', "", ""]
+        out += ["def forward(x, training):", f"  return Net({widths})(x, training)", "", ""]
+        out += _calls(program, tf)
+        return "\n".join(out) + "\n"
     elif program.nesting in ("sequential", "mlp"):
         body.append(_stack(program, hk))
         for layer in program.layers:
