@@ -123,9 +123,7 @@ class NnxTransform(Rule):
         rest = "state" if state else transform.rest
         lines = [
             f"def {transform.apply_function}(params, {'state, ' if state else ''}{'rng, ' if transform.takes_rng else ''}*args, **kwargs):",
-            f'    """{transform.name}.apply of the Haiku program, a pure function: '
-            + ('the output, and the state after the call' if state else 'the output for these params')
-            + (' (rng unused: the model is deterministic)."""' if transform.takes_rng and not transform.passes_rng else '."""'),
+            f'    """{transform.name}.apply of the Haiku program, a pure function: {self._returns(transform)}"""',
             f"    module = nnx.merge({transform.graphdef}, params, {rest}, copy=True)",
         ]
         if transform.passes_rng:
@@ -138,6 +136,14 @@ class NnxTransform(Rule):
         function = function.with_changes(leading_lines=[blank] * blank_lines)
         self.added.add(id(function))
         return function
+
+    @staticmethod
+    def _returns(transform: TransformPlan) -> str:
+        """What the pure apply function returns, for its docstring (kept on one line)."""
+        unused = transform.takes_rng and not transform.passes_rng
+        if transform.state is not None:
+            return "the output and the new state (rng unused)." if unused else "the output, and the state after the call."
+        return "the output for these params (rng unused)." if unused else "the output for these params."
 
     def _construction(self, transform: TransformPlan) -> cst.BaseExpression:
         init = transform.init_call
