@@ -504,7 +504,7 @@ class NnxPlan:
         local = self.analysis.local_names(method) - {"self"}
         variables: dict[str, Submodule] = {v.attribute: v for v in unit.submodules if v.kind in ("param", "state")}
         writes: list[cst.Call] = []
-        looped: set[str] = set()  # Haiku names of modules built in loops
+        looped: dict[str, Loop] = {}  # Haiku names of modules built in loops → the loop
         for node in walk(method.body):
             if not isinstance(node, cst.Call):
                 continue
@@ -527,7 +527,7 @@ class NnxPlan:
             where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
             loop = None
             if self.analysis.in_loop(node, method):
-                loop, problem = self._loop(unit, method, node, local) if not is_dropout else (None, "")
+                loop, problem = self._loop(unit, method, node, local)
                 if loop is None:
                     self.block(node, f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet")
                     continue
@@ -549,18 +549,23 @@ class NnxPlan:
                     continue
                 attribute = _unique("dropout", taken)
                 taken.add(attribute)
-                self._add(unit, Submodule(node, attribute, "dropout", "haiku.dropout", hoisted=True))
+                submodule = Submodule(node, attribute, "dropout", "haiku.dropout", hoisted=True, loop=loop)
+                self._add(unit, submodule)
+                if loop is not None:
+                    loop.submodules.append(submodule)
+                    loop.items[id(submodule)] = _unique(attribute, local | set(loop.items.values()))
                 continue
-            attribute = self._haiku_name(node, taken)
-            base = self._haiku_name(node, set())
-            if base in looped and loop is None:
-                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones the loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
+            targets = loop.targets if loop is not None else set()
+            attribute = self._haiku_name(node, taken, targets)
+            base = self._haiku_name(node, set(), targets)
+            if base in looped and looped[base] is not loop:
+                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones a loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
                 continue
             taken.add(attribute)
             submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop)
             self._add(unit, submodule)
             if loop is not None:
-                looped.add(base)
+                looped[base] = loop
                 loop.submodules.append(submodule)
                 loop.items[id(submodule)] = _unique(attribute, local | set(loop.items.values()))
             if input_param is not None and any(isinstance(n, cst.Name) and n.value == INPUT for arg in arguments for n in walk(arg)):
@@ -749,8 +754,9 @@ class NnxPlan:
             return "layer", layer
         return "local", node.func.value  # type: ignore[attr-defined]
 
-    def _haiku_name(self, node: cst.Call, taken: set[str]) -> str:
-        """The name Haiku gives the module ``node`` builds: ``name=`` or the snake-cased class, made unique."""
+    def _haiku_name(self, node: cst.Call, taken: set[str], loop_targets: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+        """The name Haiku gives the module ``node`` builds: ``name=`` or the snake-cased class, made unique.
+        In a loop, ``name=f"layer_{i}"`` (``i`` a loop variable) names the list ``layer`` (items ``layer/0``…)."""
         layer = self.analysis.is_haiku_layer_call(node)
         base = haiku_module_name((layer or "").rsplit(".", 1)[-1] if layer else node.func.value)  # type: ignore[attr-defined]
         for arg in node.args:
@@ -758,6 +764,12 @@ class NnxPlan:
                 value = arg.value.evaluated_value
                 if isinstance(value, str) and value.isidentifier():
                     base = value
+            elif arg.keyword is not None and arg.keyword.value == "name" and m.matches(
+                arg.value, m.FormattedString([m.FormattedStringText(), m.FormattedStringExpression(m.Name())])
+            ):
+                text, index = arg.value.parts  # type: ignore[attr-defined]
+                if text.value.endswith("_") and text.value[:-1].isidentifier() and index.expression.value in loop_targets:
+                    base = text.value[:-1]
         return _unique(base, taken)
 
     # ----- widths --------------------------------------------------------------------------------------

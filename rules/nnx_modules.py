@@ -164,7 +164,8 @@ class NnxModules(Rule):
         for arg in linen.args[1:]:
             if arg.keyword is not None and arg.keyword.value == "rng":
                 call_args.append(keyword("rngs", arg.value))
-        return call(self_attribute(submodule.attribute), call_args)
+        layer = cst.Name(submodule.loop.items[id(submodule)]) if submodule.loop is not None else self_attribute(submodule.attribute)
+        return call(layer, call_args)
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef | None:
         plan = self.ctx.nnx_plan

@@ -171,3 +171,25 @@ def test_a_subclass_that_would_keep_an_unused_base_submodule_is_refused() -> Non
         "m.py:17:1: H2F100 Tanh: Base.__init__ builds linear for methods Tanh overrides, which it would keep unused: "
         "not supported by the nnx target yet; file left in place",
     ]
+
+
+def test_dropout_and_named_layers_in_a_loop() -> None:
+    source = LOOP_MODEL.replace(
+        "      x = jax.nn.relu(hk.Linear(width)(x))",
+        '      x = jax.nn.relu(hk.Linear(width, name=f"layer_{i}")(x))\n'
+        "      x = hk.dropout(hk.next_rng_key(), 0.5 if training else 0.0, x)",
+    ).replace("for width in self.widths:", "for i, width in enumerate(self.widths):").replace("(self, x)", "(self, x, training)")
+    tower = _run(source)["Tower"](5, [7, 3], rngs=nnx.Rngs(0))
+    assert [layer.kernel.shape for layer in tower.layer] == [(5, 7), (7, 3)]  # Haiku's layer_0, layer_1
+    assert len(tower.dropout) == 2
+    x = jnp.ones((2, 5))
+    np.testing.assert_allclose(tower(x, training=False), tower(x, training=False))
+    assert not np.allclose(tower(x, training=True), tower(x, training=False))
+
+
+def test_a_second_loop_of_the_same_unnamed_layers_is_refused() -> None:
+    source = LOOP_MODEL.replace("    return hk.Linear", "    for width in self.widths:\n      x = hk.Linear(width)(x)\n    return hk.Linear")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    messages = [d.message for d in result.diagnostics]
+    assert any("after the ones a loop above builds (its name depends on the loop's length)" in message for message in messages), messages
