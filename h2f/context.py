@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
-from libcst.metadata import PositionProvider
 
 from h2f.diagnostics import Diagnostic, Severity
 
@@ -18,6 +20,53 @@ if TYPE_CHECKING:
     from h2f.engine import Options
     from h2f.nnx_plan import NnxPlan
     from h2f.rule import Rule
+
+
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+class _StartRecorder(CodegenState):
+    """Code generation that notes where each node starts, as an index into the tokens (libcst's
+    ``PositionProvider`` computes a line and column for every node and every token, several times a parse)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
+        self.starts: dict[int, int] = {}
+        self._stack: list[int] = []
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self._stack.append(len(self.tokens))
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        start = self._stack.pop()
+        self.starts.setdefault(id(node), start)  # a syntactic start recorded inside wins, as in libcst
+
+    @contextmanager
+    def record_syntactic_position(
+        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
+    ) -> Iterator[None]:
+        start = len(self.tokens)
+        yield
+        self.starts[id(node)] = self.starts[id(start_node)] if start_node is not None else start
+
+
+class StartPositions:
+    """Where original nodes start (line, 1-based column), as libcst's ``PositionProvider`` says, from one code
+    generation pass that only counts tokens; lines and columns are computed for the nodes asked about."""
+
+    def __init__(self, module: cst.Module) -> None:
+        recorder = _StartRecorder(module)
+        module._codegen(recorder)
+        self._tokens = recorder.tokens
+        self._starts = recorder.starts
+
+    def start(self, node: cst.CSTNode) -> tuple[int, int] | None:
+        """``(line, column)`` of ``node``'s first character (column 1-based), or None if it is not in the module."""
+        index = self._starts.get(id(node))
+        if index is None:
+            return None
+        lines = _NEWLINE.split("".join(self._tokens[:index]))
+        return len(lines), len(lines[-1]) + 1
 
 
 @dataclasses.dataclass
@@ -38,6 +87,7 @@ class MigrationContext:
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
     _nnx_plan: NnxPlan | None = None
+    _positions: StartPositions | None = None
 
     @property
     def nnx_plan(self) -> NnxPlan:
@@ -55,8 +105,9 @@ class MigrationContext:
     def report(self, node: cst.CSTNode, code: str, message: str, severity: Severity = "warning") -> None:
         """Record a diagnostic at the start of the original ``node``."""
         self.reported.add(id(node))
-        position = self.wrapper.resolve(PositionProvider).get(node)
-        line, col = (position.start.line, position.start.column + 1) if position else (1, 1)
+        if self._positions is None:
+            self._positions = StartPositions(self.analysis.module)
+        line, col = self._positions.start(node) or (1, 1)
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
@@ -89,23 +140,27 @@ class RuleDispatcher(cst.CSTTransformer):
         super().__init__()
         self.ctx = ctx
         self.rules = rules
-        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
+        self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
 
     def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name``, in rule order (looked up once per node type)."""
-        hooks = self._hooks.get(name)
-        if hooks is None:
-            hooks = self._hooks[name] = [hook for rule in self.rules if (hook := getattr(rule, name, None)) is not None]
-        return hooks
+        """The rules' hooks called ``name``, in rule order."""
+        return [hook for rule in self.rules if (hook := getattr(rule, name, None)) is not None]
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        for hook in self._hooks_for(f"visit_{type(node).__name__}"):
+        hooks = self._visit_hooks.get(type(node))
+        if hooks is None:  # looked up once per node type
+            hooks = self._visit_hooks[type(node)] = self._hooks_for(f"visit_{type(node).__name__}")
+        for hook in hooks:
             hook(node)
         return True
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
-        for hook in self._hooks_for(f"leave_{type(original_node).__name__}"):
+        hooks = self._leave_hooks.get(type(original_node))
+        if hooks is None:
+            hooks = self._leave_hooks[type(original_node)] = self._hooks_for(f"leave_{type(original_node).__name__}")
+        for hook in hooks:
             if not isinstance(result, cst.CSTNode):
                 break
             replacement = hook(original_node, result)

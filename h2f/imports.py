@@ -93,7 +93,9 @@ class _StatementsOnly(cst.CSTTransformer):
 
 
 def _is_import_line(statement: cst.BaseStatement) -> bool:
-    return isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], (cst.Import, cst.ImportFrom))
+    return isinstance(statement, cst.SimpleStatementLine) and isinstance(
+        statement.body[0], (cst.Import, cst.ImportFrom)
+    )
 
 
 class _LeadingImports(_GatherTopImportsBeforeStatements):
@@ -104,7 +106,15 @@ class _LeadingImports(_GatherTopImportsBeforeStatements):
 
 
 class AddImports(_StatementsOnly, AddImportsVisitor):
-    """:class:`AddImportsVisitor` that enters no expression; visit the module directly (``module.visit(...)``)."""
+    """:class:`AddImportsVisitor` that enters only the module's import lines (it changes nothing else: it merges
+    into the leading ``from … import`` statements and inserts at the top); visit the module directly."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseCompoundStatement) or (
+            isinstance(node, cst.SimpleStatementLine) and not _is_import_line(node)
+        ):
+            return False
+        return super().on_visit(node)
 
     def visit_Module(self, node: cst.Module) -> None:
         # AddImportsVisitor.visit_Module, with the gatherer above (libcst 1.x): drop what is already imported.
@@ -152,3 +162,15 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
             for alias in statement.names
             if bound_name(alias, statement) not in used.names
         }
+        # Enter only where an unused import is: nowhere, or only the top-level lines when they hold them all.
+        top = {
+            id(statement) for line in node.body if isinstance(line, cst.SimpleStatementLine) for statement in line.body
+        }
+        self._enter_blocks = any(id(statement) not in top for statement in self._unused_imports.values())
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if not isinstance(node, cst.Module) and (
+            not self._unused_imports or (not self._enter_blocks and isinstance(node, cst.BaseCompoundStatement))
+        ):
+            return False
+        return super().on_visit(node)

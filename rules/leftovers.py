@@ -54,6 +54,8 @@ class Leftovers(Rule):
         return False
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        if not self.survivors:
+            return None
         for node in walk(updated_node):
             survivor = self.survivors.get(id(node))
             if survivor is None or survivor[0] is not node or self._already_reported(survivor[1]):
