@@ -216,3 +216,79 @@ def test_apply_taken_as_a_value_before_init_is_refused() -> None:
         "model.apply used before `model.init` (the nnx target defines its apply function there): not supported by the nnx "
         "target yet; file left in place"
     ]
+
+
+LAYER_STACK_HAIKU = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+  def __call__(self, x, training):
+    return jax.nn.relu(hk.dropout(hk.next_rng_key(), 0.2 if training else 0.0, hk.Linear(6)(x)))
+
+
+def forward(x, training):
+  @hk.layer_stack(3)
+  def stack(x):
+    return Block()(x, training)
+
+  return stack(x)
+
+
+model = hk.transform(forward)
+x = jnp.linspace(-1.0, 1.0, 2 * 6, dtype=jnp.float32).reshape(2, 6)
+params = model.init(jax.random.PRNGKey(0), x, training=False)
+out = model.apply(params, jax.random.PRNGKey(1), x, training=False)
+"""
+
+LAYER_STACK_NNX = """\
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class Block(nnx.Module):
+  def __init__(self, in_features, *, rngs):
+    self.linear = nnx.Linear(in_features, 6, rngs=rngs)
+    self.dropout = nnx.Dropout(0.2, rngs=rngs)
+
+  def __call__(self, x, training):
+    return jax.nn.relu(self.dropout(self.linear(x), deterministic=not training))
+
+
+class Forward(nnx.Module):
+  def __init__(self, in_features, *, rngs):
+    @nnx.split_rngs(splits=3)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def stack(rngs):
+      return Block(in_features, rngs=rngs)
+
+    self.block = stack(rngs)
+
+  def __call__(self, x, training):
+    @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)
+    def stack(x, block):
+      return block(x, training)
+
+    return stack(x, self.block)
+
+
+x = jnp.linspace(-1.0, 1.0, 2 * 6, dtype=jnp.float32).reshape(2, 6)
+model = Forward(x.shape[-1], rngs=nnx.Rngs(jax.random.PRNGKey(0)))
+out = model(x, training=False)
+"""
+
+
+def test_the_verifier_pairs_layer_stack_with_layers_built_by_nnx_vmap_and_run_by_nnx_scan(tmp_path: Path) -> None:
+    """Stacked layers keep one rng key per layer: the verifier's stochasticity probe must perturb each."""
+    from h2f.verify.script import verify_scripts
+
+    (tmp_path / "haiku_prog.py").write_text(LAYER_STACK_HAIKU)
+    (tmp_path / "nnx_prog.py").write_text(LAYER_STACK_NNX)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed and len(report.compared) == 1, str(report)
+    wrong = LAYER_STACK_NNX.replace("jax.nn.relu(self", "jax.nn.gelu(self")
+    (tmp_path / "nnx_prog.py").write_text(wrong)
+    assert not verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py").passed

@@ -110,7 +110,7 @@ class _NNXRunner:
         call.output = _snapshot(result)
         if probe is not None:
             call.rng_streams = tuple(sorted({str(path[-2]) for path, _ in keys if len(path) >= 2}))
-            perturbed = [(path, var.copy(_perturb_key(var.get_value())))
+            perturbed = [(path, var.copy(_perturb_keys(var.get_value())))
                          for path, var in nnx.to_flat_state(nnx.state(probe, nnx.RngKey))]
             nnx.update(probe, nnx.from_flat_state(perturbed))
             try:
@@ -125,6 +125,15 @@ class _NNXRunner:
         call.updates = _snapshot(updates) if updates else None
         self.calls.append(call)
         return result
+
+
+def _perturb_keys(key: Any) -> Any:
+    """:func:`_perturb_key` of one rng key or of a stack of them (layers built with ``nnx.vmap`` keep one per layer)."""
+    import jax
+
+    if not getattr(key, "shape", ()):
+        return _perturb_key(key)
+    return jax.vmap(_perturb_keys)(key)
 
 
 def _forward_methods(cls: type) -> list[str]:
