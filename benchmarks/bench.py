@@ -7,9 +7,9 @@ plain Python modules of the running interpreter's standard library (never mentio
 
 1. ``h2f migrate --check -j 1 --no-cache`` over the Haiku programs, in this process (imports warmed up), against
    a bare libcst parse + code generation of the same files measured in the same run: target at most 1.5x.
-2. A tree of ``--files`` files, one in five a Haiku program (copies under distinct names), checked by the
-   ``h2f`` command (a fresh process, ``-j`` jobs): a first run with an empty cache, then a re-run over the
-   unchanged tree: target at least 20x faster.
+2. A tree of ``--files`` files, one in five a Haiku program (copies under distinct names, each ending in a
+   distinct comment), checked by the ``h2f`` command (a fresh process, ``-j`` jobs): a first run with an empty
+   cache, then a re-run over the unchanged tree: target at least 20x faster.
 3. The same tree's check time: target under 3 s on 2 cores (first run, and re-run).
 
 Timings are wall clock, best of ``--repeat``; the machine's load shows in them (this is not a test).
@@ -58,6 +58,14 @@ def plain_modules(count: int) -> list[Path]:
     return found
 
 
+def distinct_copy(source: Path, target: Path, index: int) -> None:
+    """Copy ``source`` to ``target`` with a trailing comment naming the copy: no two files of the tree have the
+    same bytes, so nothing (a cache keyed on content, a dedup) can share work between copies."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = source.read_bytes()
+    target.write_bytes(data + (b"" if data.endswith(b"\n") else b"\n") + f"# benchmark copy {index}\n".encode())
+
+
 def build_tree(root: Path, total: int) -> tuple[int, int]:
     """``total`` files under ``root``: every fifth a Haiku program, the rest plain modules; return the counts."""
     programs = haiku_programs()
@@ -65,13 +73,9 @@ def build_tree(root: Path, total: int) -> tuple[int, int]:
     modules = plain_modules(total - haiku_count)
     plain = [modules[index % len(modules)] for index in range(total - haiku_count)]
     for index in range(haiku_count):
-        target = root / f"pkg_{index % 20:02}" / f"model_{index:04}.py"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(programs[index % len(programs)], target)
+        distinct_copy(programs[index % len(programs)], root / f"pkg_{index % 20:02}" / f"model_{index:04}.py", index)
     for index, source in enumerate(plain):
-        target = root / f"lib_{index % 40:02}" / f"{source.stem}_{index:04}.py"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        distinct_copy(source, root / f"lib_{index % 40:02}" / f"{source.stem}_{index:04}.py", index)
     return haiku_count, len(plain)
 
 
