@@ -236,6 +236,8 @@ class NnxPlan:
         self.inline_inits: dict[int, TransformPlan] = {}
         #: The ``hk.transform(...)`` calls factories return (by id) → their plan (they return the constructor instead).
         self.factory_returns: dict[int, TransformPlan] = {}
+        #: ``model.apply`` attributes used as values (by id) → their transform (see :attr:`TransformPlan.apply_values`).
+        self.apply_values: dict[int, TransformPlan] = {}
         self._factories: dict[str, TransformPlan] = {}  # factory function name → the plan of what it returns
         self.removed_functions: set[int] = set()
         #: ``hk.set_state(name, value)`` statements → the state variable they write.
@@ -1066,6 +1068,7 @@ class NnxPlan:
         owner = self.analysis.parents.get(apply)
         if transform.kind == "transform":
             plan.apply_values[id(apply)] = apply
+            self.apply_values[id(apply)] = plan
             return
         target = owner.targets[0].target if isinstance(owner, cst.Assign) and len(owner.targets) == 1 else None
         statement = self.analysis.parents.get(owner)

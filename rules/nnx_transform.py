@@ -8,6 +8,11 @@ still what ``init`` returned. Where the params are used as a pytree elsewhere (a
 nnx.split(model, nnx.Param, ...)``, and each ``apply`` on other params merges them back:
 ``nnx.merge(model_graphdef, new_params, model_rest, copy=True)(x)`` — the pure-function form NNX offers for code that
 must stay functional.
+
+``model.apply`` used as a value (``jax.jit(model.apply)``, a TrainState's ``apply_fn``, an alias) becomes a
+generated ``model_apply`` with Haiku's signature, so its calls stay as written. ``hk.multi_transform`` of a
+function that builds one module: ``encode(params, None, x)`` becomes ``model.encode(x)``. A factory that returns a
+transform returns the model's constructor instead, called where ``init`` was.
 """
 
 from __future__ import annotations
@@ -238,10 +243,8 @@ class NnxTransform(Rule):
         plan = self.ctx.nnx_plan
         if plan.blocked:
             return None
-        for transform in plan.transforms:
-            if id(original_node) in transform.apply_values:
-                return cst.Name(transform.apply_function)
-        return None
+        transform = plan.apply_values.get(id(original_node))
+        return cst.Name(transform.apply_function) if transform is not None else None
 
 
 def _replace_nodes(tree: cst.CSTNode, ids: set[int], replacement: cst.BaseExpression) -> cst.CSTNode:
