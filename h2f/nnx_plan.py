@@ -679,10 +679,23 @@ class NnxPlan:
         if self.analysis.in_loop(node, method):
             self.block(node, f"{api} in a loop or nested function: not supported by the nnx target yet")
             return
-        uses = {n.value for arg in bound.values() for n in walk(arg.value) if isinstance(n, cst.Name)} & local
+        input_param = self._input_param(unit, method)
+        values = {key: input_width_of(arg.value, input_param) if input_param is not None else arg.value for key, arg in bound.items()}
+        reads_input = any(isinstance(n, cst.Name) and n.value == INPUT for v in values.values() for n in walk(v))  # x.shape[-1]
+        uses = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & local
+        if uses and self._lift(unit, method, node, uses, local):
+            uses = set()
         if uses:
-            self.block(node, f"{api}({value!r}) reads the call's own values ({', '.join(sorted(uses))}) for its shape, dtype or init; NNX creates variables in __init__: not supported by the nnx target yet")
+            dtype = {n.value for n in walk(bound["dtype"].value) if isinstance(n, cst.Name)} & local if "dtype" in bound else set()
+            if dtype:
+                what = f"takes its dtype from the call's own values ({code_of(bound['dtype'].value)}); NNX creates variables in __init__, before any input"
+            else:
+                what = f"reads the call's own values ({', '.join(sorted(uses))}) for its shape or init (other than the input's width, x.shape[-1]); NNX creates variables in __init__"
+            self.block(node, f"{api}({value!r}) {what}: not supported by the nnx target yet")
             return
+        if reads_input:
+            self.input_params[id(node)] = input_param  # type: ignore[assignment]
+            unit.needs_input = True
         existing = variables.get(value)
         if existing is not None and existing.kind == kind:
             self.submodules[id(node)] = existing  # Haiku returns the same variable for the same name

@@ -20,7 +20,7 @@ from h2f.rules.nnx_layers import nnx_initializers
 from h2f.names import INITIALIZERS
 from h2f.nnx_plan import Loop, Submodule, Unit
 from h2f.rule import Rule
-from h2f.shapes import FLAT, INPUT
+from h2f.shapes import FLAT, INPUT, input_width_of
 from h2f.syntax import (
     bind_arguments,
     call,
@@ -57,6 +57,9 @@ class NnxModules(Rule):
         if submodule.kind == "dropout":
             return self._dropout(submodule, updated_node)
         if submodule.kind in ("param", "state"):
+            input_param = plan.input_params.get(id(original_node))
+            if input_param is not None:
+                updated_node = input_width_of(updated_node, input_param)  # type: ignore[assignment]
             if id(submodule) not in self.built:
                 self.built[id(submodule)] = self._variable(submodule, original_node, updated_node)
             return _value_of(submodule.attribute)

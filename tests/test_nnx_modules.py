@@ -193,3 +193,31 @@ def test_a_second_loop_of_the_same_unnamed_layers_is_refused() -> None:
     assert result.code == source
     messages = [d.message for d in result.diagnostics]
     assert any("after the ones a loop above builds (its name depends on the loop's length)" in message for message in messages), messages
+
+
+PARAM_MODEL = """\
+import haiku as hk
+import jax.numpy as jnp
+
+
+class ScaleShift(hk.Module):
+  def __call__(self, x):
+    scale = hk.get_parameter("scale", [x.shape[-1]], init=jnp.ones)
+    return x * scale + hk.get_parameter("shift", [x.shape[-1]], init=jnp.zeros)
+"""
+
+
+def test_a_parameter_as_wide_as_the_input_takes_the_input_width() -> None:
+    layer = _run(PARAM_MODEL)["ScaleShift"](3, rngs=nnx.Rngs(0))
+    assert layer.scale.shape == (3,) and layer.shift.shape == (3,)
+    np.testing.assert_allclose(layer(jnp.full((2, 3), 2.0)), jnp.full((2, 3), 2.0))
+
+
+def test_a_parameter_with_the_input_dtype_is_refused() -> None:
+    source = PARAM_MODEL.replace("init=jnp.zeros", "dtype=x.dtype, init=jnp.zeros")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:8:24: H2F100 hk.get_parameter('shift') takes its dtype from the call's own values (x.dtype); "
+        "NNX creates variables in __init__, before any input: not supported by the nnx target yet; file left in place"
+    ]
