@@ -85,6 +85,8 @@ class Loop:
     submodules: list[Submodule] = dataclasses.field(default_factory=list)
     #: id of a submodule → the name of its item in the method's loop.
     items: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: Whether the method still reads the loop's own variables (other than to build the submodules).
+    reads_targets: bool = True
 
 
 @dataclasses.dataclass
@@ -475,6 +477,12 @@ class NnxPlan:
             own = set(unit.info.methods) if unit.info is not None else set()
             methods = [method for name, method in unit.methods.items() if name != "__init__" and (name in own or name == "__call__" or name in unit.external)]
         self._widths(unit, methods)
+        for loop in self.loops.values():
+            if loop.owner == unit.name:
+                loop.reads_targets = any(
+                    isinstance(node, cst.Name) and node.value in loop.targets and not self._in_hoisted(node)
+                    for node in walk(loop.node.body)
+                )
         for statement in unit.lifted:
             method = self.analysis.enclosing(statement, cst.FunctionDef)
             names = _assigned(statement)

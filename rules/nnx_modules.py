@@ -77,8 +77,12 @@ class NnxModules(Rule):
         lists = [self_attribute(submodule.attribute) for submodule in loop.submodules]
         items = [cst.Element(cst.Name(loop.items[id(submodule)])) for submodule in loop.submodules]
         target = updated_node.target
-        if m.matches(target, m.Name("_")) and len(lists) == 1:
-            return updated_node.with_changes(target=items[0].value, iter=lists[0])
+        if not loop.reads_targets:  # iterate over the lists alone: they are as long as the loop
+            if len(lists) == 1:
+                return updated_node.with_changes(target=items[0].value, iter=lists[0])
+            return updated_node.with_changes(
+                target=cst.Tuple(items, lpar=[], rpar=[]), iter=call(cst.Name("zip"), [positional(value) for value in lists])
+            )
         if isinstance(target, cst.Tuple) and not target.lpar:
             target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         return updated_node.with_changes(

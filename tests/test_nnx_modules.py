@@ -221,3 +221,11 @@ def test_a_parameter_with_the_input_dtype_is_refused() -> None:
         "m.py:8:24: H2F100 hk.get_parameter('shift') takes its dtype from the call's own values (x.dtype); "
         "NNX creates variables in __init__, before any input: not supported by the nnx target yet; file left in place"
     ]
+
+
+def test_a_loop_iterates_over_its_lists_unless_it_still_reads_its_variables() -> None:
+    code = migrate_source(LOOP_MODEL, Options(target="nnx")).code
+    assert "    for linear in self.linear:\n      x = jax.nn.relu(linear(x))\n" in code
+    reads = LOOP_MODEL.replace("x = jax.nn.relu(hk.Linear(width)(x))", "x = jax.nn.relu(hk.Linear(width)(x)) / width")
+    code = migrate_source(reads, Options(target="nnx")).code
+    assert "    for width, linear in zip(self.widths, self.linear):\n      x = jax.nn.relu(linear(x)) / width\n" in code
