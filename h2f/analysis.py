@@ -26,7 +26,7 @@ from h2f.names import (
     normalize_haiku_name,
 )
 from h2f.project import ProjectIndex
-from h2f.resolver import NodeMap, Resolver, Scope
+from h2f.resolver import NodeMap, Resolver, Scope, fast_walk
 
 _HAIKU_WORD = re.compile(r"\bhaiku\b")
 
@@ -119,7 +119,7 @@ class FileAnalysis:
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
-        self.module.visit(self._resolver)
+        fast_walk(self.module, self._resolver)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
         self._spans = self._resolver.spans
         #: The parent of every node.
@@ -804,5 +804,5 @@ def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
     a traversal per node.)
     """
     collector = _Collector()
-    node.visit(collector)
+    fast_walk(node, collector)
     return collector.nodes

@@ -155,6 +155,13 @@ class RuleDispatcher(cst.CSTTransformer):
             hook(node)
         return True
 
+    # Rules have no visit_<Node>_<attribute> hooks: skip libcst's look-up of one per child attribute.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
         hooks = self._leave_hooks.get(type(original_node))
