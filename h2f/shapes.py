@@ -258,6 +258,24 @@ class WidthFlow:
         first, second = (code_of(element.value) for element in shape.elements)
         return first == f"{code_of(value)}.shape[0]" and second == "-1"
 
+    def _reshaped_last(self, node: cst.Call) -> Width:
+        """``v.reshape(b, s, 16)`` / ``jnp.reshape(v, (b, s, self.heads))``: the last size, when it is given as a
+        positive literal or an expression ``__init__`` can read."""
+        if "jax.numpy.reshape" in self.qualified(node.func) and len(node.args) >= 2:
+            shape = node.args[1].value
+        elif m.matches(node.func, m.Attribute(attr=m.Name("reshape"))) and node.args:
+            shape = node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+        else:
+            return None
+        if not isinstance(shape, (cst.Tuple, cst.List)) or len(shape.elements) < 2 or isinstance(shape.elements[-1], cst.StarredElement):
+            return None
+        last = shape.elements[-1].value
+        if isinstance(last, cst.Integer):
+            return last.value if int(last.value) > 0 else None
+        if isinstance(last, cst.UnaryOperation) or not self.valid(last):
+            return None
+        return code_of(last)
+
     def width(self, node: cst.BaseExpression) -> Width:
         """The width of the original expression ``node`` (recording the inputs of the submodules it calls)."""
         if isinstance(node, cst.Name):
@@ -302,6 +320,9 @@ class WidthFlow:
         widths = [self.width(arg.value) for arg in node.args]
         if self._flattened(node):
             return FLAT
+        last = self._reshaped_last(node)
+        if last is not None:
+            return last
         use = self.module_of(node.func)
         if use is None and not isinstance(node.func, (cst.Name, cst.Attribute)):
             self.width(node.func)

@@ -229,3 +229,13 @@ def test_a_loop_iterates_over_its_lists_unless_it_still_reads_its_variables() ->
     reads = LOOP_MODEL.replace("x = jax.nn.relu(hk.Linear(width)(x))", "x = jax.nn.relu(hk.Linear(width)(x)) / width")
     code = migrate_source(reads, Options(target="nnx")).code
     assert "    for width, linear in zip(self.widths, self.linear):\n      x = jax.nn.relu(linear(x)) / width\n" in code
+
+
+def test_a_reshape_that_names_its_last_size_gives_the_width() -> None:
+    source = POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", "jnp.reshape(x, (x.shape[0], -1, 2))")
+    stem = _run(source)["Stem"](2, rngs=nnx.Rngs(0))
+    assert stem.linear.kernel.shape == (2, 3)
+    assert stem(jnp.ones((1, 6, 6, 2))).shape == (1, 18, 3)
+    unknown = POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", "jnp.reshape(x, (x.shape[0], 2, -1))")
+    result = migrate_source(unknown, Options(target="nnx"), path="m.py")
+    assert result.code == unknown and [d.code for d in result.diagnostics] == ["H2F100"]
