@@ -29,9 +29,11 @@ from h2f.shapes import (
     ModuleUse,
     Width,
     WidthFlow,
+    assigned_names,
     input_width_of,
     output_width,
     substitute,
+    unique_name,
 )
 from h2f.syntax import bind_arguments, code_of
 
@@ -485,7 +487,7 @@ class NnxPlan:
                 )
         for statement in unit.lifted:
             method = self.analysis.enclosing(statement, cst.FunctionDef)
-            names = _assigned(statement)
+            names = assigned_names(statement)
             if method is not None and not any(
                 isinstance(node, cst.Name) and node.value in names and not self._inside(node, statement) and not self._in_hoisted(node)
                 for node in walk(method.body)
@@ -557,13 +559,13 @@ class NnxPlan:
                 if built_from is None:
                     self.block(node, "hk.dropout call the nnx target cannot read")
                     continue
-                attribute = _unique("dropout", taken)
+                attribute = unique_name("dropout", taken)
                 taken.add(attribute)
                 submodule = Submodule(node, attribute, "dropout", "haiku.dropout", hoisted=True, loop=loop)
                 self._add(unit, submodule)
                 if loop is not None:
                     loop.submodules.append(submodule)
-                    loop.items[id(submodule)] = _unique(attribute, local | set(loop.items.values()))
+                    loop.items[id(submodule)] = unique_name(attribute, local | set(loop.items.values()))
                 continue
             targets = loop.targets if loop is not None else set()
             attribute = self._haiku_name(node, taken, targets)
@@ -577,7 +579,7 @@ class NnxPlan:
             if loop is not None:
                 looped[base] = loop
                 loop.submodules.append(submodule)
-                loop.items[id(submodule)] = _unique(attribute, local | set(loop.items.values()))
+                loop.items[id(submodule)] = unique_name(attribute, local | set(loop.items.values()))
             if input_param is not None and any(isinstance(n, cst.Name) and n.value == INPUT for arg in arguments for n in walk(arg)):
                 self.input_params[id(node)] = input_param
                 unit.needs_input = True
@@ -604,9 +606,9 @@ class NnxPlan:
         position = next((i for i, statement in enumerate(statements) if self._inside(node, statement)), len(statements))
         bound: dict[str, cst.SimpleStatementLine] = {}
         for statement in statements[:position]:
-            for name in _assigned(statement):
+            for name in assigned_names(statement):
                 bound[name] = statement if name not in bound else None  # type: ignore[assignment]
-        if _assigned(method.body) & names - bound.keys():
+        if assigned_names(method.body) & names - bound.keys():
             return False
         needed: list[cst.SimpleStatementLine] = []
         todo = sorted(names)
@@ -626,11 +628,11 @@ class NnxPlan:
             reads = {n.value for n in walk(value) if isinstance(n, cst.Name)} & local
             if not _valid_in_init(value, local - set(bound)):
                 return False
-            todo.extend(sorted(reads - {n for s in needed for n in _assigned(s)}))
+            todo.extend(sorted(reads - {n for s in needed for n in assigned_names(s)}))
         for statement in statements[:position]:
             if any(s is statement for s in needed) and not any(s is statement for s in unit.lifted):
                 unit.lifted.append(statement)
-                unit.lifted_names |= _assigned(statement)
+                unit.lifted_names |= assigned_names(statement)
         order = {id(statement): index for index, statement in enumerate(statements)}
         unit.lifted.sort(key=lambda statement: order.get(id(statement), -1))
         return True
@@ -657,7 +659,7 @@ class NnxPlan:
             return None, " with a loop target other than names"
         init_names = self.analysis.local_names(unit.info.init) if unit.info is not None and unit.info.init is not None else set()
         reserved = init_names | {"self", "rngs", INPUT, FLAT}
-        rebound = targets & _assigned(current.body)
+        rebound = targets & assigned_names(current.body)
         if targets & reserved or rebound:
             return None, f" whose loop variable ({', '.join(sorted((targets & reserved) | rebound))}) __init__ cannot reuse"
         loop = self.loops.get(id(current))
@@ -708,7 +710,7 @@ class NnxPlan:
         if existing is not None and existing.kind == kind:
             self.submodules[id(node)] = existing  # Haiku returns the same variable for the same name
             return
-        attribute = _unique(value, taken)
+        attribute = unique_name(value, taken)
         taken.add(attribute)
         submodule = Submodule(node, attribute, kind, api, hoisted=True)
         variables[value] = submodule
@@ -793,7 +795,7 @@ class NnxPlan:
                 text, index = arg.value.parts  # type: ignore[attr-defined]
                 if text.value.endswith("_") and text.value[:-1].isidentifier() and index.expression.value in loop_targets:
                     base = text.value[:-1]
-        return _unique(base, taken)
+        return unique_name(base, taken)
 
     # ----- widths --------------------------------------------------------------------------------------
 
@@ -1341,14 +1343,6 @@ def _is_zero(node: cst.BaseExpression) -> bool:
     return isinstance(node, (cst.Integer, cst.Float)) and float(node.value) == 0.0
 
 
-def _unique(base: str, taken: set[str]) -> str:
-    candidate, index = base, 0
-    while candidate in taken:
-        index += 1
-        candidate = f"{base}_{index}"
-    return candidate
-
-
 def _stored_parameters(init: cst.FunctionDef, params: list[str]) -> dict[str, str]:
     """``self.attr = param`` statements of ``__init__`` → {attr: param}."""
     stored = {}
@@ -1394,15 +1388,6 @@ def _rebinds(body: cst.CSTNode, name: str) -> bool:
         if isinstance(child, cst.AssignTarget) and name in {n.value for n in walk(child.target) if isinstance(n, cst.Name)}:
             count += 1
     return count != 1
-
-
-def _assigned(node: cst.CSTNode) -> set[str]:
-    """Names (re)bound by the statements below ``node``."""
-    found: set[str] = set()
-    for child in walk(node):
-        if isinstance(child, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
-            found |= {n.value for n in walk(child.target) if isinstance(n, cst.Name)}
-    return found
 
 
 def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:

@@ -176,7 +176,7 @@ class WidthFlow:
         same in each iteration, carried by a variable of ``__init__`` (``widths.carries``), or unknown."""
         self.width(node.iter)
         targets = set(_names_in(node.target))
-        assigned = _assigned_names(node.body) - targets
+        assigned = assigned_names(node.body) - targets
         entry, whole, returned = dict(self.env), set(self.whole), len(self.returned)
         carried = sorted(name for name in assigned if isinstance(entry.get(name), str))
         bound: dict[str, Width] = {name: entry[name] for name in carried}
@@ -200,7 +200,7 @@ class WidthFlow:
                     continue
                 changed = True
                 if name not in variables and isinstance(exit_width, str):
-                    variables[name] = _unique_name(f"{name}_features", widths.avoid | set(variables.values()))
+                    variables[name] = unique_name(f"{name}_features", widths.avoid | set(variables.values()))
                     bound[name] = variables[name]
                 else:
                     variables.pop(name, None)
@@ -377,18 +377,27 @@ def _keeps_last_axis(node: cst.Call, axis: str) -> bool:
     return value is not None and all(isinstance(e, cst.Integer) and int(e.value) >= 1 for e in elements)
 
 
-def _assigned_names(node: cst.CSTNode) -> set[str]:
-    """Names (re)bound by the statements below ``node``."""
+def assigned_names(node: cst.CSTNode) -> set[str]:
+    """Names (re)bound by the statements below ``node`` (assignments, ``for`` targets, ``:=``)."""
     found: set[str] = set()
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For)):
-            found.update(_names_in(current.target))
-        elif isinstance(current, cst.NamedExpr):
-            found.update(_names_in(current.target))
+        if isinstance(current, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+            found |= _target_names(current.target)
         stack.extend(current.children)
     return found
+
+
+def _target_names(target: cst.BaseExpression) -> set[str]:
+    """The names an assignment target binds (``a``, ``a, (b, *c)``; not ``self.a`` or ``a[i]``)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return set().union(*(_target_names(element.value) for element in target.elements))
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return set()
 
 
 def _carried(width: Width, variable: str, variables: dict[str, str]) -> bool:
@@ -403,7 +412,8 @@ def _carried(width: Width, variable: str, variables: dict[str, str]) -> bool:
     return not names & (set(variables.values()) - {variable})
 
 
-def _unique_name(base: str, taken: set[str]) -> str:
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``… : the first not in ``taken``."""
     candidate, index = base, 0
     while candidate in taken:
         index += 1
