@@ -224,11 +224,11 @@ class NnxModules(Rule):
             leading_lines=updated_node.leading_lines,
         )
 
-    def _fitted(self, value: cst.BaseExpression, prefix: str) -> cst.BaseExpression:
+    def _fitted(self, value: cst.BaseExpression, prefix: str, depth: int = 2, suffix: str = "") -> cst.BaseExpression:
         """A construction too long for one line (120 columns) gets one argument per line."""
         step = self.ctx.analysis.module.default_indent
-        indent = step * 2  # a statement of __init__, in a class at module level
-        if not isinstance(value, cst.Call) or len(indent + prefix + code_of(value)) <= 120:
+        indent = step * depth  # a statement of __init__ (2: in a class at module level; 3: in its loops)
+        if not isinstance(value, cst.Call) or len(indent + prefix + code_of(value) + suffix) <= 120:
             return value
         return one_argument_per_line(value, indent, step)
 
@@ -310,6 +310,7 @@ class NnxModules(Rule):
             value = self.built.get(id(submodule))
             assert value is not None, f"submodule {submodule.attribute} was not rewritten"
             holder = self_attribute(submodule.attribute)
+            value = self._fitted(value, f"self.{submodule.attribute}.append(", 3, ")")
             statements.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(holder)], call(self.ctx.nnx("List"), []))]))
             append = cst.Attribute(holder, cst.Name("append"))
             body.append(cst.SimpleStatementLine([cst.Expr(call(append, [positional(value)]))]))
