@@ -644,6 +644,8 @@ class NnxPlan:
         while current is not None and not isinstance(current, cst.For):
             if isinstance(current, cst.BaseCompoundStatement) or isinstance(current, (cst.BaseComp, cst.Lambda)):
                 return None, " other than directly in the body of a `for` statement"
+            if isinstance(current, (cst.IfExp, cst.BooleanOperation)):
+                return None, " under a condition"
             if isinstance(current, cst.BaseStatement):
                 statement = current
             current = self.analysis.parents.get(current)
@@ -652,6 +654,9 @@ class NnxPlan:
             return None, " other than directly in the body of a `for` statement of the method"
         if current.orelse is not None or current.asynchronous is not None:
             return None, " (a `for` with `else` or `async for`)"
+        exits = [n for n in walk(current.body) if isinstance(n, (cst.Break, cst.Continue, cst.Return))]
+        if exits:
+            return None, f" that may end an iteration early (`{type(exits[0]).__name__.lower()}`: Haiku then builds fewer modules)"
         if not _valid_in_init(current.iter, local):
             return None, f" over {code_of(current.iter)}, which __init__ cannot read"
         targets = {n.value for n in walk(current.target) if isinstance(n, cst.Name)}

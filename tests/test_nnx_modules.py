@@ -239,3 +239,12 @@ def test_a_reshape_that_names_its_last_size_gives_the_width() -> None:
     unknown = POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", "jnp.reshape(x, (x.shape[0], 2, -1))")
     result = migrate_source(unknown, Options(target="nnx"), path="m.py")
     assert result.code == unknown and [d.code for d in result.diagnostics] == ["H2F100"]
+
+
+def test_a_loop_that_may_build_fewer_modules_than_it_iterates_is_refused() -> None:
+    early = LOOP_MODEL.replace("    for width in self.widths:\n", "    for width in self.widths:\n      if width > 10:\n        break\n")
+    conditional = LOOP_MODEL.replace("jax.nn.relu(hk.Linear(width)(x))", "hk.Linear(width)(x) if width > 1 else x")
+    for source, reason in ((early, "that may end an iteration early (`break`"), (conditional, "in a loop or nested function under a condition")):
+        result = migrate_source(source, Options(target="nnx"), path="m.py")
+        assert result.code == source
+        assert any(reason in d.message for d in result.diagnostics), result.diagnostics
