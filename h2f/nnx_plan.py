@@ -833,7 +833,7 @@ class NnxPlan:
             loop = submodule.loop
             if loop is not None and id(loop) not in seen:
                 seen.add(id(loop))
-                for variable, entry, after in loop.widths.carries:
+                for _, entry, after in loop.widths.carries:
                     names = _names_of(entry) | _names_of(after)
                     unit.needs_input |= INPUT in names
                     unit.needs_size |= FLAT in names
