@@ -1,7 +1,7 @@
 """The codemod engine: migrate one source text.
 
-``migrate_source`` parses the text once, resolves the metadata once (qualified names, positions, scopes),
-builds the shared :class:`~h2f.analysis.FileAnalysis`, and runs every selected rule in a single traversal
+``migrate_source`` parses the text once, builds the shared :class:`~h2f.analysis.FileAnalysis` (one walk records
+parents, scopes and bindings: :mod:`h2f.resolver`), and runs every selected rule in a single traversal
 (:class:`~h2f.context.RuleDispatcher`). It then fixes the imports, and refuses output that does not parse.
 Text that never mentions haiku is returned as it came, without being parsed.
 """
