@@ -55,6 +55,8 @@ SAME_WIDTH_FUNCTIONS: dict[str, str | None] = {
     "haiku.avg_pool": None,
     **{f"jax.numpy.{name}": "axis" for name in ("mean", "sum", "max", "min", "prod", "var", "std")},
 }
+#: Array methods that reduce over ``axis`` (``x.mean(axis=1)``).
+REDUCTION_METHODS = ("mean", "sum", "max", "min", "prod", "var", "std")
 #: Pooling modules: ``hk.AvgPool(...)(x)`` keeps the width of ``x``.
 SAME_WIDTH_MODULES = frozenset({"haiku.AvgPool", "haiku.MaxPool"})
 
@@ -347,6 +349,10 @@ class WidthFlow:
         if same and node.args and node.args[0].keyword is None:
             axis = SAME_WIDTH_FUNCTIONS[same.pop()]
             return widths[0] if axis is None or _keeps_last_axis(node, axis) else None
+        if m.matches(node.func, m.Attribute(attr=m.OneOf(*(m.Name(n) for n in REDUCTION_METHODS)))):
+            value = node.func.value  # type: ignore[attr-defined]
+            reduced = node.with_changes(args=[cst.Arg(value), *node.args])  # ``x.mean(axis=1)`` as ``jnp.mean(x, axis=1)``
+            return self.width(value) if _keeps_last_axis(reduced, "axis") else None
         if isinstance(node.func, cst.Call) and self.qualified(node.func.func) & SAME_WIDTH_MODULES and node.args:
             return widths[0] if node.args[0].keyword is None else None
         return None
@@ -365,7 +371,7 @@ class WidthFlow:
 
 
 def _keeps_last_axis(node: cst.Call, axis: str) -> bool:
-    """Whether a reduction reduces only axes given as positive literals (``axis=(1, 2)``), never the last.
+    """Whether a reduction reduces only axes given as literals other than -1 (``axis=(1, 2)``, ``axis=-2``).
 
     The rank is not known here; a positive axis that is in fact the last makes the next layer's width check
     fail loudly, never compute something else.
@@ -374,7 +380,16 @@ def _keeps_last_axis(node: cst.Call, axis: str) -> bool:
     positional = [arg.value for arg in node.args if arg.keyword is None]
     value = bound.get(axis, positional[1] if len(positional) > 1 else None)
     elements = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
-    return value is not None and all(isinstance(e, cst.Integer) and int(e.value) >= 1 for e in elements)
+    return value is not None and all(_axis(e) is not None and _axis(e) not in (0, -1) for e in elements)
+
+
+def _axis(node: cst.BaseExpression | None) -> int | None:
+    """An axis written as an integer literal (``1``, ``-2``)."""
+    if isinstance(node, cst.Integer):
+        return int(node.value)
+    if m.matches(node, m.UnaryOperation(m.Minus(), m.Integer())):
+        return -int(node.expression.value)  # type: ignore[union-attr]
+    return None
 
 
 def assigned_names(node: cst.CSTNode) -> set[str]:

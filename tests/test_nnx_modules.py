@@ -248,3 +248,11 @@ def test_a_loop_that_may_build_fewer_modules_than_it_iterates_is_refused() -> No
         result = migrate_source(source, Options(target="nnx"), path="m.py")
         assert result.code == source
         assert any(reason in d.message for d in result.diagnostics), result.diagnostics
+
+
+def test_reductions_over_other_axes_than_the_last_keep_the_width() -> None:
+    for mean in ("x.mean(axis=(1, 2))", "jnp.max(x, axis=(-3, -2))", "x.sum(axis=1).mean(axis=1)"):
+        stem = _run(POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", mean))["Stem"](2, rngs=nnx.Rngs(0))
+        assert stem.linear.kernel.shape == (4, 3), mean
+    last = POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", "x.mean(axis=-1)")
+    assert [d.code for d in migrate_source(last, Options(target="nnx")).diagnostics] == ["H2F100"]
