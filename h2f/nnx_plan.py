@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import libcst as cst
 import libcst.matchers as m
@@ -36,6 +37,9 @@ from h2f.shapes import (
     unique_name,
 )
 from h2f.syntax import bind_arguments, code_of
+
+if TYPE_CHECKING:
+    from h2f.rules.nnx_layer_stack import StackSite
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
 SUPPORTED = frozenset(NNX_LAYERS) | {
@@ -72,6 +76,7 @@ class Submodule:
     given: list[Width] = dataclasses.field(default_factory=list)
     in_width: Width = None
     loop: Loop | None = None  # built in a ``for`` loop of the method: an item of an ``nnx.List``
+    stack: cst.BaseExpression | None = None  # built by an ``hk.layer_stack(stack)`` function: ``stack`` stacked copies
 
 
 @dataclasses.dataclass
@@ -242,6 +247,10 @@ class NnxPlan:
         self.factory_returns: dict[int, TransformPlan] = {}
         #: ``model.apply`` attributes used as values (by id) → their transform (see :attr:`TransformPlan.apply_values`).
         self.apply_values: dict[int, TransformPlan] = {}
+        #: ``hk.layer_stack`` functions (by id) → the attribute of the stacked module; their calls (by id) → the same.
+        self.stacked_functions: dict[int, str] = {}
+        self.stacked_calls: dict[int, str] = {}
+        self._stacked_uses: dict[int, Submodule] = {}  # a stacked function's name node → its stacked module
         self._factories: dict[str, TransformPlan] = {}  # factory function name → the plan of what it returns
         self.removed_functions: set[int] = set()
         #: ``hk.set_state(name, value)`` statements → the state variable they write.
@@ -367,6 +376,8 @@ class NnxPlan:
                 if problem is not None:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue  # the layers rule translates a layer's initializers
+            if name == "haiku.layer_stack" and self._layer_stack_decorator(node):
+                continue  # the stacked module is planned with the method that holds it
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
             if name in POOLING:
@@ -538,7 +549,12 @@ class NnxPlan:
                 continue  # a layer of an hk.Sequential: part of that submodule
             where = f"{unit.name}.{method.name.value}" if unit.info is not None else method.name.value
             loop = None
-            if self.analysis.in_loop(node, method):
+            site = self._stack_site_of(node, method)
+            if site is not None:
+                if not _valid_in_init(site.count, local):
+                    self.block(site.count, f"{where}: hk.layer_stack's count ({code_of(site.count)}) is computed in the method; NNX builds the layers in __init__: not supported by the nnx target yet")
+                    continue
+            elif self.analysis.in_loop(node, method):
                 loop, problem = self._loop(unit, method, node, local)
                 if loop is None:
                     self.block(node, f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet")
@@ -574,7 +590,11 @@ class NnxPlan:
                 self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones a loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
                 continue
             taken.add(attribute)
-            submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop)
+            submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop, stack=site.count if site is not None else None)
+            if site is not None:
+                self.stacked_functions[id(site.function)] = attribute
+                self.stacked_calls.update((id(stacked), attribute) for stacked in site.calls)
+                self._stacked_uses[id(site.function.name)] = submodule
             self._add(unit, submodule)
             if loop is not None:
                 looped[base] = loop
@@ -921,6 +941,9 @@ class NnxPlan:
         return self.classes[submodule.api].needs_input
 
     def _module_use(self, unit: Unit, method: cst.FunctionDef, callee: cst.BaseExpression) -> ModuleUse | None:
+        stacked = self._stacked_use(callee)
+        if stacked is not None:
+            return stacked
         called_method = None
         if isinstance(callee, cst.Attribute) and not m.matches(callee.value, m.Name("self")):
             called_method, callee = callee.attr.value, callee.value  # ``net.encode(x)``: a method of a submodule
@@ -962,6 +985,45 @@ class NnxPlan:
             return substitute(returned, bindings)
 
         return ModuleUse(output, submodule.given.append)
+
+    def _stack_site_of(self, node: cst.Call, method: cst.FunctionDef) -> StackSite | None:
+        """The layer stack whose module ``node`` constructs, if it is one (see :func:`rules.nnx_layer_stack.stack_site`)."""
+        from h2f.rules.nnx_layer_stack import StackSite, stack_site
+
+        function = self.analysis.enclosing(node, cst.FunctionDef)
+        if function is None or function is method or not function.decorators or self.analysis.enclosing(function, cst.FunctionDef) is not method:
+            return None
+        site = stack_site(self.analysis, function, method)  # type: ignore[arg-type]
+        return site if isinstance(site, StackSite) and site.construction is node else None
+
+    def _layer_stack_decorator(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` (``hk.layer_stack``) decorates a nested function of a module method that the nnx target
+        translates; otherwise the reason is reported."""
+        from h2f.rules.nnx_layer_stack import StackSite, stack_site
+
+        decorator = self.analysis.enclosing(node, cst.Decorator)
+        function = self.analysis.parents.get(decorator) if decorator is not None else None
+        method = self.analysis.enclosing(function, cst.FunctionDef) if isinstance(function, cst.FunctionDef) else None
+        if method is None or self.analysis.module_scope(function) is not method:  # type: ignore[arg-type]
+            self.block(node, "hk.layer_stack other than decorating a function nested in a module method: not supported by the nnx target yet")
+            return True
+        site = stack_site(self.analysis, function, method)  # type: ignore[arg-type]
+        if not isinstance(site, StackSite):
+            self.block(node, f"{site}: not supported by the nnx target yet")
+        return True
+
+    def _stacked_use(self, callee: cst.BaseExpression) -> ModuleUse | None:
+        """The call of a layer stack's function, ``stack(x)``: the stacked module's input; the output is as wide
+        (the carry of a scan). The construction inside the function is not followed (only its calls give widths)."""
+        if isinstance(callee, cst.Call) and id(callee) in self.submodules and self.submodules[id(callee)].stack is not None:
+            return ModuleUse(lambda given: given, lambda given: None)
+        if not isinstance(callee, cst.Name):
+            return None
+        scope = self.analysis.scopes.get(callee)
+        assignments = list(scope[callee.value]) if scope is not None and callee.value in scope else []
+        node = getattr(assignments[0], "node", None) if len(assignments) == 1 else None
+        submodule = self._stacked_uses.get(id(node.name)) if isinstance(node, cst.FunctionDef) else None
+        return ModuleUse(lambda given: given, submodule.given.append) if submodule is not None else None
 
     def _stack_output(self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
         """The output width of an ``hk.Sequential``/``hk.nets.MLP`` given ``given``: layer by layer."""

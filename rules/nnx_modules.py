@@ -261,6 +261,11 @@ class NnxModules(Rule):
             if submodule.hoisted:
                 value = self.built.get(id(submodule))
                 assert value is not None, f"submodule {submodule.attribute} was not rewritten"
+                if submodule.stack is not None:
+                    from h2f.rules.nnx_layer_stack import stacked_construction
+
+                    statements.extend(stacked_construction(submodule.attribute, value, submodule.stack, after=bool(statements)))
+                    continue
                 value = self._fitted(value, f"self.{submodule.attribute} = ")
                 statements.append(
                     cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(submodule.attribute))], value)])

@@ -292,3 +292,64 @@ def test_the_verifier_pairs_layer_stack_with_layers_built_by_nnx_vmap_and_run_by
     wrong = LAYER_STACK_NNX.replace("jax.nn.relu(self", "jax.nn.gelu(self")
     (tmp_path / "nnx_prog.py").write_text(wrong)
     assert not verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py").passed
+
+
+STACKED_MODEL = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Tower(hk.Module):
+  def __init__(self, width, depth, name=None):
+    super().__init__(name=name)
+    self.width = width
+    self.depth = depth
+
+  def __call__(self, x):
+    @hk.layer_stack(self.depth)
+    def stack(x):
+      return hk.Linear(self.width)(x)
+
+    return jax.nn.relu(stack(x))
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Tower(5, 3)(x)))
+x = jnp.ones((2, 5))
+params = model.init(jax.random.PRNGKey(0), x)
+y = model.apply(params, x)
+"""
+
+
+def test_layer_stack_builds_stacked_layers_with_one_key_each_and_scans_them() -> None:
+    from flax import nnx
+
+    result = _migrate(STACKED_MODEL)
+    assert not result.diagnostics, result.diagnostics
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    tower = namespace["Tower"](5, 5, 3, rngs=nnx.Rngs(0))
+    kernels = tower.linear.kernel[...]
+    assert kernels.shape == (3, 5, 5)
+    assert not np.allclose(kernels[0], kernels[1])  # each layer initialised with its own key, as Haiku does
+    x = jnp.linspace(-1.0, 1.0, 10).reshape(2, 5)
+    expected = x
+    for layer in range(3):
+        expected = expected @ kernels[layer] + tower.linear.bias[...][layer]
+    np.testing.assert_allclose(tower(x), np.maximum(expected, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None:
+    cases = {
+        "hk.layer_stack's count (x.shape[0]) is computed in the method": ("@hk.layer_stack(self.depth)", "@hk.layer_stack(x.shape[0])"),
+        "hk.layer_stack of a function other than `return Module(...)(carry, ...)`": (
+            "return hk.Linear(self.width)(x)",
+            "return x + hk.Linear(self.width)(x)",
+        ),
+    }
+    for expected, (old, new) in cases.items():
+        source = STACKED_MODEL.replace(old, new)
+        assert source != STACKED_MODEL
+        result = _migrate(source)
+        assert result.code == source
+        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (expected, result.diagnostics)

@@ -157,6 +157,14 @@ class _LinenSide:
         return {"params": jax.grad(loss)(variables["params"])}
 
 
+def _key_like(key: Any, var: Any) -> Any:
+    """``key`` for an rng key variable; keys split from it for a stack of them (layers built with ``nnx.vmap``)."""
+    import jax
+
+    shape = getattr(var.get_value(), "shape", ())
+    return jax.random.split(key, shape) if shape else key
+
+
 class _NNXSide:
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -172,7 +180,7 @@ class _NNXSide:
         _load_template(model, variables)
         if training is not None:
             model.train() if training else model.eval()
-        keys = [(path, var.copy(key)) for path, var in nnx.to_flat_state(nnx.state(model, nnx.RngKey))]
+        keys = [(path, var.copy(_key_like(key, var))) for path, var in nnx.to_flat_state(nnx.state(model, nnx.RngKey))]
         if keys:
             nnx.update(model, nnx.from_flat_state(keys))
         with record_nnx_modules(model) as modules:
@@ -189,7 +197,7 @@ class _NNXSide:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
         def loss(p):
-            return _float_loss(nnx.merge(graphdef, p, rest)(*inputs, **_call_flags(model, flags)))
+            return _float_loss(nnx.merge(graphdef, p, rest, copy=True)(*inputs, **_call_flags(model, flags)))  # copy: variables of this trace
 
         g = jax.grad(loss)(params)
         out: dict = {}
@@ -226,6 +234,8 @@ def run_flax_entry(path: str, entry: str, haiku: dict) -> dict:
     train_flags, eval_flags = modes if modes else (flags, flags)
     model = flax_model(load_namespace(path), spec, path)
     nnx = is_nnx_model(model)
+    if nnx:  # under jax.disable_jit, nnx.scan requires its carry to stay the same kind of array (jax, not numpy)
+        inputs = [jax.numpy.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs]
     out: dict = {"backend": jax.default_backend(), "nnx": nnx}
     with _verification_env():
         template = flax_template(model, inputs, eval_flags)

@@ -1,0 +1,114 @@
+"""NNX target: ``hk.layer_stack(n)`` → layers built once per step with ``nnx.vmap`` and run with ``nnx.scan``.
+
+Inside a module method, ``@hk.layer_stack(n)`` on a nested function that builds one module and calls it on
+its carry (``def stack(x): return Block(self.features)(x, training)``) makes ``n`` copies of that module with
+parameters stacked on a leading axis, run one after the other. In NNX the copies are built in ``__init__``:
+``self.block = nnx.split_rngs(splits=n)(nnx.vmap(lambda rngs: Block(..., rngs=rngs), in_axes=0, out_axes=0))(rngs)``
+(one rng key per copy, as Haiku initialises each layer with its own key), and the nested function runs them
+with ``@nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)``, taking the stacked module as its second
+argument. The NNX state (``block/linear/kernel`` of shape ``(n, ...)``) mirrors Haiku's stacked parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libcst as cst
+import libcst.matchers as m
+
+from h2f.analysis import FileAnalysis, walk
+from h2f.rule import Rule
+from h2f.syntax import call, code_of, expr
+
+
+@dataclasses.dataclass
+class StackSite:
+    """A nested function of a method decorated with ``@hk.layer_stack(count)`` that builds one module."""
+
+    function: cst.FunctionDef
+    count: cst.BaseExpression
+    construction: cst.Call  # the module built (and called on the carry) by the stacked function
+    calls: list[cst.Call]  # the calls of the stacked function in the method, each ``f(carry)``
+
+
+def stack_site(analysis: FileAnalysis, function: cst.FunctionDef, method: cst.FunctionDef) -> StackSite | str:
+    """The layer stack ``function`` (a nested def of ``method`` decorated with ``hk.layer_stack``) amounts to, or
+    why the nnx target cannot translate it."""
+    decorator = function.decorators[0].decorator if len(function.decorators) == 1 else None
+    if not (isinstance(decorator, cst.Call) and analysis.haiku_name(decorator.func) == "haiku.layer_stack"):
+        return "hk.layer_stack other than as the only decorator of a function"
+    if len(decorator.args) != 1 or decorator.args[0].keyword is not None or decorator.args[0].star:
+        return "hk.layer_stack with options (only `hk.layer_stack(n)`)"
+    params = function.params
+    if len(params.params) != 1 or params.params[0].default is not None or params.star_arg is not cst.MaybeSentinel.DEFAULT and params.star_arg is not None or params.kwonly_params or params.star_kwarg:
+        return "hk.layer_stack of a function with other than one carry parameter"
+    carry = params.params[0].name.value
+    body = function.body.body
+    returned = body[0].body[0] if len(body) == 1 and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1 else None
+    value = returned.value if isinstance(returned, cst.Return) else None
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Call) and value.args):
+        return "hk.layer_stack of a function other than `return Module(...)(carry, ...)`"
+    construction = value.func
+    if not (analysis.local_module_class(construction.func) or analysis.is_haiku_layer_call(construction)):
+        return "hk.layer_stack of a function other than `return Module(...)(carry, ...)`"
+    first, rest = value.args[0], value.args[1:]
+    if first.keyword is not None or first.star or not m.matches(first.value, m.Name(carry)):
+        return "hk.layer_stack of a function whose module is not called on its carry first"
+    if any(isinstance(node, cst.Name) and node.value == carry for part in (construction, *rest) for node in walk(part)):
+        return "hk.layer_stack of a function that reads its carry other than as the module's input"
+    calls = []
+    for node in walk(method.body):
+        if isinstance(node, cst.Name) and node.value == function.name.value and node is not function.name:
+            holder = analysis.parents.get(node)
+            if not (isinstance(holder, cst.Call) and holder.func is node and len(holder.args) == 1 and holder.args[0].keyword is None and not holder.args[0].star):
+                return f"the stacked function {function.name.value} used other than called on its carry"
+            calls.append(holder)
+    return StackSite(function, decorator.args[0].value, construction, calls)
+
+
+def stacked_construction(attribute: str, built: cst.BaseExpression, count: cst.BaseExpression, after: bool) -> list[cst.BaseStatement]:
+    """``__init__`` statements building ``count`` copies of the module ``built`` constructs (from ``rngs``),
+    stacked on a leading axis, each initialised with its own rng keys, as ``self.<attribute>`` (``after``: other
+    statements come before them)."""
+    function = cst.parse_statement(
+        f"@nnx.split_rngs(splits={code_of(count)})\n"
+        "@nnx.vmap(in_axes=(0,), out_axes=0)\n"
+        f"def create_{attribute}(rngs: nnx.Rngs):\n"
+        f"    return {code_of(built)}\n"
+    )
+    assign = cst.parse_statement(f"self.{attribute} = create_{attribute}(rngs)\n")
+    blank = [cst.EmptyLine(indent=False)]
+    return [function.with_changes(leading_lines=blank if after else []), assign.with_changes(leading_lines=blank)]
+
+
+class NnxLayerStack(Rule):
+    """Run ``hk.layer_stack`` functions with ``nnx.scan`` over the layers ``__init__`` built with ``nnx.vmap``."""
+
+    code = "H2F060"
+    haiku_apis = ("haiku.layer_stack",)
+    targets = frozenset({"nnx"})
+    order = 80  # after nnx_modules (order 60): the stacked module's call already reads ``self.<attribute>``
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef | None:
+        plan = self.ctx.nnx_plan
+        attribute = plan.stacked_functions.get(id(original_node)) if not plan.blocked else None
+        if attribute is None:
+            return None
+        self.ctx.require_import("flax", "nnx")
+        scan = cst.Decorator(expr("nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)"))
+        params = updated_node.params
+        stacked = params.with_changes(params=[params.params[0].with_changes(comma=cst.MaybeSentinel.DEFAULT), cst.Param(cst.Name(attribute))])
+
+        class Local(cst.CSTTransformer):
+            def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+                return cst.Name(attribute) if m.matches(updated, m.Attribute(m.Name("self"), m.Name(attribute))) else updated
+
+        body = updated_node.body.visit(Local())
+        return updated_node.with_changes(decorators=[scan], params=stacked, body=body)  # type: ignore[arg-type]
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
+        plan = self.ctx.nnx_plan
+        attribute = plan.stacked_calls.get(id(original_node)) if not plan.blocked else None
+        if attribute is None:
+            return None
+        return call(updated_node.func, [updated_node.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT), cst.Arg(expr(f"self.{attribute}"))])
