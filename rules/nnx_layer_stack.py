@@ -1,10 +1,11 @@
 """NNX target: ``hk.layer_stack(n)`` → layers built once per step with ``nnx.vmap`` and run with ``nnx.scan``.
 
 Inside a module method, ``@hk.layer_stack(n)`` on a nested function that builds one module and calls it on
-its carry (``def stack(x): return Block(self.features)(x, training)``) makes ``n`` copies of that module with
-parameters stacked on a leading axis, run one after the other. In NNX the copies are built in ``__init__``:
-``self.block = nnx.split_rngs(splits=n)(nnx.vmap(lambda rngs: Block(..., rngs=rngs), in_axes=0, out_axes=0))(rngs)``
-(one rng key per copy, as Haiku initialises each layer with its own key), and the nested function runs them
+its carry (``def stack(x): return Block(self.features)(x, training)``, also inside an expression such as a
+residual ``x + Block(...)(x)``) makes ``n`` copies of that module with parameters stacked on a leading axis,
+run one after the other. In NNX ``__init__`` builds the copies with a function decorated
+``@nnx.split_rngs(splits=n)`` and ``@nnx.vmap(in_axes=(0,), out_axes=0)`` (one rng key per copy, as Haiku
+initialises each layer with its own key): ``self.block = create_block(rngs)``; and the nested function runs them
 with ``@nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)``, taking the stacked module as its second
 argument. The NNX state (``block/linear/kernel`` of shape ``(n, ...)``) mirrors Haiku's stacked parameters.
 """
@@ -46,16 +47,20 @@ def stack_site(analysis: FileAnalysis, function: cst.FunctionDef, method: cst.Fu
     body = function.body.body
     returned = body[0].body[0] if len(body) == 1 and isinstance(body[0], cst.SimpleStatementLine) and len(body[0].body) == 1 else None
     value = returned.value if isinstance(returned, cst.Return) else None
-    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Call) and value.args):
-        return "hk.layer_stack of a function other than `return Module(...)(carry, ...)`"
-    construction = value.func
-    if not (analysis.local_module_class(construction.func) or analysis.is_haiku_layer_call(construction)):
-        return "hk.layer_stack of a function other than `return Module(...)(carry, ...)`"
-    first, rest = value.args[0], value.args[1:]
+    built = [
+        node
+        for node in (walk(value) if value is not None else [])
+        if isinstance(node, cst.Call) and (analysis.local_module_class(node.func) or analysis.is_haiku_layer_call(node))
+    ]
+    applied = analysis.parents.get(built[0]) if len(built) == 1 else None
+    if not (isinstance(applied, cst.Call) and applied.func is built[0] and applied.args):
+        return "hk.layer_stack of a function other than `return <expression of Module(...)(carry, ...)>` (one module)"
+    construction = built[0]
+    first, rest = applied.args[0], applied.args[1:]
     if first.keyword is not None or first.star or not m.matches(first.value, m.Name(carry)):
         return "hk.layer_stack of a function whose module is not called on its carry first"
     if any(isinstance(node, cst.Name) and node.value == carry for part in (construction, *rest) for node in walk(part)):
-        return "hk.layer_stack of a function that reads its carry other than as the module's input"
+        return "hk.layer_stack of a function whose module is built from its carry"
     calls = []
     for node in walk(method.body):
         if isinstance(node, cst.Name) and node.value == function.name.value and node is not function.name:

@@ -342,9 +342,13 @@ def test_layer_stack_builds_stacked_layers_with_one_key_each_and_scans_them() ->
 def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None:
     cases = {
         "hk.layer_stack's count (x.shape[0]) is computed in the method": ("@hk.layer_stack(self.depth)", "@hk.layer_stack(x.shape[0])"),
-        "hk.layer_stack of a function other than `return Module(...)(carry, ...)`": (
+        "hk.layer_stack of a function other than `return <expression of Module(...)(carry, ...)>` (one module)": (
             "return hk.Linear(self.width)(x)",
-            "return x + hk.Linear(self.width)(x)",
+            "return hk.Linear(self.width)(hk.Linear(self.width)(x))",
+        ),
+        "hk.layer_stack of a function whose module is built from its carry": (
+            "return hk.Linear(self.width)(x)",
+            "return hk.Linear(x.shape[-1])(x)",
         ),
     }
     for expected, (old, new) in cases.items():
