@@ -206,7 +206,7 @@ def _libcst_names(module: cst.Module) -> tuple[dict[int, set[str]], dict[int, cs
     return names, parents
 
 
-@pytest.mark.parametrize("path", FIXTURES + HAIKU_SOURCES[::3], ids=lambda path: f"{path.parent.name}/{path.name}")
+@pytest.mark.parametrize("path", FIXTURES + HAIKU_SOURCES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_same_names_and_parents_as_libcst(path: Path) -> None:
     """Every Name/Attribute/Call gets libcst's qualified names, every node libcst's parent."""
     module = cst.parse_module(path.read_text())
