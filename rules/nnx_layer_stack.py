@@ -68,6 +68,8 @@ def stack_site(analysis: FileAnalysis, function: cst.FunctionDef, method: cst.Fu
             if not (isinstance(holder, cst.Call) and holder.func is node and len(holder.args) == 1 and holder.args[0].keyword is None and not holder.args[0].star):
                 return f"the stacked function {function.name.value} used other than called on its carry"
             calls.append(holder)
+    if len(calls) != 1:  # each call builds new layers in Haiku (block, block_1, …)
+        return f"the stacked function {function.name.value} called {len(calls)} times (only once is supported)"
     return StackSite(function, decorator.args[0].value, construction, calls)
 
 

@@ -346,6 +346,10 @@ def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None
             "return hk.Linear(self.width)(x)",
             "return hk.Linear(self.width)(hk.Linear(self.width)(x))",
         ),
+        "the stacked function stack called 2 times (only once is supported)": (
+            "return jax.nn.relu(stack(x))",
+            "return jax.nn.relu(stack(stack(x)))",
+        ),
         "hk.layer_stack of a function whose module is built from its carry": (
             "return hk.Linear(self.width)(x)",
             "return hk.Linear(x.shape[-1])(x)",
