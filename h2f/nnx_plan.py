@@ -167,6 +167,8 @@ class TransformPlan:
     #: (which now returns the model's constructor); the model is built by calling ``a`` where ``a.init`` was.
     declared: cst.Assign | None = None
     factory: TransformPlan | None = None
+    #: The body the model is built in: the binding's, or the one top-level function that uses a module-level transform.
+    scope: cst.CSTNode | None = None
     #: ``model.apply`` used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``, ``fn = model.apply``):
     #: those attributes by id; they become the pure apply function, which then keeps Haiku's signature.
     apply_values: dict[int, cst.Attribute] = dataclasses.field(default_factory=dict)
@@ -1199,8 +1201,39 @@ class NnxPlan:
             current = self.analysis.parents.get(current)
         return current is body
 
+    def _uses(self, plan: TransformPlan) -> list[cst.Name]:
+        """The names that refer to the transform, other than where it is bound."""
+        uses = []
+        for node in self.analysis.nodes:
+            if not isinstance(node, cst.Name) or node.value != plan.name or self.analysis.transform_named(node) is not plan.transform:
+                continue
+            parent = self.analysis.parents.get(node)
+            if node is getattr(plan.binding, "name", None) or (
+                isinstance(parent, cst.AssignTarget) and isinstance(plan.binding, cst.Assign) and parent in plan.binding.targets
+            ):
+                continue
+            uses.append(node)
+        return uses
+
+    def _model_scope(self, plan: TransformPlan) -> cst.CSTNode | None:
+        """Where the model is built: the body that binds the transform, or, for a module-level transform used only
+        in one top-level function (``def main(): params = model.init(...)``), that function's body."""
+        body = self._scope_body(plan.binding)
+        if body is not self.analysis.module:
+            return body
+        functions = set()
+        for use in self._uses(plan):
+            current: cst.CSTNode | None = use
+            while current is not None and not (isinstance(current, cst.FunctionDef) and self.analysis.parents.get(current) is self.analysis.module):
+                current = self.analysis.parents.get(current)
+            functions.add(current)
+        if len(functions) == 1 and None not in functions:
+            return functions.pop().body  # type: ignore[union-attr]
+        return body
+
     def _plan_call_sites(self, plan: TransformPlan) -> None:
         transform = plan.transform
+        plan.scope = self._model_scope(plan)
         for node in self.analysis.nodes:
             if not isinstance(node, cst.Name) or node.value != transform.name:
                 continue
@@ -1211,7 +1244,7 @@ class NnxPlan:
                 isinstance(parent, cst.AssignTarget) and isinstance(plan.binding, cst.Assign) and parent in plan.binding.targets
             ):
                 continue
-            scope = self._scope_body(plan.binding)
+            scope = plan.scope
             if scope is not None and not self._inside(node, scope):
                 self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
                 continue
@@ -1329,7 +1362,7 @@ class NnxPlan:
             )
             or not isinstance(statement, cst.SimpleStatementLine)
             or len(statement.body) != 1
-            or self.analysis.parents.get(statement) is not self._scope_body(plan.binding)
+            or self.analysis.parents.get(statement) is not plan.scope
         ):
             targets = "params, state" if plan.transform.with_state else "params"
             self.block(init, f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet")
@@ -1366,7 +1399,7 @@ class NnxPlan:
             if isinstance(current, (cst.Lambda, cst.BaseComp, cst.BooleanOperation, cst.IfExp)):
                 return None  # maybe run more than once, or not at all
             current = self.analysis.parents.get(current)
-        if current is None or self.analysis.parents.get(current) is not self._scope_body(plan.binding):
+        if current is None or self.analysis.parents.get(current) is not plan.scope:
             return None
         return current  # type: ignore[return-value]
 

@@ -361,3 +361,48 @@ def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None
         result = _migrate(source)
         assert result.code == source
         assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (expected, result.diagnostics)
+
+
+MAIN_FUNCTION = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  return hk.nets.MLP([16, 4])(x)
+
+
+model = hk.transform(forward)
+
+
+def main():
+  x = jnp.linspace(-1.0, 1.0, 8 * 3).reshape(8, 3)
+  params = model.init(jax.random.PRNGKey(0), x)
+  params = jax.tree_util.tree_map(lambda p: p * 0.5, params)
+  return model.apply(params, None, x)
+
+
+main()
+"""
+
+
+def test_a_module_level_transform_used_in_one_function_is_built_there(tmp_path: Path) -> None:
+    from h2f.verify.script import verify_scripts
+
+    result = _migrate(MAIN_FUNCTION)
+    assert not result.diagnostics, result.diagnostics
+    assert "\n  model = nnx.Sequential(" in result.code and "\nmodel =" not in result.code
+    (tmp_path / "haiku_prog.py").write_text(MAIN_FUNCTION)
+    (tmp_path / "nnx_prog.py").write_text(result.code)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed and len(report.compared) == 1, str(report)
+
+
+def test_a_module_level_transform_used_in_two_functions_is_refused() -> None:
+    source = MAIN_FUNCTION.replace("  return model.apply(params, None, x)\n", "  return evaluate(params, x)\n") + (
+        "\n\ndef evaluate(params, x):\n  return model.apply(params, None, x)\n"
+    )
+    result = _migrate(source)
+    assert result.code == source
+    assert any("no `params = model.init(...)` found next to it" in d.message or "model.init: only one" in d.message for d in result.diagnostics)
