@@ -1234,16 +1234,8 @@ class NnxPlan:
     def _plan_call_sites(self, plan: TransformPlan) -> None:
         transform = plan.transform
         plan.scope = self._model_scope(plan)
-        for node in self.analysis.nodes:
-            if not isinstance(node, cst.Name) or node.value != transform.name:
-                continue
-            if self.analysis.transform_named(node) is not transform:
-                continue
+        for node in self._uses(plan):
             parent = self.analysis.parents.get(node)
-            if node is getattr(plan.binding, "name", None) or (
-                isinstance(parent, cst.AssignTarget) and isinstance(plan.binding, cst.Assign) and parent in plan.binding.targets
-            ):
-                continue
             scope = plan.scope
             if scope is not None and not self._inside(node, scope):
                 self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
