@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 
 import libcst as cst
 import libcst.matchers as m
@@ -28,8 +27,6 @@ from h2f.names import (
 from h2f.project import ProjectIndex
 from h2f.resolver import NodeMap, Resolver, Scope, fast_walk
 
-_HAIKU_WORD = re.compile(r"\bhaiku\b")
-
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
     "haiku.transform_with_state": ("transform", True),
@@ -41,11 +38,6 @@ WITHOUT_APPLY_RNG = "haiku.without_apply_rng"
 _INLINE_BUILDERS = frozenset(
     {"haiku.dropout", "haiku.get_parameter", "haiku.get_state", "haiku.set_state", "haiku.scan", "haiku.layer_stack"}
 )
-
-
-def mentions_haiku(source: str) -> bool:
-    """Cheap pre-filter: can this text import Haiku at all? (No parse; false positives are fine.)"""
-    return _HAIKU_WORD.search(source) is not None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,6 @@ from h2f import __version__
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.project import ExportedTransform
-from h2f.rule import select_rules
 
 #: Environment variable naming the cache directory.
 CACHE_DIR_ENV = "H2F_CACHE_DIR"
@@ -60,13 +59,18 @@ def code_digest() -> str:
 
 
 def options_digest(options: Options) -> str:
-    """A digest of what, besides the file itself, decides its migration: target, rules, project index."""
-    rules = [
-        f"{rule.__module__}.{rule.__qualname__}"
-        for rule in select_rules(options.target, options.select, options.ignore)
-    ]
+    """A digest of what, besides the file itself, decides its migration: target, rule selection, project index.
+
+    The selection is keyed as the user spelled it, not as the rules it resolves to: the code digest covers the
+    rules, and resolving would import them (and libcst), which a fully cached run never needs.
+    """
     project = {name: _exported_to_json(exported) for name, exported in options.project.items()}
-    settings = {"target": options.target, "rules": rules, "project": project}
+    settings = {
+        "target": options.target,
+        "select": sorted(options.select),
+        "ignore": sorted(options.ignore),
+        "project": project,
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import libcst as cst
-
 if TYPE_CHECKING:
     from h2f.cache import Cache
 
@@ -94,6 +92,8 @@ def imported_words(sources: Iterable[bytes]) -> set[bytes]:
 
 def file_exports(raw: bytes) -> list[ExportedTransform]:
     """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
+    import libcst as cst
+
     from h2f.analysis import FileAnalysis
     from h2f.engine import MAX_SOURCE_BYTES
     from h2f.rules.transform import left_in_place

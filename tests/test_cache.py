@@ -203,3 +203,33 @@ def test_a_cached_tree_starts_no_worker_processes(tmp_path: Path, engine: Engine
     engine.forbidden = True
     assert list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=2, cache=cache)) == first
     assert [o.status for o in first] == [Status.CHANGED] * 6 + [Status.UNCHANGED] * 3
+
+
+_LOADS_LIBCST = """
+import sys
+from h2f.cli import cli
+try:
+    cli.main(["migrate", "--check", "-j", "1", sys.argv[1]], prog_name="h2f", standalone_mode=False)
+except SystemExit:
+    pass
+print("libcst loaded" if "libcst" in sys.modules else "libcst not loaded")
+"""
+
+
+def test_a_run_answered_by_the_cache_never_loads_libcst_or_the_rules(tmp_path: Path) -> None:
+    """A cached CI re-run or a pre-commit hook over plain files pays neither libcst's import nor the rules'."""
+    import subprocess
+    import sys
+
+    write(tmp_path / "src" / "model.py", MODELS_SOURCE)
+    write(tmp_path / "src" / "plain.py", "import os\n")
+    env = {**os.environ, "H2F_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _LOADS_LIBCST, str(tmp_path / "src")], env=env, capture_output=True, text=True
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run() == "libcst loaded"  # the first run migrates model.py
+    assert run() == "libcst not loaded"  # the re-run takes it from the cache

@@ -11,7 +11,7 @@ import pytest
 
 import h2f.rule
 from h2f.engine import MigrationError, Options, UnsupportedTarget, migrate_source
-from h2f.rule import Rule
+from h2f.rule import TARGETS, Rule, select_rules
 
 HAIKU_MODEL = """\
 import haiku as hk
@@ -56,6 +56,12 @@ def test_syntax_error_is_reported_with_position() -> None:
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(UnsupportedTarget, match="unknown target"):
         migrate_source(HAIKU_MODEL, Options(target="equinox"))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_target_offered_has_rules(target: str) -> None:
+    """`--to` offers TARGETS without loading the rules; each of them must really be migrated to."""
+    assert select_rules(target)
 
 
 def test_nnx_module_is_eager_and_takes_its_input_width() -> None:

@@ -19,23 +19,12 @@ from generators import Program, programs, render
 from hypothesis import HealthCheck, Phase, given, settings
 
 from h2f.diagnostics import LEFT_IN_PLACE
-from h2f.engine import Options, UnsupportedTarget, check_target, migrate_source
-
-
-def _targets() -> list[str]:
-    """linen, and nnx once h2f supports it."""
-    supported = []
-    for target in ("linen", "nnx"):
-        try:
-            check_target(target)
-        except UnsupportedTarget:
-            continue
-        supported.append(target)
-    return supported
+from h2f.engine import Options, migrate_source
+from h2f.rule import TARGETS
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", _targets())
+@pytest.mark.parametrize("target", TARGETS)
 @settings(
     max_examples=8,
     deadline=None,
