@@ -137,6 +137,15 @@ def _migrate(source: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx"), path="m.py")
 
 
+def _verify(tmp_path: Path, haiku_source: str, nnx_source: str):  # type: ignore[no-untyped-def]
+    """Run the Haiku program and the NNX one with the verifier (Haiku's params put into the NNX model)."""
+    from h2f.verify.script import verify_scripts
+
+    (tmp_path / "haiku_prog.py").write_text(haiku_source)
+    (tmp_path / "nnx_prog.py").write_text(nnx_source)
+    return verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+
+
 def test_jitted_apply_keeps_haikus_signature_and_draws_its_masks_from_the_rng() -> None:
     import jax
 
@@ -180,26 +189,18 @@ def test_multi_transform_methods_on_other_params_of_a_random_model_are_refused()
 
 
 def test_a_jitted_init_builds_the_model_and_the_training_loop_computes_what_haikus_did(tmp_path: Path) -> None:
-    from h2f.verify.script import verify_scripts
-
     result = _migrate(JITTED_INIT_TRAINING)
     assert not result.diagnostics, result.diagnostics
     assert "net_rngs = nnx.Rngs(jax.random.PRNGKey(42))\nnet = nnx.Sequential(nnx.Linear(x.shape[-1], 8, rngs=net_rngs)" in result.code
-    (tmp_path / "haiku_prog.py").write_text(JITTED_INIT_TRAINING)
-    (tmp_path / "nnx_prog.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _verify(tmp_path, JITTED_INIT_TRAINING, result.code)
     assert report.passed and report.compared, str(report)
 
 
 def test_a_stateful_factory_with_two_inputs_computes_what_haikus_did(tmp_path: Path) -> None:
-    from h2f.verify.script import verify_scripts
-
     result = _migrate(STATEFUL_FACTORY)
     assert not result.diagnostics, result.diagnostics
     assert "  return ScaledFn\n" in result.code
-    (tmp_path / "haiku_prog.py").write_text(STATEFUL_FACTORY)
-    (tmp_path / "nnx_prog.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _verify(tmp_path, STATEFUL_FACTORY, result.code)
     assert report.passed and len(report.compared) == 2, str(report)
 
 
@@ -283,15 +284,10 @@ out = model(x, training=False)
 
 def test_the_verifier_pairs_layer_stack_with_layers_built_by_nnx_vmap_and_run_by_nnx_scan(tmp_path: Path) -> None:
     """Stacked layers keep one rng key per layer: the verifier's stochasticity probe must perturb each."""
-    from h2f.verify.script import verify_scripts
-
-    (tmp_path / "haiku_prog.py").write_text(LAYER_STACK_HAIKU)
-    (tmp_path / "nnx_prog.py").write_text(LAYER_STACK_NNX)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _verify(tmp_path, LAYER_STACK_HAIKU, LAYER_STACK_NNX)
     assert report.passed and len(report.compared) == 1, str(report)
     wrong = LAYER_STACK_NNX.replace("jax.nn.relu(self", "jax.nn.gelu(self")
-    (tmp_path / "nnx_prog.py").write_text(wrong)
-    assert not verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py").passed
+    assert not _verify(tmp_path, LAYER_STACK_HAIKU, wrong).passed
 
 
 STACKED_MODEL = """\
@@ -388,14 +384,10 @@ main()
 
 
 def test_a_module_level_transform_used_in_one_function_is_built_there(tmp_path: Path) -> None:
-    from h2f.verify.script import verify_scripts
-
     result = _migrate(MAIN_FUNCTION)
     assert not result.diagnostics, result.diagnostics
     assert "\n  model = nnx.Sequential(" in result.code and "\nmodel =" not in result.code
-    (tmp_path / "haiku_prog.py").write_text(MAIN_FUNCTION)
-    (tmp_path / "nnx_prog.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _verify(tmp_path, MAIN_FUNCTION, result.code)
     assert report.passed and len(report.compared) == 1, str(report)
 
 
