@@ -169,6 +169,7 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
             id(statement) for line in node.body if isinstance(line, cst.SimpleStatementLine) for statement in line.body
         }
         self._enter_blocks = any(id(statement) not in top for statement in self._unused_imports.values())
+        self._dropped_lines: dict[int, cst.SimpleStatementLine] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if not isinstance(node, cst.Module) and (
@@ -176,3 +177,36 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
         ):
             return False
         return super().on_visit(node)
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine:
+        if not updated_node.body:  # the whole line goes: what stood above it must not go with it
+            self._dropped_lines[id(original_node)] = original_node
+        return updated_node
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        """Give the blank lines and comments above a removed top-level import line to the statement after it."""
+        if not self._dropped_lines:
+            return updated_node
+        body = list(updated_node.body)
+        kept = 0
+        pending: list[cst.EmptyLine] = []
+        for statement in original_node.body:
+            dropped = self._dropped_lines.get(id(statement))
+            if dropped is not None:
+                # The first removed line of a run keeps its blank lines too; those after it, their comments.
+                first = not pending
+                pending.extend(line for line in dropped.leading_lines if first or line.comment is not None)
+                if dropped.trailing_whitespace.comment is not None:
+                    pending.append(cst.EmptyLine(comment=dropped.trailing_whitespace.comment))
+                continue
+            if pending and kept < len(body):
+                own = body[kept].leading_lines
+                if own and all(line.comment is None for line in pending):
+                    pending = []  # the next statement's own blank lines suffice
+                body[kept] = body[kept].with_changes(leading_lines=[*pending, *own])
+                pending = []
+            kept += 1
+        comments = [line for line in pending if line.comment is not None]
+        return updated_node.with_changes(body=body, footer=[*comments, *updated_node.footer])

@@ -12,6 +12,7 @@ blockers (:attr:`NnxPlan.blockers`), each reported at its position, and the rule
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -34,12 +35,14 @@ from h2f.shapes import (
     input_width_of,
     output_width,
     substitute,
+    trial,
     unique_name,
 )
 from h2f.syntax import bind_arguments, code_of
 
 if TYPE_CHECKING:
     from h2f.rules.nnx_layer_stack import StackSite
+    from h2f.rules.nnx_scan import ScanSite
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
 SUPPORTED = frozenset(NNX_LAYERS) | {
@@ -252,6 +255,9 @@ class NnxPlan:
         #: ``hk.layer_stack`` functions (by id) → the attribute of the stacked module; their calls (by id) → the same.
         self.stacked_functions: dict[int, str] = {}
         self.stacked_calls: dict[int, str] = {}
+        #: ``hk.scan(cell, carry, xs)`` calls (by id) → what they scan; the classes of the scanned modules.
+        self.scans: dict[int, ScanSite] = {}
+        self.cells: set[str] = set()
         self._stacked_uses: dict[int, Submodule] = {}  # a stacked function's name node → its stacked module
         self._factories: dict[str, TransformPlan] = {}  # factory function name → the plan of what it returns
         self.removed_functions: set[int] = set()
@@ -299,6 +305,7 @@ class NnxPlan:
         self._find_external_methods()
         for unit in list(self.units.values()):
             self._analyse(unit, ())
+        self._check_cells()
         for plan in [*self.factory_returns.values(), *self.transforms]:
             self._plan_construction(plan)
         for plan in self.transforms:
@@ -380,6 +387,8 @@ class NnxPlan:
                 continue  # the layers rule translates a layer's initializers
             if name == "haiku.layer_stack" and self._layer_stack_decorator(node):
                 continue  # the stacked module is planned with the method that holds it
+            if name == "haiku.scan" and self._scan_call(node):
+                continue  # the scanned module is planned with the method that builds it
             if name == "haiku.Module.__init__" and self._is_base_init_call(node):
                 continue
             if name in POOLING:
@@ -888,6 +897,8 @@ class NnxPlan:
             lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
             lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
         )
+        if unit.name in self.cells and unit.info is not None and method.name.value == "__call__":
+            params = self._scan_step(flow, method, params)
         return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
 
     def _qualified(self, unit: Unit, node: cst.CSTNode) -> set[str]:
@@ -943,6 +954,10 @@ class NnxPlan:
         return self.classes[submodule.api].needs_input
 
     def _module_use(self, unit: Unit, method: cst.FunctionDef, callee: cst.BaseExpression) -> ModuleUse | None:
+        scan = self.scans.get(id(self.analysis.parents.get(callee)))
+        if scan is not None and scan.call.func is callee:  # hk.scan(cell, carry, xs): the cell is given xs
+            use = self._module_use(unit, method, scan.cell)
+            return dataclasses.replace(use, argument=2) if use is not None else None
         stacked = self._stacked_use(callee)
         if stacked is not None:
             return stacked
@@ -960,6 +975,8 @@ class NnxPlan:
             return None
         if called_method is not None and (submodule.kind != "local" or called_method not in self.classes[submodule.api].external):
             return None
+        if called_method is not None and submodule.api in self.cells:  # cell.initial_state(batch): not the step's input
+            return ModuleUse(lambda given: None, lambda given: None)
         local = self.analysis.local_names(method) - {"self"}
         input_param = self.input_params.get(id(construction))
 
@@ -987,6 +1004,36 @@ class NnxPlan:
             return substitute(returned, bindings)
 
         return ModuleUse(output, submodule.given.append)
+
+    def _scan_call(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` (``hk.scan``) scans a module the nnx target runs with ``nnx.scan`` (then noted);
+        otherwise the reason is reported."""
+        from h2f.rules.nnx_scan import scan_site
+
+        site = scan_site(self.analysis, node)
+        if isinstance(site, str):
+            self.block(node, f"{site}: not supported by the nnx target yet")
+        else:
+            self.scans[id(site.call)] = site
+            self.cells.add(site.class_name)
+        return True
+
+    def _check_cells(self) -> None:
+        """A scanned module is broadcast to every step: it must draw no random numbers and keep no state."""
+        for site in self.scans.values():
+            cell = self.classes.get(site.class_name)
+            if cell is not None and (cell.uses_rng or any(s.kind == "state" for s in cell.submodules)):
+                self.block(site.call, f"hk.scan of {cell.name}, which draws random numbers or keeps hk.get_state values: not supported by the nnx target yet")
+
+    def _scan_step(self, flow: WidthFlow, method: cst.FunctionDef, params: list[str]) -> list[str]:
+        """``__call__(carry, x)`` of a module hk.scan runs: ``x``, one step of the scanned input, is the module's
+        input, and the carry is as wide as the carry the step returns (``lax.scan`` requires it), found by a first
+        walk that records nothing. Returns the parameters left, the input first."""
+        first = copy.deepcopy(flow)
+        with trial():
+            returned = first.run(method, params[1], INPUT)
+        flow.env[params[0]] = returned[0] if isinstance(returned, tuple) and len(returned) == 2 else None
+        return params[1:]
 
     def _stack_site_of(self, node: cst.Call, method: cst.FunctionDef) -> StackSite | None:
         """The layer stack whose module ``node`` constructs, if it is one (see :func:`rules.nnx_layer_stack.stack_site`)."""

@@ -12,8 +12,9 @@ Where the width cannot be followed (a reshape, an unknown function), it is None:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 import libcst.matchers as m
@@ -73,6 +74,8 @@ class ModuleUse:
 
     output: Callable[[Width], Width]
     record: Callable[[Width], None]
+    #: The position of the call's argument the module is given (``hk.scan(cell, carry, xs)``: ``xs``, 2).
+    argument: int = 0
 
 
 @dataclasses.dataclass
@@ -98,6 +101,16 @@ def _record(use: ModuleUse, given: Width) -> None:
         _TRIALS[-1].append((use, given))
     else:
         use.record(given)
+
+
+@contextlib.contextmanager
+def trial() -> Iterator[None]:
+    """Inside, the submodule inputs a walk finds are dropped: a first walk whose results only seed the real one."""
+    _TRIALS.append([])
+    try:
+        yield
+    finally:
+        _TRIALS.pop()
 
 
 class WidthFlow:
@@ -329,7 +342,8 @@ class WidthFlow:
         if use is None and not isinstance(node.func, (cst.Name, cst.Attribute)):
             self.width(node.func)
         if use is not None:
-            given = widths[0] if widths and node.args[0].keyword is None else None
+            at = use.argument
+            given = widths[at] if len(widths) > at and all(arg.keyword is None for arg in node.args[: at + 1]) else None
             _record(use, given)
             return use.output(given)
         if self.method_call is not None:
@@ -343,6 +357,9 @@ class WidthFlow:
             if bound is not None and "x" in bound:
                 return self.width(bound["x"].value)
             return widths[index] if len(widths) > index else None
+        if names & {"jax.numpy.swapaxes", "jax.numpy.moveaxis"} and len(node.args) == 3 and node.args[0].keyword is None:
+            axes = [_axis(arg.value) for arg in node.args[1:]]
+            return widths[0] if all(axis is not None and axis != -1 for axis in axes) else None  # see _keeps_last_axis
         if names & {"jax.numpy.concatenate"} and node.args:
             return self._concatenate(node)
         same = names & SAME_WIDTH_FUNCTIONS.keys()

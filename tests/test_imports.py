@@ -31,6 +31,20 @@ def test_only_scheduled_imports_are_removed() -> None:
     assert remove_haiku(source) == "import os\n"
 
 
+def test_blank_lines_and_comments_above_a_removed_import_stay() -> None:
+    """The import-group separation and the user's comments belong to the file, not to the haiku import."""
+    cases = {
+        "from typing import Any\n\nimport haiku as hk\nimport jax\n": "from typing import Any\n\nimport jax\n",
+        "import os\n\n# models\nimport haiku as hk  # nets\n\nimport jax\n": (
+            "import os\n\n# models\n# nets\n\nimport jax\n"
+        ),
+        "import os\n\nimport haiku as hk\n\nimport jax\n": "import os\n\nimport jax\n",
+        "import os\n# last\nimport haiku as hk\n": "import os\n# last\n",
+    }
+    for source, expected in cases.items():
+        assert remove_haiku(source) == expected
+
+
 def test_added_imports_match_libcst() -> None:
     source = '"""Doc."""\nimport jax\nfrom flax import struct\n\ndef f():\n    import os\n    return jax\n'
     results = []
