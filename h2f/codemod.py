@@ -7,6 +7,8 @@ pre-commit hook over Haiku-free files, a cached CI re-run.
 
 from __future__ import annotations
 
+import functools
+
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
@@ -16,7 +18,7 @@ from h2f.context import MigrationContext, RuleDispatcher
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.imports import AddImports, RemoveUnusedImports
-from h2f.rule import select_rules
+from h2f.rule import bridge_rules, select_rules
 from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
 
 
@@ -36,7 +38,9 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
             return MigrationResult(source, source)
         codemod_context = CodemodContext(filename=path, full_module_name=None)
         ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)
-        rules = [rule(ctx) for rule in select_rules(options.target, options.select, options.ignore)]
+        ctx.bridge = options.target == "nnx" and ctx.nnx_plan.bridged
+        chosen = bridge_rules if ctx.bridge else functools.partial(select_rules, options.target)
+        rules = [rule(ctx) for rule in chosen(options.select, options.ignore)]
         transforms = frozenset(transform.name for transform in analysis.transforms.values())
         plan = SkipPlan(wrapper, marks, path, transforms) if marks.lines else None
         migrated = wrapper.visit(RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan))

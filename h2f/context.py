@@ -86,6 +86,9 @@ class MigrationContext:
     #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
+    #: The NNX target's nnx.bridge fallback (:func:`h2f.rule.bridge_rules`): the Linen rules migrate the modules,
+    #: the NNX transform rule builds each model as ``nnx.bridge.ToNNX(...)`` and turns ``apply`` into model calls.
+    bridge: bool = False
     _nnx_plan: NnxPlan | None = None
     _positions: StartPositions | None = None
 

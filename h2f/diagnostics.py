@@ -190,6 +190,16 @@ CODES: dict[str, CodeInfo] = {
             distribution is the same, and the stream advances with every call); deterministic calls are
             unaffected. Call nnx.reseed(model, default=key) before the call to control them.""",
         ),
+        _code(
+            "H2F102",
+            "model built through nnx.bridge (nnx)",
+            """The NNX target could not build this model's modules eagerly from the source (a layer's input
+            width is lost in a reshape or an unknown function, and NNX needs it at construction), so the file's
+            modules are migrated to Linen, as --to linen would, and the model is wrapped for NNX where Haiku
+            called init: nnx.bridge.ToNNX(Model(...), rngs=nnx.Rngs(key)).lazy_init(x). The program computes
+            what Haiku computed; the model's state is the Linen variables tree (Conv_0/kernel) under the
+            wrapper. Rewrite the modules as eager nnx.Module classes by hand to drop the bridge.""",
+        ),
     ]
 }
 

@@ -237,6 +237,10 @@ class NnxPlan:
     def __init__(self, analysis: FileAnalysis) -> None:
         self.analysis = analysis
         self.blockers: list[tuple[cst.CSTNode, str]] = []
+        #: Why NNX cannot build the modules eagerly where Linen builds them lazily (an input width h2f cannot
+        #: follow): the unit, the node, the reason, the H2F100 message. With no other blocker the file takes the
+        #: nnx.bridge fallback.
+        self.eager_blockers: list[tuple[str, cst.CSTNode, str, str]] = []
         self.units: dict[int, Unit] = {}
         self.classes: dict[str, Unit] = {}
         self.submodules: dict[int, Submodule] = {}
@@ -280,9 +284,56 @@ class NnxPlan:
         """Whether the file is left as it is."""
         return bool(self.blockers)
 
+    @property
+    def bridged(self) -> bool:
+        """Whether the file takes the nnx.bridge fallback: its modules go through the Linen rules and each model is
+        wrapped in ``nnx.bridge.ToNNX`` where Haiku called ``init`` (see :mod:`h2f.rules.nnx_target`)."""
+        return not self.blockers and bool(self.eager_blockers)
+
+    @property
+    def all_blockers(self) -> list[tuple[cst.CSTNode, str]]:
+        """Every reason the modules cannot be built eagerly, in the order found (H2F100 when the file is left in place)."""
+        return [*self.blockers, *((node, message) for _, node, _, message in self.eager_blockers)]
+
     def block(self, node: cst.CSTNode, message: str) -> None:
         """Record why the file cannot be migrated to NNX."""
         self.blockers.append((node, message))
+
+    def block_eager(self, unit: Unit, node: cst.CSTNode, reason: str, width: bool = False) -> None:
+        """Record why ``unit`` cannot be built eagerly although Linen can build it lazily (the bridge fallback);
+        ``width``: the reason is an input width NNX needs at construction."""
+        needs = "nnx needs it at construction; " if width else ""
+        self.eager_blockers.append((unit.name, node, reason, f"{unit.name}: {reason}: {needs}not supported by the nnx target yet"))
+
+    def bridge_reasons(self, plan: TransformPlan) -> list[str]:
+        """The eager blockers of the classes ``plan``'s model is built from (its class, their submodule classes, bases)."""
+        first = plan.unit or (self.classes.get(plan.construction.func.value) if m.matches(plan.construction, m.Call(func=m.Name())) else None)  # type: ignore[union-attr]
+        seen: set[str] = set()
+        pending = [first]
+        while pending:
+            unit = pending.pop()
+            if unit is None or unit.name in seen:
+                continue
+            seen.add(unit.name)
+            pending += [self.classes.get(s.api) for s in [*unit.submodules, *unit.inherited] if s.kind == "local"]
+            pending.append(unit.base)
+        return [reason for name, _, reason, _ in self.eager_blockers if name in seen]
+
+    def bridge_model_name(self, plan: TransformPlan) -> str:
+        """The name of the Linen class (or layer) a bridged model wraps, for its H2F102 warning."""
+        return plan.unit.name if plan.unit is not None else code_of(plan.construction.func)  # type: ignore[union-attr]
+
+    def _check_bridge(self) -> None:
+        """The bridge fallback wraps one stateless, deterministic Linen model per transform: block the others."""
+        if not self.bridged:
+            return
+        for plan in [*self.transforms, *self.factory_returns.values()]:
+            node = plan.init_call or plan.binding or self.analysis.module
+            if plan.state is not None or plan.uses_rng:
+                what = "keeps state (hk.transform_with_state)" if plan.state is not None else "draws random numbers"
+                self.block(node, f"{plan.name}: the model {what}, which the nnx.bridge fallback does not carry yet: not supported by the nnx target yet")
+            if plan.factory is not None or id(plan.binding) in self.factory_returns:
+                self.block(node, f"{plan.name}: a transform a factory returns, which the nnx.bridge fallback does not build yet: not supported by the nnx target yet")
 
     # ----- building ------------------------------------------------------------------------------------
 
@@ -311,6 +362,7 @@ class NnxPlan:
         for plan in self.transforms:
             self._plan_call_sites(plan)
         self._check_everything_placed()
+        self._check_bridge()
 
     def _inherit(self, unit: Unit, stack: tuple[str, ...]) -> list[Submodule]:
         """Analyse the base class of ``unit``; keep the submodules it builds that ``unit`` uses, and return
@@ -333,7 +385,7 @@ class NnxPlan:
         if init is not None and (isinstance(init.params.star_arg, cst.Param) or init.params.star_kwarg is not None):
             self.block(unit.node, f"{unit.name}: its base's __init__ takes *args/**kwargs: not supported by the nnx target yet")
         if base.needs_size:
-            self.block(unit.node, f"{unit.name}: {base.name} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
+            self.block_eager(unit, unit.node, f"{base.name} flattens its input, whose size is only known at the top")
         return replaced
 
     def _find_external_methods(self) -> None:
@@ -352,7 +404,7 @@ class NnxPlan:
 
     def _check_everything_placed(self) -> None:
         """Every layer, variable and dropout call must belong to a module the plan converts."""
-        reported = {id(node) for node, _ in self.blockers}
+        reported = {id(node) for node, _ in self.all_blockers}
         for node in self.analysis.nodes:
             if not isinstance(node, cst.Call):
                 continue
@@ -855,7 +907,7 @@ class NnxPlan:
             widths = set(submodule.given)
             if len(widths) != 1 or None in widths or not all(isinstance(width, str) for width in widths):
                 what = "is never called" if not widths else "is called with inputs of different widths" if len(widths) > 1 else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
-                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) {what}: nnx needs it at construction; not supported by the nnx target yet")
+                self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) {what}", width=True)
                 continue
             submodule.in_width = widths.pop()
         defined: set[str] = set()
@@ -876,15 +928,15 @@ class NnxPlan:
             unit.needs_size |= FLAT in names
             early = names & (self._carry_variables(unit) - defined)
             if early:
-                self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later: not supported by the nnx target yet")
+                self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later")
         if unit.base is not None:
             unit.needs_input |= unit.base.needs_input
             for submodule in unit.inherited:
                 if self._takes_width(submodule) and len(set(submodule.given)) > 1:
-                    self.block(submodule.call, f"{unit.name}: the input width of {submodule.api} ({submodule.attribute}) differs from the one {unit.base.name} gives it: not supported by the nnx target yet")
+                    self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) differs from the one {unit.base.name} gives it")
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
-                self.block(submodule.call, f"{unit.name}: {submodule.api} flattens its input, whose size is only known at the top: not supported by the nnx target yet")
+                self.block_eager(unit, submodule.call, f"{submodule.api} flattens its input, whose size is only known at the top")
 
     def _flow(self, unit: Unit, method: cst.FunctionDef, given: Width, stack: tuple[str, ...]) -> Width:
         """Follow the widths through ``method`` given the width of its first parameter."""

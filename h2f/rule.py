@@ -63,6 +63,17 @@ def all_rules() -> tuple[type[Rule], ...]:
     return tuple(sorted(found, key=lambda rule: (rule.order, rule.name())))
 
 
+#: The NNX target's rules that build and call a model in the nnx.bridge fallback.
+BRIDGE_NNX_RULES = frozenset({"nnx_transform", "nnx_target"})
+
+
+def bridge_rules(select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()) -> list[type[Rule]]:
+    """The rules of the NNX target's nnx.bridge fallback: the Linen target's (which leave ``init``/``apply`` sites
+    alone there) and the NNX target's that wrap each model in ``nnx.bridge.ToNNX`` and call it."""
+    nnx = [rule for rule in select_rules("nnx", select, ignore) if rule.name() in BRIDGE_NNX_RULES]
+    return sorted({*select_rules("linen", select, ignore), *nnx}, key=lambda rule: (rule.order, rule.name()))
+
+
 def select_rules(target: str, select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()) -> list[type[Rule]]:
     """The rules that run for ``target``, filtered by rule name or code (``select`` empty means all)."""
     chosen = []

@@ -155,6 +155,8 @@ class NnxTransform(Rule):
         assert init is not None
         bound = init_arguments(init) or {}
         rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
+        if self.ctx.bridge:
+            return self._bridged(transform, init, bound["rng"], rngs)
         sample = self._sample(transform, init)
         width, size = expr(f"{sample}.shape[-1]"), expr(f"{sample}[0].size")
         if transform.factory is not None:  # the name holds the model's constructor the factory returned
@@ -171,6 +173,17 @@ class NnxTransform(Rule):
         if unit.needs_rngs:
             args.append(keyword("rngs", rngs))
         return call(cst.Name(unit.name), args)
+
+    def _bridged(self, transform: TransformPlan, init: cst.Call, rng: cst.Arg, rngs: cst.Call) -> cst.BaseExpression:
+        """The nnx.bridge fallback: ``nnx.bridge.ToNNX(Model(...), rngs=nnx.Rngs(key)).lazy_init(*inputs)``, the Linen
+        model (migrated by the Linen rules) wrapped for NNX, its variables created by a run on ``init``'s inputs."""
+        if transform.construction is not None:
+            model = self.ctx.constructions.get(transform.construction, transform.construction)
+        else:
+            model = call(cst.Name(transform.unit.name), [])  # type: ignore[union-attr]
+        wrapped = call(self.ctx.nnx("bridge.ToNNX"), [cst.Arg(model), keyword("rngs", rngs)])  # type: ignore[arg-type]
+        inputs = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init.args if arg is not rng]
+        return call(cst.Attribute(wrapped, cst.Name("lazy_init")), inputs)
 
     def _constructor(self, plan: TransformPlan) -> cst.BaseExpression:
         """What a factory returns instead of the transform: the model's constructor, called as

@@ -44,10 +44,10 @@ class TransformRule(Rule):
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel | None:
         transform = self._transform_of_function(original_node)
-        if transform is None:
-            return None
+        if transform is None or (self.ctx.bridge and id(original_node) in self.ctx.nnx_plan.removed_functions):
+            return None  # the nnx.bridge fallback: the NNX transform rule removes it
         construction = self._direct_construction(transform, original_node)
-        decorated = transform.binding is original_node
+        decorated = transform.binding is original_node and not self.ctx.bridge
         if construction is not None and (decorated or self._only_used_by_transform(original_node)):
             if not decorated:
                 return cst.RemovalSentinel.REMOVE
@@ -121,7 +121,7 @@ class TransformRule(Rule):
         return self.ctx.constructions.get(constructor, constructor)  # type: ignore[return-value]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
-        if self.ctx.analysis.constructs_module(original_node):
+        if self.ctx.analysis.constructs_module(original_node) or self.ctx.bridge:  # bridge: the NNX transform rule's
             return None
         for transform in self.ctx.analysis.transforms.values():
             if transform.binding is original_node:
@@ -140,7 +140,7 @@ class TransformRule(Rule):
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
-        if not m.matches(original_node, m.Attribute(m.Name(), m.Name("init") | m.Name("apply"))):
+        if self.ctx.bridge or not m.matches(original_node, m.Attribute(m.Name(), m.Name("init") | m.Name("apply"))):
             return None
         if self._migrated(self.ctx.analysis.transform_named(original_node.value)) is None:  # type: ignore[arg-type]
             return None
@@ -167,6 +167,8 @@ class TransformRule(Rule):
     # ----- the binding -------------------------------------------------------------------------------
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign | cst.RemovalSentinel | None:
+        if self.ctx.bridge:
+            return None  # the nnx.bridge fallback: bindings and init sites are the NNX transform rule's
         for transform in self.ctx.analysis.transforms.values():
             if transform.binding is original_node:
                 return self._binding(transform, original_node, updated_node)

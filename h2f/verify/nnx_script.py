@@ -63,6 +63,8 @@ class _NNXRunner:
         self.paths: dict[int, str] = {}
 
     def call(self, fn: Callable, module: Any, method: str, args: tuple, kwargs: dict) -> Any:
+        if not self.depth and _initializing(module):
+            return fn(module, *args, **kwargs)  # nnx.bridge.lazy_init: creates the variables, not a model call
         if self.depth:
             out = fn(module, *args, **kwargs)
             if self.recorder is not None and id(module) in self.paths:
@@ -125,6 +127,11 @@ class _NNXRunner:
         call.updates = _snapshot(updates) if updates else None
         self.calls.append(call)
         return result
+
+
+def _initializing(module: Any) -> bool:
+    """Whether ``module`` runs inside ``nnx.bridge.lazy_init`` (a bridged Linen model creating its variables)."""
+    return bool(getattr(getattr(module, "_pytree__state", None), "initializing", False))
 
 
 def _perturb_keys(key: Any) -> Any:
