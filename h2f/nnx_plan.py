@@ -25,8 +25,11 @@ from h2f.names import INITIALIZERS, NNX_LAYERS, haiku_module_name
 from h2f.shapes import (
     ELEMENTWISE,
     FLAT,
+    IN_DTYPE,
     INPUT,
     NOT_A_METHOD,
+    SAME_DTYPE_LAYERS,
+    Dtype,
     LoopWidths,
     ModuleUse,
     Width,
@@ -78,6 +81,8 @@ class Submodule:
     hoisted: bool  # built inline in a method (moves to ``__init__``) rather than in ``__init__`` already
     given: list[Width] = dataclasses.field(default_factory=list)
     in_width: Width = None
+    given_dtypes: list[Dtype] = dataclasses.field(default_factory=list)
+    in_dtype: Dtype = None  # the dtype of its input, for a module class that needs it (``in_dtype``)
     loop: Loop | None = None  # built in a ``for`` loop of the method: an item of an ``nnx.List``
     stack: cst.BaseExpression | None = None  # built by an ``hk.layer_stack(stack)`` function: ``stack`` stacked copies
 
@@ -110,8 +115,10 @@ class Unit:
     submodules: list[Submodule] = dataclasses.field(default_factory=list)
     needs_input: bool = False
     needs_size: bool = False  # takes ``in_size``, the flattened size of one example of its input
+    needs_dtype: bool = False  # takes ``in_dtype``, the dtype of its input (variables Haiku creates with ``x.dtype``)
     stores_rngs: bool = False  # draws keys itself (hk.next_rng_key): keeps ``self.rngs``
     output: Width = None
+    output_dtype: Dtype = None
     #: Methods other than ``__call__`` called from outside the class (``net.encode(x)``) → their output width
     #: given :data:`INPUT` (their first argument shares the width of the module's input).
     method_outputs: dict[str, Width] = dataclasses.field(default_factory=dict)
@@ -207,7 +214,8 @@ class TransformPlan:
     def builder_params(self) -> list[str]:
         """The positional parameters of the model's constructor a factory returns (then ``*, rngs``)."""
         needs_size = self.unit.needs_size if self.unit is not None else self.construction_needs_size
-        return ["in_features"] * self.needs_input + ["in_size"] * needs_size
+        needs_dtype = self.unit.needs_dtype if self.unit is not None else self.construction_needs_dtype
+        return [INPUT] * self.needs_input + [FLAT] * needs_size + [IN_DTYPE] * needs_dtype
 
     @property
     def takes_rng(self) -> bool:
@@ -228,6 +236,7 @@ class TransformPlan:
 
     construction_needs_input: bool = False
     construction_needs_size: bool = False
+    construction_needs_dtype: bool = False
     uses_rng: bool = False
 
 
@@ -386,6 +395,8 @@ class NnxPlan:
             self.block(unit.node, f"{unit.name}: its base's __init__ takes *args/**kwargs: not supported by the nnx target yet")
         if base.needs_size:
             self.block_eager(unit, unit.node, f"{base.name} flattens its input, whose size is only known at the top")
+        if base.needs_dtype:
+            self.block(unit.node, f"{unit.name}: {base.name} creates variables with its input's dtype, which a subclass would have to pass on: not supported by the nnx target yet")
         return replaced
 
     def _find_external_methods(self) -> None:
@@ -663,9 +674,11 @@ class NnxPlan:
                 looped[base] = loop
                 loop.submodules.append(submodule)
                 loop.items[id(submodule)] = unique_name(attribute, local | set(loop.items.values()))
-            if input_param is not None and any(isinstance(n, cst.Name) and n.value == INPUT for arg in arguments for n in walk(arg)):
+            read = {n.value for arg in arguments for n in walk(arg) if isinstance(n, cst.Name)} & {INPUT, IN_DTYPE}
+            if input_param is not None and read:
                 self.input_params[id(node)] = input_param
-                unit.needs_input = True
+                unit.needs_input |= INPUT in read
+                unit.needs_dtype |= IN_DTYPE in read
 
         for write in writes:
             self._state_write(unit, write, variables)
@@ -684,7 +697,7 @@ class NnxPlan:
         """Let ``__init__`` compute the method's ``names`` that the construction ``node`` reads, if each is bound
         once, by a plain assignment among the method's first statements, from values ``__init__`` has."""
         init = unit.info.init if unit.info is not None else None
-        reserved = (self.analysis.local_names(init) if init is not None else set()) | {"self", "rngs", INPUT, FLAT}
+        reserved = (self.analysis.local_names(init) if init is not None else set()) | {"self", "rngs", INPUT, FLAT, IN_DTYPE}
         statements = list(method.body.body)
         position = next((i for i, statement in enumerate(statements) if self._inside(node, statement)), len(statements))
         bound: dict[str, cst.SimpleStatementLine] = {}
@@ -746,7 +759,7 @@ class NnxPlan:
         if not m.matches(current.target, m.Name() | m.Tuple([m.ZeroOrMore(m.Element(m.Name()))])):
             return None, " with a loop target other than names"
         init_names = self.analysis.local_names(unit.info.init) if unit.info is not None and unit.info.init is not None else set()
-        reserved = init_names | {"self", "rngs", INPUT, FLAT}
+        reserved = init_names | {"self", "rngs", INPUT, FLAT, IN_DTYPE}
         rebound = targets & assigned_names(current.body)
         if targets & reserved or rebound:
             return None, f" whose loop variable ({', '.join(sorted((targets & reserved) | rebound))}) __init__ cannot reuse"
@@ -779,21 +792,22 @@ class NnxPlan:
             return
         input_param = self._input_param(unit, method)
         values = {key: input_width_of(arg.value, input_param) if input_param is not None else arg.value for key, arg in bound.items()}
-        reads_input = any(isinstance(n, cst.Name) and n.value == INPUT for v in values.values() for n in walk(v))  # x.shape[-1]
+        read = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & {INPUT, IN_DTYPE}  # x.shape[-1], x.dtype
         uses = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & local
         if uses and self._lift(unit, method, node, uses, local):
             uses = set()
         if uses:
             dtype = {n.value for n in walk(bound["dtype"].value) if isinstance(n, cst.Name)} & local if "dtype" in bound else set()
             if dtype:
-                what = f"takes its dtype from the call's own values ({code_of(bound['dtype'].value)}); NNX creates variables in __init__, before any input"
+                what = f"takes its dtype from the call's own values ({code_of(bound['dtype'].value)}), not the dtype of the module's input; NNX creates variables in __init__, before any input"
             else:
                 what = f"reads the call's own values ({', '.join(sorted(uses))}) for its shape or init (other than the input's width, x.shape[-1]); NNX creates variables in __init__"
             self.block(node, f"{api}({value!r}) {what}: not supported by the nnx target yet")
             return
-        if reads_input:
+        if read:
             self.input_params[id(node)] = input_param  # type: ignore[assignment]
-            unit.needs_input = True
+            unit.needs_input |= INPUT in read
+            unit.needs_dtype |= IN_DTYPE in read
         existing = variables.get(value)
         if existing is not None and existing.kind == kind:
             self.submodules[id(node)] = existing  # Haiku returns the same variable for the same name
@@ -894,11 +908,11 @@ class NnxPlan:
             external = method.name.value in unit.external
             if method.name.value in called and not is_call and not external:
                 continue  # followed from the calls, with the widths they pass
-            returned = self._flow(unit, method, INPUT if is_call or external else None, ())
+            returned, dtype = self._flow(unit, method, INPUT if is_call or external else None, ())
             if _names_of(returned) & (self._carry_variables(unit) | unit.lifted_names):
                 returned = None  # only __init__ has those names
             if is_call:
-                unit.output = returned
+                unit.output, unit.output_dtype = returned, dtype
             elif external:
                 unit.method_outputs[method.name.value] = returned
         for submodule in unit.submodules:
@@ -937,9 +951,26 @@ class NnxPlan:
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
                 self.block_eager(unit, submodule.call, f"{submodule.api} flattens its input, whose size is only known at the top")
+            if submodule.kind == "local" and self.classes[submodule.api].needs_dtype and submodule not in unit.inherited:
+                self._input_dtype(unit, submodule)
 
-    def _flow(self, unit: Unit, method: cst.FunctionDef, given: Width, stack: tuple[str, ...]) -> Width:
-        """Follow the widths through ``method`` given the width of its first parameter."""
+    def _input_dtype(self, unit: Unit, submodule: Submodule) -> None:
+        """The dtype of what ``submodule`` (a class that creates variables with its input's dtype) is given: the
+        unit's own input's, through operations that keep any dtype (:meth:`h2f.shapes.WidthFlow.dtype`)."""
+        dtypes = set(submodule.given_dtypes)
+        if len(dtypes) != 1 or None in dtypes:
+            what = "is never called" if not dtypes else "is given inputs of different dtypes" if len(dtypes) > 1 else (
+                "is given a value whose dtype h2f cannot prove to be the dtype of this module's input "
+                "(only hk.Linear/hk.Conv, jax.nn.relu, jnp.abs/negative/sign/square and +, -, *, @ keep any dtype)"
+            )
+            self.block(submodule.call, f"{unit.name}: {submodule.api} ({submodule.attribute}) creates variables with its input's dtype, and {what}: not supported by the nnx target yet")
+            return
+        submodule.in_dtype = dtypes.pop()
+        unit.needs_dtype |= submodule.in_dtype == IN_DTYPE
+
+    def _flow(self, unit: Unit, method: cst.FunctionDef, given: Width, stack: tuple[str, ...]) -> tuple[Width, Dtype]:
+        """Follow the widths through ``method`` given the width of its first parameter: the width and dtype of what
+        it returns. The dtype is followed from the module's input only (not through calls of its other methods)."""
         local = self.analysis.local_names(method) - {"self"}
         params = [p.name.value for p in method.params.params][1 if unit.info is not None else 0 :]
         flow = WidthFlow(
@@ -951,7 +982,10 @@ class NnxPlan:
         )
         if unit.name in self.cells and unit.info is not None and method.name.value == "__call__":
             params = self._scan_step(flow, method, params)
-        return flow.run(method, params[0] if params and given is not None else None, given if given is not None else INPUT)
+        input_param = params[0] if params and given is not None else None
+        is_call = unit.info is None or method.name.value == "__call__"
+        returned = flow.run(method, input_param, given if given is not None else INPUT, IN_DTYPE if is_call and given == INPUT and not stack else None)
+        return returned, flow.output_dtype
 
     def _qualified(self, unit: Unit, node: cst.CSTNode) -> set[str]:
         """Qualified names of ``node``; ``self._activation`` stands for the element-wise function its
@@ -978,7 +1012,7 @@ class NnxPlan:
             if method is None or name == "__init__" or f"super.{name}" in stack:
                 return NOT_A_METHOD
             given = widths[0] if widths and node.args[0].keyword is None else None
-            return self._flow(unit, method, given, (*stack, f"super.{name}"))
+            return self._flow(unit, method, given, (*stack, f"super.{name}"))[0]
         if unit.info is None or not m.matches(node.func, m.Attribute(m.Name("self"), m.Name())):
             return NOT_A_METHOD
         name = node.func.attr.value  # type: ignore[attr-defined]
@@ -986,7 +1020,7 @@ class NnxPlan:
         if method is None or name == "__init__" or name in stack:
             return NOT_A_METHOD
         given = widths[0] if widths and node.args[0].keyword is None else None
-        return self._flow(unit, method, given, stack)
+        return self._flow(unit, method, given, stack)[0]
 
     def _called_methods(self, unit: Unit, methods: list[cst.FunctionDef]) -> set[str]:
         if unit.info is None:
@@ -1055,7 +1089,13 @@ class NnxPlan:
                     bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
             return substitute(returned, bindings)
 
-        return ModuleUse(output, submodule.given.append)
+        def output_dtype(given: Dtype) -> Dtype:
+            if submodule.kind == "layer":
+                return given if submodule.api in SAME_DTYPE_LAYERS else None
+            child = self.classes[submodule.api]
+            return given if called_method is None and child.output_dtype == IN_DTYPE else None
+
+        return ModuleUse(output, submodule.given.append, output_dtype=output_dtype, record_dtype=submodule.given_dtypes.append)
 
     def _scan_call(self, node: cst.CSTNode) -> bool:
         """Whether ``node`` (``hk.scan``) scans a module the nnx target runs with ``nnx.scan`` (then noted);
@@ -1430,7 +1470,8 @@ class NnxPlan:
             return
         plan.construction_needs_input, plan.uses_rng = self._construction_input(plan.construction)
         if self.analysis.local_module_class(plan.construction.func) is not None:
-            plan.construction_needs_size = self.classes[plan.construction.func.value].needs_size  # type: ignore[attr-defined]
+            unit = self.classes[plan.construction.func.value]  # type: ignore[attr-defined]
+            plan.construction_needs_size, plan.construction_needs_dtype = unit.needs_size, unit.needs_dtype
 
     def _construction_input(self, construction: cst.Call) -> tuple[bool, bool]:
         layer = self.analysis.is_haiku_layer_call(construction)

@@ -23,6 +23,9 @@ from h2f.syntax import bind_arguments, code_of
 
 #: The constructor parameter that carries the width of a module's input.
 INPUT = "in_features"
+#: The constructor parameter that carries the dtype of a module's input (for the variables Haiku creates with
+#: ``x.dtype``); at the top it is ``sample.dtype``.
+IN_DTYPE = "in_dtype"
 #: The constructor parameter that carries the size of one example of the input, flattened
 #: (``x.reshape(x.shape[0], -1)`` of the input itself); at the top it is ``sample[0].size``.
 FLAT = "in_size"
@@ -49,6 +52,13 @@ ELEMENTWISE = frozenset(
     | {"haiku.dropout"}
 )
 
+#: Haiku layers whose output has the dtype of their input, whatever it is (they create their parameters with it).
+SAME_DTYPE_LAYERS = frozenset({"haiku.Linear", "haiku.Conv1D", "haiku.Conv2D", "haiku.Conv3D"})
+#: Functions whose result has the dtype of their first argument, whatever it is (integers included).
+SAME_DTYPE = frozenset({"jax.nn.relu", "jax.numpy.abs", "jax.numpy.negative", "jax.numpy.sign", "jax.numpy.square"})
+#: Binary operators whose result has the dtype of two operands of one dtype (or of an array and a Python int).
+SAME_DTYPE_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.MatrixMultiply)
+
 #: Functions that keep the width of their first argument (pooling windows and reductions over other axes):
 #: the functions → the name of their axis parameter (None: pooling, whose channel axis is never pooled).
 SAME_WIDTH_FUNCTIONS: dict[str, str | None] = {
@@ -63,6 +73,8 @@ SAME_WIDTH_MODULES = frozenset({"haiku.AvgPool", "haiku.MaxPool"})
 
 #: A width as source text, None when unknown, or a tuple of widths (a function returning several arrays).
 Width = str | tuple | None
+#: A dtype as source text valid in ``__init__`` (:data:`IN_DTYPE`: the module's input's), None when unknown.
+Dtype = str | None
 
 #: What ``method_call`` returns for a call that is not a method of the module.
 NOT_A_METHOD = object()
@@ -76,6 +88,9 @@ class ModuleUse:
     record: Callable[[Width], None]
     #: The position of the call's argument the module is given (``hk.scan(cell, carry, xs)``: ``xs``, 2).
     argument: int = 0
+    #: The dtype of the output given that of the input; what records the dtype of each input it is given.
+    output_dtype: Callable[[Dtype], Dtype] = lambda given: None
+    record_dtype: Callable[[Dtype], None] = lambda given: None
 
 
 @dataclasses.dataclass
@@ -93,14 +108,15 @@ class LoopWidths:
 
 #: Submodule inputs recorded while a loop body is tried (see :meth:`WidthFlow._for`), innermost last; only
 #: the final try of a loop body is recorded for real.
-_TRIALS: list[list[tuple[ModuleUse, Width]]] = []
+_TRIALS: list[list[tuple[ModuleUse, Width, Dtype]]] = []
 
 
-def _record(use: ModuleUse, given: Width) -> None:
+def _record(use: ModuleUse, given: Width, dtype: Dtype) -> None:
     if _TRIALS:
-        _TRIALS[-1].append((use, given))
+        _TRIALS[-1].append((use, given, dtype))
     else:
         use.record(given)
+        use.record_dtype(dtype)
 
 
 @contextlib.contextmanager
@@ -136,18 +152,28 @@ class WidthFlow:
         self.env: dict[str, Width] = {}
         #: Names holding a value with the whole shape of the input (the input, scaled, activated…).
         self.whole: set[str] = set()
+        #: Names → the dtype of their value, where it is known (see :meth:`dtype`).
+        self.dtypes: dict[str, Dtype] = {}
         self.returned: list[Width] = []
+        self.returned_dtypes: list[Dtype] = []
 
-    def run(self, function: cst.FunctionDef, input_param: str | None, given: Width = INPUT) -> Width:
-        """Walk ``function`` whose input ``input_param`` has the width ``given``; return the width of what it
-        returns (None if unknown or not one width)."""
+    def run(self, function: cst.FunctionDef, input_param: str | None, given: Width = INPUT, given_dtype: Dtype = None) -> Width:
+        """Walk ``function`` whose input ``input_param`` has the width ``given`` (and dtype ``given_dtype``); return
+        the width of what it returns (None if unknown or not one width)."""
         if input_param is not None:
             self.env[input_param] = given
+            self.dtypes[input_param] = given_dtype
             if given == INPUT:
                 self.whole.add(input_param)
         self._block(function.body)
         widths = set(self.returned)
         return widths.pop() if len(widths) == 1 else None
+
+    @property
+    def output_dtype(self) -> Dtype:
+        """The dtype of what the walked function returns, when every ``return`` gives the same known one."""
+        dtypes = set(self.returned_dtypes)
+        return dtypes.pop() if len(dtypes) == 1 else None
 
     def _block(self, block: cst.BaseSuite) -> None:
         for statement in getattr(block, "body", ()):
@@ -161,13 +187,14 @@ class WidthFlow:
                     for target in small.targets:
                         self._bind(target.target, width, small.value)
                 elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                    self._bind(small.target, self.width(small.value))
+                    self._bind(small.target, self.width(small.value), small.value)
                 elif isinstance(small, cst.AugAssign):
                     before = self.width(small.target)
                     after = self.width(small.value)
                     self._bind(small.target, before if before is not None else None if after is None else after)
                 elif isinstance(small, cst.Return) and small.value is not None:
                     self.returned.append(self.width(small.value))
+                    self.returned_dtypes.append(self.dtype(small.value))
                 elif isinstance(small, cst.Expr):
                     self.width(small.value)
             return
@@ -181,6 +208,8 @@ class WidthFlow:
             for name, width in before.items():
                 if self.env.get(name) != width:
                     self.env[name] = None  # bound differently on some path: no single width
+            for name in assigned_names(statement):
+                self.dtypes[name] = None  # maybe bound on some path only
             return
         for child in statement.children:
             if isinstance(child, cst.BaseExpression):
@@ -200,7 +229,7 @@ class WidthFlow:
         while True:
             self.env = {**entry, **bound, **{target: None for target in targets}}
             self.whole = whole - assigned - targets
-            records: list[tuple[ModuleUse, Width]] = []
+            records: list[tuple[ModuleUse, Width, Dtype]] = []
             _TRIALS.append(records)
             try:
                 self._block(node.body)
@@ -223,9 +252,10 @@ class WidthFlow:
                     bound[name] = None
             if not changed:
                 break
-        for use, given in records:
-            _record(use, given)
+        for use, given, dtype in records:
+            _record(use, given, dtype)
         widths.carries = [(variables[name], entry[name], after[name]) for name in carried if name in variables]  # type: ignore[misc]
+        self.dtypes.update((name, None) for name in assigned | targets)
         self.env = {**after, **{name: None for name in assigned | targets}, **bound}
         self.whole = whole - assigned - targets
 
@@ -236,6 +266,7 @@ class WidthFlow:
             return
         if isinstance(target, cst.Name):
             self.env[target.value] = width
+            self.dtypes[target.value] = self.dtype(value) if value is not None else None
             if value is not None and self._is_whole(value):
                 self.whole.add(target.value)
             else:
@@ -243,6 +274,7 @@ class WidthFlow:
         else:
             for node in _names_in(target):
                 self.env[node] = None
+                self.dtypes[node] = None
 
     def _is_whole(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` has the whole shape of the input (element-wise functions of it)."""
@@ -290,6 +322,30 @@ class WidthFlow:
         if isinstance(last, cst.UnaryOperation) or not self.valid(last):
             return None
         return code_of(last)
+
+    def dtype(self, node: cst.BaseExpression) -> Dtype:
+        """The dtype of the original expression ``node``, where it provably is one known in ``__init__`` (the
+        input's, through operations that keep any dtype); None otherwise. Records nothing."""
+        if isinstance(node, cst.Name):
+            return self.dtypes.get(node.value)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+            return self.dtype(node.expression)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, SAME_DTYPE_OPERATORS):
+            left, right = (None if isinstance(side, cst.Integer) else self.dtype(side) for side in (node.left, node.right))
+            if isinstance(node.left, cst.Integer) or isinstance(node.right, cst.Integer):
+                return left or right  # a Python int is weakly typed: the array's dtype wins
+            return left if left == right else None
+        if isinstance(node, cst.IfExp):
+            body = self.dtype(node.body)
+            return body if body == self.dtype(node.orelse) else None
+        if not isinstance(node, cst.Call) or not node.args or node.args[0].keyword is not None:
+            return None
+        use = self.module_of(node.func)
+        if use is not None:
+            at = use.argument
+            positional = len(node.args) > at and all(arg.keyword is None for arg in node.args[: at + 1])
+            return use.output_dtype(self.dtype(node.args[at].value)) if positional else None
+        return self.dtype(node.args[0].value) if self.qualified(node.func) & SAME_DTYPE else None
 
     def width(self, node: cst.BaseExpression) -> Width:
         """The width of the original expression ``node`` (recording the inputs of the submodules it calls)."""
@@ -343,8 +399,9 @@ class WidthFlow:
             self.width(node.func)
         if use is not None:
             at = use.argument
-            given = widths[at] if len(widths) > at and all(arg.keyword is None for arg in node.args[: at + 1]) else None
-            _record(use, given)
+            positional = len(widths) > at and all(arg.keyword is None for arg in node.args[: at + 1])
+            given = widths[at] if positional else None
+            _record(use, given, self.dtype(node.args[at].value) if positional else None)
             return use.output(given)
         if self.method_call is not None:
             result = self.method_call(node, widths)
@@ -522,9 +579,11 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
 
 
 def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:
-    """``node`` with ``<input>.shape[-1]`` (the width of the module's own input) written as :data:`INPUT`."""
+    """``node`` with ``<input>.shape[-1]`` (the width of the module's own input) written as :data:`INPUT`, and
+    ``<input>.dtype`` as :data:`IN_DTYPE`: the constructor parameters that carry them."""
     pattern = m.Subscript(
         m.Attribute(m.Name(input_param), m.Name("shape")),
         [m.SubscriptElement(m.Index(m.UnaryOperation(m.Minus(), m.Integer("1"))))],
     )
-    return m.replace(node, pattern, cst.Name(INPUT))  # type: ignore[return-value]
+    node = m.replace(node, pattern, cst.Name(INPUT))  # type: ignore[assignment]
+    return m.replace(node, m.Attribute(m.Name(input_param), m.Name("dtype")), cst.Name(IN_DTYPE))  # type: ignore[return-value]

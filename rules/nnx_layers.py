@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.names import LAYERS, NNX_LAYERS, NnxLayer
 from h2f.nnx_plan import Submodule, TransformPlan
 from h2f.rule import Rule
-from h2f.shapes import FLAT, INPUT, input_width_of
+from h2f.shapes import FLAT, IN_DTYPE, INPUT, input_width_of
 from h2f.syntax import call, code_of, expr, keyword, positional
 
 
@@ -43,6 +43,9 @@ class NnxConstructions(Rule):
             return self._layer(layer, updated_node, width)
         unit = plan.classes[original_node.func.value]  # type: ignore[attr-defined]
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args if not _is_name(arg)]
+        if unit.needs_dtype:
+            dtype = submodule.in_dtype if submodule is not None else IN_DTYPE  # at the top, the init site fills it
+            args.insert(0, positional(expr(_required(dtype, "dtype"))))
         if unit.needs_size:
             args.insert(0, positional(cst.Name(FLAT)))  # only at the top (the plan checks): the init site fills it
         if unit.needs_input:
@@ -101,10 +104,10 @@ def _features(linen_call: cst.Call) -> str | None:
     return code_of(linen_call.args[0].value) if linen_call.args and linen_call.args[0].keyword is None else None
 
 
-def _required(width: str | None) -> str:
-    """A width the plan derived; a missing one is an h2f bug (the file is then left untouched), never a guess."""
+def _required(width: str | None, what: str = "width") -> str:
+    """A width (or dtype) the plan derived; a missing one is an h2f bug (the file is then left untouched), never a guess."""
     if width is None:
-        raise AssertionError("nnx plan: an input width is missing")
+        raise AssertionError(f"nnx plan: an input {what} is missing")
     return width
 
 

@@ -20,7 +20,7 @@ from h2f.rules.nnx_layers import nnx_initializers
 from h2f.names import INITIALIZERS
 from h2f.nnx_plan import Loop, Submodule, Unit
 from h2f.rule import Rule
-from h2f.shapes import FLAT, INPUT, input_width_of
+from h2f.shapes import FLAT, IN_DTYPE, INPUT, input_width_of
 from h2f.syntax import (
     bind_arguments,
     call,
@@ -186,7 +186,7 @@ class NnxModules(Rule):
                 statement = self._init(unit, statement)
                 init_done = True
             body.append(statement)
-        builds = bool(unit.submodules or unit.lifted) if unit.base is not None else unit.needs_rngs or unit.needs_input or unit.needs_size
+        builds = bool(unit.submodules or unit.lifted) if unit.base is not None else unit.needs_rngs or _takes_input(unit)
         if not init_done and builds:
             position = 1 if body and is_docstring(body[0]) else 0
             if position < len(body) and not body[position].leading_lines:
@@ -211,10 +211,10 @@ class NnxModules(Rule):
             name=cst.Name("__call__"),
             params=params.with_changes(params=[cst.Param(cst.Name("self")), *params.params]),
             decorators=[],
-            leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or unit.needs_input or unit.needs_size else [],
+            leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or _takes_input(unit) else [],
         )
         body: list[cst.BaseStatement] = []
-        if unit.needs_rngs or unit.needs_input or unit.needs_size:
+        if unit.needs_rngs or _takes_input(unit):
             body.append(self._init(unit, None))
         body.append(_with_commas_in_params(method))
         return cst.ClassDef(
@@ -276,6 +276,9 @@ class NnxModules(Rule):
         used = {node.value for statement in statements for node in _names(statement)}
         positional_params = [p for p in params.params if p.name.value != "name" or "name" in used]
         kwonly = [p for p in params.kwonly_params if p.name.value != "name" or "name" in used]
+        if unit.needs_dtype:
+            self.ctx.require_import("jax")
+            positional_params.insert(1, cst.Param(cst.Name(IN_DTYPE), cst.Annotation(expr("jax.typing.DTypeLike"))))
         if unit.needs_size:
             positional_params.insert(1, cst.Param(cst.Name(FLAT), cst.Annotation(cst.Name("int"))))
         if unit.needs_input:
@@ -330,6 +333,11 @@ class NnxModules(Rule):
             return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(loop.submodules[0].attribute))], value)])]
         statements.append(cst.For(target=target, iter=loop.node.iter, body=cst.IndentedBlock(body)))
         return statements
+
+
+def _takes_input(unit: Unit) -> bool:
+    """Whether the constructor takes something of the module's input (its width, flattened size or dtype)."""
+    return unit.needs_input or unit.needs_size or unit.needs_dtype
 
 
 def _is_keyword(arg: cst.Arg, name: str) -> bool:

@@ -25,7 +25,7 @@ import libcst.matchers as m
 from h2f.analysis import walk
 from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
-from h2f.shapes import FLAT, INPUT
+from h2f.shapes import FLAT, IN_DTYPE, INPUT
 from h2f.syntax import call, code_of, expr, is_none, keyword, replace_names
 
 
@@ -158,18 +158,15 @@ class NnxTransform(Rule):
         if self.ctx.bridge:
             return self._bridged(transform, init, bound["rng"], rngs)
         sample = self._sample(transform, init)
-        width, size = expr(f"{sample}.shape[-1]"), expr(f"{sample}[0].size")
+        of_sample = {INPUT: expr(f"{sample}.shape[-1]"), FLAT: expr(f"{sample}[0].size"), IN_DTYPE: expr(f"{sample}.dtype")}
         if transform.factory is not None:  # the name holds the model's constructor the factory returned
-            sizes = {"in_features": width, "in_size": size}
-            return call(cst.Name(transform.name), [*(cst.Arg(sizes[p]) for p in transform.builder_params), keyword("rngs", rngs)])
+            return call(cst.Name(transform.name), [*(cst.Arg(of_sample[p]) for p in transform.builder_params), keyword("rngs", rngs)])
         if transform.construction is not None:
             built = self.ctx.constructions.get(transform.construction, transform.construction)
-            return replace_names(built, {"rngs": rngs, INPUT: width, FLAT: size})  # type: ignore[return-value]
+            return replace_names(built, {"rngs": rngs, **of_sample})  # type: ignore[return-value]
         unit = transform.unit
         assert unit is not None
-        args = [cst.Arg(width)] if unit.needs_input else []
-        if unit.needs_size:
-            args.append(cst.Arg(size))
+        args = [cst.Arg(of_sample[p]) for p in transform.builder_params]
         if unit.needs_rngs:
             args.append(keyword("rngs", rngs))
         return call(cst.Name(unit.name), args)
@@ -187,12 +184,12 @@ class NnxTransform(Rule):
 
     def _constructor(self, plan: TransformPlan) -> cst.BaseExpression:
         """What a factory returns instead of the transform: the model's constructor, called as
-        ``(in_features, [in_size,] *, rngs)`` where Haiku's ``init`` was called."""
+        ``([in_features,] [in_size,] [in_dtype,] *, rngs)`` where Haiku's ``init`` was called."""
         if plan.unit is not None:
             return cst.Name(plan.unit.name)
         assert plan.construction is not None
         built = self.ctx.constructions.get(plan.construction, plan.construction)
-        names = {"rngs": cst.Name("rngs"), INPUT: cst.Name("in_features"), FLAT: cst.Name("in_size")}
+        names = {"rngs": cst.Name("rngs"), **{p: cst.Name(p) for p in (INPUT, FLAT, IN_DTYPE)}}
         params = ", ".join([*plan.builder_params, "*", "rngs"])
         return cst.Lambda(cst.parse_expression(f"lambda {params}: 0").params, replace_names(built, names))  # type: ignore[arg-type, attr-defined]
 

@@ -213,13 +213,62 @@ def test_a_parameter_as_wide_as_the_input_takes_the_input_width() -> None:
     np.testing.assert_allclose(layer(jnp.full((2, 3), 2.0)), jnp.full((2, 3), 2.0))
 
 
-def test_a_parameter_with_the_input_dtype_is_refused() -> None:
+def test_a_parameter_with_the_input_dtype_takes_it_from_the_constructor() -> None:
     source = PARAM_MODEL.replace("init=jnp.zeros", "dtype=x.dtype, init=jnp.zeros")
-    result = migrate_source(source, Options(target="nnx"), path="m.py")
-    assert result.code == source
+    layer = _run(source)["ScaleShift"](3, jnp.bfloat16, rngs=nnx.Rngs(0))
+    assert layer.shift.dtype == jnp.bfloat16 and layer.scale.dtype == jnp.float32  # Haiku's default dtype
+
+
+DTYPE_PARENT = PARAM_MODEL.replace("init=jnp.zeros", "dtype=x.dtype, init=jnp.zeros") + """
+
+class Net(hk.Module):
+  def __call__(self, x):
+    h = jax.nn.relu(hk.Linear(4)(x)) * 2
+    return ScaleShift()(h)
+
+
+def forward(x):
+  return Net()(x)
+
+
+model = hk.transform(forward)
+x = jnp.ones((2, 3), jnp.bfloat16)
+params = model.init(jax.random.PRNGKey(0), x)
+"""
+
+
+def test_the_input_dtype_is_passed_down_through_dtype_keeping_layers_and_taken_from_the_sample() -> None:
+    source = DTYPE_PARENT.replace("import jax.numpy as jnp", "import jax\nimport jax.numpy as jnp")
+    namespace = _run(source)
+    assert "model = Net(x.shape[-1], x.dtype, rngs=" in migrate_source(source, Options(target="nnx")).code
+    net = namespace["model"]
+    assert net.scale_shift.shift.dtype == jnp.bfloat16 == namespace["x"].dtype
+    haiku_params = _haiku_params(source)
+    assert haiku_params["net/scale_shift"]["shift"].dtype == net.scale_shift.shift.dtype
+
+
+def _haiku_params(source: str) -> dict:
+    namespace: dict = {}
+    exec(compile(source, "<haiku>", "exec"), namespace)
+    return namespace["params"]
+
+
+def test_a_dtype_that_cannot_be_followed_stays_loud() -> None:
+    base = DTYPE_PARENT.replace("import jax.numpy as jnp", "import jax\nimport jax.numpy as jnp")
+    unfollowed = base.replace("jax.nn.relu(hk.Linear(4)(x)) * 2", "jnp.tanh(hk.Linear(4)(x))")  # an int input would give floats
+    result = migrate_source(unfollowed, Options(target="nnx"), path="m.py")
+    assert result.code == unfollowed
     assert [d.format() for d in result.diagnostics] == [
-        "m.py:8:24: H2F100 hk.get_parameter('shift') takes its dtype from the call's own values (x.dtype); "
-        "NNX creates variables in __init__, before any input: not supported by the nnx target yet; file left in place"
+        "m.py:15:12: H2F100 Net: ScaleShift (scale_shift) creates variables with its input's dtype, and is given a value whose "
+        "dtype h2f cannot prove to be the dtype of this module's input (only hk.Linear/hk.Conv, jax.nn.relu, "
+        "jnp.abs/negative/sign/square and +, -, *, @ keep any dtype): not supported by the nnx target yet; file left in place"
+    ]
+    local = PARAM_MODEL.replace("init=jnp.zeros", "dtype=scale.dtype, init=jnp.zeros")
+    result = migrate_source(local, Options(target="nnx"), path="m.py")
+    assert result.code == local
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:8:24: H2F100 hk.get_parameter('shift') takes its dtype from the call's own values (scale.dtype), not the dtype of "
+        "the module's input; NNX creates variables in __init__, before any input: not supported by the nnx target yet; file left in place"
     ]
 
 
