@@ -135,6 +135,9 @@ class Unit:
     #: (``super().__init__``) builds that this class uses (not those of the methods it overrides).
     base: Unit | None = None
     inherited: list[Submodule] = dataclasses.field(default_factory=list)
+    #: Parameters of a transformed function that only count the layers of its layer stacks: the constructor
+    #: takes them (NNX builds the layers in ``__init__``), ``__call__`` no longer does.
+    moved_params: list[cst.Param] = dataclasses.field(default_factory=list)
 
     @property
     def methods(self) -> dict[str, cst.FunctionDef]:
@@ -371,6 +374,7 @@ class NnxPlan:
         for plan in self.transforms:
             self._plan_call_sites(plan)
         self._check_everything_placed()
+        self._check_moved_params()
         self._check_bridge()
 
     def _inherit(self, unit: Unit, stack: tuple[str, ...]) -> list[Submodule]:
@@ -625,7 +629,7 @@ class NnxPlan:
             loop = None
             site = self._stack_site_of(node, method)
             if site is not None:
-                if not _valid_in_init(site.count, local):
+                if not _valid_in_init(site.count, local) and not self._moves_to_init(unit, method, site.count):
                     self.block(site.count, f"{where}: hk.layer_stack's count ({code_of(site.count)}) is computed in the method; NNX builds the layers in __init__: not supported by the nnx target yet")
                     continue
             elif self.analysis.in_loop(node, method):
@@ -1127,23 +1131,55 @@ class NnxPlan:
         flow.env[params[0]] = returned[0] if isinstance(returned, tuple) and len(returned) == 2 else None
         return params[1:]
 
+    def _moves_to_init(self, unit: Unit, method: cst.FunctionDef, count: cst.BaseExpression) -> bool:
+        """Whether the layer-stack count ``count`` is a parameter (with a default, after the input) of a transformed
+        function that reads it only as layer-stack counts: the constructor then takes it (noted in
+        :attr:`Unit.moved_params`; its init and apply calls must leave it out, see :meth:`_check_moved_params`)."""
+        if unit.info is not None or not isinstance(count, cst.Name):
+            return False
+        param = next((p for p in method.params.params[1:] if p.name.value == count.value), None)
+        if param is None or param.default is None:
+            return False
+        for node in walk(method.body):
+            holder = self.analysis.parents.get(self.analysis.parents.get(node))  # Name → Arg → Call
+            if isinstance(node, cst.Name) and node.value == count.value and not (isinstance(holder, cst.Call) and self.analysis.haiku_name(holder.func) == "haiku.layer_stack"):
+                return False
+        if all(p is not param for p in unit.moved_params):
+            unit.moved_params.append(param)
+        return True
+
+    def _check_moved_params(self) -> None:
+        """Init and apply calls must not pass a layer count the constructor takes (:attr:`Unit.moved_params`):
+        Haiku builds that many layers at init; NNX builds them once, with the count's default."""
+        for plan in self.transforms:
+            moved = plan.unit.moved_params if plan.unit is not None and plan.init_call is not None else []
+            names = [p.name.value for p in plan.unit.node.params.params] if moved else []  # type: ignore[union-attr]
+            for param in moved:
+                for site, leading in [(plan.init_call, 1), *((apply, plan.leading_arguments) for apply in plan.applies)]:
+                    positional = [arg for arg in site.args if arg.keyword is None]  # type: ignore[union-attr]
+                    if len(positional) > leading + names.index(param.name.value) or any(arg.star or (arg.keyword is not None and arg.keyword.value == param.name.value) for arg in site.args):  # type: ignore[union-attr]
+                        self.block(site, f"{plan.name}: {param.name.value} (a layer_stack count) passed to init or apply; NNX builds the layers once, in __init__, with its default: not supported by the nnx target yet")  # type: ignore[arg-type]
+
     def _stack_site_of(self, node: cst.Call, method: cst.FunctionDef) -> StackSite | None:
         """The layer stack whose module ``node`` constructs, if it is one (see :func:`rules.nnx_layer_stack.stack_site`)."""
         from h2f.rules.nnx_layer_stack import StackSite, stack_site
 
         function = self.analysis.enclosing(node, cst.FunctionDef)
-        if function is None or function is method or not function.decorators or self.analysis.enclosing(function, cst.FunctionDef) is not method:
+        if function is None or function is method or self.analysis.enclosing(function, cst.FunctionDef) is not method:
             return None
         site = stack_site(self.analysis, function, method)  # type: ignore[arg-type]
         return site if isinstance(site, StackSite) and site.construction is node else None
 
     def _layer_stack_decorator(self, node: cst.CSTNode) -> bool:
-        """Whether ``node`` (``hk.layer_stack``) decorates a nested function of a module method that the nnx target
-        translates; otherwise the reason is reported."""
-        from h2f.rules.nnx_layer_stack import StackSite, stack_site
+        """Whether ``node`` (``hk.layer_stack``) stacks a nested function of a module method that the nnx target
+        translates (as its decorator, or ``hk.layer_stack(n)(f)(x)``); otherwise the reason is reported."""
+        from h2f.rules.nnx_layer_stack import StackSite, stack_site, stacked_callee, stacked_function
 
         decorator = self.analysis.enclosing(node, cst.Decorator)
         function = self.analysis.parents.get(decorator) if decorator is not None else None
+        stacker = self.analysis.parents.get(self.analysis.parents.get(node))  # hk.layer_stack(n)(f)
+        if decorator is None and isinstance(stacker, cst.Call) and stacked_callee(self.analysis, stacker) is not stacker:
+            function = stacked_function(self.analysis, stacked_callee(self.analysis, stacker))
         method = self.analysis.enclosing(function, cst.FunctionDef) if isinstance(function, cst.FunctionDef) else None
         if method is None or self.analysis.module_scope(function) is not method:  # type: ignore[arg-type]
             self.block(node, "hk.layer_stack other than decorating a function nested in a module method: not supported by the nnx target yet")
@@ -1158,12 +1194,10 @@ class NnxPlan:
         (the carry of a scan). The construction inside the function is not followed (only its calls give widths)."""
         if isinstance(callee, cst.Call) and id(callee) in self.submodules and self.submodules[id(callee)].stack is not None:
             return ModuleUse(lambda given: given, lambda given: None)
-        if not isinstance(callee, cst.Name):
-            return None
-        scope = self.analysis.scopes.get(callee)
-        assignments = list(scope[callee.value]) if scope is not None and callee.value in scope else []
-        node = getattr(assignments[0], "node", None) if len(assignments) == 1 else None
-        submodule = self._stacked_uses.get(id(node.name)) if isinstance(node, cst.FunctionDef) else None
+        from h2f.rules.nnx_layer_stack import stacked_callee, stacked_function
+
+        node = stacked_function(self.analysis, stacked_callee(self.analysis, callee))
+        submodule = self._stacked_uses.get(id(node.name)) if node is not None else None
         return ModuleUse(lambda given: given, submodule.given.append) if submodule is not None else None
 
     def _stack_output(self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:

@@ -207,9 +207,10 @@ class NnxModules(Rule):
         if plan.blocked or unit is None or unit.info is not None:
             return None
         params = updated_node.params
+        moved = {p.name.value for p in unit.moved_params}  # the constructor takes them
         method = updated_node.with_changes(
             name=cst.Name("__call__"),
-            params=params.with_changes(params=[cst.Param(cst.Name("self")), *params.params]),
+            params=params.with_changes(params=[cst.Param(cst.Name("self")), *(p for p in params.params if p.name.value not in moved)]),
             decorators=[],
             leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or _takes_input(unit) else [],
         )
@@ -283,6 +284,7 @@ class NnxModules(Rule):
             positional_params.insert(1, cst.Param(cst.Name(FLAT), cst.Annotation(cst.Name("int"))))
         if unit.needs_input:
             positional_params.insert(1, cst.Param(cst.Name(INPUT), cst.Annotation(cst.Name("int"))))
+        positional_params.extend(unit.moved_params)
         star_arg = params.star_arg
         if unit.needs_rngs:
             kwonly.append(cst.Param(cst.Name("rngs"), cst.Annotation(self.ctx.nnx("Rngs"))))
