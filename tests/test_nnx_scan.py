@@ -1,4 +1,4 @@
-"""The NNX target's ``hk.scan``: a module scanned over a sequence runs with ``nnx.scan``; other scans are refused."""
+"""The NNX target's ``hk.scan`` and ``hk.layer_stack`` call form: what it translates runs and matches Haiku; the rest is refused."""
 
 from __future__ import annotations
 
@@ -75,6 +75,67 @@ def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
     for expected, (old, new) in cases.items():
         source = TWO_LAYER_CELL.replace(old, new)
         assert source != TWO_LAYER_CELL
+        result = _migrate(source)
+        assert result.code == source, expected
+        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
+            expected,
+            result.diagnostics,
+        )
+
+
+CALL_FORM_STACK = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x, depth=4):
+  def block(h):
+    return h + jnp.tanh(hk.Linear(5, name="mix")(h))
+
+  h = hk.layer_stack(depth)(block)(x)
+  return hk.Linear(3)(h)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.sin(jnp.arange(2 * 5, dtype=jnp.float32)).reshape(2, 5)
+params = model.init(jax.random.PRNGKey(4), x)
+y = model.apply(params, x)
+"""
+
+
+def test_the_layer_stack_call_form_with_its_count_a_parameter_computes_what_haikus_did(tmp_path: Path) -> None:
+    result = _migrate(CALL_FORM_STACK)
+    assert not result.diagnostics, result.diagnostics
+    assert "def __init__(self, in_features: int, depth=4, *, rngs: nnx.Rngs):" in result.code
+    assert "@nnx.split_rngs(splits=depth)" in result.code
+    assert "h = block(x, self.mix)" in result.code
+    report = _verify(tmp_path, CALL_FORM_STACK, result.code)
+    assert report.passed and report.compared, str(report)
+
+
+def test_layer_stack_call_forms_the_nnx_target_cannot_translate_are_refused() -> None:
+    cases = {
+        "depth (a layer_stack count) passed to init or apply": (
+            "y = model.apply(params, x)",
+            "y = model.apply(params, x, depth=4)",
+        ),
+        "hk.layer_stack's count (depth) is computed in the method": (
+            "h = hk.layer_stack",
+            "print(depth)\n  h = hk.layer_stack",
+        ),
+        "the stacked function block called 2 times": (
+            "return hk.Linear(3)(h)",
+            "return hk.Linear(3)(hk.layer_stack(depth)(block)(h))",
+        ),
+        "the stacked function block used other than as `hk.layer_stack(n)(block)(carry)`": (
+            "h = hk.layer_stack(depth)(block)(x)",
+            "h = hk.layer_stack(depth)(block)(x) + block(x)",
+        ),
+    }
+    for expected, (old, new) in cases.items():
+        source = CALL_FORM_STACK.replace(old, new)
+        assert source != CALL_FORM_STACK
         result = _migrate(source)
         assert result.code == source, expected
         assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
