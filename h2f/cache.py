@@ -10,6 +10,10 @@ usual: a file that needs writing is written whether its result came from the cac
 A second kind of entry keeps what one file exports to the others (:mod:`h2f.project`), keyed on its bytes and
 h2f's code, so the project index of an unchanged tree is not rebuilt by parsing every Haiku file again.
 
+In front of both, as black keeps one, a :class:`StatFront` per tree remembers each file's stat signature and what
+the project index learnt of it (:class:`~h2f.project.SourceFacts`), so a re-run does not even read the files
+that do not mention haiku.
+
 Where: ``$H2F_CACHE_DIR``, else ``$XDG_CACHE_HOME/h2f``, else ``~/.cache/h2f``; a directory per h2f code digest,
 one small JSON file per entry, each written atomically (concurrent workers and runs are safe). An entry that
 cannot be read or does not have the expected shape is a miss; a cache that cannot be written is ignored.
@@ -23,6 +27,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,7 @@ from typing import Any
 from h2f import __version__
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
-from h2f.project import ExportedTransform
+from h2f.project import ExportedTransform, SourceFacts
 
 #: Environment variable naming the cache directory.
 CACHE_DIR_ENV = "H2F_CACHE_DIR"
@@ -126,6 +131,10 @@ class Cache:
         self._store("x", key, {"exports": [_exported_to_json(item) for item in exports]})
         return exports
 
+    def front(self, root: Path) -> StatFront:
+        """The stat front of the tree under ``root`` (see :class:`StatFront`)."""
+        return StatFront(self.directory / "stat" / _digest(os.path.abspath(root))[:32])
+
     # ----- storage -------------------------------------------------------------------------------------
 
     def _path(self, kind: str, key: str) -> Path:
@@ -139,19 +148,85 @@ class Cache:
         return entry if isinstance(entry, dict) else None
 
     def _store(self, kind: str, key: str, entry: dict[str, Any]) -> None:
-        path = self._path(kind, key)
+        _write_json(self._path(kind, key), entry)
+
+
+def _write_json(path: Path, entry: dict[str, Any]) -> None:
+    """Write ``entry`` to ``path`` atomically (concurrent writers are safe); a failure is ignored."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(json.dumps(entry).encode())
-                os.replace(temp, path)
-            except BaseException:
-                os.unlink(temp)
-                raise
-        except OSError:
-            pass  # a cache that cannot be written only makes the next run slower
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(json.dumps(entry).encode())
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError:
+        pass  # a cache that cannot be written only makes the next run slower
+
+
+#: A file stamped less than this long before it was recorded is not recorded: file systems stamp from a coarse
+#: clock, so a second write of the same size within one tick would leave the signature as it was.
+RACY_NS = 2_000_000_000
+
+
+class StatFront:
+    """Each file's stat signature (size, mtime, ctime, inode, device) → its :class:`~h2f.project.SourceFacts`,
+    kept for one tree in one small JSON file: while the signature is the same, the file is not read again.
+
+    Black trusts size and mtime; the ctime makes this safer: an edit that keeps the size and sets the mtime back
+    (``touch -d``, ``os.utime``, an editor that preserves it) still moves the ctime, which no one can set. Only
+    the main process uses it: it is loaded once per run and saved once at the end (the last run to save wins; a
+    lost entry is only a miss).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._changed = False
+        try:
+            entries = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            entries = {}
+        self._entries: dict[str, list[Any]] = entries if isinstance(entries, dict) else {}
+
+    def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
+        """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
+        the facts). Raises :class:`OSError` like reading it would."""
+        facts = self.known(file)
+        if facts is not None:
+            return facts, None
+        with open(file, "rb") as handle:
+            status = os.fstat(handle.fileno())  # before reading: a later write changes the signature recorded
+            raw = handle.read()
+        facts = SourceFacts.of(raw)
+        if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
+            self._entries[os.path.abspath(file)] = [_signature(status), facts.haiku, sorted(facts.imports)]
+            self._changed = True
+        return facts, raw
+
+    def known(self, file: Path) -> SourceFacts | None:
+        """The facts recorded for ``file`` if its stat signature is still the one recorded with them."""
+        entry = self._entries.get(os.path.abspath(file))
+        if entry is None:
+            return None
+        try:
+            if entry[0] != _signature(os.stat(file)):
+                return None
+            return SourceFacts(bool(entry[1]), frozenset(map(str, entry[2])))
+        except (OSError, IndexError, TypeError, ValueError, AttributeError):
+            return None
+
+    def save(self) -> None:
+        """Write the entries back if this run recorded any (atomically; a failure only costs the next run time)."""
+        if self._changed:
+            _write_json(self.path, self._entries)
+            self._changed = False
+
+
+def _signature(status: os.stat_result) -> list[int]:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
 
 
 def _digest(*parts: str | bytes) -> str:

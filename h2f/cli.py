@@ -267,14 +267,15 @@ def _migrate_paths(
     exclude = [output_dir] if output_dir is not None else []
     files = [file for file in iter_python_files(paths, reporter.problem, exclude) if config.selects(file)]
     results = Cache.open(options) if cache else None
+    front = results.front(root) if results is not None and len(files) > 1 else None
     if len(files) > 1:
-        options = dataclasses.replace(options, project=index_transforms(files, root, results))
+        options = dataclasses.replace(options, project=index_transforms(files, root, results, front))
         results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
     try:
         # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
-        with contextlib.closing(migrate_files(work, options, mode, jobs or _cpu_count(), results)) as outcomes:
+        with contextlib.closing(migrate_files(work, options, mode, jobs or _cpu_count(), results, front)) as outcomes:
             for outcome in outcomes:
                 progress.clear()
                 if diff:
@@ -282,6 +283,8 @@ def _migrate_paths(
                 reporter.outcome(outcome)
                 progress.advance()
         progress.close()
+        if front is not None:
+            front.save()
     except BrokenProcessPool as error:
         progress.close()
         _fail(f"a worker process died ({error}); rerun with --jobs 1 to find the file")

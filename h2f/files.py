@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
-from h2f.cache import Cache
+from h2f.cache import Cache, StatFront
 from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Options, migrate_source
 from h2f.notebooks import SUFFIX as NOTEBOOK_SUFFIX
@@ -143,22 +143,21 @@ def iter_python_files(
     :class:`FileNotFoundError` and warnings are ignored.
     """
     report = on_problem or _raise_problem
-    seen_files: set[Path] = set()
+    seen_files: set[str] = set()
     seen_dirs: set[Path] = set()
     excluded = frozenset(Path(os.path.realpath(path)) for path in exclude)
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found: Iterable[Path] = _walk(path, seen_dirs, excluded, report)
+            found: Iterable[tuple[Path, str]] = _walk(path, seen_dirs, excluded, report)
         elif path.is_file():
-            found = [path]
+            found = [(path, os.path.realpath(path))]
         else:
             report(PathProblem(path, "no such file or directory"))
             continue
         found_any = False
-        for file in found:
+        for file, real in found:
             found_any = True
-            real = Path(os.path.realpath(file))
             if real not in seen_files:
                 seen_files.add(real)
                 yield file
@@ -173,8 +172,9 @@ def _raise_problem(problem: PathProblem) -> None:
 
 def _walk(
     directory: Path, seen_dirs: set[Path], excluded: frozenset[Path], report: Callable[[PathProblem], None]
-) -> Iterator[Path]:
-    """Yield ``*.py`` and ``*.ipynb`` files under ``directory`` in sorted order, entering each real directory once."""
+) -> Iterator[tuple[Path, str]]:
+    """Yield ``*.py`` and ``*.ipynb`` files under ``directory`` in sorted order, entering each real directory
+    once, each with its real path (the real directory's joined with the name, unless the file is a symlink)."""
     real = Path(os.path.realpath(directory))
     if real in seen_dirs:
         return
@@ -192,7 +192,7 @@ def _walk(
             if not _skipped_dir(entry.name) and Path(os.path.realpath(path)) not in excluded:
                 yield from _walk(path, seen_dirs, excluded, report)
         elif entry.name.endswith((".py", NOTEBOOK_SUFFIX)) and entry.is_file():
-            yield path
+            yield path, os.path.realpath(path) if entry.is_symlink() else os.path.join(real, entry.name)
 
 
 def _skipped_dir(name: str) -> bool:
@@ -315,13 +315,21 @@ def migrate_files(
     mode: Mode = Mode.CHECK,
     workers: int = 1,
     cache: Cache | None = None,
+    front: StatFront | None = None,
 ) -> Iterator[FileOutcome]:
     """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
 
     Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
     (forkserver or spawn): each imports h2f and its rules once, so they only get the files that need migrating
-    (not those without Haiku or found in the cache), and only when there are a handful of those.
+    (not those without Haiku or found in the cache), and only when there are a handful of those. A file the
+    stat ``front`` vouches has no Haiku is not even read (unless the run's files export transforms).
     """
+    if front is not None and not options.project:
+        known = [FileOutcome(path, Status.UNCHANGED) if _haiku_free(path, front) else None for path, _ in jobs]
+        rest = [job for job, outcome in zip(jobs, known) if outcome is None]
+        with contextlib.closing(migrate_files(rest, options, mode, workers, cache)) as migrated:
+            yield from (outcome if outcome is not None else next(migrated) for outcome in known)
+        return
     if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
         for path, destination in jobs:
             yield migrate_file(path, options, mode, destination, cache)
@@ -345,6 +353,11 @@ def migrate_files(
             yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
         finally:  # stopped early (Ctrl-C, closed): drop the files not started, let the running ones finish
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _haiku_free(path: Path, front: StatFront) -> bool:
+    facts = front.known(path)
+    return facts is not None and not facts.haiku
 
 
 class _NotCached(Exception):
@@ -447,7 +460,9 @@ def _signals_deferred() -> Iterator[None]:
         yield  # only the main thread may install handlers, and only it runs them
         return
     caught: list[int] = []
-    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in _DEFERRED_SIGNALS}
+    previous = {
+        number: signal.signal(number, lambda number, frame: caught.append(number)) for number in _DEFERRED_SIGNALS
+    }
     try:
         yield
     finally:

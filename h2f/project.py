@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from h2f.cache import Cache
+    from h2f.cache import Cache, StatFront
 
 _HAIKU_BYTES = b"haiku"
 _WORD = re.compile(r"\w+")
@@ -53,23 +53,47 @@ def module_suffixes(path: Path, root: Path) -> list[str]:
     return [".".join(parts[index:]) for index in range(len(parts)) if parts[index:]]
 
 
-def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = None) -> ProjectIndex:
+@dataclasses.dataclass(frozen=True)
+class SourceFacts:
+    """What the project index needs of a file without parsing it: does it mention haiku, which words its imports
+    name (:func:`imported_words`)."""
+
+    haiku: bool
+    imports: frozenset[str]
+
+    @classmethod
+    def of(cls, raw: bytes) -> SourceFacts:
+        """The facts of the source bytes ``raw``."""
+        return cls(_HAIKU_BYTES in raw, frozenset(word.decode("ascii") for word in imported_words([raw])))
+
+
+def index_transforms(
+    files: Iterable[Path], root: Path, cache: Cache | None = None, front: StatFront | None = None
+) -> ProjectIndex:
     """Read the files that mention haiku and collect their module-level transforms (through ``cache``).
 
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
-    Files that cannot be read or parsed are skipped here; migrating them reports the problem.
+    Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
+    a file whose stat signature it knows is not read unless its exports are needed.
     """
-    contents: dict[Path, bytes] = {}
+    facts: dict[Path, SourceFacts] = {}
+    contents: dict[Path, bytes | None] = {}
     for path in files:
         try:
-            contents[path] = path.read_bytes()
+            facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
         except OSError:
             continue
-    imported = imported_words(contents.values())
+    imported: set[str] = set().union(*(fact.imports for fact in facts.values()))
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
-    for path, raw in contents.items():
-        if _HAIKU_BYTES not in raw or not imported & set(next(iter(module_suffixes(path, root)), "").encode().split(b".")):
+    for path, fact in facts.items():
+        if not fact.haiku or not imported & set(next(iter(module_suffixes(path, root)), "").split(".")):
             continue  # no Haiku, or no file of the run imports a module of that name: nothing to export
+        raw = contents[path]
+        if raw is None:
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
             for dotted in module_suffixes(path, root):
@@ -77,6 +101,11 @@ def index_transforms(files: Iterable[Path], root: Path, cache: Cache | None = No
                 claimed = found.get(key, (path, exported))
                 found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _read_facts(path: Path) -> tuple[SourceFacts, bytes]:
+    raw = path.read_bytes()
+    return SourceFacts.of(raw), raw
 
 
 def imported_words(sources: Iterable[bytes]) -> set[bytes]:

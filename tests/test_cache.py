@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,9 @@ def test_an_unwritable_cache_only_costs_time(tmp_path: Path, engine: Engine) -> 
     assert len(engine.calls) == 2
 
 
-def test_project_exports_come_from_the_cache(tmp_path: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_project_exports_come_from_the_cache(
+    tmp_path: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = [write(tmp_path / "models.py", MODELS_SOURCE), write(tmp_path / "train.py", "from models import model\n")]
     cache = Cache.open(Options())
     first = index_transforms(files, tmp_path, cache)
@@ -190,7 +193,9 @@ def test_no_cache_neither_reads_nor_writes_it(tree: Path, engine: Engine) -> Non
     assert len(engine.calls) == calls + 2
 
 
-def test_a_cached_tree_starts_no_worker_processes(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_tree_starts_no_worker_processes(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     jobs = [(write(tmp_path / f"m{index}.py", HAIKU_SOURCE + f"\nX = {index}\n"), None) for index in range(6)]
     jobs += [(write(tmp_path / f"p{index}.py", "x = 1\n"), None) for index in range(3)]
     cache = Cache.open(Options())
@@ -233,3 +238,61 @@ def test_a_run_answered_by_the_cache_never_loads_libcst_or_the_rules(tmp_path: P
 
     assert run() == "libcst loaded"  # the first run migrates model.py
     assert run() == "libcst not loaded"  # the re-run takes it from the cache
+
+
+# ------------------------------------------------------------------------------------------- the stat front
+
+
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files whose bytes h2f reads from now on."""
+    names: list[str] = []
+    read_bytes, real_open = Path.read_bytes, open
+
+    def spy_read(self: Path) -> bytes:
+        names.append(self.name)
+        return read_bytes(self)
+
+    def spy_open(file: object, *args: object, **kwargs: object) -> object:
+        names.append(Path(str(file)).name)
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "read_bytes", spy_read)
+    monkeypatch.setattr(h2f.cache, "open", spy_open, raising=False)
+    return names
+
+
+@pytest.fixture
+def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test itself are recorded at once (normally a file must be two seconds old)."""
+    monkeypatch.setattr(h2f.cache, "RACY_NS", 0)
+
+
+def test_a_rerun_reads_no_file_without_haiku(
+    tree: Path, engine: Engine, trusted: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tree / "src" / "plain.py", "import os\n")
+    fresh = run("--check", "src")
+    names = reads(monkeypatch)
+    assert run("--check", "src") == fresh
+    assert "plain.py" not in names and "model.py" in names  # a Haiku file is still read (its text is the result)
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_still_seen(tree: Path, engine: Engine, trusted: None) -> None:
+    """The signature holds the ctime, which an edit moves even when it puts the size and the mtime back."""
+    plain = write(tree / "src" / "plain.py", "x = 1  # zzzzz\n")
+    before = plain.stat()
+    assert "plain.py" not in run("--check", "src")[1]
+    time.sleep(0.05)  # past the file system clock's tick
+    plain.write_text("x = 1  # haiku\n")
+    os.utime(plain, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert plain.stat().st_size == before.st_size
+    engine.calls.clear()
+    run("--check", "src")
+    assert "src/plain.py" in engine.calls  # read again and migrated (it mentions haiku now)
+
+
+def test_a_file_written_just_now_is_not_trusted(tree: Path) -> None:
+    write(tree / "src" / "plain.py", "import os\n")
+    run("--check", "src")
+    front = Cache.open(Options()).front(tree / "src")
+    assert front.known(tree / "src" / "plain.py") is None
