@@ -317,6 +317,12 @@ ANNOTATIONS: Mapping[str, tuple[str, str]] = {
     "haiku.MultiTransformedWithState": ("flax.linen", "Module"),
     "haiku.initializers.Initializer": ("flax.linen.initializers", "Initializer"),
 }
+#: Haiku's types of params and state: on the NNX target they hold what ``nnx.split`` gives, ``nnx.State``.
+STATE_ANNOTATIONS = frozenset({"haiku.Params", "haiku.State", "haiku.MutableParams", "haiku.MutableState"})
+#: Haiku's types of a transform: on the NNX target only a factory's return type (it returns the model's constructor).
+TRANSFORM_ANNOTATIONS = frozenset(
+    {"haiku.Transformed", "haiku.TransformedWithState", "haiku.MultiTransformed", "haiku.MultiTransformedWithState"}
+)
 
 #: Flax collection that holds ``hk.get_state`` variables (one bucket, like Haiku's ``state``).
 STATE_COLLECTION = "state"

@@ -21,7 +21,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
-from h2f.names import INITIALIZERS, NNX_LAYERS, haiku_module_name
+from h2f.names import INITIALIZERS, NNX_LAYERS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
 from h2f.shapes import (
     ELEMENTWISE,
     FLAT,
@@ -289,6 +289,11 @@ class NnxPlan:
         self.moved_statements: set[int] = set()
         #: ``for`` statements (by id) that build submodules.
         self.loops: dict[int, Loop] = {}
+        #: ``hk.Params``/``hk.State`` annotations (they become ``nnx.State``).
+        self.state_annotations: list[cst.CSTNode] = []
+        #: ``hk.Transformed`` (…) as the return type of a factory (by id) → the plan of what the factory returns.
+        self.factory_annotations: dict[int, TransformPlan] = {}
+        self._transform_annotations: list[tuple[cst.CSTNode, str, cst.FunctionDef]] = []
         self._build()
 
     @property
@@ -339,6 +344,8 @@ class NnxPlan:
         """The bridge fallback wraps one stateless, deterministic Linen model per transform: block the others."""
         if not self.bridged:
             return
+        for node in self.state_annotations:
+            self.block(node, f"{self.analysis.haiku_name(node)} annotation in a file the nnx.bridge fallback migrates: not supported by the nnx target yet")
         for plan in [*self.transforms, *self.factory_returns.values()]:
             node = plan.init_call or plan.binding or self.analysis.module
             if plan.state is not None or plan.uses_rng:
@@ -363,6 +370,7 @@ class NnxPlan:
         for transform in self.analysis.transforms.values():
             self._plan_transform(transform)
         self._plan_factory_results()
+        self._check_factory_annotations()
         if self.blocked:
             return
         self._find_external_methods()
@@ -447,6 +455,8 @@ class NnxPlan:
             name = self.analysis.haiku_name(node)
             if name is None or name in SUPPORTED or name in ("haiku",):
                 continue
+            if name in STATE_ANNOTATIONS | TRANSFORM_ANNOTATIONS and self._annotation(node, name):
+                continue
             if name.startswith("haiku.initializers.") and (self._in_layer_arguments(node) or self._named_for_layers(node)):
                 problem = self._untranslatable_initializer(node, name)
                 if problem is not None:
@@ -464,6 +474,31 @@ class NnxPlan:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue
             self.block(node, f"{name} is not supported by the nnx target yet")
+
+    def _annotation(self, node: cst.CSTNode, name: str) -> bool:
+        """Whether ``node`` (a Haiku type) is an annotation the nnx target translates: ``hk.Params``/``hk.State``
+        anywhere in one, ``hk.Transformed`` (…) as a function's return type (checked to be a factory's later)."""
+        annotation = self.analysis.enclosing(node, cst.Annotation)
+        if annotation is None:
+            return False
+        if name in STATE_ANNOTATIONS:
+            self.state_annotations.append(node)
+            return True
+        function = self.analysis.parents.get(annotation)
+        if isinstance(function, cst.FunctionDef) and function.returns is annotation:
+            self._transform_annotations.append((node, name, function))
+        else:
+            self.block(node, f"{name} as the type of a parameter or variable: a transform passed around as a value (to call its init/apply elsewhere) is not supported by the nnx target yet (it builds the model where Haiku called init)")
+        return True
+
+    def _check_factory_annotations(self) -> None:
+        """``def make_model() -> hk.Transformed`` types a factory the plan converts: it returns the model's constructor."""
+        for node, name, function in self._transform_annotations:
+            plan = self._factories.get(function.name.value)
+            if plan is None or self.analysis.parents.get(function) is not self.analysis.module:
+                self.block(node, f"{name} as the return type of {function.name.value}, which does not return one transform the nnx target turns into the model's constructor: not supported by the nnx target yet")
+            else:
+                self.factory_annotations[id(node)] = plan
 
     def _in_layer_arguments(self, node: cst.CSTNode) -> bool:
         current = self.analysis.parents.get(node)

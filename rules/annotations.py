@@ -3,15 +3,19 @@
 ``hk.Params``/``hk.State`` hold what ``variables["params"]`` and the other collections hold after the
 migration: ``VariableDict``. ``hk.Transformed`` and its siblings become ``nn.Module``: in Flax the model is
 the module. ``hk.initializers.Initializer`` becomes ``nn.initializers.Initializer``.
+
+On the NNX target params and state are what ``nnx.split`` gives: ``nnx.State``; a factory that returned a
+transform returns the model's constructor: ``-> type[Model]`` (or ``Callable[..., Model]`` for a lambda). The NNX
+plan (:mod:`h2f.nnx_plan`) refuses the other uses of the transform types.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
-from h2f.names import ANNOTATIONS
+from h2f.names import ANNOTATIONS, NNX_LAYERS, STATE_ANNOTATIONS
 from h2f.rule import Rule
-from h2f.syntax import expr
+from h2f.syntax import code_of, expr
 
 
 class Annotations(Rule):
@@ -19,9 +23,12 @@ class Annotations(Rule):
 
     code = "H2F020"
     haiku_apis = tuple(ANNOTATIONS)
+    targets = frozenset({"linen", "nnx"})
     order = 80
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
+        if self.ctx.options.target == "nnx" and not self.ctx.bridge:
+            return self._nnx(original)
         found = ANNOTATIONS.get(self.ctx.haiku_name(original) or "")
         if found is None:
             return None
@@ -32,6 +39,25 @@ class Annotations(Rule):
             return self.ctx.linen(f"initializers.{name}")
         self.ctx.require_import(module, name)
         return expr(name)
+
+    def _nnx(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
+        """``nnx.State`` for params and state; the constructor's type for a factory's ``hk.Transformed``."""
+        plan = self.ctx.nnx_plan
+        if plan.blocked:
+            return None
+        if self.ctx.haiku_name(original) in STATE_ANNOTATIONS:
+            return self.ctx.nnx("State")
+        returned = plan.factory_annotations.get(id(original))
+        if returned is None:
+            return None
+        if returned.unit is not None:
+            return expr(f"type[{returned.unit.name}]")
+        self.ctx.require_import("collections.abc", "Callable")
+        construction = returned.construction
+        assert construction is not None  # a factory's plan has a unit or a construction
+        layer = self.ctx.analysis.is_haiku_layer_call(construction)
+        built = f"nnx.{NNX_LAYERS[layer].nnx}" if layer in NNX_LAYERS else code_of(construction.func)
+        return expr(f"Callable[..., {built}]")
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression | None:
         return self._replace(original_node)
