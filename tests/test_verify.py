@@ -286,6 +286,7 @@ GOOD_NNX = {
     "mlp_dropout": (1, 1, 3),
     "autoencoder": (2, 0, 0),
     "batchnorm": (2, 0, 3),
+    "bridge": (1, 0, 1),  # nnx.bridge.ToNNX of the Linen migration, split/merged for jax.grad
 }
 
 
@@ -324,6 +325,8 @@ MUTATIONS = {
         ("return jax.nn.sigmoid(self.encoder(x))", "return jax.nn.relu(self.encoder(x))", 1)
     ],
     ("batchnorm", "nnx_wrong_epsilon"): [("epsilon=1e-5", "epsilon=1e-3", 1)],
+    ("bridge", "nnx_wrong_activation"): [("x = jax.nn.relu(x)", "x = jax.nn.tanh(x)", 1)],
+    ("bridge", "nnx_dropped_layer"): [("    x = nn.LayerNorm(epsilon=1e-5, use_fast_variance=False)(x)\n", "", 1)],
     ("batchnorm", "nnx_dropped_layer"): [
         ("return self.linear(self.block(x))", "return self.linear(x)", 1),
         ("        self.block = Block(din, dmid, rngs=rngs)\n", "", 1),
@@ -375,6 +378,7 @@ WRONG = {
     ("autoencoder", "nnx_wrong_activation"): ("auto_encoder", ""),
     ("layer_stack", "wrong_epsilon"): ("layer_norm", "LayerNorm_0"),
     ("batchnorm", "nnx_wrong_epsilon"): ("model/block/batch_norm", "block/batch_norm"),
+    ("bridge", "nnx_wrong_activation"): ("conv_encoder/layer_norm", "LayerNorm_0"),  # a Linen module inside ToNNX
     ("rnn_scan", "wrong_reverse"): ("cell/ih", "ScanCell_0/ih"),
     ("repeated_layers", "wrong_transposed"): ("mlp/linear", "MLP_0/TDense_0"),
     ("get_state", "wrong_state"): ("~", ""),
@@ -413,6 +417,13 @@ def test_nnx_dropped_layer_is_a_conversion_error_naming_the_module(wrong):
     assert not report.passed
     text = "\n".join(report.calls[0].messages)
     assert "missing in linen: haiku module 'model/block/linear'" in text, report.summary()
+
+
+def test_bridged_dropped_layer_is_a_conversion_error_naming_the_module(wrong):
+    report = verify_scripts(str(DATA / "bridge" / "haiku.py"), wrong("bridge", "nnx_dropped_layer"))
+    assert not report.passed
+    text = "\n".join(report.calls[0].messages)
+    assert "missing in linen: haiku module 'conv_encoder/layer_norm'" in text, report.summary()
 
 
 def test_nnx_patches_are_restored():

@@ -94,11 +94,12 @@ def record_haiku_modules() -> Iterator[list[ModuleOutput]]:
 
 
 @contextlib.contextmanager
-def record_linen_modules() -> Iterator[list[ModuleOutput]]:
-    """Record the output of every public Linen module method called inside the block."""
+def record_linen_modules(rec: _Recorder | None = None) -> Iterator[list[ModuleOutput]]:
+    """Record the output of every public Linen module method called inside the block (into ``rec``, if given: the
+    Linen modules inside an ``nnx.bridge.ToNNX`` model, by their path under it)."""
     import flax.linen as nn
 
-    rec = _Recorder()
+    rec = rec if rec is not None else _Recorder()
 
     def interceptor(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from h2f.verify.convert import ConversionError, ema_hidden_state
-from h2f.verify.modules import new_recorder, nnx_module_classes
+from h2f.verify.modules import new_recorder, nnx_module_classes, record_linen_modules
 from h2f.verify.nnx_state import load_haiku_into_nnx, nnx_module_map, nnx_template
 from h2f.verify.script import (
     HaikuCall,
@@ -104,7 +104,8 @@ class _NNXRunner:
         self.paths = {id(m): "/".join(str(p) for p in path) for path, m in nnx.iter_modules(module)}
         self.recorder = new_recorder()
         try:
-            result = fn(module, *args, **kwargs)
+            with record_linen_modules(self.recorder):  # the Linen modules of a bridged model (nnx.bridge.ToNNX)
+                result = fn(module, *args, **kwargs)
             self.recorder.add("", method, result)
             call.modules = self.recorder.records
         finally:
