@@ -1217,7 +1217,7 @@ class NnxPlan:
             function = stacked_function(self.analysis, stacked_callee(self.analysis, stacker))
         method = self.analysis.enclosing(function, cst.FunctionDef) if isinstance(function, cst.FunctionDef) else None
         if method is None or self.analysis.module_scope(function) is not method:  # type: ignore[arg-type]
-            self.block(node, "hk.layer_stack other than decorating a function nested in a module method: not supported by the nnx target yet")
+            self.block(node, "hk.layer_stack other than stacking a function nested in a module method (its decorator, or `hk.layer_stack(n)(f)(x)`): not supported by the nnx target yet")
             return True
         site = stack_site(self.analysis, function, method)  # type: ignore[arg-type]
         if not isinstance(site, StackSite):

@@ -128,6 +128,10 @@ def test_layer_stack_call_forms_the_nnx_target_cannot_translate_are_refused() ->
             "return hk.Linear(3)(h)",
             "return hk.Linear(3)(hk.layer_stack(depth)(block)(h))",
         ),
+        "hk.layer_stack other than stacking a function nested in a module method": (
+            "h = hk.layer_stack(depth)(block)(x)",
+            "h = hk.layer_stack(depth)(jnp.tanh)(x)",
+        ),
         "the stacked function block used other than as `hk.layer_stack(n)(block)(carry)`": (
             "h = hk.layer_stack(depth)(block)(x)",
             "h = hk.layer_stack(depth)(block)(x) + block(x)",
