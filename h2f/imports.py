@@ -79,19 +79,27 @@ def _outside_imports(node: cst.CSTNode) -> bool:
 
 class _StatementsOnly(cst.CSTTransformer):
     """Mixin for the import visitors: do not enter expressions, where no import statement can be, and skip
-    libcst's search for matcher decorators (it walks ``dir(self)``, some 1,500 bound methods, on every
-    construction; these visitors have none)."""
+    libcst's matcher machinery: its search for matcher decorators (it walks ``dir(self)``, some 1,500 bound
+    methods, on every construction) and its bookkeeping on every node (these visitors have no decorated hooks,
+    so plain :class:`~libcst.CSTTransformer` dispatch calls the same hooks)."""
 
     def __dir__(self) -> list[str]:
         return []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        return False if _outside_imports(node) else super().on_visit(node)
+        return False if _outside_imports(node) else cst.CSTTransformer.on_visit(self, node)
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
         if _outside_imports(original_node):
             return updated_node
-        return super().on_leave(original_node, updated_node)  # type: ignore[return-value]
+        return cst.CSTTransformer.on_leave(self, original_node, updated_node)  # type: ignore[return-value]
+
+    # No visit_<Node>_<attribute> hooks: skip the look-up of one per child attribute.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
 
 
 def _is_import_line(statement: cst.BaseStatement) -> bool:
@@ -125,7 +133,7 @@ class AddImports(_StatementsOnly, AddImportsVisitor):
         while end < len(node.body) and _is_import_line(node.body[end]):
             end += 1
         gatherer = _LeadingImports(self.context)
-        node.with_changes(body=node.body[:end]).visit(gatherer)
+        gatherer.leave_Module(node.with_changes(body=node.body[:end]))  # its only hook: no traversal needed
         self.all_imports = gatherer.all_imports
         self.module_imports = self.module_imports - gatherer.module_imports
         for module, alias in gatherer.module_aliases.items():
@@ -169,13 +177,18 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
             id(statement) for line in node.body if isinstance(line, cst.SimpleStatementLine) for statement in line.body
         }
         self._enter_blocks = any(id(statement) not in top for statement in self._unused_imports.values())
+        self._holders = {id(statement) for statement in self._unused_imports.values()}
         self._dropped_lines: dict[int, cst.SimpleStatementLine] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if not isinstance(node, cst.Module) and (
-            not self._unused_imports or (not self._enter_blocks and isinstance(node, cst.BaseCompoundStatement))
+            not self._unused_imports
+            or (not self._enter_blocks and isinstance(node, cst.BaseCompoundStatement))
+            or (
+                isinstance(node, cst.SimpleStatementLine) and not any(id(small) in self._holders for small in node.body)
+            )
         ):
-            return False
+            return False  # nothing to remove inside
         return super().on_visit(node)
 
     def leave_SimpleStatementLine(
