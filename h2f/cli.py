@@ -16,7 +16,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -34,6 +33,7 @@ from h2f.files import (
     PathProblem,
     Status,
     Summary,
+    WorkerDied,
     common_root,
     iter_python_files,
     migrate_files,
@@ -285,7 +285,7 @@ def _migrate_paths(
         progress.close()
         if front is not None:
             front.save()
-    except BrokenProcessPool as error:
+    except WorkerDied as error:
         progress.close()
         _fail(f"a worker process died ({error}); rerun with --jobs 1 to find the file")
 

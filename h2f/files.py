@@ -16,7 +16,6 @@ import dataclasses
 import difflib
 import enum
 import io
-import multiprocessing
 import os
 import re
 import signal
@@ -25,7 +24,6 @@ import tempfile
 import threading
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
@@ -342,6 +340,11 @@ def migrate_files(
         )
         yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
         return
+    # Imported here: a run that starts no pool (cached, or without Haiku) does not pay for multiprocessing.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     paths, destinations = zip(*missing)
@@ -351,6 +354,8 @@ def migrate_files(
         migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
         try:
             yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
+        except BrokenProcessPool as error:
+            raise WorkerDied(str(error)) from error
         finally:  # stopped early (Ctrl-C, closed): drop the files not started, let the running ones finish
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -358,6 +363,10 @@ def migrate_files(
 def _haiku_free(path: Path, front: StatFront) -> bool:
     facts = front.known(path)
     return facts is not None and not facts.haiku
+
+
+class WorkerDied(Exception):
+    """A worker process died (killed, out of memory): the files it had are lost and the run cannot go on."""
 
 
 class _NotCached(Exception):

@@ -3,6 +3,7 @@ never changes what is written or reported."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import time
@@ -204,7 +205,7 @@ def test_a_cached_tree_starts_no_worker_processes(
     def no_pool(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker pool was started for files the cache holds")
 
-    monkeypatch.setattr(h2f.files, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
     engine.forbidden = True
     assert list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=2, cache=cache)) == first
     assert [o.status for o in first] == [Status.CHANGED] * 6 + [Status.UNCHANGED] * 3

@@ -392,7 +392,7 @@ def test_jobs_do_not_change_what_is_written_or_printed(tmp_path: Path, monkeypat
 
 def test_worker_crash_is_reported_as_an_error(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(*args: object) -> None:
-        raise h2f.cli.BrokenProcessPool("A process in the process pool was terminated abruptly")
+        raise h2f.cli.WorkerDied("A process in the process pool was terminated abruptly")
 
     monkeypatch.setattr(h2f.cli, "migrate_files", crash)
     result = run("migrate", "src")
