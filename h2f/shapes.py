@@ -340,6 +340,10 @@ class WidthFlow:
             return body if body == self.dtype(node.orelse) else None
         if not isinstance(node, cst.Call) or not node.args or node.args[0].keyword is not None:
             return None
+        if self.qualified(node.func) & {"haiku.get_parameter", "haiku.get_state"}:  # dtype=x.dtype: x's
+            dtype = (bind_arguments(node, ("name", "shape", "dtype", "init")) or {}).get("dtype")
+            read = dtype.value if dtype is not None else None
+            return self.dtype(read.value) if m.matches(read, m.Attribute(m.Name(), m.Name("dtype"))) else None  # type: ignore[union-attr]
         use = self.module_of(node.func)
         if use is not None:
             at = use.argument

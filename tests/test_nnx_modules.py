@@ -245,6 +245,11 @@ def test_the_input_dtype_is_passed_down_through_dtype_keeping_layers_and_taken_f
     assert net.scale_shift.shift.dtype == jnp.bfloat16 == namespace["x"].dtype
     haiku_params = _haiku_params(source)
     assert haiku_params["net/scale_shift"]["shift"].dtype == net.scale_shift.shift.dtype
+    chained = source.replace("return ScaleShift()(h)", "return ScaleShift()(ScaleShift()(h))").replace(
+        "[x.shape[-1]], init=jnp.ones", "[x.shape[-1]], dtype=x.dtype, init=jnp.ones"
+    )  # x * scale + shift, both made with x.dtype: x's dtype (with Haiku's float32 scale, the outer one is refused)
+    outer = _run(chained)["model"].scale_shift_1
+    assert outer.shift.dtype == jnp.bfloat16 == _haiku_params(chained)["net/scale_shift_1"]["shift"].dtype
 
 
 def _haiku_params(source: str) -> dict:
@@ -263,6 +268,8 @@ def test_a_dtype_that_cannot_be_followed_stays_loud() -> None:
         "dtype h2f cannot prove to be the dtype of this module's input (only hk.Linear/hk.Conv, jax.nn.relu, "
         "jnp.abs/negative/sign/square and +, -, *, @ keep any dtype): not supported by the nnx target yet; file left in place"
     ]
+    promoted = base.replace("return ScaleShift()(h)", "return ScaleShift()(ScaleShift()(h))")  # x * float32 scale: promoted
+    assert [d.code for d in migrate_source(promoted, Options(target="nnx")).diagnostics] == ["H2F100"]
     local = PARAM_MODEL.replace("init=jnp.zeros", "dtype=scale.dtype, init=jnp.zeros")
     result = migrate_source(local, Options(target="nnx"), path="m.py")
     assert result.code == local
