@@ -385,14 +385,30 @@ class FileAnalysis:
         return found
 
     def _import_statements(self) -> list[cst.Import | cst.ImportFrom]:
-        return [node for node in self.qualified_nodes_of(cst.Import, cst.ImportFrom)]  # type: ignore[misc]
+        return self.nodes_of(cst.Import, cst.ImportFrom)  # type: ignore[return-value]
+
+    @functools.cached_property
+    def _by_type(self) -> dict[type, list[cst.CSTNode]]:
+        index: dict[type, list[cst.CSTNode]] = {}
+        for node in self.nodes:
+            index.setdefault(type(node), []).append(node)
+        return index
+
+    def nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
+        """Every node of exactly the given concrete kinds (``cst.Call``, not ``cst.BaseExpression``), in source
+        order: from an index by type built once, where a pass over all nodes tests each one's type."""
+        if len(kinds) == 1:
+            return list(self._by_type.get(kinds[0], ()))
+        found = [node for kind in kinds for node in self._by_type.get(kind, ())]
+        found.sort(key=lambda node: self._spans[id(node)][0])
+        return found
 
     def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
         """Every node of the given kinds, in source order."""
         return [node for node in self.nodes if isinstance(node, kinds)]
 
     def _find_definitions(self) -> None:
-        for node in self.nodes:
+        for node in self.nodes_of(cst.ClassDef, cst.FunctionDef, cst.Assign, cst.Call):
             if isinstance(node, cst.ClassDef):
                 self._add_class(node)
             elif isinstance(node, cst.FunctionDef):
@@ -477,9 +493,7 @@ class FileAnalysis:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
         kinds = {"haiku.Transformed": False, "haiku.TransformedWithState": True}
         factories: dict[str, tuple[str, bool, bool]] = {}  # function → (kind, with_state, apply_rng) it returns
-        for node in self.nodes:
-            if not isinstance(node, cst.FunctionDef):
-                continue
+        for node in self.nodes_of(cst.FunctionDef):
             returned = self._returned_transform(node)
             if returned is not None:
                 factories[node.name.value] = returned
@@ -487,7 +501,7 @@ class FileAnalysis:
                 with_state = kinds.get(self.haiku_name(node.returns.annotation) or "")
                 if with_state is not None:
                     factories[node.name.value] = ("transform", with_state, True)
-        for node in self.nodes:
+        for node in self.nodes_of(cst.Param, cst.Assign):
             name = found = declared = None
             if isinstance(node, cst.Param) and node.annotation is not None:
                 with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
@@ -643,7 +657,7 @@ class FileAnalysis:
         return None
 
     def _find_apply_aliases(self) -> None:
-        for node in self.nodes:
+        for node in self.nodes_of(cst.Assign, cst.Arg):
             if isinstance(node, cst.Assign) and len(node.targets) == 1:
                 transform = self.apply_of(node.value)
                 target = node.targets[0].target
@@ -690,8 +704,8 @@ class FileAnalysis:
 
     def _find_passed_transforms(self) -> None:
         """``evaluate(model, ...)``: the parameter of a local function that receives a transform is one."""
-        for node in self.nodes:
-            if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Name):
+        for node in self.nodes_of(cst.Call):
+            if not isinstance(node.func, cst.Name):
                 continue
             function = self.function_named(node.func)
             if function is None:

@@ -34,14 +34,13 @@ class LayerStack(Rule):
         self.stacked: dict[cst.FunctionDef, cst.Call] = {}
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
         self.applied: dict[cst.Call, cst.FunctionDef] = {}
-        for node in ctx.analysis.nodes:
-            if isinstance(node, cst.FunctionDef):
-                for decorator in node.decorators:
-                    if self._is_stack(decorator.decorator):
-                        self.stacked[node] = decorator.decorator  # type: ignore[assignment]
-        for node in ctx.analysis.nodes:
+        for node in ctx.analysis.nodes_of(cst.FunctionDef):
+            for decorator in node.decorators:
+                if self._is_stack(decorator.decorator):
+                    self.stacked[node] = decorator.decorator  # type: ignore[assignment]
+        for node in ctx.analysis.nodes_of(cst.Call):
             # layer_stack(n)(fn)(x): Call(func=Call(func=<stack call>, args=[fn]))
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
+            if isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
                 inner = node.func
                 if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
                     function = ctx.analysis.function_named(inner.args[0].value)

@@ -29,8 +29,8 @@ class Scan(Rule):
         super().__init__(ctx)
         #: constructor call of a scanned cell → the original hk.scan call that scans it
         self.scanned: dict[cst.CSTNode, cst.Call] = {}
-        for node in ctx.analysis.nodes:
-            if isinstance(node, cst.Call) and ctx.haiku_name(node.func) == "haiku.scan" and node.args:
+        for node in ctx.analysis.nodes_of(cst.Call):
+            if ctx.haiku_name(node.func) == "haiku.scan" and node.args:
                 constructor = ctx.analysis.constructor_of(node.args[0].value) if isinstance(node.args[0].value, cst.Name) else None
                 if constructor is not None and ctx.analysis.local_module_class(constructor.func) is not None:
                     self.scanned[constructor] = node
