@@ -6,7 +6,8 @@ has nothing to name as an entry.  Keys::
 
     entry = "Model(16, 5)"              # --entry (the Haiku module class, function or transform)
     linen_entry = "Forward()"           # --flax-entry for linen.py, when it differs from entry
-    nnx_entry = "Model(12, 16, 5)"      # --flax-entry for nnx.py (NNX models take input widths first)
+    nnx_entry = "Model(12, 16, 5)"      # --flax-entry for nnx.py (NNX models take input widths first; a bridged
+                                        # model: its Linen class, wrapped in nnx.bridge.ToNNX as nnx.py does)
     inputs = ["f32[3,12]", "training=False"]
     skip = "..."                        # or linen_skip / nnx_skip: the reason this case (target) is not checked
 

@@ -209,6 +209,19 @@ class _NNXSide:
         return {"params": out}
 
 
+def _bridged(model: Any, path: str, inputs: list, flags: dict) -> Any:
+    """A Linen entry of an NNX program (the NNX target's nnx.bridge fallback migrates the modules to Linen) wrapped
+    as the program wraps it, ``nnx.bridge.ToNNX(model, rngs=...).lazy_init(*inputs)``; any other entry as it is."""
+    import flax.linen as nn
+    from flax import nnx
+
+    from h2f.verify.nnx_script import uses_nnx
+
+    if not (isinstance(model, nn.Module) and uses_nnx(path)):
+        return model
+    return nnx.bridge.ToNNX(model, rngs=nnx.Rngs(0)).lazy_init(*inputs, **flags)
+
+
 def _load_template(model: Any, variables: dict) -> None:
     from flax import nnx
 
@@ -232,7 +245,7 @@ def run_flax_entry(path: str, entry: str, haiku: dict) -> dict:
     inputs, flags = haiku["inputs"], haiku["flags"]
     modes = mode_flags(flags)
     train_flags, eval_flags = modes if modes else (flags, flags)
-    model = flax_model(load_namespace(path), spec, path)
+    model = _bridged(flax_model(load_namespace(path), spec, path), path, inputs, eval_flags)
     nnx = is_nnx_model(model)
     if nnx:  # under jax.disable_jit, nnx.scan requires its carry to stay the same kind of array (jax, not numpy)
         inputs = [jax.numpy.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs]
