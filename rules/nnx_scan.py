@@ -43,9 +43,9 @@ def scan_site(analysis: FileAnalysis, node: cst.CSTNode) -> ScanSite | str:
     if (
         info is None
         or analysis.enclosing(construction, cst.FunctionDef) is not method
-        or analysis.enclosing_module_class(scan) is None
+        or analysis.module_scope(scan) is not method
     ):
-        return "hk.scan of other than a module of this file built in the same module method (`cell = Cell(...)`)"
+        return "hk.scan of other than a module of this file built in the same module method or transformed function (`cell = Cell(...)`)"
     step = info.methods.get("__call__")
     params = step.params if step is not None else None
     if (

@@ -6,6 +6,20 @@ from pathlib import Path
 
 from test_nnx_transform import _migrate, _verify
 
+
+def _assert_refused(program: str, cases: dict[str, tuple[str, str]]) -> None:
+    """Each variant of ``program`` (``old`` replaced by ``new``) is left as it is, with an H2F100 saying ``expected``."""
+    for expected, (old, new) in cases.items():
+        source = program.replace(old, new)
+        assert source != program
+        result = _migrate(source)
+        assert result.code == source, expected
+        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
+            expected,
+            result.diagnostics,
+        )
+
+
 TWO_LAYER_CELL = """\
 import haiku as hk
 import jax
@@ -53,6 +67,17 @@ def test_a_cell_that_reads_its_carry_and_its_input_with_two_layers_computes_what
     assert report.passed and report.compared, str(report)
 
 
+def test_a_cell_scanned_in_a_transformed_function_computes_what_haikus_did(tmp_path: Path) -> None:
+    scanned_here = "def forward(xs):\n  cell = Cell(6)\n  h, ys = hk.scan(cell, cell.initial_state(xs.shape[1]), xs)\n  return ys, h\n"
+    source = TWO_LAYER_CELL.replace("def forward(xs):\n  return Tagger()(xs)\n", scanned_here)
+    assert source != TWO_LAYER_CELL
+    result = _migrate(source)
+    assert not result.diagnostics, result.diagnostics
+    assert "self.cell = Cell(in_features, 6, rngs=rngs)" in result.code
+    report = _verify(tmp_path, source, result.code)
+    assert report.passed and report.compared, str(report)
+
+
 def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
     cases = {
         "hk.scan with options or keyword arguments": (
@@ -72,15 +97,7 @@ def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
             "h = hk.dropout(hk.next_rng_key(), 0.1, h)\n    return h, hk.Linear",
         ),
     }
-    for expected, (old, new) in cases.items():
-        source = TWO_LAYER_CELL.replace(old, new)
-        assert source != TWO_LAYER_CELL
-        result = _migrate(source)
-        assert result.code == source, expected
-        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
-            expected,
-            result.diagnostics,
-        )
+    _assert_refused(TWO_LAYER_CELL, cases)
 
 
 CALL_FORM_STACK = """\
@@ -137,12 +154,4 @@ def test_layer_stack_call_forms_the_nnx_target_cannot_translate_are_refused() ->
             "h = hk.layer_stack(depth)(block)(x) + block(x)",
         ),
     }
-    for expected, (old, new) in cases.items():
-        source = CALL_FORM_STACK.replace(old, new)
-        assert source != CALL_FORM_STACK
-        result = _migrate(source)
-        assert result.code == source, expected
-        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
-            expected,
-            result.diagnostics,
-        )
+    _assert_refused(CALL_FORM_STACK, cases)
