@@ -1,0 +1,106 @@
+"""The NNX target's nnx.bridge fallback: a file whose only blockers are input widths NNX needs at construction
+is migrated with the Linen rules and each model wrapped in ``nnx.bridge.ToNNX``; what it refuses stays in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from h2f.engine import Options, migrate_source
+
+HEADER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Encoder(hk.Module):
+  def __call__(self, x, training=False):
+    x = hk.Conv2D(4, 3, stride=2)(x)
+    x = x.reshape(x.shape[0], -1)
+    {extra}return hk.Linear(3)(x)
+
+
+"""
+
+#: ``model.apply`` as a value (jitted) and a method of a multi_transform, on a bridged model.
+APPLY_VALUE = HEADER.format(extra="") + """\
+def forward(x):
+  return Encoder()(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.linspace(-1.0, 1.0, 2 * 6 * 6 * 2, dtype=jnp.float32).reshape(2, 6, 6, 2)
+params = model.init(jax.random.PRNGKey(0), x)
+fwd = jax.jit(model.apply)
+y = fwd(params, x)
+z = model.apply(params, x)
+"""
+
+WITH_STATE = HEADER.format(extra="x = hk.BatchNorm(True, True, 0.9)(x, is_training=training)\n    ") + """\
+def forward(x, training):
+  return Encoder()(x, training)
+
+
+model = hk.transform_with_state(forward)
+x = jnp.ones((2, 6, 6, 2))
+params, state = model.init(jax.random.PRNGKey(0), x, True)
+y, state = model.apply(params, state, None, x, True)
+"""
+
+DROPOUT = HEADER.format(extra="x = hk.dropout(hk.next_rng_key(), 0.5, x)\n    ") + """\
+def forward(x):
+  return Encoder()(x)
+
+
+model = hk.transform(forward)
+x = jnp.ones((2, 6, 6, 2))
+params = model.init(jax.random.PRNGKey(0), x)
+y = model.apply(params, jax.random.PRNGKey(1), x)
+"""
+
+
+def _migrate(source: str, **options):  # type: ignore[no-untyped-def]
+    return migrate_source(source, Options(target="nnx", **options), "prog.py")
+
+
+def test_bridged_model_as_jitted_apply_value_runs_and_matches_haiku(tmp_path: Path) -> None:
+    from h2f.verify.script import verify_scripts
+
+    result = _migrate(APPLY_VALUE)
+    assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
+    assert "Encoder: built through nnx.bridge.ToNNX" in result.diagnostics[0].message
+    assert "model = nnx.bridge.ToNNX(Encoder(), rngs=nnx.Rngs(jax.random.PRNGKey(0))).lazy_init(x)" in result.code
+    assert "fwd = jax.jit(model_apply)" in result.code
+    assert "class Encoder(nn.Module):" in result.code and "hk." not in result.code
+    assert _migrate(result.code).code == result.code  # a second run changes nothing
+    (tmp_path / "haiku_prog.py").write_text(APPLY_VALUE)
+    (tmp_path / "nnx_prog.py").write_text(result.code)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed, report.summary()
+    assert sum(c.status == "pass" for c in report.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        (WITH_STATE, "model: the model keeps state (hk.transform_with_state), which the nnx.bridge fallback does not carry yet"),
+        (DROPOUT, "model: the model draws random numbers, which the nnx.bridge fallback does not carry yet"),
+    ],
+)
+def test_bridge_refuses_state_and_randomness(source: str, reason: str) -> None:
+    result = _migrate(source)
+    assert result.code == source
+    messages = [d.message for d in result.diagnostics]
+    assert {d.code for d in result.diagnostics} == {"H2F100"}
+    assert any(reason in message for message in messages), messages
+    assert any("the input width of haiku.Linear (linear) is given an input whose width h2f cannot follow" in m for m in messages)
+
+
+def test_bridge_needs_a_complete_linen_migration() -> None:
+    result = _migrate(APPLY_VALUE, ignore=frozenset({"layers"}))  # the Linen rules then leave hk.Conv2D in place
+    assert result.code == APPLY_VALUE
+    messages = [d.message for d in result.diagnostics if d.code == "H2F100"]
+    assert any("the Linen migration the nnx.bridge fallback needs leaves this in place (H2F020" in m for m in messages), messages
+    assert {d.code for d in result.diagnostics} == {"H2F100"}
