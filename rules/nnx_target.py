@@ -41,7 +41,13 @@ class NnxTarget(Rule):
         if incomplete:  # the bridge needs a complete Linen migration
             self._report_blockers()
             self.ctx.diagnostics.extend(
-                Diagnostic(d.path, d.line, d.col, self.code, f"the Linen migration the nnx.bridge fallback needs leaves this in place ({d.code}: {d.message}); file left in place")
+                Diagnostic(
+                    d.path,
+                    d.line,
+                    d.col,
+                    self.code,
+                    f"the Linen migration the nnx.bridge fallback needs leaves this in place ({d.code}: {d.message}); file left in place",
+                )
                 for d in incomplete
             )
         if self.ctx.nnx_plan.blocked or incomplete:
@@ -67,7 +73,11 @@ class NnxTarget(Rule):
         plan = self.ctx.nnx_plan
         for transform in plan.transforms:
             reasons = plan.bridge_reasons(transform)
-            why = "; ".join(reasons) if reasons else "the file's other models cannot be built eagerly (a file takes one path)"
+            why = (
+                "; ".join(reasons)
+                if reasons
+                else "the file's other models cannot be built eagerly (a file takes one path)"
+            )
             self.ctx.report(
                 transform.init_call,  # type: ignore[arg-type]
                 "H2F102",

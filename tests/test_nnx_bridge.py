@@ -25,7 +25,9 @@ class Encoder(hk.Module):
 """
 
 #: ``model.apply`` as a value (jitted) and a method of a multi_transform, on a bridged model.
-APPLY_VALUE = HEADER.format(extra="") + """\
+APPLY_VALUE = (
+    HEADER.format(extra="")
+    + """\
 def forward(x):
   return Encoder()(x)
 
@@ -37,8 +39,11 @@ fwd = jax.jit(model.apply)
 y = fwd(params, x)
 z = model.apply(params, x)
 """
+)
 
-WITH_STATE = HEADER.format(extra="x = hk.BatchNorm(True, True, 0.9)(x, is_training=training)\n    ") + """\
+WITH_STATE = (
+    HEADER.format(extra="x = hk.BatchNorm(True, True, 0.9)(x, is_training=training)\n    ")
+    + """\
 def forward(x, training):
   return Encoder()(x, training)
 
@@ -48,8 +53,11 @@ x = jnp.ones((2, 6, 6, 2))
 params, state = model.init(jax.random.PRNGKey(0), x, True)
 y, state = model.apply(params, state, None, x, True)
 """
+)
 
-DROPOUT = HEADER.format(extra="x = hk.dropout(hk.next_rng_key(), 0.5, x)\n    ") + """\
+DROPOUT = (
+    HEADER.format(extra="x = hk.dropout(hk.next_rng_key(), 0.5, x)\n    ")
+    + """\
 def forward(x):
   return Encoder()(x)
 
@@ -59,6 +67,7 @@ x = jnp.ones((2, 6, 6, 2))
 params = model.init(jax.random.PRNGKey(0), x)
 y = model.apply(params, jax.random.PRNGKey(1), x)
 """
+)
 
 
 def _migrate(source: str, **options):  # type: ignore[no-untyped-def]
@@ -85,7 +94,10 @@ def test_bridged_model_as_jitted_apply_value_runs_and_matches_haiku(tmp_path: Pa
 @pytest.mark.parametrize(
     "source, reason",
     [
-        (WITH_STATE, "model: the model keeps state (hk.transform_with_state), which the nnx.bridge fallback does not carry yet"),
+        (
+            WITH_STATE,
+            "model: the model keeps state (hk.transform_with_state), which the nnx.bridge fallback does not carry yet",
+        ),
         (DROPOUT, "model: the model draws random numbers, which the nnx.bridge fallback does not carry yet"),
     ],
 )
@@ -95,12 +107,17 @@ def test_bridge_refuses_state_and_randomness(source: str, reason: str) -> None:
     messages = [d.message for d in result.diagnostics]
     assert {d.code for d in result.diagnostics} == {"H2F100"}
     assert any(reason in message for message in messages), messages
-    assert any("the input width of haiku.Linear (linear) is given an input whose width h2f cannot follow" in m for m in messages)
+    assert any(
+        "the input width of haiku.Linear (linear) is given an input whose width h2f cannot follow" in m
+        for m in messages
+    )
 
 
 def test_bridge_needs_a_complete_linen_migration() -> None:
     result = _migrate(APPLY_VALUE, ignore=frozenset({"layers"}))  # the Linen rules then leave hk.Conv2D in place
     assert result.code == APPLY_VALUE
     messages = [d.message for d in result.diagnostics if d.code == "H2F100"]
-    assert any("the Linen migration the nnx.bridge fallback needs leaves this in place (H2F020" in m for m in messages), messages
+    assert any(
+        "the Linen migration the nnx.bridge fallback needs leaves this in place (H2F020" in m for m in messages
+    ), messages
     assert {d.code for d in result.diagnostics} == {"H2F100"}
