@@ -26,6 +26,7 @@ from h2f.names import (
 )
 from h2f.project import ProjectIndex
 from h2f.resolver import NodeMap, Resolver, Scope, fast_walk
+from h2f.syntax import is_name_attribute
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -310,7 +311,7 @@ class FileAnalysis:
                 if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Call):
                     return statement.value
             return None
-        if isinstance(callee, cst.Attribute) and m.matches(callee.value, m.Name("self")):
+        if isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name) and callee.value.value == "self":
             owner = self.enclosing_module_class(callee)
             if owner is None or owner.init is None:
                 return None
@@ -511,7 +512,8 @@ class FileAnalysis:
                 isinstance(node, cst.Assign)
                 and len(node.targets) == 1
                 and isinstance(node.targets[0].target, cst.Name)
-                and m.matches(node.value, m.Call(func=m.Name()))
+                and isinstance(node.value, cst.Call)
+                and isinstance(node.value.func, cst.Name)
             ):
                 found = factories.get(node.value.func.value)  # type: ignore[attr-defined]
                 name, declared = node.targets[0].target.value, node.targets[0].target
@@ -698,7 +700,7 @@ class FileAnalysis:
         """The transform whose ``init``/``apply`` ``value`` is, directly or through ``jax.jit``."""
         if isinstance(value, cst.Call) and "jax.jit" in self.qualified_names(value.func) and value.args:
             value = value.args[0].value
-        if m.matches(value, m.Attribute(m.Name(), m.Name(method))):
+        if is_name_attribute(value, method):
             return self.transform_named(value.value)  # type: ignore[attr-defined]
         return None
 
@@ -737,7 +739,7 @@ class FileAnalysis:
                 continue
             methods = []
             for element in elements[1].value.elements:
-                if not m.matches(element.value, m.Attribute(m.Name(), m.Name())):
+                if not is_name_attribute(element.value):
                     break
                 methods.append(element.value.attr.value)  # type: ignore[attr-defined]
             else:

@@ -81,14 +81,33 @@ def negate(value: cst.BaseExpression) -> cst.BaseExpression:
     return cst.UnaryOperation(operator=cst.Not(), expression=operand)
 
 
+# The predicates below test types directly: libcst's matchers cost tens of microseconds a call, and rules ask
+# them of nearly every node.
+
+
 def is_docstring(statement: cst.CSTNode) -> bool:
     """Whether ``statement`` is a bare string literal (a docstring where it comes first)."""
-    return m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())]))
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 def is_none(node: cst.BaseExpression | None) -> bool:
     """Whether ``node`` is the literal ``None``."""
-    return node is not None and m.matches(node, m.Name("None"))
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def is_name_attribute(node: cst.CSTNode | None, *attributes: str) -> bool:
+    """Whether ``node`` is ``<name>.<attribute>`` (a plain name's attribute), the attribute one of ``attributes``
+    when any are given."""
+    return (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and (not attributes or node.attr.value in attributes)
+    )
 
 
 def is_zero(node: cst.BaseExpression) -> bool:

@@ -22,7 +22,7 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, Transform, walk
 from h2f.rule import Rule
-from h2f.syntax import call, code_of, expr, is_docstring, is_none, keyword, positional
+from h2f.syntax import call, code_of, expr, is_docstring, is_name_attribute, is_none, keyword, positional
 
 
 class TransformRule(Rule):
@@ -140,7 +140,7 @@ class TransformRule(Rule):
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
-        if self.ctx.bridge or not m.matches(original_node, m.Attribute(m.Name(), m.Name("init") | m.Name("apply"))):
+        if self.ctx.bridge or not is_name_attribute(original_node, "init", "apply"):
             return None
         if self._migrated(self.ctx.analysis.transform_named(original_node.value)) is None:  # type: ignore[arg-type]
             return None
@@ -228,7 +228,7 @@ class TransformRule(Rule):
             return self._apply(original, updated, transform, method)
         func = original.func
         transform = None
-        if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
+        if is_name_attribute(func, "init"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
         elif isinstance(func, cst.Name):
             alias = self.ctx.analysis.alias_of(func, "init")
@@ -268,12 +268,12 @@ class TransformRule(Rule):
         return call(updated.func, [*[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args], keyword("static_argnames", expr('("mutable",)'))])
 
     def _apply_target(self, func: cst.BaseExpression) -> tuple[Transform, str | None] | None:
-        if m.matches(func, m.Attribute(m.Name(), m.Name("apply"))):
+        if is_name_attribute(func, "apply"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
             return (transform, None) if transform is not None and transform.kind == "transform" else None
         if isinstance(func, cst.Name):
             return self.ctx.analysis.alias_of(func, "apply")
-        if m.matches(func, m.Attribute(attr=m.Name("apply_fn"))) and self.ctx.analysis.apply_fn_transform is not None:
+        if isinstance(func, cst.Attribute) and func.attr.value == "apply_fn" and self.ctx.analysis.apply_fn_transform is not None:
             return self.ctx.analysis.apply_fn_transform, None
         return None
 
@@ -331,7 +331,7 @@ class TransformRule(Rule):
         if not isinstance(original.value, cst.Call):
             return None
         func = original.value.func
-        if m.matches(func, m.Attribute(m.Name(), m.Name("init"))):
+        if is_name_attribute(func, "init"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
         elif isinstance(func, cst.Name):
             alias = self.ctx.analysis.alias_of(func, "init")
@@ -350,7 +350,7 @@ class TransformRule(Rule):
         )
 
     def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
-        if not m.matches(original.value, m.Attribute(m.Name(), m.Name("apply"))):
+        if not is_name_attribute(original.value, "apply"):
             return None
         transform = self._migrated(self.ctx.analysis.transform_named(original.value.value))  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
