@@ -4,7 +4,8 @@ The guide's RNN idiom: the cell is built in the same method (``cell = RNNCell(si
 initial carry (``cell.initial_state(batch)``), then scanned. Haiku shares one set of the cell's parameters across
 the steps; in NNX the cell is built in ``__init__`` (``self.rnn_cell``, as Haiku names it) and its ``__call__`` is
 scanned with the module broadcast to every step: ``nnx.scan(RNNCell.__call__, in_axes=(None, nnx.Carry, 0),
-out_axes=(nnx.Carry, 0))(cell, carry, xs)``. The cell's input width is one step of ``xs`` plus, where the step
+out_axes=(nnx.Carry, 0))(cell, carry, xs)`` (``length``, ``reverse`` and
+``unroll`` carry over). The cell's input width is one step of ``xs`` plus, where the step
 reads it, the carry's (see :meth:`h2f.nnx_plan.NnxPlan._scan_step`). Anything else (a plain function, options,
 a cell used other than scanned or through its methods) is reported and the file left in place.
 """
@@ -18,6 +19,9 @@ import libcst as cst
 from h2f.analysis import FileAnalysis, walk
 from h2f.rule import Rule
 from h2f.syntax import call, expr
+
+#: ``hk.scan`` options ``nnx.scan`` takes too (same meaning).
+OPTIONS = ("length", "reverse", "unroll")
 
 
 @dataclasses.dataclass
@@ -34,8 +38,13 @@ def scan_site(analysis: FileAnalysis, node: cst.CSTNode) -> ScanSite | str:
     scan = analysis.parents.get(node)
     if not (isinstance(scan, cst.Call) and scan.func is node):
         return "hk.scan other than called"
-    if len(scan.args) != 3 or any(arg.keyword is not None or arg.star for arg in scan.args):
-        return "hk.scan with options or keyword arguments (only `hk.scan(cell, carry, xs)`)"
+    given, options = scan.args[:3], scan.args[3:]
+    if (
+        len(given) != 3
+        or any(arg.keyword is not None or arg.star for arg in given)
+        or any(arg.keyword is None or arg.keyword.value not in OPTIONS for arg in options)
+    ):
+        return "hk.scan other than `hk.scan(cell, carry, xs)` with options by keyword (length=, reverse=, unroll=)"
     cell = scan.args[0].value
     construction = analysis.constructor_of(cell) if isinstance(cell, cst.Name) else None
     info = analysis.local_module_class(construction.func) if construction is not None else None
@@ -87,4 +96,8 @@ class NnxScan(Rule):
             return None
         self.ctx.require_import("flax", "nnx")
         scanned = expr(f"nnx.scan({site.class_name}.__call__, in_axes=(None, nnx.Carry, 0), out_axes=(nnx.Carry, 0))")
-        return call(scanned, [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args])
+        options = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args[3:]]
+        scanned = call(
+            scanned.func, [*(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in scanned.args), *options]
+        )  # type: ignore[attr-defined]
+        return call(scanned, [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args[:3]])

@@ -67,22 +67,23 @@ def test_a_cell_that_reads_its_carry_and_its_input_with_two_layers_computes_what
     assert report.passed and report.compared, str(report)
 
 
-def test_a_cell_scanned_in_a_transformed_function_computes_what_haikus_did(tmp_path: Path) -> None:
-    scanned_here = "def forward(xs):\n  cell = Cell(6)\n  h, ys = hk.scan(cell, cell.initial_state(xs.shape[1]), xs)\n  return ys, h\n"
+def test_a_cell_scanned_backwards_in_a_transformed_function_computes_what_haikus_did(tmp_path: Path) -> None:
+    scanned_here = "def forward(xs):\n  cell = Cell(6)\n  h, ys = hk.scan(cell, cell.initial_state(xs.shape[1]), xs, reverse=True)\n  return ys, h\n"
     source = TWO_LAYER_CELL.replace("def forward(xs):\n  return Tagger()(xs)\n", scanned_here)
     assert source != TWO_LAYER_CELL
     result = _migrate(source)
     assert not result.diagnostics, result.diagnostics
     assert "self.cell = Cell(in_features, 6, rngs=rngs)" in result.code
+    assert "out_axes=(nnx.Carry, 0), reverse=True)(cell, " in result.code
     report = _verify(tmp_path, source, result.code)
     assert report.passed and report.compared, str(report)
 
 
 def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
     cases = {
-        "hk.scan with options or keyword arguments": (
+        "hk.scan other than `hk.scan(cell, carry, xs)` with options by keyword": (
             "hk.scan(cell, cell.initial_state(xs.shape[1]), xs)",
-            "hk.scan(cell, cell.initial_state(xs.shape[1]), xs, reverse=True)",
+            "hk.scan(cell, cell.initial_state(xs.shape[1]), xs, None, True)",
         ),
         "hk.scan of other than a module of this file built in the same module method": (
             "hk.scan(cell, cell.initial_state(xs.shape[1]), xs)",
