@@ -24,7 +24,7 @@ class Encoder(hk.Module):
 
 """
 
-#: ``model.apply`` as a value (jitted) and a method of a multi_transform, on a bridged model.
+#: ``model.apply`` as a value (jitted) and called directly, on a bridged model.
 APPLY_VALUE = (
     HEADER.format(extra="")
     + """\
@@ -70,13 +70,55 @@ y = model.apply(params, jax.random.PRNGKey(1), x)
 )
 
 
+MULTI = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class AutoEncoder(hk.Module):
+  def encode(self, x):
+    x = hk.Conv2D(4, 3, stride=2, name="conv")(x)
+    x = x.reshape(x.shape[0], -1)
+    return hk.Linear(5, name="enc")(x)
+
+  def decode(self, z):
+    return hk.Linear(7, name="dec")(z)
+
+  def __call__(self, x):
+    return self.decode(self.encode(x))
+
+
+def f():
+  m = AutoEncoder()
+  return m, (m.encode, m.decode)
+
+
+model = hk.multi_transform(f)
+encode, decode = model.apply
+x = jnp.linspace(-1.0, 1.0, 2 * 6 * 6 * 2, dtype=jnp.float32).reshape(2, 6, 6, 2)
+params = model.init(jax.random.PRNGKey(0), x)
+z = encode(params, None, x)
+y = decode(params, None, z)
+"""
+
+
 def _migrate(source: str, **options):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx", **options), "prog.py")
 
 
-def test_bridged_model_as_jitted_apply_value_runs_and_matches_haiku(tmp_path: Path) -> None:
+def _verify(tmp_path: Path, haiku_source: str, nnx_source: str, calls: int) -> None:
+    """The NNX program, given the Haiku program's parameters, computes what it computed on ``calls`` calls."""
     from h2f.verify.script import verify_scripts
 
+    (tmp_path / "haiku_prog.py").write_text(haiku_source)
+    (tmp_path / "nnx_prog.py").write_text(nnx_source)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    assert report.passed, report.summary()
+    assert sum(c.status == "pass" for c in report.calls) == calls
+
+
+def test_bridged_model_as_jitted_apply_value_runs_and_matches_haiku(tmp_path: Path) -> None:
     result = _migrate(APPLY_VALUE)
     assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
     assert "Encoder: built through nnx.bridge.ToNNX" in result.diagnostics[0].message
@@ -84,11 +126,14 @@ def test_bridged_model_as_jitted_apply_value_runs_and_matches_haiku(tmp_path: Pa
     assert "fwd = jax.jit(model_apply)" in result.code
     assert "class Encoder(nn.Module):" in result.code and "hk." not in result.code
     assert _migrate(result.code).code == result.code  # a second run changes nothing
-    (tmp_path / "haiku_prog.py").write_text(APPLY_VALUE)
-    (tmp_path / "nnx_prog.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
-    assert report.passed, report.summary()
-    assert sum(c.status == "pass" for c in report.calls) == 2
+    _verify(tmp_path, APPLY_VALUE, result.code, 2)
+
+
+def test_bridged_multi_transform_calls_the_methods_and_matches_haiku(tmp_path: Path) -> None:
+    result = _migrate(MULTI)
+    assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
+    assert "z = model.encode(x)\ny = model.decode(z)\n" in result.code
+    _verify(tmp_path, MULTI, result.code, 2)
 
 
 @pytest.mark.parametrize(
