@@ -100,6 +100,11 @@ def is_none(node: cst.BaseExpression | None) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
 
+def is_self_attribute(node: cst.CSTNode | None) -> bool:
+    """Whether ``node`` is ``self.<attribute>``."""
+    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+
+
 def is_name_attribute(node: cst.CSTNode | None, *attributes: str) -> bool:
     """Whether ``node`` is ``<name>.<attribute>`` (a plain name's attribute), the attribute one of ``attributes``
     when any are given."""

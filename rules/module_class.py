@@ -22,6 +22,7 @@ from h2f.syntax import (
     code_of,
     expr,
     is_docstring,
+    is_self_attribute,
     rename_self_attributes,
     replace_names,
     self_attribute,
@@ -177,10 +178,10 @@ class _ClassConversion:
                 self.shadows[shadowed] = _fresh_attribute(f"_{shadowed}", set(names) | set(self.info.methods))
                 statement = _retarget(statement, self.shadows[shadowed])
             for node in walk(statement):
-                if m.matches(node, m.AssignTarget(target=m.Name())) and node.target.value in names:  # type: ignore[attr-defined]
+                if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name) and node.target.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
                     return False
-                if m.matches(node, m.AssignTarget(target=m.Attribute(value=m.Name("self")))) and node.target.attr.value in names:  # type: ignore[attr-defined]
+                if isinstance(node, cst.AssignTarget) and is_self_attribute(node.target) and node.target.attr.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"self.{node.target.attr.value} shadows the field of the same name")  # type: ignore[attr-defined]
                     return False
             self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]
@@ -318,7 +319,7 @@ def _assigned_self_attributes(statements: list[cst.BaseStatement]) -> set[str]:
     names = set()
     for statement in statements:
         for node in walk(statement):
-            if m.matches(node, m.AssignTarget(m.Attribute(m.Name("self"), m.Name()))):
+            if isinstance(node, cst.AssignTarget) and is_self_attribute(node.target):
                 names.add(node.target.attr.value)  # type: ignore[attr-defined]
     return names
 

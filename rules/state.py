@@ -11,7 +11,6 @@ collection (Haiku has one state bucket): ``hk.get_state(name, shape, dtype, init
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.analysis import walk
@@ -93,7 +92,9 @@ class ParametersAndState(Rule):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | None:
-        if len(original_node.body) != 1 or not m.matches(original_node.body[0], m.Expr(m.Call())):
+        if len(original_node.body) != 1 or not (
+            isinstance(original_node.body[0], cst.Expr) and isinstance(original_node.body[0].value, cst.Call)
+        ):
             return None
         original_call = original_node.body[0].value  # type: ignore[attr-defined]
         if self.ctx.haiku_name(original_call.func) != "haiku.set_state":
