@@ -323,7 +323,12 @@ class NnxPlan:
         self.eager_blockers.append((unit.name, node, reason, f"{unit.name}: {reason}: {needs}not supported by the nnx target yet"))
 
     def bridge_reasons(self, plan: TransformPlan) -> list[str]:
-        """The eager blockers of the classes ``plan``'s model is built from (its class, their submodule classes, bases)."""
+        """The eager blockers of the classes ``plan``'s model is built from."""
+        seen = self._model_classes(plan)
+        return [reason for name, _, reason, _ in self.eager_blockers if name in seen]
+
+    def _model_classes(self, plan: TransformPlan) -> set[str]:
+        """The classes ``plan``'s model is built from: its class, their submodule classes and bases."""
         first = plan.unit or (self.classes.get(plan.construction.func.value) if m.matches(plan.construction, m.Call(func=m.Name())) else None)  # type: ignore[union-attr]
         seen: set[str] = set()
         pending = [first]
@@ -334,7 +339,7 @@ class NnxPlan:
             seen.add(unit.name)
             pending += [self.classes.get(s.api) for s in [*unit.submodules, *unit.inherited] if s.kind == "local"]
             pending.append(unit.base)
-        return [reason for name, _, reason, _ in self.eager_blockers if name in seen]
+        return seen
 
     def bridge_model_name(self, plan: TransformPlan) -> str:
         """The name of the Linen class (or layer) a bridged model wraps, for its H2F102 warning."""
@@ -344,6 +349,10 @@ class NnxPlan:
         """The bridge fallback wraps one stateless, deterministic Linen model per transform: block the others."""
         if not self.bridged:
             return
+        built = set().union(*(self._model_classes(plan) for plan in self.transforms))
+        for name, unit in self.classes.items():
+            if name not in built:  # a library class: whoever builds it expects an NNX module
+                self.block(unit.node, f"{name}: not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class: not supported by the nnx target yet")
         for node in self.state_annotations:
             self.block(node, f"{self.analysis.haiku_name(node)} annotation in a file the nnx.bridge fallback migrates: not supported by the nnx target yet")
         for plan in [*self.transforms, *self.factory_returns.values()]:
@@ -1233,7 +1242,10 @@ class NnxPlan:
 
         node = stacked_function(self.analysis, stacked_callee(self.analysis, callee))
         submodule = self._stacked_uses.get(id(node.name)) if node is not None else None
-        return ModuleUse(lambda given: given, submodule.given.append) if submodule is not None else None
+        if submodule is None:
+            return None
+        # the carry of a scan keeps its dtype from one layer to the next
+        return ModuleUse(lambda given: given, submodule.given.append, output_dtype=lambda given: given, record_dtype=submodule.given_dtypes.append)
 
     def _stack_output(self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
         """The output width of an ``hk.Sequential``/``hk.nets.MLP`` given ``given``: layer by layer."""

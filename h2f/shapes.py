@@ -8,6 +8,10 @@ add the widths. Every submodule call records the width of what it is given. A wi
 valid in the module's ``__init__``: ``self.<attribute>``, literals, module-level names, or
 :data:`INPUT`, the width of the module's own input (a constructor parameter the parent passes down).
 Where the width cannot be followed (a reshape, an unknown function), it is None: never guessed.
+
+Dtypes are followed alongside (:meth:`WidthFlow.dtype`), for the variables Haiku creates with the input's dtype
+(``dtype=x.dtype``): a value has :data:`IN_DTYPE`, the dtype of the module's input, only through operations that
+keep any dtype (integer inputs included); anything else is None.
 """
 
 from __future__ import annotations
