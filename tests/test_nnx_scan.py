@@ -7,6 +7,17 @@ from pathlib import Path
 from test_nnx_transform import _migrate, _verify
 
 
+def _assert_migrated_and_verified(tmp_path: Path, source: str, *fragments: str) -> None:
+    """``source`` migrates to NNX without a diagnostic, into code with each of ``fragments``, that computes what
+    Haiku computed (the verifier runs both)."""
+    result = _migrate(source)
+    assert not result.diagnostics, result.diagnostics
+    for fragment in fragments:
+        assert fragment in result.code, fragment
+    report = _verify(tmp_path, source, result.code)
+    assert report.passed and report.compared, str(report)
+
+
 def _assert_refused(program: str, cases: dict[str, tuple[str, str]]) -> None:
     """Each variant of ``program`` (``old`` replaced by ``new``) is left as it is, with an H2F100 saying ``expected``."""
     for expected, (old, new) in cases.items():
@@ -58,25 +69,25 @@ ys, h = model.apply(params, xs)
 
 
 def test_a_cell_that_reads_its_carry_and_its_input_with_two_layers_computes_what_haikus_did(tmp_path: Path) -> None:
-    result = _migrate(TWO_LAYER_CELL)
-    assert not result.diagnostics, result.diagnostics
-    assert "self.recur = nnx.Linear(self.hidden, self.hidden, rngs=rngs)" in result.code  # the carry's width
-    assert "self.linear = nnx.Linear(in_features, self.hidden, rngs=rngs)" in result.code  # one step of xs
-    assert "nnx.scan(Cell.__call__, in_axes=(None, nnx.Carry, 0), out_axes=(nnx.Carry, 0))(cell, " in result.code
-    report = _verify(tmp_path, TWO_LAYER_CELL, result.code)
-    assert report.passed and report.compared, str(report)
+    _assert_migrated_and_verified(
+        tmp_path,
+        TWO_LAYER_CELL,
+        "self.recur = nnx.Linear(self.hidden, self.hidden, rngs=rngs)",  # the carry's width
+        "self.linear = nnx.Linear(in_features, self.hidden, rngs=rngs)",  # one step of xs
+        "nnx.scan(Cell.__call__, in_axes=(None, nnx.Carry, 0), out_axes=(nnx.Carry, 0))(cell, ",
+    )
 
 
 def test_a_cell_scanned_backwards_in_a_transformed_function_computes_what_haikus_did(tmp_path: Path) -> None:
     scanned_here = "def forward(xs):\n  cell = Cell(6)\n  h, ys = hk.scan(cell, cell.initial_state(xs.shape[1]), xs, reverse=True)\n  return ys, h\n"
     source = TWO_LAYER_CELL.replace("def forward(xs):\n  return Tagger()(xs)\n", scanned_here)
     assert source != TWO_LAYER_CELL
-    result = _migrate(source)
-    assert not result.diagnostics, result.diagnostics
-    assert "self.cell = Cell(in_features, 6, rngs=rngs)" in result.code
-    assert "out_axes=(nnx.Carry, 0), reverse=True)(cell, " in result.code
-    report = _verify(tmp_path, source, result.code)
-    assert report.passed and report.compared, str(report)
+    _assert_migrated_and_verified(
+        tmp_path,
+        source,
+        "self.cell = Cell(in_features, 6, rngs=rngs)",
+        "out_axes=(nnx.Carry, 0), reverse=True)(cell, ",
+    )
 
 
 def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
@@ -123,13 +134,13 @@ y = model.apply(params, x)
 
 
 def test_the_layer_stack_call_form_with_its_count_a_parameter_computes_what_haikus_did(tmp_path: Path) -> None:
-    result = _migrate(CALL_FORM_STACK)
-    assert not result.diagnostics, result.diagnostics
-    assert "def __init__(self, in_features: int, depth=4, *, rngs: nnx.Rngs):" in result.code
-    assert "@nnx.split_rngs(splits=depth)" in result.code
-    assert "h = block(x, self.mix)" in result.code
-    report = _verify(tmp_path, CALL_FORM_STACK, result.code)
-    assert report.passed and report.compared, str(report)
+    _assert_migrated_and_verified(
+        tmp_path,
+        CALL_FORM_STACK,
+        "def __init__(self, in_features: int, depth=4, *, rngs: nnx.Rngs):",
+        "@nnx.split_rngs(splits=depth)",
+        "h = block(x, self.mix)",
+    )
 
 
 def test_layer_stack_call_forms_the_nnx_target_cannot_translate_are_refused() -> None:
