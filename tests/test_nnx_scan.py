@@ -90,6 +90,52 @@ def test_a_cell_scanned_backwards_in_a_transformed_function_computes_what_haikus
     )
 
 
+TUPLE_CARRY = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Cell(hk.Module):
+  def __init__(self, hidden, name=None):
+    super().__init__(name=name)
+    self.hidden = hidden
+
+  def __call__(self, state, x):
+    h, c = state
+    h = jnp.tanh(hk.Linear(self.hidden)(jnp.concatenate([x, h], axis=-1)))
+    c = c + h
+    return (h, c), h
+
+
+class Net(hk.Module):
+  def __call__(self, xs):
+    cell = Cell(4)
+    b = xs.shape[1]
+    state = (jnp.zeros((b, 4)), jnp.zeros((b, 4)))
+    state, ys = hk.scan(cell, state, xs)
+    return ys
+
+
+def forward(xs):
+  return Net()(xs)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+xs = jnp.cos(jnp.arange(5 * 2 * 3, dtype=jnp.float32)).reshape(5, 2, 3)
+params = model.init(jax.random.PRNGKey(3), xs)
+ys = model.apply(params, xs)
+"""
+
+
+def test_a_cell_with_a_pair_as_its_carry_computes_what_haikus_did(tmp_path: Path) -> None:
+    _assert_migrated_and_verified(
+        tmp_path,
+        TUPLE_CARRY,
+        "self.linear = nnx.Linear(in_features + self.hidden, self.hidden, rngs=rngs)",  # x, then h of the (h, c) carry
+    )
+
+
 def test_scans_the_nnx_target_cannot_translate_are_refused() -> None:
     cases = {
         "hk.scan other than `hk.scan(cell, carry, xs)` with options by keyword": (
