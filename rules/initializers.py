@@ -48,7 +48,7 @@ class Initializers(Rule):
             if value is None:
                 value = expr(defaults[param])
             args.append(positional(value) if param in rename.always else keyword(flax_name, value))
-        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" else self.ctx.linen
+        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" and not self.ctx.bridge else self.ctx.linen
         return call(namespace(f"initializers.{rename.flax}"), args)
 
 

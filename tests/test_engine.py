@@ -290,5 +290,7 @@ def test_nnx_never_guesses_a_width_it_cannot_follow() -> None:
     source = WIDTHS_MODEL.replace("both = jnp.concatenate([h, x], axis=-1)", "both = h.reshape(h.shape[0] // 2, -1)")
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
-    assert [d.code for d in result.diagnostics] == ["H2F100"]  # the Linear after it (the LayerNorm follows that Linear)
-    assert "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow" in result.diagnostics[0].message
+    # The Linear after it (the LayerNorm follows that Linear); a library file (no model built) is not bridged.
+    assert [d.code for d in result.diagnostics] == ["H2F100", "H2F100"]
+    assert "not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class" in result.diagnostics[0].message
+    assert "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow" in result.diagnostics[1].message

@@ -166,3 +166,16 @@ def test_bridge_needs_a_complete_linen_migration() -> None:
         "the Linen migration the nnx.bridge fallback needs leaves this in place (H2F020" in m for m in messages
     ), messages
     assert {d.code for d in result.diagnostics} == {"H2F100"}
+
+
+def test_bridged_modules_are_written_with_linen_names_only() -> None:
+    source = APPLY_VALUE.replace(
+        "    x = x.reshape(x.shape[0], -1)\n",
+        '    x = hk.max_pool(x, window_shape=(1, 2, 2, 1), strides=(1, 2, 2, 1), padding="VALID")\n'
+        "    x = x.reshape(x.shape[0], -1)\n",
+    ).replace("hk.Conv2D(4, 3, stride=2)", "hk.Conv2D(4, 3, w_init=hk.initializers.Constant(0.5))")
+    result = _migrate(source)
+    assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
+    assert 'nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")' in result.code
+    assert "kernel_init=nn.initializers.constant(0.5)" in result.code
+    assert "nnx.max_pool" not in result.code and "nnx.initializers" not in result.code
