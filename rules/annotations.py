@@ -50,8 +50,9 @@ class Annotations(Rule):
         returned = plan.factory_annotations.get(id(original))
         if returned is None:
             return None
-        if returned.unit is not None:
-            return expr(f"type[{returned.unit.name}]")
+        if returned.unit is not None:  # a class nested in the factory does not exist where its signature is read
+            analysis = self.ctx.analysis
+            return expr(f"type[{returned.unit.name if analysis.parents.get(returned.unit.node) is analysis.module else 'nnx.Module'}]")
         self.ctx.require_import("collections.abc", "Callable")
         construction = returned.construction
         assert construction is not None  # a factory's plan has a unit or a construction

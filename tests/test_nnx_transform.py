@@ -267,6 +267,20 @@ def test_params_state_and_factory_annotations_become_nnx_types_and_the_program_c
     assert report.passed and len(report.compared) == 2, str(report)
 
 
+def test_a_factory_whose_class_is_nested_in_it_is_typed_as_returning_an_nnx_module() -> None:
+    """``-> type[Forward]`` would name a class that exists only inside the factory: the signature would not run."""
+    before = (Path(__file__).parent.parent / "fixtures" / "transform" / "factories" / "before.py").read_text()
+    source = before.replace("def make_scaled_model(hidden, scale):", "def make_scaled_model(hidden, scale) -> hk.Transformed:")
+    source = source.replace("def make_model(hidden):", "def make_model(hidden) -> hk.Transformed:")
+    result = _migrate(source)
+    assert not result.diagnostics, result.diagnostics
+    assert "def make_model(hidden) -> Callable[..., MLP]:" in result.code
+    assert "def make_scaled_model(hidden, scale) -> type[nnx.Module]:" in result.code
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    assert namespace["yb"].shape == (2, 5)
+
+
 def test_a_transform_annotating_a_parameter_is_refused() -> None:
     """A model passed to a helper that calls its init/apply: NNX has no init/apply pair to pass around."""
     source = ANNOTATED.replace("def loss(params: hk.Params, x: jax.Array)", "def loss(model: hk.Transformed, params: hk.Params, x: jax.Array)")
