@@ -24,7 +24,11 @@ from h2f.rule import Rule
 
 
 class NnxTarget(Rule):
-    """Leave a file the NNX target cannot fully translate untouched, reporting each reason (H2F100)."""
+    """Leave a file the NNX target cannot fully translate untouched, reporting each reason (H2F100).
+
+    In the nnx.bridge fallback: report each bridged model (H2F102), or leave the file in place when its Linen
+    migration is incomplete.
+    """
 
     code = "H2F100"
     haiku_apis = ()
