@@ -135,6 +135,16 @@ class MigrationContext:
         self.require_import("flax", "nnx")
         return cst.parse_expression(f"nnx.{attribute}")  # type: ignore[return-value]
 
+    @property
+    def eager_nnx(self) -> bool:
+        """Whether the file's modules become NNX classes: the NNX target, not its nnx.bridge fallback (whose
+        modules are the Linen target's)."""
+        return self.options.target == "nnx" and not self.bridge
+
+    def modules_namespace(self, attribute: str) -> cst.Attribute:
+        """``<attribute>`` of the library the file's modules use: ``nnx.`` for eager NNX, else Linen's ``nn.``."""
+        return self.nnx(attribute) if self.eager_nnx else self.linen(attribute)
+
 
 class RuleDispatcher(cst.CSTTransformer):
     """One traversal of the file; each node is offered to every rule's ``visit_``/``leave_`` hook in order."""

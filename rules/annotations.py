@@ -27,7 +27,7 @@ class Annotations(Rule):
     order = 80
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
-        if self.ctx.options.target == "nnx" and not self.ctx.bridge:
+        if self.ctx.eager_nnx:
             return self._nnx(original)
         found = ANNOTATIONS.get(self.ctx.haiku_name(original) or "")
         if found is None:

@@ -48,8 +48,7 @@ class Initializers(Rule):
             if value is None:
                 value = expr(defaults[param])
             args.append(positional(value) if param in rename.always else keyword(flax_name, value))
-        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" and not self.ctx.bridge else self.ctx.linen
-        return call(namespace(f"initializers.{rename.flax}"), args)
+        return call(self.ctx.modules_namespace(f"initializers.{rename.flax}"), args)
 
 
 def untranslatable(node: cst.Call, name: str) -> str | None:

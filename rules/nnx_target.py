@@ -15,11 +15,13 @@ file in place like any other blocker.
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor
 
-from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic
+from h2f.diagnostics import LEFT_IN_PLACE
 from h2f.rule import Rule
 
 
@@ -45,12 +47,11 @@ class NnxTarget(Rule):
         if incomplete:  # the bridge needs a complete Linen migration
             self._report_blockers()
             self.ctx.diagnostics.extend(
-                Diagnostic(
-                    d.path,
-                    d.line,
-                    d.col,
-                    self.code,
-                    f"the Linen migration the nnx.bridge fallback needs leaves this in place ({d.code}: {d.message}); file left in place",
+                dataclasses.replace(
+                    d,
+                    code=self.code,
+                    message=f"the Linen migration the nnx.bridge fallback needs leaves this in place ({d.code}: {d.message}); file left in place",
+                    severity="warning",
                 )
                 for d in incomplete
             )

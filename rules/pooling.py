@@ -44,8 +44,7 @@ class Pooling(Rule):
         args = [positional(inputs), positional(window), keyword("strides", strides), keyword("padding", padding)]  # type: ignore[arg-type]
         if function == "avg_pool" and code_of(padding).strip("'\"") != "VALID":
             args.append(keyword("count_include_pad", expr("False")))  # Haiku divides by the valid entries only
-        namespace = self.ctx.nnx if self.ctx.options.target == "nnx" and not self.ctx.bridge else self.ctx.linen
-        return call(namespace(function), args)
+        return call(self.ctx.modules_namespace(function), args)
 
     def _keep(self, original: cst.Call, reason: str) -> None:
         self.ctx.keep(original, self.code, f"{reason}; left in place")
