@@ -290,7 +290,16 @@ class FileAnalysis:
 
     def in_loop(self, node: cst.CSTNode, boundary: cst.CSTNode) -> bool:
         """Whether the original ``node`` runs repeatedly (loop, comprehension, nested function) below ``boundary``."""
-        repeated = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
+        repeated = (
+            cst.For,
+            cst.While,
+            cst.ListComp,
+            cst.SetComp,
+            cst.DictComp,
+            cst.GeneratorExp,
+            cst.Lambda,
+            cst.FunctionDef,
+        )
         current = self.parents.get(node)
         while current is not None and current is not boundary:
             if isinstance(current, repeated):
@@ -433,9 +442,7 @@ class FileAnalysis:
         if haiku_base is None and local_base is None:
             return
         methods = {
-            statement.name.value: statement
-            for statement in node.body.body
-            if isinstance(statement, cst.FunctionDef)
+            statement.name.value: statement for statement in node.body.body if isinstance(statement, cst.FunctionDef)
         }
         self.module_classes[node.name.value] = ModuleClass(
             node.name.value, node, haiku_base, local_base, methods.get("__init__"), methods
@@ -478,7 +485,9 @@ class FileAnalysis:
     def _add_unbound_transform(self, node: cst.Call) -> None:
         """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""
         parent = self.parents.get(node)
-        if isinstance(parent, cst.Assign) or (isinstance(parent, cst.Arg) and self._transform_of(self.parents.get(parent)) is not None):  # type: ignore[arg-type]
+        if isinstance(parent, cst.Assign) or (
+            isinstance(parent, cst.Arg) and self._transform_of(self.parents.get(parent)) is not None
+        ):  # type: ignore[arg-type]
             return
         if self.haiku_name(node.func) == WITHOUT_APPLY_RNG and isinstance(parent, cst.Arg):
             return
@@ -560,7 +569,10 @@ class FileAnalysis:
         name = self.haiku_name(node.func)
         if name == "haiku.dropout":
             return {DROPOUT_STREAM}, set()
-        if name in {"haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys"} and node not in self.dropout_keys:
+        if (
+            name in {"haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys"}
+            and node not in self.dropout_keys
+        ):
             return {SAMPLE_STREAM}, set()
         if name == "haiku.BatchNorm":
             return set(), {BATCH_STATS_COLLECTION}
@@ -634,7 +646,12 @@ class FileAnalysis:
     def _splatted_into(self, reference: cst.CSTNode, layer: str) -> bool:
         arg = self.parents.get(reference)
         call = self.parents.get(arg) if arg is not None else None
-        return isinstance(arg, cst.Arg) and arg.star == "**" and call is not None and self.is_haiku_layer_call(call) == layer
+        return (
+            isinstance(arg, cst.Arg)
+            and arg.star == "**"
+            and call is not None
+            and self.is_haiku_layer_call(call) == layer
+        )
 
     def dict_literal_bound_to(self, name: cst.Name) -> cst.CSTNode | None:
         """The dict literal (or ``dict(...)`` call) that ``name`` is bound to, when it is bound exactly once."""

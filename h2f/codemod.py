@@ -60,7 +60,14 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         compile(code, path, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise MigrationError(
-            Diagnostic(path, error.lineno or 1, error.offset or 1, "H2F002", f"migrated code does not parse: {error.msg}", "error")
+            Diagnostic(
+                path,
+                error.lineno or 1,
+                error.offset or 1,
+                "H2F002",
+                f"migrated code does not parse: {error.msg}",
+                "error",
+            )
         ) from None
     return MigrationResult(source, code, diagnostics)
 
@@ -71,7 +78,12 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagno
         compile(source, path, "exec", dont_inherit=True)
     except SyntaxError as syntax_error:
         return Diagnostic(
-            path, syntax_error.lineno or 1, syntax_error.offset or 1, "H2F001", f"cannot parse: {syntax_error.msg}", "error"
+            path,
+            syntax_error.lineno or 1,
+            syntax_error.offset or 1,
+            "H2F001",
+            f"cannot parse: {syntax_error.msg}",
+            "error",
         )
     return Diagnostic(path, error.raw_line, error.raw_column + 1, "H2F001", f"cannot parse: {error.message}", "error")
 

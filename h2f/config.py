@@ -179,7 +179,9 @@ def _verify(table: Any, path: Path) -> VerifyConfig:
     entries = table.get("entries", [])
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise ConfigError(f"{path}: [tool.h2f.verify] entries must be an array of tables ([[tool.h2f.verify.entries]])")
-    return VerifyConfig(numbers["atol"], numbers["timeout"], tuple(_entry(entry, i, path) for i, entry in enumerate(entries)))
+    return VerifyConfig(
+        numbers["atol"], numbers["timeout"], tuple(_entry(entry, i, path) for i, entry in enumerate(entries))
+    )
 
 
 def _entry(table: dict[str, Any], index: int, path: Path) -> VerifyEntry:

@@ -64,8 +64,20 @@ class LayerRename:
 #: Flax keyword values that are the Flax default anyway: the migration leaves them out.
 FLAX_DEFAULTS: Mapping[str, Mapping[str, str]] = {
     "Dense": {"use_bias": "True"},
-    "Conv": {"strides": "1", "kernel_dilation": "1", "padding": "'SAME'", "use_bias": "True", "feature_group_count": "1"},
-    "LayerNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True", "use_bias": "True", "use_fast_variance": "True"},
+    "Conv": {
+        "strides": "1",
+        "kernel_dilation": "1",
+        "padding": "'SAME'",
+        "use_bias": "True",
+        "feature_group_count": "1",
+    },
+    "LayerNorm": {
+        "reduction_axes": "-1",
+        "feature_axes": "-1",
+        "use_scale": "True",
+        "use_bias": "True",
+        "use_fast_variance": "True",
+    },
     "RMSNorm": {"reduction_axes": "-1", "feature_axes": "-1", "use_scale": "True"},
     "GroupNorm": {"use_scale": "True", "use_bias": "True", "use_fast_variance": "True"},
     "BatchNorm": {"use_scale": "True", "use_bias": "True", "epsilon": "1e-5"},
@@ -115,7 +127,13 @@ LAYERS: Mapping[str, LayerRename] = {
     "haiku.Linear": LayerRename(
         "Dense",
         ("output_size", "with_bias", "w_init", "b_init", "name"),
-        {"output_size": "features", "with_bias": "use_bias", "w_init": "kernel_init", "b_init": "bias_init", "name": "name"},
+        {
+            "output_size": "features",
+            "with_bias": "use_bias",
+            "w_init": "kernel_init",
+            "b_init": "bias_init",
+            "name": "name",
+        },
     ),
     "haiku.Conv1D": _conv(1, "NWC"),
     "haiku.Conv2D": _conv(2, "NHWC"),
@@ -271,7 +289,9 @@ class InitializerRename:
 
 
 INITIALIZERS: Mapping[str, InitializerRename] = {
-    "haiku.initializers.Constant": InitializerRename("constant", (("constant", ""),), {"constant": "value"}, ("constant",)),
+    "haiku.initializers.Constant": InitializerRename(
+        "constant", (("constant", ""),), {"constant": "value"}, ("constant",)
+    ),
     "haiku.initializers.RandomNormal": InitializerRename(
         "normal", (("stddev", "1.0"), ("mean", "0.0")), {"stddev": "stddev"}, ("stddev",), {"mean": "0.0"}
     ),

@@ -320,7 +320,9 @@ class NnxPlan:
         """Record why ``unit`` cannot be built eagerly although Linen can build it lazily (the bridge fallback);
         ``width``: the reason is an input width NNX needs at construction."""
         needs = "nnx needs it at construction; " if width else ""
-        self.eager_blockers.append((unit.name, node, reason, f"{unit.name}: {reason}: {needs}not supported by the nnx target yet"))
+        self.eager_blockers.append(
+            (unit.name, node, reason, f"{unit.name}: {reason}: {needs}not supported by the nnx target yet")
+        )
 
     def bridge_reasons(self, plan: TransformPlan) -> list[str]:
         """The eager blockers of the classes ``plan``'s model is built from."""
@@ -329,7 +331,11 @@ class NnxPlan:
 
     def _model_classes(self, plan: TransformPlan) -> set[str]:
         """The classes ``plan``'s model is built from: its class, their submodule classes and bases."""
-        first = plan.unit or (self.classes.get(plan.construction.func.value) if m.matches(plan.construction, m.Call(func=m.Name())) else None)  # type: ignore[union-attr]
+        first = plan.unit or (
+            self.classes.get(plan.construction.func.value)
+            if m.matches(plan.construction, m.Call(func=m.Name()))
+            else None
+        )  # type: ignore[union-attr]
         seen: set[str] = set()
         pending = [first]
         while pending:
@@ -352,16 +358,28 @@ class NnxPlan:
         built = set().union(*(self._model_classes(plan) for plan in self.transforms))
         for name, unit in self.classes.items():
             if name not in built:  # a library class: whoever builds it expects an NNX module
-                self.block(unit.node, f"{name}: not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class: not supported by the nnx target yet")
+                self.block(
+                    unit.node,
+                    f"{name}: not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class: not supported by the nnx target yet",
+                )
         for node in self.state_annotations:
-            self.block(node, f"{self.analysis.haiku_name(node)} annotation in a file the nnx.bridge fallback migrates: not supported by the nnx target yet")
+            self.block(
+                node,
+                f"{self.analysis.haiku_name(node)} annotation in a file the nnx.bridge fallback migrates: not supported by the nnx target yet",
+            )
         for plan in [*self.transforms, *self.factory_returns.values()]:
             node = plan.init_call or plan.binding or self.analysis.module
             if plan.state is not None or plan.uses_rng:
                 what = "keeps state (hk.transform_with_state)" if plan.state is not None else "draws random numbers"
-                self.block(node, f"{plan.name}: the model {what}, which the nnx.bridge fallback does not carry yet: not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{plan.name}: the model {what}, which the nnx.bridge fallback does not carry yet: not supported by the nnx target yet",
+                )
             if plan.factory is not None or id(plan.binding) in self.factory_returns:
-                self.block(node, f"{plan.name}: a transform a factory returns, which the nnx.bridge fallback does not build yet: not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{plan.name}: a transform a factory returns, which the nnx.bridge fallback does not build yet: not supported by the nnx target yet",
+                )
 
     # ----- building ------------------------------------------------------------------------------------
 
@@ -370,7 +388,11 @@ class NnxPlan:
         for info in self.analysis.module_classes.values():
             base = self.classes.get(info.local_base or "") if info.haiku_base is None else None
             if (info.haiku_base != "haiku.Module" or info.local_base is not None) and base is None:
-                what = f"a subclass of {info.haiku_base}" if info.haiku_base not in (None, "haiku.Module") else "a subclass of a module class defined after it or not migrated"
+                what = (
+                    f"a subclass of {info.haiku_base}"
+                    if info.haiku_base not in (None, "haiku.Module")
+                    else "a subclass of a module class defined after it or not migrated"
+                )
                 self.block(info.node, f"{info.name}: {what} is not supported by the nnx target yet")
                 continue
             unit = Unit(info.name, info.node, info, base=base)
@@ -413,17 +435,24 @@ class NnxPlan:
             unit.stored = dict(base.stored)
         init = next((u.info.init for u in _lineage(base) if u.info is not None and u.info.init is not None), None)
         if init is not None and (isinstance(init.params.star_arg, cst.Param) or init.params.star_kwarg is not None):
-            self.block(unit.node, f"{unit.name}: its base's __init__ takes *args/**kwargs: not supported by the nnx target yet")
+            self.block(
+                unit.node, f"{unit.name}: its base's __init__ takes *args/**kwargs: not supported by the nnx target yet"
+            )
         if base.needs_size:
             self.block_eager(unit, unit.node, f"{base.name} flattens its input, whose size is only known at the top")
         if base.needs_dtype:
-            self.block(unit.node, f"{unit.name}: {base.name} creates variables with its input's dtype, which a subclass would have to pass on: not supported by the nnx target yet")
+            self.block(
+                unit.node,
+                f"{unit.name}: {base.name} creates variables with its input's dtype, which a subclass would have to pass on: not supported by the nnx target yet",
+            )
         return replaced
 
     def _find_external_methods(self) -> None:
         """Note the methods of the file's module classes that are called on an instance (``net.encode(x)``)."""
         for node in self.analysis.nodes:
-            if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or m.matches(node.func.value, m.Name("self")):
+            if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or m.matches(
+                node.func.value, m.Name("self")
+            ):
                 continue
             owner = node.func.value
             construction = owner if isinstance(owner, cst.Call) else self.analysis.constructor_of(owner)
@@ -443,14 +472,26 @@ class NnxPlan:
             api = self.analysis.haiku_name(node.func)
             if api == "haiku.next_rng_key" and (id(node) in self.rng_calls or self._is_dropout_key(node)):
                 continue
-            if api not in NNX_LAYERS and api not in VARIABLES and api not in ("haiku.dropout", "haiku.set_state", "haiku.next_rng_key"):
+            if (
+                api not in NNX_LAYERS
+                and api not in VARIABLES
+                and api not in ("haiku.dropout", "haiku.set_state", "haiku.next_rng_key")
+            ):
                 continue
-            if id(node) in self.submodules or id(node) in self.top_level or id(node) in reported or self._in_stack(node):
+            if (
+                id(node) in self.submodules
+                or id(node) in self.top_level
+                or id(node) in reported
+                or self._in_stack(node)
+            ):
                 continue
             statement = self.analysis.parents.get(self.analysis.parents.get(node))
             if id(statement) in self.state_writes:
                 continue
-            self.block(node, f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet")
+            self.block(
+                node,
+                f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet",
+            )
 
     def _check_apis(self) -> None:
         for node in self.analysis.nodes:
@@ -466,7 +507,9 @@ class NnxPlan:
                 continue
             if name in STATE_ANNOTATIONS | TRANSFORM_ANNOTATIONS and self._annotation(node, name):
                 continue
-            if name.startswith("haiku.initializers.") and (self._in_layer_arguments(node) or self._named_for_layers(node)):
+            if name.startswith("haiku.initializers.") and (
+                self._in_layer_arguments(node) or self._named_for_layers(node)
+            ):
                 problem = self._untranslatable_initializer(node, name)
                 if problem is not None:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
@@ -497,7 +540,10 @@ class NnxPlan:
         if isinstance(function, cst.FunctionDef) and function.returns is annotation:
             self._transform_annotations.append((node, name, function))
         else:
-            self.block(node, f"{name} as the type of a parameter or variable: a transform passed around as a value (to call its init/apply elsewhere) is not supported by the nnx target yet (it builds the model where Haiku called init)")
+            self.block(
+                node,
+                f"{name} as the type of a parameter or variable: a transform passed around as a value (to call its init/apply elsewhere) is not supported by the nnx target yet (it builds the model where Haiku called init)",
+            )
         return True
 
     def _check_factory_annotations(self) -> None:
@@ -505,7 +551,10 @@ class NnxPlan:
         for node, name, function in self._transform_annotations:
             plan = self._factories.get(function.name.value)
             if plan is None or self.analysis.parents.get(function) is not self.analysis.module:
-                self.block(node, f"{name} as the return type of {function.name.value}, which does not return one transform the nnx target turns into the model's constructor: not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{name} as the return type of {function.name.value}, which does not return one transform the nnx target turns into the model's constructor: not supported by the nnx target yet",
+                )
             else:
                 self.factory_annotations[id(node)] = plan
 
@@ -513,7 +562,8 @@ class NnxPlan:
         current = self.analysis.parents.get(node)
         while current is not None and not isinstance(current, cst.BaseStatement):
             if isinstance(current, cst.Call) and (
-                self.analysis.is_haiku_layer_call(current) in NNX_LAYERS or self.analysis.haiku_name(current.func) in VARIABLES
+                self.analysis.is_haiku_layer_call(current) in NNX_LAYERS
+                or self.analysis.haiku_name(current.func) in VARIABLES
             ):
                 return True
             current = self.analysis.parents.get(current)
@@ -533,7 +583,11 @@ class NnxPlan:
         from h2f.rules.pooling import untranslatable
 
         call = self.analysis.parents.get(node)
-        if isinstance(call, cst.Call) and call.func is node and self.analysis.haiku_name(node) in ("haiku.MaxPool", "haiku.AvgPool"):
+        if (
+            isinstance(call, cst.Call)
+            and call.func is node
+            and self.analysis.haiku_name(node) in ("haiku.MaxPool", "haiku.AvgPool")
+        ):
             call = self.analysis.parents.get(call)  # hk.AvgPool(...)(x): the call on the input
             if not isinstance(call, cst.Call):
                 return f"{self.analysis.haiku_name(node)} other than built and called at once"
@@ -600,7 +654,10 @@ class NnxPlan:
             self._method_submodules(unit, method, taken)
         unused = {s.attribute for s in replaced} - {s.attribute for s in unit.submodules}
         if unused:
-            self.block(unit.node, f"{unit.name}: {unit.base.name}.__init__ builds {', '.join(sorted(unused))} for methods {unit.name} overrides, which it would keep unused: not supported by the nnx target yet")  # type: ignore[union-attr]
+            self.block(
+                unit.node,
+                f"{unit.name}: {unit.base.name}.__init__ builds {', '.join(sorted(unused))} for methods {unit.name} overrides, which it would keep unused: not supported by the nnx target yet",
+            )  # type: ignore[union-attr]
         for submodule in unit.submodules:
             if submodule.kind == "local":
                 child = self.classes[submodule.api]
@@ -610,7 +667,11 @@ class NnxPlan:
                 unit.uses_rng = True
         if unit.base is not None:
             own = set(unit.info.methods) if unit.info is not None else set()
-            methods = [method for name, method in unit.methods.items() if name != "__init__" and (name in own or name == "__call__" or name in unit.external)]
+            methods = [
+                method
+                for name, method in unit.methods.items()
+                if name != "__init__" and (name in own or name == "__call__" or name in unit.external)
+            ]
         self._widths(unit, methods)
         for loop in self.loops.values():
             if loop.owner == unit.name:
@@ -622,7 +683,10 @@ class NnxPlan:
             method = self.analysis.enclosing(statement, cst.FunctionDef)
             names = assigned_names(statement)
             if method is not None and not any(
-                isinstance(node, cst.Name) and node.value in names and not self._inside(node, statement) and not self._in_hoisted(node)
+                isinstance(node, cst.Name)
+                and node.value in names
+                and not self._inside(node, statement)
+                and not self._in_hoisted(node)
                 for node in walk(method.body)
             ):
                 self.moved_statements.add(id(statement))
@@ -634,11 +698,16 @@ class NnxPlan:
                     self.block(node, "hk.dropout in __init__ is not supported by the nnx target yet")
                 continue
             parent = self.analysis.parents.get(node)
-            if isinstance(parent, cst.IfExp) and m.matches(parent.orelse if parent.body is node else parent.body, m.Name("None")):
+            if isinstance(parent, cst.IfExp) and m.matches(
+                parent.orelse if parent.body is node else parent.body, m.Name("None")
+            ):
                 parent = self.analysis.parents.get(parent)  # ``self.proj = hk.Conv2D(...) if stride != 1 else None``
             target = parent.targets[0].target if isinstance(parent, cst.Assign) and len(parent.targets) == 1 else None
             if not m.matches(target, m.Attribute(m.Name("self"), m.Name())) or self.analysis.in_loop(node, init):
-                self.block(node, f"{unit.name}.__init__ builds a submodule other than as `self.<name> = ...`: not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{unit.name}.__init__ builds a submodule other than as `self.<name> = ...`: not supported by the nnx target yet",
+                )
                 continue
             attribute = target.attr.value  # type: ignore[union-attr]
             taken.add(attribute)
@@ -674,12 +743,18 @@ class NnxPlan:
             site = self._stack_site_of(node, method)
             if site is not None:
                 if not _valid_in_init(site.count, local) and not self._moves_to_init(unit, method, site.count):
-                    self.block(site.count, f"{where}: hk.layer_stack's count ({code_of(site.count)}) is computed in the method; NNX builds the layers in __init__: not supported by the nnx target yet")
+                    self.block(
+                        site.count,
+                        f"{where}: hk.layer_stack's count ({code_of(site.count)}) is computed in the method; NNX builds the layers in __init__: not supported by the nnx target yet",
+                    )
                     continue
             elif self.analysis.in_loop(node, method):
                 loop, problem = self._loop(unit, method, node, local)
                 if loop is None:
-                    self.block(node, f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet")
+                    self.block(
+                        node,
+                        f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet",
+                    )
                     continue
             built_from = node.func if not is_dropout else _dropout_rate(node)
             arguments = node.args if not is_dropout else ([] if built_from is None else [cst.Arg(built_from)])
@@ -691,7 +766,10 @@ class NnxPlan:
             if uses and self._lift(unit, method, node, uses, local):
                 uses = set()
             if uses:
-                self.block(node, f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet",
+                )
                 continue
             if is_dropout:
                 if built_from is None:
@@ -709,10 +787,20 @@ class NnxPlan:
             attribute = self._haiku_name(node, taken, targets)
             base = self._haiku_name(node, set(), targets)
             if base in looped and looped[base] is not loop:
-                self.block(node, f"{where}: Haiku names this {self._kind(node)[1]} after the ones a loop above builds (its name depends on the loop's length): not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{where}: Haiku names this {self._kind(node)[1]} after the ones a loop above builds (its name depends on the loop's length): not supported by the nnx target yet",
+                )
                 continue
             taken.add(attribute)
-            submodule = Submodule(node, attribute, *self._kind(node), hoisted=True, loop=loop, stack=site.count if site is not None else None)
+            submodule = Submodule(
+                node,
+                attribute,
+                *self._kind(node),
+                hoisted=True,
+                loop=loop,
+                stack=site.count if site is not None else None,
+            )
             if site is not None:
                 self.stacked_functions[id(site.function)] = attribute
                 self.stacked_calls.update((id(stacked), attribute) for stacked in site.calls)
@@ -745,7 +833,13 @@ class NnxPlan:
         """Let ``__init__`` compute the method's ``names`` that the construction ``node`` reads, if each is bound
         once, by a plain assignment among the method's first statements, from values ``__init__`` has."""
         init = unit.info.init if unit.info is not None else None
-        reserved = (self.analysis.local_names(init) if init is not None else set()) | {"self", "rngs", INPUT, FLAT, IN_DTYPE}
+        reserved = (self.analysis.local_names(init) if init is not None else set()) | {
+            "self",
+            "rngs",
+            INPUT,
+            FLAT,
+            IN_DTYPE,
+        }
         statements = list(method.body.body)
         position = next((i for i, statement in enumerate(statements) if self._inside(node, statement)), len(statements))
         bound: dict[str, cst.SimpleStatementLine] = {}
@@ -794,23 +888,35 @@ class NnxPlan:
                 statement = current
             current = self.analysis.parents.get(current)
         body = self.analysis.parents.get(current) if current is not None else None
-        if not isinstance(current, cst.For) or not any(s is statement for s in current.body.body) or self.analysis.parents.get(body) is not method:
+        if (
+            not isinstance(current, cst.For)
+            or not any(s is statement for s in current.body.body)
+            or self.analysis.parents.get(body) is not method
+        ):
             return None, " other than directly in the body of a `for` statement of the method"
         if current.orelse is not None or current.asynchronous is not None:
             return None, " (a `for` with `else` or `async for`)"
         exits = [n for n in walk(current.body) if isinstance(n, (cst.Break, cst.Continue, cst.Return))]
         if exits:
-            return None, f" that may end an iteration early (`{type(exits[0]).__name__.lower()}`: Haiku then builds fewer modules)"
+            return (
+                None,
+                f" that may end an iteration early (`{type(exits[0]).__name__.lower()}`: Haiku then builds fewer modules)",
+            )
         if not _valid_in_init(current.iter, local):
             return None, f" over {code_of(current.iter)}, which __init__ cannot read"
         targets = {n.value for n in walk(current.target) if isinstance(n, cst.Name)}
         if not m.matches(current.target, m.Name() | m.Tuple([m.ZeroOrMore(m.Element(m.Name()))])):
             return None, " with a loop target other than names"
-        init_names = self.analysis.local_names(unit.info.init) if unit.info is not None and unit.info.init is not None else set()
+        init_names = (
+            self.analysis.local_names(unit.info.init) if unit.info is not None and unit.info.init is not None else set()
+        )
         reserved = init_names | {"self", "rngs", INPUT, FLAT, IN_DTYPE}
         rebound = targets & assigned_names(current.body)
         if targets & reserved or rebound:
-            return None, f" whose loop variable ({', '.join(sorted((targets & reserved) | rebound))}) __init__ cannot reuse"
+            return (
+                None,
+                f" whose loop variable ({', '.join(sorted((targets & reserved) | rebound))}) __init__ cannot reuse",
+            )
         loop = self.loops.get(id(current))
         if loop is None:
             loop = Loop(current, unit.name, targets, LoopWidths(reserved | targets | local))
@@ -832,20 +938,35 @@ class NnxPlan:
         bound = bind_arguments(node, ("name", "shape", "dtype", "init"))
         name = bound.get("name") if bound else None
         value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
-        if bound is None or not isinstance(value, str) or not value.isidentifier() or not {"shape", "init"} <= bound.keys():
+        if (
+            bound is None
+            or not isinstance(value, str)
+            or not value.isidentifier()
+            or not {"shape", "init"} <= bound.keys()
+        ):
             self.block(node, f"{api} without a constant name, a shape and an init: not supported by the nnx target yet")
             return
         if self.analysis.in_loop(node, method):
             self.block(node, f"{api} in a loop or nested function: not supported by the nnx target yet")
             return
         input_param = self._input_param(unit, method)
-        values = {key: input_width_of(arg.value, input_param) if input_param is not None else arg.value for key, arg in bound.items()}
-        read = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & {INPUT, IN_DTYPE}  # x.shape[-1], x.dtype
+        values = {
+            key: input_width_of(arg.value, input_param) if input_param is not None else arg.value
+            for key, arg in bound.items()
+        }
+        read = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & {
+            INPUT,
+            IN_DTYPE,
+        }  # x.shape[-1], x.dtype
         uses = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & local
         if uses and self._lift(unit, method, node, uses, local):
             uses = set()
         if uses:
-            dtype = {n.value for n in walk(bound["dtype"].value) if isinstance(n, cst.Name)} & local if "dtype" in bound else set()
+            dtype = (
+                {n.value for n in walk(bound["dtype"].value) if isinstance(n, cst.Name)} & local
+                if "dtype" in bound
+                else set()
+            )
             if dtype:
                 what = f"takes its dtype from the call's own values ({code_of(bound['dtype'].value)}), not the dtype of the module's input; NNX creates variables in __init__, before any input"
             else:
@@ -872,12 +993,19 @@ class NnxPlan:
         name = bound.get("name") if bound else None
         value = name.value.evaluated_value if name is not None and isinstance(name.value, cst.SimpleString) else None
         statement = self.analysis.parents.get(self.analysis.parents.get(node))
-        if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 and isinstance(statement.body[0], cst.Expr)):
+        if not (
+            isinstance(statement, cst.SimpleStatementLine)
+            and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Expr)
+        ):
             self.block(node, "hk.set_state used as a value, not as a statement: not supported by the nnx target yet")
             return
         state = variables.get(value) if isinstance(value, str) else None
         if state is None or state.kind != "state" or bound is None or "value" not in bound:
-            self.block(node, "hk.set_state of a name this module never reads with hk.get_state: not supported by the nnx target yet")
+            self.block(
+                node,
+                "hk.set_state of a name this module never reads with hk.get_state: not supported by the nnx target yet",
+            )
             return
         self.state_writes[id(statement)] = state
         self.uses_state = True
@@ -939,11 +1067,19 @@ class NnxPlan:
                 value = arg.value.evaluated_value
                 if isinstance(value, str) and value.isidentifier():
                     base = value
-            elif arg.keyword is not None and arg.keyword.value == "name" and m.matches(
-                arg.value, m.FormattedString([m.FormattedStringText(), m.FormattedStringExpression(m.Name())])
+            elif (
+                arg.keyword is not None
+                and arg.keyword.value == "name"
+                and m.matches(
+                    arg.value, m.FormattedString([m.FormattedStringText(), m.FormattedStringExpression(m.Name())])
+                )
             ):
                 text, index = arg.value.parts  # type: ignore[attr-defined]
-                if text.value.endswith("_") and text.value[:-1].isidentifier() and index.expression.value in loop_targets:
+                if (
+                    text.value.endswith("_")
+                    and text.value[:-1].isidentifier()
+                    and index.expression.value in loop_targets
+                ):
                     base = text.value[:-1]
         return unique_name(base, taken)
 
@@ -968,8 +1104,19 @@ class NnxPlan:
                 continue
             widths = set(submodule.given)
             if len(widths) != 1 or None in widths or not all(isinstance(width, str) for width in widths):
-                what = "is never called" if not widths else "is called with inputs of different widths" if len(widths) > 1 else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
-                self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) {what}", width=True)
+                what = (
+                    "is never called"
+                    if not widths
+                    else "is called with inputs of different widths"
+                    if len(widths) > 1
+                    else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
+                )
+                self.block_eager(
+                    unit,
+                    submodule.call,
+                    f"the input width of {submodule.api} ({submodule.attribute}) {what}",
+                    width=True,
+                )
                 continue
             submodule.in_width = widths.pop()
         defined: set[str] = set()
@@ -990,16 +1137,30 @@ class NnxPlan:
             unit.needs_size |= FLAT in names
             early = names & (self._carry_variables(unit) - defined)
             if early:
-                self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later")
+                self.block_eager(
+                    unit,
+                    submodule.call,
+                    f"the input width of {submodule.api} ({submodule.attribute}) comes from a loop __init__ builds later",
+                )
         if unit.base is not None:
             unit.needs_input |= unit.base.needs_input
             for submodule in unit.inherited:
                 if self._takes_width(submodule) and len(set(submodule.given)) > 1:
-                    self.block_eager(unit, submodule.call, f"the input width of {submodule.api} ({submodule.attribute}) differs from the one {unit.base.name} gives it")
+                    self.block_eager(
+                        unit,
+                        submodule.call,
+                        f"the input width of {submodule.api} ({submodule.attribute}) differs from the one {unit.base.name} gives it",
+                    )
         for submodule in unit.submodules:
             if submodule.kind == "local" and self.classes[submodule.api].needs_size:
-                self.block_eager(unit, submodule.call, f"{submodule.api} flattens its input, whose size is only known at the top")
-            if submodule.kind == "local" and self.classes[submodule.api].needs_dtype and submodule not in unit.inherited:
+                self.block_eager(
+                    unit, submodule.call, f"{submodule.api} flattens its input, whose size is only known at the top"
+                )
+            if (
+                submodule.kind == "local"
+                and self.classes[submodule.api].needs_dtype
+                and submodule not in unit.inherited
+            ):
                 self._input_dtype(unit, submodule)
 
     def _input_dtype(self, unit: Unit, submodule: Submodule) -> None:
@@ -1007,11 +1168,20 @@ class NnxPlan:
         unit's own input's, through operations that keep any dtype (:meth:`h2f.shapes.WidthFlow.dtype`)."""
         dtypes = set(submodule.given_dtypes)
         if len(dtypes) != 1 or None in dtypes:
-            what = "is never called" if not dtypes else "is given inputs of different dtypes" if len(dtypes) > 1 else (
-                "is given a value whose dtype h2f cannot prove to be the dtype of this module's input "
-                "(only hk.Linear/hk.Conv, jax.nn.relu, jnp.abs/negative/sign/square and +, -, *, @ keep any dtype)"
+            what = (
+                "is never called"
+                if not dtypes
+                else "is given inputs of different dtypes"
+                if len(dtypes) > 1
+                else (
+                    "is given a value whose dtype h2f cannot prove to be the dtype of this module's input "
+                    "(only hk.Linear/hk.Conv, jax.nn.relu, jnp.abs/negative/sign/square and +, -, *, @ keep any dtype)"
+                )
             )
-            self.block(submodule.call, f"{unit.name}: {submodule.api} ({submodule.attribute}) creates variables with its input's dtype, and {what}: not supported by the nnx target yet")
+            self.block(
+                submodule.call,
+                f"{unit.name}: {submodule.api} ({submodule.attribute}) creates variables with its input's dtype, and {what}: not supported by the nnx target yet",
+            )
             return
         submodule.in_dtype = dtypes.pop()
         unit.needs_dtype |= submodule.in_dtype == IN_DTYPE
@@ -1032,7 +1202,12 @@ class NnxPlan:
             params = self._scan_step(flow, method, params)
         input_param = params[0] if params and given is not None else None
         is_call = unit.info is None or method.name.value == "__call__"
-        returned = flow.run(method, input_param, given if given is not None else INPUT, IN_DTYPE if is_call and given == INPUT and not stack else None)
+        returned = flow.run(
+            method,
+            input_param,
+            given if given is not None else INPUT,
+            IN_DTYPE if is_call and given == INPUT and not stack else None,
+        )
         return returned, flow.output_dtype
 
     def _qualified(self, unit: Unit, node: cst.CSTNode) -> set[str]:
@@ -1050,7 +1225,12 @@ class NnxPlan:
 
     def _carry_variables(self, unit: Unit) -> set[str]:
         """The ``__init__`` variables that carry widths through the unit's loops."""
-        return {variable for loop in self.loops.values() if loop.owner == unit.name for variable, _, _ in loop.widths.carries}
+        return {
+            variable
+            for loop in self.loops.values()
+            if loop.owner == unit.name
+            for variable, _, _ in loop.widths.carries
+        }
 
     def _method_call(self, unit: Unit, node: cst.Call, widths: list[Width], stack: tuple[str, ...]) -> object:
         """``self.encode(x)`` inside the module: follow ``encode`` with the width of ``x``."""
@@ -1107,7 +1287,9 @@ class NnxPlan:
         submodule = self.submodules.get(id(construction))
         if submodule is None or (submodule not in unit.submodules and submodule not in unit.inherited):
             return None
-        if called_method is not None and (submodule.kind != "local" or called_method not in self.classes[submodule.api].external):
+        if called_method is not None and (
+            submodule.kind != "local" or called_method not in self.classes[submodule.api].external
+        ):
             return None
         if called_method is not None and submodule.api in self.cells:  # cell.initial_state(batch): not the step's input
             return ModuleUse(lambda given: None, lambda given: None)
@@ -1143,7 +1325,9 @@ class NnxPlan:
             child = self.classes[submodule.api]
             return given if called_method is None and child.output_dtype == IN_DTYPE else None
 
-        return ModuleUse(output, submodule.given.append, output_dtype=output_dtype, record_dtype=submodule.given_dtypes.append)
+        return ModuleUse(
+            output, submodule.given.append, output_dtype=output_dtype, record_dtype=submodule.given_dtypes.append
+        )
 
     def _scan_call(self, node: cst.CSTNode) -> bool:
         """Whether ``node`` (``hk.scan``) scans a module the nnx target runs with ``nnx.scan`` (then noted);
@@ -1163,7 +1347,10 @@ class NnxPlan:
         for site in self.scans.values():
             cell = self.classes.get(site.class_name)
             if cell is not None and (cell.uses_rng or any(s.kind == "state" for s in cell.submodules)):
-                self.block(site.call, f"hk.scan of {cell.name}, which draws random numbers or keeps hk.get_state values: not supported by the nnx target yet")
+                self.block(
+                    site.call,
+                    f"hk.scan of {cell.name}, which draws random numbers or keeps hk.get_state values: not supported by the nnx target yet",
+                )
 
     def _scan_step(self, flow: WidthFlow, method: cst.FunctionDef, params: list[str]) -> list[str]:
         """``__call__(carry, x)`` of a module hk.scan runs: ``x``, one step of the scanned input, is the module's
@@ -1186,7 +1373,11 @@ class NnxPlan:
             return False
         for node in walk(method.body):
             holder = self.analysis.parents.get(self.analysis.parents.get(node))  # Name → Arg → Call
-            if isinstance(node, cst.Name) and node.value == count.value and not (isinstance(holder, cst.Call) and self.analysis.haiku_name(holder.func) == "haiku.layer_stack"):
+            if (
+                isinstance(node, cst.Name)
+                and node.value == count.value
+                and not (isinstance(holder, cst.Call) and self.analysis.haiku_name(holder.func) == "haiku.layer_stack")
+            ):
                 return False
         if all(p is not param for p in unit.moved_params):
             unit.moved_params.append(param)
@@ -1199,10 +1390,19 @@ class NnxPlan:
             moved = plan.unit.moved_params if plan.unit is not None and plan.init_call is not None else []
             names = [p.name.value for p in plan.unit.node.params.params] if moved else []  # type: ignore[union-attr]
             for param in moved:
-                for site, leading in [(plan.init_call, 1), *((apply, plan.leading_arguments) for apply in plan.applies)]:
+                for site, leading in [
+                    (plan.init_call, 1),
+                    *((apply, plan.leading_arguments) for apply in plan.applies),
+                ]:
                     positional = [arg for arg in site.args if arg.keyword is None]  # type: ignore[union-attr]
-                    if len(positional) > leading + names.index(param.name.value) or any(arg.star or (arg.keyword is not None and arg.keyword.value == param.name.value) for arg in site.args):  # type: ignore[union-attr]
-                        self.block(site, f"{plan.name}: {param.name.value} (a layer_stack count) passed to init or apply; NNX builds the layers once, in __init__, with its default: not supported by the nnx target yet")  # type: ignore[arg-type]
+                    if len(positional) > leading + names.index(param.name.value) or any(
+                        arg.star or (arg.keyword is not None and arg.keyword.value == param.name.value)
+                        for arg in site.args
+                    ):  # type: ignore[union-attr]
+                        self.block(
+                            site,
+                            f"{plan.name}: {param.name.value} (a layer_stack count) passed to init or apply; NNX builds the layers once, in __init__, with its default: not supported by the nnx target yet",
+                        )  # type: ignore[arg-type]
 
     def _stack_site_of(self, node: cst.Call, method: cst.FunctionDef) -> StackSite | None:
         """The layer stack whose module ``node`` constructs, if it is one (see :func:`rules.nnx_layer_stack.stack_site`)."""
@@ -1222,11 +1422,18 @@ class NnxPlan:
         decorator = self.analysis.enclosing(node, cst.Decorator)
         function = self.analysis.parents.get(decorator) if decorator is not None else None
         stacker = self.analysis.parents.get(self.analysis.parents.get(node))  # hk.layer_stack(n)(f)
-        if decorator is None and isinstance(stacker, cst.Call) and stacked_callee(self.analysis, stacker) is not stacker:
+        if (
+            decorator is None
+            and isinstance(stacker, cst.Call)
+            and stacked_callee(self.analysis, stacker) is not stacker
+        ):
             function = stacked_function(self.analysis, stacked_callee(self.analysis, stacker))
         method = self.analysis.enclosing(function, cst.FunctionDef) if isinstance(function, cst.FunctionDef) else None
         if method is None or self.analysis.module_scope(function) is not method:  # type: ignore[arg-type]
-            self.block(node, "hk.layer_stack other than stacking a function nested in a module method (its decorator, or `hk.layer_stack(n)(f)(x)`): not supported by the nnx target yet")
+            self.block(
+                node,
+                "hk.layer_stack other than stacking a function nested in a module method (its decorator, or `hk.layer_stack(n)(f)(x)`): not supported by the nnx target yet",
+            )
             return True
         site = stack_site(self.analysis, function, method)  # type: ignore[arg-type]
         if not isinstance(site, StackSite):
@@ -1236,7 +1443,11 @@ class NnxPlan:
     def _stacked_use(self, callee: cst.BaseExpression) -> ModuleUse | None:
         """The call of a layer stack's function, ``stack(x)``: the stacked module's input; the output is as wide
         (the carry of a scan). The construction inside the function is not followed (only its calls give widths)."""
-        if isinstance(callee, cst.Call) and id(callee) in self.submodules and self.submodules[id(callee)].stack is not None:
+        if (
+            isinstance(callee, cst.Call)
+            and id(callee) in self.submodules
+            and self.submodules[id(callee)].stack is not None
+        ):
             return ModuleUse(lambda given: given, lambda given: None)
         from h2f.rules.nnx_layer_stack import stacked_callee, stacked_function
 
@@ -1245,9 +1456,16 @@ class NnxPlan:
         if submodule is None:
             return None
         # the carry of a scan keeps its dtype from one layer to the next
-        return ModuleUse(lambda given: given, submodule.given.append, output_dtype=lambda given: given, record_dtype=submodule.given_dtypes.append)
+        return ModuleUse(
+            lambda given: given,
+            submodule.given.append,
+            output_dtype=lambda given: given,
+            record_dtype=submodule.given_dtypes.append,
+        )
 
-    def _stack_output(self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
+    def _stack_output(
+        self, stack: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]
+    ) -> Width:
         """The output width of an ``hk.Sequential``/``hk.nets.MLP`` given ``given``: layer by layer."""
         if self.analysis.haiku_name(stack.func) == "haiku.nets.MLP":
             bound = bind_arguments(stack, ("output_sizes", "w_init", "b_init", "with_bias", "activation")) or {}
@@ -1281,7 +1499,11 @@ class NnxPlan:
         if where is None:
             return  # only typed (a factory's result, a parameter): the factory or the annotation is reported
         label = transform.name if not transform.name.startswith("<") else f"of {transform.function_name}"
-        if isinstance(function, cst.Lambda) and transform.kind == "transform" and isinstance(transform.binding, cst.Assign):
+        if (
+            isinstance(function, cst.Lambda)
+            and transform.kind == "transform"
+            and isinstance(transform.binding, cst.Assign)
+        ):
             construction = direct_construction(self.analysis, transform, function)
             if construction is not None and self._scope_body(transform.binding) is not None:
                 plan = TransformPlan(transform, construction, None)
@@ -1293,13 +1515,19 @@ class NnxPlan:
             self._plan_multi_transform(transform, function, where, label)
             return
         if transform.kind != "transform" or not isinstance(function, cst.FunctionDef) or where is None:
-            self.block(where or self.analysis.module, f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet")
+            self.block(
+                where or self.analysis.module,
+                f"transform {label}: only hk.transform(_with_state) of a module-level def (or of a lambda that calls one module) is supported by the nnx target yet",
+            )
             return
         factory = None
         if self._scope_body(transform.binding) is None:
             factory = self._factory_returning(transform)
             if factory is None:
-                self.block(where, f"transform {label}: only transforms a module-level function returns (`return hk.transform(f)`) are supported by the nnx target yet")
+                self.block(
+                    where,
+                    f"transform {label}: only transforms a module-level function returns (`return hk.transform(f)`) are supported by the nnx target yet",
+                )
                 return
         construction = direct_construction(self.analysis, transform, function)
         plan = TransformPlan(transform, construction, None)
@@ -1339,7 +1567,9 @@ class NnxPlan:
         """``a = make_model(4)`` for a factory that returns a transform: ``a`` holds the model's constructor, and
         the model is built where ``a.init`` was called."""
         for node in self.analysis.nodes:
-            if not (isinstance(node, cst.Assign) and len(node.targets) == 1 and m.matches(node.value, m.Call(func=m.Name()))):
+            if not (
+                isinstance(node, cst.Assign) and len(node.targets) == 1 and m.matches(node.value, m.Call(func=m.Name()))
+            ):
                 continue
             target = node.targets[0].target
             factory = self._factories.get(node.value.func.value)  # type: ignore[attr-defined]
@@ -1353,18 +1583,32 @@ class NnxPlan:
             if not isinstance(node, cst.Name) or node.value not in self._factories:
                 continue
             call = self.analysis.parents.get(node)
-            if isinstance(call, cst.FunctionDef) or (isinstance(call, cst.Call) and call.func is node and id(self.analysis.parents.get(call)) in declared):
+            if isinstance(call, cst.FunctionDef) or (
+                isinstance(call, cst.Call) and call.func is node and id(self.analysis.parents.get(call)) in declared
+            ):
                 continue
-            self.block(node, f"{node.value} (returns a transform) used other than as `model = {node.value}(...)`: not supported by the nnx target yet")
+            self.block(
+                node,
+                f"{node.value} (returns a transform) used other than as `model = {node.value}(...)`: not supported by the nnx target yet",
+            )
 
-    def _plan_multi_transform(self, transform: Transform, function: cst.FunctionDef, where: cst.CSTNode, label: str) -> None:
+    def _plan_multi_transform(
+        self, transform: Transform, function: cst.FunctionDef, where: cst.CSTNode, label: str
+    ) -> None:
         """``hk.multi_transform`` of a function that builds one module and returns its methods: the model is that
         module, and each unpacked apply function calls its method."""
         from h2f.rules.transform import multi_construction
 
         construction = multi_construction(self.analysis, transform, function)
-        if construction is None or self._scope_body(transform.binding) is None or not isinstance(transform.binding, cst.Assign):
-            self.block(where, f"transform {label}: only hk.multi_transform of a module-level def that builds one module and returns its methods is supported by the nnx target yet")
+        if (
+            construction is None
+            or self._scope_body(transform.binding) is None
+            or not isinstance(transform.binding, cst.Assign)
+        ):
+            self.block(
+                where,
+                f"transform {label}: only hk.multi_transform of a module-level def that builds one module and returns its methods is supported by the nnx target yet",
+            )
             return
         plan = TransformPlan(transform, construction, None)
         self.top_level[id(construction)] = plan
@@ -1391,14 +1635,20 @@ class NnxPlan:
             and len(statement.body) == 1
             and all(self.analysis.alias_of(element.value, "apply") is not None for element in target.elements)  # type: ignore[arg-type]
         ):
-            self.block(node, f"{transform.name}.apply other than unpacked into its methods (`a, b = {transform.name}.apply`): not supported by the nnx target yet")
+            self.block(
+                node,
+                f"{transform.name}.apply other than unpacked into its methods (`a, b = {transform.name}.apply`): not supported by the nnx target yet",
+            )
             return
         for element in target.elements:
             _, method = self.analysis.alias_of(element.value, "apply")  # type: ignore[misc, arg-type]
             for reference in self._references(element.value):
                 call = self.analysis.parents.get(reference)
                 if not (isinstance(call, cst.Call) and call.func is reference):
-                    self.block(reference, f"{element.value.value} (a method of {transform.name}.apply) used other than called: not supported by the nnx target yet")  # type: ignore[attr-defined]
+                    self.block(
+                        reference,
+                        f"{element.value.value} (a method of {transform.name}.apply) used other than called: not supported by the nnx target yet",
+                    )  # type: ignore[attr-defined]
                     continue
                 plan.applies.append(call)
                 plan.methods[id(call)] = method or "__call__"
@@ -1425,11 +1675,17 @@ class NnxPlan:
         """The names that refer to the transform, other than where it is bound."""
         uses = []
         for node in self.analysis.nodes:
-            if not isinstance(node, cst.Name) or node.value != plan.name or self.analysis.transform_named(node) is not plan.transform:
+            if (
+                not isinstance(node, cst.Name)
+                or node.value != plan.name
+                or self.analysis.transform_named(node) is not plan.transform
+            ):
                 continue
             parent = self.analysis.parents.get(node)
             if node is getattr(plan.binding, "name", None) or (
-                isinstance(parent, cst.AssignTarget) and isinstance(plan.binding, cst.Assign) and parent in plan.binding.targets
+                isinstance(parent, cst.AssignTarget)
+                and isinstance(plan.binding, cst.Assign)
+                and parent in plan.binding.targets
             ):
                 continue
             uses.append(node)
@@ -1444,7 +1700,9 @@ class NnxPlan:
         functions = set()
         for use in self._uses(plan):
             current: cst.CSTNode | None = use
-            while current is not None and not (isinstance(current, cst.FunctionDef) and self.analysis.parents.get(current) is self.analysis.module):
+            while current is not None and not (
+                isinstance(current, cst.FunctionDef) and self.analysis.parents.get(current) is self.analysis.module
+            ):
                 current = self.analysis.parents.get(current)
             functions.add(current)
         if len(functions) == 1 and None not in functions:
@@ -1458,18 +1716,35 @@ class NnxPlan:
             parent = self.analysis.parents.get(node)
             scope = plan.scope
             if scope is not None and not self._inside(node, scope):
-                self.block(node, f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet")
+                self.block(
+                    node,
+                    f"{transform.name} is used outside the function that binds it: not supported by the nnx target yet",
+                )
                 continue
             owner = self.analysis.parents.get(parent) if isinstance(parent, cst.Attribute) else None
-            jitted_init = self._jitted_init(parent) if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("init"))) else None
+            jitted_init = (
+                self._jitted_init(parent)
+                if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("init")))
+                else None
+            )
             if jitted_init is not None:
                 self._plan_init(plan, jitted_init)  # jax.jit(model.init)(rng, x): the model is built there all the same
                 continue
-            if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("apply"))) and not (isinstance(owner, cst.Call) and owner.func is parent):
+            if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("apply"))) and not (
+                isinstance(owner, cst.Call) and owner.func is parent
+            ):
                 self._plan_apply_value(plan, node, parent)  # type: ignore[arg-type]
                 continue
-            if not (isinstance(parent, cst.Attribute) and parent.value is node and isinstance(owner, cst.Call) and owner.func is parent):
-                self.block(node, f"{transform.name} is used other than by calling its init/apply: not supported by the nnx target yet")
+            if not (
+                isinstance(parent, cst.Attribute)
+                and parent.value is node
+                and isinstance(owner, cst.Call)
+                and owner.func is parent
+            ):
+                self.block(
+                    node,
+                    f"{transform.name} is used other than by calling its init/apply: not supported by the nnx target yet",
+                )
                 continue
             if parent.attr.value == "init":  # type: ignore[union-attr]
                 self._plan_init(plan, owner)
@@ -1480,7 +1755,10 @@ class NnxPlan:
                 self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
         takes_sample = bool(plan.builder_params)
         if plan.init is None:
-            self.block(plan.binding or self.analysis.module, f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there")
+            self.block(
+                plan.binding or self.analysis.module,
+                f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there",
+            )
             return
         if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
             self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
@@ -1488,12 +1766,18 @@ class NnxPlan:
         for apply in plan.applies:
             leading = apply.args[: plan.leading_arguments]
             if len(leading) < plan.leading_arguments or any(arg.keyword is not None or arg.star for arg in leading):
-                self.block(apply, f"{transform.name}.apply call whose params/state/rng are not its first positional arguments: not supported by the nnx target yet")
+                self.block(
+                    apply,
+                    f"{transform.name}.apply call whose params/state/rng are not its first positional arguments: not supported by the nnx target yet",
+                )
         if self.blocked:
             return
         for value in plan.apply_values.values():
             if self._runs_before(value, plan.init):  # type: ignore[arg-type]
-                self.block(value, f"{transform.name}.apply used before `{transform.name}.init` (the nnx target defines its apply function there): not supported by the nnx target yet")
+                self.block(
+                    value,
+                    f"{transform.name}.apply used before `{transform.name}.init` (the nnx target defines its apply function there): not supported by the nnx target yet",
+                )
         if plan.state is not None or plan.apply_values:
             plan.split = True  # the apply function is pure (it returns the new state, or stands for Haiku's apply)
             return
@@ -1511,7 +1795,10 @@ class NnxPlan:
             if not (isinstance(holder, cst.Call) and id(holder) in plan.direct and holder.args[0] is parent):
                 plan.split = True
         if plan.methods and plan.split and plan.uses_rng:
-            self.block(plan.init_call, f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet")  # type: ignore[arg-type]
+            self.block(
+                plan.init_call,
+                f"{transform.name}: methods of a multi_transform called on other params, for a model that draws random numbers: not supported by the nnx target yet",
+            )  # type: ignore[arg-type]
 
     def _runs_before(self, node: cst.CSTNode, statement: cst.SimpleStatementLine) -> bool:
         """Whether ``node`` is evaluated before ``statement`` runs: it is in an earlier statement of the same body
@@ -1571,14 +1858,25 @@ class NnxPlan:
             plan.init is not None
             or not m.matches(
                 assign,
-                m.Assign([m.AssignTarget(m.Tuple([m.Element(m.Name()), m.Element(m.Name())]) if plan.transform.with_state else m.Name())]),
+                m.Assign(
+                    [
+                        m.AssignTarget(
+                            m.Tuple([m.Element(m.Name()), m.Element(m.Name())])
+                            if plan.transform.with_state
+                            else m.Name()
+                        )
+                    ]
+                ),
             )
             or not isinstance(statement, cst.SimpleStatementLine)
             or len(statement.body) != 1
             or self.analysis.parents.get(statement) is not plan.scope
         ):
             targets = "params, state" if plan.transform.with_state else "params"
-            self.block(init, f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet")
+            self.block(
+                init,
+                f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet",
+            )
             return
         bound = init_arguments(init)
         if init.args and init.args[0].star:
@@ -1696,9 +1994,13 @@ def _rebinds(body: cst.CSTNode, name: str) -> bool:
     """Whether ``name`` is bound below ``body`` other than by one plain assignment (augmented, in a loop…)."""
     count = 0
     for child in walk(body):
-        if isinstance(child, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)) and name in {n.value for n in walk(child.target) if isinstance(n, cst.Name)}:
+        if isinstance(child, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)) and name in {
+            n.value for n in walk(child.target) if isinstance(n, cst.Name)
+        }:
             return True
-        if isinstance(child, cst.AssignTarget) and name in {n.value for n in walk(child.target) if isinstance(n, cst.Name)}:
+        if isinstance(child, cst.AssignTarget) and name in {
+            n.value for n in walk(child.target) if isinstance(n, cst.Name)
+        }:
             count += 1
     return count != 1
 
@@ -1706,4 +2008,6 @@ def _rebinds(body: cst.CSTNode, name: str) -> bool:
 def _valid_in_init(node: cst.BaseExpression, local: set[str]) -> bool:
     """Whether a width expression can move to ``__init__``: it reads no name local to the method."""
     skipped = {id(child.attr) for child in walk(node) if isinstance(child, cst.Attribute)}
-    return not any(isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node))
+    return not any(
+        isinstance(child, cst.Name) and id(child) not in skipped and child.value in local for child in walk(node)
+    )

@@ -82,7 +82,9 @@ def outcome_annotations(outcome: FileOutcome, written: bool) -> list[str]:
         if written:
             lines.append(annotation("notice", "migrated to Flax by h2f", file=path, line=line, title="h2f"))
         else:
-            lines.append(annotation("error", f"needs migrating: run h2f migrate {path}", file=path, line=line, title="h2f"))
+            lines.append(
+                annotation("error", f"needs migrating: run h2f migrate {path}", file=path, line=line, title="h2f")
+            )
     return lines
 
 
@@ -205,9 +207,17 @@ class Report:
         ]
         touched = [record for record in self.files if record.status != "unchanged" or record.issues]
         if touched:
-            lines += ["", "## Files", "", "| File | Status | First changed line | Issues |", "| --- | --- | --- | --- |"]
+            lines += [
+                "",
+                "## Files",
+                "",
+                "| File | Status | First changed line | Issues |",
+                "| --- | --- | --- | --- |",
+            ]
             for record in touched:
-                where = record.path + (f" → {record.written_to}" if record.written_to not in (None, record.path) else "")
+                where = record.path + (
+                    f" → {record.written_to}" if record.written_to not in (None, record.path) else ""
+                )
                 changed = str(record.first_changed_line or "")
                 status = record.status.replace("_", " ")
                 cell = _code_span(where).replace("|", "\\|")  # GFM: a pipe in a cell, even in code, is escaped
@@ -215,7 +225,9 @@ class Report:
         if data["issues"]:
             lines += ["", "## Issues needing attention", ""]
             for issue in data["issues"]:
-                location = ":".join(str(part) for part in (issue["path"], issue["line"], issue["col"]) if part is not None)
+                location = ":".join(
+                    str(part) for part in (issue["path"], issue["line"], issue["col"]) if part is not None
+                )
                 code = f"**{issue['code']}** " if issue["code"] else ""
                 lines.append(f"- {_code_span(location)} {code}{issue['severity']}: {markdown_escape(issue['message'])}")
         if data["codes"]:
@@ -239,7 +251,9 @@ def _count(number: int, word: str) -> str:
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
-def _issue(path: str, line: int | None, col: int | None, code: str | None, severity: str, message: str) -> dict[str, Any]:
+def _issue(
+    path: str, line: int | None, col: int | None, code: str | None, severity: str, message: str
+) -> dict[str, Any]:
     return {"path": _posix(path), "line": line, "col": col, "code": code, "severity": severity, "message": message}
 
 

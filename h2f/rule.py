@@ -58,7 +58,12 @@ def all_rules() -> tuple[type[Rule], ...]:
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for value in vars(module).values():
-            if inspect.isclass(value) and issubclass(value, Rule) and value is not Rule and value.__module__ == module.__name__:
+            if (
+                inspect.isclass(value)
+                and issubclass(value, Rule)
+                and value is not Rule
+                and value.__module__ == module.__name__
+            ):
                 found.append(value)
     return tuple(sorted(found, key=lambda rule: (rule.order, rule.name())))
 
@@ -74,7 +79,9 @@ def bridge_rules(select: frozenset[str] = frozenset(), ignore: frozenset[str] = 
     return sorted({*select_rules("linen", select, ignore), *nnx}, key=lambda rule: (rule.order, rule.name()))
 
 
-def select_rules(target: str, select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()) -> list[type[Rule]]:
+def select_rules(
+    target: str, select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()
+) -> list[type[Rule]]:
     """The rules that run for ``target``, filtered by rule name or code (``select`` empty means all)."""
     chosen = []
     for rule in all_rules():

@@ -47,12 +47,54 @@ SAME_WIDTH_LAYERS = frozenset({"haiku.LayerNorm", "haiku.RMSNorm", "haiku.BatchN
 
 #: Functions that act element-wise on their first argument (the width goes through).
 ELEMENTWISE = frozenset(
-    {f"jax.nn.{name}" for name in ("relu", "relu6", "gelu", "silu", "swish", "sigmoid", "tanh", "elu", "celu", "selu",
-                                   "softplus", "leaky_relu", "hard_tanh", "log_sigmoid", "softmax", "log_softmax",
-                                   "glu", "mish", "soft_sign", "sparse_plus", "standardize")}
+    {
+        f"jax.nn.{name}"
+        for name in (
+            "relu",
+            "relu6",
+            "gelu",
+            "silu",
+            "swish",
+            "sigmoid",
+            "tanh",
+            "elu",
+            "celu",
+            "selu",
+            "softplus",
+            "leaky_relu",
+            "hard_tanh",
+            "log_sigmoid",
+            "softmax",
+            "log_softmax",
+            "glu",
+            "mish",
+            "soft_sign",
+            "sparse_plus",
+            "standardize",
+        )
+    }
     - {"jax.nn.glu"}
-    | {f"jax.numpy.{name}" for name in ("tanh", "exp", "log", "abs", "sin", "cos", "square", "sqrt", "negative",
-                                        "sign", "clip", "maximum", "minimum", "where", "log1p", "expm1")}
+    | {
+        f"jax.numpy.{name}"
+        for name in (
+            "tanh",
+            "exp",
+            "log",
+            "abs",
+            "sin",
+            "cos",
+            "square",
+            "sqrt",
+            "negative",
+            "sign",
+            "clip",
+            "maximum",
+            "minimum",
+            "where",
+            "log1p",
+            "expm1",
+        )
+    }
     | {"haiku.dropout"}
 )
 
@@ -161,7 +203,9 @@ class WidthFlow:
         self.returned: list[Width] = []
         self.returned_dtypes: list[Dtype] = []
 
-    def run(self, function: cst.FunctionDef, input_param: str | None, given: Width = INPUT, given_dtype: Dtype = None) -> Width:
+    def run(
+        self, function: cst.FunctionDef, input_param: str | None, given: Width = INPUT, given_dtype: Dtype = None
+    ) -> Width:
         """Walk ``function`` whose input ``input_param`` has the width ``given`` (and dtype ``given_dtype``); return
         the width of what it returns (None if unknown or not one width)."""
         if input_param is not None:
@@ -244,7 +288,11 @@ class WidthFlow:
             changed = False
             for name in carried:
                 exit_width = after.get(name)
-                if name in dropped or exit_width == bound[name] or (name in variables and _carried(exit_width, variables[name], variables)):
+                if (
+                    name in dropped
+                    or exit_width == bound[name]
+                    or (name in variables and _carried(exit_width, variables[name], variables))
+                ):
                     continue
                 changed = True
                 if name not in variables and isinstance(exit_width, str):
@@ -264,7 +312,11 @@ class WidthFlow:
         self.whole = whole - assigned - targets
 
     def _bind(self, target: cst.BaseExpression, width: Width, value: cst.BaseExpression | None = None) -> None:
-        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(width, tuple) and len(width) == len(target.elements):
+        if (
+            isinstance(target, (cst.Tuple, cst.List))
+            and isinstance(width, tuple)
+            and len(width) == len(target.elements)
+        ):
             for element, part in zip(target.elements, width):
                 self._bind(element.value, part)
             return
@@ -301,7 +353,9 @@ class WidthFlow:
             value, shape = node.args[0].value, node.args[1].value
         elif m.matches(node.func, m.Attribute(attr=m.Name("reshape"))) and node.args:
             value = node.func.value  # type: ignore[attr-defined]
-            shape = node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+            shape = (
+                node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+            )
         else:
             return False
         if not isinstance(shape, (cst.Tuple, cst.List)) or len(shape.elements) != 2 or not self._is_whole(value):
@@ -315,10 +369,16 @@ class WidthFlow:
         if "jax.numpy.reshape" in self.qualified(node.func) and len(node.args) >= 2:
             shape = node.args[1].value
         elif m.matches(node.func, m.Attribute(attr=m.Name("reshape"))) and node.args:
-            shape = node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+            shape = (
+                node.args[0].value if len(node.args) == 1 else cst.Tuple([cst.Element(arg.value) for arg in node.args])
+            )
         else:
             return None
-        if not isinstance(shape, (cst.Tuple, cst.List)) or len(shape.elements) < 2 or isinstance(shape.elements[-1], cst.StarredElement):
+        if (
+            not isinstance(shape, (cst.Tuple, cst.List))
+            or len(shape.elements) < 2
+            or isinstance(shape.elements[-1], cst.StarredElement)
+        ):
             return None
         last = shape.elements[-1].value
         if isinstance(last, cst.Integer):
@@ -335,7 +395,9 @@ class WidthFlow:
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
             return self.dtype(node.expression)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, SAME_DTYPE_OPERATORS):
-            left, right = (None if isinstance(side, cst.Integer) else self.dtype(side) for side in (node.left, node.right))
+            left, right = (
+                None if isinstance(side, cst.Integer) else self.dtype(side) for side in (node.left, node.right)
+            )
             if isinstance(node.left, cst.Integer) or isinstance(node.right, cst.Integer):
                 return left or right  # a Python int is weakly typed: the array's dtype wins
             return left if left == right else None
@@ -366,7 +428,9 @@ class WidthFlow:
             if left is not None and right is not None and left != right:
                 # A residual add: Haiku requires equal widths (or a broadcast 1, which the next layer's width
                 # check then reports loudly): the residual stream's (the plain name's) stands for both.
-                streams = [width for side, width in ((node.left, left), (node.right, right)) if isinstance(side, cst.Name)]
+                streams = [
+                    width for side, width in ((node.left, left), (node.right, right)) if isinstance(side, cst.Name)
+                ]
                 return streams[0] if len(streams) == 1 else None
             return left if left is not None else right
         if isinstance(node, cst.UnaryOperation):
@@ -422,7 +486,11 @@ class WidthFlow:
             if bound is not None and "x" in bound:
                 return self.width(bound["x"].value)
             return widths[index] if len(widths) > index else None
-        if names & {"jax.numpy.swapaxes", "jax.numpy.moveaxis"} and len(node.args) == 3 and node.args[0].keyword is None:
+        if (
+            names & {"jax.numpy.swapaxes", "jax.numpy.moveaxis"}
+            and len(node.args) == 3
+            and node.args[0].keyword is None
+        ):
             axes = [_axis(arg.value) for arg in node.args[1:]]
             return widths[0] if all(axis is not None and axis != -1 for axis in axes) else None  # see _keeps_last_axis
         if names & {"jax.numpy.concatenate"} and node.args:
@@ -433,7 +501,9 @@ class WidthFlow:
             return widths[0] if axis is None or _keeps_last_axis(node, axis) else None
         if m.matches(node.func, m.Attribute(attr=m.OneOf(*(m.Name(n) for n in REDUCTION_METHODS)))):
             value = node.func.value  # type: ignore[attr-defined]
-            reduced = node.with_changes(args=[cst.Arg(value), *node.args])  # ``x.mean(axis=1)`` as ``jnp.mean(x, axis=1)``
+            reduced = node.with_changes(
+                args=[cst.Arg(value), *node.args]
+            )  # ``x.mean(axis=1)`` as ``jnp.mean(x, axis=1)``
             return self.width(value) if _keeps_last_axis(reduced, "axis") else None
         if isinstance(node.func, cst.Call) and self.qualified(node.func.func) & SAME_WIDTH_MODULES and node.args:
             return widths[0] if node.args[0].keyword is None else None
@@ -529,7 +599,9 @@ def _names_in(node: cst.CSTNode) -> list[str]:
     return found
 
 
-def output_width(layer: str, construction: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]) -> Width:
+def output_width(
+    layer: str, construction: cst.Call, given: Width, argument_width: Callable[[cst.BaseExpression], Width]
+) -> Width:
     """The output width of the Haiku ``layer`` built by ``construction`` when it is given ``given``."""
     if layer in SAME_WIDTH_LAYERS:
         return given

@@ -83,7 +83,9 @@ def _header_comments(node: cst.CSTNode) -> list[cst.TrailingWhitespace]:
 class SkipPlan:
     """The statements of one parsed file that ``# h2f: skip`` covers, and the comments that cover nothing."""
 
-    def __init__(self, wrapper: cst.MetadataWrapper, marks: Marks, path: str, transforms: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, wrapper: cst.MetadataWrapper, marks: Marks, path: str, transforms: frozenset[str] = frozenset()
+    ) -> None:
         self.path = path
         positions = wrapper.resolve(PositionProvider)
         self.statements: list[cst.CSTNode] = []

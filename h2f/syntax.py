@@ -57,7 +57,11 @@ def with_commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     """Comma-separate ``args`` (``, `` between, none after the last)."""
     out = []
     for index, arg in enumerate(args):
-        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if index < len(args) - 1 else cst.MaybeSentinel.DEFAULT
+        comma = (
+            cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            if index < len(args) - 1
+            else cst.MaybeSentinel.DEFAULT
+        )
         out.append(arg.with_changes(comma=comma))
     return out
 
@@ -77,7 +81,11 @@ def negate(value: cst.BaseExpression) -> cst.BaseExpression:
         inner = value.expression
         return inner.with_changes(lpar=[], rpar=[]) if isinstance(inner, (cst.Name, cst.Attribute, cst.Call)) else inner
     needs_parens = not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
-    operand = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if needs_parens and not value.lpar else value
+    operand = (
+        value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        if needs_parens and not value.lpar
+        else value
+    )
     return cst.UnaryOperation(operator=cst.Not(), expression=operand)
 
 
@@ -187,7 +195,9 @@ def one_argument_per_line(node: cst.Call, indent: str, step: str) -> cst.Call:
         )
 
     args = [
-        arg.with_changes(comma=cst.Comma(whitespace_after=newline(indent + step if index < len(node.args) - 1 else indent)))
+        arg.with_changes(
+            comma=cst.Comma(whitespace_after=newline(indent + step if index < len(node.args) - 1 else indent))
+        )
         for index, arg in enumerate(node.args)
     ]
     return node.with_changes(whitespace_before_args=newline(indent + step), args=args)

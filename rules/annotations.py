@@ -56,14 +56,20 @@ class Annotations(Rule):
         construction = returned.construction
         assert construction is not None  # a factory's plan has a unit or a construction
         layer = self.ctx.analysis.is_haiku_layer_call(construction)
-        built = f"nnx.{NNX_LAYERS[layer].nnx}" if layer in NNX_LAYERS else self._module_level(code_of(construction.func))
+        built = (
+            f"nnx.{NNX_LAYERS[layer].nnx}" if layer in NNX_LAYERS else self._module_level(code_of(construction.func))
+        )
         return expr(f"Callable[..., {built}]")
 
     def _module_level(self, name: str) -> str:
         """The class ``name`` when it is defined at module level, else ``nnx.Module``: a class nested in the factory
         does not exist where the factory's signature is read."""
         unit = next((unit for unit in self.ctx.nnx_plan.units.values() if unit.name == name), None)
-        return name if unit is not None and self.ctx.analysis.parents.get(unit.node) is self.ctx.analysis.module else "nnx.Module"
+        return (
+            name
+            if unit is not None and self.ctx.analysis.parents.get(unit.node) is self.ctx.analysis.module
+            else "nnx.Module"
+        )
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression | None:
         return self._replace(original_node)

@@ -81,7 +81,12 @@ def adapt_initializer(
     if isinstance(original, cst.Lambda) and len(original.params.params) == 2 and not original.params.star_arg:
         params = updated.params  # type: ignore[attr-defined]
         return updated.with_changes(  # type: ignore[attr-defined]
-            params=params.with_changes(params=[cst.Param(cst.Name("key"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *params.params])
+            params=params.with_changes(
+                params=[
+                    cst.Param(cst.Name("key"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                    *params.params,
+                ]
+            )
         )
     ctx.report(
         original,

@@ -18,7 +18,15 @@ import libcst.matchers as m
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 
-_STACK_PARAMS = ("num_layers", "with_per_layer_inputs", "unroll", "pass_reverse_to_layer_fn", "transparent", "transparency_map", "name")
+_STACK_PARAMS = (
+    "num_layers",
+    "with_per_layer_inputs",
+    "unroll",
+    "pass_reverse_to_layer_fn",
+    "transparent",
+    "transparency_map",
+    "name",
+)
 
 
 class LayerStack(Rule):
@@ -69,14 +77,21 @@ class LayerStack(Rule):
             args.append(keyword("unroll", bound["unroll"].value))
         return args
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef | None:
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef | None:
         stack = self.stacked.get(original_node)
         if stack is None:
             return None
         params = updated_node.params
         scan_args = self._scan_arguments(stack)
         problem = None
-        if scan_args is None or len(params.params) != 1 or isinstance(params.star_arg, cst.Param) or params.kwonly_params:
+        if (
+            scan_args is None
+            or len(params.params) != 1
+            or isinstance(params.star_arg, cst.Param)
+            or params.kwonly_params
+        ):
             problem = "layer_stack with per-layer inputs, several carries or options h2f cannot map"
         elif len(original_node.decorators) > 1:
             problem = "layer_stack combined with other decorators"
@@ -90,7 +105,11 @@ class LayerStack(Rule):
         method = updated_node.with_changes(
             name=cst.Name("__call__"),
             params=params.with_changes(
-                params=[cst.Param(cst.Name("_layer"), comma=comma), params.params[0].with_changes(comma=comma), cst.Param(cst.Name("_"))]
+                params=[
+                    cst.Param(cst.Name("_layer"), comma=comma),
+                    params.params[0].with_changes(comma=comma),
+                    cst.Param(cst.Name("_")),
+                ]
             ),
             decorators=[cst.Decorator(self.ctx.linen("compact"))],
             body=updated_node.body.visit(_ReturnWithNone()),
@@ -111,7 +130,9 @@ class LayerStack(Rule):
         if function is None or function not in self.stacked or len(updated_node.args) != 1:
             return None
         scan_args = self._scan_arguments(self.stacked[function]) or []
-        lifted = call(self.ctx.linen("scan"), [positional(cst.Name(self.ctx.analysis.generated_class_name(function))), *scan_args])
+        lifted = call(
+            self.ctx.linen("scan"), [positional(cst.Name(self.ctx.analysis.generated_class_name(function))), *scan_args]
+        )
         carry = updated_node.args[0].value
         return cst.Subscript(
             value=call(call(lifted, []), [positional(carry), positional(expr("None"))]),
@@ -130,4 +151,6 @@ class _ReturnWithNone(cst.CSTTransformer):
 
     def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
         value = updated_node.value or expr("None")
-        return updated_node.with_changes(value=cst.Tuple([cst.Element(value), cst.Element(expr("None"))], lpar=[], rpar=[]))
+        return updated_node.with_changes(
+            value=cst.Tuple([cst.Element(value), cst.Element(expr("None"))], lpar=[], rpar=[])
+        )

@@ -73,7 +73,9 @@ class Layers(Rule):
                 allowed = rename.unsupported[param]
                 if allowed is not None and code_of(value) in {allowed, allowed.replace("'", '"')} or is_none(value):
                     continue
-                self.ctx.keep(original_node, self.code, f"{name}({param}=...) has no faithful Flax counterpart; left in place")
+                self.ctx.keep(
+                    original_node, self.code, f"{name}({param}=...) has no faithful Flax counterpart; left in place"
+                )
                 return None
             flax_name = rename.args.get(param)
             if flax_name is None:
@@ -87,7 +89,9 @@ class Layers(Rule):
             elif is_none(value):
                 continue
             if isinstance(value, cst.Call) and m.matches(value.func, m.Name("slice")):
-                self.ctx.keep(original_node, self.code, f"{name}({param}=slice(...)): Flax takes axes as ints; left in place")
+                self.ctx.keep(
+                    original_node, self.code, f"{name}({param}=slice(...)): Flax takes axes as ints; left in place"
+                )
                 return None
             if flax_name == "kernel_size" and rename.conv_rank:
                 value = self._kernel_size(original_node, value, rename.conv_rank)
@@ -124,7 +128,9 @@ class Layers(Rule):
             text = code_of(value)
             return expr(f"{text} if isinstance({text}, (tuple, list)) else ({text},) * {rank}")
         self.ctx.keep(
-            original_node, self.code, "kernel_shape is neither a literal nor a name: Flax reads an int as a 1-D kernel; left in place"
+            original_node,
+            self.code,
+            "kernel_shape is neither a literal nor a name: Flax reads an int as a 1-D kernel; left in place",
         )
         return None
 

@@ -34,7 +34,9 @@ class Leftovers(Rule):
         parent = self.ctx.analysis.parents.get(original)
         if isinstance(parent, cst.Attribute) and parent.value is original:
             return  # the enclosing dotted name is the reference
-        if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(original, cst.ImportFrom):
+        if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(
+            original, cst.ImportFrom
+        ):
             return
         self.survivors[id(updated)] = (updated, original)
 
@@ -61,5 +63,7 @@ class Leftovers(Rule):
             if survivor is None or survivor[0] is not node or self._already_reported(survivor[1]):
                 continue
             original = survivor[1]
-            self.ctx.report(original, self.code, f"{self.ctx.haiku_name(original)} has no Flax translation in h2f; left in place")
+            self.ctx.report(
+                original, self.code, f"{self.ctx.haiku_name(original)} has no Flax translation in h2f; left in place"
+            )
         return None

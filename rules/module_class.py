@@ -51,7 +51,6 @@ class ModuleClassRule(Rule):
         return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
 
 
-
 class _ClassConversion:
     """The conversion of one class; kept as an object so each step stays small."""
 
@@ -81,7 +80,11 @@ class _ClassConversion:
         if updated_init is not None and self.info.init is not None:
             if not self._read_constructor(self.info.init, updated_init):
                 return None
-        compact = [name for name, method in self.info.methods.items() if name != "__init__" and self.ctx.analysis.builds_inline(method)]
+        compact = [
+            name
+            for name, method in self.info.methods.items()
+            if name != "__init__" and self.ctx.analysis.builds_inline(method)
+        ]
         hoisted: dict[int, cst.BaseExpression] = {}
         if len(compact) > 1:
             # Linen allows one @nn.compact method: the submodules the others build inline move to setup().
@@ -156,7 +159,9 @@ class _ClassConversion:
             if base_init is not None:
                 passed = self._inherited_fields(base_init, names)
                 if passed is None:
-                    self.fail(original_init, "super().__init__ receives arguments other than the base's fields passed through")
+                    self.fail(
+                        original_init, "super().__init__ receives arguments other than the base's fields passed through"
+                    )
                     return False
                 inherited = passed
                 pending.extend(_comments(statement))
@@ -178,15 +183,25 @@ class _ClassConversion:
                 self.shadows[shadowed] = _fresh_attribute(f"_{shadowed}", set(names) | set(self.info.methods))
                 statement = _retarget(statement, self.shadows[shadowed])
             for node in walk(statement):
-                if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name) and node.target.value in names:  # type: ignore[attr-defined]
+                if (
+                    isinstance(node, cst.AssignTarget)
+                    and isinstance(node.target, cst.Name)
+                    and node.target.value in names
+                ):  # type: ignore[attr-defined]
                     self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
                     return False
-                if isinstance(node, cst.AssignTarget) and is_self_attribute(node.target) and node.target.attr.value in names:  # type: ignore[attr-defined]
+                if (
+                    isinstance(node, cst.AssignTarget)
+                    and is_self_attribute(node.target)
+                    and node.target.attr.value in names
+                ):  # type: ignore[attr-defined]
                     self.fail(original_init, f"self.{node.target.attr.value} shadows the field of the same name")  # type: ignore[attr-defined]
                     return False
             self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]
         if names[: len(inherited)] != inherited:
-            self.fail(original_init, "the base's fields must come first, in the base's order, as a dataclass orders them")
+            self.fail(
+                original_init, "the base's fields must come first, in the base's order, as a dataclass orders them"
+            )
             return False
         own = declared[len(inherited) :]
         if inherited and any(param.default is None for param in own) and self._base_has_defaults():
@@ -228,7 +243,9 @@ class _ClassConversion:
         base = self.ctx.analysis.module_classes.get(self.info.local_base or "")
         while base is not None and base.init is None:
             base = self.ctx.analysis.module_classes.get(base.local_base or "")
-        return base is not None and any(param.default is not None for param in base.init.params.params[1:] if param.name.value != "name")  # type: ignore[union-attr]
+        return base is not None and any(
+            param.default is not None for param in base.init.params.params[1:] if param.name.value != "name"
+        )  # type: ignore[union-attr]
 
     def _hoist(self, method: cst.FunctionDef, hoisted: dict[int, cst.BaseExpression]) -> bool:
         """Move the submodules ``method`` builds inline to setup(); False if one depends on the call."""
@@ -255,7 +272,9 @@ class _ClassConversion:
             if updated is None:
                 return False
             replacements[id(updated)] = self_attribute(attribute)
-            statements.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(attribute))], updated)]))
+            statements.append(
+                cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(attribute))], updated)])
+            )
         hoisted.update(replacements)
         self.setup_body.extend(statements)
         return True
@@ -278,7 +297,9 @@ class _ClassConversion:
         body = [_without_module_names(statement) for statement in self.setup_body]
         if init is None:
             init = cst.FunctionDef(
-                name=cst.Name("setup"), params=cst.Parameters(), body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])])
+                name=cst.Name("setup"),
+                params=cst.Parameters(),
+                body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]),
             )
         return init.with_changes(
             name=cst.Name("setup"),
@@ -350,7 +371,9 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
 def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
     """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)`` (with the
     explicit ``self`` dropped), as a call whose arguments are the base constructor's."""
-    if not m.matches(statement, m.SimpleStatementLine(body=[m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])):
+    if not m.matches(
+        statement, m.SimpleStatementLine(body=[m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])
+    ):
         return None
     call = statement.body[0].value  # type: ignore[attr-defined]
     owner = call.func.value
@@ -363,7 +386,9 @@ def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
 
 def _shadowed_parameter(statement: cst.CSTNode, params: list[str]) -> str | None:
     """``self.size = <anything but size>`` where ``size`` is a constructor parameter → ``"size"``."""
-    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))])])):
+    if not m.matches(
+        statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))])])
+    ):
         return None
     assign = statement.body[0]  # type: ignore[attr-defined]
     attribute = assign.targets[0].target.attr.value
@@ -432,7 +457,10 @@ def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> d
 
 def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:
     """``self.attr = param`` → (attr, param)."""
-    if not m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))], value=m.Name())])):
+    if not m.matches(
+        statement,
+        m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))], value=m.Name())]),
+    ):
         return None
     assign = statement.body[0]  # type: ignore[attr-defined]
     value = assign.value.value

@@ -33,14 +33,22 @@ class NetsMLP(Rule):
         original = bind_arguments(original_node, _MLP_PARAMS)
         parent = self.ctx.analysis.parents.get(original_node)
         if isinstance(parent, cst.Call) and parent.func is original_node and len(parent.args) > 1:
-            self.ctx.report(original_node, self.code, "hk.nets.MLP called with dropout_rate/rng: no Linen counterpart; left in place")
+            self.ctx.report(
+                original_node,
+                self.code,
+                "hk.nets.MLP called with dropout_rate/rng: no Linen counterpart; left in place",
+            )
             return None
         if bound is None or original is None or "output_sizes" not in bound:
             self.ctx.report(original_node, self.code, "hk.nets.MLP with *args/**kwargs; left in place")
             return None
         sizes = bound["output_sizes"].value
-        if not isinstance(sizes, (cst.List, cst.Tuple)) or any(isinstance(e, cst.StarredElement) for e in sizes.elements):
-            self.ctx.report(original_node, self.code, "hk.nets.MLP whose output_sizes is not a literal list; left in place")
+        if not isinstance(sizes, (cst.List, cst.Tuple)) or any(
+            isinstance(e, cst.StarredElement) for e in sizes.elements
+        ):
+            self.ctx.report(
+                original_node, self.code, "hk.nets.MLP whose output_sizes is not a literal list; left in place"
+            )
             return None
         dense_args: list[cst.Arg] = []
         for haiku, flax in (("w_init", "kernel_init"), ("b_init", "bias_init")):

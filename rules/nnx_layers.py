@@ -82,7 +82,9 @@ class NnxConstructions(Rule):
         for arg in linen_call.args:
             if _is_name(arg):
                 continue
-            arg = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, value=nnx_initializers(arg.value, self.ctx.analysis.linen_alias))
+            arg = arg.with_changes(
+                comma=cst.MaybeSentinel.DEFAULT, value=nnx_initializers(arg.value, self.ctx.analysis.linen_alias)
+            )
             if arg.keyword is not None and arg.keyword.value in rename.renames:
                 arg = arg.with_changes(keyword=cst.Name(rename.renames[arg.keyword.value]))
             args.append(arg)
@@ -93,7 +95,9 @@ class NnxConstructions(Rule):
 
 
 #: Linen layer class (as the layers rule names it) → its NNX layer.
-_LINEN_TO_NNX = {LAYERS[api].flax: NNX_LAYERS[api] for api in NNX_LAYERS if api in LAYERS and NNX_LAYERS[api].nnx != "Sequential"}
+_LINEN_TO_NNX = {
+    LAYERS[api].flax: NNX_LAYERS[api] for api in NNX_LAYERS if api in LAYERS and NNX_LAYERS[api].nnx != "Sequential"
+}
 
 
 def _features(linen_call: cst.Call) -> str | None:

@@ -81,7 +81,8 @@ class NnxModules(Rule):
             if len(lists) == 1:
                 return updated_node.with_changes(target=items[0].value, iter=lists[0])
             return updated_node.with_changes(
-                target=cst.Tuple(items, lpar=[], rpar=[]), iter=call(cst.Name("zip"), [positional(value) for value in lists])
+                target=cst.Tuple(items, lpar=[], rpar=[]),
+                iter=call(cst.Name("zip"), [positional(value) for value in lists]),
             )
         if isinstance(target, cst.Tuple) and not target.lpar:
             target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
@@ -104,7 +105,12 @@ class NnxModules(Rule):
             assert adapted is not None  # the plan requires an init
             init = nnx_initializers(adapted, self.ctx.analysis.linen_alias)
             args.insert(0, positional(expr("rngs.params()")))
-        value = call(init.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if isinstance(init, cst.Lambda) else init, args)
+        value = call(
+            init.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            if isinstance(init, cst.Lambda)
+            else init,
+            args,
+        )
         holder = self.ctx.nnx("Param") if submodule.kind == "param" else cst.Name(self.state_class)
         return call(holder, [positional(value)])
 
@@ -133,7 +139,9 @@ class NnxModules(Rule):
             return None
         written = bind_arguments(updated_node.body[0].value, ("name", "value"))  # type: ignore[attr-defined]
         assert written is not None
-        return updated_node.with_changes(body=[cst.Assign([cst.AssignTarget(_value_of(state.attribute))], written["value"].value)])
+        return updated_node.with_changes(
+            body=[cst.Assign([cst.AssignTarget(_value_of(state.attribute))], written["value"].value)]
+        )
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
         """Declare the state variable type at module level, before the first statement after the imports."""
@@ -146,8 +154,7 @@ class NnxModules(Rule):
             position += 1
         blank = cst.EmptyLine(indent=False)
         declaration = cst.parse_statement(
-            f"class {self.state_class}(nnx.Variable):\n"
-            '    """Values Haiku kept with hk.get_state/hk.set_state."""\n'
+            f'class {self.state_class}(nnx.Variable):\n    """Values Haiku kept with hk.get_state/hk.set_state."""\n'
         ).with_changes(leading_lines=[blank, blank])
         if position < len(body):
             body[position] = body[position].with_changes(leading_lines=[blank, blank, *_comments(body[position])])
@@ -171,7 +178,11 @@ class NnxModules(Rule):
         for arg in linen.args[1:]:
             if arg.keyword is not None and arg.keyword.value == "rng":
                 call_args.append(keyword("rngs", arg.value))
-        layer = cst.Name(submodule.loop.items[id(submodule)]) if submodule.loop is not None else self_attribute(submodule.attribute)
+        layer = (
+            cst.Name(submodule.loop.items[id(submodule)])
+            if submodule.loop is not None
+            else self_attribute(submodule.attribute)
+        )
         return call(layer, call_args)
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef | None:
@@ -186,7 +197,9 @@ class NnxModules(Rule):
                 statement = self._init(unit, statement)
                 init_done = True
             body.append(statement)
-        builds = bool(unit.submodules or unit.lifted) if unit.base is not None else unit.needs_rngs or _takes_input(unit)
+        builds = (
+            bool(unit.submodules or unit.lifted) if unit.base is not None else unit.needs_rngs or _takes_input(unit)
+        )
         if not init_done and builds:
             position = 1 if body and is_docstring(body[0]) else 0
             if position < len(body) and not body[position].leading_lines:
@@ -194,7 +207,9 @@ class NnxModules(Rule):
             blank = [cst.EmptyLine(indent=False)] if position else []  # after the docstring
             body.insert(position, self._init(unit, None).with_changes(leading_lines=blank))
         bases = [
-            arg.with_changes(value=self.ctx.nnx("Module")) if self.ctx.haiku_name(original.value) == "haiku.Module" else arg
+            arg.with_changes(value=self.ctx.nnx("Module"))
+            if self.ctx.haiku_name(original.value) == "haiku.Module"
+            else arg
             for arg, original in zip(updated_node.bases, original_node.bases)
         ]
         return updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body))
@@ -210,7 +225,9 @@ class NnxModules(Rule):
         moved = {p.name.value for p in unit.moved_params}  # the constructor takes them
         method = updated_node.with_changes(
             name=cst.Name("__call__"),
-            params=params.with_changes(params=[cst.Param(cst.Name("self")), *(p for p in params.params if p.name.value not in moved)]),
+            params=params.with_changes(
+                params=[cst.Param(cst.Name("self")), *(p for p in params.params if p.name.value not in moved)]
+            ),
             decorators=[],
             leading_lines=[cst.EmptyLine(indent=False)] if unit.submodules or _takes_input(unit) else [],
         )
@@ -265,11 +282,15 @@ class NnxModules(Rule):
                 if submodule.stack is not None:
                     from h2f.rules.nnx_layer_stack import stacked_construction
 
-                    statements.extend(stacked_construction(submodule.attribute, value, submodule.stack, after=bool(statements)))
+                    statements.extend(
+                        stacked_construction(submodule.attribute, value, submodule.stack, after=bool(statements))
+                    )
                     continue
                 value = self._fitted(value, f"self.{submodule.attribute} = ")
                 statements.append(
-                    cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(submodule.attribute))], value)])
+                    cst.SimpleStatementLine(
+                        [cst.Assign([cst.AssignTarget(self_attribute(submodule.attribute))], value)]
+                    )
                 )
         if not statements:
             statements.append(cst.SimpleStatementLine([cst.Pass()]))
@@ -292,9 +313,10 @@ class NnxModules(Rule):
                 star_arg = cst.ParamStar()
         elif not kwonly and isinstance(star_arg, cst.ParamStar):
             star_arg = cst.MaybeSentinel.DEFAULT
-        new_params = _comma_params(params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg))
+        new_params = _comma_params(
+            params.with_changes(params=positional_params, kwonly_params=kwonly, star_arg=star_arg)
+        )
         return init.with_changes(params=new_params, body=init.body.with_changes(body=statements))
-
 
     def _super_init(self, unit: Unit, statement: cst.BaseStatement) -> cst.BaseStatement:
         """``super().__init__(hidden, out, name=name)`` of a subclass → the base's NNX constructor call
@@ -303,13 +325,19 @@ class NnxModules(Rule):
         assert base is not None and isinstance(statement, cst.SimpleStatementLine)
         expression = statement.body[0]
         init_call = expression.value  # type: ignore[attr-defined]
-        args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init_call.args if not _is_keyword(arg, "name")]
-        position = 0 if m.matches(init_call.func, m.Attribute(m.Call(m.Name("super")))) else 1  # Base.__init__(self, ...)
+        args = [
+            arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init_call.args if not _is_keyword(arg, "name")
+        ]
+        position = (
+            0 if m.matches(init_call.func, m.Attribute(m.Call(m.Name("super")))) else 1
+        )  # Base.__init__(self, ...)
         if base.needs_input:
             args.insert(position, positional(cst.Name(INPUT)))
         if base.needs_rngs:
             args.append(keyword("rngs", cst.Name("rngs")))
-        return statement.with_changes(body=[expression.with_changes(value=init_call.with_changes(args=call(init_call.func, args).args))])
+        return statement.with_changes(
+            body=[expression.with_changes(value=init_call.with_changes(args=call(init_call.func, args).args))]
+        )
 
     def _loop(self, loop: Loop) -> list[cst.BaseStatement]:
         """``self.linear = nnx.List()`` per submodule, then the method's loop building them (carrying the widths
@@ -321,18 +349,28 @@ class NnxModules(Rule):
             assert value is not None, f"submodule {submodule.attribute} was not rewritten"
             holder = self_attribute(submodule.attribute)
             value = self._fitted(value, f"self.{submodule.attribute}.append(", 3, ")")
-            statements.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(holder)], call(self.ctx.nnx("List"), []))]))
+            statements.append(
+                cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(holder)], call(self.ctx.nnx("List"), []))])
+            )
             append = cst.Attribute(holder, cst.Name("append"))
             body.append(cst.SimpleStatementLine([cst.Expr(call(append, [positional(value)]))]))
         for variable, entry, after in loop.widths.carries:
             statements.append(cst.parse_statement(f"{variable} = {entry}"))  # type: ignore[arg-type]
             body.append(cst.parse_statement(f"{variable} = {after}"))  # type: ignore[arg-type]
-        target = loop.node.target.with_changes(lpar=[], rpar=[]) if isinstance(loop.node.target, cst.Tuple) else loop.node.target
+        target = (
+            loop.node.target.with_changes(lpar=[], rpar=[])
+            if isinstance(loop.node.target, cst.Tuple)
+            else loop.node.target
+        )
         if len(loop.submodules) == 1 and not loop.widths.carries:
             only = self.built[id(loop.submodules[0])]
             items = cst.ListComp(only, cst.CompFor(target=target, iter=loop.node.iter))  # type: ignore[arg-type]
             value = call(self.ctx.nnx("List"), [positional(items)])
-            return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(loop.submodules[0].attribute))], value)])]
+            return [
+                cst.SimpleStatementLine(
+                    [cst.Assign([cst.AssignTarget(self_attribute(loop.submodules[0].attribute))], value)]
+                )
+            ]
         statements.append(cst.For(target=target, iter=loop.node.iter, body=cst.IndentedBlock(body)))
         return statements
 
@@ -380,9 +418,7 @@ def _value_of(attribute: str) -> cst.Subscript:
 
 def _is_base_init(statement: cst.BaseStatement) -> bool:
     """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)``."""
-    return m.matches(
-        statement, m.SimpleStatementLine([m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])
-    )
+    return m.matches(statement, m.SimpleStatementLine([m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))]))
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:

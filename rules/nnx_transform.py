@@ -54,7 +54,9 @@ class NnxTransform(Rule):
             return None
         return updated_node.with_changes(body=self._tidy(updated_node.body, 2))
 
-    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock | None:
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock | None:
         if not self.removed and not self.added:
             return None
         body = self._tidy(updated_node.body, 1)
@@ -78,7 +80,9 @@ class NnxTransform(Rule):
             body.append(statement)
         return body
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.BaseStatement | None:
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement | None:
         plan = self.ctx.nnx_plan
         if not plan.blocked and id(original_node) in plan.removed_functions:
             return self._remove(updated_node)
@@ -100,17 +104,25 @@ class NnxTransform(Rule):
         rngs = [node for node in walk(built) if m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Rngs"))))]
         if len(rngs) > 1:  # one stream for all the layers, as Haiku's init splits one key among them
             shared = cst.Name(f"{transform.name}_rngs")
-            statements = [cst.Assign([cst.AssignTarget(shared)], rngs[0]), statements[0].with_changes(value=_replace_nodes(built, set(map(id, rngs)), shared))]
+            statements = [
+                cst.Assign([cst.AssignTarget(shared)], rngs[0]),
+                statements[0].with_changes(value=_replace_nodes(built, set(map(id, rngs)), shared)),
+            ]
         inline = id(transform.init_call) in plan.inline_inits
         lines = [
             cst.SimpleStatementLine([statement], leading_lines=updated_node.leading_lines if index == 0 else [])
             if inline or index < len(statements) - 1
-            else updated_node.with_changes(body=[statement], leading_lines=updated_node.leading_lines if index == 0 else [])
+            else updated_node.with_changes(
+                body=[statement], leading_lines=updated_node.leading_lines if index == 0 else []
+            )
             for index, statement in enumerate(statements)
         ]
         if transform.split:
             parts = f"{transform.graphdef}, {transform.params}, {transform.state or transform.rest}"
-            split = call(self.ctx.nnx("split"), [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())])
+            split = call(
+                self.ctx.nnx("split"),
+                [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())],
+            )
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
         if transform.state is not None or (transform.split and transform.passes_rng) or transform.apply_values:
             nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
@@ -134,7 +146,9 @@ class NnxTransform(Rule):
         if transform.passes_rng:
             lines += ["    if rng is not None:", "        nnx.reseed(module, default=rng)"]
         lines.append(
-            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))" if state else "    return module(*args, **kwargs)"
+            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))"
+            if state
+            else "    return module(*args, **kwargs)"
         )
         function = cst.parse_statement("\n".join(lines) + "\n")
         blank = cst.EmptyLine(indent=False)
@@ -147,7 +161,9 @@ class NnxTransform(Rule):
         """What the pure apply function returns, for its docstring (kept on one line)."""
         unused = transform.takes_rng and not transform.passes_rng
         if transform.state is not None:
-            return "the output and the new state (rng unused)." if unused else "the output, and the state after the call."
+            return (
+                "the output and the new state (rng unused)." if unused else "the output, and the state after the call."
+            )
         return "the output for these params (rng unused)." if unused else "the output for these params."
 
     def _construction(self, transform: TransformPlan) -> cst.BaseExpression:
@@ -158,9 +174,16 @@ class NnxTransform(Rule):
         if self.ctx.bridge:
             return self._bridged(transform, init, bound["rng"], rngs)
         sample = self._sample(transform, init)
-        of_sample = {INPUT: expr(f"{sample}.shape[-1]"), FLAT: expr(f"{sample}[0].size"), IN_DTYPE: expr(f"{sample}.dtype")}
+        of_sample = {
+            INPUT: expr(f"{sample}.shape[-1]"),
+            FLAT: expr(f"{sample}[0].size"),
+            IN_DTYPE: expr(f"{sample}.dtype"),
+        }
         if transform.factory is not None:  # the name holds the model's constructor the factory returned
-            return call(cst.Name(transform.name), [*(cst.Arg(of_sample[p]) for p in transform.builder_params), keyword("rngs", rngs)])
+            return call(
+                cst.Name(transform.name),
+                [*(cst.Arg(of_sample[p]) for p in transform.builder_params), keyword("rngs", rngs)],
+            )
         if transform.construction is not None:
             built = self.ctx.constructions.get(transform.construction, transform.construction)
             return replace_names(built, {"rngs": rngs, **of_sample})  # type: ignore[return-value]
@@ -196,13 +219,22 @@ class NnxTransform(Rule):
     def _sample(self, transform: TransformPlan, init: cst.Call) -> str:
         """The source of the sample input ``init`` was given (parenthesised where needed)."""
         function = transform.transform.function
-        first = function.params.params[0].name.value if isinstance(function, cst.FunctionDef) and function.params.params else None
+        first = (
+            function.params.params[0].name.value
+            if isinstance(function, cst.FunctionDef) and function.params.params
+            else None
+        )
         positional = [arg for arg in init.args if arg.keyword is None]
         keywords = [arg for arg in init.args if arg.keyword is not None and arg.keyword.value != "rng"]
         if transform.transform.kind == "multi_transform":  # init's arguments are those of the function it returns
             first = keywords[0].keyword.value if keywords else None  # type: ignore[union-attr]
-        sample = positional[1].value if len(positional) > 1 else next(
-            (arg.value for arg in keywords if arg.keyword.value == first), None  # type: ignore[union-attr]
+        sample = (
+            positional[1].value
+            if len(positional) > 1
+            else next(
+                (arg.value for arg in keywords if arg.keyword.value == first),
+                None,  # type: ignore[union-attr]
+            )
         )
         if sample is None:
             return "sample"  # unreachable: the plan blocks an init without a sample when a width is needed
@@ -230,7 +262,9 @@ class NnxTransform(Rule):
         if transform.apply_values and id(original_node) not in transform.direct:
             return call(cst.Name(transform.apply_function), args)  # the function keeps Haiku's signature
         if transform.state is not None:
-            return call(cst.Name(transform.apply_function), [*args[:2], *([rng] if transform.passes_rng and rng else []), *rest])
+            return call(
+                cst.Name(transform.apply_function), [*args[:2], *([rng] if transform.passes_rng and rng else []), *rest]
+            )
         if id(original_node) in transform.direct:
             if rng is not None and not is_none(rng.value) and transform.uses_rng:
                 self.ctx.report(
@@ -245,7 +279,12 @@ class NnxTransform(Rule):
         # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
         model = call(
             self.ctx.nnx("merge"),
-            [cst.Arg(cst.Name(transform.graphdef)), args[0], cst.Arg(cst.Name(transform.rest)), keyword("copy", cst.Name("True"))],
+            [
+                cst.Arg(cst.Name(transform.graphdef)),
+                args[0],
+                cst.Arg(cst.Name(transform.rest)),
+                keyword("copy", cst.Name("True")),
+            ],
         )
         return call(_method(model, method), rest)
 

@@ -26,7 +26,9 @@ class NextRngKey(Rule):
         if name not in self.haiku_apis or original_node in self.ctx.analysis.dropout_keys:
             return None
         if self.ctx.analysis.module_scope(original_node) is None:
-            self.ctx.report(original_node, self.code, f"{name}() outside a module method or transformed function; left in place")
+            self.ctx.report(
+                original_node, self.code, f"{name}() outside a module method or transformed function; left in place"
+            )
             return None
         make_rng = f'self.make_rng("{SAMPLE_STREAM}")'
         if name == "haiku.next_rng_key" and not updated_node.args:

@@ -31,7 +31,11 @@ class Scan(Rule):
         self.scanned: dict[cst.CSTNode, cst.Call] = {}
         for node in ctx.analysis.nodes_of(cst.Call):
             if ctx.haiku_name(node.func) == "haiku.scan" and node.args:
-                constructor = ctx.analysis.constructor_of(node.args[0].value) if isinstance(node.args[0].value, cst.Name) else None
+                constructor = (
+                    ctx.analysis.constructor_of(node.args[0].value)
+                    if isinstance(node.args[0].value, cst.Name)
+                    else None
+                )
                 if constructor is not None and ctx.analysis.local_module_class(constructor.func) is not None:
                     self.scanned[constructor] = node
 
@@ -44,7 +48,9 @@ class Scan(Rule):
         bound = bind_arguments(updated_node, _SCAN_PARAMS)
         if bound is None or not any(node is original_node for node in self.scanned.values()):
             self.ctx.report(
-                original_node, self.code, "hk.scan of something other than a module built in the same method; left in place"
+                original_node,
+                self.code,
+                "hk.scan of something other than a module built in the same method; left in place",
             )
             return None
         return call(bound["f"].value, [positional(bound["init"].value), positional(bound["xs"].value)])

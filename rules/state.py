@@ -31,7 +31,9 @@ class ParametersAndState(Rule):
         if name not in self.haiku_apis:
             return None
         if self.ctx.analysis.module_scope(original_node) is None:
-            self.ctx.report(original_node, self.code, f"{name} outside a module method or transformed function; left in place")
+            self.ctx.report(
+                original_node, self.code, f"{name} outside a module method or transformed function; left in place"
+            )
             return None
         if name == "haiku.get_parameter":
             return self._get_parameter(original_node, updated_node)
@@ -70,18 +72,28 @@ class ParametersAndState(Rule):
         shape = bound["shape"].value if "shape" in bound else cst.Tuple([])
         variable = call(
             expr("self.variable"),
-            [positional(collection), positional(bound["name"].value), positional(init), positional(shape), positional(dtype)],
+            [
+                positional(collection),
+                positional(bound["name"].value),
+                positional(init),
+                positional(shape),
+                positional(dtype),
+            ],
         )
         return cst.Attribute(value=variable, attr=cst.Name("value"))
 
-    def _state_initializer(self, original: cst.BaseExpression, updated: cst.BaseExpression) -> cst.BaseExpression | None:
+    def _state_initializer(
+        self, original: cst.BaseExpression, updated: cst.BaseExpression
+    ) -> cst.BaseExpression | None:
         if isinstance(original, cst.Call) and self.ctx.haiku_name(original.func) == "haiku.initializers.Constant":
             value = original.args[0].value if original.args else None
             if value is not None:
                 self._float32()
                 return expr(f"lambda shape, dtype: jnp.full(shape, {code_of(value)}, dtype)")
         if isinstance(original, cst.Call) and self.ctx.haiku_name(original.func) in INITIALIZERS:
-            self.ctx.report(original, self.code, "random initializer for hk.get_state has no Flax counterpart; left in place")
+            self.ctx.report(
+                original, self.code, "random initializer for hk.get_state has no Flax counterpart; left in place"
+            )
             return None
         return updated
 
@@ -100,7 +112,9 @@ class ParametersAndState(Rule):
         if self.ctx.haiku_name(original_call.func) != "haiku.set_state":
             return None
         if self.ctx.analysis.module_scope(original_call) is None:
-            self.ctx.report(original_call, self.code, "hk.set_state outside a module method or transformed function; left in place")
+            self.ctx.report(
+                original_call, self.code, "hk.set_state outside a module method or transformed function; left in place"
+            )
             return None
         bound = bind_arguments(updated_node.body[0].value, ("name", "value"))  # type: ignore[attr-defined]
         if bound is None or set(bound) != {"name", "value"}:
@@ -108,7 +122,11 @@ class ParametersAndState(Rule):
             return None
         put = call(
             expr("self.put_variable"),
-            [positional(cst.SimpleString(f'"{STATE_COLLECTION}"')), positional(bound["name"].value), positional(bound["value"].value)],
+            [
+                positional(cst.SimpleString(f'"{STATE_COLLECTION}"')),
+                positional(bound["name"].value),
+                positional(bound["value"].value),
+            ],
         )
         statement = updated_node.with_changes(body=[cst.Expr(put)])
         if not self._read_with_get_state(original_call, bound["name"].value):
@@ -126,8 +144,11 @@ class ParametersAndState(Rule):
         region = owner if owner is not None else scope
         wanted = code_of(name).strip("'\"")
         for candidate in walk(region) if region is not None else ():
-            if isinstance(candidate, cst.Call) and self.ctx.haiku_name(candidate.func) == "haiku.get_state" and candidate.args:
+            if (
+                isinstance(candidate, cst.Call)
+                and self.ctx.haiku_name(candidate.func) == "haiku.get_state"
+                and candidate.args
+            ):
                 if code_of(candidate.args[0].value).strip("'\"") == wanted:
                     return True
         return False
-

@@ -91,7 +91,10 @@ class TransformRule(Rule):
         method = updated.with_changes(
             name=cst.Name("__call__"),
             params=params.with_changes(
-                params=[cst.Param(cst.Name("self"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), *params.params]
+                params=[
+                    cst.Param(cst.Name("self"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                    *params.params,
+                ]
                 if params.params or params.star_arg or params.kwonly_params or params.star_kwarg
                 else [cst.Param(cst.Name("self"))]
             ),
@@ -105,7 +108,9 @@ class TransformRule(Rule):
             leading_lines=updated.leading_lines,
         )
 
-    def _direct_construction(self, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
+    def _direct_construction(
+        self, transform: Transform, function: cst.FunctionDef | cst.Lambda
+    ) -> cst.BaseExpression | None:
         """The module construction a trivial transformed function amounts to (as rewritten), or None."""
         constructor = (multi_construction if transform.kind == "multi_transform" else direct_construction)(
             self.ctx.analysis, transform, function
@@ -166,7 +171,9 @@ class TransformRule(Rule):
 
     # ----- the binding -------------------------------------------------------------------------------
 
-    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign | cst.RemovalSentinel | None:
+    def leave_Assign(
+        self, original_node: cst.Assign, updated_node: cst.Assign
+    ) -> cst.Assign | cst.RemovalSentinel | None:
         if self.ctx.bridge:
             return None  # the nnx.bridge fallback: bindings and init sites are the NNX transform rule's
         for transform in self.ctx.analysis.transforms.values():
@@ -204,13 +211,19 @@ class TransformRule(Rule):
     def _binding(self, transform: Transform, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
         function = transform.function
         if function is None:
-            self.ctx.report(original, self.code, f"cannot see the function {transform.function_name!r} that is transformed; left in place")
+            self.ctx.report(
+                original,
+                self.code,
+                f"cannot see the function {transform.function_name!r} that is transformed; left in place",
+            )
             return None
         construction = self._direct_construction(transform, function)
         if construction is not None and (isinstance(function, cst.Lambda) or self._only_used_by_transform(function)):
             return updated.with_changes(value=construction)
         if isinstance(function, cst.Lambda):
-            self.ctx.report(original, self.code, "hk.transform of a lambda that is not a single module call; left in place")
+            self.ctx.report(
+                original, self.code, "hk.transform of a lambda that is not a single module call; left in place"
+            )
             return updated.with_changes(value=original.value)  # its body stays Haiku too
         if transform.kind == "multi_transform":
             return None
@@ -263,9 +276,17 @@ class TransformRule(Rule):
         if not transform.with_state:
             return None
         if "static_argnames" in keywords:
-            self.ctx.report(original, self.code, "jax.jit(apply, static_argnames=...): add 'mutable' to the static names by hand")
+            self.ctx.report(
+                original, self.code, "jax.jit(apply, static_argnames=...): add 'mutable' to the static names by hand"
+            )
             return None
-        return call(updated.func, [*[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args], keyword("static_argnames", expr('("mutable",)'))])
+        return call(
+            updated.func,
+            [
+                *[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in updated.args],
+                keyword("static_argnames", expr('("mutable",)')),
+            ],
+        )
 
     def _apply_target(self, func: cst.BaseExpression) -> tuple[Transform, str | None] | None:
         if is_name_attribute(func, "apply"):
@@ -273,11 +294,17 @@ class TransformRule(Rule):
             return (transform, None) if transform is not None and transform.kind == "transform" else None
         if isinstance(func, cst.Name):
             return self.ctx.analysis.alias_of(func, "apply")
-        if isinstance(func, cst.Attribute) and func.attr.value == "apply_fn" and self.ctx.analysis.apply_fn_transform is not None:
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "apply_fn"
+            and self.ctx.analysis.apply_fn_transform is not None
+        ):
             return self.ctx.analysis.apply_fn_transform, None
         return None
 
-    def _apply(self, original: cst.Call, updated: cst.Call, transform: Transform, method: str | None) -> cst.BaseExpression | None:
+    def _apply(
+        self, original: cst.Call, updated: cst.Call, transform: Transform, method: str | None
+    ) -> cst.BaseExpression | None:
         leading = ["params"] + (["state"] if transform.with_state else []) + (["rng"] if transform.apply_rng else [])
         args = list(updated.args)
         taken: dict[str, cst.BaseExpression] = {}
@@ -285,7 +312,9 @@ class TransformRule(Rule):
         for arg in args:
             if arg.star:
                 if len(taken) < len(leading):
-                    self.ctx.report(original, self.code, "apply called with *args before its params/state/rng; left in place")
+                    self.ctx.report(
+                        original, self.code, "apply called with *args before its params/state/rng; left in place"
+                    )
                     return None
                 rest.append(arg)
             elif arg.keyword is None and len(taken) < len(leading) and not rest:
@@ -295,9 +324,13 @@ class TransformRule(Rule):
             else:
                 rest.append(arg)
         if set(taken) != set(leading):
-            self.ctx.report(original, self.code, f"apply call without {', '.join(sorted(set(leading) - set(taken)))}; left in place")
+            self.ctx.report(
+                original, self.code, f"apply call without {', '.join(sorted(set(leading) - set(taken)))}; left in place"
+            )
             return None
-        variables = f'{{"params": {code_of(taken["params"])}' + (f', **{code_of(taken["state"])}}}' if transform.with_state else "}")
+        variables = f'{{"params": {code_of(taken["params"])}' + (
+            f", **{code_of(taken['state'])}}}" if transform.with_state else "}"
+        )
         new_args = [positional(expr(variables)), *[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in rest]]
         rng = taken.get("rng")
         model_streams, model_collections = self.ctx.analysis.features_of(transform)
@@ -307,7 +340,11 @@ class TransformRule(Rule):
         if transform.with_state:
             collections = sorted(model_collections)
             # A tuple rather than a list: it stays hashable when apply is jitted with mutable static.
-            mutable = expr(repr(tuple(collections)).replace("'", '"')) if collections else expr(f"tuple({code_of(taken['state'])})")
+            mutable = (
+                expr(repr(tuple(collections)).replace("'", '"'))
+                if collections
+                else expr(f"tuple({code_of(taken['state'])})")
+            )
             new_args.append(keyword("mutable", mutable))
         if method is not None:
             new_args.append(keyword("method", cst.SimpleString(f'"{method}"')))
@@ -362,14 +399,18 @@ def left_in_place(analysis: FileAnalysis, transform: Transform) -> bool:
     function = transform.function
     if function is None:  # typed or imported names stand for a transform made elsewhere
         return isinstance(transform.binding, (cst.Assign, cst.Call))
-    if isinstance(transform.binding, cst.Call) and (not isinstance(function, cst.FunctionDef) or transform.kind != "transform"):
+    if isinstance(transform.binding, cst.Call) and (
+        not isinstance(function, cst.FunctionDef) or transform.kind != "transform"
+    ):
         return True
     if transform.kind == "multi_transform":
         return multi_construction(analysis, transform, function) is None
     return isinstance(function, cst.Lambda) and direct_construction(analysis, transform, function) is None
 
 
-def multi_construction(analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.Call | None:
+def multi_construction(
+    analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda
+) -> cst.Call | None:
     """The original module construction of a ``hk.multi_transform``-ed function that builds one module and
     returns its methods (``return module, (module.encode, module.decode)``), or None."""
     if not isinstance(function, cst.FunctionDef) or _param_names(function) != []:
@@ -404,7 +445,9 @@ def multi_construction(analysis: FileAnalysis, transform: Transform, function: c
     return constructor
 
 
-def direct_construction(analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda) -> cst.Call | None:
+def direct_construction(
+    analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda
+) -> cst.Call | None:
     """The original module construction an ``hk.transform``-ed function amounts to: ``return Model(10)(x)``
     where the constructor does not read the function's parameters and the call passes them all, in order."""
     body = _returned_expression(function)

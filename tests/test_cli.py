@@ -360,7 +360,9 @@ def test_installed_script_reports_a_missing_path_and_continues(tmp_path: Path) -
     plain = write(tmp_path / "plain.py", PLAIN_SOURCE)
     before = snapshot(tmp_path)
     missing = tmp_path / "missing.py"
-    done = subprocess.run([installed_script(), "migrate", str(missing), str(plain)], check=False, capture_output=True, text=True)
+    done = subprocess.run(
+        [installed_script(), "migrate", str(missing), str(plain)], check=False, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stdout == ""
     assert f"{missing}: error: no such file or directory" in done.stderr.splitlines()
@@ -495,5 +497,7 @@ def test_migrate_never_imports_jax_flax_or_haiku(tmp_path: Path) -> None:
         "except SystemExit as exit:\n    code = exit.code\n"
         "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'jaxlib', 'flax', 'haiku', 'optax', 'numpy'}))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, env=_source_env())
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, env=_source_env()
+    )
     assert done.stdout.strip() == "1 []", done.stderr

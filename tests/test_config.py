@@ -43,11 +43,16 @@ def test_exclude_applies_to_files_named_explicitly_as_the_pre_commit_hook_does(t
     before = snapshot(tree / "src" / "legacy")
     result = run("migrate", "--check", "src/legacy/old.py", "src/model.py")
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"would migrate {Path('src/model.py')}", "h2f: 1 file would be migrated, 0 unchanged, 0 failed, 0 warnings"]
+    assert result.stderr.splitlines() == [
+        f"would migrate {Path('src/model.py')}",
+        "h2f: 1 file would be migrated, 0 unchanged, 0 failed, 0 warnings",
+    ]
     assert snapshot(tree / "src" / "legacy") == before
 
 
-def test_globs_are_relative_to_the_pyproject_not_the_working_directory(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_globs_are_relative_to_the_pyproject_not_the_working_directory(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pyproject(tree, 'exclude = ["src/legacy"]')
     monkeypatch.chdir(tree / "src")
     assert run("migrate", ".").exit_code == 0
@@ -93,7 +98,10 @@ entry = "Encoder"
 """,
     )
     config = load_config(tmp_path)
-    entries = (VerifyEntry("MLP(16, 4)", "src/model.py", "MLP(784, 16, 4)", ("f32[8,784]", "training=False")), VerifyEntry("Encoder"))
+    entries = (
+        VerifyEntry("MLP(16, 4)", "src/model.py", "MLP(784, 16, 4)", ("f32[8,784]", "training=False")),
+        VerifyEntry("Encoder"),
+    )
     assert config.verify == VerifyConfig(1e-4, 120.0, entries)
 
 
@@ -107,7 +115,10 @@ entry = "Encoder"
         ("[tool.h2f.verify]\ntimeout = true", "timeout must be a number of seconds >= 1"),
         ("[tool.h2f.verify]\nentries = {entry = 'M'}", "entries must be an array of tables"),
         ("[[tool.h2f.verify.entries]]\nfile = 'a.py'", "entries]] #1 entry must be a non-empty string"),
-        ("[[tool.h2f.verify.entries]]\nentry = 'M'\ninput = ['f32[1]']", "unknown key 'input' in [[tool.h2f.verify.entries]] #1"),
+        (
+            "[[tool.h2f.verify.entries]]\nentry = 'M'\ninput = ['f32[1]']",
+            "unknown key 'input' in [[tool.h2f.verify.entries]] #1",
+        ),
         ("[[tool.h2f.verify.entries]]\nentry = 'M'\ninputs = 'f32[1]'", "inputs must be a list of input specs"),
         ("[[tool.h2f.verify.entries]]\nentry = 'M'\nflax_entry = 3", "flax_entry must be a string"),
     ],

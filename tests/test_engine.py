@@ -97,7 +97,9 @@ def test_nnx_takes_a_named_initializer_only_when_layers_alone_use_it() -> None:
 
 
 def test_nnx_leaves_a_file_whose_layer_initializer_has_no_flax_counterpart() -> None:
-    source = HAIKU_MODEL.replace("hk.Linear(self.size)", "hk.Linear(self.size, w_init=hk.initializers.TruncatedNormal(mean=0.5))")
+    source = HAIKU_MODEL.replace(
+        "hk.Linear(self.size)", "hk.Linear(self.size, w_init=hk.initializers.TruncatedNormal(mean=0.5))"
+    )
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
     assert [d.code for d in result.diagnostics] == ["H2F100"] and "mean" in result.diagnostics[0].message
@@ -219,9 +221,7 @@ LEFT_IN_PLACE_TRANSFORMS = {
 @pytest.mark.parametrize("binding", LEFT_IN_PLACE_TRANSFORMS.values(), ids=list(LEFT_IN_PLACE_TRANSFORMS))
 def test_call_sites_of_a_transform_left_in_place_stay_haiku(binding: str) -> None:
     source = (
-        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n"
-        + binding
-        + "x = jnp.ones((2, 3))\n"
+        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n" + binding + "x = jnp.ones((2, 3))\n"
         "params = model.init(jax.random.PRNGKey(0), x)\n"
         "init_fn = model.init\n"
         "params, state = init_fn(jax.random.PRNGKey(0), x)\n"
@@ -235,7 +235,9 @@ def test_call_sites_of_a_transform_left_in_place_stay_haiku(binding: str) -> Non
 
 def test_other_files_keep_the_call_sites_of_a_transform_left_in_place(tmp_path: Path) -> None:
     models = "import haiku as hk\nfrom nets import forward\n\nmodel = hk.transform(forward)\n"
-    train = "import jax\n\nfrom models import model\n\nparams = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))\n"
+    train = (
+        "import jax\n\nfrom models import model\n\nparams = model.init(jax.random.PRNGKey(0), jax.numpy.ones((1, 3)))\n"
+    )
     (tmp_path / "models.py").write_text(models)
     (tmp_path / "train.py").write_text(train)
     command = [sys.executable, "-m", "h2f", "migrate", "--jobs", "1", "--no-cache", str(tmp_path)]
@@ -292,5 +294,11 @@ def test_nnx_never_guesses_a_width_it_cannot_follow() -> None:
     assert result.code == source
     # The Linear after it (the LayerNorm follows that Linear); a library file (no model built) is not bridged.
     assert [d.code for d in result.diagnostics] == ["H2F100", "H2F100"]
-    assert "not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class" in result.diagnostics[0].message
-    assert "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow" in result.diagnostics[1].message
+    assert (
+        "not built by a model of this file, so the nnx.bridge fallback would leave it a Linen class"
+        in result.diagnostics[0].message
+    )
+    assert (
+        "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow"
+        in result.diagnostics[1].message
+    )

@@ -62,8 +62,17 @@ def test_every_fixture_names_its_entry() -> None:
 
 
 def _command(case: Path, target: str, spec: dict[str, Any]) -> list[str]:
-    command = [sys.executable, "-m", "h2f", "verify", "--json", str(case / "before.py"), str(case / f"{target}.py"),
-               "--entry", spec["entry"]]
+    command = [
+        sys.executable,
+        "-m",
+        "h2f",
+        "verify",
+        "--json",
+        str(case / "before.py"),
+        str(case / f"{target}.py"),
+        "--entry",
+        spec["entry"],
+    ]
     if f"{target}_entry" in spec:
         command += ["--flax-entry", spec[f"{target}_entry"]]
     for value in spec["inputs"]:

@@ -64,7 +64,9 @@ def test_migration_matches_expected(case: Path, target: str, request: pytest.Fix
             warnings.write_text(_diagnostic_lines(result))
         elif warnings.exists():
             warnings.unlink()
-    assert result.code == _expected_file(case, target).read_text(), f"run pytest --update-fixtures and review {expected}"
+    assert result.code == _expected_file(case, target).read_text(), (
+        f"run pytest --update-fixtures and review {expected}"
+    )
     assert _diagnostic_lines(result) == (warnings.read_text() if warnings.exists() else "")
 
 
@@ -78,7 +80,9 @@ def test_migration_is_idempotent(case: Path, target: str) -> None:
 
 def _runnable(case: Path, target: str) -> bool:
     warnings = _warnings_file(case, target)
-    codes = {line.split(": ")[1].split()[0] for line in warnings.read_text().splitlines()} if warnings.exists() else set()
+    codes = (
+        {line.split(": ")[1].split()[0] for line in warnings.read_text().splitlines()} if warnings.exists() else set()
+    )
     return not codes & LEFT_IN_PLACE
 
 

@@ -57,7 +57,10 @@ def test_a_loop_that_rebinds_its_variable_is_refused() -> None:
     source = LOOP_MODEL.replace("      x = jax.nn.relu", "      width = width * 2\n      x = jax.nn.relu")
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
-    assert "builds a submodule in a loop or nested function whose loop variable (width) __init__ cannot reuse" in result.diagnostics[0].message
+    assert (
+        "builds a submodule in a loop or nested function whose loop variable (width) __init__ cannot reuse"
+        in result.diagnostics[0].message
+    )
 
 
 def test_an_unnamed_module_after_a_loop_of_the_same_kind_is_refused() -> None:
@@ -177,11 +180,15 @@ def test_a_subclass_that_would_keep_an_unused_base_submodule_is_refused() -> Non
 
 
 def test_dropout_and_named_layers_in_a_loop() -> None:
-    source = LOOP_MODEL.replace(
-        "      x = jax.nn.relu(hk.Linear(width)(x))",
-        '      x = jax.nn.relu(hk.Linear(width, name=f"layer_{i}")(x))\n'
-        "      x = hk.dropout(hk.next_rng_key(), 0.5 if training else 0.0, x)",
-    ).replace("for width in self.widths:", "for i, width in enumerate(self.widths):").replace("(self, x)", "(self, x, training)")
+    source = (
+        LOOP_MODEL.replace(
+            "      x = jax.nn.relu(hk.Linear(width)(x))",
+            '      x = jax.nn.relu(hk.Linear(width, name=f"layer_{i}")(x))\n'
+            "      x = hk.dropout(hk.next_rng_key(), 0.5 if training else 0.0, x)",
+        )
+        .replace("for width in self.widths:", "for i, width in enumerate(self.widths):")
+        .replace("(self, x)", "(self, x, training)")
+    )
     tower = _run(source)["Tower"](5, [7, 3], rngs=nnx.Rngs(0))
     assert [layer.kernel.shape for layer in tower.layer] == [(5, 7), (7, 3)]  # Haiku's layer_0, layer_1
     assert len(tower.dropout) == 2
@@ -191,11 +198,15 @@ def test_dropout_and_named_layers_in_a_loop() -> None:
 
 
 def test_a_second_loop_of_the_same_unnamed_layers_is_refused() -> None:
-    source = LOOP_MODEL.replace("    return hk.Linear", "    for width in self.widths:\n      x = hk.Linear(width)(x)\n    return hk.Linear")
+    source = LOOP_MODEL.replace(
+        "    return hk.Linear", "    for width in self.widths:\n      x = hk.Linear(width)(x)\n    return hk.Linear"
+    )
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
     messages = [d.message for d in result.diagnostics]
-    assert any("after the ones a loop above builds (its name depends on the loop's length)" in message for message in messages), messages
+    assert any(
+        "after the ones a loop above builds (its name depends on the loop's length)" in message for message in messages
+    ), messages
 
 
 PARAM_MODEL = """\
@@ -222,7 +233,9 @@ def test_a_parameter_with_the_input_dtype_takes_it_from_the_constructor() -> Non
     assert layer.shift.dtype == jnp.bfloat16 and layer.scale.dtype == jnp.float32  # Haiku's default dtype
 
 
-DTYPE_PARENT = PARAM_MODEL.replace("init=jnp.zeros", "dtype=x.dtype, init=jnp.zeros") + """
+DTYPE_PARENT = (
+    PARAM_MODEL.replace("init=jnp.zeros", "dtype=x.dtype, init=jnp.zeros")
+    + """
 
 class Net(hk.Module):
   def __call__(self, x):
@@ -238,6 +251,7 @@ model = hk.transform(forward)
 x = jnp.ones((2, 3), jnp.bfloat16)
 params = model.init(jax.random.PRNGKey(0), x)
 """
+)
 
 
 def test_the_input_dtype_is_passed_down_through_dtype_keeping_layers_and_taken_from_the_sample() -> None:
@@ -263,7 +277,9 @@ def _haiku_params(source: str) -> dict:
 
 def test_a_dtype_that_cannot_be_followed_stays_loud() -> None:
     base = DTYPE_PARENT.replace("import jax.numpy as jnp", "import jax\nimport jax.numpy as jnp")
-    unfollowed = base.replace("jax.nn.relu(hk.Linear(4)(x)) * 2", "jnp.tanh(hk.Linear(4)(x))")  # an int input would give floats
+    unfollowed = base.replace(
+        "jax.nn.relu(hk.Linear(4)(x)) * 2", "jnp.tanh(hk.Linear(4)(x))"
+    )  # an int input would give floats
     result = migrate_source(unfollowed, Options(target="nnx"), path="m.py")
     assert result.code == unfollowed
     assert [d.format() for d in result.diagnostics] == [
@@ -271,7 +287,9 @@ def test_a_dtype_that_cannot_be_followed_stays_loud() -> None:
         "dtype h2f cannot prove to be the dtype of this module's input (only hk.Linear/hk.Conv, jax.nn.relu, "
         "jnp.abs/negative/sign/square and +, -, *, @ keep any dtype): not supported by the nnx target yet; file left in place"
     ]
-    promoted = base.replace("return ScaleShift()(h)", "return ScaleShift()(ScaleShift()(h))")  # x * float32 scale: promoted
+    promoted = base.replace(
+        "return ScaleShift()(h)", "return ScaleShift()(ScaleShift()(h))"
+    )  # x * float32 scale: promoted
     assert [d.code for d in migrate_source(promoted, Options(target="nnx")).diagnostics] == ["H2F100"]
     local = PARAM_MODEL.replace("init=jnp.zeros", "dtype=scale.dtype, init=jnp.zeros")
     result = migrate_source(local, Options(target="nnx"), path="m.py")
@@ -302,9 +320,14 @@ def test_a_reshape_that_names_its_last_size_gives_the_width() -> None:
 
 
 def test_a_loop_that_may_build_fewer_modules_than_it_iterates_is_refused() -> None:
-    early = LOOP_MODEL.replace("    for width in self.widths:\n", "    for width in self.widths:\n      if width > 10:\n        break\n")
+    early = LOOP_MODEL.replace(
+        "    for width in self.widths:\n", "    for width in self.widths:\n      if width > 10:\n        break\n"
+    )
     conditional = LOOP_MODEL.replace("jax.nn.relu(hk.Linear(width)(x))", "hk.Linear(width)(x) if width > 1 else x")
-    for source, reason in ((early, "that may end an iteration early (`break`"), (conditional, "in a loop or nested function under a condition")):
+    for source, reason in (
+        (early, "that may end an iteration early (`break`"),
+        (conditional, "in a loop or nested function under a condition"),
+    ):
         result = migrate_source(source, Options(target="nnx"), path="m.py")
         assert result.code == source
         assert any(reason in d.message for d in result.diagnostics), result.diagnostics

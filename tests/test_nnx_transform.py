@@ -175,23 +175,33 @@ def test_a_factory_returns_the_models_constructor() -> None:
 
 
 def test_a_factory_called_other_than_into_a_name_is_refused() -> None:
-    source = FACTORY.replace("model = make(4)\nparams = model.init(", "params = make(4).init(").replace("model.apply", "make(4).apply")
+    source = FACTORY.replace("model = make(4)\nparams = model.init(", "params = make(4).init(").replace(
+        "model.apply", "make(4).apply"
+    )
     result = _migrate(source)
     assert result.code == source
-    assert any("make (returns a transform) used other than as `model = make(...)`" in d.message for d in result.diagnostics)
+    assert any(
+        "make (returns a transform) used other than as `model = make(...)`" in d.message for d in result.diagnostics
+    )
 
 
 def test_multi_transform_methods_on_other_params_of_a_random_model_are_refused() -> None:
     result = _migrate(MULTI_DROPOUT)
     assert result.code == MULTI_DROPOUT
     messages = [d.message for d in result.diagnostics]
-    assert any("methods of a multi_transform called on other params, for a model that draws random numbers" in m for m in messages), messages
+    assert any(
+        "methods of a multi_transform called on other params, for a model that draws random numbers" in m
+        for m in messages
+    ), messages
 
 
 def test_a_jitted_init_builds_the_model_and_the_training_loop_computes_what_haikus_did(tmp_path: Path) -> None:
     result = _migrate(JITTED_INIT_TRAINING)
     assert not result.diagnostics, result.diagnostics
-    assert "net_rngs = nnx.Rngs(jax.random.PRNGKey(42))\nnet = nnx.Sequential(nnx.Linear(x.shape[-1], 8, rngs=net_rngs)" in result.code
+    assert (
+        "net_rngs = nnx.Rngs(jax.random.PRNGKey(42))\nnet = nnx.Sequential(nnx.Linear(x.shape[-1], 8, rngs=net_rngs)"
+        in result.code
+    )
     report = _verify(tmp_path, JITTED_INIT_TRAINING, result.code)
     assert report.passed and report.compared, str(report)
 
@@ -253,7 +263,9 @@ z, s_state = step(s_params, s_state, x)
 """
 
 
-def test_params_state_and_factory_annotations_become_nnx_types_and_the_program_computes_what_haikus_did(tmp_path: Path) -> None:
+def test_params_state_and_factory_annotations_become_nnx_types_and_the_program_computes_what_haikus_did(
+    tmp_path: Path,
+) -> None:
     result = _migrate(ANNOTATED)
     assert not result.diagnostics, result.diagnostics
     for line in (
@@ -270,7 +282,9 @@ def test_params_state_and_factory_annotations_become_nnx_types_and_the_program_c
 def test_a_factory_whose_class_is_nested_in_it_is_typed_as_returning_an_nnx_module() -> None:
     """``-> type[Forward]`` would name a class that exists only inside the factory: the signature would not run."""
     before = (Path(__file__).parent.parent / "fixtures" / "transform" / "factories" / "before.py").read_text()
-    source = before.replace("def make_scaled_model(hidden, scale):", "def make_scaled_model(hidden, scale) -> hk.Transformed:")
+    source = before.replace(
+        "def make_scaled_model(hidden, scale):", "def make_scaled_model(hidden, scale) -> hk.Transformed:"
+    )
     source = source.replace("def make_model(hidden):", "def make_model(hidden) -> hk.Transformed:")
     result = _migrate(source)
     assert not result.diagnostics, result.diagnostics
@@ -283,7 +297,9 @@ def test_a_factory_whose_class_is_nested_in_it_is_typed_as_returning_an_nnx_modu
 
 def test_a_transform_annotating_a_parameter_is_refused() -> None:
     """A model passed to a helper that calls its init/apply: NNX has no init/apply pair to pass around."""
-    source = ANNOTATED.replace("def loss(params: hk.Params, x: jax.Array)", "def loss(model: hk.Transformed, params: hk.Params, x: jax.Array)")
+    source = ANNOTATED.replace(
+        "def loss(params: hk.Params, x: jax.Array)", "def loss(model: hk.Transformed, params: hk.Params, x: jax.Array)"
+    )
     assert source != ANNOTATED
     result = _migrate(source)
     assert result.code == source
@@ -426,7 +442,10 @@ def test_layer_stack_builds_stacked_layers_with_one_key_each_and_scans_them() ->
 
 def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None:
     cases = {
-        "hk.layer_stack's count (x.shape[0]) is computed in the method": ("@hk.layer_stack(self.depth)", "@hk.layer_stack(x.shape[0])"),
+        "hk.layer_stack's count (x.shape[0]) is computed in the method": (
+            "@hk.layer_stack(self.depth)",
+            "@hk.layer_stack(x.shape[0])",
+        ),
         "hk.layer_stack of a function other than `return <expression of Module(...)(carry, ...)>` (one module)": (
             "return hk.Linear(self.width)(x)",
             "return hk.Linear(self.width)(hk.Linear(self.width)(x))",
@@ -445,7 +464,10 @@ def test_layer_stack_forms_the_nnx_target_cannot_translate_are_refused() -> None
         assert source != STACKED_MODEL
         result = _migrate(source)
         assert result.code == source
-        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (expected, result.diagnostics)
+        assert any(expected in d.message for d in result.diagnostics if d.code == "H2F100"), (
+            expected,
+            result.diagnostics,
+        )
 
 
 MAIN_FUNCTION = """\
@@ -486,4 +508,7 @@ def test_a_module_level_transform_used_in_two_functions_is_refused() -> None:
     )
     result = _migrate(source)
     assert result.code == source
-    assert any("no `params = model.init(...)` found next to it" in d.message or "model.init: only one" in d.message for d in result.diagnostics)
+    assert any(
+        "no `params = model.init(...)` found next to it" in d.message or "model.init: only one" in d.message
+        for d in result.diagnostics
+    )

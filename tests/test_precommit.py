@@ -34,11 +34,18 @@ def forward(x):
 model = hk.transform(forward)
 """
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env={**os.environ, **GIT_ENV})
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env={**os.environ, **GIT_ENV}
+    )
     return done.stdout.strip()
 
 
@@ -64,11 +71,20 @@ def pre_commit_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment for pre-commit: its own store for the session, no user configuration."""
     home = tmp_path_factory.mktemp("pre-commit-home")
     cache = tmp_path_factory.mktemp("h2f-cache")
-    return {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never", "SKIP": "", "H2F_CACHE_DIR": str(cache)}
+    return {
+        **os.environ,
+        **GIT_ENV,
+        "PRE_COMMIT_HOME": str(home),
+        "PRE_COMMIT_COLOR": "never",
+        "SKIP": "",
+        "H2F_CACHE_DIR": str(cache),
+    }
 
 
 def pre_commit(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
 
 
 @pytest.fixture
@@ -82,7 +98,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def installed(hook_repo: tuple[Path, str], pre_commit_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(
+    hook_repo: tuple[Path, str], pre_commit_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The hook environment, installed once; returns the config file that uses both hooks."""
     repo, rev = hook_repo
     config = tmp_path_factory.mktemp("config") / "pre-commit-config.yaml"
@@ -112,7 +130,9 @@ def test_h2f_hook_migrates_the_haiku_file_in_place_and_fails_as_formatters_do(
     assert again.returncode == 0 and "Passed" in again.stdout, again.stdout
 
 
-def test_h2f_check_hook_fails_with_the_diff_and_writes_nothing(project: Path, installed: Path, pre_commit_env: dict[str, str]) -> None:
+def test_h2f_check_hook_fails_with_the_diff_and_writes_nothing(
+    project: Path, installed: Path, pre_commit_env: dict[str, str]
+) -> None:
     done = run_hook(project, pre_commit_env, installed, "h2f-check")
     assert done.returncode == 1, done.stdout
     assert "- exit code: 1" in done.stdout
@@ -124,7 +144,9 @@ def test_h2f_check_hook_fails_with_the_diff_and_writes_nothing(project: Path, in
     assert passed.returncode == 0 and "Passed" in passed.stdout, passed.stdout
 
 
-def test_h2f_hook_without_all_files_takes_only_staged_files(project: Path, installed: Path, pre_commit_env: dict[str, str]) -> None:
+def test_h2f_hook_without_all_files_takes_only_staged_files(
+    project: Path, installed: Path, pre_commit_env: dict[str, str]
+) -> None:
     (project / "other.py").write_text(HAIKU_MODEL)  # not staged
     done = pre_commit(project, pre_commit_env, "run", "h2f", "-c", str(installed))
     assert done.returncode == 1, done.stdout

@@ -60,7 +60,10 @@ def test_no_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     code, _, stderr = run_h2f(root, stderr_on_terminal=False)
     assert code == 1
     lines = stderr.decode().splitlines()
-    assert lines == [f"would migrate {root / 'model.py'}", f"h2f: 1 file would be migrated, {MIN_FILES} unchanged, 0 failed, 0 warnings"]
+    assert lines == [
+        f"would migrate {root / 'model.py'}",
+        f"h2f: 1 file would be migrated, {MIN_FILES} unchanged, 0 failed, 0 warnings",
+    ]
     assert b"\r" not in stderr and b"\x1b" not in stderr
 
 

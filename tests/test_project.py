@@ -47,7 +47,11 @@ def _tree(tmp_path: Path) -> Path:
 
 
 def test_module_suffixes(tmp_path: Path) -> None:
-    assert module_suffixes(tmp_path / "src" / "pkg" / "models.py", tmp_path) == ["src.pkg.models", "pkg.models", "models"]
+    assert module_suffixes(tmp_path / "src" / "pkg" / "models.py", tmp_path) == [
+        "src.pkg.models",
+        "pkg.models",
+        "models",
+    ]
     assert module_suffixes(tmp_path / "pkg" / "__init__.py", tmp_path) == ["pkg"]
 
 

@@ -104,7 +104,10 @@ def test_readme_ci_workflow_runs_as_written(tmp_path: Path) -> None:
         "H2F_CACHE_DIR": str(tmp_path / "cache"),
     }
     bash = shutil.which("bash") or "/bin/bash"
-    results = [subprocess.run([bash, "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, check=False) for step in steps]
+    results = [
+        subprocess.run([bash, "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        for step in steps
+    ]
     assert [result.returncode for result in results] == [1, 0]
     assert results[0].stdout.startswith("::error file=model.py,line=1,title=h2f::needs migrating")
     assert "| `model.py` | needs migration | 1 | 0 |" in (tmp_path / "summary.md").read_text()

@@ -58,8 +58,14 @@ def test_annotation_escapes_message_and_properties_per_github_syntax() -> None:
 def test_diagnostic_becomes_error_or_warning_at_its_position() -> None:
     warning = Diagnostic("src/m.py", 3, 5, "H2F070", "hk.get_parameter left in place")
     error = Diagnostic("src/b.py", 1, 1, "H2F001", "cannot parse: invalid syntax", "error")
-    assert diagnostic_annotation(warning) == "::warning file=src/m.py,line=3,col=5,title=H2F070::hk.get_parameter left in place"
-    assert parse_command(diagnostic_annotation(error))[:2] == ("error", {"file": "src/b.py", "line": "1", "col": "1", "title": "H2F001"})
+    assert (
+        diagnostic_annotation(warning)
+        == "::warning file=src/m.py,line=3,col=5,title=H2F070::hk.get_parameter left in place"
+    )
+    assert parse_command(diagnostic_annotation(error))[:2] == (
+        "error",
+        {"file": "src/b.py", "line": "1", "col": "1", "title": "H2F001"},
+    )
 
 
 @pytest.fixture
@@ -79,8 +85,16 @@ def test_check_format_github_annotates_findings_and_files_to_migrate(project: Pa
     assert snapshot(project) == before
     parsed = [parse_command(line) for line in result.stdout.splitlines()]
     assert parsed == [
-        ("error", {"file": "src/model.py", "line": "1", "title": "h2f"}, "needs migrating: run h2f migrate src/model.py"),
-        ("warning", {"file": "src/params.py", "line": "3", "col": "5", "title": "H2F070"}, "hk.get_parameter left in place"),
+        (
+            "error",
+            {"file": "src/model.py", "line": "1", "title": "h2f"},
+            "needs migrating: run h2f migrate src/model.py",
+        ),
+        (
+            "warning",
+            {"file": "src/params.py", "line": "3", "col": "5", "title": "H2F070"},
+            "hk.get_parameter left in place",
+        ),
     ]
     assert "H2F070" not in result.stderr  # not printed twice
     assert result.stderr.splitlines()[-1] == "h2f: 1 file would be migrated, 3 unchanged, 0 failed, 1 warning"
@@ -98,7 +112,11 @@ def test_format_github_reports_parse_errors_and_missing_paths_as_errors(project:
 def test_format_github_in_place_notes_migrated_files(project: Path) -> None:
     result = run("migrate", "--format", "github", "src/model.py")
     assert result.exit_code == 0
-    assert parse_command(result.stdout.strip()) == ("notice", {"file": "src/model.py", "line": "1", "title": "h2f"}, "migrated to Flax by h2f")
+    assert parse_command(result.stdout.strip()) == (
+        "notice",
+        {"file": "src/model.py", "line": "1", "title": "h2f"},
+        "migrated to Flax by h2f",
+    )
     assert "nn.Dense" in (project / "src" / "model.py").read_text()
 
 
@@ -141,7 +159,9 @@ def test_json_report_follows_the_schema_and_lists_files_issues_and_totals(projec
         ("src/broken.py", 3, issues[1][2], "H2F001", "error"),
         ("src/params.py", 3, 5, "H2F070", "warning"),
     ]
-    assert report["codes"] == {code: {"title": CODES[code].title, "explanation": CODES[code].explanation} for code in ("H2F001", "H2F070")}
+    assert report["codes"] == {
+        code: {"title": CODES[code].title, "explanation": CODES[code].explanation} for code in ("H2F001", "H2F070")
+    }
     assert report["totals"] == {
         "files": 5, "migrated": 0, "needs_migration": 1, "unchanged": 3, "failed": 2, "errors": 2, "warnings": 1,
     }  # fmt: skip
@@ -187,10 +207,16 @@ def test_markdown_escape_keeps_text_literal() -> None:
 def test_format_github_attaches_a_notebook_cell_diagnostic_to_the_notebook(project: Path) -> None:
     from test_notebooks import code, nbformat_text, notebook
 
-    cells = notebook(code("import haiku as hk\n"), code("x = 1\n"), code("w = hk.get_parameter('w', [2], init=jnp.ones)\n"))
+    cells = notebook(
+        code("import haiku as hk\n"), code("x = 1\n"), code("w = hk.get_parameter('w', [2], init=jnp.ones)\n")
+    )
     write(project / "nb" / "model.ipynb", nbformat_text(cells))
     result = run("migrate", "--check", "--format", "github", "nb")
     warnings = [parse_command(line) for line in result.stdout.splitlines() if line.startswith("::warning")]
     assert warnings == [
-        ("warning", {"file": "nb/model.ipynb", "title": "H2F070"}, "cell 3, line 1, col 5: hk.get_parameter left in place")
+        (
+            "warning",
+            {"file": "nb/model.ipynb", "title": "H2F070"},
+            "cell 3, line 1, col 5: hk.get_parameter left in place",
+        )
     ]

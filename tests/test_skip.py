@@ -234,7 +234,9 @@ def test_a_skipped_transform_keeps_its_call_sites_in_other_files(tmp_path: Path,
     assert (tmp_path / "models.py").read_text() == models
     assert (tmp_path / "train.py").read_text() == TRAIN
     without_skip = models.replace("# h2f: skip-file\n", "").replace("  # h2f: skip", "")
-    without_skip = without_skip.replace("from nets import forward\n", "\n\ndef forward(x):\n  return hk.Linear(2)(x)\n\n\n")
+    without_skip = without_skip.replace(
+        "from nets import forward\n", "\n\ndef forward(x):\n  return hk.Linear(2)(x)\n\n\n"
+    )
     (tmp_path / "models.py").write_text(without_skip)
     subprocess.run(command, capture_output=True, text=True, check=False)
     assert '["params"]' in (tmp_path / "train.py").read_text()  # the index does link the two files

@@ -87,8 +87,9 @@ def test_guide_tree_pairs_and_converted_model_matches():
         ("model/linear/b", "params/Dense_0/bias"),
     ]
     converted = haiku_to_linen(params, None, variables)
-    np.testing.assert_array_equal(converted["params"]["Block_0"]["Dense_0"]["kernel"],
-                                  params["model/block/linear"]["w"])
+    np.testing.assert_array_equal(
+        converted["params"]["Block_0"]["Dense_0"]["kernel"], params["model/block/linear"]["w"]
+    )
     np.testing.assert_allclose(model.apply(converted, x), f.apply(params, x), atol=1e-6)
 
 
@@ -105,12 +106,18 @@ def test_eval_shape_template_and_sorted_trees():
 
 def test_same_shaped_layers_pair_by_name_not_by_order():
     # Haiku dict deliberately in reverse creation order; all three layers have identical shapes.
-    params = {f"mlp/{name}": {"w": _arange((4, 4), 100 * i), "b": _arange((4,), 100 * i + 50)}
-              for i, name in reversed(list(enumerate(["linear", "linear_1", "linear_2"])))}
-    template = {"params": {"MLP_0": {f"Dense_{i}": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))}
-                                     for i in range(3)}}}
+    params = {
+        f"mlp/{name}": {"w": _arange((4, 4), 100 * i), "b": _arange((4,), 100 * i + 50)}
+        for i, name in reversed(list(enumerate(["linear", "linear_1", "linear_2"])))
+    }
+    template = {
+        "params": {"MLP_0": {f"Dense_{i}": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))} for i in range(3)}}
+    }
     assert sorted(module_map(params, None, template)) == [
-        ("mlp/linear", "MLP_0/Dense_0"), ("mlp/linear_1", "MLP_0/Dense_1"), ("mlp/linear_2", "MLP_0/Dense_2")]
+        ("mlp/linear", "MLP_0/Dense_0"),
+        ("mlp/linear_1", "MLP_0/Dense_1"),
+        ("mlp/linear_2", "MLP_0/Dense_2"),
+    ]
     out = haiku_to_linen(params, None, template)
     for i, name in enumerate(["linear", "linear_1", "linear_2"]):
         np.testing.assert_array_equal(out["params"]["MLP_0"][f"Dense_{i}"]["kernel"], params[f"mlp/{name}"]["w"])
@@ -127,8 +134,11 @@ def test_explicit_and_setup_names():
     template["params"]["encoder"] = {"kernel": jnp.zeros((24, 8)), "bias": jnp.zeros((8,))}
     template["params"]["decoder"] = {"kernel": jnp.zeros((8, 24)), "bias": jnp.zeros((24,))}
     assert sorted(module_map(params, None, template)) == [
-        ("auto_encoder/~/decoder", "decoder"), ("auto_encoder/~/encoder", "encoder"),
-        ("auto_encoder/~/mix", "mix"), ("auto_encoder/~/proj", "proj")]
+        ("auto_encoder/~/decoder", "decoder"),
+        ("auto_encoder/~/encoder", "encoder"),
+        ("auto_encoder/~/mix", "mix"),
+        ("auto_encoder/~/proj", "proj"),
+    ]
 
 
 def _batchnorm_pair():
@@ -159,37 +169,54 @@ def test_batchnorm_state_renamed_and_squeezed_and_round_trips():
     assert not any("counter" in h or "hidden" in h for h in pairs)
     converted = haiku_to_linen(params, state, variables)
     assert converted["params"]["BatchNorm_0"]["scale"].shape == (3,)  # Haiku: (1, 3)
-    np.testing.assert_array_equal(converted["batch_stats"]["BatchNorm_0"]["mean"],
-                                  state["batch_norm/~/mean_ema"]["average"][0])
+    np.testing.assert_array_equal(
+        converted["batch_stats"]["BatchNorm_0"]["mean"], state["batch_norm/~/mean_ema"]["average"][0]
+    )
     out_h, _ = f.apply(params, state, None, x, training=False)
     np.testing.assert_allclose(model.apply(converted, x, training=False), out_h, atol=1e-5)
     back_params, back_state = linen_to_haiku(converted, params, state)
     jax.tree_util.tree_map(np.testing.assert_array_equal, back_params, params)
-    np.testing.assert_array_equal(back_state["batch_norm/~/var_ema"]["average"],
-                                  state["batch_norm/~/var_ema"]["average"])
-    np.testing.assert_array_equal(back_state["batch_norm/~/var_ema"]["counter"],
-                                  state["batch_norm/~/var_ema"]["counter"])
+    np.testing.assert_array_equal(
+        back_state["batch_norm/~/var_ema"]["average"], state["batch_norm/~/var_ema"]["average"]
+    )
+    np.testing.assert_array_equal(
+        back_state["batch_norm/~/var_ema"]["counter"], state["batch_norm/~/var_ema"]["counter"]
+    )
 
 
 def test_get_parameter_and_get_state_names_stay():
     params = {"~": {"w": jnp.ones((3, 6)), "b": jnp.zeros((6,))}}
     state = {"~": {"count": jnp.zeros((), jnp.int32), "total": jnp.zeros((6,))}}
-    template = {"params": {"w": jnp.zeros((3, 6)), "b": jnp.zeros((6,))},
-                "state": {"count": jnp.zeros((), jnp.int32), "total": jnp.zeros((6,))}}
+    template = {
+        "params": {"w": jnp.zeros((3, 6)), "b": jnp.zeros((6,))},
+        "state": {"count": jnp.zeros((), jnp.int32), "total": jnp.zeros((6,))},
+    }
     assert param_map(params, state, template) == [
-        ("~/w", "params/w"), ("~/b", "params/b"), ("~/count", "state/count"), ("~/total", "state/total")]
+        ("~/w", "params/w"),
+        ("~/b", "params/b"),
+        ("~/count", "state/count"),
+        ("~/total", "state/total"),
+    ]
 
 
 def test_layer_stack_leading_axis():
-    params = {"linear": {"w": jnp.zeros((12, 16)), "b": jnp.zeros((16,))},
-              "__layer_stack_no_per_layer/residual/linear": {"w": jnp.zeros((3, 16, 16)), "b": jnp.zeros((3, 16))},
-              "linear_1": {"w": jnp.zeros((16, 2)), "b": jnp.zeros((2,))}}
-    template = {"params": {"Dense_0": {"kernel": jnp.zeros((12, 16)), "bias": jnp.zeros((16,))},
-                           "ScanResidual_0": {"Dense_0": {"kernel": jnp.zeros((3, 16, 16)), "bias": jnp.zeros((3, 16))}},
-                           "Dense_1": {"kernel": jnp.zeros((16, 2)), "bias": jnp.zeros((2,))}}}
+    params = {
+        "linear": {"w": jnp.zeros((12, 16)), "b": jnp.zeros((16,))},
+        "__layer_stack_no_per_layer/residual/linear": {"w": jnp.zeros((3, 16, 16)), "b": jnp.zeros((3, 16))},
+        "linear_1": {"w": jnp.zeros((16, 2)), "b": jnp.zeros((2,))},
+    }
+    template = {
+        "params": {
+            "Dense_0": {"kernel": jnp.zeros((12, 16)), "bias": jnp.zeros((16,))},
+            "ScanResidual_0": {"Dense_0": {"kernel": jnp.zeros((3, 16, 16)), "bias": jnp.zeros((3, 16))}},
+            "Dense_1": {"kernel": jnp.zeros((16, 2)), "bias": jnp.zeros((2,))},
+        }
+    }
     assert module_map(params, None, template) == [
-        ("linear", "Dense_0"), ("__layer_stack_no_per_layer/residual/linear", "ScanResidual_0/Dense_0"),
-        ("linear_1", "Dense_1")]
+        ("linear", "Dense_0"),
+        ("__layer_stack_no_per_layer/residual/linear", "ScanResidual_0/Dense_0"),
+        ("linear_1", "Dense_1"),
+    ]
 
 
 def test_module_outputs_inside_nn_scan_are_not_recorded_so_the_record_can_be_pickled():
@@ -229,12 +256,18 @@ def test_conversion_error_names_transposed_kernel_paths():
 
 
 def test_conversion_error_lists_missing_and_extra():
-    params = {"linear": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
-              "linear_1": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
-              "layer_norm": {"scale": jnp.zeros((4,)), "offset": jnp.zeros((4,))}}
-    template = {"params": {"Dense_0": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))},
-                           "Conv_0": {"kernel": jnp.zeros((3, 4, 4)), "bias": jnp.zeros((4,))},
-                           "LayerNorm_0": {"scale": jnp.zeros((4,))}}}
+    params = {
+        "linear": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
+        "linear_1": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},
+        "layer_norm": {"scale": jnp.zeros((4,)), "offset": jnp.zeros((4,))},
+    }
+    template = {
+        "params": {
+            "Dense_0": {"kernel": jnp.zeros((4, 4)), "bias": jnp.zeros((4,))},
+            "Conv_0": {"kernel": jnp.zeros((3, 4, 4)), "bias": jnp.zeros((4,))},
+            "LayerNorm_0": {"scale": jnp.zeros((4,))},
+        }
+    }
     with pytest.raises(ConversionError) as exc:
         haiku_to_linen(params, None, template)
     err = exc.value
@@ -311,9 +344,7 @@ MUTATIONS = {
         ("return jax.nn.sigmoid(self.encoder(x))", "return jax.nn.sigmoid(self.bottleneck(self.encoder(x)))", 1),
         ("    def setup(self):\n", "    def setup(self):\n        self.bottleneck = nn.Dense(self.embed_dim)\n", 1),
     ],
-    ("batchnorm", "wrong_running_average"): [
-        ("use_running_average=not training", "use_running_average=training", 1)
-    ],
+    ("batchnorm", "wrong_running_average"): [("use_running_average=not training", "use_running_average=training", 1)],
     ("get_state", "wrong_state"): [("total.value = new_total", "pass", 1)],
     ("layer_stack", "wrong_depth"): [("length=3)", "length=2)", 1)],
     ("layer_stack", "wrong_epsilon"): [("nn.LayerNorm(epsilon=1e-5, ", "nn.LayerNorm(", 1)],
@@ -466,8 +497,14 @@ def test_record_haiku_multi_transform_methods_and_patches_restored():
     from haiku._src import multi_transform as mt
     from haiku._src import transform as tr
 
-    before = (tr.transform_with_state, mt.multi_transform_with_state, hk.transform_with_state,
-              mt.hk.transform_with_state, linen_module.Module.apply, linen_module.Module.init)
+    before = (
+        tr.transform_with_state,
+        mt.multi_transform_with_state,
+        hk.transform_with_state,
+        mt.hk.transform_with_state,
+        linen_module.Module.apply,
+        linen_module.Module.init,
+    )
     precision = jax.config.jax_default_matmul_precision
     calls = record_haiku(str(DATA / "autoencoder" / "haiku.py"))
     assert [(c.method, c.traced) for c in calls] == [("encode", False), ("decode", False)]
@@ -475,9 +512,17 @@ def test_record_haiku_multi_transform_methods_and_patches_restored():
     linen_calls = run_linen(str(DATA / "autoencoder" / "linen.py"), calls)
     # Module.init must not take a pairing slot.
     assert [(c.method, c.paired_with, c.conversion_error) for c in linen_calls] == [
-        ("encode", 0, None), ("decode", 1, None)]
-    after = (tr.transform_with_state, mt.multi_transform_with_state, hk.transform_with_state,
-             mt.hk.transform_with_state, linen_module.Module.apply, linen_module.Module.init)
+        ("encode", 0, None),
+        ("decode", 1, None),
+    ]
+    after = (
+        tr.transform_with_state,
+        mt.multi_transform_with_state,
+        hk.transform_with_state,
+        mt.hk.transform_with_state,
+        linen_module.Module.apply,
+        linen_module.Module.init,
+    )
     assert all(a is b for a, b in zip(before, after))
     assert jax.config.jax_default_matmul_precision == precision
 
@@ -490,7 +535,7 @@ def test_only_stochastic_calls_do_not_verify():
     first_l = next(i for i, c in enumerate(lcalls) if not c.traced)
     assert hcalls[first_h].stochastic and lcalls[first_l].stochastic
     assert lcalls[first_l].rng_streams == ("dropout",)
-    report = compare(hcalls[:first_h + 1], lcalls[:first_l + 1])
+    report = compare(hcalls[: first_h + 1], lcalls[: first_l + 1])
     assert [c.status for c in report.calls] == ["skipped-stochastic"]
     assert not report.passed
     assert "nothing was verified" in report.summary()
@@ -566,8 +611,7 @@ def test_batchnorm_training_calls_match_up_to_debiasing_and_wrong_momentum_is_na
 
 
 def test_compare_reports_count_and_structure_mismatches():
-    h = [HaikuCall(0, "__call__", False, params={}, output=(jnp.ones(2), jnp.ones(3))),
-         HaikuCall(1, "__call__", True)]
+    h = [HaikuCall(0, "__call__", False, params={}, output=(jnp.ones(2), jnp.ones(3))), HaikuCall(1, "__call__", True)]
     lc = [LinenCall(0, "__call__", False, output=jnp.ones(2)), LinenCall(1, "__call__", False, output=jnp.ones(2))]
     report = compare(h, lc)
     assert not report.passed
@@ -580,7 +624,8 @@ def test_compare_reports_count_and_structure_mismatches():
 
 def test_record_haiku_covers_every_transform_flavour(tmp_path):
     script = tmp_path / "flavours.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import haiku as hk, jax, jax.numpy as jnp
         x = jnp.ones((2, 4))
         def f():
@@ -600,11 +645,16 @@ def test_record_haiku_covers_every_transform_flavour(tmp_path):
         p4 = g.init(jax.random.key(0), x)
         out = g.apply(p4, None, x)
         v = jax.vmap(lambda xx: g.apply(p4, None, xx))(jnp.ones((5, 2, 4)))
-    """))
+    """)
+    )
     calls = record_haiku(str(script))
     assert [(c.method, c.traced, c.uses_state) for c in calls] == [
-        ("enc", False, False), ("dec", False, True), ("__call__", False, True),
-        ("__call__", False, False), ("__call__", True, False)]
+        ("enc", False, False),
+        ("dec", False, True),
+        ("__call__", False, True),
+        ("__call__", False, False),
+        ("__call__", True, False),
+    ]
     assert calls[1].output.shape == (2, 4) and calls[1].new_state == {}
 
 
@@ -612,8 +662,9 @@ def test_frozen_template_and_dtype_cast():
     from flax.core import freeze
 
     params = {"linear": {"w": jnp.ones((2, 3)), "b": jnp.ones((3,))}}
-    template = freeze({"params": {"Dense_0": {"kernel": jnp.zeros((2, 3), jnp.bfloat16),
-                                              "bias": jnp.zeros((3,), jnp.bfloat16)}}})
+    template = freeze(
+        {"params": {"Dense_0": {"kernel": jnp.zeros((2, 3), jnp.bfloat16), "bias": jnp.zeros((3,), jnp.bfloat16)}}}
+    )
     out = haiku_to_linen(params, None, template)
     assert type(out).__name__ == "FrozenDict"
     assert out["params"]["Dense_0"]["kernel"].dtype == jnp.bfloat16
@@ -648,8 +699,11 @@ def test_nnx_list_items_pair_by_index_and_round_trip():
     params = dict(reversed(list(params.items())))  # creation order lost: the names must pair the list items
     model = MLP(nnx.Rngs(1))
     assert sorted(nnx_module_map(params, None, model)) == [
-        ("layer_norm", "norm"), ("mlp/~/linear_0", "layers/0"), ("mlp/~/linear_1", "layers/1"),
-        ("mlp/~/linear_2", "layers/2")]
+        ("layer_norm", "norm"),
+        ("mlp/~/linear_0", "layers/0"),
+        ("mlp/~/linear_1", "layers/1"),
+        ("mlp/~/linear_2", "layers/2"),
+    ]
     load_haiku_into_nnx(params, None, model)
     np.testing.assert_allclose(model(x), f.apply(params, x), atol=1e-5)
     back, state = nnx_to_haiku(model, params)
@@ -661,7 +715,9 @@ def test_migrate_does_not_import_the_numeric_stack():
     import subprocess
     import sys
 
-    code = ("import sys, h2f.cli, h2f.verify, h2f.verify.commands; "
-            "print(sorted(m for m in ('numpy', 'jax', 'flax', 'haiku') if m in sys.modules))")
+    code = (
+        "import sys, h2f.cli, h2f.verify, h2f.verify.commands; "
+        "print(sorted(m for m in ('numpy', 'jax', 'flax', 'haiku') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -41,7 +41,9 @@ def test_script_mode_passes_in_child_processes_with_a_table():
     lines = result.output.splitlines()
     assert "(backend: cpu" in lines[0] or "(backend: gpu" in lines[0] or "(backend: tpu" in lines[0]
     assert [line.split()[:3] for line in lines if line.strip().startswith("call ")] == [
-        ["call", "0", "encode"], ["call", "1", "decode"]]
+        ["call", "0", "encode"],
+        ["call", "1", "decode"],
+    ]
     assert all(line.split()[-1] == "pass" for line in lines if line.strip().startswith("call "))
     assert lines[-1] == "VERIFIED"
 
@@ -85,8 +87,18 @@ def test_verify_help_says_it_executes_programs_in_child_processes():
 
 
 def test_entry_mode_checks_every_aspect_and_explains_batchnorm_debiasing():
-    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
-                  "--input", "f32[8,12]", "--input", "training=False")
+    result = _h2f(
+        "verify",
+        "--json",
+        ENTRY / "haiku_lib.py",
+        ENTRY / "linen_lib.py",
+        "--entry",
+        "Model(16, 4)",
+        "--input",
+        "f32[8,12]",
+        "--input",
+        "training=False",
+    )
     assert result.exit_code == 0, result.output
     checks = {c["compared"]: c for c in json.loads(result.output)["checks"]}
     assert checks["parameter trees correspond"]["result"] == "pass"
@@ -102,20 +114,46 @@ def test_entry_mode_checks_every_aspect_and_explains_batchnorm_debiasing():
 def test_entry_mode_nnx_wrong_momentum_fails_naming_the_module(tmp_path):
     wrong = tmp_path / "nnx_wrong.py"
     wrong.write_text((ENTRY / "nnx_lib.py").read_text().replace("momentum=0.9", "momentum=0.99"))
-    result = _h2f("verify", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)", "--flax-entry",
-                  "Model(12, 16, 4)", "--input", "f32[8,12]", "--input", "training=False")
+    result = _h2f(
+        "verify",
+        ENTRY / "haiku_lib.py",
+        wrong,
+        "--entry",
+        "Model(16, 4)",
+        "--flax-entry",
+        "Model(12, 16, 4)",
+        "--input",
+        "f32[8,12]",
+        "--input",
+        "training=False",
+    )
     assert result.exit_code == 1, result.output
-    assert ("first module whose updated state differs: haiku: model/block/batch_norm  \N{LEFT RIGHT ARROW}  "
-            "flax: block/batch_norm") in result.output
+    assert (
+        "first module whose updated state differs: haiku: model/block/batch_norm  \N{LEFT RIGHT ARROW}  "
+        "flax: block/batch_norm"
+    ) in result.output
     assert "output (eval mode)" in result.output
 
 
 def test_entry_mode_lists_missing_parameters(tmp_path):
     wrong = tmp_path / "linen_wrong.py"
-    wrong.write_text((ENTRY / "linen_lib.py").read_text().replace(
-        "        x = nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)\n", ""))
-    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)",
-                  "--input", "f32[8,12]", "--input", "training=False")
+    wrong.write_text(
+        (ENTRY / "linen_lib.py")
+        .read_text()
+        .replace("        x = nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)\n", "")
+    )
+    result = _h2f(
+        "verify",
+        "--json",
+        ENTRY / "haiku_lib.py",
+        wrong,
+        "--entry",
+        "Model(16, 4)",
+        "--input",
+        "f32[8,12]",
+        "--input",
+        "training=False",
+    )
     assert result.exit_code == 1, result.output
     (check,) = json.loads(result.output)["checks"]
     assert check["compared"] == "parameter trees correspond" and check["result"] == "fail"
@@ -125,20 +163,33 @@ def test_entry_mode_lists_missing_parameters(tmp_path):
 def test_entry_mode_json_reports_a_migrated_program_that_cannot_run(tmp_path):
     wrong = tmp_path / "linen_broken.py"
     wrong.write_text((ENTRY / "linen_lib.py").read_text() + "\nraise RuntimeError('broken on import')\n")
-    result = _h2f("verify", "--json", ENTRY / "haiku_lib.py", wrong, "--entry", "Model(16, 4)",
-                  "--input", "f32[8,12]", "--input", "training=False")
+    result = _h2f(
+        "verify",
+        "--json",
+        ENTRY / "haiku_lib.py",
+        wrong,
+        "--entry",
+        "Model(16, 4)",
+        "--input",
+        "f32[8,12]",
+        "--input",
+        "training=False",
+    )
     assert result.exit_code == 2, result.output
     report = json.loads(result.output)
     assert report["verdict"] == "could_not_run" and report["checks"] == []
     assert "broken on import" in report["problems"][0]
 
 
-@pytest.mark.parametrize("spec,error", [
-    (["--entry", "Model(16, __import__('os'))", "--input", "f32[8,12]"], "only Python literals are accepted"),
-    (["--entry", "Model(16, 4)", "--input", "q7[8]"], "unknown dtype 'q7'"),
-    (["--entry", "Model(16, 4)", "--input", "training"], "expected an array spec like f32[8,784]"),
-    (["--input", "f32[8,12]"], "--input and --flax-entry need --entry"),
-])
+@pytest.mark.parametrize(
+    "spec,error",
+    [
+        (["--entry", "Model(16, __import__('os'))", "--input", "f32[8,12]"], "only Python literals are accepted"),
+        (["--entry", "Model(16, 4)", "--input", "q7[8]"], "unknown dtype 'q7'"),
+        (["--entry", "Model(16, 4)", "--input", "training"], "expected an array spec like f32[8,784]"),
+        (["--input", "f32[8,12]"], "--input and --flax-entry need --entry"),
+    ],
+)
 def test_entry_specs_are_parsed_never_evaluated(spec, error):
     result = CliRunner().invoke(cli, ["verify", str(ENTRY / "haiku_lib.py"), str(ENTRY / "linen_lib.py"), *spec])
     assert result.exit_code == 2
@@ -171,8 +222,19 @@ def _load_module(name: str, path: Path):
 @pytest.mark.parametrize("checkpoint", ["params.pkl", "params.npz"])
 def test_converted_checkpoint_gives_the_same_predictions_linen(trained, tmp_path, checkpoint):
     out = tmp_path / "linen_variables.pkl"
-    result = _h2f("convert-params", trained / checkpoint, ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
-                  "--input", "f32[1,12]", "--input", "training=False", "-o", out)
+    result = _h2f(
+        "convert-params",
+        trained / checkpoint,
+        ENTRY / "linen_lib.py",
+        "--entry",
+        "Model(16, 4)",
+        "--input",
+        "f32[1,12]",
+        "--input",
+        "training=False",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     with open(out, "rb") as f:
         variables = pickle.load(f)
@@ -186,8 +248,17 @@ def test_converted_checkpoint_gives_the_same_predictions_nnx(trained, tmp_path):
     from flax import nnx
 
     out = tmp_path / "nnx_state.npz"
-    result = _h2f("convert-params", trained / "params.pkl", ENTRY / "nnx_lib.py", "--entry", "Model(12, 16, 4)",
-                  "--input", "f32[1,12]", "-o", out)
+    result = _h2f(
+        "convert-params",
+        trained / "params.pkl",
+        ENTRY / "nnx_lib.py",
+        "--entry",
+        "Model(12, 16, 4)",
+        "--input",
+        "f32[1,12]",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     model = _load_module("nnx_lib", ENTRY / "nnx_lib.py")["Model"](12, 16, 4, rngs=nnx.Rngs(0))
     model.eval()
@@ -222,16 +293,30 @@ def test_convert_back_to_haiku_round_trips(trained, tmp_path):
     jax.tree_util.tree_map(np.testing.assert_array_equal, converted["params"], jax.device_get(params))
     Model = _load_module("haiku_lib", ENTRY / "haiku_lib.py")["Model"]
     t = hk.transform_with_state(lambda x, training: Model(16, 4)(x, training))
-    predictions, _ = t.apply(converted["params"], converted["state"], jax.random.key(0),
-                             np.load(trained / "test_inputs.npy"), training=False)
+    predictions, _ = t.apply(
+        converted["params"], converted["state"], jax.random.key(0), np.load(trained / "test_inputs.npy"), training=False
+    )
     np.testing.assert_allclose(predictions, np.load(trained / "predictions.npy"), atol=1e-5)
 
 
 def test_checkpoint_that_does_not_fit_is_refused_with_the_paths(trained, tmp_path):
     out = tmp_path / "out.pkl"
-    result = CliRunner().invoke(cli, ["convert-params", str(trained / "params.pkl"), str(ENTRY / "linen_lib.py"),
-                                      "--entry", "Model(8, 4)", "--input", "f32[1,12]", "--input", "training=False",
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "convert-params",
+            str(trained / "params.pkl"),
+            str(ENTRY / "linen_lib.py"),
+            "--entry",
+            "Model(8, 4)",
+            "--input",
+            "f32[1,12]",
+            "--input",
+            "training=False",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1
     assert "does not fit the model" in result.output and "model/block/linear/w" in result.output
     assert not out.exists()
@@ -242,8 +327,19 @@ def test_orbax_checkpoint_directory(trained, tmp_path):
     import orbax.checkpoint as ocp
 
     out = tmp_path / "linen_ckpt"
-    result = _h2f("convert-params", trained / "params.pkl", ENTRY / "linen_lib.py", "--entry", "Model(16, 4)",
-                  "--input", "f32[1,12]", "--input", "training=False", "-o", out)
+    result = _h2f(
+        "convert-params",
+        trained / "params.pkl",
+        ENTRY / "linen_lib.py",
+        "--entry",
+        "Model(16, 4)",
+        "--input",
+        "f32[1,12]",
+        "--input",
+        "training=False",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     variables = ocp.StandardCheckpointer().restore(out.resolve())
     model = _load_module("linen_lib", ENTRY / "linen_lib.py")["Model"](16, 4)
@@ -252,8 +348,20 @@ def test_orbax_checkpoint_directory(trained, tmp_path):
 
 
 def test_unknown_checkpoint_format_is_refused(trained, tmp_path):
-    result = CliRunner().invoke(cli, ["convert-params", str(trained / "params.pkl"), str(ENTRY / "linen_lib.py"),
-                                      "--entry", "Model(16, 4)", "--input", "f32[1,12]", "-o", str(tmp_path / "x.txt")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "convert-params",
+            str(trained / "params.pkl"),
+            str(ENTRY / "linen_lib.py"),
+            "--entry",
+            "Model(16, 4)",
+            "--input",
+            "f32[1,12]",
+            "-o",
+            str(tmp_path / "x.txt"),
+        ],
+    )
     assert result.exit_code == 2
     assert "unsupported checkpoint format '.txt'; use .pkl/.pickle, .npz, or a directory (orbax)" in result.output
 
@@ -265,8 +373,19 @@ def test_unknown_checkpoint_format_is_refused(trained, tmp_path):
 def test_migrate_verify_checks_each_migrated_script(tmp_path):
     (tmp_path / "train.py").write_text((DATA / "autoencoder" / "haiku.py").read_text())
     (tmp_path / "layers.py").write_text("import haiku as hk\n\n\ndef make():\n    return hk.Linear(3)\n")
-    result = CliRunner().invoke(cli, ["migrate", "--verify", "-j", "1", "--output-dir", str(tmp_path / "out"),
-                                      str(tmp_path / "train.py"), str(tmp_path / "layers.py")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "migrate",
+            "--verify",
+            "-j",
+            "1",
+            "--output-dir",
+            str(tmp_path / "out"),
+            str(tmp_path / "train.py"),
+            str(tmp_path / "layers.py"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"h2f verify {tmp_path / 'train.py'} (original) -> {tmp_path / 'out' / 'train.py'}" in result.output
     assert "layers.py (original)" not in result.output  # no apply calls: a library, not verified
@@ -286,16 +405,22 @@ def test_entries_and_tolerance_come_from_pyproject(tmp_path):
         (tmp_path / name).write_text((ENTRY / name).read_text())
     (tmp_path / "pyproject.toml").write_text(
         '[tool.h2f.verify]\natol = 1e-9\n\n[[tool.h2f.verify.entries]]\nfile = "haiku_lib.py"\n'
-        'entry = "Model(16, 4)"\ninputs = ["f32[8,12]", "training=False"]\n')
+        'entry = "Model(16, 4)"\ninputs = ["f32[8,12]", "training=False"]\n'
+    )
     result = _h2f("verify", "--json", tmp_path / "haiku_lib.py", tmp_path / "linen_lib.py")
     report = json.loads(result.output)
     assert report["entry"] == "Model(16, 4)" and report["atol"] == 1e-9
-    assert report["checks"][0] == {"compared": "parameter trees correspond", "max_abs_diff": None, "result": "pass",
-                                   "messages": ["8 leaves paired one-to-one (names, shapes, dtypes)"]}
+    assert report["checks"][0] == {
+        "compared": "parameter trees correspond",
+        "max_abs_diff": None,
+        "result": "pass",
+        "messages": ["8 leaves paired one-to-one (names, shapes, dtypes)"],
+    }
     # Outputs agree to float32 rounding, not to 1e-9: the configured tolerance is the one applied.
     assert result.exit_code == (0 if report["verdict"] == "verified" else 1)
-    assert all(c["max_abs_diff"] is None or c["max_abs_diff"] <= 1e-9 or c["result"] != "pass"
-               for c in report["checks"])
+    assert all(
+        c["max_abs_diff"] is None or c["max_abs_diff"] <= 1e-9 or c["result"] != "pass" for c in report["checks"]
+    )
 
 
 @pytest.mark.parametrize("target", ["linen", "nnx"])

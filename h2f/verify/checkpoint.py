@@ -27,8 +27,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CheckpointError", "check_format", "read_checkpoint", "write_checkpoint", "haiku_params_state", "flax_template",
-           "convert_haiku_to_flax", "convert_flax_to_haiku"]
+__all__ = [
+    "CheckpointError",
+    "check_format",
+    "read_checkpoint",
+    "write_checkpoint",
+    "haiku_params_state",
+    "flax_template",
+    "convert_haiku_to_flax",
+    "convert_flax_to_haiku",
+]
 
 _PICKLE = (".pkl", ".pickle")
 
@@ -51,11 +59,14 @@ def _format(path: Path) -> str:
         try:
             import orbax.checkpoint  # noqa: F401
         except ImportError:
-            raise CheckpointError(f"{path}: a directory is an orbax checkpoint, but orbax-checkpoint is not "
-                                  "installed (pip install orbax-checkpoint), or use .pkl/.npz") from None
+            raise CheckpointError(
+                f"{path}: a directory is an orbax checkpoint, but orbax-checkpoint is not "
+                "installed (pip install orbax-checkpoint), or use .pkl/.npz"
+            ) from None
         return "orbax"
-    raise CheckpointError(f"{path}: unsupported checkpoint format {path.suffix!r}; use .pkl/.pickle, .npz, "
-                          "or a directory (orbax)")
+    raise CheckpointError(
+        f"{path}: unsupported checkpoint format {path.suffix!r}; use .pkl/.pickle, .npz, or a directory (orbax)"
+    )
 
 
 def _numpy(tree: Any) -> Any:
@@ -139,12 +150,13 @@ def haiku_params_state(obj: Any) -> tuple[dict, dict]:
     if isinstance(obj, Mapping) and obj and all(isinstance(v, Mapping) for v in obj.values()):
         return dict(obj), {}
     if isinstance(obj, Mapping) and obj and all(hasattr(v, "shape") for v in obj.values()):  # npz
-        params = {k[len("params/"):]: v for k, v in obj.items() if k.startswith("params/")}
-        state = {k[len("state/"):]: v for k, v in obj.items() if k.startswith("state/")}
+        params = {k[len("params/") :]: v for k, v in obj.items() if k.startswith("params/")}
+        state = {k[len("state/") :]: v for k, v in obj.items() if k.startswith("state/")}
         rest = {k: v for k, v in obj.items() if not k.startswith(("params/", "state/"))}
         return _two_level({**rest, **params}), _two_level(state)
-    raise CheckpointError("not a Haiku checkpoint: expected params, (params, state), or a mapping with "
-                          "'params' (and 'state') keys")
+    raise CheckpointError(
+        "not a Haiku checkpoint: expected params, (params, state), or a mapping with 'params' (and 'state') keys"
+    )
 
 
 def _flax_variables(obj: Any) -> dict:
@@ -160,8 +172,10 @@ def _flax_variables(obj: Any) -> dict:
             node[leaf] = value
         if "params" in out:
             return out
-    raise CheckpointError("not a Flax Linen variables checkpoint: expected a mapping with a 'params' collection "
-                          "(NNX pure-dict checkpoints cannot be converted back yet)")
+    raise CheckpointError(
+        "not a Flax Linen variables checkpoint: expected a mapping with a 'params' collection "
+        "(NNX pure-dict checkpoints cannot be converted back yet)"
+    )
 
 
 def flax_template(model: Any, inputs: list[Any], flags: dict[str, Any]) -> dict:
@@ -224,7 +238,9 @@ def convert_flax_to_haiku(checkpoint: Any, transformed: Any, inputs: list[Any], 
     params, state = jax.eval_shape(lambda: transformed.init(jax.random.key(0), *inputs, **flags))
     # EMA counters have no Flax counterpart.  A large count makes Haiku's zero-debiasing divisor
     # (1 - decay**counter) 1, so the converted averages are used as they are, like Flax uses them.
-    state = {m: {k: np.full(s.shape, 2**30 if k == "counter" else 0, s.dtype) for k, s in leaves.items()}
-             for m, leaves in state.items()}
+    state = {
+        m: {k: np.full(s.shape, 2**30 if k == "counter" else 0, s.dtype) for k, s in leaves.items()}
+        for m, leaves in state.items()
+    }
     new_params, new_state = linen_to_haiku(variables, params, state)
     return {"params": _numpy(new_params), "state": _numpy(new_state)}

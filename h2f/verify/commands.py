@@ -14,8 +14,16 @@ from typing import Any
 
 import click
 
-__all__ = ["verify_command", "convert_params_command", "render_table", "report_json", "verify_files",
-           "EXIT_PASS", "EXIT_MISMATCH", "EXIT_COULD_NOT_RUN"]
+__all__ = [
+    "verify_command",
+    "convert_params_command",
+    "render_table",
+    "report_json",
+    "verify_files",
+    "EXIT_PASS",
+    "EXIT_MISMATCH",
+    "EXIT_COULD_NOT_RUN",
+]
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_COULD_NOT_RUN = 0, 1, 2
 DEFAULT_ATOL = 5e-5  # the value of h2f.verify.script.DEFAULT_ATOL, repeated to keep jax out of --help
@@ -57,8 +65,10 @@ def render_table(report: Any) -> str:
         first, *rest = problem.splitlines() or [""]
         lines += [f"  problem: {first}", *(f"      {r}" for r in rest)]
     if hasattr(report, "haiku_traced_calls") and (report.haiku_traced_calls or report.linen_traced_calls):
-        lines.append(f"  traced calls (inside jax.grad/vmap), counted, not compared: haiku {report.haiku_traced_calls},"
-                     f" flax {report.linen_traced_calls}")
+        lines.append(
+            f"  traced calls (inside jax.grad/vmap), counted, not compared: haiku {report.haiku_traced_calls},"
+            f" flax {report.linen_traced_calls}"
+        )
     lines.append(_verdict(report))
     return "\n".join(lines)
 
@@ -91,19 +101,27 @@ def report_json(report: Any) -> dict:
     else:
         out["traced_calls"] = {"haiku": report.haiku_traced_calls, "flax": report.linen_traced_calls}
     out["checks"] = [
-        {"compared": what, "max_abs_diff": None if diff is None or math.isinf(diff) else diff, "result": status,
-         "messages": messages}
-        for what, diff, status, messages in _rows(report)]
+        {
+            "compared": what,
+            "max_abs_diff": None if diff is None or math.isinf(diff) else diff,
+            "result": status,
+            "messages": messages,
+        }
+        for what, diff, status, messages in _rows(report)
+    ]
     for row, source in zip(out["checks"], report.checks if hasattr(report, "checks") else report.calls):
         culprit = getattr(source, "culprit", None)
         if culprit is not None:
-            row["first_differing_module"] = {"haiku": culprit.haiku, "flax": culprit.flax, "method": culprit.method,
-                                             "max_abs_diff": culprit.max_abs_diff}
+            row["first_differing_module"] = {
+                "haiku": culprit.haiku,
+                "flax": culprit.flax,
+                "method": culprit.method,
+                "max_abs_diff": culprit.max_abs_diff,
+            }
     return out
 
 
-def verify_files(original: str | Path, migrated: str | Path, atol: float = DEFAULT_ATOL,
-                 timeout: float = 600.0) -> Any:
+def verify_files(original: str | Path, migrated: str | Path, atol: float = DEFAULT_ATOL, timeout: float = 600.0) -> Any:
     """Script-mode verification of two files, each run in its own child process (the ``Report``)."""
     from h2f.verify.isolate import verify_isolated
 
@@ -113,25 +131,50 @@ def verify_files(original: str | Path, migrated: str | Path, atol: float = DEFAU
 @click.command("verify")
 @click.argument("original", type=click.Path(exists=True, dir_okay=False))
 @click.argument("migrated", type=click.Path(exists=True, dir_okay=False))
-@click.option("--entry", metavar="SPEC",
-              help="Entry mode: the model to check, as Name or Name(literal args), e.g. 'MLP(16, 4)'. "
-              "Without it, both files are run as scripts.")
-@click.option("--flax-entry", metavar="SPEC",
-              help="Entry mode: the migrated model's constructor when it differs (NNX models take input sizes), "
-              "e.g. 'MLP(784, 16, 4)'. NNX constructors get rngs=nnx.Rngs(0).")
-@click.option("--input", "inputs", multiple=True, metavar="SPEC",
-              help="Entry mode: an input array, e.g. 'f32[8,784]' or 'i32[8,16]:100' (ints in [0,100)), in call "
-              "order; or a keyword flag, e.g. 'training=False' (a flag naming the mode makes the check cover eval "
-              "and training mode). Repeatable. Literals only: nothing is evaluated.")
-@click.option("--atol", type=click.FloatRange(min=0),
-              help=f"Largest max-abs difference accepted for every compared array.  [default: {DEFAULT_ATOL:g}, or "
-              "[tool.h2f.verify] atol]")
-@click.option("--timeout", type=click.FloatRange(min=1),
-              help="Seconds each program may run before it is stopped and reported.  [default: 600, or "
-              "[tool.h2f.verify] timeout]")
+@click.option(
+    "--entry",
+    metavar="SPEC",
+    help="Entry mode: the model to check, as Name or Name(literal args), e.g. 'MLP(16, 4)'. "
+    "Without it, both files are run as scripts.",
+)
+@click.option(
+    "--flax-entry",
+    metavar="SPEC",
+    help="Entry mode: the migrated model's constructor when it differs (NNX models take input sizes), "
+    "e.g. 'MLP(784, 16, 4)'. NNX constructors get rngs=nnx.Rngs(0).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="SPEC",
+    help="Entry mode: an input array, e.g. 'f32[8,784]' or 'i32[8,16]:100' (ints in [0,100)), in call "
+    "order; or a keyword flag, e.g. 'training=False' (a flag naming the mode makes the check cover eval "
+    "and training mode). Repeatable. Literals only: nothing is evaluated.",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(min=0),
+    help=f"Largest max-abs difference accepted for every compared array.  [default: {DEFAULT_ATOL:g}, or "
+    "[tool.h2f.verify] atol]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds each program may run before it is stopped and reported.  [default: 600, or "
+    "[tool.h2f.verify] timeout]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def verify_command(original: str, migrated: str, entry: str | None, flax_entry: str | None,
-                   inputs: tuple[str, ...], atol: float | None, timeout: float | None, as_json: bool) -> None:
+def verify_command(
+    original: str,
+    migrated: str,
+    entry: str | None,
+    flax_entry: str | None,
+    inputs: tuple[str, ...],
+    atol: float | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
     """Prove that MIGRATED (Flax) computes what ORIGINAL (Haiku) computes, by running both.
 
     This EXECUTES the given programs, each in its own child process (with a timeout), on whatever backend
@@ -163,21 +206,37 @@ def verify_command(original: str, migrated: str, entry: str | None, flax_entry: 
         entries = [(entry, flax_entry, tuple(inputs))]
     else:
         here = Path(original).resolve()
-        entries = [(e.entry, e.flax_entry, e.inputs) for e in config.verify.entries
-                   if config.path is not None and (e.file is None or (config.path.parent / e.file).resolve() == here)]
-    reports = [_verify_entry(original, migrated, *e, atol, timeout) for e in entries] if entries else [
-        verify_files(original, migrated, atol, timeout)]
+        entries = [
+            (e.entry, e.flax_entry, e.inputs)
+            for e in config.verify.entries
+            if config.path is not None and (e.file is None or (config.path.parent / e.file).resolve() == here)
+        ]
+    reports = (
+        [_verify_entry(original, migrated, *e, atol, timeout) for e in entries]
+        if entries
+        else [verify_files(original, migrated, atol, timeout)]
+    )
     if as_json:
-        data = report_json(reports[0]) if len(reports) == 1 else {
-            "exit_code": max(exit_code(r) for r in reports), "reports": [report_json(r) for r in reports]}
+        data = (
+            report_json(reports[0])
+            if len(reports) == 1
+            else {"exit_code": max(exit_code(r) for r in reports), "reports": [report_json(r) for r in reports]}
+        )
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo("\n\n".join(render_table(r) for r in reports))
     sys.exit(max(exit_code(r) for r in reports))
 
 
-def _verify_entry(original: str, migrated: str, entry: str, flax_entry: str | None, inputs: tuple[str, ...],
-                  atol: float, timeout: float) -> Any:
+def _verify_entry(
+    original: str,
+    migrated: str,
+    entry: str,
+    flax_entry: str | None,
+    inputs: tuple[str, ...],
+    atol: float,
+    timeout: float,
+) -> Any:
     from h2f.verify.entry import SpecError, parse_entry, parse_inputs
     from h2f.verify.isolate import verify_entry_isolated
 
@@ -196,17 +255,35 @@ def _verify_entry(original: str, migrated: str, entry: str, flax_entry: str | No
 @click.command("convert-params")
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--entry", required=True, metavar="SPEC",
-              help="The model in MODEL_FILE, as Name or Name(literal args), e.g. 'MLP(16, 4)'.")
-@click.option("--input", "inputs", multiple=True, metavar="SPEC",
-              help="Inputs to trace the model structure with (shapes only matter): 'f32[1,784]', 'training=False'.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Where to write the converted checkpoint: .pkl/.pickle, .npz, or a directory (orbax).")
-@click.option("--to-haiku", is_flag=True,
-              help="Convert a Linen variables checkpoint back into Haiku params/state; MODEL_FILE is then the Haiku "
-              "program.")
-def convert_params_command(checkpoint: Path, model_file: Path, entry: str, inputs: tuple[str, ...], output: Path,
-                           to_haiku: bool) -> None:
+@click.option(
+    "--entry",
+    required=True,
+    metavar="SPEC",
+    help="The model in MODEL_FILE, as Name or Name(literal args), e.g. 'MLP(16, 4)'.",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="SPEC",
+    help="Inputs to trace the model structure with (shapes only matter): 'f32[1,784]', 'training=False'.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Where to write the converted checkpoint: .pkl/.pickle, .npz, or a directory (orbax).",
+)
+@click.option(
+    "--to-haiku",
+    is_flag=True,
+    help="Convert a Linen variables checkpoint back into Haiku params/state; MODEL_FILE is then the Haiku program.",
+)
+def convert_params_command(
+    checkpoint: Path, model_file: Path, entry: str, inputs: tuple[str, ...], output: Path, to_haiku: bool
+) -> None:
     """Convert a Haiku checkpoint (params, or params and state) into the migrated model's variables.
 
     MODEL_FILE is the migrated (Flax) program; it is imported (code under if __name__ == "__main__" does not
@@ -290,12 +367,14 @@ def _runs_apply(source: str) -> bool:
     imports_haiku = any(
         (isinstance(n, ast.Import) and any(a.name == "haiku" or a.name.startswith("haiku.") for a in n.names))
         or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "haiku")
-        for n in ast.walk(tree))
+        for n in ast.walk(tree)
+    )
     applies = any(isinstance(n, ast.Attribute) and n.attr == "apply" for n in ast.walk(tree))
     top_level_calls = any(
         not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
         and any(isinstance(n, ast.Call) for n in ast.walk(stmt))
-        for stmt in tree.body)
+        for stmt in tree.body
+    )
     return imports_haiku and applies and top_level_calls
 
 
@@ -314,8 +393,9 @@ def snapshot_scripts(paths: tuple[str, ...]) -> dict[Path, str]:
     return out
 
 
-def verify_migrated(originals: dict[Path, str], root: Path, output_dir: Path | None, atol: float = DEFAULT_ATOL,
-                    timeout: float = 600.0) -> int:
+def verify_migrated(
+    originals: dict[Path, str], root: Path, output_dir: Path | None, atol: float = DEFAULT_ATOL, timeout: float = 600.0
+) -> int:
     """Verify each migrated script against its original (saved by :func:`snapshot_scripts`); the exit status.
 
     The original runs from a temporary copy placed next to the migrated file's directory on ``sys.path``, so

@@ -225,8 +225,9 @@ def _ema_owner(module: str) -> str:
     return parent
 
 
-def _flatten_haiku(params: Mapping[str, Mapping[str, Any]] | None,
-                   state: Mapping[str, Mapping[str, Any]] | None) -> list[_HModule]:
+def _flatten_haiku(
+    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None
+) -> list[_HModule]:
     modules: dict[str, _HModule] = {}
 
     def get(owner: str) -> _HModule:
@@ -237,23 +238,44 @@ def _flatten_haiku(params: Mapping[str, Mapping[str, Any]] | None,
     for module, leaves in (params or {}).items():
         mod = get(module)
         for name, value in leaves.items():
-            mod.leaves.append(HaikuLeaf(
-                module=module, name=name, kind="params", shape=_shape(value), dtype=_dtype(value),
-                linen_names=tuple(dict.fromkeys((LEAF_RENAMES.get(name, name), name))),
-                squeezable=name in SQUEEZABLE))
+            mod.leaves.append(
+                HaikuLeaf(
+                    module=module,
+                    name=name,
+                    kind="params",
+                    shape=_shape(value),
+                    dtype=_dtype(value),
+                    linen_names=tuple(dict.fromkeys((LEAF_RENAMES.get(name, name), name))),
+                    squeezable=name in SQUEEZABLE,
+                )
+            )
     for module, leaves in (state or {}).items():
         ema = _is_ema(module, leaves)
         mod = get(_ema_owner(module) if ema else module)
         for name, value in leaves.items():
             if ema:
-                leaf = HaikuLeaf(module=module, name=name, kind="state", shape=_shape(value),
-                                 dtype=_dtype(value), linen_names=(EMA_RENAMES[ema],),
-                                 squeezable=True)
+                leaf = HaikuLeaf(
+                    module=module,
+                    name=name,
+                    kind="state",
+                    shape=_shape(value),
+                    dtype=_dtype(value),
+                    linen_names=(EMA_RENAMES[ema],),
+                    squeezable=True,
+                )
                 (mod.dropped if name in EMA_DROPPED else mod.leaves).append(leaf)
             else:
-                mod.leaves.append(HaikuLeaf(
-                    module=module, name=name, kind="state", shape=_shape(value), dtype=_dtype(value),
-                    linen_names=(name,), squeezable=False))
+                mod.leaves.append(
+                    HaikuLeaf(
+                        module=module,
+                        name=name,
+                        kind="state",
+                        shape=_shape(value),
+                        dtype=_dtype(value),
+                        linen_names=(name,),
+                        squeezable=False,
+                    )
+                )
     return [m for m in modules.values() if m.leaves or m.dropped]
 
 
@@ -271,8 +293,9 @@ def _flatten_linen(variables: Mapping[str, Any], ignore_collections: Iterable[st
             else:
                 if path not in modules:
                     modules[path] = _LModule(path=path, position=len(modules))
-                modules[path].leaves.append(LinenLeaf(
-                    collection=col, module=path, name=str(key), shape=_shape(value), dtype=_dtype(value)))
+                modules[path].leaves.append(
+                    LinenLeaf(collection=col, module=path, name=str(key), shape=_shape(value), dtype=_dtype(value))
+                )
 
     for col in collections:
         node = variables[col]
@@ -365,8 +388,10 @@ def _diagnose(hm: _HModule, lm: _LModule) -> tuple[list[str], list[str], list[st
     for h in hm.leaves:
         cand = [l for want in h.linen_names for l in free if l.name == want]
         if not cand:
-            lines.append(f"haiku '{h.path}' {h.shape} has no linen counterpart "
-                         f"(expected leaf '{h.linen_names[0]}' in '{lm.name}')")
+            lines.append(
+                f"haiku '{h.path}' {h.shape} has no linen counterpart "
+                f"(expected leaf '{h.linen_names[0]}' in '{lm.name}')"
+            )
             missing.append(f"{h.path} {h.shape}")
             continue
         l = cand[0]
@@ -410,18 +435,23 @@ def _pair(hmods: list[_HModule], lmods: list[_LModule]) -> Pairing:
     matched.sort()
     modules = tuple(
         ModulePair(haiku=hmods[i].owner, linen="/".join(lmods[j].path), leaves=tuple(leafpairs[i, j]))
-        for i, j in matched)
+        for i, j in matched
+    )
     dropped = tuple(d for hm in hmods for d in hm.dropped)
     return Pairing(modules=modules, dropped=dropped)
 
 
-def _conversion_error(hmods: list[_HModule], lmods: list[_LModule],
-                      left_h: list[int], left_l: list[int]) -> ConversionError:
+def _conversion_error(
+    hmods: list[_HModule], lmods: list[_LModule], left_h: list[int], left_l: list[int]
+) -> ConversionError:
     # Pair the leftovers by name/order only, to explain what differs between the closest modules.
     cost = np.array([[_cost(hmods[i], lmods[j], len(hmods), len(lmods)) for j in left_l] for i in left_h])
     cost = cost.reshape(len(left_h), len(left_l))
-    close = [(left_h[a], left_l[b]) for a, b in _assign(cost)
-             if naming.name_cost(hmods[left_h[a]].components, lmods[left_l[b]].components) <= 1.0]
+    close = [
+        (left_h[a], left_l[b])
+        for a, b in _assign(cost)
+        if naming.name_cost(hmods[left_h[a]].components, lmods[left_l[b]].components) <= 1.0
+    ]
     lines: list[str] = []
     missing: list[str] = []
     extra: list[str] = []
@@ -443,11 +473,15 @@ def _conversion_error(hmods: list[_HModule], lmods: list[_LModule],
     for j in left_l:
         if j not in paired_l:
             lm = lmods[j]
-            lines.append(f"  extra in linen: linen module '{lm.name}' "
-                         f"{{{', '.join(f'{l.collection}/{l.name}: {l.shape}' for l in lm.leaves)}}}")
+            lines.append(
+                f"  extra in linen: linen module '{lm.name}' "
+                f"{{{', '.join(f'{l.collection}/{l.name}: {l.shape}' for l in lm.leaves)}}}"
+            )
             extra += [f"{l.path} {l.shape}" for l in lm.leaves]
-    head = (f"Haiku and Linen trees do not correspond: {len(left_h)} Haiku module(s) and "
-            f"{len(left_l)} Linen module(s) could not be paired")
+    head = (
+        f"Haiku and Linen trees do not correspond: {len(left_h)} Haiku module(s) and "
+        f"{len(left_l)} Linen module(s) could not be paired"
+    )
     return ConversionError("\n".join([head, *lines]), missing=missing, extra=extra, mismatched=mismatched)
 
 
@@ -457,16 +491,20 @@ _CACHE_MAX = 64
 
 def _structure_key(hmods: list[_HModule], lmods: list[_LModule]) -> tuple:
     return (
-        tuple((hm.owner, tuple((h.module, h.name, h.kind, h.shape, str(h.dtype)) for h in hm.leaves + hm.dropped))
-              for hm in hmods),
+        tuple(
+            (hm.owner, tuple((h.module, h.name, h.kind, h.shape, str(h.dtype)) for h in hm.leaves + hm.dropped))
+            for hm in hmods
+        ),
         tuple((lm.path, tuple((l.collection, l.name, l.shape, str(l.dtype)) for l in lm.leaves)) for lm in lmods),
     )
 
 
-def pair_trees(params: Mapping[str, Mapping[str, Any]] | None,
-               state: Mapping[str, Mapping[str, Any]] | None,
-               template: Mapping[str, Any],
-               ignore_collections: Iterable[str] = ("intermediates",)) -> Pairing:
+def pair_trees(
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    template: Mapping[str, Any],
+    ignore_collections: Iterable[str] = ("intermediates",),
+) -> Pairing:
     """Pair every Haiku module of ``params``/``state`` with a Linen module of ``template``.
 
     Args:
@@ -495,9 +533,11 @@ def pair_trees(params: Mapping[str, Mapping[str, Any]] | None,
     return pairing
 
 
-def param_map(params: Mapping[str, Mapping[str, Any]] | None,
-              state: Mapping[str, Mapping[str, Any]] | None,
-              template: Mapping[str, Any]) -> list[tuple[str, str]]:
+def param_map(
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    template: Mapping[str, Any],
+) -> list[tuple[str, str]]:
     """``(haiku leaf path, linen leaf path)`` for every converted leaf.
 
     Haiku paths are ``"<dict key>/<leaf>"`` (``"model/linear/w"``,
@@ -507,9 +547,11 @@ def param_map(params: Mapping[str, Mapping[str, Any]] | None,
     return [(lp.haiku.path, lp.linen.path) for lp in pair_trees(params, state, template).leaves]
 
 
-def module_map(params: Mapping[str, Mapping[str, Any]] | None,
-               state: Mapping[str, Mapping[str, Any]] | None,
-               template: Mapping[str, Any]) -> list[tuple[str, str]]:
+def module_map(
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    template: Mapping[str, Any],
+) -> list[tuple[str, str]]:
     """``(haiku module, linen module path)`` pairs, e.g. ``("model/block/linear", "Block_0/Dense_0")``."""
     return [(m.haiku, m.linen) for m in pair_trees(params, state, template).modules]
 
@@ -564,10 +606,12 @@ def _convert_value(value: Any, shape: tuple[int, ...], dtype: Any, like: Any = N
     return arr
 
 
-def haiku_to_linen(params: Mapping[str, Mapping[str, Any]] | None,
-                   state: Mapping[str, Mapping[str, Any]] | None,
-                   template: Mapping[str, Any],
-                   ignore_collections: Iterable[str] = ("intermediates",)) -> dict:
+def haiku_to_linen(
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    template: Mapping[str, Any],
+    ignore_collections: Iterable[str] = ("intermediates",),
+) -> dict:
     """Convert Haiku ``params``/``state`` into Linen variables shaped like ``template``.
 
     Args:
@@ -604,10 +648,12 @@ def _lookup(tree: Mapping[str, Any], key: tuple) -> Any:
     return node
 
 
-def linen_to_haiku(variables: Mapping[str, Any],
-                   template_params: Mapping[str, Mapping[str, Any]] | None,
-                   template_state: Mapping[str, Mapping[str, Any]] | None = None,
-                   ignore_collections: Iterable[str] = ("intermediates",)) -> tuple[dict, dict]:
+def linen_to_haiku(
+    variables: Mapping[str, Any],
+    template_params: Mapping[str, Mapping[str, Any]] | None,
+    template_state: Mapping[str, Mapping[str, Any]] | None = None,
+    ignore_collections: Iterable[str] = ("intermediates",),
+) -> tuple[dict, dict]:
     """Inverse of :func:`haiku_to_linen`: Linen ``variables`` into Haiku ``(params, state)``.
 
     The Haiku templates give structure, shapes and dtypes (e.g. ``transformed.init(...)``).

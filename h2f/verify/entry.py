@@ -16,11 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EntrySpec", "InputSpec", "SpecError", "parse_entry", "parse_inputs", "make_inputs", "load_namespace",
-           "haiku_transform", "flax_model", "is_nnx_model"]
+__all__ = [
+    "EntrySpec",
+    "InputSpec",
+    "SpecError",
+    "parse_entry",
+    "parse_inputs",
+    "make_inputs",
+    "load_namespace",
+    "haiku_transform",
+    "flax_model",
+    "is_nnx_model",
+]
 
-_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64", "i8": "int8", "i32": "int32",
-           "i64": "int64", "u8": "uint8", "bool": "bool"}
+_DTYPES = {
+    "f16": "float16",
+    "bf16": "bfloat16",
+    "f32": "float32",
+    "f64": "float64",
+    "i8": "int8",
+    "i32": "int32",
+    "i64": "int64",
+    "u8": "uint8",
+    "bool": "bool",
+}
 _INPUT_RE = re.compile(r"^(?P<dtype>[a-z0-9]+)\[(?P<dims>[0-9,\s]*)\](?::(?P<high>\d+))?$")
 
 

@@ -56,8 +56,11 @@ class EntryReport:
     @property
     def passed(self) -> bool:
         """True when nothing failed and at least one output was compared."""
-        return (not self.problems and not any(c.status == "fail" for c in self.checks)
-                and any(c.status == "pass" for c in self.checks))
+        return (
+            not self.problems
+            and not any(c.status == "fail" for c in self.checks)
+            and any(c.status == "pass" for c in self.checks)
+        )
 
 
 def mode_flags(flags: dict[str, Any]) -> tuple[dict, dict] | None:
@@ -83,8 +86,9 @@ def _float_loss(out: Any) -> Any:
 
 def _step_inputs(inputs: list[Any], step: int) -> list[Any]:
     """Inputs of training step ``step``: float inputs shifted and scaled, so batch statistics change."""
-    return [x * (1.0 + 0.5 * step) + 0.25 * step if np.issubdtype(np.asarray(x).dtype, np.floating) else x
-            for x in inputs]
+    return [
+        x * (1.0 + 0.5 * step) + 0.25 * step if np.issubdtype(np.asarray(x).dtype, np.floating) else x for x in inputs
+    ]
 
 
 def run_haiku_entry(path: str, entry: str, input_specs: list[str]) -> dict:
@@ -113,8 +117,9 @@ def run_haiku_entry(path: str, entry: str, input_specs: list[str]) -> dict:
             y, new_state = t.apply(params, state, jax.random.key(1), *inputs, **train_flags)
             y2, _ = t.apply(params, state, _perturb_key(jax.random.key(1)), *inputs, **train_flags)
             out["train"], out["train_state"], out["train_stochastic"] = y, new_state, not _same_output(y, y2)
-        out["grads"] = jax.grad(lambda p: _float_loss(t.apply(p, state, jax.random.key(1), *inputs,
-                                                              **eval_flags)[0]))(params)
+        out["grads"] = jax.grad(lambda p: _float_loss(t.apply(p, state, jax.random.key(1), *inputs, **eval_flags)[0]))(
+            params
+        )
         if modes and any(k.endswith(("mean_ema", "var_ema")) for k in state):
             s = state
             for step in range(BN_STEPS):
@@ -169,8 +174,9 @@ class _NNXSide:
     def __init__(self, model: Any) -> None:
         self.model = model
 
-    def call(self, variables: dict, inputs: list, flags: dict, key: Any, training: bool | None,
-             record: bool = False) -> tuple:
+    def call(
+        self, variables: dict, inputs: list, flags: dict, key: Any, training: bool | None, record: bool = False
+    ) -> tuple:
         from flax import nnx
 
         from h2f.verify.modules import record_nnx_modules
@@ -197,7 +203,9 @@ class _NNXSide:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
         def loss(p):
-            return _float_loss(nnx.merge(graphdef, p, rest, copy=True)(*inputs, **_call_flags(model, flags)))  # copy: variables of this trace
+            return _float_loss(
+                nnx.merge(graphdef, p, rest, copy=True)(*inputs, **_call_flags(model, flags))
+            )  # copy: variables of this trace
 
         g = jax.grad(loss)(params)
         out: dict = {}
@@ -299,8 +307,9 @@ def _diff(a: Any, b: Any, atol: float, what: str) -> Check:
         return Check(what, "fail", None, messages or ["nothing to compare"])
     worst = max(d.max_abs_diff for d in diffs)
     bad = [d for d in diffs if not d.ok]
-    lines = messages + [f"{d.path}: max abs diff {d.max_abs_diff:.3g}" + (f" ({d.note})" if d.note else "")
-                        for d in bad[:10]]
+    lines = messages + [
+        f"{d.path}: max abs diff {d.max_abs_diff:.3g}" + (f" ({d.note})" if d.note else "") for d in bad[:10]
+    ]
     return Check(what, "fail" if bad or any("differ" in m for m in messages) else "pass", worst, lines)
 
 
@@ -314,16 +323,29 @@ def compare_entry(haiku: dict, flax: dict, atol: float, entry: str) -> EntryRepo
     if "conversion_error" in flax:
         lines = [f"missing in flax: {m}" for m in flax["missing"]] + [f"extra in flax: {e}" for e in flax["extra"]]
         lines += [f"{h} <-> {f}: {why}" for h, f, why in flax["mismatched"]]
-        report.checks.append(Check("parameter trees correspond", "fail", None,
-                                   lines or flax["conversion_error"].splitlines()))
+        report.checks.append(
+            Check("parameter trees correspond", "fail", None, lines or flax["conversion_error"].splitlines())
+        )
         return report
-    report.checks.append(Check("parameter trees correspond", "pass", None,
-                               [f"{flax['leaves']} leaves paired one-to-one (names, shapes, dtypes)"]))
+    report.checks.append(
+        Check(
+            "parameter trees correspond",
+            "pass",
+            None,
+            [f"{flax['leaves']} leaves paired one-to-one (names, shapes, dtypes)"],
+        )
+    )
 
     def outputs(what: str, key: str) -> None:
         if haiku.get(f"{key}_stochastic") or flax.get(f"{key}_stochastic"):
-            report.checks.append(Check(what, "skipped", None, [
-                "the output depends on the rng (dropout in this mode): not comparable mask for mask"]))
+            report.checks.append(
+                Check(
+                    what,
+                    "skipped",
+                    None,
+                    ["the output depends on the rng (dropout in this mode): not comparable mask for mask"],
+                )
+            )
             return
         check = _diff(haiku[key], flax[key], atol, what)
         if check.status == "fail" and key == "eval":
@@ -354,13 +376,15 @@ def compare_entry(haiku: dict, flax: dict, atol: float, entry: str) -> EntryRepo
     else:
         report.checks.append(_diff(hgrads, flax["grads"], atol, "gradients of mean(output**2)"))
     if "after_steps" in haiku and "after_steps" in flax:
-        check = _diff(haiku["after_steps"], flax["after_steps"], atol,
-                      f"eval output after {BN_STEPS} training steps")
+        check = _diff(haiku["after_steps"], flax["after_steps"], atol, f"eval output after {BN_STEPS} training steps")
         if check.status == "fail":
             check.status = "expected-difference"
-            check.messages.insert(0, "H2F050: Haiku's BatchNorm moving averages are zero-debiased, Flax's are "
-                                     "not (they start at mean 0, var 1): eval outputs differ until the averages "
-                                     "warm up (~1/(1-momentum) steps). Converted checkpoints match exactly.")
+            check.messages.insert(
+                0,
+                "H2F050: Haiku's BatchNorm moving averages are zero-debiased, Flax's are "
+                "not (they start at mean 0, var 1): eval outputs differ until the averages "
+                "warm up (~1/(1-momentum) steps). Converted checkpoints match exactly.",
+            )
         report.checks.append(check)
     return report
 

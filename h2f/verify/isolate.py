@@ -61,9 +61,11 @@ def _portable_modules(records: list) -> list:
 
 
 def _portable_call(call: Any) -> Any:
-    fields = {name: _portable(getattr(call, name))
-              for name in ("params", "state", "args", "kwargs", "output", "new_state", "updates")
-              if hasattr(call, name)}
+    fields = {
+        name: _portable(getattr(call, name))
+        for name in ("params", "state", "args", "kwargs", "output", "new_state", "updates")
+        if hasattr(call, name)
+    }
     fields["modules"] = _portable_modules(call.modules)
     if hasattr(call, "rng"):
         fields["rng"] = None
@@ -122,9 +124,15 @@ def _entry_child(mode: str, args_file: str, files: list[str]) -> int:
     return 0
 
 
-def verify_entry_isolated(original: str | Path, migrated: str | Path, entry: str, inputs: list[str],
-                          flax_entry: str | None = None, atol: float | None = None,
-                          timeout: float = DEFAULT_TIMEOUT) -> Any:
+def verify_entry_isolated(
+    original: str | Path,
+    migrated: str | Path,
+    entry: str,
+    inputs: list[str],
+    flax_entry: str | None = None,
+    atol: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Any:
     """Entry-mode verification (:mod:`h2f.verify.entry_check`), each side in its own child process.
 
     Returns:
@@ -134,19 +142,30 @@ def verify_entry_isolated(original: str | Path, migrated: str | Path, entry: str
     from h2f.verify.script import DEFAULT_ATOL
 
     atol = DEFAULT_ATOL if atol is None else atol
-    args = {"original": str(original), "migrated": str(migrated), "entry": entry, "inputs": list(inputs),
-            "flax_entry": flax_entry}
+    args = {
+        "original": str(original),
+        "migrated": str(migrated),
+        "entry": entry,
+        "inputs": list(inputs),
+        "flax_entry": flax_entry,
+    }
     label = entry if not flax_entry else f"{entry} / {flax_entry}"
     with tempfile.TemporaryDirectory(prefix="h2f-verify-") as tmp:
         args_file, first_out, second_out = (Path(tmp) / n for n in ("args.pkl", "haiku.pkl", "flax.pkl"))
         with open(args_file, "wb") as f:
             pickle.dump(args, f)
-        first, failure = _run_child("original", ["entry-haiku", str(args_file), str(first_out)], first_out, timeout,
-                                    script=str(original))
+        first, failure = _run_child(
+            "original", ["entry-haiku", str(args_file), str(first_out)], first_out, timeout, script=str(original)
+        )
         second = None
         if failure is None:
-            second, failure = _run_child("migrated", ["entry-flax", str(args_file), str(first_out), str(second_out)],
-                                         second_out, timeout, script=str(migrated))
+            second, failure = _run_child(
+                "migrated",
+                ["entry-flax", str(args_file), str(first_out), str(second_out)],
+                second_out,
+                timeout,
+                script=str(migrated),
+            )
     if failure is not None:
         report = EntryReport(entry=label, atol=atol)
         report.could_not_run = [str(failure)]
@@ -157,13 +176,19 @@ def verify_entry_isolated(original: str | Path, migrated: str | Path, entry: str
     return report
 
 
-def _run_child(role: str, args: list[str], out: Path, timeout: float,
-               script: str | None = None) -> tuple[dict | None, ChildFailure | None]:
+def _run_child(
+    role: str, args: list[str], out: Path, timeout: float, script: str | None = None
+) -> tuple[dict | None, ChildFailure | None]:
     """Run one child; its result (the calls recorded, even when the script raised) and what went wrong."""
     script = script or args[1]
     try:
-        proc = subprocess.run([sys.executable, "-m", "h2f.verify.isolate", *args], capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "h2f.verify.isolate", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     except subprocess.TimeoutExpired:
         return None, ChildFailure(role, script, f"timed out after {timeout:g} s (hung, or too slow: raise --timeout)")
     if proc.returncode != 0 or not out.exists():
@@ -177,8 +202,9 @@ def _run_child(role: str, args: list[str], out: Path, timeout: float,
     return result, None
 
 
-def verify_isolated(original: str | Path, migrated: str | Path, atol: float | None = None,
-                    timeout: float = DEFAULT_TIMEOUT) -> Any:
+def verify_isolated(
+    original: str | Path, migrated: str | Path, atol: float | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> Any:
     """Like :func:`h2f.verify.script.verify_scripts`, but each program runs in its own child process.
 
     Returns:

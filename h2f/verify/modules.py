@@ -17,8 +17,14 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["ModuleOutput", "Culprit", "record_haiku_modules", "record_linen_modules", "pair_modules",
-           "first_difference"]
+__all__ = [
+    "ModuleOutput",
+    "Culprit",
+    "record_haiku_modules",
+    "record_linen_modules",
+    "pair_modules",
+    "first_difference",
+]
 
 #: At most this many module outputs are kept per forward call.
 MAX_RECORDS = 5000
@@ -48,8 +54,10 @@ class Culprit:
             what, method = "first module whose updated state differs", ""
         else:
             what, method = "first differing module", "" if self.method == "__call__" else f".{self.method}"
-        return (f"{what}: haiku: {self.haiku}{method}  \N{LEFT RIGHT ARROW}  "
-                f"flax: {self.flax or '<top-level module>'}{method}  max abs diff {self.max_abs_diff:.3g}")
+        return (
+            f"{what}: haiku: {self.haiku}{method}  \N{LEFT RIGHT ARROW}  "
+            f"flax: {self.flax or '<top-level module>'}{method}  max abs diff {self.max_abs_diff:.3g}"
+        )
 
 
 def _public(method: str) -> bool:
@@ -138,9 +146,12 @@ def pair_modules(module_map: list[tuple[str, str]], haiku_names: list[str], flax
         images = {direct[p] for p in direct if p.startswith(h + "/")}
         if not images:
             continue
-        candidates = [f for f in flax_set
-                      if all(under(f, i) and i != f for i in images)
-                      and {direct[p] for p in direct if under(f, direct[p])} == images]
+        candidates = [
+            f
+            for f in flax_set
+            if all(under(f, i) and i != f for i in images)
+            and {direct[p] for p in direct if under(f, direct[p])} == images
+        ]
         if candidates:
             out[h] = max(candidates, key=lambda f: (f.count("/") + (f != ""), f))
     return out
@@ -168,8 +179,9 @@ def _max_diff(a: Any, b: Any) -> float | None:
     return worst
 
 
-def first_difference(haiku: list[ModuleOutput], flax: list[ModuleOutput], module_map: list[tuple[str, str]],
-                     atol: float) -> Culprit | None:
+def first_difference(
+    haiku: list[ModuleOutput], flax: list[ModuleOutput], module_map: list[tuple[str, str]], atol: float
+) -> Culprit | None:
     """The first Haiku module (in completion order) whose output differs from its Flax counterpart's."""
     pairs = pair_modules(module_map, [r.name for r in haiku], [r.name for r in flax])
     by_key = {(r.name, r.method, r.occurrence): r for r in flax}

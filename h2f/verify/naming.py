@@ -84,9 +84,9 @@ def linen_key(component: str) -> tuple[str, int]:
     for prefix in _LIFT_PREFIXES:
         if base.startswith(prefix) and len(base) > len(prefix) and component[:1].isupper():
             # ``ScanBlock`` -> ``block`` (only for CamelCase auto names, not ``scanner``).
-            rest = component[len(prefix):]
+            rest = component[len(prefix) :]
             if rest[:1].isupper():
-                base = base[len(prefix):]
+                base = base[len(prefix) :]
                 break
     return base, idx
 

@@ -87,8 +87,9 @@ class _NNXRunner:
             return result
         k = self.concrete
         self.concrete += 1
-        call = LinenCall(index=index, method=method, traced=False, module=name,
-                         args=_snapshot(args), kwargs=_snapshot(kwargs))
+        call = LinenCall(
+            index=index, method=method, traced=False, module=name, args=_snapshot(args), kwargs=_snapshot(kwargs)
+        )
         if k < len(self.haiku):
             h = self.haiku[k]
             call.paired_with = h.index
@@ -113,8 +114,10 @@ class _NNXRunner:
         call.output = _snapshot(result)
         if probe is not None:
             call.rng_streams = tuple(sorted({str(path[-2]) for path, _ in keys if len(path) >= 2}))
-            perturbed = [(path, var.copy(_perturb_keys(var.get_value())))
-                         for path, var in nnx.to_flat_state(nnx.state(probe, nnx.RngKey))]
+            perturbed = [
+                (path, var.copy(_perturb_keys(var.get_value())))
+                for path, var in nnx.to_flat_state(nnx.state(probe, nnx.RngKey))
+            ]
             nnx.update(probe, nnx.from_flat_state(perturbed))
             try:
                 call.stochastic = not _same_output(result, fn(probe, *args, **kwargs))
@@ -148,8 +151,11 @@ def _forward_methods(cls: type) -> list[str]:
     """Methods of a user module class that count as model calls: ``__call__`` and public methods."""
     out = []
     for attr, value in vars(cls).items():
-        if callable(value) and not isinstance(value, (staticmethod, classmethod, type)) and (
-                attr == "__call__" or not attr.startswith("_")):
+        if (
+            callable(value)
+            and not isinstance(value, (staticmethod, classmethod, type))
+            and (attr == "__call__" or not attr.startswith("_"))
+        ):
             out.append(attr)
     return out
 

@@ -70,9 +70,9 @@ def nnx_template(model: Any) -> dict:
     return out
 
 
-def haiku_to_nnx(params: Mapping[str, Mapping[str, Any]] | None,
-                 state: Mapping[str, Mapping[str, Any]] | None,
-                 model: Any) -> dict:
+def haiku_to_nnx(
+    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None, model: Any
+) -> dict:
     """Haiku ``params``/``state`` as a Linen-like variables dict shaped like ``nnx_template(model)``.
 
     Raises:
@@ -81,9 +81,9 @@ def haiku_to_nnx(params: Mapping[str, Mapping[str, Any]] | None,
     return haiku_to_linen(params, state, nnx_template(model), ignore_collections=())
 
 
-def load_haiku_into_nnx(params: Mapping[str, Mapping[str, Any]] | None,
-                        state: Mapping[str, Mapping[str, Any]] | None,
-                        model: Any) -> None:
+def load_haiku_into_nnx(
+    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None, model: Any
+) -> None:
     """Write Haiku ``params``/``state`` into the NNX ``model`` in place (``nnx.update``).
 
     Raises:
@@ -99,16 +99,20 @@ def load_haiku_into_nnx(params: Mapping[str, Mapping[str, Any]] | None,
     nnx.update(model, nnx.from_flat_state(new))
 
 
-def nnx_to_haiku(model: Any,
-                 template_params: Mapping[str, Mapping[str, Any]] | None,
-                 template_state: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict, dict]:
+def nnx_to_haiku(
+    model: Any,
+    template_params: Mapping[str, Mapping[str, Any]] | None,
+    template_state: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[dict, dict]:
     """The NNX ``model``'s variables as Haiku ``(params, state)`` shaped like the Haiku templates."""
     return linen_to_haiku(nnx_template(model), template_params, template_state, ignore_collections=())
 
 
-def nnx_module_map(params: Mapping[str, Mapping[str, Any]] | None,
-                   state: Mapping[str, Mapping[str, Any]] | None,
-                   model: Any,
-                   ignore: Iterable[str] = ()) -> list[tuple[str, str]]:
+def nnx_module_map(
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    model: Any,
+    ignore: Iterable[str] = (),
+) -> list[tuple[str, str]]:
     """``(haiku module, nnx attribute path)`` pairs, e.g. ``("mlp/linear_1", "layers/1")``."""
     return [(m.haiku, m.linen) for m in pair_trees(params, state, nnx_template(model), ignore).modules]

@@ -171,17 +171,18 @@ class Report:
     @property
     def passed(self) -> bool:
         """True when nothing failed and at least one call was compared and matched."""
-        return (not self.problems and not self.failures
-                and any(c.status == "pass" for c in self.calls))
+        return not self.problems and not self.failures and any(c.status == "pass" for c in self.calls)
 
     def summary(self) -> str:
         """Human-readable multi-line summary."""
         verdict = "VERIFIED" if self.passed else "NOT VERIFIED"
-        head = (f"{verdict}: {sum(c.status == 'pass' for c in self.calls)} call(s) match, "
-                f"{len(self.failures)} differ, {len(self.skipped)} skipped (stochastic); "
-                f"traced calls not compared: haiku {self.haiku_traced_calls}, "
-                f"linen {self.linen_traced_calls}; atol={self.atol:g}"
-                + (f"; backend={self.backend}" if self.backend else ""))
+        head = (
+            f"{verdict}: {sum(c.status == 'pass' for c in self.calls)} call(s) match, "
+            f"{len(self.failures)} differ, {len(self.skipped)} skipped (stochastic); "
+            f"traced calls not compared: haiku {self.haiku_traced_calls}, "
+            f"linen {self.linen_traced_calls}; atol={self.atol:g}"
+            + (f"; backend={self.backend}" if self.backend else "")
+        )
         lines = [head]
         for p in self.problems:
             first, *rest = p.splitlines() or [""]
@@ -191,9 +192,10 @@ class Report:
             lines.append(f"  call {c.index} [{method}]: {c.status} (max abs diff {c.max_abs_diff:.3g})")
             for d in c.outputs + c.state:
                 if not d.ok or d.note:
-                    lines.append(f"    {d.path}: max abs diff {d.max_abs_diff:.3g}"
-                                 f" haiku {d.haiku_shape} linen {d.linen_shape}"
-                                 + (f" ({d.note})" if d.note else ""))
+                    lines.append(
+                        f"    {d.path}: max abs diff {d.max_abs_diff:.3g}"
+                        f" haiku {d.haiku_shape} linen {d.linen_shape}" + (f" ({d.note})" if d.note else "")
+                    )
             for m in c.messages:
                 lines += ["    " + part for part in m.splitlines()]
         lines += [f"  note: {n}" for n in self.notes]
@@ -344,8 +346,7 @@ class _HaikuRecorder:
         self.suspended = 0  # >0 while Haiku itself calls apply (multi_transform's eval_shape probe)
         self.methods: list[str] = []
 
-    def apply(self, apply_fn: Callable, params: Any, state: Any, rng: Any,
-              args: tuple, kwargs: dict) -> Any:
+    def apply(self, apply_fn: Callable, params: Any, state: Any, rng: Any, args: tuple, kwargs: dict) -> Any:
         from haiku._src import base
 
         # Applies made by Haiku itself inside another transform (layer_stack, lift, …) are not
@@ -375,14 +376,23 @@ class _HaikuRecorder:
                 stochastic = False
             finally:
                 self.suspended -= 1
-        self.calls.append(HaikuCall(
-            index=index, method=method, traced=False,
-            params=_snapshot(params) if params is not None else None,
-            state=_snapshot(state) if state is not None else None,
-            uses_state=state is not None, rng=rng,
-            args=_snapshot(args), kwargs=_snapshot(kwargs),
-            output=_snapshot(out), new_state=_snapshot(new_state), stochastic=stochastic,
-            modules=[] if _has_tracer(modules) else modules))
+        self.calls.append(
+            HaikuCall(
+                index=index,
+                method=method,
+                traced=False,
+                params=_snapshot(params) if params is not None else None,
+                state=_snapshot(state) if state is not None else None,
+                uses_state=state is not None,
+                rng=rng,
+                args=_snapshot(args),
+                kwargs=_snapshot(kwargs),
+                output=_snapshot(out),
+                new_state=_snapshot(new_state),
+                stochastic=stochastic,
+                modules=[] if _has_tracer(modules) else modules,
+            )
+        )
         return out, new_state
 
 
@@ -438,6 +448,7 @@ def _patch_haiku(rec: _HaikuRecorder, patches: _Patches) -> None:
                     return fn(*args, **kwargs)
                 finally:
                     rec.methods.pop()
+
             return labelled
 
         wrapped = [label(fn, n) for fn, n in zip(leaves, names)]
@@ -517,15 +528,22 @@ class _LinenRunner:
                 result = orig(module, variables, *args, **kwargs)
             finally:
                 self.depth -= 1
-            self.calls.append(LinenCall(index=index, method=method_name, traced=True,
-                                        module=type(module).__name__, mutable=mutable))
+            self.calls.append(
+                LinenCall(index=index, method=method_name, traced=True, module=type(module).__name__, mutable=mutable)
+            )
             return result
 
         k = self.concrete
         self.concrete += 1
-        call = LinenCall(index=index, method=method_name, traced=False, module=type(module).__name__,
-                         mutable=mutable, args=_snapshot(args),
-                         kwargs=_snapshot({n: v for n, v in kwargs.items() if n not in ("rngs", "method")}))
+        call = LinenCall(
+            index=index,
+            method=method_name,
+            traced=False,
+            module=type(module).__name__,
+            mutable=mutable,
+            args=_snapshot(args),
+            kwargs=_snapshot({n: v for n, v in kwargs.items() if n not in ("rngs", "method")}),
+        )
         new_vars = variables
         if k < len(self.haiku):
             h = self.haiku[k]
@@ -542,8 +560,9 @@ class _LinenRunner:
             rngs = kwargs.get("rngs")
             if rngs is not None:
                 call.rng_streams = tuple(rngs) if isinstance(rngs, Mapping) else ("params",)
-                other = ({n: _perturb_key(v) for n, v in rngs.items()} if isinstance(rngs, Mapping)
-                         else _perturb_key(rngs))
+                other = (
+                    {n: _perturb_key(v) for n, v in rngs.items()} if isinstance(rngs, Mapping) else _perturb_key(rngs)
+                )
                 try:
                     result2 = orig(module, new_vars, *args, **{**kwargs, "rngs": other})
                     call.stochastic = not _same_output(result, result2)
@@ -586,6 +605,7 @@ def _patch_linen(runner: _LinenRunner, patches: _Patches) -> None:
                 return orig(*args, **kwargs)
             finally:
                 runner.suspended -= 1
+
         return wrapper
 
     # ``init`` must never consume a pairing slot, whether or not it goes through ``apply``.
@@ -657,15 +677,12 @@ def _compare_trees(h: Any, l: Any, atol: float, prefix: str = "") -> tuple[list[
     ll, lt = jax.tree_util.tree_flatten_with_path(l)
     messages: list[str] = []
     if ht != lt:
-        same_leaves = len(hl) == len(ll) and all(
-            np.shape(a) == np.shape(b) for (_, a), (_, b) in zip(hl, ll))
+        same_leaves = len(hl) == len(ll) and all(np.shape(a) == np.shape(b) for (_, a), (_, b) in zip(hl, ll))
         if not same_leaves:
             messages.append(f"{prefix or 'output'} structures differ: haiku {ht} vs linen {lt}")
             return [], messages
-        messages.append(f"{prefix or 'output'} containers differ (haiku {ht} vs linen {lt}); "
-                        "leaves compared in order")
-    diffs = [_leaf_diff(_fmt_path(prefix or "output", p), a, b, atol)
-             for (p, a), (_, b) in zip(hl, ll)]
+        messages.append(f"{prefix or 'output'} containers differ (haiku {ht} vs linen {lt}); leaves compared in order")
+    diffs = [_leaf_diff(_fmt_path(prefix or "output", p), a, b, atol) for (p, a), (_, b) in zip(hl, ll)]
     return diffs, messages
 
 
@@ -687,8 +704,10 @@ def _input_hint(h: HaikuCall, l: LinenCall, atol: float) -> str | None:
         if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
             d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
             if d > atol:
-                return (f"the array inputs of this call differ too (max abs diff {d:.3g}): "
-                        "an earlier call already differed, or the scripts feed different data")
+                return (
+                    f"the array inputs of this call differ too (max abs diff {d:.3g}): "
+                    "an earlier call already differed, or the scripts feed different data"
+                )
     return None
 
 
@@ -718,8 +737,9 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
     if h.stochastic or l.stochastic:
         res.status = "skipped-stochastic"
         who = " and ".join(s for s, flag in (("haiku", h.stochastic), ("flax", l.stochastic)) if flag)
-        res.messages.append(f"{who} output depends on the apply-time rng (e.g. dropout in training mode); "
-                            "not comparable")
+        res.messages.append(
+            f"{who} output depends on the apply-time rng (e.g. dropout in training mode); not comparable"
+        )
         return res
     res.outputs, msgs = _compare_trees(h.output, l.output, atol)
     res.messages += msgs
@@ -727,8 +747,9 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
         updates = {c: v for c, v in l.updates.items() if c not in IGNORED_COLLECTIONS}
         if updates:
             if not h.uses_state:
-                res.messages.append("linen returned updated collections "
-                                    f"{sorted(updates)} but the Haiku function has no state")
+                res.messages.append(
+                    f"linen returned updated collections {sorted(updates)} but the Haiku function has no state"
+                )
                 res.status = "fail"
             else:
                 new_state = (ema_hidden_state(h.new_state) if l.ema_hidden else None) or h.new_state or {}
@@ -749,16 +770,20 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
                         res.messages.append(
                             "note: BatchNorm statistics compared on Haiku's biased EMA values (hidden), which "
                             "Flax's update must reproduce; Haiku's eval-mode averages are zero-debiased and "
-                            "Flax's are not (H2F050): converted checkpoints match, fresh training differs at first")
+                            "Flax's are not (H2F050): converted checkpoints match, fresh training differs at first"
+                        )
                     elif any(d.path.endswith(("/mean", "/var")) for d in bad):
                         res.messages.append(
                             "note: Haiku BatchNorm moving averages are zero-debiased "
                             "(hk.ExponentialMovingAverage) while Flax's are not, so statistics "
-                            "differ after a training-mode call (H2F050)")
+                            "differ after a training-mode call (H2F050)"
+                        )
     elif h.uses_state and _state_changed(h.state, h.new_state):
         res.status = "fail"
-        res.messages.append("Haiku updated its state in this call but the Linen call returned no "
-                            "updated collections (pass mutable=[...])")
+        res.messages.append(
+            "Haiku updated its state in this call but the Linen call returned no "
+            "updated collections (pass mutable=[...])"
+        )
     if any(m.startswith(("output structures", "state structures")) for m in res.messages):
         res.status = "fail"
     if any(not d.ok for d in res.outputs + res.state):
@@ -776,8 +801,7 @@ def _compare_call(k: int, h: HaikuCall, l: LinenCall, atol: float) -> CallResult
     return res
 
 
-def compare(haiku_calls: list[HaikuCall], linen_calls: list[LinenCall],
-            atol: float = DEFAULT_ATOL) -> Report:
+def compare(haiku_calls: list[HaikuCall], linen_calls: list[LinenCall], atol: float = DEFAULT_ATOL) -> Report:
     """Compare recorded Haiku and Linen apply calls pairwise (concrete calls, in order).
 
     Every output leaf is compared by max abs difference against ``atol``; with
@@ -786,21 +810,28 @@ def compare(haiku_calls: list[HaikuCall], linen_calls: list[LinenCall],
     """
     hc = [c for c in haiku_calls if not c.traced]
     lc = [c for c in linen_calls if not c.traced]
-    report = Report(calls=[], atol=atol,
-                    haiku_traced_calls=sum(c.traced for c in haiku_calls),
-                    linen_traced_calls=sum(c.traced for c in linen_calls))
+    report = Report(
+        calls=[],
+        atol=atol,
+        haiku_traced_calls=sum(c.traced for c in haiku_calls),
+        linen_traced_calls=sum(c.traced for c in linen_calls),
+    )
     if len(hc) != len(lc):
         report.problems.append(f"number of concrete apply calls differs: haiku {len(hc)} vs linen {len(lc)}")
     if report.haiku_traced_calls != report.linen_traced_calls:
-        report.problems.append(f"number of traced apply calls (inside jax.grad/vmap) differs: "
-                               f"haiku {report.haiku_traced_calls} vs linen {report.linen_traced_calls}")
+        report.problems.append(
+            f"number of traced apply calls (inside jax.grad/vmap) differs: "
+            f"haiku {report.haiku_traced_calls} vs linen {report.linen_traced_calls}"
+        )
     for k in range(max(len(hc), len(lc))):
         if k >= len(lc):
-            report.calls.append(CallResult(k, hc[k].method, None, "fail",
-                                           messages=["no corresponding Linen apply call"]))
+            report.calls.append(
+                CallResult(k, hc[k].method, None, "fail", messages=["no corresponding Linen apply call"])
+            )
         elif k >= len(hc):
-            report.calls.append(CallResult(k, None, lc[k].method, "fail",
-                                           messages=["no corresponding Haiku apply call"]))
+            report.calls.append(
+                CallResult(k, None, lc[k].method, "fail", messages=["no corresponding Haiku apply call"])
+            )
         else:
             report.calls.append(_compare_call(k, hc[k], lc[k], atol))
     if not hc and not lc:
