@@ -352,7 +352,9 @@ class NnxPlan:
         return plan.unit.name if plan.unit is not None else code_of(plan.construction.func)  # type: ignore[union-attr]
 
     def _check_bridge(self) -> None:
-        """The bridge fallback wraps one stateless, deterministic Linen model per transform: block the others."""
+        """The bridge fallback wraps the Linen model of each transform the file builds (state and rngs included: the
+        apply function passes ``mutable=`` on, ``nnx.reseed`` reaches the wrapper's rngs): block library classes,
+        ``hk.Params`` annotations and factories."""
         if not self.bridged:
             return
         built = set().union(*(self._model_classes(plan) for plan in self.transforms))
@@ -369,12 +371,6 @@ class NnxPlan:
             )
         for plan in [*self.transforms, *self.factory_returns.values()]:
             node = plan.init_call or plan.binding or self.analysis.module
-            if plan.state is not None or plan.uses_rng:
-                what = "keeps state (hk.transform_with_state)" if plan.state is not None else "draws random numbers"
-                self.block(
-                    node,
-                    f"{plan.name}: the model {what}, which the nnx.bridge fallback does not carry yet: not supported by the nnx target yet",
-                )
             if plan.factory is not None or id(plan.binding) in self.factory_returns:
                 self.block(
                     node,

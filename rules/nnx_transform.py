@@ -146,7 +146,7 @@ class NnxTransform(Rule):
         if transform.passes_rng:
             lines += ["    if rng is not None:", "        nnx.reseed(module, default=rng)"]
         lines.append(
-            "    return module(*args, **kwargs), nnx.state(module, nnx.Not(nnx.Param))"
+            f"    return module(*args, {self._mutable(transform)}**kwargs), nnx.state(module, nnx.Not(nnx.Param))"
             if state
             else "    return module(*args, **kwargs)"
         )
@@ -155,6 +155,14 @@ class NnxTransform(Rule):
         function = function.with_changes(leading_lines=[blank] * blank_lines)
         self.added.add(id(function))
         return function
+
+    def _mutable(self, transform: TransformPlan) -> str:
+        """``mutable=..., `` for a bridged model's call: Linen writes the collections it names (the Linen target's
+        tuple, or every collection when none is known), which ``nnx.bridge.ToNNX`` then stores on the model."""
+        if not self.ctx.bridge:
+            return ""
+        collections = sorted(self.ctx.analysis.features_of(transform.transform)[1])
+        return f"mutable={tuple(collections)!r}, ".replace("'", '"') if collections else "mutable=True, "
 
     @staticmethod
     def _returns(transform: TransformPlan) -> str:
