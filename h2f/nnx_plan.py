@@ -22,6 +22,7 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
 from h2f.names import INITIALIZERS, NNX_LAYERS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
+from h2f.nnx_helpers import Helper, HelperApply, find_helpers, plan_helper_calls
 from h2f.shapes import (
     ELEMENTWISE,
     FLAT,
@@ -185,10 +186,19 @@ class TransformPlan:
     #: ``model.apply`` used as a value (``jax.jit(model.apply)``, ``apply_fn=model.apply``, ``fn = model.apply``):
     #: those attributes by id; they become the pure apply function, which then keeps Haiku's signature.
     apply_values: dict[int, cst.Attribute] = dataclasses.field(default_factory=dict)
+    #: A factory's result passed to a helper (:mod:`h2f.nnx_helpers`): the name keeps the constructor, and a model
+    #: built where ``init`` was is bound to ``instance``.
+    passed: bool = False
+    instance: str | None = None
 
     @property
     def name(self) -> str:
         return self.transform.name
+
+    @property
+    def model(self) -> str:
+        """The name the model built where ``init`` was is bound to."""
+        return self.instance or self.transform.name
 
     @property
     def graphdef(self) -> str:
@@ -294,6 +304,14 @@ class NnxPlan:
         #: ``hk.Transformed`` (…) as the return type of a factory (by id) → the plan of what the factory returns.
         self.factory_annotations: dict[int, TransformPlan] = {}
         self._transform_annotations: list[tuple[cst.CSTNode, str, cst.FunctionDef]] = []
+        self._param_annotations: list[tuple[cst.CSTNode, str, cst.Param]] = []
+        #: Functions that receive a transform and call its init/apply (see :mod:`h2f.nnx_helpers`), their calls
+        #: (by id), the statements holding their apply calls (by id), the transforms passed to them (by id).
+        self.helpers: list[Helper] = []
+        self.helper_inits: dict[int, Helper] = {}
+        self.helper_applies: dict[int, HelperApply] = {}
+        self.helper_statements: dict[int, list[HelperApply]] = {}
+        self.helper_arguments: set[int] = set()
         self._build()
 
     @property
@@ -348,7 +366,7 @@ class NnxPlan:
         return seen
 
     def bridge_model_name(self, plan: TransformPlan) -> str:
-        """The name of the Linen class (or layer) a bridged model wraps, for its H2F102 warning."""
+        """The name of the class (or Haiku layer) ``plan``'s model is built from, for messages (a bridged model's H2F102)."""
         return plan.unit.name if plan.unit is not None else code_of(plan.construction.func)  # type: ignore[union-attr]
 
     def _check_bridge(self) -> None:
@@ -398,6 +416,7 @@ class NnxPlan:
             self._plan_transform(transform)
         self._plan_factory_results()
         self._check_factory_annotations()
+        find_helpers(self, self._param_annotations)
         if self.blocked:
             return
         self._find_external_methods()
@@ -406,6 +425,7 @@ class NnxPlan:
         self._check_cells()
         for plan in [*self.factory_returns.values(), *self.transforms]:
             self._plan_construction(plan)
+        plan_helper_calls(self)
         for plan in self.transforms:
             self._plan_call_sites(plan)
         self._check_everything_placed()
@@ -535,12 +555,19 @@ class NnxPlan:
         function = self.analysis.parents.get(annotation)
         if isinstance(function, cst.FunctionDef) and function.returns is annotation:
             self._transform_annotations.append((node, name, function))
+        elif isinstance(function, cst.Param):
+            self._param_annotations.append((node, name, function))  # a helper's, if it is one (h2f.nnx_helpers)
         else:
             self.block(
                 node,
                 f"{name} as the type of a parameter or variable: a transform passed around as a value (to call its init/apply elsewhere) is not supported by the nnx target yet (it builds the model where Haiku called init)",
             )
         return True
+
+    def passed_plan(self, node: cst.BaseExpression) -> TransformPlan | None:
+        """The plan of the transform the original ``node`` names, if it is one of the file's."""
+        transform = self.analysis.transform_named(node) if isinstance(node, cst.Name) else None
+        return next((plan for plan in self.transforms if transform is not None and plan.transform is transform), None)
 
     def _check_factory_annotations(self) -> None:
         """``def make_model() -> hk.Transformed`` types a factory the plan converts: it returns the model's constructor."""
@@ -1723,6 +1750,8 @@ class NnxPlan:
                 if m.matches(parent, m.Attribute(value=m.Name(), attr=m.Name("init")))
                 else None
             )
+            if id(node) in self.helper_arguments:
+                continue  # the helper receives the model's constructor the name holds
             if jitted_init is not None:
                 self._plan_init(plan, jitted_init)  # jax.jit(model.init)(rng, x): the model is built there all the same
                 continue
@@ -1750,6 +1779,8 @@ class NnxPlan:
             else:
                 self.block(node, f"{transform.name}.{parent.attr.value} is not supported by the nnx target yet")  # type: ignore[union-attr]
         takes_sample = bool(plan.builder_params)
+        if plan.init is None and plan.passed and not plan.applies and not plan.apply_values:
+            return  # only passed to helpers: they build the model
         if plan.init is None:
             self.block(
                 plan.binding or self.analysis.module,
@@ -1759,6 +1790,9 @@ class NnxPlan:
         if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
             self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
             return
+        if plan.passed:  # the name still holds the constructor the helpers receive
+            taken = {node.value for node in self.analysis.nodes if isinstance(node, cst.Name)}
+            plan.instance = unique_name(f"{transform.name}_model", taken)
         for apply in plan.applies:
             leading = apply.args[: plan.leading_arguments]
             if len(leading) < plan.leading_arguments or any(arg.keyword is not None or arg.star for arg in leading):

@@ -23,6 +23,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import walk
+from h2f.nnx_helpers import Helper, HelperApply
 from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
 from h2f.shapes import FLAT, IN_DTYPE, INPUT
@@ -96,11 +97,13 @@ class NnxTransform(Rule):
             return None
         if len(original_node.body) == 1 and id(original_node.body[0]) in plan.bindings:
             return self._remove(updated_node)
+        if id(original_node) in plan.helper_statements:
+            return self._helper_statements(plan.helper_statements[id(original_node)], updated_node)
         transform = plan.init_statements.get(id(original_node))
         if transform is None:
             return None
         built = self._construction(transform)
-        statements = [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], built)]
+        statements = [cst.Assign([cst.AssignTarget(cst.Name(transform.model))], built)]
         rngs = [node for node in walk(built) if m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Rngs"))))]
         if len(rngs) > 1:  # one stream for all the layers, as Haiku's init splits one key among them
             shared = cst.Name(f"{transform.name}_rngs")
@@ -121,10 +124,14 @@ class NnxTransform(Rule):
             parts = f"{transform.graphdef}, {transform.params}, {transform.state or transform.rest}"
             split = call(
                 self.ctx.nnx("split"),
-                [cst.Arg(cst.Name(transform.name)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())],
+                [cst.Arg(cst.Name(transform.model)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())],
             )
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
-        if transform.state is not None or (transform.split and transform.passes_rng) or transform.apply_values:
+        if (
+            (transform.state is not None and (transform.applies or not transform.passed))
+            or (transform.split and transform.passes_rng)
+            or transform.apply_values
+        ):
             nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
             lines.append(self._apply_function(transform, 1 if nested else 2))
         if inline:  # the statement itself, its init call now the split params
@@ -141,12 +148,12 @@ class NnxTransform(Rule):
         lines = [
             f"def {transform.apply_function}(params, {'state, ' if state else ''}{'rng, ' if transform.takes_rng else ''}*args, **kwargs):",
             f'    """{transform.name}.apply of the Haiku program, a pure function: {self._returns(transform)}"""',
-            f"    module = nnx.merge({transform.graphdef}, params, {rest}, copy=True)",
+            f"    {merge_statement('module', transform.graphdef, 'params', rest)}",
         ]
         if transform.passes_rng:
             lines += ["    if rng is not None:", "        nnx.reseed(module, default=rng)"]
         lines.append(
-            f"    return module(*args, {self._mutable(transform)}**kwargs), nnx.state(module, nnx.Not(nnx.Param))"
+            f"    return {output_and_state('module', f'*args, {self._mutable(transform)}**kwargs')}"
             if state
             else "    return module(*args, **kwargs)"
         )
@@ -188,10 +195,7 @@ class NnxTransform(Rule):
             IN_DTYPE: expr(f"{sample}.dtype"),
         }
         if transform.factory is not None:  # the name holds the model's constructor the factory returned
-            return call(
-                cst.Name(transform.name),
-                [*(cst.Arg(of_sample[p]) for p in transform.builder_params), keyword("rngs", rngs)],
-            )
+            return self._build(cst.Name(transform.name), transform, sample, rngs)
         if transform.construction is not None:
             built = self.ctx.constructions.get(transform.construction, transform.construction)
             return replace_names(built, {"rngs": rngs, **of_sample})  # type: ignore[return-value]
@@ -201,6 +205,66 @@ class NnxTransform(Rule):
         if unit.needs_rngs:
             args.append(keyword("rngs", rngs))
         return call(cst.Name(unit.name), args)
+
+    def _build(
+        self, constructor: cst.BaseExpression, plan: TransformPlan, sample: str, rngs: cst.BaseExpression
+    ) -> cst.Call:
+        """``constructor(in_features, ..., rngs=rngs)``: the call of what a factory returns (``plan`` is its model's plan),
+        its widths taken from ``sample``, the source of a sample input."""
+        of_sample = {INPUT: f"{sample}.shape[-1]", FLAT: f"{sample}[0].size", IN_DTYPE: f"{sample}.dtype"}
+        args = [cst.Arg(expr(of_sample[p])) for p in plan.builder_params]
+        if plan.unit is None or plan.unit.needs_rngs:  # a lambda the factory returns always takes rngs
+            args.append(keyword("rngs", rngs))
+        return call(constructor, args)
+
+    def _helper_init(self, helper: Helper, init: cst.Call) -> cst.BaseExpression:
+        """``model.init(key, x)`` in a helper: ``nnx.state(model(x.shape[-1], rngs=nnx.Rngs(key)), nnx.Param)`` (with
+        ``...`` too for a model with state: the pair Haiku's init returns)."""
+        bound = init_arguments(init) or {}
+        rngs = call(self.ctx.nnx("Rngs"), [cst.Arg(bound["rng"].value)])
+        model = helper.model
+        built = self._build(cst.Name(helper.param.name.value), model, self._sample(model, init), rngs)
+        filters = [cst.Arg(self.ctx.nnx("Param")), *([cst.Arg(cst.Ellipsis())] if model.transform.with_state else [])]
+        return call(self.ctx.nnx("state"), [cst.Arg(built), *filters])
+
+    def _helper_statements(
+        self, applies: list[HelperApply], updated_node: cst.SimpleStatementLine
+    ) -> cst.FlattenSentinel[cst.BaseStatement]:
+        """The statement holding a helper's ``model.apply`` calls, after the model's structure (built without computing
+        anything, as when restoring a checkpoint) and, for a model with state, the model with params and state merged."""
+        lines = []
+        for apply in applies:
+            model = apply.helper.model
+            leading = 1 + model.transform.with_state + model.transform.apply_rng
+            sample = self._sample(model, apply.call, leading)
+            abstract = self._build(
+                cst.Name(apply.helper.param.name.value),
+                model,
+                sample,
+                call(self.ctx.nnx("Rngs"), [cst.Arg(cst.Integer("0"))]),
+            )
+            lines.append(f"{apply.graphdef} = nnx.graphdef(nnx.eval_shape(lambda: {code_of(abstract)}))")
+            if apply.module is not None:
+                params, state = (code_of(arg.value) for arg in apply.call.args[:2])
+                lines.append(merge_statement(apply.module, apply.graphdef, params, state))
+        statements = [cst.parse_statement(line + "\n") for line in lines]
+        statements[0] = statements[0].with_changes(leading_lines=updated_node.leading_lines)
+        return cst.FlattenSentinel([*statements, updated_node.with_changes(leading_lines=[])])
+
+    def _helper_apply(self, apply: HelperApply, updated_node: cst.Call) -> cst.BaseExpression:
+        """A helper's ``model.apply(params, [state,] rng, *args)``: the call of the model the statement merged."""
+        self.ctx.require_import("flax", "nnx")
+        transform = apply.helper.model.transform
+        leading = 1 + transform.with_state + transform.apply_rng
+        arguments = ", ".join(
+            code_of(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for arg in updated_node.args[leading:]
+        )
+        if apply.module is not None:
+            parent = self.ctx.analysis.parents.get(apply.call)
+            whole = isinstance(parent, (cst.Return, cst.Assign)) and parent.value is apply.call
+            output = output_and_state(apply.module, arguments)
+            return expr(output if whole else f"({output})")
+        return expr(f"nnx.merge({apply.graphdef}, {code_of(updated_node.args[0].value)})({arguments})")
 
     def _bridged(self, transform: TransformPlan, init: cst.Call, rng: cst.Arg, rngs: cst.Call) -> cst.BaseExpression:
         """The nnx.bridge fallback: ``nnx.bridge.ToNNX(Model(...), rngs=nnx.Rngs(key)).lazy_init(*inputs)``, the Linen
@@ -224,8 +288,9 @@ class NnxTransform(Rule):
         params = ", ".join([*plan.builder_params, "*", "rngs"])
         return cst.Lambda(cst.parse_expression(f"lambda {params}: 0").params, replace_names(built, names))  # type: ignore[arg-type, attr-defined]
 
-    def _sample(self, transform: TransformPlan, init: cst.Call) -> str:
-        """The source of the sample input ``init`` was given (parenthesised where needed)."""
+    def _sample(self, transform: TransformPlan, init: cst.Call, leading: int = 1) -> str:
+        """The source of the sample input ``init`` (or an apply call, whose ``leading`` arguments come before the
+        model's) was given (parenthesised where needed)."""
         function = transform.transform.function
         first = (
             function.params.params[0].name.value
@@ -237,8 +302,8 @@ class NnxTransform(Rule):
         if transform.transform.kind == "multi_transform":  # init's arguments are those of the function it returns
             first = keywords[0].keyword.value if keywords else None  # type: ignore[union-attr]
         sample = (
-            positional[1].value
-            if len(positional) > 1
+            positional[leading].value
+            if len(positional) > leading
             else next(
                 (arg.value for arg in keywords if arg.keyword.value == first),
                 None,  # type: ignore[union-attr]
@@ -259,6 +324,10 @@ class NnxTransform(Rule):
         initialised = plan.inline_inits.get(id(original_node))
         if initialised is not None:
             return cst.Name(initialised.params)  # type: ignore[arg-type]
+        if id(original_node) in plan.helper_inits:
+            return self._helper_init(plan.helper_inits[id(original_node)], original_node)
+        if id(original_node) in plan.helper_applies:
+            return self._helper_apply(plan.helper_applies[id(original_node)], updated_node)
         transform = plan.apply_calls.get(id(original_node))
         if transform is None:
             return None
@@ -281,7 +350,7 @@ class NnxTransform(Rule):
                     "the rng key of this apply call is not passed on: the NNX model draws its random numbers (dropout masks, samples) from its "
                     "own nnx.Rngs, seeded where it is built",
                 )
-            return call(_method(cst.Name(transform.name), method), rest)
+            return call(_method(cst.Name(transform.model), method), rest)
         if transform.passes_rng and rng is not None:
             return call(cst.Name(transform.apply_function), [args[0], rng, *rest])
         # copy=True: fresh variables in the caller's trace (the rng counters of ``rest`` must not be shared).
@@ -312,6 +381,17 @@ def _replace_nodes(tree: cst.CSTNode, ids: set[int], replacement: cst.BaseExpres
             return replacement if id(original_node) in ids else updated_node
 
     return tree.visit(Replace())
+
+
+def merge_statement(module: str, graphdef: str, params: str, rest: str) -> str:
+    """``module = nnx.merge(graphdef, params, rest, copy=True)``: the model of ``graphdef`` with these variables."""
+    return f"{module} = nnx.merge({graphdef}, {params}, {rest}, copy=True)"
+
+
+def output_and_state(module: str, arguments: str) -> str:
+    """What Haiku's apply of a model with state returns, in NNX: the output of ``module(arguments)`` and the
+    state (every variable but the params) after the call."""
+    return f"{module}({arguments}), nnx.state({module}, nnx.Not(nnx.Param))"
 
 
 def _method(model: cst.BaseExpression, method: str) -> cst.BaseExpression:

@@ -295,8 +295,8 @@ def test_a_factory_whose_class_is_nested_in_it_is_typed_as_returning_an_nnx_modu
     assert namespace["yb"].shape == (2, 5)
 
 
-def test_a_transform_annotating_a_parameter_is_refused() -> None:
-    """A model passed to a helper that calls its init/apply: NNX has no init/apply pair to pass around."""
+def test_a_transform_annotating_a_parameter_of_a_function_jax_grad_calls_is_refused() -> None:
+    """``jax.grad(loss)(params, x)``: h2f cannot see which transform ``loss`` receives, so not which class to type it with."""
     source = ANNOTATED.replace(
         "def loss(params: hk.Params, x: jax.Array)", "def loss(model: hk.Transformed, params: hk.Params, x: jax.Array)"
     )
@@ -304,8 +304,8 @@ def test_a_transform_annotating_a_parameter_is_refused() -> None:
     result = _migrate(source)
     assert result.code == source
     assert [d.message for d in result.diagnostics] == [
-        "haiku.Transformed as the type of a parameter or variable: a transform passed around as a value (to call its init/apply "
-        "elsewhere) is not supported by the nnx target yet (it builds the model where Haiku called init); file left in place"
+        "loss is used other than called with its parameter model, so h2f cannot tell which transform it receives: not "
+        "supported by the nnx target yet; file left in place"
     ]
 
 
@@ -512,3 +512,113 @@ def test_a_module_level_transform_used_in_two_functions_is_refused() -> None:
         "no `params = model.init(...)` found next to it" in d.message or "model.init: only one" in d.message
         for d in result.diagnostics
     )
+
+
+HELPERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  return hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x)))
+
+
+def scaled(x, scale):
+  return jnp.tanh(hk.Linear(2)(x)) * scale
+
+
+def make_model() -> hk.Transformed:
+  return hk.transform(forward)
+
+
+def make_scaled() -> hk.TransformedWithState:
+  return hk.transform_with_state(scaled)
+
+
+def init_both(model: hk.TransformedWithState, x: jax.Array, key: jax.Array):
+  return model.init(key, x, 2.0)
+
+
+def predict(model: hk.Transformed, params: hk.Params, x: jax.Array, key: jax.Array) -> jax.Array:
+  return model.apply(params, key, x)
+
+
+def step(model: hk.TransformedWithState, params: hk.Params, state: hk.State, x: jax.Array):
+  out, state = model.apply(params, state, None, x, 3.0)
+  return out * 2, state
+
+
+x = jnp.linspace(-1.0, 1.0, 2 * 5).reshape(2, 5)
+model = make_model()
+params = model.init(jax.random.PRNGKey(0), x)
+y = predict(model, params, x, jax.random.PRNGKey(1))
+scaled_model = make_scaled()
+s_params, s_state = init_both(scaled_model, x, jax.random.PRNGKey(2))
+z, s_state = step(scaled_model, s_params, s_state, x)
+"""
+
+
+def test_helpers_given_a_key_for_a_model_without_randomness_compute_what_haikus_did(tmp_path: Path) -> None:
+    """The helpers keep their signatures and receive the model's class; Haiku ignores the key of a model that draws
+    no random numbers, and so does the NNX call."""
+    result = _migrate(HELPERS)
+    assert not result.diagnostics, result.diagnostics
+    for line in (
+        "def init_both(model: type[Scaled], x: jax.Array, key: jax.Array):",
+        "  return nnx.state(model(x.shape[-1], rngs=nnx.Rngs(key)), nnx.Param, ...)",
+        "def predict(model: type[Forward], params: nnx.State, x: jax.Array, key: jax.Array) -> jax.Array:",
+        "  return nnx.merge(graphdef, params)(x)",
+        "  out, state = module(x, 3.0), nnx.state(module, nnx.Not(nnx.Param))",
+        "y = predict(model, params, x, jax.random.PRNGKey(1))",
+    ):
+        assert line in result.code, result.code
+    assert _migrate(result.code).code == result.code
+    report = _verify(tmp_path, HELPERS, result.code)
+    assert report.passed and len(report.compared) == 2, str(report)  # predict's and step's apply
+
+
+def test_a_helper_given_transforms_of_two_models_is_refused() -> None:
+    """``predict`` would be typed as one model's constructor, and Haiku lets it receive any transform."""
+    source = HELPERS.replace(
+        "def make_scaled()",
+        "def other(x):\n  return hk.Linear(5)(x)\n\n\ndef make_other() -> hk.Transformed:\n  return hk.transform(other)\n\n\n"
+        "def make_scaled()",
+    )
+    source += (
+        "other_model = make_other()\nw = predict(other_model, other_model.init(jax.random.PRNGKey(3), x), x, None)\n"
+    )
+    result = _migrate(source)
+    assert result.code == source
+    assert [d.message for d in result.diagnostics if "different models" in d.message] == [
+        "predict: model is given transforms of different models (Forward, hk.Linear); the nnx target types it as one "
+        "model's constructor: not supported by the nnx target yet; file left in place"
+    ], result.diagnostics
+
+
+def test_a_helper_that_lets_the_transform_escape_is_refused() -> None:
+    """Returned, the transform would leave the helper as a class where Haiku code expects init/apply."""
+    source = HELPERS.replace("  return model.apply(params, key, x)\n", "  return model.apply(params, key, x), model\n")
+    source = source.replace("y = predict(", "y, _ = predict(")
+    assert source != HELPERS
+    result = _migrate(source)
+    assert result.code == source
+    assert [d.message for d in result.diagnostics] == [
+        "predict: model (haiku.Transformed) used other than by calling its init/apply (returned, stored or passed on): "
+        "not supported by the nnx target yet; file left in place"
+    ]
+
+
+def test_a_helper_applying_a_model_that_draws_random_numbers_is_refused() -> None:
+    """The model rebuilt from params in the helper has no random stream Haiku's key could seed."""
+    source = HELPERS.replace(
+        "  return hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x)))",
+        "  return hk.dropout(hk.next_rng_key(), 0.5, hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x))))",
+    )
+    assert source != HELPERS
+    result = _migrate(source)
+    assert result.code == source
+    assert [d.message for d in result.diagnostics] == [
+        "predict: model.apply of Forward, which draws random numbers (here given key): a model rebuilt from params in a "
+        "function that receives the transform has no random stream yet: not supported by the nnx target yet; file left in place"
+    ]
