@@ -183,6 +183,16 @@ class FileAnalysis:
             return self.module_classes.get(node.value)
         return None
 
+    def dataclass_decorator(self, node: cst.ClassDef) -> cst.Decorator | None:
+        """The class's bare ``@dataclasses.dataclass`` (Haiku's idiom for a module whose constructor parameters are
+        annotated fields, ``name: str | None = None`` among them), or None."""
+        for decorator in node.decorators:
+            if isinstance(decorator.decorator, (cst.Name, cst.Attribute)) and "dataclasses.dataclass" in (
+                self.qualified_names(decorator.decorator)
+            ):
+                return decorator
+        return None
+
     def enclosing(self, node: cst.CSTNode, kind: type[cst.CSTNode]) -> cst.CSTNode | None:
         """The nearest ancestor of the original ``node`` of type ``kind``."""
         current = self.parents.get(node)

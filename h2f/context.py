@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import Diagnostic, Severity
 
@@ -123,6 +123,19 @@ class MigrationContext:
     def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
         """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""
         AddImportsVisitor.add_needed_import(self.codemod, module, obj, asname)
+
+    def release_import(self, node: cst.CSTNode) -> None:
+        """Drop the import that binds the original name ``node`` (``dataclasses.dataclass``, ``Optional``) if the
+        migration leaves it unused."""
+        base = node
+        while isinstance(base, cst.Attribute):
+            base = base.value
+        for name in self.analysis.qualified_names(base):
+            module, _, obj = name.rpartition(".")
+            if isinstance(node, cst.Attribute) or not module:
+                RemoveImportsVisitor.remove_unused_import(self.codemod, name)
+            else:
+                RemoveImportsVisitor.remove_unused_import(self.codemod, module, obj)
 
     def linen(self, attribute: str) -> cst.Attribute:
         """``nn.<attribute>``, importing ``flax.linen`` under the alias the analysis chose."""

@@ -205,7 +205,7 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
         body = list(updated_node.body)
         kept = 0
         pending: list[cst.EmptyLine] = []
-        for statement in original_node.body:
+        for index, statement in enumerate(original_node.body):
             dropped = self._dropped_lines.get(id(statement))
             if dropped is not None:
                 # The first removed line of a run keeps its blank lines too; those after it, their comments.
@@ -214,11 +214,15 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
                 if dropped.trailing_whitespace.comment is not None:
                     pending.append(cst.EmptyLine(comment=dropped.trailing_whitespace.comment))
                 continue
-            if pending and kept < len(body):
+            if (pending or kept == 0) and kept < len(body):
                 own = body[kept].leading_lines
                 if own and all(line.comment is None for line in pending):
                     pending = []  # the next statement's own blank lines suffice
-                body[kept] = body[kept].with_changes(leading_lines=[*pending, *own])
+                leading = [*pending, *own]
+                if kept == 0 and index > 0:  # it now starts the file
+                    while leading and leading[0].comment is None:
+                        leading.pop(0)
+                body[kept] = body[kept].with_changes(leading_lines=leading)
                 pending = []
             kept += 1
         comments = [line for line in pending if line.comment is not None]

@@ -409,6 +409,14 @@ class NnxPlan:
                 )
                 self.block(info.node, f"{info.name}: {what} is not supported by the nnx target yet")
                 continue
+            if info.node.decorators:
+                decorator = code_of(info.node.decorators[0].decorator)
+                self.block(
+                    info.node,
+                    f"{info.name}: a module class decorated with @{decorator} (its constructor is not the __init__ "
+                    "in its body) is not supported by the nnx target yet",
+                )
+                continue
             unit = Unit(info.name, info.node, info, base=base)
             self.units[id(info.node)] = unit
             self.classes[info.name] = unit

@@ -103,7 +103,15 @@ class _ClassConversion:
         body.extend(self.fields)
         if self.setup_body and self.info.init is None:
             body.append(self._setup(None))
+        dataclass = self.ctx.analysis.dataclass_decorator(self.original)
+        if dataclass is not None:
+            self.ctx.release_import(dataclass.decorator)
+            for field in filter(_is_name_field, self.original.body.body):
+                for name in m.findall(field, m.Name()):
+                    self.ctx.release_import(name)
         for statement in self.updated.body.body:
+            if dataclass is not None and _is_name_field(statement):
+                continue  # Linen modules have their own ``name``
             if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
                 if self.setup_body:
                     body.append(self._setup(statement))
@@ -120,6 +128,12 @@ class _ClassConversion:
                 )
             body.append(statement)
         converted = self.updated.with_changes(
+            # Linen modules are dataclasses already: Haiku's ``@dataclasses.dataclass`` goes.
+            decorators=[
+                updated
+                for updated, original in zip(self.updated.decorators, self.original.decorators)
+                if original is not dataclass
+            ],
             bases=[self._base(arg) for arg in self.updated.bases],
             body=self.updated.body.with_changes(body=body),
         )
@@ -467,3 +481,15 @@ def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, s
     if value not in params:
         return None
     return assign.targets[0].target.attr.value, value
+
+
+def _is_name_field(statement: cst.BaseStatement) -> bool:
+    """Whether ``statement`` declares the dataclass field ``name`` (``name: str | None = None``)."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.AnnAssign)
+        and isinstance(statement.body[0].target, cst.Name)
+        and statement.body[0].target.value == "name"
+    )
+

@@ -40,6 +40,9 @@ def test_blank_lines_and_comments_above_a_removed_import_stay() -> None:
         ),
         "import os\n\nimport haiku as hk\n\nimport jax\n": "import os\n\nimport jax\n",
         "import os\n# last\nimport haiku as hk\n": "import os\n# last\n",
+        # the import was the file's first line: the next one does not start with a blank line
+        "import haiku as hk\n\nimport jax\n": "import jax\n",
+        "import haiku as hk\n\n# jax\nimport jax\n": "# jax\nimport jax\n",
     }
     for source, expected in cases.items():
         assert remove_haiku(source) == expected
