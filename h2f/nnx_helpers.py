@@ -69,11 +69,13 @@ def _helper(plan: NnxPlan, name: str, param: cst.Param) -> Helper | None:
         not isinstance(function, cst.FunctionDef)
         or analysis.parents.get(function) is not analysis.module
         or typed is None
+        or typed.binding is not None
+        or any(other.transform is typed for other in plan.transforms)  # not typed here: a transform passed in
         or all(p is not param for p in (*function.params.params, *function.params.kwonly_params))
     ):
         plan.block(
             param,
-            f"{name} as the type of a parameter or variable other than a transform parameter of a module-level function: not supported by the nnx target yet",
+            f"{name} as the type of {param.name.value}: only hk.Transformed/hk.TransformedWithState parameters of module-level functions (which then receive the model's constructor) are supported by the nnx target yet",
         )
         return None
     where = f"{function.name.value}: {param.name.value}"
@@ -120,11 +122,10 @@ def _models_passed(plan: NnxPlan, function: cst.FunctionDef, param: cst.Param) -
     analysis = plan.analysis
     names = [p.name.value for p in function.params.params]
     found = []
-    for node in analysis.nodes:
-        if not isinstance(node, cst.Name) or node is function.name or node.value != function.name.value:
-            continue
-        if analysis.function_named(node) is not function:
-            continue
+    scope = analysis.scopes.get(function)
+    assignments = scope[function.name.value] if scope is not None else ()
+    references = [r.node for a in assignments if getattr(a, "node", None) is function for r in a.references]
+    for node in references:
         called = analysis.parents.get(node)
         bound = bind_arguments(called, names) if isinstance(called, cst.Call) and called.func is node else None
         arg = bound.get(param.name.value) if bound is not None else None

@@ -622,3 +622,46 @@ def test_a_helper_applying_a_model_that_draws_random_numbers_is_refused() -> Non
         "predict: model.apply of Forward, which draws random numbers (here given key): a model rebuilt from params in a "
         "function that receives the transform has no random stream yet: not supported by the nnx target yet; file left in place"
     ]
+
+
+CLOSURE_HELPERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def make_model(width) -> hk.Transformed:
+  def forward(x):
+    return hk.Linear(width)(x)
+  return hk.without_apply_rng(hk.transform(forward))
+
+
+def init(model: hk.Transformed, x, key):
+  params = model.init(key, x)
+  return params
+
+
+def predict(model: hk.Transformed, params, x):
+  if x.ndim == 2:
+    y = model.apply(params, x) + model.apply(params, x * 2)
+  return y
+
+
+x = jnp.linspace(0.0, 1.0, 6).reshape(2, 3)
+a = make_model(4)
+b = make_model(5)
+pa = init(a, x, jax.random.PRNGKey(0))
+pb = init(b, x, jax.random.PRNGKey(1))
+ya = predict(a, pa, x)
+yb = predict(b, pb, x)
+"""
+
+
+def test_two_models_of_one_factory_through_one_helper_compute_what_haikus_did(tmp_path: Path) -> None:
+    """``make_model(4)`` and ``make_model(5)`` give one class (the factory's lambda): the helper builds whichever it is
+    given; an apply under a condition and two applies in one statement each get their own structure."""
+    result = _migrate(CLOSURE_HELPERS)
+    assert not result.diagnostics, result.diagnostics
+    assert "def predict(model: Callable[..., nnx.Linear], params, x):" in result.code
+    report = _verify(tmp_path, CLOSURE_HELPERS, result.code)
+    assert report.passed and len(report.compared) == 4, str(report)
