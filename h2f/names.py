@@ -229,14 +229,13 @@ LAYERS: Mapping[str, LayerRename] = {
 INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
 
 #: Haiku module classes h2f knows of (translated or not): constructing one inline needs ``@nn.compact``.
-#: (``hk.MaxPool``/``hk.AvgPool`` are left out: they become the functions ``nn.max_pool``/``nn.avg_pool``.)
+#: (``hk.MaxPool``/``hk.AvgPool`` are left out: they become the functions ``nn.max_pool``/``nn.avg_pool``;
+#: ``hk.Flatten``/``hk.Reshape`` too: they become reshapes.)
 HAIKU_MODULE_CLASSES = frozenset(LAYERS) | frozenset(
     f"haiku.{name}"
     for name in (
         "Module",
         "Sequential",
-        "Flatten",
-        "Reshape",
         "LSTM",
         "GRU",
         "VanillaRNN",

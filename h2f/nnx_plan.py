@@ -29,15 +29,18 @@ from h2f.shapes import (
     IN_DTYPE,
     INPUT,
     NOT_A_METHOD,
+    RESHAPE_PARAMS,
     SAME_DTYPE_LAYERS,
     Dtype,
     LoopWidths,
     ModuleUse,
+    Reshaping,
     Width,
     WidthFlow,
     assigned_names,
     input_width_of,
     output_width,
+    reshaping_of,
     substitute,
     trial,
     unique_name,
@@ -524,6 +527,8 @@ class NnxPlan:
             parent = self.analysis.parents.get(node)
             if isinstance(parent, cst.Attribute) and parent.value is node:
                 continue
+            if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Call):
+                continue  # an attribute of a call's result (``hk.Flatten()(x).mean``): the callee is checked
             if self.analysis.enclosing(node, cst.Import) or self.analysis.enclosing(node, cst.ImportFrom):
                 continue
             name = self.analysis.haiku_name(node)
@@ -546,6 +551,14 @@ class NnxPlan:
                 continue
             if name in POOLING:
                 problem = self._untranslatable_pooling(node)
+                if problem is not None:
+                    self.block(node, f"{problem}: not supported by the nnx target yet")
+                continue
+            if name in RESHAPE_PARAMS:
+                from h2f.rules.reshape import untranslatable
+
+                call = self.analysis.parents.get(node)
+                problem = untranslatable(self.analysis, call) if isinstance(call, cst.Call) else f"{name} not built"
                 if problem is not None:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue
@@ -1150,6 +1163,13 @@ class NnxPlan:
                 )
                 continue
             submodule.in_width = widths.pop()
+            if submodule.api in STACKS and self._reshapes_blindly(submodule.call, submodule.in_width):
+                self.block_eager(
+                    unit,
+                    submodule.call,
+                    f"the input width of the layers after hk.Flatten/hk.Reshape in {submodule.api} ({submodule.attribute}) is unknown (it reshapes a value other than the model's input)",
+                    width=True,
+                )
         defined: set[str] = set()
         seen: set[int] = set()
         for submodule in unit.submodules:
@@ -1357,7 +1377,11 @@ class NnxPlan:
             return given if called_method is None and child.output_dtype == IN_DTYPE else None
 
         return ModuleUse(
-            output, submodule.given.append, output_dtype=output_dtype, record_dtype=submodule.given_dtypes.append
+            output,
+            submodule.given.append,
+            output_dtype=output_dtype,
+            record_dtype=submodule.given_dtypes.append,
+            flattens=submodule.api in STACKS and self._flattens_first(submodule.call),
         )
 
     def _scan_call(self, node: cst.CSTNode) -> bool:
@@ -1514,11 +1538,53 @@ class NnxPlan:
         for element in layers.elements:
             item = element.value
             layer = self.analysis.is_haiku_layer_call(item)
+            reshaping = self.reshaping(item)
             if layer in NNX_LAYERS and layer not in STACKS:
                 width = output_width(layer, item, width, argument_width)  # type: ignore[arg-type]
+            elif reshaping is not None:
+                width = reshaping.width(width == FLAT)
             elif not self.analysis.qualified_names(item) & ELEMENTWISE:
                 return None
         return width
+
+    def reshaping(self, item: cst.BaseExpression) -> Reshaping | None:
+        """What the item ``item`` of an ``hk.Sequential`` computes if it is an ``hk.Flatten``/``hk.Reshape``."""
+        if not isinstance(item, cst.Call):
+            return None
+        reshaping = reshaping_of(self.analysis.haiku_name(item.func), item)
+        return reshaping if isinstance(reshaping, Reshaping) else None
+
+    def stack_items(self, stack: cst.Call) -> list[cst.BaseExpression]:
+        """The items of the list an ``hk.Sequential`` is built from (none for ``hk.nets.MLP``)."""
+        layers = (
+            stack.args[0].value if stack.args and self.analysis.haiku_name(stack.func) == "haiku.Sequential" else None
+        )
+        return [element.value for element in layers.elements] if isinstance(layers, (cst.List, cst.Tuple)) else []
+
+    def _flattens_first(self, stack: cst.Call) -> bool:
+        """Whether the ``hk.Sequential`` ``stack`` flattens each example (``hk.Flatten()``) before any layer."""
+        for item in self.stack_items(stack):
+            reshaping = self.reshaping(item)
+            if reshaping is not None:
+                return reshaping.flattens_examples
+            if not self.analysis.qualified_names(item) & ELEMENTWISE:
+                return False
+        return False
+
+    def _reshapes_blindly(self, stack: cst.Call, given: Width) -> bool:
+        """Whether an ``hk.Flatten``/``hk.Reshape`` in the ``hk.Sequential`` ``stack`` (given ``given``) hides the
+        input width of the layers after it."""
+        width = given
+        for item in self.stack_items(stack):
+            reshaping = self.reshaping(item)
+            layer = self.analysis.is_haiku_layer_call(item)
+            if reshaping is not None:
+                width = reshaping.width(width == FLAT)
+            elif layer in NNX_LAYERS and NNX_LAYERS[layer].width_argument is not None and width is None:
+                return True
+            elif layer in NNX_LAYERS:
+                width = output_width(layer, item, width, code_of)  # type: ignore[arg-type]
+        return False
 
     # ----- transforms ----------------------------------------------------------------------------------
 
@@ -1875,6 +1941,14 @@ class NnxPlan:
             plan.uses_rng = plan.unit.uses_rng  # type: ignore[union-attr]
             return
         plan.construction_needs_input, plan.uses_rng = self._construction_input(plan.construction)
+        if self.analysis.is_haiku_layer_call(plan.construction) in STACKS:
+            if self._flattens_first(plan.construction):  # its first layer takes the size of a flattened example
+                plan.construction_needs_input, plan.construction_needs_size = False, True
+            if self._reshapes_blindly(plan.construction, FLAT if plan.construction_needs_size else INPUT):
+                self.block(
+                    plan.construction,
+                    f"{plan.name}: the input width of the layers after hk.Flatten/hk.Reshape in the model's hk.Sequential is unknown (it reshapes a value other than the model's input): not supported by the nnx target yet",
+                )
         if self.analysis.local_module_class(plan.construction.func) is not None:
             unit = self.classes[plan.construction.func.value]  # type: ignore[attr-defined]
             plan.construction_needs_size, plan.construction_needs_dtype = unit.needs_size, unit.needs_dtype

@@ -117,6 +117,12 @@ REDUCTION_METHODS = ("mean", "sum", "max", "min", "prod", "var", "std")
 #: Pooling modules: ``hk.AvgPool(...)(x)`` keeps the width of ``x``.
 SAME_WIDTH_MODULES = frozenset({"haiku.AvgPool", "haiku.MaxPool"})
 
+#: The parameters of the Haiku modules that reshape (they have no parameters of their own).
+RESHAPE_PARAMS = {
+    "haiku.Flatten": ("preserve_dims", "name"),
+    "haiku.Reshape": ("output_shape", "preserve_dims", "name"),
+}
+
 #: A width as source text, None when unknown, or a tuple of widths (a function returning several arrays).
 Width = str | tuple | None
 #: A dtype as source text valid in ``__init__`` (:data:`IN_DTYPE`: the module's input's), None when unknown.
@@ -137,6 +143,9 @@ class ModuleUse:
     #: The dtype of the output given that of the input; what records the dtype of each input it is given.
     output_dtype: Callable[[Dtype], Dtype] = lambda given: None
     record_dtype: Callable[[Dtype], None] = lambda given: None
+    #: Whether it first flattens each example (an ``hk.Sequential`` starting with ``hk.Flatten()``): given a value
+    #: with the whole shape of the input, it is given :data:`FLAT`.
+    flattens: bool = False
 
 
 @dataclasses.dataclass
@@ -347,6 +356,12 @@ class WidthFlow:
             return self._is_whole(node.args[0].value)
         return False
 
+    def _haiku_reshape(self, callee: cst.BaseExpression) -> str | None:
+        """``haiku.Flatten``/``haiku.Reshape`` if the original ``callee`` constructs one."""
+        if not isinstance(callee, cst.Call):
+            return None
+        return next(iter(sorted(self.qualified(callee.func) & RESHAPE_PARAMS.keys())), None)
+
     def _flattened(self, node: cst.Call) -> bool:
         """``v.reshape(v.shape[0], -1)`` / ``jnp.reshape(v, (v.shape[0], -1))`` of a value with the input's shape."""
         if "jax.numpy.reshape" in self.qualified(node.func) and len(node.args) == 2:
@@ -463,6 +478,9 @@ class WidthFlow:
         widths = [self.width(arg.value) for arg in node.args]
         if self._flattened(node):
             return FLAT
+        reshaping = reshaping_of(self._haiku_reshape(node.func), node.func) if isinstance(node.func, cst.Call) else None
+        if isinstance(reshaping, Reshaping):  # ``hk.Flatten()(x)``: what an NNX layer after it is given
+            return reshaping.width(bool(node.args) and self._is_whole(node.args[0].value))
         last = self._reshaped_last(node)
         if last is not None:
             return last
@@ -473,6 +491,8 @@ class WidthFlow:
             at = use.argument
             positional = len(widths) > at and all(arg.keyword is None for arg in node.args[: at + 1])
             given = widths[at] if positional else None
+            if positional and use.flattens and self._is_whole(node.args[at].value):
+                given = FLAT
             _record(use, given, self.dtype(node.args[at].value) if positional else None)
             return use.output(given)
         if self.method_call is not None:
@@ -491,7 +511,7 @@ class WidthFlow:
             and len(node.args) == 3
             and node.args[0].keyword is None
         ):
-            axes = [_axis(arg.value) for arg in node.args[1:]]
+            axes = [integer_literal(arg.value) for arg in node.args[1:]]
             return widths[0] if all(axis is not None and axis != -1 for axis in axes) else None  # see _keeps_last_axis
         if names & {"jax.numpy.concatenate"} and node.args:
             return self._concatenate(node)
@@ -532,11 +552,13 @@ def _keeps_last_axis(node: cst.Call, axis: str) -> bool:
     positional = [arg.value for arg in node.args if arg.keyword is None]
     value = bound.get(axis, positional[1] if len(positional) > 1 else None)
     elements = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
-    return value is not None and all(_axis(e) is not None and _axis(e) not in (0, -1) for e in elements)
+    return value is not None and all(
+        integer_literal(e) is not None and integer_literal(e) not in (0, -1) for e in elements
+    )
 
 
-def _axis(node: cst.BaseExpression | None) -> int | None:
-    """An axis written as an integer literal (``1``, ``-2``)."""
+def integer_literal(node: cst.BaseExpression | None) -> int | None:
+    """An integer literal, possibly negative (an axis ``1``, ``-2``)."""
     if isinstance(node, cst.Integer):
         return int(node.value)
     if m.matches(node, m.UnaryOperation(m.Minus(), m.Integer())):
@@ -667,3 +689,61 @@ def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:
     )
     node = m.replace(node, pattern, cst.Name(INPUT))  # type: ignore[assignment]
     return m.replace(node, m.Attribute(m.Name(input_param), m.Name("dtype")), cst.Name(IN_DTYPE))  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reshaping:
+    """What an ``hk.Flatten``/``hk.Reshape`` computes: the leading axes it keeps and the shape of the rest."""
+
+    preserve_dims: int
+    output_shape: tuple[str, ...]  # source text of each size (``-1`` for Flatten)
+
+    def applied_to(self, value: str) -> str:
+        """The expression computing the module's output on the name or attribute ``value``."""
+        if self.preserve_dims == 1 and self.output_shape == ("-1",):
+            reshaped = f"{value}.reshape({value}.shape[0], -1)"
+        else:
+            sizes = ", ".join(self.output_shape) + ("," if len(self.output_shape) == 1 else "")
+            reshaped = f"{value}.reshape({value}.shape[:{self.preserve_dims}] + ({sizes}))"
+        if self.preserve_dims < 0:
+            return reshaped  # Haiku returns no input unchanged: ``ndim <= preserve_dims`` never holds
+        return f"{value} if {value}.ndim <= {self.preserve_dims} else {reshaped}"
+
+    def width(self, flat: bool) -> Width:
+        """The width of its output: :data:`FLAT` when it flattens a value that is flat or has the input's whole
+        shape (``flat``), else the last size of ``output_shape`` when that is a positive literal."""
+        last = self.output_shape[-1]
+        if self.flattens_examples and flat:
+            return FLAT
+        return last if last.isdigit() and int(last) > 0 else None
+
+    @property
+    def flattens_examples(self) -> bool:
+        """Whether it flattens each example of a batch (``hk.Flatten()``): the output width is an example's size."""
+        return self.preserve_dims == 1 and self.output_shape == ("-1",)
+
+
+def reshaping_of(api: str | None, construction: cst.Call) -> Reshaping | str | None:
+    """What the ``hk.Flatten(...)``/``hk.Reshape(...)`` construction ``construction`` (the Haiku API its callee
+    names: ``api``) computes, why h2f cannot tell (a message), or None when it is no such construction."""
+    if api not in RESHAPE_PARAMS:
+        return None
+    if any(arg.star for arg in construction.args):
+        return f"{api} called with *args/**kwargs"
+    bound = bind_arguments(construction, RESHAPE_PARAMS[api])
+    if bound is None:
+        return f"{api} called with more arguments than it takes"
+    preserve = integer_literal(bound["preserve_dims"].value) if "preserve_dims" in bound else 1
+    if preserve is None or preserve == 0:
+        return f"{api} with a preserve_dims other than a non-zero integer literal"
+    if api == "haiku.Flatten":
+        return Reshaping(preserve, ("-1",))
+    shape = bound.get("output_shape")
+    if shape is None or not isinstance(shape.value, (cst.Tuple, cst.List)) or not shape.value.elements:
+        return f"{api} with an output_shape other than a tuple or list literal"
+    sizes = [integer_literal(element.value) for element in shape.value.elements]  # type: ignore[arg-type]
+    if None in sizes or any(isinstance(element, cst.StarredElement) for element in shape.value.elements):
+        return f"{api} with an output_shape other than integer literals"
+    if sizes.count(-1) > 1:
+        return f"{api} with -1 more than once in its output_shape (Haiku raises)"
+    return Reshaping(preserve, tuple(str(size) for size in sizes))

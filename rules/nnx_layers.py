@@ -40,7 +40,7 @@ class NnxConstructions(Rule):
             updated_node = input_width_of(updated_node, input_param)  # type: ignore[assignment]
         layer = self.ctx.analysis.is_haiku_layer_call(original_node)
         if layer is not None:
-            return self._layer(layer, updated_node, width)
+            return self._layer(layer, original_node, updated_node, width)
         unit = plan.classes[original_node.func.value]  # type: ignore[attr-defined]
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args if not _is_name(arg)]
         if unit.needs_dtype:
@@ -54,24 +54,28 @@ class NnxConstructions(Rule):
             args.append(keyword("rngs", cst.Name("rngs")))
         return call(updated_node.func, args)
 
-    def _layer(self, layer: str, linen_call: cst.Call, width: str | None) -> cst.Call:
+    def _layer(self, layer: str, original: cst.Call, linen_call: cst.Call, width: str | None) -> cst.Call:
         rename = NNX_LAYERS[layer]
         if rename.nnx == "Sequential":
-            return self._sequential(linen_call, width)
+            return self._sequential(original, linen_call, width)
         return self._lowered(rename, linen_call, width)
 
-    def _sequential(self, linen_call: cst.Call, width: str | None) -> cst.Call:
+    def _sequential(self, original: cst.Call, linen_call: cst.Call, width: str | None) -> cst.Call:
         """``nn.Sequential([nn.Dense(8), jax.nn.relu, nn.Dense(4)])`` → ``nnx.Sequential(nnx.Linear(w, 8, …), …)``."""
         items = linen_call.args[0].value
         assert isinstance(items, (cst.List, cst.Tuple))
+        originals = self.ctx.nnx_plan.stack_items(original)  # an hk.Sequential's items (none for hk.nets.MLP)
         alias = self.ctx.analysis.linen_alias
         layers = []
-        for element in items.elements:
+        for index, element in enumerate(items.elements):
             item = element.value
             name = code_of(item.func) if isinstance(item, cst.Call) else ""
             rename = _LINEN_TO_NNX.get(name[len(alias) + 1 :]) if name.startswith(f"{alias}.") else None
+            reshaping = self.ctx.nnx_plan.reshaping(originals[index]) if index < len(originals) else None
+            if reshaping is not None:  # hk.Flatten/hk.Reshape, now a lambda (the plan checked the width after it)
+                width = reshaping.width(width == FLAT)
             if rename is None:
-                layers.append(positional(item))  # an element-wise function (the plan checked)
+                layers.append(positional(item))  # an element-wise function or a reshape (the plan checked)
                 continue
             layers.append(positional(self._lowered(rename, item, width)))
             width = _features(item) if rename.nnx in ("Linear", "Conv") else width
@@ -118,6 +122,8 @@ def _required(width: str | None, what: str = "width") -> str:
 def _width(submodule: Submodule | None, top: TransformPlan | None) -> str | None:
     if submodule is not None:
         return submodule.in_width
+    if top is not None and top.construction_needs_size and not top.construction_needs_input:
+        return FLAT  # a stack that flattens its input first: the init site puts the sample's flattened size here
     return INPUT  # a transform's whole model: the init site puts the sample's width here
 
 
