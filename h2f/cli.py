@@ -39,6 +39,7 @@ from h2f.files import (
     migrate_files,
     migrate_stdin,
     output_path,
+    start_workers_early,
     unified_diff,
 )
 from h2f.progress import Progress
@@ -268,14 +269,16 @@ def _migrate_paths(
     files = [file for file in iter_python_files(paths, reporter.problem, exclude) if config.selects(file)]
     results = Cache.open(options) if cache else None
     front = results.front(root) if results is not None and len(files) > 1 else None
+    workers = jobs or _cpu_count()
     if len(files) > 1:
-        options = dataclasses.replace(options, project=index_transforms(files, root, results, front))
+        project = index_transforms(files, root, results, front, start_workers_early(workers))
+        options = dataclasses.replace(options, project=project)
         results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
     try:
         # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
-        with contextlib.closing(migrate_files(work, options, mode, jobs or _cpu_count(), results, front)) as outcomes:
+        with contextlib.closing(migrate_files(work, options, mode, workers, results, front)) as outcomes:
             for outcome in outcomes:
                 progress.clear()
                 if diff:

@@ -26,6 +26,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from h2f.cache import Cache, StatFront
 from h2f.diagnostics import Diagnostic, Severity
@@ -33,6 +34,9 @@ from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Option
 from h2f.notebooks import SUFFIX as NOTEBOOK_SUFFIX
 from h2f.notebooks import is_notebook, migrate_notebook, notebook_diff
 from h2f.project import mentions_project_transform
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 #: Directory names never entered while walking a directory (hidden directories are skipped too).
 SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".tox", "build", "node_modules"})
@@ -318,8 +322,9 @@ def migrate_files(
     """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
 
     Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
-    (forkserver or spawn): each imports h2f and its rules once, so they only get the files that need migrating
-    (not those without Haiku or found in the cache), and only when there are a handful of those. A file the
+    (forked from a fork server that imported h2f and its rules once, or spawned: :func:`_pool_context`), so they
+    only get the files that need migrating (not those without Haiku or found in the cache), and only when there
+    are a handful of those. A file the
     stat ``front`` vouches has no Haiku is not even read (unless the run's files export transforms).
     """
     if front is not None and not options.project:
@@ -341,15 +346,12 @@ def migrate_files(
         yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
         return
     # Imported here: a run that starts no pool (cached, or without Haiku) does not pay for multiprocessing.
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     paths, destinations = zip(*missing)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(missing)), mp_context=context, initializer=_ignore_interrupts
+        max_workers=min(workers, len(missing)), mp_context=_pool_context(), initializer=_ignore_interrupts
     ) as pool:
         migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
         try:
@@ -358,6 +360,36 @@ def migrate_files(
             raise WorkerDied(str(error)) from error
         finally:  # stopped early (Ctrl-C, closed): drop the files not started, let the running ones finish
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_context() -> BaseContext:
+    """How worker processes start: forked from a fork server that imported :mod:`h2f.worker` (libcst, the engine,
+    the rules) once for all of them; spawned fresh where there is no fork server (each imports them itself)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["h2f.worker"])
+    return context
+
+
+def start_workers_early(workers: int) -> Callable[[], None]:
+    """A callback for :func:`~h2f.project.index_transforms`, called for each file mentioning haiku that the run
+    had to read (no cached facts vouched for it): once there are enough of them for a pool of ``workers``, it
+    starts the fork server, whose imports then overlap the main process's reading of the tree. (A fully cached
+    re-run reads no Haiku file there, so it starts nothing.)"""
+    pending = MIN_FILES_PER_POOL if workers > 1 else 0
+
+    def note_haiku_file() -> None:
+        nonlocal pending
+        pending -= 1
+        if pending == 0 and _pool_context().get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
+    return note_haiku_file
 
 
 def _haiku_free(path: Path, front: StatFront) -> bool:

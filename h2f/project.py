@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 _HAIKU_BYTES = b"haiku"
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")
-#: ``from``/``import`` and what follows on its line, through backslash continuations and parentheses.
-_IMPORT = re.compile(rb"(?:from|import)\b[^\n(\\]*(?:(?:\\\r?\n|\\|\([^)]*\)?)[^\n(\\]*)*")
+#: What follows ``from``/``import`` on its line, through backslash continuations and parentheses.
+_IMPORT_TAIL = rb"\b[^\n(\\]*(?:(?:\\\r?\n|\\|\([^)]*\)?)[^\n(\\]*)*"
+#: ``from ...`` and ``import ...``, searched for apart: a pattern that starts with a literal is searched for much
+#: faster than one that starts with an alternation (2.5x over the standard library), and each ``import`` a ``from``
+#: statement holds only matches again what that statement's match already holds.
+_IMPORTS = (re.compile(rb"from" + _IMPORT_TAIL), re.compile(rb"import" + _IMPORT_TAIL))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +72,18 @@ class SourceFacts:
 
 
 def index_transforms(
-    files: Iterable[Path], root: Path, cache: Cache | None = None, front: StatFront | None = None
+    files: Iterable[Path],
+    root: Path,
+    cache: Cache | None = None,
+    front: StatFront | None = None,
+    on_read_haiku: Callable[[], None] | None = None,
 ) -> ProjectIndex:
     """Read the files that mention haiku and collect their module-level transforms (through ``cache``).
 
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
-    a file whose stat signature it knows is not read unless its exports are needed.
+    a file whose stat signature it knows is not read unless its exports are needed. ``on_read_haiku`` is called
+    for each file mentioning haiku whose bytes had to be read (see :func:`h2f.files.start_workers_early`).
     """
     facts: dict[Path, SourceFacts] = {}
     contents: dict[Path, bytes | None] = {}
@@ -83,6 +92,8 @@ def index_transforms(
             facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
         except OSError:
             continue
+        if on_read_haiku is not None and facts[path].haiku and contents[path] is not None:
+            on_read_haiku()
     imported: set[str] = set().union(*(fact.imports for fact in facts.values()))
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path, fact in facts.items():
@@ -114,8 +125,9 @@ def imported_words(sources: Iterable[bytes]) -> set[bytes]:
     there. Prose and strings add words too, which only costs a file's exports being read for nothing."""
     words: set[bytes] = set()
     for raw in sources:
-        for statement in _IMPORT.findall(raw):
-            words.update(_WORD_BYTES.findall(statement))
+        for pattern in _IMPORTS:
+            for statement in pattern.findall(raw):
+                words.update(_WORD_BYTES.findall(statement))
     return words
 
 

@@ -292,6 +292,24 @@ def test_an_edit_that_keeps_size_and_mtime_is_still_seen(tree: Path, engine: Eng
     assert "src/plain.py" in engine.calls  # read again and migrated (it mentions haiku now)
 
 
+def test_the_workers_start_early_only_for_haiku_files_read_afresh(tree: Path, trusted: None) -> None:
+    """The index tells the run (which then starts the workers' fork server) of each Haiku file it had to read;
+    a re-run the stat front vouches for reads none, so it starts no worker for nothing."""
+    files = [write(tree / "src" / f"m{index}.py", HAIKU_SOURCE) for index in range(3)]
+    files.append(write(tree / "src" / "plain.py", "import os\n"))
+    cache = Cache.open(Options())
+    read: list[None] = []
+    front = cache.front(tree / "src")
+    index_transforms(files, tree / "src", cache, front, lambda: read.append(None))
+    assert len(read) == 3
+    front.save()
+    read.clear()
+    index_transforms(files, tree / "src", cache, cache.front(tree / "src"), lambda: read.append(None))
+    assert read == []
+    index_transforms(files, tree / "src", None, None, lambda: read.append(None))
+    assert len(read) == 3
+
+
 def test_a_file_written_just_now_is_not_trusted(tree: Path) -> None:
     write(tree / "src" / "plain.py", "import os\n")
     run("--check", "src")
