@@ -152,6 +152,43 @@ def test_bridged_stateful_model_updates_its_batch_stats_as_haiku_does(tmp_path: 
     assert len(report.calls[0].state) == 2  # mean and var of the one BatchNorm
 
 
+GET_STATE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Encoder(hk.Module):
+  def __call__(self, x):
+    x = hk.Conv2D(4, 3, stride=2)(x)
+    x = x.reshape(x.shape[0], -1)
+    total = hk.get_state("total", shape=[], dtype=jnp.float32, init=jnp.zeros)
+    hk.set_state("total", total + jnp.sum(x))
+    return hk.Linear(3)(x) + total
+
+
+def forward(x):
+  return Encoder()(x)
+
+
+model = hk.without_apply_rng(hk.transform_with_state(forward))
+x = jnp.linspace(-1.0, 1.0, 2 * 6 * 6 * 2, dtype=jnp.float32).reshape(2, 6, 6, 2)
+params, state = model.init(jax.random.PRNGKey(0), x)
+y, state = model.apply(params, state, x)
+y, state = model.apply(params, state, x)
+"""
+
+
+def test_bridged_model_with_get_state_carries_its_collection(tmp_path: Path) -> None:
+    """``hk.get_state``/``hk.set_state`` in a bridged model: the Linen target's ``state`` collection is mutable in the
+    apply function, and each call's output and new state match Haiku's."""
+    result = _migrate(GET_STATE)
+    assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
+    assert 'return module(*args, mutable=("state",), **kwargs)' in result.code
+    report = _verify(tmp_path, GET_STATE, result.code, 2)
+    assert all(len(call.state) == 1 for call in report.calls)
+
+
 def test_bridged_stateful_model_with_wrong_state_update_fails(tmp_path: Path) -> None:
     """The state comparison can fail: a wrong momentum changes only the new running averages (training-mode
     outputs use the batch statistics), and verification reports the state leaves."""

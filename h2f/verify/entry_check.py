@@ -190,7 +190,7 @@ class _NNXSide:
         if keys:
             nnx.update(model, nnx.from_flat_state(keys))
         with record_nnx_modules(model) as modules:
-            y = model(*inputs, **_call_flags(model, flags))
+            y = model(*inputs, **_call_flags(model, flags), **_bridge_mutable(model))
         return y, nnx_template(model), modules if record else []
 
     def grads(self, variables: dict, inputs: list, flags: dict, key: Any) -> dict:
@@ -228,6 +228,19 @@ def _bridged(model: Any, path: str, inputs: list, flags: dict) -> Any:
     if not (isinstance(model, nn.Module) and uses_nnx(path)):
         return model
     return nnx.bridge.ToNNX(model, rngs=nnx.Rngs(0)).lazy_init(*inputs, **flags)
+
+
+def _bridge_mutable(model: Any) -> dict:
+    """``{"mutable": [...]}`` for a bridged model that keeps state (``batch_stats``): as the program's apply function
+    does, the wrapped Linen module may write its collections (training mode) and ``ToNNX`` keeps what it wrote."""
+    from flax import nnx
+
+    from h2f.verify.nnx_state import nnx_template
+
+    if not isinstance(model, nnx.bridge.ToNNX):
+        return {}
+    collections = sorted(c for c in nnx_template(model) if c not in ("params", "intermediates"))
+    return {"mutable": collections} if collections else {}
 
 
 def _load_template(model: Any, variables: dict) -> None:
