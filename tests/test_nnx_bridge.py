@@ -106,13 +106,18 @@ def _migrate(source: str, **options):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx", **options), "prog.py")
 
 
-def _verify(tmp_path: Path, haiku_source: str, nnx_source: str, calls: int) -> Report:
-    """The NNX program, given the Haiku program's parameters, computes what it computed on ``calls`` calls."""
+def _report(tmp_path: Path, haiku_source: str, nnx_source: str) -> Report:
+    """``h2f verify``'s script-mode report for the two programs."""
     from h2f.verify.script import verify_scripts
 
     (tmp_path / "haiku_prog.py").write_text(haiku_source)
     (tmp_path / "nnx_prog.py").write_text(nnx_source)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    return verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+
+
+def _verify(tmp_path: Path, haiku_source: str, nnx_source: str, calls: int) -> Report:
+    """The NNX program, given the Haiku program's parameters, computes what it computed on ``calls`` calls."""
+    report = _report(tmp_path, haiku_source, nnx_source)
     assert report.passed, report.summary()
     assert sum(c.status == "pass" for c in report.calls) == calls
     return report
@@ -192,12 +197,8 @@ def test_bridged_model_with_get_state_carries_its_collection(tmp_path: Path) -> 
 def test_bridged_stateful_model_with_wrong_state_update_fails(tmp_path: Path) -> None:
     """The state comparison can fail: a wrong momentum changes only the new running averages (training-mode
     outputs use the batch statistics), and verification reports the state leaves."""
-    from h2f.verify.script import verify_scripts
-
     wrong = _migrate(WITH_STATE).code.replace("nn.BatchNorm(momentum=0.9)", "nn.BatchNorm(momentum=0.5)")
-    (tmp_path / "haiku_prog.py").write_text(WITH_STATE)
-    (tmp_path / "nnx_prog.py").write_text(wrong)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _report(tmp_path, WITH_STATE, wrong)
     assert not report.passed
     assert report.calls[0].status == "fail"
     assert not any(d.max_abs_diff > 1e-4 for d in report.calls[0].outputs)
@@ -225,11 +226,7 @@ def test_bridged_random_model_draws_from_the_wrapper_rngs_haiku_key_reseeds(tmp_
     exec(compile(result.code, "nnx_prog.py", "exec"), namespace)
     assert (namespace["y"] == namespace["same"]).all()
     assert not (namespace["y"] == namespace["other"]).all()
-    from h2f.verify.script import verify_scripts
-
-    (tmp_path / "haiku_prog.py").write_text(source)
-    (tmp_path / "nnx_prog.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "nnx_prog.py")
+    report = _report(tmp_path, source, result.code)
     assert [c.status for c in report.calls] == ["skipped-stochastic"] * 3
 
 
