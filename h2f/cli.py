@@ -26,7 +26,7 @@ from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
 from h2f.cache import Cache
 from h2f.config import Config, ConfigError, load_config, normalize_names
-from h2f.engine import Options, UnsupportedTarget, check_target
+from h2f.engine import Options, UnsupportedTarget, check_target, tune_gc
 from h2f.files import (
     FileOutcome,
     Mode,
@@ -435,4 +435,5 @@ cli.add_command(convert_params_command)
 
 def main() -> None:
     """Entry point of the ``h2f`` script and of ``python -m h2f``."""
+    tune_gc()
     cli(prog_name="h2f")

@@ -351,7 +351,7 @@ def migrate_files(
 
     paths, destinations = zip(*missing)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(missing)), mp_context=_pool_context(), initializer=_ignore_interrupts
+        max_workers=min(workers, len(missing)), mp_context=_pool_context(), initializer=_start_worker
     ) as pool:
         migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
         try:
@@ -513,9 +513,11 @@ def _signals_deferred() -> Iterator[None]:
             signal.raise_signal(number)
 
 
-def _ignore_interrupts() -> None:
-    """Worker initializer: Ctrl-C is the main process's to handle (it stops handing out files and waits)."""
+def _start_worker() -> None:
+    """Worker initializer: Ctrl-C is the main process's to handle (it stops handing out files and waits); load
+    what every worker needs (:mod:`h2f.worker`: already there in a worker forked from the fork server)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import h2f.worker  # noqa: F401
 
 
 def _too_large(raw: bytes) -> str:
