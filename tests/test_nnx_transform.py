@@ -137,6 +137,13 @@ def _migrate(source: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target="nnx"), path="m.py")
 
 
+def _refusals(source: str) -> list[str]:
+    """The messages of a migration that leaves ``source`` as it is (asserted)."""
+    result = _migrate(source)
+    assert result.code == source
+    return [d.message for d in result.diagnostics]
+
+
 def _verify(tmp_path: Path, haiku_source: str, nnx_source: str):  # type: ignore[no-untyped-def]
     """Run the Haiku program and the NNX one with the verifier (Haiku's params put into the NNX model)."""
     from h2f.verify.script import verify_scripts
@@ -301,9 +308,7 @@ def test_a_transform_annotating_a_parameter_of_a_function_jax_grad_calls_is_refu
         "def loss(params: hk.Params, x: jax.Array)", "def loss(model: hk.Transformed, params: hk.Params, x: jax.Array)"
     )
     assert source != ANNOTATED
-    result = _migrate(source)
-    assert result.code == source
-    assert [d.message for d in result.diagnostics] == [
+    assert _refusals(source) == [
         "loss is used other than called with its parameter model, so h2f cannot tell which transform it receives: not "
         "supported by the nnx target yet; file left in place"
     ]
@@ -588,12 +593,10 @@ def test_a_helper_given_transforms_of_two_models_is_refused() -> None:
     source += (
         "other_model = make_other()\nw = predict(other_model, other_model.init(jax.random.PRNGKey(3), x), x, None)\n"
     )
-    result = _migrate(source)
-    assert result.code == source
-    assert [d.message for d in result.diagnostics if "different models" in d.message] == [
+    assert [message for message in _refusals(source) if "different models" in message] == [
         "predict: model is given transforms of different models (Forward, hk.Linear); the nnx target types it as one "
         "model's constructor: not supported by the nnx target yet; file left in place"
-    ], result.diagnostics
+    ]
 
 
 def test_a_helper_that_lets_the_transform_escape_is_refused() -> None:
@@ -601,9 +604,7 @@ def test_a_helper_that_lets_the_transform_escape_is_refused() -> None:
     source = HELPERS.replace("  return model.apply(params, key, x)\n", "  return model.apply(params, key, x), model\n")
     source = source.replace("y = predict(", "y, _ = predict(")
     assert source != HELPERS
-    result = _migrate(source)
-    assert result.code == source
-    assert [d.message for d in result.diagnostics] == [
+    assert _refusals(source) == [
         "predict: model (haiku.Transformed) used other than by calling its init/apply (returned, stored or passed on): "
         "not supported by the nnx target yet; file left in place"
     ]
@@ -616,9 +617,7 @@ def test_a_helper_applying_a_model_that_draws_random_numbers_is_refused() -> Non
         "  return hk.dropout(hk.next_rng_key(), 0.5, hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x))))",
     )
     assert source != HELPERS
-    result = _migrate(source)
-    assert result.code == source
-    assert [d.message for d in result.diagnostics] == [
+    assert _refusals(source) == [
         "predict: model.apply of Forward, which draws random numbers (here given key): a model rebuilt from params in a "
         "function that receives the transform has no random stream yet: not supported by the nnx target yet; file left in place"
     ]
