@@ -209,7 +209,7 @@ def _plan_apply(plan: NnxPlan, helper: Helper, apply: cst.Call) -> None:
     if statement is None:
         plan.block(
             apply,
-            f"{helper.label}.apply other than in a statement that always runs it once (not in a lambda, comprehension or condition): not supported by the nnx target yet",
+            f"{helper.label}.apply other than in a line of one statement that always runs it once (not in a lambda, comprehension, condition or compound statement's header): not supported by the nnx target yet",
         )
         return
     enclosing = plan.analysis.enclosing(apply, cst.FunctionDef)
@@ -231,10 +231,11 @@ def _plan_apply(plan: NnxPlan, helper: Helper, apply: cst.Call) -> None:
 
 
 def _statement(plan: NnxPlan, node: cst.CSTNode) -> cst.SimpleStatementLine | None:
-    """The statement that runs ``node`` exactly once each time it runs (None when ``node`` is deferred or conditional)."""
+    """The line of one statement that runs ``node`` exactly once each time it runs (None when ``node`` is deferred,
+    conditional, in a compound statement's header or on a line of several statements)."""
     current = plan.analysis.parents.get(node)
     while current is not None and not isinstance(current, cst.SimpleStatementLine):
-        if isinstance(current, (cst.Lambda, cst.BaseComp, cst.BooleanOperation, cst.IfExp)):
+        if isinstance(current, (cst.Lambda, cst.BaseComp, cst.BooleanOperation, cst.IfExp, cst.BaseCompoundStatement)):
             return None
         current = plan.analysis.parents.get(current)
-    return current
+    return current if current is not None and len(current.body) == 1 else None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from h2f.engine import Options, migrate_source
 
@@ -664,3 +665,23 @@ def test_two_models_of_one_factory_through_one_helper_compute_what_haikus_did(tm
     assert "def predict(model: Callable[..., nnx.Linear], params, x):" in result.code
     report = _verify(tmp_path, CLOSURE_HELPERS, result.code)
     assert report.passed and len(report.compared) == 4, str(report)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "  if model.apply(params, key, x).sum() > 0:\n    return x\n  return -x\n",
+        "  z = 1; return model.apply(params, key, x) * z\n",
+        "  return [model.apply(params, key, v) for v in [x]][0]\n",
+    ],
+    ids=["if-header", "two-statements", "comprehension"],
+)
+def test_a_helper_apply_without_a_line_of_its_own_to_build_the_model_before_is_refused(body: str) -> None:
+    """The model's structure is built in a statement just before the apply's: a compound statement's header, a line of
+    two statements or a comprehension has no such place (or would run it at another time)."""
+    source = HELPERS.replace("  return model.apply(params, key, x)\n", body)
+    assert source != HELPERS
+    assert _refusals(source) == [
+        "predict: model.apply other than in a line of one statement that always runs it once (not in a lambda, "
+        "comprehension, condition or compound statement's header): not supported by the nnx target yet; file left in place"
+    ]
