@@ -45,7 +45,7 @@ from h2f.shapes import (
     trial,
     unique_name,
 )
-from h2f.syntax import bind_arguments, code_of
+from h2f.syntax import annotated_field, bind_arguments, code_of
 
 if TYPE_CHECKING:
     from h2f.rules.nnx_layer_stack import StackSite
@@ -129,6 +129,8 @@ class Unit:
     external: set[str] = dataclasses.field(default_factory=set)
     #: ``self.<attribute>`` → the constructor parameter it stores unchanged.
     stored: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: A ``@dataclasses.dataclass`` module's fields (without ``name``): its constructor's parameters.
+    fields: list[str] = dataclasses.field(default_factory=list)
     #: Statements of a method that compute what its submodules are built from (``c1, c2 = self._channels``):
     #: ``__init__`` runs them too, before building the submodules; the names they bind.
     lifted: list[cst.SimpleStatementLine] = dataclasses.field(default_factory=list)
@@ -159,7 +161,7 @@ class Unit:
         """The Haiku constructor's parameters, without ``self`` and ``name``."""
         init = self.info.init if self.info is not None else None
         if init is None:
-            return self.base.constructor_params if self.base is not None else []
+            return self.base.constructor_params if self.base is not None else list(self.fields)
         return [p.name.value for p in [*init.params.params[1:], *init.params.kwonly_params] if p.name.value != "name"]
 
 
@@ -412,15 +414,14 @@ class NnxPlan:
                 )
                 self.block(info.node, f"{info.name}: {what} is not supported by the nnx target yet")
                 continue
-            if info.node.decorators:
-                decorator = code_of(info.node.decorators[0].decorator)
-                self.block(
-                    info.node,
-                    f"{info.name}: a module class decorated with @{decorator} (its constructor is not the __init__ "
-                    "in its body) is not supported by the nnx target yet",
-                )
+            problem = self._decorated_class_problem(info) if info.node.decorators else None
+            if problem is not None:
+                self.block(info.node, f"{info.name}: {problem} is not supported by the nnx target yet")
                 continue
             unit = Unit(info.name, info.node, info, base=base)
+            if info.node.decorators:  # a dataclass module: each field is a parameter, stored as it is
+                unit.fields = [name for name in _field_names(info.node) if name != "name"]
+                unit.stored = {name: name for name in unit.fields}
             self.units[id(info.node)] = unit
             self.classes[info.name] = unit
         for transform in self.analysis.transforms.values():
@@ -563,6 +564,32 @@ class NnxPlan:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue
             self.block(node, f"{name} is not supported by the nnx target yet")
+
+    def _decorated_class_problem(self, info: ModuleClass) -> str | None:
+        """Why the decorated module class ``info`` cannot be an NNX class, or None: a bare ``@dataclasses.dataclass``
+        whose annotated fields become ``__init__``'s parameters (:func:`h2f.rules.nnx_modules.dataclass_init`)."""
+        decorators = info.node.decorators
+        if len(decorators) != 1 or self.analysis.dataclass_decorator(info.node) is None:
+            what = code_of(decorators[0].decorator)
+            return f"a module class decorated with @{what} (its constructor is not the __init__ in its body)"
+        if info.local_base is not None or any(
+            other.local_base == info.name for other in self.analysis.module_classes.values()
+        ):
+            return "a dataclass module with a dataclass base or subclass"
+        if info.init is not None or "__post_init__" in info.methods:
+            return "a dataclass module with its own __init__/__post_init__"
+        for statement in info.node.body.body:
+            field = annotated_field(statement)
+            if field is None:
+                continue
+            kind = field.annotation.annotation
+            kind = kind.value if isinstance(kind, cst.Subscript) else kind
+            if isinstance(field.value, cst.Call) or self.analysis.qualified_names(kind) & {
+                "typing.ClassVar",
+                "dataclasses.InitVar",
+            }:
+                return f"a dataclass field `{code_of(field)}` (a ClassVar, InitVar or field(...))"
+        return None
 
     def _annotation(self, node: cst.CSTNode, name: str) -> bool:
         """Whether ``node`` (a Haiku type) is an annotation the nnx target translates: ``hk.Params``/``hk.State``
@@ -2064,6 +2091,12 @@ def _dropout_rate(node: cst.Call) -> cst.BaseExpression | None:
 
 def _is_zero(node: cst.BaseExpression) -> bool:
     return isinstance(node, (cst.Integer, cst.Float)) and float(node.value) == 0.0
+
+
+def _field_names(node: cst.ClassDef) -> list[str]:
+    """The names a class body annotates (``features: int``): a dataclass's fields, in order."""
+    fields = [annotated_field(statement) for statement in node.body.body]
+    return [field.target.value for field in fields if field is not None]  # type: ignore[attr-defined]
 
 
 def _stored_parameters(init: cst.FunctionDef, params: list[str]) -> dict[str, str]:

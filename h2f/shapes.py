@@ -476,6 +476,8 @@ class WidthFlow:
 
     def _call(self, node: cst.Call) -> Width:
         widths = [self.width(arg.value) for arg in node.args]
+        receiver = _computed_receiver(node.func)
+        receiver_width = self.width(receiver) if receiver is not None else None  # ``hk.Linear(8)(x).reshape(...)``
         if self._flattened(node):
             return FLAT
         reshaping = reshaping_of(self._haiku_reshape(node.func), node.func) if isinstance(node.func, cst.Call) else None
@@ -524,7 +526,9 @@ class WidthFlow:
             reduced = node.with_changes(
                 args=[cst.Arg(value), *node.args]
             )  # ``x.mean(axis=1)`` as ``jnp.mean(x, axis=1)``
-            return self.width(value) if _keeps_last_axis(reduced, "axis") else None
+            if not _keeps_last_axis(reduced, "axis"):
+                return None
+            return receiver_width if receiver is value else self.width(value)
         if isinstance(node.func, cst.Call) and self.qualified(node.func.func) & SAME_WIDTH_MODULES and node.args:
             return widths[0] if node.args[0].keyword is None else None
         return None
@@ -540,6 +544,17 @@ class WidthFlow:
         if any(part is None for part in parts):
             return None
         return " + ".join(part for part in parts if part is not None)
+
+
+def _computed_receiver(callee: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The object a method is called on when it is computed (``hk.Linear(8)(x)`` in ``hk.Linear(8)(x).reshape``),
+    not a name or a name's attribute (``x.reshape``, ``self.linear``, ``jnp.reshape``)."""
+    if not isinstance(callee, cst.Attribute):
+        return None
+    base = callee.value
+    while isinstance(base, cst.Attribute):
+        base = base.value
+    return None if isinstance(base, cst.Name) else callee.value
 
 
 def _keeps_last_axis(node: cst.Call, axis: str) -> bool:

@@ -201,3 +201,12 @@ def one_argument_per_line(node: cst.Call, indent: str, step: str) -> cst.Call:
         for index, arg in enumerate(node.args)
     ]
     return node.with_changes(whitespace_before_args=newline(indent + step), args=args)
+
+
+def annotated_field(statement: cst.BaseStatement) -> cst.AnnAssign | None:
+    """The field a class-body ``statement`` declares (``features: int``, ``scale: float = 1.0``), if it is one."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+            return small
+    return None

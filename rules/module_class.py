@@ -18,6 +18,7 @@ from h2f.analysis import ModuleClass, walk
 from h2f.names import haiku_module_name
 from h2f.rule import Rule
 from h2f.syntax import (
+    annotated_field,
     bind_arguments,
     code_of,
     expr,
@@ -485,11 +486,5 @@ def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, s
 
 def _is_name_field(statement: cst.BaseStatement) -> bool:
     """Whether ``statement`` declares the dataclass field ``name`` (``name: str | None = None``)."""
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.AnnAssign)
-        and isinstance(statement.body[0].target, cst.Name)
-        and statement.body[0].target.value == "name"
-    )
-
+    field = annotated_field(statement)
+    return field is not None and field.target.value == "name"  # type: ignore[attr-defined]

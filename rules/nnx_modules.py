@@ -22,6 +22,7 @@ from h2f.nnx_plan import Loop, Submodule, Unit
 from h2f.rule import Rule
 from h2f.shapes import FLAT, IN_DTYPE, INPUT, input_width_of
 from h2f.syntax import (
+    annotated_field,
     bind_arguments,
     call,
     code_of,
@@ -192,7 +193,24 @@ class NnxModules(Rule):
             return None
         body: list[cst.BaseStatement] = []
         init_done = False
+        dataclass = self.ctx.analysis.dataclass_decorator(original_node)
+        if dataclass is not None:  # the plan took it: its fields become __init__'s parameters
+            self.ctx.release_import(dataclass.decorator)
+            for statement in original_node.body.body:
+                if annotated_field(statement) is not None and annotated_field(statement).target.value == "name":  # type: ignore[union-attr]
+                    for name in m.findall(statement, m.Name()):
+                        self.ctx.release_import(name)
+            fields = [
+                field for statement in updated_node.body.body if (field := annotated_field(statement)) is not None
+            ]
         for statement in updated_node.body.body:
+            if dataclass is not None and annotated_field(statement) is not None:
+                if not init_done:
+                    body.append(
+                        self._init(unit, dataclass_init(fields)).with_changes(leading_lines=statement.leading_lines)
+                    )
+                    init_done = True
+                continue
             if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
                 statement = self._init(unit, statement)
                 init_done = True
@@ -212,7 +230,14 @@ class NnxModules(Rule):
             else arg
             for arg, original in zip(updated_node.bases, original_node.bases)
         ]
-        return updated_node.with_changes(bases=bases, body=updated_node.body.with_changes(body=body))
+        decorators = [
+            updated
+            for updated, original in zip(updated_node.decorators, original_node.decorators)
+            if original is not dataclass
+        ]
+        return updated_node.with_changes(
+            bases=bases, decorators=decorators, body=updated_node.body.with_changes(body=body)
+        )
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -373,6 +398,25 @@ class NnxModules(Rule):
             ]
         statements.append(cst.For(target=target, iter=loop.node.iter, body=cst.IndentedBlock(body)))
         return statements
+
+
+def dataclass_init(fields: list[cst.AnnAssign]) -> cst.FunctionDef:
+    """The ``__init__`` a Haiku dataclass module's fields stand for: each a parameter, stored on ``self``
+    (Haiku's ``name`` field goes: NNX modules have no names)."""
+    kept = [field for field in fields if field.target.value != "name"]  # type: ignore[attr-defined]
+    params = [
+        cst.Param(field.target, field.annotation, default=field.value)  # type: ignore[arg-type]
+        for field in kept
+    ]
+    stores = [
+        cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(field.target.value))], field.target)])  # type: ignore[attr-defined]
+        for field in kept
+    ]
+    return cst.FunctionDef(
+        name=cst.Name("__init__"),
+        params=cst.Parameters([cst.Param(cst.Name("self")), *params]),
+        body=cst.IndentedBlock(stores),
+    )
 
 
 def _takes_input(unit: Unit) -> bool:

@@ -339,3 +339,76 @@ def test_reductions_over_other_axes_than_the_last_keep_the_width() -> None:
         assert stem.linear.kernel.shape == (4, 3), mean
     last = POOL_MODEL.replace("jnp.mean(x, axis=(1, 2))", "x.mean(axis=-1)")
     assert [d.code for d in migrate_source(last, Options(target="nnx")).diagnostics] == ["H2F100", "H2F100"]
+
+
+HEADS_MODEL = """\
+import haiku as hk
+import jax.numpy as jnp
+
+
+class Heads(hk.Module):
+  def __call__(self, x):
+    b, t, _ = x.shape
+    q = hk.Linear(4)(x).reshape(b, t, 2, 2)
+    k = (hk.Linear(4)(x) * 2).reshape(b, t, 2, 2)
+    return hk.Linear(3)(jnp.einsum("bthd,bshd->bths", q, k).reshape(b, t, 6).mean(axis=1))
+"""
+
+
+def test_a_layer_whose_output_a_method_is_called_on_is_given_its_input_width() -> None:
+    """``hk.Linear(4)(x).reshape(...)``: the layer is called (on the module's input), not "never called"."""
+    heads = _run(HEADS_MODEL)["Heads"](5, rngs=nnx.Rngs(0))
+    assert heads.linear.kernel.shape == (5, 4) and heads.linear_1.kernel.shape == (5, 4)
+    x = jnp.linspace(0.0, 1.0, 2 * 3 * 5).reshape(2, 3, 5)
+    q = (x @ heads.linear.kernel[...] + heads.linear.bias[...]).reshape(2, 3, 2, 2)
+    k = ((x @ heads.linear_1.kernel[...] + heads.linear_1.bias[...]) * 2).reshape(2, 3, 2, 2)
+    scores = jnp.einsum("bthd,bshd->bths", q, k).reshape(2, 3, 6).mean(axis=1)
+    np.testing.assert_allclose(heads(x), scores @ heads.linear_2.kernel[...] + heads.linear_2.bias[...], rtol=1e-6)
+
+
+DATACLASS_MODEL = """\
+import dataclasses
+from typing import ClassVar, Optional
+
+import haiku as hk
+
+
+@dataclasses.dataclass
+class Head(hk.Module):
+  width: int
+  scale: float = 2.0
+  name: Optional[str] = None
+
+  def __call__(self, x):
+    return hk.Linear(self.width)(x) * self.scale
+"""
+
+
+def test_a_dataclass_module_takes_its_fields_as_constructor_parameters() -> None:
+    namespace = _run(DATACLASS_MODEL)
+    head = namespace["Head"](5, 3, rngs=nnx.Rngs(0))
+    assert (head.width, head.scale, head.linear.kernel.shape) == (3, 2.0, (5, 3))
+    assert not hasattr(head, "name") and "dataclasses" not in namespace and "Optional" not in namespace
+    x = jnp.ones((2, 5))
+    np.testing.assert_allclose(head(x), (x @ head.linear.kernel[...] + head.linear.bias[...]) * 2.0, rtol=1e-6)
+
+
+def test_dataclass_modules_nnx_cannot_rebuild_are_refused() -> None:
+    cases = {
+        "@dataclasses.dataclass(frozen=True)": "decorated with @dataclasses.dataclass(frozen=True)",
+        "@dataclasses.dataclass\n@some_decorator": "decorated with @dataclasses.dataclass",
+    }
+    for decorator, reason in cases.items():
+        source = DATACLASS_MODEL.replace("@dataclasses.dataclass", decorator)
+        result = migrate_source(source, Options(target="nnx"), path="m.py")
+        assert result.code == source and reason in result.diagnostics[0].message, result.diagnostics
+    for field, reason in {
+        "  count: ClassVar[int] = 0\n": "a dataclass field `count: ClassVar[int] = 0`",
+        "  sizes: list = dataclasses.field(default_factory=list)\n": "a dataclass field `sizes: list",
+    }.items():
+        source = DATACLASS_MODEL.replace("  name: Optional", field + "  name: Optional")
+        result = migrate_source(source, Options(target="nnx"), path="m.py")
+        assert result.code == source and reason in result.diagnostics[0].message, result.diagnostics
+    post_init = DATACLASS_MODEL.replace("  def __call__", "  def __post_init__(self):\n    pass\n\n  def __call__")
+    result = migrate_source(post_init, Options(target="nnx"), path="m.py")
+    assert result.code == post_init and "its own __init__/__post_init__" in result.diagnostics[0].message
