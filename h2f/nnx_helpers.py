@@ -31,7 +31,7 @@ class Helper:
 
     function: cst.FunctionDef
     param: cst.Param
-    model: TransformPlan  # the plan of the transform the factory returns: the class every call site passes
+    model: TransformPlan  # the plan of the model every call passes: the transform's, or the one its factory returns
     uses: list[cst.Call] = dataclasses.field(default_factory=list)  # its ``init``/``apply`` calls
 
     @property
@@ -130,9 +130,9 @@ def _models_passed(plan: NnxPlan, function: cst.FunctionDef, param: cst.Param) -
         bound = bind_arguments(called, names) if isinstance(called, cst.Call) and called.func is node else None
         arg = bound.get(param.name.value) if bound is not None else None
         passed = plan.passed_plan(arg.value) if arg is not None else None
-        if passed is None or passed.factory is None:
+        if passed is None or not _names_a_constructor(plan, passed):
             what = (
-                f"is called with {code_of(arg.value)} for its parameter {param.name.value}, not the model of a factory (`model = make_model()`)"
+                f"is called with {code_of(arg.value)} for its parameter {param.name.value}, not a transform bound to a name by `model = hk.transform(f)` or a factory's `model = make_model()`"
                 if arg is not None
                 else f"is used other than called with its parameter {param.name.value}, so h2f cannot tell which transform it receives"
             )
@@ -140,7 +140,7 @@ def _models_passed(plan: NnxPlan, function: cst.FunctionDef, param: cst.Param) -
             return None
         plan.helper_arguments.add(id(arg.value))  # type: ignore[union-attr]
         passed.passed = True
-        found.append(passed.factory)
+        found.append(passed.factory or passed)
     if not found:
         plan.block(
             function,
@@ -148,6 +148,15 @@ def _models_passed(plan: NnxPlan, function: cst.FunctionDef, param: cst.Param) -
         )
         return None
     return found
+
+
+def _names_a_constructor(plan: NnxPlan, passed: TransformPlan) -> bool:
+    """Whether the name of ``passed`` can hold its model's constructor: a factory's result, or a name bound once to
+    ``hk.transform(f)`` (or ``transform_with_state``), which then binds the class ``f`` becomes."""
+    binding = passed.transform.binding
+    return passed.factory is not None or (
+        passed.transform.kind == "transform" and isinstance(binding, cst.Assign) and id(binding) in plan.bindings
+    )
 
 
 def plan_helper_calls(plan: NnxPlan) -> None:

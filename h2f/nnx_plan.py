@@ -399,6 +399,11 @@ class NnxPlan:
                     node,
                     f"{plan.name}: a transform a factory returns, which the nnx.bridge fallback does not build yet: not supported by the nnx target yet",
                 )
+            elif plan.passed:
+                self.block(
+                    node,
+                    f"{plan.name}: a transform passed to a function that calls its init/apply, which the nnx.bridge fallback does not build yet: not supported by the nnx target yet",
+                )
 
     # ----- building ------------------------------------------------------------------------------------
 

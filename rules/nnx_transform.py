@@ -96,6 +96,11 @@ class NnxTransform(Rule):
         if plan.blocked:
             return None
         if len(original_node.body) == 1 and id(original_node.body[0]) in plan.bindings:
+            bound = plan.bindings[id(original_node.body[0])]
+            if bound.passed:  # helpers receive the model's constructor: the name holds it
+                return updated_node.with_changes(
+                    body=[updated_node.body[0].with_changes(value=self._constructor(bound))]
+                )
             return self._remove(updated_node)
         if id(original_node) in plan.helper_statements:
             return self._helper_statements(plan.helper_statements[id(original_node)], updated_node)

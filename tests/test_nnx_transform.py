@@ -685,3 +685,40 @@ def test_a_helper_apply_without_a_line_of_its_own_to_build_the_model_before_is_r
         "predict: model.apply other than in a line of one statement that always runs it once (not in a lambda, "
         "comprehension, condition or compound statement's header): not supported by the nnx target yet; file left in place"
     ]
+
+
+PLAIN_HELPER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  return hk.Linear(3)(x)
+
+
+def predict(model: hk.Transformed, params: hk.Params, x: jax.Array) -> jax.Array:
+  return model.apply(params, None, x)
+
+
+x = jnp.linspace(-1.0, 1.0, 2 * 5).reshape(2, 5)
+model = hk.transform(forward)
+params = model.init(jax.random.PRNGKey(0), x)
+y = model.apply(params, None, x)
+z = predict(model, params, x * 2)
+"""
+
+
+def test_a_plain_transform_passed_to_a_helper_names_the_models_constructor(tmp_path: Path) -> None:
+    """``model = hk.transform(forward)`` stays bound, to the constructor the helper calls; the model built at init is
+    ``model_model``, which the direct apply calls."""
+    result = _migrate(PLAIN_HELPER)
+    assert not result.diagnostics, result.diagnostics
+    for line in (
+        "model = lambda in_features, *, rngs: nnx.Linear(in_features, 3, rngs=rngs)",
+        "y = model_model(x)",
+        "z = predict(model, params, x * 2)",
+    ):
+        assert line in result.code, result.code
+    report = _verify(tmp_path, PLAIN_HELPER, result.code)
+    assert report.passed and len(report.compared) == 2, str(report)
