@@ -1367,6 +1367,11 @@ class NnxPlan:
             construction = built[0] if len(built) == 1 else None
         if construction is None:
             return None
+        reshaping = self.reshaping(construction)
+        if reshaping is not None:  # ``hk.Flatten()(x)``, ``self.flatten(x)``: no submodule, only a width after it
+            return ModuleUse(
+                lambda given: reshaping.width(given == FLAT), lambda given: None, flattens=reshaping.flattens_examples
+            )
         submodule = self.submodules.get(id(construction))
         if submodule is None or (submodule not in unit.submodules and submodule not in unit.inherited):
             return None

@@ -143,8 +143,8 @@ class ModuleUse:
     #: The dtype of the output given that of the input; what records the dtype of each input it is given.
     output_dtype: Callable[[Dtype], Dtype] = lambda given: None
     record_dtype: Callable[[Dtype], None] = lambda given: None
-    #: Whether it first flattens each example (an ``hk.Sequential`` starting with ``hk.Flatten()``): given a value
-    #: with the whole shape of the input, it is given :data:`FLAT`.
+    #: Whether it first flattens each example (``hk.Flatten()``, an ``hk.Sequential`` starting with one): given a
+    #: value with the whole shape of the input, it is given :data:`FLAT`.
     flattens: bool = False
 
 
@@ -356,12 +356,6 @@ class WidthFlow:
             return self._is_whole(node.args[0].value)
         return False
 
-    def _haiku_reshape(self, callee: cst.BaseExpression) -> str | None:
-        """``haiku.Flatten``/``haiku.Reshape`` if the original ``callee`` constructs one."""
-        if not isinstance(callee, cst.Call):
-            return None
-        return next(iter(sorted(self.qualified(callee.func) & RESHAPE_PARAMS.keys())), None)
-
     def _flattened(self, node: cst.Call) -> bool:
         """``v.reshape(v.shape[0], -1)`` / ``jnp.reshape(v, (v.shape[0], -1))`` of a value with the input's shape."""
         if "jax.numpy.reshape" in self.qualified(node.func) and len(node.args) == 2:
@@ -480,9 +474,6 @@ class WidthFlow:
         receiver_width = self.width(receiver) if receiver is not None else None  # ``hk.Linear(8)(x).reshape(...)``
         if self._flattened(node):
             return FLAT
-        reshaping = reshaping_of(self._haiku_reshape(node.func), node.func) if isinstance(node.func, cst.Call) else None
-        if isinstance(reshaping, Reshaping):  # ``hk.Flatten()(x)``: what an NNX layer after it is given
-            return reshaping.width(bool(node.args) and self._is_whole(node.args[0].value))
         last = self._reshaped_last(node)
         if last is not None:
             return last

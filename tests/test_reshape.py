@@ -72,8 +72,40 @@ params = model.init(jax.random.PRNGKey(0), images)
 """
 
 
+ATTRIBUTE = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Net(hk.Module):
+  def __init__(self, name=None):
+    super().__init__(name=name)
+    self.flatten = hk.Flatten()
+    self.head = hk.Linear(3)
+
+  def __call__(self, x):
+    return self.head(self.flatten(x))
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.sin(jnp.arange(32, dtype=jnp.float32)).reshape(2, 4, 4)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
 def _migrate(source: str, target: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target=target), "prog.py")
+
+
+def _assert_runs_and_matches(tmp_path: Path, haiku_source: str, migrated: str) -> None:
+    """The migrated program, given the Haiku program's parameters, computes what it computed on its one call."""
+    (tmp_path / "haiku_prog.py").write_text(haiku_source)
+    (tmp_path / "migrated.py").write_text(migrated)
+    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "migrated.py")
+    assert report.passed, report.summary()
+    assert [call.status for call in report.calls] == ["pass"]
 
 
 @pytest.mark.parametrize("target", ["linen", "nnx"])
@@ -85,11 +117,16 @@ def test_flatten_and_reshape_edges_run_and_match_haiku(tmp_path: Path, target: s
     assert "m.reshape(m.shape[:-3] + (-1,))" in result.code  # negative preserve_dims: no guard
     assert "lambda x: x if x.ndim <= 1 else x.reshape(x.shape[0], -1)" in result.code
     assert _migrate(result.code, target).code == result.code
-    (tmp_path / "haiku_prog.py").write_text(EDGES)
-    (tmp_path / "migrated.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "migrated.py")
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
+    _assert_runs_and_matches(tmp_path, EDGES, result.code)
+
+
+def test_flatten_attribute_of_the_input_builds_the_nnx_model_eagerly(tmp_path: Path) -> None:
+    result = _migrate(ATTRIBUTE, "nnx")
+    assert not result.diagnostics, result.diagnostics
+    assert "self.flatten = lambda x: x if x.ndim <= 1 else x.reshape(x.shape[0], -1)" in result.code
+    assert "self.head = nnx.Linear(in_size, 3, rngs=rngs)" in result.code
+    assert "model = Net(x[0].size, rngs=nnx.Rngs(jax.random.PRNGKey(0)))" in result.code
+    _assert_runs_and_matches(tmp_path, ATTRIBUTE, result.code)
 
 
 def test_flatten_of_a_conv_output_takes_the_bridge_fallback() -> None:
