@@ -18,7 +18,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.shapes import assigned_names, unique_name
-from h2f.syntax import bind_arguments, code_of
+from h2f.syntax import bind_arguments, code_of, is_none
 
 if TYPE_CHECKING:
     from h2f.nnx_plan import NnxPlan, TransformPlan
@@ -41,14 +41,17 @@ class Helper:
 
 @dataclasses.dataclass
 class HelperApply:
-    """``model.apply(...)`` in a helper: the statement holding it first binds ``graphdef`` (the model's structure)
-    and, for a model with state, ``module`` (the model with the params and state merged in)."""
+    """``model.apply(...)`` in a helper: the statement holding it first binds ``graphdef`` (the model's structure, or
+    the abstract model itself for a model without state that draws random numbers) and, for a model with state or
+    one that draws random numbers, ``module`` (the model with the params and state merged in, reseeded from ``rng``,
+    Haiku's key, when it draws random numbers)."""
 
     helper: Helper
     call: cst.Call
     statement: cst.SimpleStatementLine
     graphdef: str
     module: str | None
+    rng: cst.BaseExpression | None = None
 
 
 def find_helpers(plan: NnxPlan, annotations: list[tuple[cst.CSTNode, str, cst.Param]]) -> None:
@@ -200,18 +203,18 @@ def _plan_apply(plan: NnxPlan, helper: Helper, apply: cst.Call) -> None:
     if model.builder_params and len(positional) == leading:
         plan.block(apply, f"{helper.label}.apply: no positional input to take the model's input width from")
         return
-    if model.uses_rng:
-        rng = "" if not model.transform.apply_rng else f" (here given {code_of(apply.args[leading - 1].value)})"
+    rng = apply.args[leading - 1].value if model.transform.apply_rng else None
+    if model.uses_rng and (rng is None or is_none(rng)):
         plan.block(
             apply,
-            f"{helper.label}.apply of {plan.bridge_model_name(model)}, which draws random numbers{rng}: a model rebuilt from params "
-            "in a function that receives the transform has no random stream yet: not supported by the nnx target yet",
+            f"{helper.label}.apply of {plan.bridge_model_name(model)}, which draws random numbers, without an rng key: not supported by the nnx target yet",
         )
         return
-    if model.transform.with_state and not all(isinstance(arg.value, cst.Name) for arg in apply.args[:2]):
+    merged = model.transform.with_state or model.uses_rng  # the model is merged before the statement
+    if merged and not all(isinstance(arg.value, cst.Name) for arg in apply.args[:leading]):
         plan.block(
             apply,
-            f"{helper.label}.apply whose params and state are not names (the model is merged just before the statement): not supported by the nnx target yet",
+            f"{helper.label}.apply whose params, state or rng are not names (the model is merged just before the statement): not supported by the nnx target yet",
         )
         return
     statement = _statement(plan, apply)
@@ -232,9 +235,10 @@ def _plan_apply(plan: NnxPlan, helper: Helper, apply: cst.Call) -> None:
         for name in (other.graphdef, other.module)
         if name
     }
-    graphdef = unique_name("graphdef", taken)
-    module = unique_name("module", taken | {graphdef}) if model.transform.with_state else None
-    found = HelperApply(helper, apply, statement, graphdef, module)
+    abstract = model.uses_rng and not model.transform.with_state
+    graphdef = unique_name("abstract" if abstract else "graphdef", taken)
+    module = unique_name("module", taken | {graphdef}) if merged else None
+    found = HelperApply(helper, apply, statement, graphdef, module, rng if model.uses_rng else None)
     plan.helper_applies[id(apply)] = found
     plan.helper_statements.setdefault(id(statement), []).append(found)
 

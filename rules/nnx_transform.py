@@ -132,11 +132,8 @@ class NnxTransform(Rule):
                 [cst.Arg(cst.Name(transform.model)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())],
             )
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
-        if (
-            (transform.state is not None and (transform.applies or not transform.passed))
-            or (transform.split and transform.passes_rng)
-            or transform.apply_values
-        ):
+        needed = transform.state is not None or (transform.split and transform.passes_rng) or transform.apply_values
+        if needed and (transform.applies or transform.apply_values or not transform.passed):  # not only for helpers
             nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
             lines.append(self._apply_function(transform, 1 if nested else 2))
         if inline:  # the statement itself, its init call now the split params
@@ -156,7 +153,7 @@ class NnxTransform(Rule):
             f"    {merge_statement('module', transform.graphdef, 'params', rest)}",
         ]
         if transform.passes_rng:
-            lines += ["    if rng is not None:", "        nnx.reseed(module, default=rng)"]
+            lines += ["    if rng is not None:", f"        {reseed_statement('module', 'rng')}"]
         lines.append(
             f"    return {output_and_state('module', f'*args, {self._mutable(transform)}**kwargs')}"
             if state
@@ -248,10 +245,18 @@ class NnxTransform(Rule):
                 sample,
                 call(self.ctx.nnx("Rngs"), [cst.Arg(cst.Integer("0"))]),
             )
-            lines.append(f"{apply.graphdef} = nnx.graphdef(nnx.eval_shape(lambda: {code_of(abstract)}))")
-            if apply.module is not None:
-                params, state = (code_of(arg.value) for arg in apply.call.args[:2])
-                lines.append(merge_statement(apply.module, apply.graphdef, params, state))
+            params = code_of(apply.call.args[0].value)
+            if model.transform.with_state or apply.module is None:
+                lines.append(f"{apply.graphdef} = nnx.graphdef(nnx.eval_shape(lambda: {code_of(abstract)}))")
+            if model.transform.with_state:
+                state = code_of(apply.call.args[1].value)
+                lines.append(merge_statement(apply.module, apply.graphdef, params, state))  # type: ignore[arg-type]
+            elif apply.module is not None:  # draws random numbers: the rng streams are rebuilt, then reseeded
+                lines.append(f"{apply.graphdef} = nnx.eval_shape(lambda: {code_of(abstract)})")
+                rest = f"nnx.state({apply.graphdef}, nnx.Not(nnx.Param))"
+                lines.append(merge_statement(apply.module, f"nnx.graphdef({apply.graphdef})", params, rest))
+            if apply.rng is not None:
+                lines.append(reseed_statement(apply.module, code_of(apply.rng)))  # type: ignore[arg-type]
         statements = [cst.parse_statement(line + "\n") for line in lines]
         statements[0] = statements[0].with_changes(leading_lines=updated_node.leading_lines)
         return cst.FlattenSentinel([*statements, updated_node.with_changes(leading_lines=[])])
@@ -264,6 +269,8 @@ class NnxTransform(Rule):
         arguments = ", ".join(
             code_of(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for arg in updated_node.args[leading:]
         )
+        if apply.module is not None and not transform.with_state:
+            return expr(f"{apply.module}({arguments})")
         if apply.module is not None:
             parent = self.ctx.analysis.parents.get(apply.call)
             whole = isinstance(parent, (cst.Return, cst.Assign)) and parent.value is apply.call
@@ -391,6 +398,11 @@ def _replace_nodes(tree: cst.CSTNode, ids: set[int], replacement: cst.BaseExpres
 def merge_statement(module: str, graphdef: str, params: str, rest: str) -> str:
     """``module = nnx.merge(graphdef, params, rest, copy=True)``: the model of ``graphdef`` with these variables."""
     return f"{module} = nnx.merge({graphdef}, {params}, {rest}, copy=True)"
+
+
+def reseed_statement(module: str, rng: str) -> str:
+    """``nnx.reseed(module, default=rng)``: the model's random streams start from Haiku's key ``rng``."""
+    return f"nnx.reseed({module}, default={rng})"
 
 
 def output_and_state(module: str, arguments: str) -> str:

@@ -611,17 +611,64 @@ def test_a_helper_that_lets_the_transform_escape_is_refused() -> None:
     ]
 
 
-def test_a_helper_applying_a_model_that_draws_random_numbers_is_refused() -> None:
-    """The model rebuilt from params in the helper has no random stream Haiku's key could seed."""
+def test_a_helper_applying_a_model_that_draws_random_numbers_without_a_key_is_refused() -> None:
+    """Haiku needs a key there; the NNX model rebuilt from params would have no stream to draw from."""
     source = HELPERS.replace(
         "  return hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x)))",
         "  return hk.dropout(hk.next_rng_key(), 0.5, hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x))))",
-    )
-    assert source != HELPERS
+    ).replace("  return model.apply(params, key, x)\n", "  return model.apply(params, None, x)\n")
+    assert source.count("dropout") == 1 and "model.apply(params, None, x)" in source
     assert _refusals(source) == [
-        "predict: model.apply of Forward, which draws random numbers (here given key): a model rebuilt from params in a "
-        "function that receives the transform has no random stream yet: not supported by the nnx target yet; file left in place"
+        "predict: model.apply of Forward, which draws random numbers, without an rng key: not supported by the nnx "
+        "target yet; file left in place"
     ]
+
+
+def _dropout_helpers(rate: str) -> str:
+    """HELPERS whose two models end in ``hk.dropout`` of ``rate``, ``step`` giving its apply a key of its own."""
+    source = (
+        HELPERS.replace(
+            "  return hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x)))",
+            f"  return hk.dropout(hk.next_rng_key(), {rate}, hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x))))",
+        )
+        .replace(
+            "  return jnp.tanh(hk.Linear(2)(x)) * scale",
+            f"  return hk.dropout(hk.next_rng_key(), {rate}, jnp.tanh(hk.Linear(2)(x)) * scale)",
+        )
+        .replace(
+            "  out, state = model.apply(params, state, None, x, 3.0)",
+            "  key = jax.random.PRNGKey(5)\n  out, state = model.apply(params, state, key, x, 3.0)",
+        )
+    )
+    assert source.count("dropout") == 2 and "key, x, 3.0" in source
+    return source
+
+
+def test_helpers_applying_models_that_draw_random_numbers_reseed_them_with_haikus_key(tmp_path: Path) -> None:
+    """The rebuilt model's streams are reseeded from the apply's key, as the generated ``model_apply`` does: with a
+    dropout rate of 0 the outputs are Haiku's; with 0.5 the same key gives the same masks and another key others."""
+    source = _dropout_helpers("0.0")
+    result = _migrate(source)
+    assert not result.diagnostics, result.diagnostics
+    for line in (
+        "  abstract = nnx.eval_shape(lambda: model(x.shape[-1], rngs=nnx.Rngs(0)))",
+        "  module = nnx.merge(nnx.graphdef(abstract), params, nnx.state(abstract, nnx.Not(nnx.Param)), copy=True)",
+        "  nnx.reseed(module, default=key)",
+        "  return module(x)",
+    ):
+        assert line in result.code, result.code
+    assert "def model_apply" not in result.code  # only the helper applies the model
+    report = _verify(tmp_path, source, result.code)
+    assert report.passed and len(report.compared) == 2, str(report)
+
+    namespace: dict = {}
+    exec(compile(_migrate(_dropout_helpers("0.5")).code, "<nnx>", "exec"), namespace)
+    predict, model, params, x = (namespace[name] for name in ("predict", "model", "params", "x"))
+    import jax
+
+    same = predict(model, params, x, jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(same), np.asarray(namespace["y"]))
+    assert not np.array_equal(np.asarray(predict(model, params, x, jax.random.PRNGKey(2))), np.asarray(same))
 
 
 CLOSURE_HELPERS = """\
