@@ -6,6 +6,8 @@ Neither has parameters. Haiku keeps the first ``preserve_dims`` axes and reshape
 ``hk.Flatten()(x)`` becomes ``x if x.ndim <= 1 else x.reshape(x.shape[0], -1)`` and
 ``hk.Flatten(preserve_dims=-3)(x)`` becomes ``x.reshape(x.shape[:-3] + (-1,))``. A module that is not called
 at once (an item of ``hk.Sequential``, ``self.flatten = hk.Flatten()``) becomes a ``lambda`` computing the same.
+For the NNX target the plan follows the width through them (:meth:`h2f.nnx_plan.NnxPlan.reshaping`): a flatten of
+the model's input gives the next layer ``in_size``.
 The input is read several times, so only a name or attribute is rewritten in place; settings h2f cannot read
 (a computed ``preserve_dims``, an ``output_shape`` that is no literal) leave the call in place with a diagnostic.
 """
