@@ -613,11 +613,10 @@ def test_a_helper_that_lets_the_transform_escape_is_refused() -> None:
 
 def test_a_helper_applying_a_model_that_draws_random_numbers_without_a_key_is_refused() -> None:
     """Haiku needs a key there; the NNX model rebuilt from params would have no stream to draw from."""
-    source = HELPERS.replace(
-        "  return hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x)))",
-        "  return hk.dropout(hk.next_rng_key(), 0.5, hk.Linear(3)(jax.nn.relu(hk.Linear(4)(x))))",
-    ).replace("  return model.apply(params, key, x)\n", "  return model.apply(params, None, x)\n")
-    assert source.count("dropout") == 1 and "model.apply(params, None, x)" in source
+    source = _dropout_helpers("0.5").replace(
+        "  return model.apply(params, key, x)\n", "  return model.apply(params, None, x)\n"
+    )
+    assert "model.apply(params, None, x)" in source
     assert _refusals(source) == [
         "predict: model.apply of Forward, which draws random numbers, without an rng key: not supported by the nnx "
         "target yet; file left in place"
