@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -28,6 +28,7 @@ from h2f.shapes import (
     FLAT,
     IN_DTYPE,
     INPUT,
+    LAST_SIZE,
     NOT_A_METHOD,
     RESHAPE_PARAMS,
     SAME_DTYPE_LAYERS,
@@ -44,6 +45,8 @@ from h2f.shapes import (
     substitute,
     trial,
     unique_name,
+    width_reads,
+    with_widths,
 )
 from h2f.syntax import annotated_field, bind_arguments, code_of
 
@@ -298,6 +301,12 @@ class NnxPlan:
         self.rng_calls: set[int] = set()
         #: Constructions that read ``<input>.shape[-1]`` → the name of that input.
         self.input_params: dict[int, str] = {}
+        #: Constructions that read ``NAME.shape[-1]`` of a value of the method (other than an input never
+        #: reassigned) → those names → the widths the flow finds for them there (see :meth:`_read_widths`).
+        self.width_reads: dict[int, dict[str, list[Width]]] = {}
+        #: The same constructions → those names → their one width, valid in ``__init__``.
+        self.read_widths: dict[int, dict[str, str]] = {}
+        self._read_sites: dict[int, str] = {}  # the same constructions → where they are (for the refusal)
         #: Whether any module keeps ``hk.get_state`` values (the file gets a variable type for them).
         self.uses_state = False
         #: Statements ``__init__`` now runs (see :attr:`Unit.lifted`) that the method no longer needs.
@@ -837,16 +846,23 @@ class NnxPlan:
             input_param = self._input_param(unit, method)
             if input_param is not None and not is_dropout:
                 arguments = [input_width_of(arg, input_param) for arg in arguments]  # type: ignore[misc]
-            uses = {name.value for arg in arguments for name in walk(arg) if isinstance(name, cst.Name)} & local
+            reads = (
+                set()
+                if is_dropout or loop is not None or site is not None
+                else set().union(*map(width_reads, arguments)) & local
+            )
+            if reads:  # ``x.shape[-1]``: the width the flow finds for ``x`` there (see _read_widths)
+                arguments = [m.replace(arg, LAST_SIZE, cst.Name("None")) for arg in arguments]
+            uses = _names_read(arguments) & local
             uses -= self._argument_keywords(arguments) | (loop.targets if loop is not None else set())
             if uses and self._lift(unit, method, node, uses, local):
                 uses = set()
             if uses:
-                self.block(
-                    node,
-                    f"{where} builds a submodule from its own arguments ({', '.join(sorted(uses))}): not supported by the nnx target yet",
-                )
+                self.block(node, _own_arguments(where, uses | reads))
                 continue
+            if reads:
+                self.width_reads[id(node)] = {name: [] for name in reads}
+                self._read_sites[id(node)] = where
             if is_dropout:
                 if built_from is None:
                     self.block(node, "hk.dropout call the nnx target cannot read")
@@ -886,7 +902,7 @@ class NnxPlan:
                 looped[base] = loop
                 loop.submodules.append(submodule)
                 loop.items[id(submodule)] = unique_name(attribute, local | set(loop.items.values()))
-            read = {n.value for arg in arguments for n in walk(arg) if isinstance(n, cst.Name)} & {INPUT, IN_DTYPE}
+            read = _names_read(arguments) & {INPUT, IN_DTYPE}
             if input_param is not None and read:
                 self.input_params[id(node)] = input_param
                 unit.needs_input |= INPUT in read
@@ -1175,6 +1191,7 @@ class NnxPlan:
                 unit.output, unit.output_dtype = returned, dtype
             elif external:
                 unit.method_outputs[method.name.value] = returned
+        self._read_widths(unit)
         for submodule in unit.submodules:
             if submodule.kind == "dropout" or not self._takes_width(submodule):
                 continue
@@ -1246,6 +1263,24 @@ class NnxPlan:
             ):
                 self._input_dtype(unit, submodule)
 
+    def _read_widths(self, unit: Unit) -> None:
+        """Each ``NAME.shape[-1]`` a construction of the unit reads becomes the width the flow found for ``NAME``
+        there, when that is one width ``__init__`` can compute; otherwise the file is refused."""
+        carried = self._carry_variables(unit)
+        for submodule in unit.submodules:
+            reads = self.width_reads.get(id(submodule.call))
+            if reads is None or submodule in unit.inherited:
+                continue
+            known = {name: widths[0] for name, widths in reads.items() if len(set(widths)) == 1}
+            unknown = {
+                name for name in reads if not isinstance(known.get(name), str) or _names_of(known[name]) & carried
+            }
+            if unknown:
+                self.block(submodule.call, _own_arguments(self._read_sites[id(submodule.call)], unknown))
+                continue
+            self.read_widths[id(submodule.call)] = known  # type: ignore[assignment]
+            unit.needs_input |= any(INPUT in _names_of(width) for width in known.values())
+
     def _input_dtype(self, unit: Unit, submodule: Submodule) -> None:
         """The dtype of what ``submodule`` (a class that creates variables with its input's dtype) is given: the
         unit's own input's, through operations that keep any dtype (:meth:`h2f.shapes.WidthFlow.dtype`)."""
@@ -1280,6 +1315,7 @@ class NnxPlan:
             lambda node: _valid_in_init(node, local),
             lambda call, widths: self._method_call(unit, call, widths, (*stack, method.name.value)),
             lambda node: self.loops[id(node)].widths if id(node) in self.loops else None,
+            self.width_reads,
         )
         if unit.name in self.cells and unit.info is not None and method.name.value == "__call__":
             params = self._scan_step(flow, method, params)
@@ -1388,9 +1424,13 @@ class NnxPlan:
             local = local - submodule.loop.targets  # the loop in __init__ binds them too
         local = local - unit.lifted_names  # __init__ computes them too
 
+        reads = self.width_reads.get(id(construction), {})
+
         def argument_width(node: cst.BaseExpression) -> Width:
             if input_param is not None:
                 node = input_width_of(node, input_param)  # type: ignore[assignment]
+            seen = {name: widths[-1] for name, widths in reads.items() if widths and isinstance(widths[-1], str)}
+            node = with_widths(node, seen)  # type: ignore[assignment]  # the widths where the walk is now
             return code_of(node) if _valid_in_init(node, local) else None
 
         def output(given: Width) -> Width:
@@ -2131,6 +2171,16 @@ def _lineage(unit: Unit) -> list[Unit]:
         found.append(current)
         current = current.base
     return found
+
+
+def _names_read(nodes: Sequence[cst.CSTNode]) -> set[str]:
+    """The names ``nodes`` read."""
+    return {name.value for node in nodes for name in walk(node) if isinstance(name, cst.Name)}
+
+
+def _own_arguments(where: str, names: set[str]) -> str:
+    """The refusal of a construction that reads values of its method ``names`` that ``__init__`` cannot compute."""
+    return f"{where} builds a submodule from its own arguments ({', '.join(sorted(names))}): not supported by the nnx target yet"
 
 
 def _names_of(width: Width) -> set[str]:

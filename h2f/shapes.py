@@ -198,8 +198,12 @@ class WidthFlow:
         valid: Callable[[cst.BaseExpression], bool],
         method_call: Callable[[cst.Call, list[Width]], object] | None = None,
         loop: Callable[[cst.For], LoopWidths | None] | None = None,
+        reads: dict[int, dict[str, list[Width]]] | None = None,
     ) -> None:
         self.qualified = qualified
+        #: Constructions (by id) that read ``NAME.shape[-1]`` → those names → the widths they had there, each time
+        #: the walk reaches the construction (outside trials).
+        self.reads = reads if reads is not None else {}
         self.method_call = method_call
         self.loop = loop
         self.module_of = module_of
@@ -470,6 +474,11 @@ class WidthFlow:
 
     def _call(self, node: cst.Call) -> Width:
         widths = [self.width(arg.value) for arg in node.args]
+        for construction in (node, node.func):
+            reads = self.reads.get(id(construction))
+            if reads is not None and not _TRIALS:
+                for name, seen in reads.items():
+                    seen.append(self.env.get(name))
         receiver = _computed_receiver(node.func)
         receiver_width = self.width(receiver) if receiver is not None else None  # ``hk.Linear(8)(x).reshape(...)``
         if self._flattened(node):
@@ -684,6 +693,31 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
 
     result = tree.visit(_Substitute())
     return None if missing else code_of(result)
+
+
+#: ``NAME.shape[-1]``: the width of a value, read in the source.
+LAST_SIZE = m.Subscript(
+    m.Attribute(m.Name(), m.Name("shape")),
+    [m.SubscriptElement(m.Index(m.UnaryOperation(m.Minus(), m.Integer("1"))))],
+)
+
+
+def width_reads(node: cst.CSTNode) -> set[str]:
+    """The names whose width ``node`` reads as ``NAME.shape[-1]``."""
+    return {found.value.value.value for found in m.findall(node, LAST_SIZE)}  # type: ignore[union-attr]
+
+
+def with_widths(node: cst.CSTNode, widths: dict[str, str]) -> cst.CSTNode:
+    """``node`` with each ``NAME.shape[-1]`` for a name of ``widths`` written as that width (source text)."""
+
+    def width_of(found: cst.CSTNode, _: object) -> cst.BaseExpression:
+        name = found.value.value.value  # type: ignore[attr-defined]
+        if name not in widths:
+            return found  # type: ignore[return-value]
+        width = widths[name]
+        return cst.parse_expression(f"({width})" if " " in width else width)
+
+    return m.replace(node, LAST_SIZE, width_of) if widths else node  # type: ignore[return-value]
 
 
 def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:

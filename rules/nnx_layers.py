@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.names import LAYERS, NNX_LAYERS, NnxLayer
 from h2f.nnx_plan import Submodule, TransformPlan
 from h2f.rule import Rule
-from h2f.shapes import FLAT, IN_DTYPE, INPUT, input_width_of
+from h2f.shapes import FLAT, IN_DTYPE, INPUT, input_width_of, with_widths
 from h2f.syntax import call, code_of, expr, keyword, positional
 
 
@@ -38,6 +38,7 @@ class NnxConstructions(Rule):
         input_param = plan.input_params.get(id(original_node))
         if input_param is not None:
             updated_node = input_width_of(updated_node, input_param)  # type: ignore[assignment]
+        updated_node = with_widths(updated_node, plan.read_widths.get(id(original_node), {}))  # type: ignore[assignment]
         layer = self.ctx.analysis.is_haiku_layer_call(original_node)
         if layer is not None:
             return self._layer(layer, original_node, updated_node, width)

@@ -412,3 +412,85 @@ def test_dataclass_modules_nnx_cannot_rebuild_are_refused() -> None:
     post_init = DATACLASS_MODEL.replace("  def __call__", "  def __post_init__(self):\n    pass\n\n  def __call__")
     result = migrate_source(post_init, Options(target="nnx"), path="m.py")
     assert result.code == post_init and "its own __init__/__post_init__" in result.diagnostics[0].message
+
+
+BLOCK_MODEL = """\
+import haiku as hk
+import jax
+
+
+class Attention(hk.Module):
+  def __call__(self, x):
+    q, k, v = hk.Linear(x.shape[-1])(x), hk.Linear(x.shape[-1])(x), hk.Linear(x.shape[-1])(x)
+    return jax.nn.softmax(q @ k.swapaxes(-1, -2)) @ v
+
+
+class Block(hk.Module):
+  def __init__(self, widening, name=None):
+    super().__init__(name=name)
+    self.widening = widening
+
+  def __call__(self, x):
+    h = hk.LayerNorm(axis=-1, create_scale=True, create_offset=True)(x)
+    x = x + Attention()(h)
+    h = hk.LayerNorm(axis=-1, create_scale=True, create_offset=True)(x)
+    h = hk.Linear(self.widening * x.shape[-1])(h)
+    return x + hk.Linear(x.shape[-1])(h)
+"""
+
+
+def _dense(layer: nnx.Linear, x: jax.Array) -> jax.Array:
+    return x @ layer.kernel[...] + layer.bias[...]
+
+
+def _layer_norm(norm: nnx.LayerNorm, x: jax.Array) -> jax.Array:
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(variance + 1e-5) * norm.scale[...] + norm.bias[...]
+
+
+def test_the_width_of_a_reassigned_value_is_the_one_it_has_where_a_construction_reads_it() -> None:
+    """A transformer block: ``x.shape[-1]`` after the residual ``x = x + ...`` is the input's width."""
+    block = _run(BLOCK_MODEL)["Block"](5, 3, rngs=nnx.Rngs(0))
+    assert [layer.kernel.shape for layer in (block.attention.linear, block.linear, block.linear_1)] == [
+        (5, 5),
+        (5, 15),
+        (15, 5),
+    ]
+    x = jnp.linspace(-1.0, 1.0, 2 * 4 * 5).reshape(2, 4, 5)
+    attention = block.attention
+    h = _layer_norm(block.layer_norm, x)
+    q, k, v = (_dense(layer, h) for layer in (attention.linear, attention.linear_1, attention.linear_2))
+    expected = x + jax.nn.softmax(q @ k.swapaxes(-1, -2)) @ v
+    h = _dense(block.linear, _layer_norm(block.layer_norm_1, expected))
+    expected = expected + _dense(block.linear_1, h)
+    np.testing.assert_allclose(block(x), expected, rtol=1e-5, atol=1e-6)
+
+
+WIDER_MODEL = """\
+import haiku as hk
+import jax
+
+
+class Net(hk.Module):
+  def __call__(self, x):
+    x = hk.Linear(7)(x)
+    return hk.Linear(x.shape[-1])(jax.nn.relu(x))
+"""
+
+
+def test_a_width_read_after_the_value_changed_width_is_the_new_one() -> None:
+    result = migrate_source(WIDER_MODEL, Options(target="nnx"), path="m.py")
+    assert "    self.linear_1 = nnx.Linear(7, 7, rngs=rngs)\n" in result.code
+    net = _run(WIDER_MODEL)["Net"](5, rngs=nnx.Rngs(0))
+    x = jnp.linspace(-1.0, 1.0, 10).reshape(2, 5)
+    np.testing.assert_allclose(net(x), _dense(net.linear_1, jax.nn.relu(_dense(net.linear, x))), rtol=1e-6)
+
+
+def test_a_width_read_of_a_value_whose_width_differs_by_path_or_is_unknown_is_refused() -> None:
+    for rebinding in ("    if x.ndim > 2:\n      x = hk.Linear(7)(x)", "    x = x.reshape(x.shape[0], 5, -1)"):
+        source = WIDER_MODEL.replace("    x = hk.Linear(7)(x)", rebinding)
+        result = migrate_source(source, Options(target="nnx"), path="m.py")
+        assert result.code == source
+        messages = [d.message for d in result.diagnostics]
+        assert any("Net.__call__ builds a submodule from its own arguments (x)" in message for message in messages)
