@@ -389,6 +389,15 @@ class NnxPlan:
         ``hk.Params`` annotations and factories."""
         if not self.bridged:
             return
+        for plan in self.transforms:
+            # nnx.bridge.ToNNX draws from its rng streams on every call, which fails inside a jax.vmap or jax.jit of
+            # the function: a call there merges the model afresh, in the caller's trace.
+            deferred = {
+                id(apply) for apply in plan.applies if self.analysis.enclosing(apply, (cst.FunctionDef, cst.Lambda))
+            }  # type: ignore[arg-type]
+            if plan.direct & deferred:
+                plan.direct -= deferred
+                plan.split = True
         built = set().union(*(self._model_classes(plan) for plan in self.transforms))
         for name, unit in self.classes.items():
             if name not in built:  # a library class: whoever builds it expects an NNX module

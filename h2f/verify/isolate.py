@@ -53,7 +53,24 @@ def _portable(tree: Any) -> Any:
             return repr(x)
         return x
 
-    return jax.tree_util.tree_map(leaf, tree)
+    return jax.tree_util.tree_map(leaf, _importable_containers(tree))
+
+
+def _importable_containers(tree: Any) -> Any:
+    """``tree`` with each NamedTuple whose class the other process cannot import (one defined in the script, which
+    runs as ``__main__``) as a plain tuple: both programs' outputs then cross the process boundary alike."""
+    if isinstance(tree, dict) and type(tree) is dict:
+        return {key: _importable_containers(value) for key, value in tree.items()}
+    if isinstance(tree, list) and type(tree) is list:
+        return [_importable_containers(value) for value in tree]
+    if not isinstance(tree, tuple):
+        return tree
+    items = [_importable_containers(value) for value in tree]
+    if type(tree) is tuple:
+        return tuple(items)
+    if getattr(type(tree), "__module__", None) == "__main__":
+        return tuple(items)
+    return type(tree)(*items) if hasattr(tree, "_fields") else tree
 
 
 def _portable_modules(records: list) -> list:

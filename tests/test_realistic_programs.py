@@ -1,0 +1,62 @@
+"""Realistic Haiku programs found to break h2f: an RL agent applied per example under jax.vmap, returning a
+NamedTuple of its policy logits and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from h2f.engine import Options, migrate_source
+
+RL_AGENT = """\
+from typing import NamedTuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class AgentOutput(NamedTuple):
+  logits: jnp.ndarray
+  value: jnp.ndarray
+
+
+class Agent(hk.Module):
+  def __call__(self, obs):
+    x = jax.nn.relu(hk.Conv2D(4, kernel_shape=3, stride=2, padding="VALID")(obs))
+    h = jax.nn.relu(hk.Linear(16)(hk.Flatten()(x)))
+    value = jnp.squeeze(hk.Linear(1, name="value")(h), axis=-1)
+    return AgentOutput(logits=hk.Linear(3, name="policy")(h), value=value)
+
+
+net = hk.without_apply_rng(hk.transform(lambda obs: Agent()(obs)))
+obs = jnp.linspace(0.0, 1.0, 2 * 7 * 7 * 2, dtype=jnp.float32).reshape(2, 7, 7, 2)
+params = net.init(jax.random.PRNGKey(0), obs)
+out = net.apply(params, obs)
+single = jax.vmap(lambda o: net.apply(params, o[None]))(obs)
+"""
+
+
+def test_a_bridged_model_applied_under_jax_vmap_computes_the_batched_outputs() -> None:
+    """The nnx.bridge model (Conv2D then Flatten: widths h2f cannot follow) draws from its rngs on each call; under
+    jax.vmap the call merges the model afresh instead of mutating it from another trace."""
+    result = migrate_source(RL_AGENT, Options(target="nnx"), path="m.py")
+    assert "nnx.bridge.ToNNX" in result.code
+    assert [d.code for d in result.diagnostics] == ["H2F102"], result.diagnostics
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    out, single = namespace["out"], namespace["single"]
+    np.testing.assert_allclose(np.asarray(single.logits)[:, 0], np.asarray(out.logits), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(single.value)[:, 0], np.asarray(out.value), rtol=1e-5, atol=1e-6)
+
+
+def test_a_namedtuple_output_defined_in_the_program_is_verified(tmp_path: Path) -> None:
+    """The verifier's child processes return the outputs of both programs, here a NamedTuple of the script's own."""
+    from h2f.verify.isolate import verify_isolated
+
+    result = migrate_source(RL_AGENT, Options(target="linen"), path="m.py")
+    (tmp_path / "haiku_prog.py").write_text(RL_AGENT)
+    (tmp_path / "linen_prog.py").write_text(result.code)
+    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
+    assert report.passed and report.compared, str(report)
