@@ -62,7 +62,7 @@ class TransformRule(Rule):
                 self.code,
                 "hk.multi_transform of a function that does more than build one module and return its methods; left in place",
             )
-            return None
+            return original_node  # its Haiku modules too: they only run inside the Haiku transform
         class_def = self._module_class(transform, original_node, updated_node)
         if not decorated:
             return class_def

@@ -60,3 +60,45 @@ def test_a_namedtuple_output_defined_in_the_program_is_verified(tmp_path: Path) 
     (tmp_path / "linen_prog.py").write_text(result.code)
     report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
     assert report.passed and report.compared, str(report)
+
+
+SHARED_ENCODER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def make_fns():
+  encoder = hk.nets.MLP([8, 4], name="encoder")
+  classifier = hk.Linear(2, name="classifier")
+  decoder = hk.Linear(6, name="decoder")
+
+  def classify(x):
+    return classifier(encoder(x))
+
+  def reconstruct(x):
+    return decoder(encoder(x))
+
+  def init(x):
+    return classify(x), reconstruct(x)
+
+  return init, (classify, reconstruct)
+
+
+model = hk.without_apply_rng(hk.multi_transform(make_fns))
+x = jnp.ones((3, 6))
+params = model.init(jax.random.PRNGKey(0), x)
+classify, reconstruct = model.apply
+logits = classify(params, x)
+"""
+
+
+def test_a_multi_transform_left_in_place_keeps_its_haiku_modules_and_runs() -> None:
+    """Linen: the multi_transform of two functions sharing an encoder stays Haiku, the modules it builds included
+    (Linen modules there would be called unbound)."""
+    result = migrate_source(SHARED_ENCODER, Options(target="linen"), path="m.py")
+    assert "H2F040" in [d.code for d in result.diagnostics], result.diagnostics
+    assert 'encoder = hk.nets.MLP([8, 4], name="encoder")' in result.code
+    namespace: dict = {}
+    exec(compile(result.code, "<linen>", "exec"), namespace)
+    assert namespace["logits"].shape == (3, 2)
