@@ -274,8 +274,9 @@ class FileAnalysis:
             self._generated_names[id(function)] = candidate
         return self._generated_names[id(function)]
 
-    def builds_inline(self, function: cst.FunctionDef | cst.Lambda) -> bool:
-        """Whether the original ``function`` builds submodules or variables inline (so it must be compact)."""
+    def builds_inline(self, function: cst.FunctionDef | cst.Lambda, seen: frozenset[int] = frozenset()) -> bool:
+        """Whether the original ``function`` builds submodules or variables inline (so it must be compact), itself
+        or through a function of this file it calls (``logits = classifier(x)`` where ``classifier`` builds layers)."""
         for node in self.subtree(function.body):
             if not isinstance(node, cst.Call):
                 continue
@@ -283,6 +284,9 @@ class FileAnalysis:
             if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
                 return True
             if self.local_module_class(node.func) is not None:
+                return True
+            called = self.function_named(node.func) if isinstance(node.func, cst.Name) else None
+            if called is not None and id(called) not in seen and self.builds_inline(called, seen | {id(function)}):
                 return True
         return False
 

@@ -102,3 +102,39 @@ def test_a_multi_transform_left_in_place_keeps_its_haiku_modules_and_runs() -> N
     namespace: dict = {}
     exec(compile(result.code, "<linen>", "exec"), namespace)
     assert namespace["logits"].shape == (3, 2)
+
+
+HELPER_FUNCTION = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def classifier(x):
+  h = hk.nets.MLP([16, 16], activation=jax.nn.gelu)(x)
+  return hk.Linear(3)(h)
+
+
+def loss_fn(x, labels):
+  logits = classifier(x)
+  return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jax.nn.one_hot(labels, 3), axis=-1))
+
+
+loss = hk.without_apply_rng(hk.transform(loss_fn))
+x = jnp.linspace(-1.0, 1.0, 4 * 5, dtype=jnp.float32).reshape(4, 5)
+labels = jnp.array([0, 1, 2, 1])
+params = loss.init(jax.random.PRNGKey(0), x, labels)
+value = loss.apply(params, x, labels)
+"""
+
+
+def test_a_transformed_function_whose_layers_a_helper_builds_is_compact_and_verified(tmp_path: Path) -> None:
+    """Linen: the layers are built by a function the transformed one calls, so its module's __call__ is compact."""
+    from h2f.verify.isolate import verify_isolated
+
+    result = migrate_source(HELPER_FUNCTION, Options(target="linen"), path="m.py")
+    assert not result.diagnostics, result.diagnostics
+    (tmp_path / "haiku_prog.py").write_text(HELPER_FUNCTION)
+    (tmp_path / "linen_prog.py").write_text(result.code)
+    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
+    assert report.passed and report.compared, str(report)
