@@ -57,8 +57,9 @@ def _portable(tree: Any) -> Any:
 
 
 def _importable_containers(tree: Any) -> Any:
-    """``tree`` with each NamedTuple whose class the other process cannot import (one defined in the script, which
-    runs as ``__main__``) as a plain tuple: both programs' outputs then cross the process boundary alike."""
+    """``tree`` with each NamedTuple whose class the other process cannot import (one the program defines: it runs
+    as ``__main__``, or as a module entry mode loads) as a plain tuple: both programs' outputs then cross the process
+    boundary alike."""
     if isinstance(tree, dict) and type(tree) is dict:
         return {key: _importable_containers(value) for key, value in tree.items()}
     if isinstance(tree, list) and type(tree) is list:
@@ -68,9 +69,13 @@ def _importable_containers(tree: Any) -> Any:
     items = [_importable_containers(value) for value in tree]
     if type(tree) is tuple:
         return tuple(items)
-    if getattr(type(tree), "__module__", None) == "__main__":
+    if not hasattr(tree, "_fields"):
+        return tree
+    try:
+        pickle.loads(pickle.dumps(type(tree)))
+    except Exception:  # noqa: BLE001 - a class of the program (``__main__``, an entry-mode module)
         return tuple(items)
-    return type(tree)(*items) if hasattr(tree, "_fields") else tree
+    return type(tree)(*items)
 
 
 def _portable_modules(records: list) -> list:
