@@ -392,9 +392,7 @@ class NnxPlan:
         for plan in self.transforms:
             # nnx.bridge.ToNNX draws from its rng streams on every call, which fails inside a jax.vmap or jax.jit of
             # the function: a call there merges the model afresh, in the caller's trace.
-            deferred = {
-                id(apply) for apply in plan.applies if self.analysis.enclosing(apply, (cst.FunctionDef, cst.Lambda))
-            }  # type: ignore[arg-type]
+            deferred = self._deferred(plan)
             if plan.direct & deferred:
                 plan.direct -= deferred
                 plan.split = True
@@ -1978,6 +1976,8 @@ class NnxPlan:
             first = apply.args[0].value
             if isinstance(first, cst.Name) and self._declared_by(first, params_declared):
                 plan.direct.add(id(apply))
+        if plan.uses_rng:  # see _check_bridge: a model drawing random numbers, called under jax.vmap, would too
+            plan.direct -= self._deferred(plan)
         # The params of init are needed as a pytree when anything but a direct apply call reads them.
         for reference in self._references(params_declared):
             parent = self.analysis.parents.get(reference)
@@ -2111,6 +2111,11 @@ class NnxPlan:
         if current is None or self.analysis.parents.get(current) is not plan.scope:
             return None
         return current  # type: ignore[return-value]
+
+    def _deferred(self, plan: TransformPlan) -> set[int]:
+        """The ids of ``plan``'s apply calls inside a function or lambda (perhaps traced by jax.vmap or jax.jit)."""
+        deferred = (cst.FunctionDef, cst.Lambda)
+        return {id(apply) for apply in plan.applies if self.analysis.enclosing(apply, deferred)}  # type: ignore[arg-type]
 
     def _declaration(self, plan: TransformPlan) -> cst.CSTNode:
         return plan.init.body[0].targets[0].target  # type: ignore[union-attr]

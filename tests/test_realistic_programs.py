@@ -138,3 +138,35 @@ def test_a_transformed_function_whose_layers_a_helper_builds_is_compact_and_veri
     (tmp_path / "linen_prog.py").write_text(result.code)
     report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
     assert report.passed and report.compared, str(report)
+
+
+DROPOUT_PER_EXAMPLE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  return hk.dropout(hk.next_rng_key(), 0.5, hk.Linear(32)(x))
+
+
+model = hk.transform(forward)
+x = jnp.ones((3, 5))
+params = model.init(jax.random.PRNGKey(0), x)
+keys = jax.random.split(jax.random.PRNGKey(1), 3)
+out = jax.vmap(lambda k, xi: model.apply(params, k, xi[None]))(keys, x)
+"""
+
+
+def test_a_dropout_model_applied_under_jax_vmap_draws_each_examples_masks_from_its_key() -> None:
+    """NNX: the apply in the vmapped lambda goes through model_apply (merged afresh, reseeded with the example's key)
+    instead of calling the model, whose rng counter cannot be mutated from inside the vmap."""
+    result = migrate_source(DROPOUT_PER_EXAMPLE, Options(target="nnx"), path="m.py")
+    assert not result.diagnostics, result.diagnostics
+    namespace: dict = {}
+    exec(compile(result.code, "<nnx>", "exec"), namespace)
+    out, model, x = np.asarray(namespace["out"])[:, 0], namespace["model"], np.asarray(namespace["x"])
+    kept = out != 0
+    assert 0 < kept.mean() < 1 and not np.array_equal(kept[0], kept[1])  # the same input, each key its own mask
+    expected = np.broadcast_to((x @ model.linear.kernel[...] + model.linear.bias[...]) * 2, out.shape)
+    np.testing.assert_allclose(out[kept], expected[kept], rtol=1e-5)
