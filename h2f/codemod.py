@@ -89,12 +89,13 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagno
 
 
 def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
-    """Add the imports rules asked for; drop Haiku imports that nothing uses any more."""
+    """Add the imports rules asked for; drop Haiku imports that nothing uses any more. A module no rule changed
+    (everything left in place) is returned as it was: the imports asked for would go unused."""
+    if module.deep_equals(ctx.analysis.module):
+        return ctx.analysis.module
     # Visited directly: neither visitor needs metadata, and ``transform_module`` would copy the tree.
     if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
         module = module.visit(AddImports(ctx.codemod))
-    if not module.deep_equals(ctx.analysis.module):
-        for alias in ctx.analysis.haiku_imports:
-            RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
-        module = module.visit(RemoveUnusedImports(ctx.codemod))
-    return module
+    for alias in ctx.analysis.haiku_imports:
+        RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
+    return module.visit(RemoveUnusedImports(ctx.codemod))

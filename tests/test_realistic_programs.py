@@ -99,6 +99,7 @@ def test_a_multi_transform_left_in_place_keeps_its_haiku_modules_and_runs() -> N
     result = migrate_source(SHARED_ENCODER, Options(target="linen"), path="m.py")
     assert "H2F040" in [d.code for d in result.diagnostics], result.diagnostics
     assert 'encoder = hk.nets.MLP([8, 4], name="encoder")' in result.code
+    assert result.code == SHARED_ENCODER  # all of it left in place: not even an unused flax import added
     namespace: dict = {}
     exec(compile(result.code, "<linen>", "exec"), namespace)
     assert namespace["logits"].shape == (3, 2)
