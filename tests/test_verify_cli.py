@@ -31,6 +31,14 @@ def _h2f(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+def _verify_entry_json(migrated: Path):
+    """``h2f verify --json`` of the entry-mode Haiku library against ``migrated``, in evaluation mode."""
+    return _h2f(
+        "verify", "--json", ENTRY / "haiku_lib.py", migrated, "--entry", "Model(16, 4)",
+        "--input", "f32[8,12]", "--input", "training=False",
+    )  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------
 # script mode
 
@@ -87,18 +95,7 @@ def test_verify_help_says_it_executes_programs_in_child_processes():
 
 
 def test_entry_mode_checks_every_aspect_and_explains_batchnorm_debiasing():
-    result = _h2f(
-        "verify",
-        "--json",
-        ENTRY / "haiku_lib.py",
-        ENTRY / "linen_lib.py",
-        "--entry",
-        "Model(16, 4)",
-        "--input",
-        "f32[8,12]",
-        "--input",
-        "training=False",
-    )
+    result = _verify_entry_json(ENTRY / "linen_lib.py")
     assert result.exit_code == 0, result.output
     checks = {c["compared"]: c for c in json.loads(result.output)["checks"]}
     assert checks["parameter trees correspond"]["result"] == "pass"
@@ -142,18 +139,7 @@ def test_entry_mode_lists_missing_parameters(tmp_path):
         .read_text()
         .replace("        x = nn.BatchNorm(momentum=0.9, epsilon=1e-5)(x, use_running_average=not training)\n", "")
     )
-    result = _h2f(
-        "verify",
-        "--json",
-        ENTRY / "haiku_lib.py",
-        wrong,
-        "--entry",
-        "Model(16, 4)",
-        "--input",
-        "f32[8,12]",
-        "--input",
-        "training=False",
-    )
+    result = _verify_entry_json(wrong)
     assert result.exit_code == 1, result.output
     (check,) = json.loads(result.output)["checks"]
     assert check["compared"] == "parameter trees correspond" and check["result"] == "fail"
@@ -163,18 +149,7 @@ def test_entry_mode_lists_missing_parameters(tmp_path):
 def test_entry_mode_json_reports_a_migrated_program_that_cannot_run(tmp_path):
     wrong = tmp_path / "linen_broken.py"
     wrong.write_text((ENTRY / "linen_lib.py").read_text() + "\nraise RuntimeError('broken on import')\n")
-    result = _h2f(
-        "verify",
-        "--json",
-        ENTRY / "haiku_lib.py",
-        wrong,
-        "--entry",
-        "Model(16, 4)",
-        "--input",
-        "f32[8,12]",
-        "--input",
-        "training=False",
-    )
+    result = _verify_entry_json(wrong)
     assert result.exit_code == 2, result.output
     report = json.loads(result.output)
     assert report["verdict"] == "could_not_run" and report["checks"] == []
