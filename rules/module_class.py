@@ -11,6 +11,8 @@ a field) and subclasses of concrete Haiku layers are left in place and reported.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 import libcst.matchers as m
 
@@ -28,6 +30,9 @@ from h2f.syntax import (
     replace_names,
     self_attribute,
 )
+
+if TYPE_CHECKING:
+    from h2f.context import MigrationContext
 
 
 class ModuleClassRule(Rule):
@@ -104,14 +109,9 @@ class _ClassConversion:
         body.extend(self.fields)
         if self.setup_body and self.info.init is None:
             body.append(self._setup(None))
-        dataclass = self.ctx.analysis.dataclass_decorator(self.original)
-        if dataclass is not None:
-            self.ctx.release_import(dataclass.decorator)
-            for field in filter(_is_name_field, self.original.body.body):
-                for name in m.findall(field, m.Name()):
-                    self.ctx.release_import(name)
+        dataclass = drop_dataclass(self.ctx, self.original)
         for statement in self.updated.body.body:
-            if dataclass is not None and _is_name_field(statement):
+            if dataclass is not None and is_name_field(statement):
                 continue  # Linen modules have their own ``name``
             if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
                 if self.setup_body:
@@ -484,7 +484,20 @@ def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, s
     return assign.targets[0].target.attr.value, value
 
 
-def _is_name_field(statement: cst.BaseStatement) -> bool:
+def is_name_field(statement: cst.BaseStatement) -> bool:
     """Whether ``statement`` declares the dataclass field ``name`` (``name: str | None = None``)."""
     field = annotated_field(statement)
     return field is not None and field.target.value == "name"  # type: ignore[attr-defined]
+
+
+def drop_dataclass(ctx: MigrationContext, node: cst.ClassDef) -> cst.Decorator | None:
+    """The bare ``@dataclasses.dataclass`` of the original module class ``node``, which both targets drop with
+    Haiku's ``name`` field (Linen modules are dataclasses with a name already; NNX ones take the fields in
+    ``__init__``): the imports only they used go too. None when the class has none."""
+    dataclass = ctx.analysis.dataclass_decorator(node)
+    if dataclass is not None:
+        ctx.release_import(dataclass.decorator)
+        for field in filter(is_name_field, node.body.body):
+            for name in m.findall(field, m.Name()):
+                ctx.release_import(name)
+    return dataclass

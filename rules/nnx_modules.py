@@ -15,6 +15,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 from h2f.rules.initializers import adapt_initializer
+from h2f.rules.module_class import drop_dataclass
 from h2f.rules.nnx_layers import nnx_initializers
 
 from h2f.names import INITIALIZERS
@@ -193,13 +194,8 @@ class NnxModules(Rule):
             return None
         body: list[cst.BaseStatement] = []
         init_done = False
-        dataclass = self.ctx.analysis.dataclass_decorator(original_node)
+        dataclass = drop_dataclass(self.ctx, original_node)
         if dataclass is not None:  # the plan took it: its fields become __init__'s parameters
-            self.ctx.release_import(dataclass.decorator)
-            for statement in original_node.body.body:
-                if annotated_field(statement) is not None and annotated_field(statement).target.value == "name":  # type: ignore[union-attr]
-                    for name in m.findall(statement, m.Name()):
-                        self.ctx.release_import(name)
             fields = [
                 field for statement in updated_node.body.body if (field := annotated_field(statement)) is not None
             ]
