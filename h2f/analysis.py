@@ -25,8 +25,9 @@ from h2f.names import (
     normalize_haiku_name,
 )
 from h2f.project import ProjectIndex
-from h2f.resolver import NodeMap, Resolver, Scope, fast_walk
+from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import is_name_attribute
+from h2f.traversal import fast_walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),

@@ -20,6 +20,7 @@ from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.imports import AddImports, RemoveUnusedImports
 from h2f.rule import bridge_rules, select_rules
 from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
+from h2f.traversal import fast_transform
 
 
 def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
@@ -43,7 +44,8 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         rules = [rule(ctx) for rule in chosen(options.select, options.ignore)]
         transforms = frozenset(transform.name for transform in analysis.transforms.values())
         plan = SkipPlan(wrapper, marks, path, transforms) if marks.lines else None
-        migrated = wrapper.visit(RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan))
+        dispatcher = RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan)
+        migrated = fast_transform(module, dispatcher)
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
         diagnostics = tuple(sorted(plan.diagnostics(ctx.diagnostics) if plan is not None else ctx.diagnostics))
@@ -91,11 +93,11 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagno
 def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
     """Add the imports rules asked for; drop Haiku imports that nothing uses any more. A module no rule changed
     (everything left in place) is returned as it was: the imports asked for would go unused."""
-    if module.deep_equals(ctx.analysis.module):
+    if module is ctx.analysis.module or module.deep_equals(ctx.analysis.module):
         return ctx.analysis.module
     # Visited directly: neither visitor needs metadata, and ``transform_module`` would copy the tree.
     if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
-        module = module.visit(AddImports(ctx.codemod))
+        module = fast_transform(module, AddImports(ctx.codemod))
     for alias in ctx.analysis.haiku_imports:
         RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
-    return module.visit(RemoveUnusedImports(ctx.codemod))
+    return fast_transform(module, RemoveUnusedImports(ctx.codemod))

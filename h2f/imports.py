@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
 
-from h2f.resolver import fast_walk
+from h2f.traversal import fast_walk
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 

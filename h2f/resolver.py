@@ -18,11 +18,12 @@ this module follows Python; no Haiku name h2f asks about depends on it (``tests/
 from __future__ import annotations
 
 import builtins
-import dataclasses
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 import libcst as cst
+
+from h2f.traversal import fast_walk
 
 _T = TypeVar("_T")
 
@@ -559,86 +560,6 @@ _HANDLERS = {
     cst.MatchMapping: Resolver._match_mapping,
     cst.Name: Resolver._name,
 }
-
-
-class _FieldOrder(cst.CSTVisitor):
-    """Notes the child fields libcst visits on one node, in its (syntactic) order, without entering them."""
-
-    def __init__(self, root: cst.CSTNode) -> None:
-        super().__init__()
-        self.root = root
-        self.fields: list[str] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return node is self.root
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        pass
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if node is self.root and attribute not in self.fields:
-            self.fields.append(attribute)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-#: Fields of a node type not seen visited yet: libcst skips some when empty (an f-string's ``format_spec``).
-_UNSEEN_FIELDS: dict[type, tuple[str, ...]] = {}
-_IS_NODE: dict[type, bool] = {}
-
-
-def _learn_fields(node: cst.CSTNode) -> tuple[str, ...]:
-    """The child fields libcst visits on ``node``, merged with those learned from other nodes of its type."""
-    recorder = _FieldOrder(node)
-    node.visit(recorder)
-    fields = recorder.fields
-    for index, field in enumerate(_CHILD_FIELDS.get(type(node), ())):
-        if field not in fields:  # keep a field seen on another node, after the one it followed there
-            previous = _CHILD_FIELDS[type(node)][index - 1] if index else None
-            fields.insert(fields.index(previous) + 1 if previous in fields else 0, field)
-    _CHILD_FIELDS[type(node)] = tuple(fields)
-    _UNSEEN_FIELDS[type(node)] = tuple(
-        field.name
-        for field in dataclasses.fields(node)
-        if field.name not in fields  # type: ignore[arg-type]
-    )
-    return _CHILD_FIELDS[type(node)]
-
-
-def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
-    fields = _CHILD_FIELDS.get(type(node))
-    if fields is None:
-        return _learn_fields(node)
-    for field in _UNSEEN_FIELDS[type(node)]:
-        value = getattr(node, field)
-        if _is_node(value) or (type(value) in (tuple, list) and any(_is_node(item) for item in value)):
-            return _learn_fields(node)
-    return fields
-
-
-def _is_node(value: object) -> bool:
-    known = _IS_NODE.get(type(value))
-    if known is None:
-        known = _IS_NODE[type(value)] = isinstance(value, cst.CSTNode)
-    return known
-
-
-def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
-    """``node.visit(visitor)`` for a visitor that only uses ``on_visit``/``on_leave``: the same nodes in the same
-    order, without rebuilding every node as libcst's traversal does (a visitor's traversal builds a copy of the
-    tree and drops it). The child fields of each node type, in libcst's order, are learned from libcst once."""
-    if visitor.on_visit(node):
-        for field in _child_fields(node):
-            value = getattr(node, field)
-            if _is_node(value):
-                fast_walk(value, visitor)
-            elif type(value) is tuple or type(value) is list:
-                for item in value:
-                    if _is_node(item):
-                        fast_walk(item, visitor)
-    visitor.on_leave(node)
 
 
 def resolve(module: cst.Module) -> Resolver:

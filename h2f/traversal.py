@@ -1,0 +1,153 @@
+"""Traversals of a libcst tree that visit what libcst's own traversal visits, in the same order, without its cost.
+
+libcst's ``node.visit(visitor)`` rebuilds every node of the tree, whether the visitor changes anything or not
+(a read-only visitor's traversal builds a copy and drops it). :func:`fast_walk` only reads; :func:`fast_transform`
+rebuilds a node only when one of its children was replaced, so an untouched subtree comes back as the very same
+object. The child fields of each node type, in libcst's (syntactic) order, are learned from libcst once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import libcst as cst
+
+
+class _FieldOrder(cst.CSTVisitor):
+    """Notes the child fields libcst visits on one node, in its (syntactic) order, without entering them."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        super().__init__()
+        self.root = root
+        self.fields: list[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return node is self.root
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        pass
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if node is self.root and attribute not in self.fields:
+            self.fields.append(attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+#: Fields of a node type not seen visited yet: libcst skips some when empty (an f-string's ``format_spec``).
+_UNSEEN_FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_NODE: dict[type, bool] = {}
+#: The statement sequences libcst visits with ``visit_body_sequence`` (it drops the lines a removal emptied).
+_BODIES = frozenset({(cst.Module, "body"), (cst.IndentedBlock, "body")})
+#: Each field's dataclass default (``dataclasses.MISSING`` when it has none), for removals.
+_FIELD_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _learn_fields(node: cst.CSTNode) -> tuple[str, ...]:
+    """The child fields libcst visits on ``node``, merged with those learned from other nodes of its type."""
+    recorder = _FieldOrder(node)
+    node.visit(recorder)
+    fields = recorder.fields
+    for index, field in enumerate(_CHILD_FIELDS.get(type(node), ())):
+        if field not in fields:  # keep a field seen on another node, after the one it followed there
+            previous = _CHILD_FIELDS[type(node)][index - 1] if index else None
+            fields.insert(fields.index(previous) + 1 if previous in fields else 0, field)
+    _CHILD_FIELDS[type(node)] = tuple(fields)
+    _FIELD_DEFAULTS[type(node)] = {field.name: field.default for field in dataclasses.fields(node)}  # type: ignore[arg-type]
+    _UNSEEN_FIELDS[type(node)] = tuple(
+        field.name
+        for field in dataclasses.fields(node)
+        if field.name not in fields  # type: ignore[arg-type]
+    )
+    return _CHILD_FIELDS[type(node)]
+
+
+def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        return _learn_fields(node)
+    for field in _UNSEEN_FIELDS[type(node)]:
+        value = getattr(node, field)
+        if _is_node(value) or (type(value) in (tuple, list) and any(_is_node(item) for item in value)):
+            return _learn_fields(node)
+    return fields
+
+
+def _is_node(value: object) -> bool:
+    known = _IS_NODE.get(type(value))
+    if known is None:
+        known = _IS_NODE[type(value)] = isinstance(value, cst.CSTNode)
+    return known
+
+
+def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """``node.visit(visitor)`` for a visitor that only uses ``on_visit``/``on_leave``: the same nodes in the same
+    order, without rebuilding every node as libcst's traversal does (a visitor's traversal builds a copy of the
+    tree and drops it). The child fields of each node type, in libcst's order, are learned from libcst once."""
+    if visitor.on_visit(node):
+        for field in _child_fields(node):
+            value = getattr(node, field)
+            if _is_node(value):
+                fast_walk(value, visitor)
+            elif type(value) is tuple or type(value) is list:
+                for item in value:
+                    if _is_node(item):
+                        fast_walk(item, visitor)
+    visitor.on_leave(node)
+
+
+def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer) -> Any:
+    """``node.visit(transformer)`` for a transformer that only uses ``on_visit``/``on_leave`` (no
+    ``visit_<Node>_<attribute>`` hooks): the same hooks on the same nodes in the same order, and the same result,
+    but a node whose children all came back unchanged is passed to ``on_leave`` as itself, not as a copy."""
+    updated = node
+    if transformer.on_visit(node):
+        changes: dict[str, Any] | None = None
+        for field in _child_fields(node):
+            value = getattr(node, field)
+            if _is_node(value):
+                result = fast_transform(value, transformer)
+                if result is not value:
+                    if changes is None:
+                        changes = {}
+                    changes[field] = _replacement(node, field, result)
+            elif type(value) is tuple or type(value) is list:
+                items: list[Any] = []
+                changed = False
+                body = (type(node), field) in _BODIES
+                for item in value:
+                    result = fast_transform(item, transformer) if _is_node(item) else item
+                    if result is item:
+                        items.append(item)
+                        continue
+                    changed = True
+                    if isinstance(result, cst.RemovalSentinel):
+                        continue
+                    for new in result.nodes if isinstance(result, cst.FlattenSentinel) else (result,):
+                        # libcst drops a statement line a removal emptied from a block (it then gets its ``pass``)
+                        if not (body and new._is_removable() and not item._is_removable()):
+                            items.append(new)
+                if changed:
+                    if changes is None:
+                        changes = {}
+                    changes[field] = tuple(items)
+        if changes is not None:
+            updated = node.with_changes(**changes)
+    return transformer.on_leave(node, updated)
+
+
+def _replacement(parent: cst.CSTNode, field: str, result: Any) -> Any:
+    """What a single-node field of ``parent`` holds when its child came back as ``result``: libcst's rules for a
+    removed child (an optional field becomes ``None``, a field that may be ``MaybeSentinel`` becomes its
+    default; a required child cannot be removed) and for a flattened one (only sequences take several)."""
+    if isinstance(result, cst.FlattenSentinel):
+        raise TypeError(f"{type(parent).__name__}.{field} takes one node, not a FlattenSentinel")
+    if not isinstance(result, cst.RemovalSentinel):
+        return result
+    default = _FIELD_DEFAULTS[type(parent)].get(field, dataclasses.MISSING)
+    if default is None or default is cst.MaybeSentinel.DEFAULT:
+        return default
+    raise TypeError(f"{type(parent).__name__}.{field} is required: its node cannot be removed")

@@ -1,0 +1,129 @@
+"""The traversals of h2f/traversal.py: the nodes, hooks and results of libcst's own traversal, at less cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import haiku
+import libcst as cst
+import pytest
+
+import h2f.traversal as traversal
+from h2f.analysis import _Collector
+from h2f.traversal import fast_transform, fast_walk
+
+FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
+#: dm-haiku's own sources (not its tests): real code with every import style, decorators, f-strings.
+HAIKU_SOURCES = sorted(path for path in Path(haiku.__file__).parent.rglob("*.py") if not path.name.endswith("_test.py"))
+SAMPLES = FIXTURES[:8] + HAIKU_SOURCES[1::6]
+#: libcst visits an f-string's format spec only when there is one: the walk must not learn that it has none.
+F_STRINGS = 'f"{y}"\nf"{x!r:>{width}}"\n'
+
+
+def _forget_fields() -> None:
+    traversal._CHILD_FIELDS.clear()
+    traversal._UNSEEN_FIELDS.clear()
+    traversal._FIELD_DEFAULTS.clear()
+
+
+def _sample_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=_sample_id)
+def test_fast_walk_visits_what_libcst_visits(path: Path) -> None:
+    """The analysis walk sees every node libcst's traversal sees, in the same order."""
+    module = cst.parse_module(F_STRINGS + path.read_text())
+    _forget_fields()
+    ours, theirs = _Collector(), _Collector()
+    fast_walk(module, ours)
+    module.visit(theirs)
+    assert [id(node) for node in ours.nodes] == [id(node) for node in theirs.nodes]
+    assert ours.spans == theirs.spans
+
+
+class _Rewriter(cst.CSTTransformer):
+    """A transformer with every kind of result a rule gives: a replaced node, a removed statement, a statement
+    flattened into two, a removed optional child (a return value), a removed ``MaybeSentinel`` child (a
+    trailing comma); it records each hook call, with the ``updated_node`` it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int, str]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.calls.append(("visit", id(node), ""))
+        return not isinstance(node, cst.Lambda)  # a subtree left unentered
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> object:
+        code = ""
+        if isinstance(updated_node, (cst.BaseExpression, cst.BaseStatement)):  # others need their parent's codegen
+            code = cst.Module([]).code_for_node(updated_node)
+        if isinstance(updated_node, (cst.Module, cst.IndentedBlock)):  # an emptied line codes as an empty block does
+            code += f" ({len(updated_node.body)} statements)"
+        self.calls.append(("leave", id(original_node), code))
+        return super().on_leave(original_node, updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        return updated_node.with_changes(value="renamed") if updated_node.value == "self" else updated_node
+
+    def leave_Pass(self, original_node: cst.Pass, updated_node: cst.Pass) -> cst.RemovalSentinel:
+        return cst.RemovalSentinel.REMOVE
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return) -> cst.Return:
+        return updated_node.with_changes(value=None) if isinstance(updated_node.value, cst.Name) else updated_node
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+
+    def leave_Comma(self, original_node: cst.Comma, updated_node: cst.Comma) -> cst.Comma | cst.RemovalSentinel:
+        double_space = getattr(original_node.whitespace_after, "value", None) == "  "
+        return cst.RemovalSentinel.REMOVE if double_space else updated_node
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.CSTNode:
+        if updated_node.body and isinstance(updated_node.body[0], cst.Import):
+            return cst.FlattenSentinel([updated_node, cst.parse_statement("imported = True\n")])
+        return updated_node
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=_sample_id)
+def test_fast_transform_gives_what_libcst_gives(path: Path) -> None:
+    """Every hook is called on the same node in the same order, with an ``updated_node`` of the same code, and the
+    rewritten module is the same."""
+    module = cst.parse_module(F_STRINGS + "f(a,  b)\nif x:\n    pass\n" + path.read_text())
+    _forget_fields()
+    ours, theirs = _Rewriter(), _Rewriter()
+    result = fast_transform(module, ours)
+    expected = module.visit(theirs)
+    assert ours.calls == theirs.calls
+    assert result.code == expected.code
+    assert result.code != module.code  # the rewriter did rewrite
+
+
+def test_fast_transform_returns_untouched_subtrees_as_they_were() -> None:
+    """A transformer that changes nothing gets the module itself back; a change rebuilds only its ancestors."""
+    module = cst.parse_module("def f(x):\n    return x + 1\n\nclass C:\n    y = 2\n")
+    assert fast_transform(module, cst.CSTTransformer()) is module
+
+    class Two(cst.CSTTransformer):
+        def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
+            return updated_node.with_changes(value="3") if updated_node.value == "2" else updated_node
+
+    result = fast_transform(module, Two())
+    assert result.code == "def f(x):\n    return x + 1\n\nclass C:\n    z = 3\n".replace("z", "y")
+    assert result.body[0] is module.body[0]
+    assert result.body[1] is not module.body[1]
+
+
+def test_fast_transform_refuses_what_libcst_refuses() -> None:
+    """A required child cannot be removed (libcst raises too); the caller hears of it."""
+
+    class RemoveNames(cst.CSTTransformer):
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.RemovalSentinel:
+            return cst.RemovalSentinel.REMOVE
+
+    module = cst.parse_module("x.y\n")
+    with pytest.raises(TypeError, match="required"):
+        fast_transform(module, RemoveNames())
