@@ -27,7 +27,7 @@ from h2f.names import (
 from h2f.project import ProjectIndex
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import is_name_attribute
-from h2f.traversal import fast_walk
+from h2f.traversal import fast_walk, walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -811,38 +811,3 @@ def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
-
-
-class _Collector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.nodes: list[cst.CSTNode] = []
-        #: id of each node -> where it and its descendants are in ``nodes``.
-        self.spans: dict[int, tuple[int, int]] = {}
-        self._starts: list[int] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self._starts.append(len(self.nodes))
-        self.nodes.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.spans[id(original_node)] = (self._starts.pop(), len(self.nodes))
-
-    # No visit_<Node>_<attribute> hooks here: skip libcst's look-up of one per child attribute.
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-
-def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """``node`` and its descendants in pre-order, from one traversal.
-
-    (libcst's ``children`` property runs a traversal of its own on every call, so walking through it costs
-    a traversal per node.)
-    """
-    collector = _Collector()
-    fast_walk(node, collector)
-    return collector.nodes

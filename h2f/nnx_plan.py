@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import FileAnalysis, ModuleClass, Transform, walk
+from h2f.analysis import FileAnalysis, ModuleClass, Transform
 from h2f.names import INITIALIZERS, NNX_LAYERS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
 from h2f.nnx_helpers import Helper, HelperApply, find_helpers, plan_helper_calls
 from h2f.shapes import (
@@ -49,6 +49,7 @@ from h2f.shapes import (
     with_widths,
 )
 from h2f.syntax import annotated_field, bind_arguments, code_of
+from h2f.traversal import walk
 
 if TYPE_CHECKING:
     from h2f.rules.nnx_layer_stack import StackSite

@@ -3,7 +3,7 @@
 libcst's ``node.visit(visitor)`` rebuilds every node of the tree, whether the visitor changes anything or not
 (a read-only visitor's traversal builds a copy and drops it). :func:`fast_walk` only reads; :func:`fast_transform`
 rebuilds a node only when one of its children was replaced, so an untouched subtree comes back as the very same
-object. The child fields of each node type, in libcst's (syntactic) order, are learned from libcst once.
+object; :func:`walk` lists a subtree's nodes. The child fields of each node type, in libcst's (syntactic) order, are learned from libcst once.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def _learn_fields(node: cst.CSTNode) -> tuple[str, ...]:
     _FIELD_DEFAULTS[type(node)] = {field.name: field.default for field in dataclasses.fields(node)}  # type: ignore[arg-type]
     _UNSEEN_FIELDS[type(node)] = tuple(
         field.name
-        for field in dataclasses.fields(node)
-        if field.name not in fields  # type: ignore[arg-type]
+        for field in dataclasses.fields(node)  # type: ignore[arg-type]
+        # a text or flag field (``Name.value``, ``Param.star``) never holds a node: no need to look at it again
+        if field.name not in fields and type(getattr(node, field.name)) not in (str, bool)
     )
     return _CHILD_FIELDS[type(node)]
 
@@ -81,6 +82,29 @@ def _is_node(value: object) -> bool:
     if known is None:
         known = _IS_NODE[type(value)] = isinstance(value, cst.CSTNode)
     return known
+
+
+def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node`` and its descendants in pre-order: the nodes libcst's traversal visits, in its order.
+
+    (libcst's ``children`` property runs a traversal of its own on every call, so walking through it costs
+    a traversal per node.)
+    """
+    found: list[cst.CSTNode] = []
+    _collect(node, found)
+    return found
+
+
+def _collect(node: cst.CSTNode, found: list[cst.CSTNode]) -> None:
+    found.append(node)
+    for field in _child_fields(node):
+        value = getattr(node, field)
+        if _is_node(value):
+            _collect(value, found)
+        elif type(value) is tuple or type(value) is list:
+            for item in value:
+                if _is_node(item):
+                    _collect(item, found)
 
 
 def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.analysis import walk
 from h2f.names import HAIKU_NAMESPACES
 from h2f.rule import Rule
+from h2f.traversal import walk
 
 
 class Leftovers(Rule):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import ModuleClass, walk
+from h2f.analysis import ModuleClass
 from h2f.names import haiku_module_name
 from h2f.rule import Rule
 from h2f.syntax import (
@@ -30,6 +30,7 @@ from h2f.syntax import (
     replace_names,
     self_attribute,
 )
+from h2f.traversal import walk
 
 if TYPE_CHECKING:
     from h2f.context import MigrationContext

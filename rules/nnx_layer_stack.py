@@ -17,9 +17,10 @@ import dataclasses
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import FileAnalysis, walk
+from h2f.analysis import FileAnalysis
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr
+from h2f.traversal import walk
 
 
 @dataclasses.dataclass

@@ -16,9 +16,10 @@ import dataclasses
 
 import libcst as cst
 
-from h2f.analysis import FileAnalysis, walk
+from h2f.analysis import FileAnalysis
 from h2f.rule import Rule
 from h2f.syntax import call, expr
+from h2f.traversal import walk
 
 #: ``hk.scan`` options ``nnx.scan`` takes too (same meaning).
 OPTIONS = ("length", "reverse", "unroll")

@@ -13,10 +13,10 @@ from __future__ import annotations
 import libcst as cst
 from h2f.rules.initializers import adapt_initializer
 
-from h2f.analysis import walk
 from h2f.names import INITIALIZERS, STATE_COLLECTION
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, positional
+from h2f.traversal import walk
 
 
 class ParametersAndState(Rule):

@@ -20,9 +20,10 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.analysis import FileAnalysis, Transform, walk
+from h2f.analysis import FileAnalysis, Transform
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr, is_docstring, is_name_attribute, is_none, keyword, positional
+from h2f.traversal import walk
 
 
 class TransformRule(Rule):

@@ -9,8 +9,7 @@ import libcst as cst
 import pytest
 
 import h2f.traversal as traversal
-from h2f.analysis import _Collector
-from h2f.traversal import fast_transform, fast_walk
+from h2f.traversal import fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
 #: dm-haiku's own sources (not its tests): real code with every import style, decorators, f-strings.
@@ -40,6 +39,25 @@ def test_fast_walk_visits_what_libcst_visits(path: Path) -> None:
     module.visit(theirs)
     assert [id(node) for node in ours.nodes] == [id(node) for node in theirs.nodes]
     assert ours.spans == theirs.spans
+    assert [id(node) for node in walk(module)] == [id(node) for node in theirs.nodes]
+
+
+class _Collector(cst.CSTVisitor):
+    """Every node visited, in order, and the span of each node's subtree in that order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[cst.CSTNode] = []
+        self.spans: dict[int, tuple[int, int]] = {}
+        self._starts: list[int] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self._starts.append(len(self.nodes))
+        self.nodes.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.spans[id(original_node)] = (self._starts.pop(), len(self.nodes))
 
 
 class _Rewriter(cst.CSTTransformer):
