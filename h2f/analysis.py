@@ -118,6 +118,8 @@ class FileAnalysis:
         self._spans = self._resolver.spans
         #: The parent of every node.
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
+        self._haiku_names: dict[int, str | None] = {}
+        self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
@@ -154,12 +156,18 @@ class FileAnalysis:
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
-        if not isinstance(node, (cst.Name, cst.Attribute)):
-            return None
-        for name in self.qualified_names(node):
-            if name == "haiku" or name.startswith("haiku."):
-                return normalize_haiku_name(name)
-        return None
+        key = id(node)
+        if key in self._haiku_names:  # every rule asks about the same callees
+            return self._haiku_names[key]
+        found = None
+        if type(node) is cst.Name or type(node) is cst.Attribute:
+            for name in self.qualified_names(node):
+                if name == "haiku" or name.startswith("haiku."):
+                    found = normalize_haiku_name(name)
+                    break
+        if key in self._resolver.spans:  # only an original node keeps its id for the whole run
+            self._haiku_names[key] = found
+        return found
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Every qualified name of an original expression node through the imports (``jax.numpy.zeros``)."""
@@ -603,10 +611,16 @@ class FileAnalysis:
             return transform.rng_streams, transform.collections
         if transform.function is None:
             return frozenset(self.rng_streams), frozenset(self.collections)
+        if id(transform) not in self._features:
+            self._features[id(transform)] = self._model_features(transform.function)
+        return self._features[id(transform)]
+
+    def _model_features(self, function: cst.CSTNode) -> tuple[frozenset[str], frozenset[str]]:
+        """:meth:`features_of` a transformed function, followed through this file."""
         streams: set[str] = set()
         collections: set[str] = set()
         seen: set[int] = set()
-        regions: list[cst.CSTNode] = [transform.function]
+        regions: list[cst.CSTNode] = [function]
         while regions:
             region = regions.pop()
             if id(region) in seen:

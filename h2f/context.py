@@ -159,6 +159,9 @@ class MigrationContext:
         return self.nnx(attribute) if self.eager_nnx else self.linen(attribute)
 
 
+_SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
+
+
 class RuleDispatcher(cst.CSTTransformer):
     """One traversal of the file; each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
 
@@ -190,15 +193,16 @@ class RuleDispatcher(cst.CSTTransformer):
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
-        hooks = self._leave_hooks.get(type(original_node))
+        node_type = type(original_node)
+        hooks = self._leave_hooks.get(node_type)
         if hooks is None:
-            hooks = self._leave_hooks[type(original_node)] = self._hooks_for(f"leave_{type(original_node).__name__}")
+            hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
         for hook in hooks:
-            if not isinstance(result, cst.CSTNode):
-                break
             replacement = hook(original_node, result)
             if replacement is not None:
                 result = replacement
-        if isinstance(original_node, cst.Call) and self.ctx.analysis.constructs_module(original_node):
+                if type(result) in _SENTINELS:  # removed or flattened: no later rule sees a node
+                    break
+        if node_type is cst.Call and self.ctx.analysis.constructs_module(original_node):
             self.ctx.constructions[original_node] = result
         return result

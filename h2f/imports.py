@@ -27,10 +27,12 @@ class _UsedNames(cst.CSTVisitor):
         self.names: set[str] = set()
         self.imports: list[cst.Import | cst.ImportFrom] = []
 
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        pass  # no visit_<Node>_<attribute> hooks: skip libcst's look-up of one per child attribute
+    # Dispatch by node type from a table (libcst looks up a ``visit_``/``leave_`` method by name on every node).
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        hook = _USED_NAMES_HOOKS.get(type(node))
+        return hook is None or hook(self, node) is not False
 
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+    def on_leave(self, original_node: cst.CSTNode) -> None:
         pass
 
     def visit_Import(self, node: cst.Import) -> bool:
@@ -60,6 +62,13 @@ class _UsedNames(cst.CSTVisitor):
 
     def visit_FormattedStringText(self, node: cst.FormattedStringText) -> None:
         self.names.update(_WORD.findall(node.value))
+
+
+_USED_NAMES_HOOKS = {
+    getattr(cst, name.removeprefix("visit_")): hook
+    for name, hook in vars(_UsedNames).items()
+    if name.startswith("visit_")
+}
 
 
 def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -> str:
