@@ -27,7 +27,7 @@ from h2f.names import (
 from h2f.project import ProjectIndex
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import is_name_attribute
-from h2f.traversal import fast_walk, walk
+from h2f.traversal import TOKENS, fast_walk, walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -113,7 +113,7 @@ class FileAnalysis:
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
-        fast_walk(self.module, self._resolver)
+        fast_walk(self.module, self._resolver, TOKENS)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
         self._spans = self._resolver.spans
         #: The parent of every node.

@@ -45,7 +45,7 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         transforms = frozenset(transform.name for transform in analysis.transforms.values())
         plan = SkipPlan(wrapper, marks, path, transforms) if marks.lines else None
         dispatcher = RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan)
-        migrated = fast_transform(module, dispatcher)
+        migrated = fast_transform(module, dispatcher, dispatcher.inert_types())
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
         diagnostics = tuple(sorted(plan.diagnostics(ctx.diagnostics) if plan is not None else ctx.diagnostics))

@@ -14,6 +14,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import Diagnostic, Severity
+from h2f.traversal import TOKENS
 
 if TYPE_CHECKING:
     from h2f.analysis import FileAnalysis
@@ -175,6 +176,15 @@ class RuleDispatcher(cst.CSTTransformer):
     def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
         """The rules' hooks called ``name``, in rule order."""
         return [hook for rule in self.rules if (hook := getattr(rule, name, None)) is not None]
+
+    def inert_types(self) -> frozenset[type]:
+        """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
+        them (:func:`h2f.traversal.fast_transform`)."""
+        return frozenset(
+            token
+            for token in TOKENS
+            if not self._hooks_for(f"visit_{token.__name__}") and not self._hooks_for(f"leave_{token.__name__}")
+        )
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))

@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
 
-from h2f.traversal import fast_walk
+from h2f.traversal import TOKENS, fast_walk
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -47,11 +47,11 @@ class _UsedNames(cst.CSTVisitor):
         return not isinstance(node.value, (cst.SimpleString, cst.ConcatenatedString))  # a docstring uses nothing
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        fast_walk(node.value, self)  # ``nn.Module`` uses ``nn``, not ``Module``
+        fast_walk(node.value, self, TOKENS)  # ``nn.Module`` uses ``nn``, not ``Module``
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        fast_walk(node.value, self)  # a keyword is no use of a name
+        fast_walk(node.value, self, TOKENS)  # a keyword is no use of a name
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -173,7 +173,7 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
 
     def visit_Module(self, node: cst.Module) -> None:
         used = _UsedNames()
-        fast_walk(node, used)
+        fast_walk(node, used, TOKENS)
         self._unused_imports = {
             alias: statement
             for statement in used.imports

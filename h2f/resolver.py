@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 import libcst as cst
 
-from h2f.traversal import fast_walk
+from h2f.traversal import TOKENS, fast_walk
 
 _T = TypeVar("_T")
 
@@ -565,7 +565,7 @@ _HANDLERS = {
 def resolve(module: cst.Module) -> Resolver:
     """Walk ``module`` once and resolve its names."""
     resolver = Resolver()
-    fast_walk(module, resolver)
+    fast_walk(module, resolver, TOKENS)
     resolver.finish()
     return resolver
 

@@ -9,7 +9,7 @@ import libcst as cst
 import pytest
 
 import h2f.traversal as traversal
-from h2f.traversal import fast_transform, fast_walk, walk
+from h2f.traversal import TOKENS, fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
 #: dm-haiku's own sources (not its tests): real code with every import style, decorators, f-strings.
@@ -39,7 +39,8 @@ def test_fast_walk_visits_what_libcst_visits(path: Path) -> None:
     module.visit(theirs)
     assert [id(node) for node in ours.nodes] == [id(node) for node in theirs.nodes]
     assert ours.spans == theirs.spans
-    assert [id(node) for node in walk(module)] == [id(node) for node in theirs.nodes]
+    # walk() leaves the tokens out (everything inside a token is a token too)
+    assert [id(node) for node in walk(module)] == [id(node) for node in theirs.nodes if type(node) not in TOKENS]
 
 
 class _Collector(cst.CSTVisitor):
@@ -58,6 +59,13 @@ class _Collector(cst.CSTVisitor):
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.spans[id(original_node)] = (self._starts.pop(), len(self.nodes))
+
+    @classmethod
+    def of(cls, module: cst.Module) -> _Collector:
+        """The collector after libcst's own traversal of ``module``."""
+        collector = cls()
+        module.visit(collector)
+        return collector
 
 
 class _Rewriter(cst.CSTTransformer):
@@ -118,6 +126,20 @@ def test_fast_transform_gives_what_libcst_gives(path: Path) -> None:
     assert ours.calls == theirs.calls
     assert result.code == expected.code
     assert result.code != module.code  # the rewriter did rewrite
+
+
+@pytest.mark.parametrize("path", SAMPLES[:4], ids=_sample_id)
+def test_fast_transform_skips_what_it_is_told_to_and_nothing_else(path: Path) -> None:
+    """Told to skip the tokens the transformer has no hook for, the pass makes the same calls on every other node
+    and gives the same module."""
+    module = cst.parse_module(F_STRINGS + "f(a,  b)\n" + path.read_text())
+    skip = TOKENS - {cst.Comma}
+    ours, theirs = _Rewriter(), _Rewriter()
+    result = fast_transform(module, ours, skip)
+    expected = module.visit(theirs)
+    tokens = {id(node) for node in _Collector.of(module).nodes if type(node) in skip}
+    assert ours.calls == [call for call in theirs.calls if call[1] not in tokens]
+    assert result.code == expected.code
 
 
 def test_fast_transform_returns_untouched_subtrees_as_they_were() -> None:
