@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import Diagnostic, Severity
+from h2f.syntax import expr
 from h2f.traversal import TOKENS
 
 if TYPE_CHECKING:
@@ -142,12 +144,12 @@ class MigrationContext:
         """``nn.<attribute>``, importing ``flax.linen`` under the alias the analysis chose."""
         alias = self.analysis.linen_alias
         self.require_import("flax.linen", asname=alias if alias != "flax.linen" else None)
-        return cst.parse_expression(f"{alias}.{attribute}")  # type: ignore[return-value]
+        return expr(f"{alias}.{attribute}")  # type: ignore[return-value]
 
     def nnx(self, attribute: str) -> cst.Attribute:
         """``nnx.<attribute>``, importing ``nnx`` from ``flax``."""
         self.require_import("flax", "nnx")
-        return cst.parse_expression(f"nnx.{attribute}")  # type: ignore[return-value]
+        return expr(f"nnx.{attribute}")  # type: ignore[return-value]
 
     @property
     def eager_nnx(self) -> bool:
@@ -161,6 +163,15 @@ class MigrationContext:
 
 
 _SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
+
+
+@functools.cache
+def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
+    return frozenset(
+        token
+        for token in TOKENS
+        if not any(hasattr(rule, f"{kind}_{token.__name__}") for rule in rules for kind in ("visit", "leave"))
+    )
 
 
 class RuleDispatcher(cst.CSTTransformer):
@@ -180,11 +191,7 @@ class RuleDispatcher(cst.CSTTransformer):
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
         them (:func:`h2f.traversal.fast_transform`)."""
-        return frozenset(
-            token
-            for token in TOKENS
-            if not self._hooks_for(f"visit_{token.__name__}") and not self._hooks_for(f"leave_{token.__name__}")
-        )
+        return _unhooked_tokens(tuple(type(rule) for rule in self.rules))
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))

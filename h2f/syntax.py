@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from keyword import iskeyword
 
 import libcst as cst
 import libcst.matchers as m
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
 
 def expr(source: str) -> cst.BaseExpression:
-    """Parse an expression from source text."""
-    return cst.parse_expression(source)
+    """Parse an expression from source text (a dotted name, the usual case, is built without the parser)."""
+    names = source.split(".")
+    if _DOTTED.fullmatch(source) is None or any(iskeyword(name) for name in names):
+        return cst.parse_expression(source)  # (the parser's error for a keyword)
+    first, *rest = names
+    node: cst.BaseExpression = cst.Name(first)
+    for name in rest:
+        node = cst.Attribute(value=node, attr=cst.Name(name))
+    return node
 
 
 def code_of(node: cst.CSTNode) -> str:

@@ -1,4 +1,5 @@
-"""The traversals of h2f/traversal.py: the nodes, hooks and results of libcst's own traversal, at less cost."""
+"""The traversals of h2f/traversal.py (the nodes, hooks and results of libcst's own traversal, at less cost) and
+the expressions rules build from text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import libcst as cst
 import pytest
 
 import h2f.traversal as traversal
+from h2f.syntax import expr
 from h2f.traversal import TOKENS, fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
@@ -167,3 +169,11 @@ def test_fast_transform_refuses_what_libcst_refuses() -> None:
     module = cst.parse_module("x.y\n")
     with pytest.raises(TypeError, match="required"):
         fast_transform(module, RemoveNames())
+
+
+@pytest.mark.parametrize(
+    "source", ["nn.Dense", "jax.random.split", "x", "True", "None", "f(x)", "a[0].b", "nn.Dense(3)"]
+)
+def test_expr_builds_what_the_parser_builds(source: str) -> None:
+    """Generated code is built from expressions; a dotted name is built without the parser, to the same tree."""
+    assert expr(source).deep_equals(cst.parse_expression(source))
