@@ -24,6 +24,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.syntax import bind_arguments, code_of
+from h2f.traversal import TOKENS, fast_transform
 
 #: The constructor parameter that carries the width of a module's input.
 INPUT = "in_features"
@@ -691,7 +692,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
                 return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
             return updated
 
-    result = tree.visit(_Substitute())
+    result = fast_transform(tree, _Substitute(), TOKENS)
     return None if missing else code_of(result)
 
 

@@ -9,6 +9,8 @@ from keyword import iskeyword
 import libcst as cst
 import libcst.matchers as m
 
+from h2f.traversal import TOKENS, fast_transform
+
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
@@ -163,7 +165,7 @@ class _NameReplacer(cst.CSTTransformer):
         return False  # only the object of an attribute access is a name use: see leave_Attribute
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        return updated_node.with_changes(value=original_node.value.visit(self))
+        return updated_node.with_changes(value=fast_transform(original_node.value, self, TOKENS))
 
     def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
         return updated_node.with_changes(keyword=original_node.keyword)
@@ -177,7 +179,7 @@ class _NameReplacer(cst.CSTTransformer):
 
 def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
     """Replace uses of the names in ``mapping`` (not attribute names, keywords or parameters) inside ``node``."""
-    return node.visit(_NameReplacer(mapping))
+    return fast_transform(node, _NameReplacer(mapping), TOKENS)
 
 
 class _SelfAttributeRenamer(cst.CSTTransformer):
@@ -193,7 +195,7 @@ class _SelfAttributeRenamer(cst.CSTTransformer):
 
 def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
     """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
-    return node.visit(_SelfAttributeRenamer(renames)) if renames else node
+    return fast_transform(node, _SelfAttributeRenamer(renames), TOKENS) if renames else node
 
 
 def one_argument_per_line(node: cst.Call, indent: str, step: str) -> cst.Call:

@@ -17,6 +17,7 @@ import libcst.matchers as m
 
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
+from h2f.traversal import TOKENS, fast_transform
 
 _STACK_PARAMS = (
     "num_layers",
@@ -112,7 +113,7 @@ class LayerStack(Rule):
                 ]
             ),
             decorators=[cst.Decorator(self.ctx.linen("compact"))],
-            body=updated_node.body.visit(_ReturnWithNone()),
+            body=fast_transform(updated_node.body, _ReturnWithNone(), TOKENS),
             leading_lines=[],
         )
         return cst.ClassDef(  # type: ignore[return-value]

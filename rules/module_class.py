@@ -30,7 +30,7 @@ from h2f.syntax import (
     replace_names,
     self_attribute,
 )
-from h2f.traversal import walk
+from h2f.traversal import TOKENS, fast_transform, walk
 
 if TYPE_CHECKING:
     from h2f.context import MigrationContext
@@ -121,7 +121,7 @@ class _ClassConversion:
             if is_docstring(statement) and body and statement is self.updated.body.body[0]:
                 continue
             if hoisted and isinstance(statement, cst.FunctionDef):
-                statement = statement.visit(_ReplaceByIdentity(hoisted))  # type: ignore[assignment]
+                statement = fast_transform(statement, _ReplaceByIdentity(hoisted), TOKENS)  # type: ignore[assignment]
             if isinstance(statement, cst.FunctionDef):
                 statement = rename_self_attributes(statement, self.shadows)  # type: ignore[assignment]
             if isinstance(statement, cst.FunctionDef) and statement.name.value in compact:
@@ -374,7 +374,7 @@ class _DropModuleNames(cst.CSTTransformer):
 
 
 def _without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
-    return statement.visit(_DropModuleNames())  # type: ignore[return-value]
+    return fast_transform(statement, _DropModuleNames(), TOKENS)  # type: ignore[return-value]
 
 
 def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:

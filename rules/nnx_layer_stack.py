@@ -20,7 +20,7 @@ import libcst.matchers as m
 from h2f.analysis import FileAnalysis
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr
-from h2f.traversal import walk
+from h2f.traversal import TOKENS, fast_transform, walk
 
 
 @dataclasses.dataclass
@@ -189,7 +189,7 @@ class NnxLayerStack(Rule):
                     else updated
                 )
 
-        body = updated_node.body.visit(Local())
+        body = fast_transform(updated_node.body, Local(), TOKENS)
         return updated_node.with_changes(decorators=[scan], params=stacked, body=body)  # type: ignore[arg-type]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:

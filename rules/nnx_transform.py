@@ -27,7 +27,7 @@ from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
 from h2f.shapes import FLAT, IN_DTYPE, INPUT
 from h2f.syntax import call, code_of, expr, is_none, keyword, replace_names
-from h2f.traversal import walk
+from h2f.traversal import TOKENS, fast_transform, walk
 
 
 class NnxTransform(Rule):
@@ -392,7 +392,7 @@ def _replace_nodes(tree: cst.CSTNode, ids: set[int], replacement: cst.BaseExpres
         def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
             return replacement if id(original_node) in ids else updated_node
 
-    return tree.visit(Replace())
+    return fast_transform(tree, Replace(), TOKENS)
 
 
 def merge_statement(module: str, graphdef: str, params: str, rest: str) -> str:
