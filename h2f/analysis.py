@@ -121,12 +121,16 @@ class FileAnalysis:
         self._haiku_names: dict[int, str | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
+    def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
+        """Where an original node and its descendants are in :attr:`nodes` (pre-order); None for a node the
+        migration made. (A migrated tree holds original nodes wherever nothing inside them changed.)"""
+        span = self._spans.get(id(node))
+        return span if span is not None and self.nodes[span[0]] is node else None
+
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
-        span = self._spans.get(id(node))
-        if span is None or self.nodes[span[0]] is not node:
-            return walk(node)
-        return self.nodes[span[0] : span[1]]
+        span = self.span(node)
+        return walk(node) if span is None else self.nodes[span[0] : span[1]]
 
     @functools.cached_property
     def scopes(self) -> NodeMap[Scope]:

@@ -14,6 +14,7 @@ enter them: :func:`walk` leaves them out, and the other two skip the node types 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import libcst as cst
@@ -114,29 +115,33 @@ TOKENS: frozenset[type] = frozenset(
 )
 
 
-def walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+def walk(node: cst.CSTNode, enter: Callable[[cst.CSTNode], bool] | None = None) -> list[cst.CSTNode]:
     """``node`` and its descendants but the :data:`TOKENS` in pre-order: the nodes libcst's traversal visits, in
     its order, less the whitespace, punctuation and operators.
+
+    A node for which ``enter`` returns False is listed, its descendants are not.
 
     (libcst's ``children`` property runs a traversal of its own on every call, so walking through it costs
     a traversal per node.)
     """
     found: list[cst.CSTNode] = []
-    _collect(node, found)
+    _collect(node, found, enter)
     return found
 
 
-def _collect(node: cst.CSTNode, found: list[cst.CSTNode]) -> None:
+def _collect(node: cst.CSTNode, found: list[cst.CSTNode], enter: Callable[[cst.CSTNode], bool] | None) -> None:
     found.append(node)
+    if enter is not None and not enter(node):
+        return
     for field in _child_fields(node):
         value = getattr(node, field)
         if _is_node(value):
             if type(value) not in TOKENS:
-                _collect(value, found)
+                _collect(value, found, enter)
         elif type(value) is tuple or type(value) is list:
             for item in value:
                 if _is_node(item) and type(item) not in TOKENS:
-                    _collect(item, found)
+                    _collect(item, found, enter)
 
 
 def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type] = frozenset()) -> None:

@@ -8,6 +8,8 @@ enclosing node is rewritten later; at the end it reports the references that are
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import libcst as cst
 
 from h2f.names import HAIKU_NAMESPACES
@@ -55,12 +57,32 @@ class Leftovers(Rule):
             current = self.ctx.analysis.parents.get(current)
         return False
 
+    def _in_output(self, module: cst.Module) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
+        """The survivors that are in the migrated ``module``, in its order. The walk does not enter the original
+        subtrees the migration kept whole (most of the file): the survivors inside one are those noted there."""
+        analysis = self.ctx.analysis
+        kept = sorted(
+            (span[0], key)
+            for key, (updated, original) in self.survivors.items()
+            if updated is original and (span := analysis.span(original)) is not None
+        )
+        starts = [start for start, _ in kept]
+        found = []
+        for node in walk(module, enter=lambda node: analysis.span(node) is None):
+            span = analysis.span(node)
+            if span is not None:
+                found.extend(
+                    self.survivors[key] for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
+                )
+            elif (survivor := self.survivors.get(id(node))) is not None and survivor[0] is node:
+                found.append(survivor)
+        return found
+
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         if not self.survivors:
             return None
-        for node in walk(updated_node):
-            survivor = self.survivors.get(id(node))
-            if survivor is None or survivor[0] is not node or self._already_reported(survivor[1]):
+        for survivor in self._in_output(updated_node):
+            if self._already_reported(survivor[1]):
                 continue
             original = survivor[1]
             self.ctx.report(
