@@ -9,6 +9,7 @@ lets the engine rewrite those call sites too, even in files that never import ha
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -46,10 +47,15 @@ class ExportedTransform:
 ProjectIndex = Mapping[str, ExportedTransform]
 
 
+@functools.lru_cache(maxsize=8)
+def _resolved(root: Path) -> Path:
+    return root.resolve()
+
+
 def module_suffixes(path: Path, root: Path) -> list[str]:
     """The dotted module names ``path`` may be imported as, longest first (``pkg.models``, ``models``)."""
     try:
-        parts = list(path.resolve().relative_to(root.resolve()).with_suffix("").parts)
+        parts = list(path.resolve().relative_to(_resolved(root)).with_suffix("").parts)
     except ValueError:
         parts = [path.stem]
     if parts and parts[-1] == "__init__":
