@@ -24,7 +24,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.syntax import bind_arguments, code_of
-from h2f.traversal import TOKENS, fast_transform
+from h2f.traversal import TOKENS, children, fast_transform
 
 #: The constructor parameter that carries the width of a module's input.
 INPUT = "in_features"
@@ -273,7 +273,7 @@ class WidthFlow:
             for name in assigned_names(statement):
                 self.dtypes[name] = None  # maybe bound on some path only
             return
-        for child in statement.children:
+        for child in children(statement):
             if isinstance(child, cst.BaseExpression):
                 self.width(child)
 
@@ -455,17 +455,17 @@ class WidthFlow:
             self.width(node.test)
             body, orelse = self.width(node.body), self.width(node.orelse)
             return body if body == orelse else None
-        for child in node.children:
+        for child in children(node):
             if isinstance(child, cst.BaseExpression):
                 self.width(child)
             elif isinstance(child, (cst.Arg, cst.Element, cst.SubscriptElement)):
-                for grandchild in child.children:
+                for grandchild in children(child):
                     if isinstance(grandchild, cst.BaseExpression):
                         self.width(grandchild)
         return None
 
     def _compound(self, node: cst.CSTNode) -> None:
-        for child in node.children:
+        for child in children(node):
             if isinstance(child, cst.BaseSuite):
                 self._block(child)
             elif isinstance(child, cst.BaseExpression):
@@ -590,7 +590,7 @@ def assigned_names(node: cst.CSTNode) -> set[str]:
         current = stack.pop()
         if isinstance(current, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
             found |= _target_names(current.target)
-        stack.extend(current.children)
+        stack.extend(children(current))
     return found
 
 
@@ -633,7 +633,7 @@ def _names_in(node: cst.CSTNode) -> list[str]:
         current = stack.pop()
         if isinstance(current, cst.Name):
             found.append(current.value)
-        stack.extend(current.children)
+        stack.extend(children(current))
     return found
 
 

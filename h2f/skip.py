@@ -33,6 +33,7 @@ from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvi
 
 from h2f.context import RuleDispatcher
 from h2f.diagnostics import Diagnostic
+from h2f.traversal import children
 
 _SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
 _SKIP_FILE = re.compile(r"#\s*h2f:\s*skip-file(?![-\w])")
@@ -216,7 +217,7 @@ def _links(
         while stack:
             node = stack.pop()
             owner.setdefault(id(node), index)
-            stack.extend(node.children)
+            stack.extend(children(node))
     uses: set[tuple[int, str, str | None]] = set()
     used_by: list[tuple[int, str, str]] = []
     for scope in {scope for scope in scopes.values() if scope is not None}:

@@ -115,6 +115,19 @@ TOKENS: frozenset[type] = frozenset(
 )
 
 
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """libcst's ``node.children`` (the direct children, tokens included, in order) without the traversal that
+    property runs (it rebuilds the node to find them)."""
+    found: list[cst.CSTNode] = []
+    for field in _child_fields(node):
+        value = getattr(node, field)
+        if _is_node(value):
+            found.append(value)
+        elif type(value) is tuple or type(value) is list:
+            found.extend(item for item in value if _is_node(item))
+    return found
+
+
 def walk(node: cst.CSTNode, enter: Callable[[cst.CSTNode], bool] | None = None) -> list[cst.CSTNode]:
     """``node`` and its descendants but the :data:`TOKENS` in pre-order: the nodes libcst's traversal visits, in
     its order, less the whitespace, punctuation and operators.

@@ -34,6 +34,7 @@ from h2f.syntax import (
     positional,
     self_attribute,
 )
+from h2f.traversal import children
 
 
 class NnxModules(Rule):
@@ -471,7 +472,7 @@ def _names(node: cst.CSTNode) -> list[cst.Name]:
             continue
         if isinstance(current, cst.Name):
             found.append(current)
-        stack.extend(current.children)
+        stack.extend(children(current))
     return found
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import h2f.traversal as traversal
 from h2f.syntax import expr
-from h2f.traversal import TOKENS, fast_transform, fast_walk, walk
+from h2f.traversal import TOKENS, children, fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
 #: dm-haiku's own sources (not its tests): real code with every import style, decorators, f-strings.
@@ -43,6 +43,8 @@ def test_fast_walk_visits_what_libcst_visits(path: Path) -> None:
     assert ours.spans == theirs.spans
     # walk() leaves the tokens out (everything inside a token is a token too)
     assert [id(node) for node in walk(module)] == [id(node) for node in theirs.nodes if type(node) not in TOKENS]
+    for node in theirs.nodes[::7]:
+        assert [id(child) for child in children(node)] == [id(child) for child in node.children]
 
 
 class _Collector(cst.CSTVisitor):
