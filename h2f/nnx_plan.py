@@ -552,10 +552,10 @@ class NnxPlan:
                 continue
             if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Call):
                 continue  # an attribute of a call's result (``hk.Flatten()(x).mean``): the callee is checked
-            if self.analysis.enclosing(node, cst.Import) or self.analysis.enclosing(node, cst.ImportFrom):
-                continue
             name = self.analysis.haiku_name(node)
             if name is None or name in SUPPORTED or name in ("haiku",):
+                continue
+            if self.analysis.enclosing(node, cst.Import) or self.analysis.enclosing(node, cst.ImportFrom):
                 continue
             if name in STATE_ANNOTATIONS | TRANSFORM_ANNOTATIONS and self._annotation(node, name):
                 continue
@@ -770,7 +770,7 @@ class NnxPlan:
             if loop.owner == unit.name:
                 loop.reads_targets = any(
                     isinstance(node, cst.Name) and node.value in loop.targets and not self._in_hoisted(node)
-                    for node in walk(loop.node.body)
+                    for node in self.analysis.subtree(loop.node.body)
                 )
         for statement in unit.lifted:
             method = self.analysis.enclosing(statement, cst.FunctionDef)
@@ -780,12 +780,12 @@ class NnxPlan:
                 and node.value in names
                 and not self._inside(node, statement)
                 and not self._in_hoisted(node)
-                for node in walk(method.body)
+                for node in self.analysis.subtree(method.body)
             ):
                 self.moved_statements.add(id(statement))
 
     def _init_submodules(self, unit: Unit, init: cst.FunctionDef, taken: set[str]) -> None:
-        for node in walk(init.body):
+        for node in self.analysis.subtree(init.body):
             if not isinstance(node, cst.Call) or not self._constructs(node):
                 if isinstance(node, cst.Call) and self.analysis.haiku_name(node.func) == "haiku.dropout":
                     self.block(node, "hk.dropout in __init__ is not supported by the nnx target yet")
@@ -812,7 +812,7 @@ class NnxPlan:
         variables: dict[str, Submodule] = {v.attribute: v for v in unit.submodules if v.kind in ("param", "state")}
         writes: list[cst.Call] = []
         looped: dict[str, Loop] = {}  # Haiku names of modules built in loops → the loop
-        for node in walk(method.body):
+        for node in self.analysis.subtree(method.body):
             if not isinstance(node, cst.Call):
                 continue
             api = self.analysis.haiku_name(node.func)
@@ -963,7 +963,7 @@ class NnxPlan:
                 continue
             needed.append(statement)
             value = statement.body[0].value  # type: ignore[attr-defined]
-            reads = {n.value for n in walk(value) if isinstance(n, cst.Name)} & local
+            reads = {n.value for n in self.analysis.subtree(value) if isinstance(n, cst.Name)} & local
             if not _valid_in_init(value, local - set(bound)):
                 return False
             todo.extend(sorted(reads - {n for s in needed for n in assigned_names(s)}))
@@ -996,7 +996,7 @@ class NnxPlan:
             return None, " other than directly in the body of a `for` statement of the method"
         if current.orelse is not None or current.asynchronous is not None:
             return None, " (a `for` with `else` or `async for`)"
-        exits = [n for n in walk(current.body) if isinstance(n, (cst.Break, cst.Continue, cst.Return))]
+        exits = [n for n in self.analysis.subtree(current.body) if isinstance(n, (cst.Break, cst.Continue, cst.Return))]
         if exits:
             return (
                 None,
@@ -1004,7 +1004,7 @@ class NnxPlan:
             )
         if not _valid_in_init(current.iter, local):
             return None, f" over {code_of(current.iter)}, which __init__ cannot read"
-        targets = {n.value for n in walk(current.target) if isinstance(n, cst.Name)}
+        targets = {n.value for n in self.analysis.subtree(current.target) if isinstance(n, cst.Name)}
         if not m.matches(current.target, m.Name() | m.Tuple([m.ZeroOrMore(m.Element(m.Name()))])):
             return None, " with a loop target other than names"
         init_names = (
@@ -1054,16 +1054,16 @@ class NnxPlan:
             key: input_width_of(arg.value, input_param) if input_param is not None else arg.value
             for key, arg in bound.items()
         }
-        read = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & {
+        read = {n.value for v in values.values() for n in self.analysis.subtree(v) if isinstance(n, cst.Name)} & {
             INPUT,
             IN_DTYPE,
         }  # x.shape[-1], x.dtype
-        uses = {n.value for v in values.values() for n in walk(v) if isinstance(n, cst.Name)} & local
+        uses = {n.value for v in values.values() for n in self.analysis.subtree(v) if isinstance(n, cst.Name)} & local
         if uses and self._lift(unit, method, node, uses, local):
             uses = set()
         if uses:
             dtype = (
-                {n.value for n in walk(bound["dtype"].value) if isinstance(n, cst.Name)} & local
+                {n.value for n in self.analysis.subtree(bound["dtype"].value) if isinstance(n, cst.Name)} & local
                 if "dtype" in bound
                 else set()
             )
@@ -1120,9 +1120,9 @@ class NnxPlan:
             return None
         assigned = {
             n.value
-            for node in walk(method.body)
+            for node in self.analysis.subtree(method.body)
             if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))
-            for n in walk(node.target)
+            for n in self.analysis.subtree(node.target)
             if isinstance(n, cst.Name)
         }
         return params[0] if params[0] not in assigned else None
@@ -1383,7 +1383,7 @@ class NnxPlan:
         return {
             node.func.attr.value  # type: ignore[attr-defined]
             for method in methods
-            for node in walk(method.body)
+            for node in self.analysis.subtree(method.body)
             if isinstance(node, cst.Call) and m.matches(node.func, m.Attribute(m.Name("self"), m.Name()))
         }
 
@@ -1511,7 +1511,7 @@ class NnxPlan:
         param = next((p for p in method.params.params[1:] if p.name.value == count.value), None)
         if param is None or param.default is None:
             return False
-        for node in walk(method.body):
+        for node in self.analysis.subtree(method.body):
             holder = self.analysis.parents.get(self.analysis.parents.get(node))  # Name → Arg → Call
             if (
                 isinstance(node, cst.Name)
