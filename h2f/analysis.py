@@ -615,9 +615,10 @@ class FileAnalysis:
             return transform.rng_streams, transform.collections
         if transform.function is None:
             return frozenset(self.rng_streams), frozenset(self.collections)
-        if id(transform) not in self._features:
-            self._features[id(transform)] = self._model_features(transform.function)
-        return self._features[id(transform)]
+        key = id(transform.function)  # an original node: its id is its own for the whole run
+        if key not in self._features:
+            self._features[key] = self._model_features(transform.function)
+        return self._features[key]
 
     def _model_features(self, function: cst.CSTNode) -> tuple[frozenset[str], frozenset[str]]:
         """:meth:`features_of` a transformed function, followed through this file."""

@@ -142,6 +142,8 @@ def walk(node: cst.CSTNode, enter: Callable[[cst.CSTNode], bool] | None = None) 
     return found
 
 
+# The walks below each loop over the child fields themselves: they run on every node of every file, and going
+# through children() (which lists the tokens too) made walk() twice as slow.
 def _collect(node: cst.CSTNode, found: list[cst.CSTNode], enter: Callable[[cst.CSTNode], bool] | None) -> None:
     found.append(node)
     if enter is not None and not enter(node):
