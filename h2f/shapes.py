@@ -24,7 +24,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.syntax import bind_arguments, code_of
-from h2f.traversal import TOKENS, children, fast_transform
+from h2f.traversal import TOKENS, children, fast_transform, walk
 
 #: The constructor parameter that carries the width of a module's input.
 INPUT = "in_features"
@@ -585,12 +585,9 @@ def integer_literal(node: cst.BaseExpression | None) -> int | None:
 def assigned_names(node: cst.CSTNode) -> set[str]:
     """Names (re)bound by the statements below ``node`` (assignments, ``for`` targets, ``:=``)."""
     found: set[str] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
+    for current in walk(node):
         if isinstance(current, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
             found |= _target_names(current.target)
-        stack.extend(children(current))
     return found
 
 
@@ -705,7 +702,11 @@ LAST_SIZE = m.Subscript(
 
 def width_reads(node: cst.CSTNode) -> set[str]:
     """The names whose width ``node`` reads as ``NAME.shape[-1]``."""
-    return {found.value.value.value for found in m.findall(node, LAST_SIZE)}  # type: ignore[union-attr]
+    return {
+        found.value.value.value  # type: ignore[attr-defined]
+        for found in walk(node)
+        if type(found) is cst.Subscript and m.matches(found, LAST_SIZE)
+    }
 
 
 def with_widths(node: cst.CSTNode, widths: dict[str, str]) -> cst.CSTNode:

@@ -34,7 +34,7 @@ from h2f.syntax import (
     positional,
     self_attribute,
 )
-from h2f.traversal import children
+from h2f.traversal import walk
 
 
 class NnxModules(Rule):
@@ -463,17 +463,10 @@ def _is_base_init(statement: cst.BaseStatement) -> bool:
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:
-    found = []
-    stack: list[cst.CSTNode] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Attribute):
-            stack.append(current.value)
-            continue
-        if isinstance(current, cst.Name):
-            found.append(current)
-        stack.extend(children(current))
-    return found
+    """The names below ``node`` but attribute names (``self.name`` does not use ``name``)."""
+    nodes = walk(node)
+    attributes = {id(child.attr) for child in nodes if type(child) is cst.Attribute}
+    return [child for child in nodes if type(child) is cst.Name and id(child) not in attributes]
 
 
 def _comma_params(params: cst.Parameters) -> cst.Parameters:

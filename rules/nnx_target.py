@@ -23,6 +23,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE
 from h2f.rule import Rule
+from h2f.traversal import walk
 
 
 class NnxTarget(Rule):
@@ -63,7 +64,7 @@ class NnxTarget(Rule):
             self._report_bridged()
             return updated_node
         alias = self.ctx.analysis.linen_alias.split(".")[0]
-        if not m.findall(updated_node, m.Attribute(value=m.Name(alias))):
+        if not any(type(node) is cst.Attribute and m.matches(node.value, m.Name(alias)) for node in walk(updated_node)):
             requested = scratch.get(AddImportsVisitor.CONTEXT_KEY, [])
             scratch[AddImportsVisitor.CONTEXT_KEY] = [item for item in requested if item.module_name != "flax.linen"]
         return updated_node
