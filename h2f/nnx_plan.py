@@ -48,7 +48,7 @@ from h2f.shapes import (
     width_reads,
     with_widths,
 )
-from h2f.syntax import annotated_field, bind_arguments, code_of
+from h2f.syntax import annotated_field, bind_arguments, code_of, replace_matching
 from h2f.traversal import walk
 
 if TYPE_CHECKING:
@@ -860,7 +860,7 @@ class NnxPlan:
                 else set().union(*map(width_reads, arguments)) & local
             )
             if reads:  # ``x.shape[-1]``: the width the flow finds for ``x`` there (see _read_widths)
-                arguments = [m.replace(arg, LAST_SIZE, cst.Name("None")) for arg in arguments]
+                arguments = [replace_matching(arg, LAST_SIZE, cst.Name("None")) for arg in arguments]
             uses = _names_read(arguments) & local
             uses -= self._argument_keywords(arguments) | (loop.targets if loop is not None else set())
             if uses and self._lift(unit, method, node, uses, local):

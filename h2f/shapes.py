@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.syntax import bind_arguments, code_of
+from h2f.syntax import bind_arguments, code_of, replace_matching
 from h2f.traversal import TOKENS, children, fast_transform, walk
 
 #: The constructor parameter that carries the width of a module's input.
@@ -712,14 +712,14 @@ def width_reads(node: cst.CSTNode) -> set[str]:
 def with_widths(node: cst.CSTNode, widths: dict[str, str]) -> cst.CSTNode:
     """``node`` with each ``NAME.shape[-1]`` for a name of ``widths`` written as that width (source text)."""
 
-    def width_of(found: cst.CSTNode, _: object) -> cst.BaseExpression:
+    def width_of(found: cst.CSTNode) -> cst.BaseExpression:
         name = found.value.value.value  # type: ignore[attr-defined]
         if name not in widths:
             return found  # type: ignore[return-value]
         width = widths[name]
         return cst.parse_expression(f"({width})" if " " in width else width)
 
-    return m.replace(node, LAST_SIZE, width_of) if widths else node  # type: ignore[return-value]
+    return replace_matching(node, LAST_SIZE, width_of) if widths else node
 
 
 def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:
@@ -729,8 +729,8 @@ def input_width_of(node: cst.CSTNode, input_param: str) -> cst.CSTNode:
         m.Attribute(m.Name(input_param), m.Name("shape")),
         [m.SubscriptElement(m.Index(m.UnaryOperation(m.Minus(), m.Integer("1"))))],
     )
-    node = m.replace(node, pattern, cst.Name(INPUT))  # type: ignore[assignment]
-    return m.replace(node, m.Attribute(m.Name(input_param), m.Name("dtype")), cst.Name(IN_DTYPE))  # type: ignore[return-value]
+    node = replace_matching(node, pattern, cst.Name(INPUT))
+    return replace_matching(node, m.Attribute(m.Name(input_param), m.Name("dtype")), cst.Name(IN_DTYPE))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from keyword import iskeyword
 
 import libcst as cst
@@ -196,6 +196,32 @@ class _SelfAttributeRenamer(cst.CSTTransformer):
 def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
     """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
     return fast_transform(node, _SelfAttributeRenamer(renames), TOKENS) if renames else node
+
+
+class _ReplaceMatching(cst.CSTTransformer):
+    def __init__(
+        self, matcher: m.BaseMatcherNode, replacement: cst.CSTNode | Callable[[cst.CSTNode], cst.CSTNode]
+    ) -> None:
+        super().__init__()
+        self.matcher = matcher
+        self.node_type = getattr(cst, type(matcher).__name__)  # m.Subscript matches cst.Subscript nodes only
+        self.replacement = replacement
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if type(original_node) is not self.node_type or not m.matches(original_node, self.matcher):
+            return updated_node
+        if isinstance(self.replacement, cst.CSTNode):
+            return self.replacement.deep_clone()  # each occurrence its own node, as libcst's m.replace gives
+        return self.replacement(updated_node)
+
+
+def replace_matching(
+    node: cst.CSTNode, matcher: m.BaseMatcherNode, replacement: cst.CSTNode | Callable[[cst.CSTNode], cst.CSTNode]
+) -> cst.CSTNode:
+    """libcst's ``m.replace`` for a node matcher that captures nothing: every node below ``node`` that matched it
+    in ``node`` is replaced by ``replacement`` (or by ``replacement(the node as rewritten inside)``), without
+    libcst's traversal (which rebuilds every node and tries the matcher on each)."""
+    return fast_transform(node, _ReplaceMatching(matcher, replacement), TOKENS)  # type: ignore[no-any-return]
 
 
 def one_argument_per_line(node: cst.Call, indent: str, step: str) -> cst.Call:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import haiku
 import libcst as cst
+import libcst.matchers as m
 import pytest
 
 import h2f.traversal as traversal
-from h2f.syntax import expr
+from h2f.syntax import expr, replace_matching
 from h2f.traversal import TOKENS, children, fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
@@ -179,3 +180,17 @@ def test_fast_transform_refuses_what_libcst_refuses() -> None:
 def test_expr_builds_what_the_parser_builds(source: str) -> None:
     """Generated code is built from expressions; a dotted name is built without the parser, to the same tree."""
     assert expr(source).deep_equals(cst.parse_expression(source))
+
+
+@pytest.mark.parametrize("path", SAMPLES[:6], ids=_sample_id)
+def test_replace_matching_gives_what_libcst_replace_gives(path: Path) -> None:
+    """Rules rewrite ``x.shape[-1]``-like patterns with replace_matching: the same result as ``m.replace``, with
+    a fixed node or a function of the rewritten node, nested matches included."""
+    module = cst.parse_module("hk.Linear(x.shape[-1])(y.shape[-1])\nf(a.b.c)\n" + path.read_text())
+    shape = m.Subscript(m.Attribute(m.Name(), m.Name("shape")))
+    attribute = m.Attribute(attr=m.Name("b") | m.Name("c"))  # not in import statements (they take no calls)
+    assert replace_matching(module, shape, cst.Name("W")).code == m.replace(module, shape, cst.Name("W")).code
+    wrapped = replace_matching(module, attribute, lambda node: cst.Call(cst.Name("w"), [cst.Arg(node)]))
+    expected = m.replace(module, attribute, lambda node, _: cst.Call(cst.Name("w"), [cst.Arg(node)]))
+    assert wrapped.code == expected.code
+    assert "w(w(a.b).c)" in wrapped.code
