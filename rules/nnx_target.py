@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.codemod.visitors import AddImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE
@@ -64,7 +63,10 @@ class NnxTarget(Rule):
             self._report_bridged()
             return updated_node
         alias = self.ctx.analysis.linen_alias.split(".")[0]
-        if not any(type(node) is cst.Attribute and m.matches(node.value, m.Name(alias)) for node in walk(updated_node)):
+        if not any(
+            type(node) is cst.Attribute and type(node.value) is cst.Name and node.value.value == alias
+            for node in walk(updated_node)
+        ):
             requested = scratch.get(AddImportsVisitor.CONTEXT_KEY, [])
             scratch[AddImportsVisitor.CONTEXT_KEY] = [item for item in requested if item.module_name != "flax.linen"]
         return updated_node

@@ -109,7 +109,11 @@ class NnxTransform(Rule):
             return None
         built = self._construction(transform)
         statements = [cst.Assign([cst.AssignTarget(cst.Name(transform.model))], built)]
-        rngs = [node for node in walk(built) if m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Rngs"))))]
+        rngs = [
+            node
+            for node in walk(built)
+            if type(node) is cst.Call and m.matches(node, m.Call(func=m.Attribute(attr=m.Name("Rngs"))))
+        ]
         if len(rngs) > 1:  # one stream for all the layers, as Haiku's init splits one key among them
             shared = cst.Name(f"{transform.name}_rngs")
             statements = [
