@@ -33,7 +33,7 @@ from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvi
 
 from h2f.context import RuleDispatcher
 from h2f.diagnostics import Diagnostic
-from h2f.traversal import children
+from h2f.traversal import children, walk
 
 _SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
 _SKIP_FILE = re.compile(r"#\s*h2f:\s*skip-file(?![-\w])")
@@ -150,16 +150,11 @@ class SkipPlan:
 
 def _statements(module: cst.Module) -> list[cst.CSTNode]:
     """Every statement of ``module``, outer before inner."""
-    found: list[cst.CSTNode] = []
-
-    class Collect(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-                found.append(node)
-            return not isinstance(node, cst.SimpleStatementLine)
-
-    module.visit(Collect())
-    return found
+    return [
+        node
+        for node in walk(module, enter=lambda node: not isinstance(node, cst.SimpleStatementLine))
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+    ]
 
 
 def _code(node: cst.CSTNode) -> str:
