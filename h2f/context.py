@@ -175,7 +175,8 @@ def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 class RuleDispatcher(cst.CSTTransformer):
-    """One traversal of the file; each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
+    """One traversal of the file (:func:`h2f.traversal.fast_transform`, entering no token type without a hook);
+    each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
 
     def __init__(self, ctx: MigrationContext, rules: list[Rule]) -> None:
         super().__init__()

@@ -4,8 +4,9 @@ A rule handles one Haiku idiom. It is a class with metadata (its diagnostic code
 handles, the targets it supports) and ``leave_*`` hooks that the engine calls during its single traversal of
 a file, in the order the registry gives (:attr:`Rule.order`). A hook receives the original node (whose
 metadata, such as qualified names, the rule may query through :class:`~h2f.context.MigrationContext`) and
-the node as already rewritten by inner nodes and earlier rules; it returns a replacement or ``None`` to
-leave the node to the next rule.
+the node as already rewritten by inner nodes and earlier rules (the original node itself when nothing inside it
+changed: :func:`h2f.traversal.fast_transform`); it returns a replacement or ``None`` to leave the node to the
+next rule. Rules never see whitespace or punctuation nodes unless one of them has a hook for their type.
 """
 
 from __future__ import annotations
