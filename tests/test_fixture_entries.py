@@ -14,11 +14,18 @@ has nothing to name as an entry.  Keys::
 A target without an expected file (h2f leaves the program in place) is skipped with that reason.
 Each check runs the command as a user would, in a subprocess, and needs exit status 0 and a JSON report whose
 every row passed, or was skipped or an expected difference with its explanation.
+
+A check costs some 20 to 30 s (child processes that import JAX, Haiku and Flax), so by default each fixture is
+checked for one target, the targets alternating over the sorted fixtures (the other one when a target cannot be
+checked): both targets' entry paths are exercised on every kind of program while ``.ci/run`` stays well inside
+its time limit. ``tests/test_fixtures.py`` still runs every fixture's migrated program against Haiku for both
+targets. ``H2F_ALL_ENTRIES=1`` checks every fixture for both targets.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +39,10 @@ TARGETS = ("linen", "nnx")
 CASES = sorted(path.parent for path in FIXTURES.glob("*/*/before.py"))
 KEYS = {"entry", "linen_entry", "nnx_entry", "inputs", "skip", "linen_skip", "nnx_skip"}
 EXPLAINED = {"skipped", "expected-difference"}
+
+
+#: Check every fixture for both targets (see the module docstring).
+ALL_ENTRIES = os.environ.get("H2F_ALL_ENTRIES") == "1"
 
 
 def _case_id(case: Path) -> str:
@@ -80,9 +91,32 @@ def _command(case: Path, target: str, spec: dict[str, Any]) -> list[str]:
     return command
 
 
+def _checkable(case: Path, target: str) -> bool:
+    spec = _spec(case)
+    return not (spec.get("skip") or spec.get(f"{target}_skip")) and (case / f"{target}.py").exists()
+
+
+def _entry_checks() -> list[Any]:
+    """The (case, target) pairs to check: all of them with ``H2F_ALL_ENTRIES=1``, else one target per fixture."""
+    pairs = []
+    for index, case in enumerate(CASES):
+        targets = list(TARGETS)
+        if not ALL_ENTRIES:
+            preferred = TARGETS[index % 2]
+            other = TARGETS[1 - index % 2]
+            targets = [preferred if _checkable(case, preferred) or not _checkable(case, other) else other]
+        pairs += [pytest.param(case, target, id=f"{_case_id(case)}-{target}") for target in targets]
+    return pairs
+
+
+def test_both_targets_are_checked_in_entry_mode() -> None:
+    """The default selection still exercises each target's entry path on many programs."""
+    chosen = [param.values[1] for param in _entry_checks()]
+    assert min(chosen.count(target) for target in TARGETS) >= len(CASES) // 4
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize(("case", "target"), _entry_checks())
 def test_fixture_entry_verifies_through_the_command(case: Path, target: str) -> None:
     spec = _spec(case)
     reason = spec.get("skip") or spec.get(f"{target}_skip")
