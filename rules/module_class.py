@@ -499,6 +499,6 @@ def drop_dataclass(ctx: MigrationContext, node: cst.ClassDef) -> cst.Decorator |
     if dataclass is not None:
         ctx.release_import(dataclass.decorator)
         for field in filter(is_name_field, node.body.body):
-            for name in (node for node in walk(field) if type(node) is cst.Name):
+            for name in (child for child in walk(field) if type(child) is cst.Name):
                 ctx.release_import(name)
     return dataclass
