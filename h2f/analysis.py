@@ -169,7 +169,7 @@ class FileAnalysis:
                 if name == "haiku" or name.startswith("haiku."):
                     found = normalize_haiku_name(name)
                     break
-        if key in self._resolver.spans:  # only an original node keeps its id for the whole run
+        if key in self._spans:  # only an original node keeps its id for the whole run
             self._haiku_names[key] = found
         return found
 
