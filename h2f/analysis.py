@@ -25,7 +25,7 @@ from h2f.names import (
     normalize_haiku_name,
 )
 from h2f.project import ProjectIndex
-from h2f.resolver import NodeMap, Resolver, Scope
+from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import is_name_attribute
 from h2f.traversal import TOKENS, fast_walk, walk
 
@@ -164,7 +164,7 @@ class FileAnalysis:
         if key in self._haiku_names:  # every rule asks about the same callees
             return self._haiku_names[key]
         found = None
-        if type(node) is cst.Name or type(node) is cst.Attribute:
+        if (type(node) is cst.Name or type(node) is cst.Attribute) and self._may_be_haiku(node):
             for name in self.qualified_names(node):
                 if name == "haiku" or name.startswith("haiku."):
                     found = normalize_haiku_name(name)
@@ -172,6 +172,13 @@ class FileAnalysis:
         if key in self._spans:  # only an original node keeps its id for the whole run
             self._haiku_names[key] = found
         return found
+
+    def _may_be_haiku(self, node: cst.Name | cst.Attribute) -> bool:
+        """Whether the dotted name ``node`` stands for starts with a name a Haiku import binds: only then can it
+        resolve to Haiku, so the resolver is not asked about the file's other names (nor is a variable that
+        happens to be called ``haiku`` taken for the library)."""
+        full_name = full_name_of(node)
+        return full_name is not None and full_name.partition(".")[0] in self.haiku_aliases
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Every qualified name of an original expression node through the imports (``jax.numpy.zeros``)."""

@@ -156,6 +156,17 @@ def test_haiku_import_is_kept_while_something_uses_it() -> None:
     assert result.diagnostics[0].format().startswith("keys.py:3:7: H2F020 haiku.PRNGSequence")
 
 
+def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
+    """A function or a variable called ``haiku`` is the user's own, not the library: its names are left alone
+    and nothing is reported about them."""
+    source = "import haiku as hk\n\n\ndef haiku():\n    Linear = 3\n    return Linear\n\n\nrng = hk.PRNGSequence(0)\n"
+    result = migrate_source(source, path="own.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "own.py:9:7: H2F020 haiku.PRNGSequence has no Flax translation in h2f; left in place"
+    ]
+
+
 def test_every_rule_documents_itself() -> None:
     for rule in h2f.rule.all_rules():
         assert rule.summary(), rule
