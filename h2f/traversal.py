@@ -47,7 +47,6 @@ class _FieldOrder(cst.CSTVisitor):
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 #: Fields of a node type not seen visited yet: libcst skips some when empty (an f-string's ``format_spec``).
 _UNSEEN_FIELDS: dict[type, tuple[str, ...]] = {}
-_IS_NODE: dict[type, bool] = {}
 #: The statement sequences libcst visits with ``visit_body_sequence`` (it drops the lines a removal emptied).
 _BODIES = frozenset({(cst.Module, "body"), (cst.IndentedBlock, "body")})
 #: Each field's dataclass default (``dataclasses.MISSING`` when it has none), for removals.
@@ -85,11 +84,20 @@ def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
     return fields
 
 
+def _subclasses(base: type) -> set[type]:
+    found = set()
+    for sub in base.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
+
+
+#: Every node type of libcst: ``type(value) in NODE_TYPES`` is ``isinstance(value, cst.CSTNode)`` without the
+#: cost of an isinstance check against an abstract base class (these tests run on every field of every node).
+_NODE_TYPES: frozenset[type] = frozenset(_subclasses(cst.CSTNode))
+
+
 def _is_node(value: object) -> bool:
-    known = _IS_NODE.get(type(value))
-    if known is None:
-        known = _IS_NODE[type(value)] = isinstance(value, cst.CSTNode)
-    return known
+    return type(value) in _NODE_TYPES
 
 
 def _concrete_nodes(module: object) -> set[type]:
@@ -121,7 +129,7 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for field in _child_fields(node):
         value = getattr(node, field)
-        if _is_node(value):
+        if type(value) in _NODE_TYPES:
             found.append(value)
         elif type(value) is tuple or type(value) is list:
             found.extend(item for item in value if _is_node(item))
@@ -150,12 +158,12 @@ def _collect(node: cst.CSTNode, found: list[cst.CSTNode], enter: Callable[[cst.C
         return
     for field in _child_fields(node):
         value = getattr(node, field)
-        if _is_node(value):
+        if type(value) in _NODE_TYPES:
             if type(value) not in TOKENS:
                 _collect(value, found, enter)
         elif type(value) is tuple or type(value) is list:
             for item in value:
-                if _is_node(item) and type(item) not in TOKENS:
+                if type(item) in _NODE_TYPES and type(item) not in TOKENS:
                     _collect(item, found, enter)
 
 
@@ -166,12 +174,12 @@ def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type] 
     if visitor.on_visit(node):
         for field in _child_fields(node):
             value = getattr(node, field)
-            if _is_node(value):
+            if type(value) in _NODE_TYPES:
                 if type(value) not in skip:
                     fast_walk(value, visitor, skip)
             elif type(value) is tuple or type(value) is list:
                 for item in value:
-                    if _is_node(item) and type(item) not in skip:
+                    if type(item) in _NODE_TYPES and type(item) not in skip:
                         fast_walk(item, visitor, skip)
     visitor.on_leave(node)
 
@@ -187,7 +195,7 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
         changes: dict[str, Any] | None = None
         for field in _child_fields(node):
             value = getattr(node, field)
-            if _is_node(value):
+            if type(value) in _NODE_TYPES:
                 if type(value) in skip:
                     continue
                 result = fast_transform(value, transformer, skip)
@@ -201,7 +209,9 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
                 body = (type(node), field) in _BODIES
                 for item in value:
                     result = (
-                        fast_transform(item, transformer, skip) if _is_node(item) and type(item) not in skip else item
+                        fast_transform(item, transformer, skip)
+                        if type(item) in _NODE_TYPES and type(item) not in skip
+                        else item
                     )
                     if result is item:
                         items.append(item)
