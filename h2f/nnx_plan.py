@@ -933,13 +933,11 @@ class NnxPlan:
         """Let ``__init__`` compute the method's ``names`` that the construction ``node`` reads, if each is bound
         once, by a plain assignment among the method's first statements, from values ``__init__`` has."""
         init = unit.info.init if unit.info is not None else None
-        reserved = (self.analysis.local_names(init) if init is not None else set()) | {
-            "self",
-            "rngs",
-            INPUT,
-            FLAT,
-            IN_DTYPE,
-        }
+        reserved = (
+            (self.analysis.local_names(init) if init is not None else set())
+            | {param.name.value for param in method.params.params}  # the call's arguments: __init__ has none
+            | {"self", "rngs", INPUT, FLAT, IN_DTYPE}
+        )
         statements = list(method.body.body)
         position = next((i for i, statement in enumerate(statements) if self._inside(node, statement)), len(statements))
         bound: dict[str, cst.SimpleStatementLine] = {}
@@ -949,6 +947,7 @@ class NnxPlan:
         if assigned_names(method.body) & names - bound.keys():
             return False
         needed: list[cst.SimpleStatementLine] = []
+        inputs: dict[int, tuple[str, set[str]]] = {}  # statements reading the input's width/dtype → (input, which)
         todo = sorted(names)
         while todo:
             name = todo.pop()
@@ -963,14 +962,26 @@ class NnxPlan:
                 continue
             needed.append(statement)
             value = statement.body[0].value  # type: ignore[attr-defined]
-            reads = {n.value for n in self.analysis.subtree(value) if isinstance(n, cst.Name)} & local
-            if not _valid_in_init(value, local - set(bound)):
-                return False
+            input_param = self._input_param(unit, method, before=statement)
+            if input_param is not None:  # ``width = x.shape[-1]``: __init__ has the input's width
+                value = input_width_of(value, input_param)
+                if read := _names_read([value]) & {INPUT, IN_DTYPE}:
+                    inputs[id(statement)] = input_param, read
+            reads = {n.value for n in walk(value) if isinstance(n, cst.Name)} & local
+            if not _valid_in_init(value, local - set(bound)) or any(
+                isinstance(n, cst.Call) and (self.analysis.haiku_name(n.func) or self._constructs(n))
+                for n in self.analysis.subtree(statement)
+            ):
+                return False  # (a statement that builds or runs Haiku code stays in the method)
             todo.extend(sorted(reads - {n for s in needed for n in assigned_names(s)}))
         for statement in statements[:position]:
             if any(s is statement for s in needed) and not any(s is statement for s in unit.lifted):
                 unit.lifted.append(statement)
                 unit.lifted_names |= assigned_names(statement)
+        for key, (input_param, read) in inputs.items():
+            self.input_params[key] = input_param
+            unit.needs_input |= INPUT in read
+            unit.needs_dtype |= IN_DTYPE in read
         order = {id(statement): index for index, statement in enumerate(statements)}
         unit.lifted.sort(key=lambda statement: order.get(id(statement), -1))
         return True
@@ -1110,14 +1121,19 @@ class NnxPlan:
         self.state_writes[id(statement)] = state
         self.uses_state = True
 
-    def _input_param(self, unit: Unit, method: cst.FunctionDef) -> str | None:
+    def _input_param(self, unit: Unit, method: cst.FunctionDef, before: cst.BaseStatement | None = None) -> str | None:
         """The parameter of ``__call__`` (or of a transformed function) that is the module's input, if it is
-        never reassigned (so ``x.shape[-1]`` in the body is the input's width)."""
+        never reassigned (so ``x.shape[-1]`` in the body is the input's width) — or, given a statement of the
+        method's body ``before``, not reassigned by the statements ahead of it."""
         if unit.info is not None and method.name.value != "__call__":
             return None
         params = [p.name.value for p in method.params.params][1 if unit.info is not None else 0 :]
         if not params:
             return None
+        if before is not None:
+            statements = list(method.body.body)
+            ahead = statements[: next(i for i, statement in enumerate(statements) if statement is before)]
+            return params[0] if not any(params[0] in assigned_names(statement) for statement in ahead) else None
         assigned = {
             n.value
             for node in self.analysis.subtree(method.body)

@@ -290,7 +290,9 @@ class NnxModules(Rule):
         if unit.stores_rngs:
             statements.append(cst.parse_statement("self.rngs = rngs"))  # type: ignore[arg-type]
         for statement in unit.lifted:
-            statements.append(self.built[id(statement)].with_changes(leading_lines=[]))  # type: ignore[union-attr]
+            lifted = self.built[id(statement)].with_changes(leading_lines=[])  # type: ignore[union-attr]
+            input_param = self.ctx.nnx_plan.input_params.get(id(statement))
+            statements.append(input_width_of(lifted, input_param) if input_param is not None else lifted)
         loops: set[int] = set()
         for submodule in unit.submodules:
             if submodule.loop is not None:

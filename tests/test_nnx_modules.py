@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from h2f.engine import Options, migrate_source
@@ -133,6 +134,50 @@ def test_a_submodule_built_from_the_input_itself_is_refused() -> None:
     assert result.code == source
     messages = [d.message for d in result.diagnostics]
     assert any("builds a submodule from its own arguments (hidden)" in message for message in messages), messages
+
+
+WIDTH_LOCAL_MODEL = """\
+import haiku as hk
+import jax
+
+
+class Block(hk.Module):
+  def __call__(self, x):
+    width = x.shape[-1]
+    hidden = 3 * width
+    x = x + hk.Linear(width)(jax.nn.relu(hk.Linear(hidden)(x)))
+    return x / width
+"""
+
+
+def test_a_local_holding_the_input_width_is_computed_in_init_from_the_input_width() -> None:
+    result = migrate_source(WIDTH_LOCAL_MODEL, Options(target="nnx"), path="m.py")
+    assert "    width = in_features\n    hidden = 3 * width\n    self.linear = nnx.Linear(hidden, width" in result.code
+    assert "  def __call__(self, x):\n    width = x.shape[-1]\n" in result.code  # the method still reads it
+    block = _run(WIDTH_LOCAL_MODEL)["Block"](4, rngs=nnx.Rngs(0))
+    assert (block.linear.kernel.shape, block.linear_1.kernel.shape) == ((12, 4), (4, 12))
+    x = jnp.linspace(-1.0, 1.0, 8).reshape(2, 4)
+    hidden = jax.nn.relu(_dense(block.linear_1, x))
+    np.testing.assert_allclose(block(x), (x + _dense(block.linear, hidden)) / 4, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "width_from",
+    [
+        "    x = hk.Linear(3)(x)\n    width = x.shape[-1]\n",  # 3 there, not the input's width
+        "    probe = hk.Linear(3)(jax.numpy.ones((1, 2)))\n    width = probe.shape[-1]\n",  # runs a submodule
+    ],
+    ids=["after-rebinding-the-input", "from-a-submodule-output"],
+)
+def test_a_local_width_init_cannot_compute_is_refused(width_from: str) -> None:
+    """h2f does not lift such a statement (nor the construction before it) into ``__init__``: it would read the
+    call's input there, or run a submodule before ``__init__`` builds it."""
+    source = WIDTH_LOCAL_MODEL.replace("    width = x.shape[-1]\n", width_from)
+    source = source.replace("    x = x + hk.Linear(width)", "    return x + hk.Linear(width)")
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    messages = [d.message for d in result.diagnostics]
+    assert any("Block.__call__ builds a submodule from its own arguments (width)" in message for message in messages)
 
 
 SUBCLASS_MODEL = """\
