@@ -221,6 +221,9 @@ class RuleDispatcher(cst.CSTTransformer):
                 result = replacement
                 if type(result) in _SENTINELS:  # removed or flattened: no later rule sees a node
                     break
+        if id(original_node) in self.ctx.left_in_place:
+            result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
+            # with a Flax initializer would call it with Haiku's signature)
         if node_type is cst.Call and self.ctx.analysis.constructs_module(original_node):
             self.ctx.constructions[original_node] = result
         return result

@@ -225,6 +225,10 @@ LAYERS: Mapping[str, LayerRename] = {
     ),
 }
 
+#: ``hk.MultiHeadAttention`` arguments that carry over to ``nn.MultiHeadDotProductAttention`` as they are, renamed
+#: (the sizes and initializers are translated by :mod:`h2f.rules.attention`).
+MULTI_HEAD_ATTENTION_ARGS: Mapping[str, str] = {"with_bias": "use_bias", "name": "name"}
+
 #: Haiku constructor arguments that take an initializer.
 INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
 

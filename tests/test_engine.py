@@ -156,6 +156,18 @@ def test_haiku_import_is_kept_while_something_uses_it() -> None:
     assert result.diagnostics[0].format().startswith("keys.py:3:7: H2F020 haiku.PRNGSequence")
 
 
+def test_a_layer_left_in_place_keeps_its_arguments_haiku() -> None:
+    """Not even the initializer inside it is translated: Haiku would call a Flax initializer with its own
+    ``(shape, dtype)`` signature."""
+    source = (
+        "import haiku as hk\n\n\ndef forward(x):\n"
+        '  return hk.Conv2D(4, 3, data_format="NCHW", w_init=hk.initializers.Constant(0.1))(x)\n'
+    )
+    result = migrate_source(source, path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F021"]
+
+
 def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
     """A function or a variable called ``haiku`` is the user's own, not the library: its names are left alone
     and nothing is reported about them."""

@@ -255,6 +255,33 @@ def test_conversion_error_names_transposed_kernel_paths():
     assert exc.value.mismatched == [("model/linear/w", "params/Dense_0/kernel", "shape (5, 3) vs (3, 5)")]
 
 
+def test_attention_projections_split_by_head_pair_and_convert():
+    """hk.MultiHeadAttention's ``[D, H*K]`` projections are nn.MultiHeadDotProductAttention's ``[D, H, K]`` (and
+    its output ``[H*K, D']`` is ``[H, K, D']``): converted, the Flax module computes what Haiku did, with a mask
+    and different keys and values, and the weights convert back unchanged."""
+    f = hk.without_apply_rng(
+        hk.transform(
+            lambda q, kv, mask: hk.MultiHeadAttention(2, 3, w_init=hk.initializers.VarianceScaling(1.0), model_size=5)(
+                q, kv, jnp.tanh(kv), mask
+            )
+        )
+    )
+    model = nn.MultiHeadDotProductAttention(num_heads=2, qkv_features=6, out_features=5)
+    q, kv = _arange((2, 4, 7)) / 50.0, _arange((2, 3, 7), start=-20.0) / 40.0
+    mask = jnp.tril(jnp.ones((1, 1, 4, 3), dtype=bool))
+    params = f.init(jax.random.key(0), q, kv, mask)
+    variables = model.init(jax.random.key(1), q, kv, jnp.tanh(kv), mask=mask)
+    assert ("multi_head_attention/query/w", "params/query/kernel") in param_map(params, None, variables)
+    assert ("multi_head_attention/linear/w", "params/out/kernel") in param_map(params, None, variables)
+    converted = haiku_to_linen(params, None, variables)
+    assert converted["params"]["out"]["kernel"].shape == (2, 3, 5)
+    np.testing.assert_allclose(
+        model.apply(converted, q, kv, jnp.tanh(kv), mask=mask), f.apply(params, q, kv, mask), atol=1e-6
+    )
+    back, _ = linen_to_haiku(converted, params)
+    np.testing.assert_array_equal(back["multi_head_attention/value"]["b"], params["multi_head_attention/value"]["b"])
+
+
 def test_conversion_error_lists_missing_and_extra():
     params = {
         "linear": {"w": jnp.zeros((4, 4)), "b": jnp.zeros((4,))},

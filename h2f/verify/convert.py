@@ -158,7 +158,7 @@ class LeafPair:
 
     @property
     def reshaped(self) -> bool:
-        """Whether the value changes shape (leading 1-axes squeezed/added)."""
+        """Whether the value changes shape (leading 1-axes squeezed/added, an attention projection split by head)."""
         return self.haiku.shape != self.linen.shape
 
 
@@ -315,8 +315,19 @@ def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[i:]
 
 
+def _split_by_head(haiku: tuple[int, ...], flax: tuple[int, ...]) -> bool:
+    """Whether ``flax`` is ``haiku`` with its last axis split in two (an attention projection's ``[D, H*K]`` as
+    ``[D, H, K]``, its bias ``[H*K]`` as ``[H, K]``) or its first (the output projection's ``[H*K, D']`` as
+    ``[H, K, D']``): Haiku's attention splits and joins heads by reshaping, so a reshape converts them."""
+    if len(flax) != len(haiku) + 1:
+        return False
+    return (flax[:-2] == haiku[:-1] and flax[-2] * flax[-1] == haiku[-1]) or (
+        flax[2:] == haiku[1:] and flax[0] * flax[1] == haiku[0]
+    )
+
+
 def _shape_ok(h: HaikuLeaf, l: LinenLeaf) -> bool:
-    if h.shape == l.shape:
+    if h.shape == l.shape or (h.kind == "params" and _split_by_head(h.shape, l.shape)):
         return True
     if h.squeezable and int(np.prod(h.shape)) == int(np.prod(l.shape)):
         return _squeeze_leading(h.shape) == _squeeze_leading(l.shape)
@@ -349,12 +360,14 @@ def _match_leaves(hm: _HModule, lm: _LModule) -> list[LeafPair] | None:
     return pairs
 
 
+# Modules whose leaves could pair (same kinds, same sizes: every shape _shape_ok accepts has the same number of
+# elements); _match_leaves decides.
 def _signature_h(hm: _HModule) -> tuple:
-    return tuple(sorted((h.kind == "params", _squeeze_leading(h.shape)) for h in hm.leaves))
+    return tuple(sorted((h.kind == "params", int(np.prod(h.shape))) for h in hm.leaves))
 
 
 def _signature_l(lm: _LModule) -> tuple:
-    return tuple(sorted((l.collection == "params", _squeeze_leading(l.shape)) for l in lm.leaves))
+    return tuple(sorted((l.collection == "params", int(np.prod(l.shape))) for l in lm.leaves))
 
 
 def _cost(hm: _HModule, lm: _LModule, nh: int, nl: int) -> float:
