@@ -450,21 +450,23 @@ def direct_construction(
     analysis: FileAnalysis, transform: Transform, function: cst.FunctionDef | cst.Lambda
 ) -> cst.Call | None:
     """The original module construction an ``hk.transform``-ed function amounts to: ``return Model(10)(x)``
-    where the constructor does not read the function's parameters and the call passes them all, in order."""
+    where the constructor does not read the function's parameters and the call passes them all, in order and
+    positionally (``apply`` then passes them on as they come: a keyword could name another parameter of the
+    module's ``__call__``). A Haiku layer qualifies only when called on its input alone: the other arguments of
+    Haiku's layers (``is_training``, ``mask``…) are not Flax's in the same positions."""
     body = _returned_expression(function)
     if not isinstance(body, cst.Call) or not isinstance(body.func, cst.Call):
         return None
     constructor = body.func
-    if not (analysis.is_haiku_layer_call(constructor) or analysis.local_module_class(constructor.func)):
+    layer = analysis.is_haiku_layer_call(constructor)
+    if not (layer or analysis.local_module_class(constructor.func)):
         return None
     params = _param_names(function)
-    if params is None or _mentions(constructor, params):
+    if params is None or _mentions(constructor, params) or (layer and len(body.args) != 1):
         return None
     passed = []
     for arg in body.args:
-        if arg.star or not isinstance(arg.value, cst.Name):
-            return None
-        if arg.keyword is not None and arg.keyword.value != arg.value.value:
+        if arg.star or arg.keyword is not None or not isinstance(arg.value, cst.Name):
             return None
         passed.append(arg.value.value)
     if passed != params:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from h2f.engine import Options, migrate_source
 
@@ -171,3 +172,64 @@ def test_a_dropout_model_applied_under_jax_vmap_draws_each_examples_masks_from_i
     assert 0 < kept.mean() < 1 and not np.array_equal(kept[0], kept[1])  # the same input, each key its own mask
     expected = np.broadcast_to((x @ model.linear.kernel[...] + model.linear.bias[...]) * 2, out.shape)
     np.testing.assert_allclose(out[kept], expected[kept], rtol=1e-5)
+
+
+BATCH_NORM_FUNCTION = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x, is_training):
+  return hk.BatchNorm(True, True, 0.9)(x, is_training)
+
+
+model = hk.transform_with_state(forward)
+x = jnp.arange(12, dtype=jnp.float32).reshape(4, 3)
+params, state = model.init(jax.random.PRNGKey(0), x, True)
+out, state = model.apply(params, state, None, x, True)
+out_eval, _ = model.apply(params, state, None, x, False)
+"""
+
+KEYWORD_CALL = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Scorer(hk.Module):
+  def __call__(self, query, context):
+    return hk.Linear(1)(query) - jnp.sum(context, axis=-1, keepdims=True)
+
+
+def forward(context, query):
+  return Scorer()(context=context, query=query)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+context = jnp.ones((2, 3))
+query = jnp.arange(6, dtype=jnp.float32).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), context, query)
+out = model.apply(params, context, query)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+@pytest.mark.parametrize(
+    "program",
+    [BATCH_NORM_FUNCTION, KEYWORD_CALL],
+    ids=["batch-norm-is-training-positional", "module-called-by-keyword"],
+)
+def test_a_transform_of_one_module_call_is_not_collapsed_when_apply_would_pass_arguments_differently(
+    program: str, target: str, tmp_path: Path
+) -> None:
+    """``apply(params, x, True)`` would give Flax's BatchNorm ``use_running_average=True`` (the opposite of
+    Haiku's ``is_training``), and ``apply(params, context, query)`` would pass them in the order of the function,
+    not of the keywords: the function becomes a module instead of its one call."""
+    from h2f.verify.isolate import verify_isolated
+
+    result = migrate_source(program, Options(target=target), path="m.py")
+    (tmp_path / "haiku_prog.py").write_text(program)
+    (tmp_path / "flax_prog.py").write_text(result.code)
+    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
+    assert report.passed and report.compared, str(report)
