@@ -369,6 +369,15 @@ class FileAnalysis:
                 return found[0]
         return None
 
+    def calls_of(self, construction: cst.Call) -> list[cst.Call]:
+        """The calls of the module the original ``construction`` builds that :meth:`constructor_of` traces back
+        to it (inline, through a local variable or a ``self`` attribute set in ``__init__``)."""
+        return [
+            site
+            for site in self.nodes_of(cst.Call)
+            if self.constructor_of(site.func) is construction  # type: ignore[attr-defined]
+        ]
+
     # ----- building ------------------------------------------------------------------------------------
 
     def _find_imports(self) -> None:

@@ -64,11 +64,9 @@ class MultiHeadAttention(Rule):
             return "needs exactly one of w_init and w_init_scale (Haiku raises otherwise)"
         if "value_size" in given and code_of(bound["value_size"].value) != code_of(bound["key_size"].value):
             return "with a value_size other than its key_size: Flax's attention uses one size per head"
-        for site in self.ctx.analysis.nodes_of(cst.Call):
-            if self.ctx.analysis.constructor_of(site.func) is not construction:  # type: ignore[attr-defined]
-                continue
-            called = bind_arguments(site, CALL_PARAMS)  # type: ignore[arg-type]
-            if called is None or any(arg.star for arg in site.args) or not {"query", "key", "value"} <= called.keys():  # type: ignore[attr-defined]
+        for site in self.ctx.analysis.calls_of(construction):
+            called = bind_arguments(site, CALL_PARAMS)
+            if called is None or any(arg.star for arg in site.args) or not {"query", "key", "value"} <= called.keys():
                 return "called without query, key and value or with *args/**kwargs"
         return None
 

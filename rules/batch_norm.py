@@ -10,8 +10,21 @@ from __future__ import annotations
 
 import libcst as cst
 
+from h2f.analysis import FileAnalysis
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, keyword, negate, positional, with_commas
+
+CALL_PARAMS = ("inputs", "is_training", "test_local_stats", "scale", "offset")
+
+
+def unreadable_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
+    """Why the calls of the BatchNorm ``construction`` builds have no Flax counterpart, or None: then the layer
+    stays Haiku, calls and all (a translated layer would be called with Haiku's arguments)."""
+    for site in analysis.calls_of(construction):
+        bound = bind_arguments(site, CALL_PARAMS)
+        if bound is None or "is_training" not in bound or set(bound) - {"inputs", "is_training"}:
+            return "called with test_local_stats/scale/offset, without is_training or with splats: no Flax counterpart"
+    return None
 
 
 class BatchNormCall(Rule):
@@ -26,16 +39,10 @@ class BatchNormCall(Rule):
         constructor = self.ctx.analysis.constructor_of(original_node.func)
         if constructor is None or self.ctx.haiku_name(constructor.func) != "haiku.BatchNorm":
             return None
-        if id(constructor) in self.ctx.left_in_place:
-            return None  # the layer stays a Haiku BatchNorm, so its calls keep Haiku's signature
-        bound = bind_arguments(updated_node, ("inputs", "is_training", "test_local_stats", "scale", "offset"))
-        if bound is None or "is_training" not in bound or set(bound) - {"inputs", "is_training"}:
-            self.ctx.report(
-                original_node,
-                "H2F021",
-                "BatchNorm called with test_local_stats/scale/offset or splats: no Flax counterpart; left in place",
-            )
-            return None
+        if id(constructor) in self.ctx.left_in_place or unreadable_calls(self.ctx.analysis, constructor):
+            return None  # the layer stays a Haiku BatchNorm (the layers rule said why), so its calls keep Haiku's
+        bound = bind_arguments(updated_node, CALL_PARAMS)
+        assert bound is not None  # unreadable_calls read every call
         self.ctx.report(
             constructor,
             self.code,

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import libcst as cst
 import libcst.matchers as m
+from h2f.rules.batch_norm import unreadable_calls
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
+
+#: Layers whose calls another rule rewrites: why a layer's calls cannot be, which keeps the layer Haiku.
+CALL_CHECKS = {"haiku.BatchNorm": unreadable_calls}
 
 
 class Layers(Rule):
@@ -44,6 +48,10 @@ class Layers(Rule):
                 f"{name} called with *args/**kwargs h2f cannot see into (a dict used elsewhere too, computed keys, "
                 "or keys without a Flax counterpart); left in place",
             )
+            return None
+        unreadable = CALL_CHECKS[name](self.ctx.analysis, original_node) if name in CALL_CHECKS else None
+        if unreadable is not None:
+            self.ctx.keep(original_node, self.code, f"{name} {unreadable}; left in place with its calls")
             return None
         bound = bind_arguments(plain, rename.haiku_params)
         original_bound = bind_arguments(

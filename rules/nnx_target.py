@@ -43,15 +43,20 @@ class NnxTarget(Rule):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         scratch = self.ctx.codemod.scratch
-        incomplete = [d for d in self.ctx.diagnostics if d.code in LEFT_IN_PLACE] if self.ctx.bridge else []
-        if incomplete:  # the bridge needs a complete Linen migration
-            self._report_blockers()
+        # Something a rule left Haiku: an eager NNX module cannot hold it, and the bridge needs a complete Linen
+        # migration.
+        incomplete = [d for d in self.ctx.diagnostics if d.code in LEFT_IN_PLACE and d.code != self.code]
+        if incomplete:
+            why = (
+                "the Linen migration the nnx.bridge fallback needs leaves this in place"
+                if self.ctx.bridge
+                else "this stays Haiku, which an NNX module cannot hold"
+            )
+            if self.ctx.bridge:
+                self._report_blockers()
             self.ctx.diagnostics.extend(
                 dataclasses.replace(
-                    d,
-                    code=self.code,
-                    message=f"the Linen migration the nnx.bridge fallback needs leaves this in place ({d.code}: {d.message}); file left in place",
-                    severity="warning",
+                    d, code=self.code, message=f"{why} ({d.code}: {d.message}); file left in place", severity="warning"
                 )
                 for d in incomplete
             )

@@ -168,6 +168,35 @@ def test_a_layer_left_in_place_keeps_its_arguments_haiku() -> None:
     assert [d.code for d in result.diagnostics] == ["H2F021"]
 
 
+def test_a_batch_norm_whose_calls_flax_cannot_express_stays_haiku_calls_and_all() -> None:
+    source = (
+        "import haiku as hk\n\n\ndef forward(x, is_training):\n"
+        "  bn = hk.BatchNorm(True, True, 0.9)\n"
+        "  return bn(x, is_training) + bn(x, is_training, test_local_stats=False)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:5:8: H2F021 haiku.BatchNorm called with test_local_stats/scale/offset, without is_training or with "
+        "splats: no Flax counterpart; left in place with its calls"
+    ]
+
+
+def test_nnx_leaves_a_file_where_a_rule_keeps_haiku_code_untouched() -> None:
+    """An eager NNX module cannot hold a Haiku layer: the whole file stays, and says why."""
+    source = (
+        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n\n\ndef forward(tokens):\n"
+        "  return hk.Embed(embedding_matrix=jnp.ones((6, 4)))(tokens)\n\n\nmodel = hk.transform(forward)\n"
+        "params = model.init(jax.random.PRNGKey(0), jnp.zeros(2, int))\n"
+    )
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:7:10: H2F100 this stays Haiku, which an NNX module cannot hold (H2F021: haiku.Embed(embedding_matrix=...) "
+        "has no faithful Flax counterpart; left in place); file left in place"
+    ]
+
+
 def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
     """A function or a variable called ``haiku`` is the user's own, not the library: its names are left alone
     and nothing is reported about them."""
