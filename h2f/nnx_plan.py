@@ -161,6 +161,15 @@ class Unit:
         return bool(self.submodules) or self.stores_rngs or (self.base is not None and self.base.needs_rngs)
 
     @property
+    def constructor_defaults(self) -> dict[str, cst.BaseExpression]:
+        """The default values of the Haiku constructor's parameters that have one."""
+        init = self.info.init if self.info is not None else None
+        if init is None:
+            return self.base.constructor_defaults if self.base is not None else {}
+        params = [*init.params.params[1:], *init.params.kwonly_params]
+        return {p.name.value: p.default for p in params if p.default is not None}
+
+    @property
     def constructor_params(self) -> list[str]:
         """The Haiku constructor's parameters, without ``self`` and ``name``."""
         init = self.info.init if self.info is not None else None
@@ -1469,6 +1478,15 @@ class NnxPlan:
             for attribute, parameter in child.stored.items():
                 if parameter in bound:
                     bindings[f"self.{attribute}"] = argument_width(bound[parameter].value)
+            defaults = child.constructor_defaults
+            for parameter in child.constructor_params:  # a width read in __init__ from the parameter itself
+                if parameter in (INPUT, FLAT, IN_DTYPE):
+                    continue
+                if parameter in bound:
+                    bindings[parameter] = argument_width(bound[parameter].value)
+                else:
+                    default = defaults.get(parameter)
+                    bindings[parameter] = code_of(default) if isinstance(default, cst.Integer) else None
             return substitute(returned, bindings)
 
         def output_dtype(given: Dtype) -> Dtype:

@@ -654,7 +654,8 @@ def output_width(
 
 
 def substitute(width: Width, bindings: dict[str, Width]) -> Width:
-    """Rewrite a width in a child's terms (``self.features``, :data:`INPUT`) into its parent's terms."""
+    """Rewrite a width in a child's terms (``self.features``, :data:`INPUT`, a constructor parameter) into its
+    parent's terms: each name ``bindings`` has is replaced (by its width there, None: unknown)."""
     if isinstance(width, tuple):
         return tuple(substitute(part, bindings) for part in width)
     if width is None:
@@ -677,17 +678,20 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
             return updated
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
+            attributes.add(id(node.attr))  # ``x.width`` names no variable
             return not m.matches(node.value, m.Name("self"))
 
         def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
             nonlocal missing
-            if original.value == INPUT:
-                value = bindings.get(INPUT)
+            if original.value in bindings and id(original) not in attributes:
+                value = bindings[original.value]
                 if not isinstance(value, str):
                     missing = True
                     return updated
                 return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
             return updated
+
+    attributes: set[int] = set()
 
     result = fast_transform(tree, _Substitute(), TOKENS)
     return None if missing else code_of(result)

@@ -45,7 +45,12 @@ class NnxTarget(Rule):
         scratch = self.ctx.codemod.scratch
         # Something a rule left Haiku: an eager NNX module cannot hold it, and the bridge needs a complete Linen
         # migration.
-        incomplete = [d for d in self.ctx.diagnostics if d.code in LEFT_IN_PLACE and d.code != self.code]
+        refused_at = {(d.line, d.col) for d in self.ctx.diagnostics if d.code == self.code}
+        incomplete = [
+            d
+            for d in self.ctx.diagnostics
+            if d.code in LEFT_IN_PLACE and d.code != self.code and (d.line, d.col) not in refused_at
+        ]
         if incomplete:
             why = (
                 "the Linen migration the nnx.bridge fallback needs leaves this in place"

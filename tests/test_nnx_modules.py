@@ -539,3 +539,35 @@ def test_a_width_read_of_a_value_whose_width_differs_by_path_or_is_unknown_is_re
         assert result.code == source
         messages = [d.message for d in result.diagnostics]
         assert any("Net.__call__ builds a submodule from its own arguments (x)" in message for message in messages)
+
+
+WIDTH_PARAMETER_MODEL = """\
+import haiku as hk
+
+
+class Block(hk.Module):
+  def __init__(self, width: int, depth: int = 3, name=None):
+    super().__init__(name=name)
+    self.proj = hk.Linear(width * depth)
+
+  def __call__(self, x):
+    return self.proj(x)
+
+
+class Net(hk.Module):
+  def __call__(self, x):
+    x = Block(5)(x)
+    x = Block(2, depth=1)(x)
+    return hk.Linear(1)(x)
+"""
+
+
+def test_a_child_whose_output_width_is_its_constructor_parameter_gives_the_argument_it_was_built_with() -> None:
+    """``Block(5)`` outputs ``width * depth`` features: 15 here (the default depth), then 2."""
+    result = migrate_source(WIDTH_PARAMETER_MODEL, Options(target="nnx"), path="m.py")
+    assert (
+        "    self.block_1 = Block(5 * 3, 2, depth=1, rngs=rngs)\n    self.linear = nnx.Linear(2 * 1, 1, rngs=rngs)\n"
+        in (result.code)
+    )
+    net = _run(WIDTH_PARAMETER_MODEL)["Net"](4, rngs=nnx.Rngs(0))
+    assert net(jnp.ones((2, 4))).shape == (2, 1)
