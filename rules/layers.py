@@ -16,12 +16,29 @@ import libcst.matchers as m
 from h2f.rules.batch_norm import unreadable_calls
 from h2f.rules.initializers import adapt_initializer
 
+from h2f.analysis import FileAnalysis
 from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
-#: Layers whose calls another rule rewrites: why a layer's calls cannot be, which keeps the layer Haiku.
-CALL_CHECKS = {"haiku.BatchNorm": unreadable_calls}
+
+def input_only_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
+    """Why the calls of the layer ``construction`` builds pass more than its input (Haiku's ``precision=``,
+    LayerNorm's ``scale``/``offset``, MLP's ``dropout_rate``/``rng``), which Flax's calls do not take; or None."""
+    for site in analysis.calls_of(construction):
+        if len(site.args) != 1 or site.args[0].star or site.args[0].keyword is not None:
+            given = ", ".join(code_of(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for arg in site.args)
+            return f"called with arguments besides its input ({given}), which Flax's call does not take"
+    return None
+
+
+def _any_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
+    return None  # nn.Sequential passes further arguments to its first layer, as hk.Sequential does
+
+
+#: Why a layer's calls have no Flax counterpart, which keeps the layer Haiku with its calls (by default: they
+#: pass more than the input). BatchNorm's calls are rewritten by :mod:`h2f.rules.batch_norm`.
+CALL_CHECKS = {"haiku.BatchNorm": unreadable_calls, "haiku.Sequential": _any_calls}
 
 
 class Layers(Rule):
@@ -49,7 +66,7 @@ class Layers(Rule):
                 "or keys without a Flax counterpart); left in place",
             )
             return None
-        unreadable = CALL_CHECKS[name](self.ctx.analysis, original_node) if name in CALL_CHECKS else None
+        unreadable = CALL_CHECKS.get(name, input_only_calls)(self.ctx.analysis, original_node)
         if unreadable is not None:
             self.ctx.keep(original_node, self.code, f"{name} {unreadable}; left in place with its calls")
             return None

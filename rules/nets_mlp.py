@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 from h2f.rules.initializers import adapt_initializer
+from h2f.rules.layers import input_only_calls
 
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
@@ -31,22 +32,21 @@ class NetsMLP(Rule):
             return None
         bound = bind_arguments(updated_node, _MLP_PARAMS)
         original = bind_arguments(original_node, _MLP_PARAMS)
-        parent = self.ctx.analysis.parents.get(original_node)
-        if isinstance(parent, cst.Call) and parent.func is original_node and len(parent.args) > 1:
-            self.ctx.report(
+        if input_only_calls(self.ctx.analysis, original_node) is not None:
+            self.ctx.keep(
                 original_node,
                 self.code,
                 "hk.nets.MLP called with dropout_rate/rng: no Linen counterpart; left in place",
             )
             return None
         if bound is None or original is None or "output_sizes" not in bound:
-            self.ctx.report(original_node, self.code, "hk.nets.MLP with *args/**kwargs; left in place")
+            self.ctx.keep(original_node, self.code, "hk.nets.MLP with *args/**kwargs; left in place")
             return None
         sizes = bound["output_sizes"].value
         if not isinstance(sizes, (cst.List, cst.Tuple)) or any(
             isinstance(e, cst.StarredElement) for e in sizes.elements
         ):
-            self.ctx.report(
+            self.ctx.keep(
                 original_node, self.code, "hk.nets.MLP whose output_sizes is not a literal list; left in place"
             )
             return None

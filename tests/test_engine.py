@@ -182,6 +182,23 @@ def test_a_batch_norm_whose_calls_flax_cannot_express_stays_haiku_calls_and_all(
     ]
 
 
+@pytest.mark.parametrize(
+    ("construction", "call"),
+    [
+        ("hk.Linear(3)", "layer(x, precision=jax.lax.Precision.HIGHEST)"),
+        ("hk.nets.MLP([4, 2])", "layer(x, dropout_rate=0.5, rng=hk.next_rng_key())"),
+    ],
+    ids=["linear-precision", "mlp-dropout"],
+)
+def test_a_layer_called_with_more_than_its_input_stays_haiku(construction: str, call: str) -> None:
+    """Flax's layers take their input alone: the layer (held in a variable here) and its calls stay Haiku."""
+    source = f"import haiku as hk\nimport jax\n\n\ndef forward(x):\n  layer = {construction}\n  return {call}\n"
+    result = migrate_source(source, path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F021"]
+    assert result.diagnostics[0].format().startswith("m.py:6:11: H2F021")
+
+
 def test_nnx_leaves_a_file_where_a_rule_keeps_haiku_code_untouched() -> None:
     """An eager NNX module cannot hold a Haiku layer: the whole file stays, and says why."""
     source = (
