@@ -229,6 +229,13 @@ LAYERS: Mapping[str, LayerRename] = {
 #: (the sizes and initializers are translated by :mod:`h2f.rules.attention`).
 MULTI_HEAD_ATTENTION_ARGS: Mapping[str, str] = {"with_bias": "use_bias", "name": "name"}
 
+#: ``hk.Embed`` attributes → ``nn.Embed``'s (and ``nnx.Embed``'s).
+EMBED_ATTRIBUTES: Mapping[str, str] = {
+    "embeddings": "embedding",
+    "vocab_size": "num_embeddings",
+    "embed_dim": "features",
+}
+
 #: Haiku constructor arguments that take an initializer.
 INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
 

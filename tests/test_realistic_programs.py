@@ -233,3 +233,35 @@ def test_a_transform_of_one_module_call_is_not_collapsed_when_apply_would_pass_a
     (tmp_path / "flax_prog.py").write_text(result.code)
     report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
     assert report.passed and report.compared, str(report)
+
+
+TIED_EMBEDDING = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(tokens):
+  embed = hk.Embed(5, 3)
+  return embed(tokens) @ embed.embeddings.T / embed.embed_dim
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+tokens = jnp.array([0, 4], dtype=jnp.int32)
+params = model.init(jax.random.PRNGKey(0), tokens)
+out = model.apply(params, tokens)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_an_embedding_table_read_for_tied_output_weights_is_flaxs(target: str, tmp_path: Path) -> None:
+    """``embed.embeddings`` is Flax's ``embedding`` (``embedding[...]``, an ``nnx.Param``, on NNX), ``embed_dim`` its
+    ``features``."""
+    from h2f.verify.isolate import verify_isolated
+
+    result = migrate_source(TIED_EMBEDDING, Options(target=target), path="m.py")
+    assert "embed.embedding" in result.code and "embed.features" in result.code
+    (tmp_path / "haiku_prog.py").write_text(TIED_EMBEDDING)
+    (tmp_path / "flax_prog.py").write_text(result.code)
+    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
+    assert report.passed and report.compared, str(report)
