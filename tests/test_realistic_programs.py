@@ -10,6 +10,17 @@ import pytest
 
 from h2f.engine import Options, migrate_source
 
+
+def _assert_verified(program: str, migrated: str, tmp_path: Path) -> None:
+    """``h2f verify`` (in child processes, as the command runs it) passes on the program and its migration."""
+    from h2f.verify.isolate import verify_isolated
+
+    (tmp_path / "haiku_prog.py").write_text(program)
+    (tmp_path / "flax_prog.py").write_text(migrated)
+    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
+    assert report.passed and report.compared, str(report)
+
+
 RL_AGENT = """\
 from typing import NamedTuple
 
@@ -54,13 +65,8 @@ def test_a_bridged_model_applied_under_jax_vmap_computes_the_batched_outputs() -
 
 def test_a_namedtuple_output_defined_in_the_program_is_verified(tmp_path: Path) -> None:
     """The verifier's child processes return the outputs of both programs, here a NamedTuple of the script's own."""
-    from h2f.verify.isolate import verify_isolated
-
     result = migrate_source(RL_AGENT, Options(target="linen"), path="m.py")
-    (tmp_path / "haiku_prog.py").write_text(RL_AGENT)
-    (tmp_path / "linen_prog.py").write_text(result.code)
-    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
-    assert report.passed and report.compared, str(report)
+    _assert_verified(RL_AGENT, result.code, tmp_path)
 
 
 SHARED_ENCODER = """\
@@ -132,14 +138,9 @@ value = loss.apply(params, x, labels)
 
 def test_a_transformed_function_whose_layers_a_helper_builds_is_compact_and_verified(tmp_path: Path) -> None:
     """Linen: the layers are built by a function the transformed one calls, so its module's __call__ is compact."""
-    from h2f.verify.isolate import verify_isolated
-
     result = migrate_source(HELPER_FUNCTION, Options(target="linen"), path="m.py")
     assert not result.diagnostics, result.diagnostics
-    (tmp_path / "haiku_prog.py").write_text(HELPER_FUNCTION)
-    (tmp_path / "linen_prog.py").write_text(result.code)
-    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "linen_prog.py")
-    assert report.passed and report.compared, str(report)
+    _assert_verified(HELPER_FUNCTION, result.code, tmp_path)
 
 
 DROPOUT_PER_EXAMPLE = """\
@@ -226,13 +227,8 @@ def test_a_transform_of_one_module_call_is_not_collapsed_when_apply_would_pass_a
     """``apply(params, x, True)`` would give Flax's BatchNorm ``use_running_average=True`` (the opposite of
     Haiku's ``is_training``), and ``apply(params, context, query)`` would pass them in the order of the function,
     not of the keywords: the function becomes a module instead of its one call."""
-    from h2f.verify.isolate import verify_isolated
-
     result = migrate_source(program, Options(target=target), path="m.py")
-    (tmp_path / "haiku_prog.py").write_text(program)
-    (tmp_path / "flax_prog.py").write_text(result.code)
-    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
-    assert report.passed and report.compared, str(report)
+    _assert_verified(program, result.code, tmp_path)
 
 
 TIED_EMBEDDING = """\
@@ -257,11 +253,6 @@ out = model.apply(params, tokens)
 def test_an_embedding_table_read_for_tied_output_weights_is_flaxs(target: str, tmp_path: Path) -> None:
     """``embed.embeddings`` is Flax's ``embedding`` (``embedding[...]``, an ``nnx.Param``, on NNX), ``embed_dim`` its
     ``features``."""
-    from h2f.verify.isolate import verify_isolated
-
     result = migrate_source(TIED_EMBEDDING, Options(target=target), path="m.py")
     assert "embed.embedding" in result.code and "embed.features" in result.code
-    (tmp_path / "haiku_prog.py").write_text(TIED_EMBEDDING)
-    (tmp_path / "flax_prog.py").write_text(result.code)
-    report = verify_isolated(tmp_path / "haiku_prog.py", tmp_path / "flax_prog.py")
-    assert report.passed and report.compared, str(report)
+    _assert_verified(TIED_EMBEDDING, result.code, tmp_path)
