@@ -372,11 +372,16 @@ class FileAnalysis:
     def calls_of(self, construction: cst.Call) -> list[cst.Call]:
         """The calls of the module the original ``construction`` builds that :meth:`constructor_of` traces back
         to it (inline, through a local variable or a ``self`` attribute set in ``__init__``)."""
-        return [
-            site
-            for site in self.nodes_of(cst.Call)
-            if self.constructor_of(site.func) is construction  # type: ignore[attr-defined]
-        ]
+        return self._calls_by_construction.get(id(construction), [])
+
+    @functools.cached_property
+    def _calls_by_construction(self) -> dict[int, list[cst.Call]]:
+        index: dict[int, list[cst.Call]] = {}
+        for site in self.nodes_of(cst.Call):
+            constructor = self.constructor_of(site.func)  # type: ignore[attr-defined]
+            if constructor is not None:
+                index.setdefault(id(constructor), []).append(site)  # type: ignore[arg-type]
+        return index
 
     # ----- building ------------------------------------------------------------------------------------
 
