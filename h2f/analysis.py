@@ -93,6 +93,9 @@ class FileAnalysis:
         self.transforms: dict[str, Transform] = {}
         self._by_name: dict[str, Transform | None] = {}  # None: bound to different transforms in different places
         self.functions: dict[str, cst.FunctionDef] = {}
+        #: Functions of this file a transform runs through an expression h2f cannot see into (``functools.partial``)
+        #: → that expression: they stay Haiku.
+        self.wrapped_functions: dict[int, cst.BaseExpression] = {}
         #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
         #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
@@ -527,6 +530,12 @@ class FileAnalysis:
             definition = function
         else:
             definition = self.function_named(function) if isinstance(function, cst.Name) else None
+        if definition is None:  # ``hk.transform(functools.partial(forward, ...))``: Haiku runs ``forward``
+            self.wrapped_functions.update(
+                (id(found), function)
+                for n in self.subtree(function)
+                if isinstance(n, cst.Name) and (found := self.function_named(n)) is not None
+            )
         transform = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
         self._register(transform, node.targets[0].target)
 

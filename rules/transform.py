@@ -41,6 +41,15 @@ class TransformRule(Rule):
 
     # ----- the transformed function ------------------------------------------------------------------
 
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        wrapper = self.ctx.analysis.wrapped_functions.get(id(node))
+        if wrapper is not None:
+            self.ctx.keep(
+                node,
+                self.code,
+                f"{node.name.value} is transformed as {code_of(wrapper)}, which h2f cannot see into; left in place",
+            )
+
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel | None:
@@ -215,7 +224,9 @@ class TransformRule(Rule):
             self.ctx.report(
                 original,
                 self.code,
-                f"cannot see the function {transform.function_name!r} that is transformed; left in place",
+                f"cannot see the function {transform.function_name!r} that is transformed; left in place"
+                if transform.function_name
+                else "cannot see the function that is transformed; left in place",
             )
             return None
         construction = self._direct_construction(transform, function)

@@ -213,6 +213,22 @@ def test_nnx_leaves_a_file_where_a_rule_keeps_haiku_code_untouched() -> None:
     ]
 
 
+def test_a_function_transformed_through_functools_partial_stays_haiku() -> None:
+    """Haiku's transform still runs ``forward``: its layers must stay Haiku's (they used to become nn.Dense)."""
+    source = (
+        "import functools\n\nimport haiku as hk\n\n\ndef forward(x, num_classes):\n"
+        "  return hk.Linear(num_classes)(x)\n\n\n"
+        "model = hk.transform(functools.partial(forward, num_classes=3))\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:6:1: H2F040 forward is transformed as functools.partial(forward, num_classes=3), which h2f cannot see "
+        "into; left in place",
+        "m.py:10:1: H2F040 cannot see the function that is transformed; left in place",
+    ]
+
+
 def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
     """A function or a variable called ``haiku`` is the user's own, not the library: its names are left alone
     and nothing is reported about them."""
