@@ -571,3 +571,25 @@ def test_a_child_whose_output_width_is_its_constructor_parameter_gives_the_argum
     )
     net = _run(WIDTH_PARAMETER_MODEL)["Net"](4, rngs=nnx.Rngs(0))
     assert net(jnp.ones((2, 4))).shape == (2, 1)
+
+
+def test_a_norm_with_parameters_over_several_axes_leaves_the_file() -> None:
+    """``nnx.LayerNorm`` holds a scale of one width: ``param_axis=(1, 2)`` has no NNX counterpart (Linen has one)."""
+    source = """\
+import haiku as hk
+import jax
+
+
+def forward(x):
+  return hk.LayerNorm(axis=(1, 2), create_scale=True, create_offset=True, param_axis=(1, 2))(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((2, 6, 4)))
+"""
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.code for d in result.diagnostics] == ["H2F100"]
+    assert "haiku.LayerNorm with parameters over axes other than the last ((1, 2))" in result.diagnostics[0].message
+    linen = migrate_source(source, Options(target="linen"), path="m.py")
+    assert "feature_axes=(1, 2)" in linen.code
