@@ -153,6 +153,36 @@ class TransformRule(Rule):
             return construction
         return expr(f"{self.ctx.analysis.generated_class_name(function)}()")
 
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> None:
+        """Report ``params["linear"]``: a Haiku module path read from what ``init`` returned, which Flax's tree
+        names differently (``Dense_0``; the NNX target's state by attribute)."""
+        key = original_node.slice[0].slice if len(original_node.slice) == 1 else None
+        if not (isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)):
+            return None
+        if not isinstance(original_node.value, cst.Name) or self._init_result(original_node.value) is None:
+            return None
+        self.ctx.report(
+            original_node,
+            self.code,
+            f"{code_of(original_node)} reads a Haiku module path of the parameters or state: Flax names its modules "
+            "differently (`h2f verify` prints how they correspond); rewrite it by hand",
+        )
+        return None
+
+    def _init_result(self, name: cst.Name) -> Transform | None:
+        """The transform whose ``init`` bound ``name`` (``params = model.init(...)``, ``params, state = ...``)."""
+        scope = self.ctx.analysis.scopes.get(name)
+        assignments = list(scope[name.value]) if scope is not None and name.value in scope else []
+        if len(assignments) != 1:
+            return None
+        target = getattr(assignments[0], "node", None)
+        statement = target
+        while statement is not None and not isinstance(statement, cst.Assign):
+            statement = self.ctx.analysis.parents.get(statement)
+        if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
+            return None
+        return self._migrated(self.ctx.analysis.method_of(statement.value.func, "init"))
+
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
         if self.ctx.bridge or not is_name_attribute(original_node, "init", "apply"):

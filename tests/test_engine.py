@@ -229,6 +229,21 @@ def test_a_function_transformed_through_functools_partial_stays_haiku() -> None:
     ]
 
 
+def test_a_haiku_module_path_read_from_the_parameters_is_reported() -> None:
+    source = (
+        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n\n\ndef forward(x):\n  return hk.Linear(2)(x)\n\n\n"
+        "model = hk.without_apply_rng(hk.transform(forward))\n"
+        "params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))\n"
+        'kernel = params["linear"]["w"]\n'
+    )
+    result = migrate_source(source, path="m.py")
+    assert 'kernel = params["linear"]["w"]\n' in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        'm.py:12:10: H2F040 params["linear"] reads a Haiku module path of the parameters or state: Flax names its '
+        "modules differently (`h2f verify` prints how they correspond); rewrite it by hand"
+    ]
+
+
 def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
     """A function or a variable called ``haiku`` is the user's own, not the library: its names are left alone
     and nothing is reported about them."""
