@@ -372,6 +372,11 @@ class FileAnalysis:
                 return found[0]
         return None
 
+    def layer_of(self, callee: cst.BaseExpression, api: str) -> cst.Call | None:
+        """The construction of the Haiku layer ``api`` (``haiku.BatchNorm``) that ``callee`` names, or None."""
+        constructor = self.constructor_of(callee)
+        return constructor if constructor is not None and self.haiku_name(constructor.func) == api else None
+
     def calls_of(self, construction: cst.Call) -> list[cst.Call]:
         """The calls of the module the original ``construction`` builds that :meth:`constructor_of` traces back
         to it (inline, through a local variable or a ``self`` attribute set in ``__init__``)."""

@@ -119,7 +119,8 @@ class MigrationContext:
             self.diagnostics.append(diagnostic)
 
     def keep(self, node: cst.CSTNode, code: str, message: str) -> None:
-        """Leave the original ``node`` as it is, and say why (``message`` should end with "left in place")."""
+        """Leave the original ``node`` exactly as it is, its children too (the dispatcher restores it when it leaves
+        the node), and say why (``message`` should end with "left in place")."""
         self.left_in_place.add(id(node))
         self.report(node, code, message)
 

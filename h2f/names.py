@@ -381,12 +381,14 @@ class NnxLayer:
     """How a Haiku layer, once :data:`LAYERS` made it a Linen call, becomes a Flax NNX layer.
 
     ``width_argument`` is the NNX parameter for the input width (passed first, positionally; None when the
-    layer needs none); ``renames`` maps Linen keywords onto NNX's. Every NNX layer also takes ``rngs``.
+    layer needs none); ``renames`` maps Linen keywords onto NNX's; ``only`` maps Linen keywords the NNX layer
+    cannot follow to the one value it can (the source text). Every NNX layer also takes ``rngs``.
     """
 
     nnx: str
     width_argument: str | None
     renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    only: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 _NNX_CONV = NnxLayer("Conv", "in_features", {"features": "out_features"})
@@ -398,8 +400,9 @@ NNX_LAYERS: Mapping[str, NnxLayer] = {
     "haiku.Conv1D": _NNX_CONV,
     "haiku.Conv2D": _NNX_CONV,
     "haiku.Conv3D": _NNX_CONV,
-    "haiku.LayerNorm": NnxLayer("LayerNorm", "num_features"),
-    "haiku.RMSNorm": NnxLayer("RMSNorm", "num_features"),
+    # Their scale and offset hold one width: parameters over several axes (``param_axis=(1, 2)``) they cannot.
+    "haiku.LayerNorm": NnxLayer("LayerNorm", "num_features", only={"feature_axes": "-1"}),
+    "haiku.RMSNorm": NnxLayer("RMSNorm", "num_features", only={"feature_axes": "-1"}),
     "haiku.GroupNorm": NnxLayer("GroupNorm", "num_features"),
     "haiku.Embed": NnxLayer("Embed", None),
     "haiku.BatchNorm": NnxLayer("BatchNorm", "num_features"),

@@ -7,6 +7,10 @@ metadata, such as qualified names, the rule may query through :class:`~h2f.conte
 the node as already rewritten by inner nodes and earlier rules (the original node itself when nothing inside it
 changed: :func:`h2f.traversal.fast_transform`); it returns a replacement or ``None`` to leave the node to the
 next rule. Rules never see whitespace or punctuation nodes unless one of them has a hook for their type.
+
+A rule that cannot translate a node faithfully calls ``ctx.keep(node, code, message)`` (from the node's ``visit_``
+hook or its ``leave_`` hook): the node then goes into the output exactly as it was, children included, whatever
+the rules made of them; on the NNX target the whole file stays as it was (:mod:`h2f.rules.nnx_target`).
 """
 
 from __future__ import annotations

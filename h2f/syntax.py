@@ -116,6 +116,11 @@ def is_docstring(statement: cst.CSTNode) -> bool:
     )
 
 
+def is_keyword(arg: cst.Arg, name: str) -> bool:
+    """Whether ``arg`` is passed as ``name=...``."""
+    return arg.keyword is not None and arg.keyword.value == name
+
+
 def is_none(node: cst.BaseExpression | None) -> bool:
     """Whether ``node`` is the literal ``None``."""
     return isinstance(node, cst.Name) and node.value == "None"

@@ -42,8 +42,8 @@ class MultiHeadAttention(Rule):
                 self.ctx.keep(original_node, self.code, f"{API} {problem}; left in place with its calls")
                 return None
             return self._construction(original_node, updated_node)
-        constructor = self.ctx.analysis.constructor_of(original_node.func)
-        if constructor is None or self.ctx.haiku_name(constructor.func) != API or self._untranslatable(constructor):
+        constructor = self.ctx.analysis.layer_of(original_node.func, API)
+        if constructor is None or self._untranslatable(constructor):
             return None
         bound = bind_arguments(updated_node, CALL_PARAMS)
         assert bound is not None  # _untranslatable read every call

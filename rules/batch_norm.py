@@ -36,8 +36,8 @@ class BatchNormCall(Rule):
     order = 30
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
-        constructor = self.ctx.analysis.constructor_of(original_node.func)
-        if constructor is None or self.ctx.haiku_name(constructor.func) != "haiku.BatchNorm":
+        constructor = self.ctx.analysis.layer_of(original_node.func, "haiku.BatchNorm")
+        if constructor is None:
             return None
         if id(constructor) in self.ctx.left_in_place or unreadable_calls(self.ctx.analysis, constructor):
             return None  # the layer stays a Haiku BatchNorm (the layers rule said why), so its calls keep Haiku's

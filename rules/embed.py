@@ -25,10 +25,8 @@ class EmbedAttributes(Rule):
         renamed = EMBED_ATTRIBUTES.get(original_node.attr.value)
         if renamed is None or isinstance(original_node.value, cst.Call):
             return None  # (``hk.Embed(...)(ids)`` is a call of the layer, not an attribute of it)
-        constructor = self.ctx.analysis.constructor_of(original_node.value)
-        if constructor is None or self.ctx.haiku_name(constructor.func) != "haiku.Embed":
-            return None
-        if id(constructor) in self.ctx.left_in_place:
+        constructor = self.ctx.analysis.layer_of(original_node.value, "haiku.Embed")
+        if constructor is None or id(constructor) in self.ctx.left_in_place:
             return None
         attribute = updated_node.with_changes(attr=cst.Name(renamed))
         if renamed == "embedding" and self.ctx.eager_nnx:

@@ -41,15 +41,16 @@ class NnxConstructions(Rule):
         updated_node = with_widths(updated_node, plan.read_widths.get(id(original_node), {}))  # type: ignore[assignment]
         layer = self.ctx.analysis.is_haiku_layer_call(original_node)
         if layer is not None:
-            axes = next((arg.value for arg in updated_node.args if _is_keyword(arg, "feature_axes")), None)
-            if axes is not None and code_of(axes) != "-1":
-                self.ctx.keep(
-                    original_node,
-                    self.code,
-                    f"{layer} with parameters over axes other than the last ({code_of(axes)}): NNX's norm layers "
-                    "hold one width; left in place",
-                )
-                return None
+            for arg in updated_node.args:
+                allowed = NNX_LAYERS[layer].only.get(arg.keyword.value if arg.keyword is not None else "")
+                if allowed is not None and code_of(arg.value) != allowed:
+                    self.ctx.keep(
+                        original_node,
+                        self.code,
+                        f"{layer} with parameters over axes other than the last ({code_of(arg.value)}): NNX's norm "
+                        "layers hold one width; left in place",
+                    )
+                    return None
             return self._layer(layer, original_node, updated_node, width)
         unit = plan.classes[original_node.func.value]  # type: ignore[attr-defined]
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args if not _is_name(arg)]
@@ -120,10 +121,6 @@ def _features(linen_call: cst.Call) -> str | None:
         if arg.keyword is not None and arg.keyword.value == "features":
             return code_of(arg.value)
     return code_of(linen_call.args[0].value) if linen_call.args and linen_call.args[0].keyword is None else None
-
-
-def _is_keyword(arg: cst.Arg, name: str) -> bool:
-    return arg.keyword is not None and arg.keyword.value == name
 
 
 def _required(width: str | None, what: str = "width") -> str:

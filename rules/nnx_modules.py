@@ -29,6 +29,7 @@ from h2f.syntax import (
     code_of,
     expr,
     is_docstring,
+    is_keyword,
     keyword,
     one_argument_per_line,
     positional,
@@ -350,7 +351,7 @@ class NnxModules(Rule):
         expression = statement.body[0]
         init_call = expression.value  # type: ignore[attr-defined]
         args = [
-            arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init_call.args if not _is_keyword(arg, "name")
+            arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in init_call.args if not is_keyword(arg, "name")
         ]
         position = (
             0 if m.matches(init_call.func, m.Attribute(m.Call(m.Name("super")))) else 1
@@ -421,10 +422,6 @@ def dataclass_init(fields: list[cst.AnnAssign]) -> cst.FunctionDef:
 def _takes_input(unit: Unit) -> bool:
     """Whether the constructor takes something of the module's input (its width, flattened size or dtype)."""
     return unit.needs_input or unit.needs_size or unit.needs_dtype
-
-
-def _is_keyword(arg: cst.Arg, name: str) -> bool:
-    return arg.keyword is not None and arg.keyword.value == name
 
 
 def _forwarding_init(unit: Unit) -> cst.FunctionDef:

@@ -256,3 +256,31 @@ def test_an_embedding_table_read_for_tied_output_weights_is_flaxs(target: str, t
     result = migrate_source(TIED_EMBEDDING, Options(target=target), path="m.py")
     assert "embed.embedding" in result.code and "embed.features" in result.code
     _assert_verified(TIED_EMBEDDING, result.code, tmp_path)
+
+
+ATTENTION_COMPUTED_SIZE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+MODEL_SIZE = None  # Haiku then projects to num_heads * key_size
+
+
+def forward(x):
+  attention = hk.MultiHeadAttention(2, 3, w_init=hk.initializers.VarianceScaling(1.0), model_size=MODEL_SIZE)
+  return attention(query=x, key=x, value=jnp.tanh(x))
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.linspace(-1.0, 1.0, 2 * 4 * 5).reshape(2, 4, 5)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_an_attention_whose_model_size_is_computed_keeps_haikus_fallback(tmp_path: Path) -> None:
+    """``model_size=MODEL_SIZE`` (None here) becomes ``out_features=MODEL_SIZE or 6``: the program, run, projects to
+    ``num_heads * key_size`` as Haiku does (Flax alone would take the query's width, 5)."""
+    result = migrate_source(ATTENTION_COMPUTED_SIZE, Options(target="linen"), path="m.py")
+    assert "out_features=MODEL_SIZE or 6" in result.code
+    _assert_verified(ATTENTION_COMPUTED_SIZE, result.code, tmp_path)
