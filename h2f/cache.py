@@ -190,8 +190,9 @@ class StatFront:
         except (OSError, ValueError):
             entries = {}
         self._entries: dict[str, list[Any]] = entries if isinstance(entries, dict) else {}
-        #: The facts this run already established (the index and the migration both ask about every file).
-        self._facts: dict[str, SourceFacts] = {}
+        #: The facts this run already established (the index and the migration both ask about every file), by
+        #: the path as given.
+        self._facts: dict[Path, SourceFacts] = {}
 
     def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
         """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
@@ -202,7 +203,7 @@ class StatFront:
         with open(file, "rb") as handle:
             status = os.fstat(handle.fileno())  # before reading: a later write changes the signature recorded
             raw = handle.read()
-        facts = self._facts[os.path.abspath(file)] = SourceFacts.of(raw)
+        facts = self._facts[file] = SourceFacts.of(raw)
         if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
             self._entries[os.path.abspath(file)] = [_signature(status), facts.haiku, sorted(facts.imports)]
             self._changed = True
@@ -211,17 +212,16 @@ class StatFront:
     def known(self, file: Path) -> SourceFacts | None:
         """The facts of ``file`` this run read, or those recorded for it if its stat signature is still the one
         recorded with them."""
-        key = os.path.abspath(file)
-        facts = self._facts.get(key)
+        facts = self._facts.get(file)
         if facts is not None:
             return facts
-        entry = self._entries.get(key)
+        entry = self._entries.get(os.path.abspath(file))
         if entry is None:
             return None
         try:
             if entry[0] != _signature(os.stat(file)):
                 return None
-            facts = self._facts[key] = SourceFacts(bool(entry[1]), frozenset(map(str, entry[2])))
+            facts = self._facts[file] = SourceFacts(bool(entry[1]), frozenset(map(str, entry[2])))
             return facts
         except (OSError, IndexError, TypeError, ValueError, AttributeError):
             return None

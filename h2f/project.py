@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -47,15 +48,17 @@ class ExportedTransform:
 ProjectIndex = Mapping[str, ExportedTransform]
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=256)
 def _resolved(root: Path) -> Path:
     return root.resolve()
 
 
 def module_suffixes(path: Path, root: Path) -> list[str]:
     """The dotted module names ``path`` may be imported as, longest first (``pkg.models``, ``models``)."""
+    # The real path, resolving the (few, shared) directories once each rather than every file's whole path.
+    real = path.resolve() if os.path.islink(path) else _resolved(path.parent) / path.name
     try:
-        parts = list(path.resolve().relative_to(_resolved(root)).with_suffix("").parts)
+        parts = list(real.relative_to(_resolved(root)).with_suffix("").parts)
     except ValueError:
         parts = [path.stem]
     if parts and parts[-1] == "__init__":
