@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 #: Spellings that mean the same Haiku API.
 HAIKU_SYNONYMS: Mapping[str, str] = {
@@ -296,6 +296,11 @@ class InitializerRename:
     args: Mapping[str, str]
     always: tuple[str, ...] = ()
     exact_only: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: A Haiku parameter's value as the Flax argument, ``{}`` standing for it (``UniformScaling``'s scale is the
+    #: square root of ``variance_scaling``'s), and the Flax argument for Haiku's default.
+    formulas: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    #: Arguments Flax needs after those, fixed by the Haiku class (``"fan_in", "uniform"``).
+    fixed: tuple[str, ...] = ()
 
 
 INITIALIZERS: Mapping[str, InitializerRename] = {
@@ -325,6 +330,25 @@ INITIALIZERS: Mapping[str, InitializerRename] = {
     "haiku.initializers.Orthogonal": InitializerRename(
         "orthogonal", (("scale", "1.0"), ("axis", "-1")), {"scale": "scale", "axis": "column_axis"}
     ),
+    # U(-scale * sqrt(3 / fan_in), +...): the uniform variance_scaling of variance scale**2.
+    "haiku.initializers.UniformScaling": InitializerRename(
+        "variance_scaling",
+        (("scale", "1.0"),),
+        {"scale": "scale"},
+        ("scale",),
+        formulas={"scale": ("{} ** 2", "1.0")},
+        fixed=('"fan_in"', '"uniform"'),
+    ),
+}
+
+#: ``hk.pad`` functions: a spatial dimension's (low, high) padding for the effective kernel size k (the kernel
+#: size dilated: ``(kernel - 1) * rate + 1``), by which a convolution given the function pads.
+PAD_FUNCTIONS: Mapping[str, Callable[[int], tuple[int, int]]] = {
+    "haiku.pad.valid": lambda k: (0, 0),
+    "haiku.pad.same": lambda k: ((k - 1) // 2, k // 2),
+    "haiku.pad.full": lambda k: (k - 1, k - 1),
+    "haiku.pad.causal": lambda k: (k - 1, 0),
+    "haiku.pad.reverse_causal": lambda k: (0, k - 1),
 }
 
 #: ``jnp`` constructors that Haiku code passes as initializers, and their Flax initializer.

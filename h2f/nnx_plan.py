@@ -21,7 +21,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform
-from h2f.names import INITIALIZERS, NNX_LAYERS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
+from h2f.names import INITIALIZERS, NNX_LAYERS, PAD_FUNCTIONS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
 from h2f.nnx_helpers import Helper, HelperApply, find_helpers, plan_helper_calls
 from h2f.shapes import (
     ELEMENTWISE,
@@ -575,6 +575,8 @@ class NnxPlan:
                 if problem is not None:
                     self.block(node, f"{problem}: not supported by the nnx target yet")
                 continue  # the layers rule translates a layer's initializers
+            if name in PAD_FUNCTIONS and self._in_layer_arguments(node):
+                continue  # the layers rule spells out a padding function, or keeps the layer (the file stays)
             if name == "haiku.layer_stack" and self._layer_stack_decorator(node):
                 continue  # the stacked module is planned with the method that holds it
             if name == "haiku.scan" and self._scan_call(node):
@@ -2223,8 +2225,18 @@ def _lineage(unit: Unit) -> list[Unit]:
 
 
 def _names_read(nodes: Sequence[cst.CSTNode]) -> set[str]:
-    """The names ``nodes`` read."""
-    return {name.value for node in nodes for name in walk(node) if isinstance(name, cst.Name)}
+    """The names ``nodes`` read (not an attribute's name, ``hk.pad.causal``'s ``causal``, nor a keyword's)."""
+    found: set[str] = set()
+    for node in nodes:
+        not_read: set[int] = set()
+        for child in walk(node):  # parents come before their children
+            if isinstance(child, cst.Attribute):
+                not_read.add(id(child.attr))
+            elif isinstance(child, cst.Arg) and child.keyword is not None:
+                not_read.add(id(child.keyword))
+            elif isinstance(child, cst.Name) and id(child) not in not_read:
+                found.add(child.value)
+    return found
 
 
 def _own_arguments(where: str, names: set[str]) -> str:

@@ -93,13 +93,15 @@ def negate(value: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not):
         inner = value.expression
         return inner.with_changes(lpar=[], rpar=[]) if isinstance(inner, (cst.Name, cst.Attribute, cst.Call)) else inner
-    needs_parens = not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
-    operand = (
-        value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        if needs_parens and not value.lpar
-        else value
-    )
-    return cst.UnaryOperation(operator=cst.Not(), expression=operand)
+    return cst.UnaryOperation(operator=cst.Not(), expression=parenthesized(value))
+
+
+def parenthesized(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``value`` in parentheses unless it is an atom (a name, attribute, call, subscript or number) or has them:
+    it can then be an operand of any operator."""
+    if value.lpar or isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)):
+        return value
+    return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 # The predicates below test types directly: libcst's matchers cost tens of microseconds a call, and rules ask

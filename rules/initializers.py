@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.context import MigrationContext
 from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS
 from h2f.rule import Rule
-from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
+from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, parenthesized, positional
 
 
 class Initializers(Rule):
@@ -45,9 +45,13 @@ class Initializers(Rule):
             value = bound[param].value if param in bound else None
             if value is None and param not in rename.always:
                 continue
+            formula, flax_default = rename.formulas.get(param, (None, defaults[param]))
             if value is None:
-                value = expr(defaults[param])
+                value = expr(flax_default)
+            elif formula is not None:
+                value = expr(formula.format(code_of(parenthesized(value))))
             args.append(positional(value) if param in rename.always else keyword(flax_name, value))
+        args.extend(positional(expr(value)) for value in rename.fixed)
         return call(self.ctx.modules_namespace(f"initializers.{rename.flax}"), args)
 
 

@@ -17,7 +17,7 @@ from h2f.rules.batch_norm import unreadable_calls
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.analysis import FileAnalysis
-from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, LayerRename
+from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, PAD_FUNCTIONS, LayerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
@@ -39,6 +39,60 @@ def _any_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
 #: Why a layer's calls have no Flax counterpart, which keeps the layer Haiku with its calls (by default: they
 #: pass more than the input). BatchNorm's calls are rewritten by :mod:`h2f.rules.batch_norm`.
 CALL_CHECKS = {"haiku.BatchNorm": unreadable_calls, "haiku.Sequential": _any_calls}
+
+
+def conv_padding(analysis: FileAnalysis, bound: dict[str, cst.Arg], rank: int) -> cst.BaseExpression | str | None:
+    """Flax's ``padding=`` for a Haiku convolution of ``rank`` spatial dimensions bound to ``bound``: None to pass
+    the value as it is (a name: Flax reads the strings Haiku takes alike), or why there is none.
+
+    Haiku upper-cases a padding string and replicates a single ``(low, high)`` pair or ``hk.pad`` function over
+    the spatial dimensions; Flax reads a pair of ints as one int per dimension and takes no functions. So pairs
+    are spelled out per dimension, and functions are applied to the effective kernel size, which must be literal.
+    """
+    value = bound["padding"].value
+    if isinstance(value, cst.SimpleString):
+        text = value.evaluated_value
+        if not isinstance(text, str) or text.upper() not in ("SAME", "VALID"):
+            return f"padding {value.value} is neither SAME nor VALID"
+        return value.with_changes(value=value.prefix + value.quote + text.upper() + value.quote)
+    items = list(value.elements) if isinstance(value, (cst.Tuple, cst.List)) else None
+    functions = [analysis.haiku_name(item.value) for item in items] if items is not None else []
+    if items is None and analysis.haiku_name(value) is not None:
+        functions = [analysis.haiku_name(value)]
+    if functions and all(function in PAD_FUNCTIONS for function in functions):
+        sizes = _literal_ints(bound["kernel_shape"].value, rank) if "kernel_shape" in bound else None
+        rates = _literal_ints(bound["rate"].value, rank) if "rate" in bound else [1] * rank
+        if sizes is None or rates is None or len(functions) not in (1, rank):
+            return "an hk.pad function of a kernel_shape or rate that is not a literal"
+        per_dimension = functions * rank if len(functions) == 1 else functions
+        pairs = [PAD_FUNCTIONS[function]((size - 1) * rate + 1) for function, size, rate in zip(per_dimension, sizes, rates)]
+        return expr(_tuple([_tuple([str(low), str(high)]) for low, high in pairs]))
+    if items is None:
+        return None if isinstance(value, (cst.Name, cst.Attribute)) else "a computed padding"
+    if len(items) == 2 and all(isinstance(item.value, (cst.Integer, cst.Name, cst.UnaryOperation)) for item in items):
+        pair = _tuple([code_of(item.value) for item in items])
+        return expr(_tuple([pair] * rank))
+    pairs = [item.value for item in items]
+    if all(isinstance(pair, (cst.Tuple, cst.List)) and len(pair.elements) == 2 for pair in pairs):
+        spelled = [_tuple([code_of(element.value) for element in pair.elements]) for pair in pairs]  # type: ignore[attr-defined]
+        if len(spelled) in (1, rank):
+            return expr(_tuple(spelled * rank if len(spelled) == 1 else spelled))
+    return "a padding sequence h2f cannot read per spatial dimension"
+
+
+def _literal_ints(value: cst.BaseExpression, rank: int) -> list[int] | None:
+    """An int or a tuple/list of ``rank`` ints written literally, one per spatial dimension; else None."""
+    if isinstance(value, cst.Integer):
+        return [int(value.evaluated_value)] * rank
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == rank:
+        if all(isinstance(element.value, cst.Integer) for element in value.elements):
+            return [int(element.value.evaluated_value) for element in value.elements]  # type: ignore[attr-defined]
+    return None
+
+
+def _tuple(items: list[str]) -> str:
+    """The code of a tuple of the expressions ``items`` (a one-item tuple keeps its comma)."""
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 class Layers(Rule):
@@ -122,6 +176,12 @@ class Layers(Rule):
                 value = self._kernel_size(original_node, value, rename.conv_rank)
                 if value is None:
                     return None
+            if flax_name == "padding" and rename.conv_rank:
+                padding = conv_padding(self.ctx.analysis, original_bound, rename.conv_rank)
+                if isinstance(padding, str):
+                    self.ctx.keep(original_node, self.code, f"{name}(padding=...): {padding}; left in place")
+                    return None
+                value = padding or value
             given.add(flax_name)
             if code_of(value).replace('"', "'") == FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name):
                 continue
@@ -146,7 +206,7 @@ class Layers(Rule):
 
     def _kernel_size(self, original_node: cst.Call, value: cst.BaseExpression, rank: int) -> cst.BaseExpression | None:
         if isinstance(value, cst.Integer):
-            return expr("(" + ", ".join([value.value] * rank) + ")")
+            return expr(_tuple([value.value] * rank))
         if isinstance(value, (cst.Tuple, cst.List)):
             return value
         if isinstance(value, (cst.Name, cst.Attribute)):

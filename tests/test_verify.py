@@ -123,6 +123,38 @@ def test_same_shaped_layers_pair_by_name_not_by_order():
         np.testing.assert_array_equal(out["params"]["MLP_0"][f"Dense_{i}"]["kernel"], params[f"mlp/{name}"]["w"])
 
 
+def test_haiku_classes_one_linen_class_counts_pair_in_order():
+    # hk.Conv1D and hk.Conv2D both become nn.Conv: Haiku counts conv1_d_N and conv2_d_N apart, Linen counts
+    # Conv_N together, so the Haiku indices say nothing of Linen's. Created 1D, 2D, 2D, 2D, 1D; the params come
+    # sorted (as after jax.tree_util.tree_map), and the three 2D kernels have the same shape.
+    def forward(x, y):
+        a = hk.Conv1D(4, 3)(x)
+        b, c, d = (hk.Conv2D(4, 3)(y) for _ in range(3))
+        return a, b, c, d, hk.Conv1D(4, 1)(x)
+
+    class Forward(nn.Module):
+        @nn.compact
+        def __call__(self, x, y):
+            a = nn.Conv(4, (3,))(x)
+            b, c, d = (nn.Conv(4, (3, 3))(y) for _ in range(3))
+            return a, b, c, d, nn.Conv(4, (1,))(x)
+
+    x, y = _arange((2, 5, 3)) / 30, _arange((2, 5, 5, 3)) / 150
+    haiku = hk.without_apply_rng(hk.transform(forward))
+    params = jax.tree_util.tree_map(lambda a: a, haiku.init(jax.random.key(0), x, y))
+    assert list(params) == ["conv1_d", "conv1_d_1", "conv2_d", "conv2_d_1", "conv2_d_2"]
+    template = Forward().init(jax.random.key(1), x, y)
+    assert sorted(module_map(params, None, template)) == [
+        ("conv1_d", "Conv_0"),
+        ("conv1_d_1", "Conv_4"),
+        ("conv2_d", "Conv_1"),
+        ("conv2_d_1", "Conv_2"),
+        ("conv2_d_2", "Conv_3"),
+    ]
+    for got, want in zip(Forward().apply(haiku_to_linen(params, None, template), x, y), haiku.apply(params, x, y)):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_explicit_and_setup_names():
     params = {
         "auto_encoder/~/decoder": {"w": jnp.zeros((8, 24)), "b": jnp.zeros((24,))},

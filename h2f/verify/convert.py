@@ -128,10 +128,8 @@ class _HModule:
     position: int
     leaves: list[HaikuLeaf] = field(default_factory=list)
     dropped: list[HaikuLeaf] = field(default_factory=list)
-
-    @property
-    def components(self) -> list[tuple[str, int]]:
-        return [naming.haiku_key(c) for c in naming.haiku_components(self.owner)]
+    #: Its path's normalised components (:func:`naming.haiku_keys`), once the whole tree is known.
+    components: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -276,7 +274,10 @@ def _flatten_haiku(
                         squeezable=False,
                     )
                 )
-    return [m for m in modules.values() if m.leaves or m.dropped]
+    found = [m for m in modules.values() if m.leaves or m.dropped]
+    for mod, components in zip(found, naming.haiku_keys([mod.owner for mod in found])):
+        mod.components = components
+    return found
 
 
 def _flatten_linen(variables: Mapping[str, Any], ignore_collections: Iterable[str]) -> list[_LModule]:
@@ -371,7 +372,8 @@ def _signature_l(lm: _LModule) -> tuple:
 
 
 def _cost(hm: _HModule, lm: _LModule, nh: int, nl: int) -> float:
-    order = abs(hm.position / max(nh, 1) - lm.position / max(nl, 1))
+    # Squared, so that of two assignments equally far from the order overall the one that keeps it wins.
+    order = (hm.position / max(nh, 1) - lm.position / max(nl, 1)) ** 2
     return 10.0 * naming.name_cost(hm.components, lm.components) + order
 
 

@@ -77,6 +77,26 @@ def haiku_key(component: str) -> tuple[str, int]:
     return HAIKU_TO_LINEN_CLASS.get(base, base), idx
 
 
+def haiku_keys(owners: Sequence[str]) -> list[list[tuple[str, int]]]:
+    """:func:`haiku_key` of each component of each of a tree's Haiku module paths, where an index that says
+    nothing of Linen's is -1 (it matches any): Haiku counts instances per Haiku class (``conv1_d``,
+    ``conv2_d``), Linen per Linen class (``Conv_0``, ``Conv_1``), so the indices of a scope that holds two
+    Haiku classes Linen names alike (``hk.Conv1D`` and ``hk.Conv2D``, both ``nn.Conv``) do not correspond."""
+    paths = [haiku_components(owner) for owner in owners]
+    classes: dict[tuple[tuple[str, ...], str], set[str]] = {}
+    for path in paths:
+        for depth, component in enumerate(path):
+            classes.setdefault((tuple(path[:depth]), haiku_key(component)[0]), set()).add(split_index(component)[0])
+    keys = []
+    for path in paths:
+        path_keys = []
+        for depth, component in enumerate(path):
+            base, index = haiku_key(component)
+            path_keys.append((base, -1 if len(classes[tuple(path[:depth]), base]) > 1 else index))
+        keys.append(path_keys)
+    return keys
+
+
 def linen_key(component: str) -> tuple[str, int]:
     """Normalised (class-ish base, index) of one Linen path component."""
     base, idx = split_index(component)
@@ -110,7 +130,7 @@ def component_cost(h: tuple[str, int], l: tuple[str, int]) -> float:
     hb, hi = h
     lb, li = l
     if hb == lb:
-        return 0.0 if hi == li else 1.0
+        return 0.0 if hi == li or hi < 0 else 1.0
     return 0.6 if hi == li else 0.8
 
 
