@@ -21,7 +21,14 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, ModuleClass, Transform
-from h2f.names import INITIALIZERS, NNX_LAYERS, PAD_FUNCTIONS, STATE_ANNOTATIONS, TRANSFORM_ANNOTATIONS, haiku_module_name
+from h2f.names import (
+    INITIALIZERS,
+    NNX_LAYERS,
+    PAD_FUNCTIONS,
+    STATE_ANNOTATIONS,
+    TRANSFORM_ANNOTATIONS,
+    haiku_module_name,
+)
 from h2f.nnx_helpers import Helper, HelperApply, find_helpers, plan_helper_calls
 from h2f.shapes import (
     ELEMENTWISE,

@@ -65,7 +65,9 @@ def conv_padding(analysis: FileAnalysis, bound: dict[str, cst.Arg], rank: int) -
         if sizes is None or rates is None or len(functions) not in (1, rank):
             return "an hk.pad function of a kernel_shape or rate that is not a literal"
         per_dimension = functions * rank if len(functions) == 1 else functions
-        pairs = [PAD_FUNCTIONS[function]((size - 1) * rate + 1) for function, size, rate in zip(per_dimension, sizes, rates)]
+        pairs = [
+            PAD_FUNCTIONS[function]((size - 1) * rate + 1) for function, size, rate in zip(per_dimension, sizes, rates)
+        ]
         return expr(_tuple([_tuple([str(low), str(high)]) for low, high in pairs]))
     if items is None:
         return None if isinstance(value, (cst.Name, cst.Attribute)) else "a computed padding"
