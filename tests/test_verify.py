@@ -543,7 +543,7 @@ def test_crashing_linen_script_is_reported(wrong):
     assert not report.passed
     assert report.problems[0].startswith("Linen script failed")
     assert "ModifyScopeVariableError" in report.problems[0]
-    assert any("number of concrete apply calls differs: haiku 2 vs linen 1" in p for p in report.problems)
+    assert any("number of concrete apply calls differs: haiku 2 vs flax 1" in p for p in report.problems)
     assert report.calls[0].status == "fail"  # evaluation used batch statistics
 
 
@@ -675,8 +675,8 @@ def test_compare_reports_count_and_structure_mismatches():
     report = compare(h, lc)
     assert not report.passed
     text = report.summary()
-    assert "number of concrete apply calls differs: haiku 1 vs linen 2" in text
-    assert "number of traced apply calls (inside jax.grad/vmap) differs: haiku 1 vs linen 0" in text
+    assert "number of concrete apply calls differs: haiku 1 vs flax 2" in text
+    assert "number of traced apply calls (inside jax.grad/vmap) differs: haiku 1 vs flax 0" in text
     assert "output structures differ" in text
     assert "no corresponding Haiku apply call" in text
 

@@ -679,9 +679,9 @@ def _compare_trees(h: Any, l: Any, atol: float, prefix: str = "") -> tuple[list[
     if ht != lt:
         same_leaves = len(hl) == len(ll) and all(np.shape(a) == np.shape(b) for (_, a), (_, b) in zip(hl, ll))
         if not same_leaves:
-            messages.append(f"{prefix or 'output'} structures differ: haiku {ht} vs linen {lt}")
+            messages.append(f"{prefix or 'output'} structures differ: haiku {ht} vs flax {lt}")
             return [], messages
-        messages.append(f"{prefix or 'output'} containers differ (haiku {ht} vs linen {lt}); leaves compared in order")
+        messages.append(f"{prefix or 'output'} containers differ (haiku {ht} vs flax {lt}); leaves compared in order")
     diffs = [_leaf_diff(_fmt_path(prefix or "output", p), a, b, atol) for (p, a), (_, b) in zip(hl, ll)]
     return diffs, messages
 
@@ -817,16 +817,16 @@ def compare(haiku_calls: list[HaikuCall], linen_calls: list[LinenCall], atol: fl
         linen_traced_calls=sum(c.traced for c in linen_calls),
     )
     if len(hc) != len(lc):
-        report.problems.append(f"number of concrete apply calls differs: haiku {len(hc)} vs linen {len(lc)}")
+        report.problems.append(f"number of concrete apply calls differs: haiku {len(hc)} vs flax {len(lc)}")
     if report.haiku_traced_calls != report.linen_traced_calls:
         report.problems.append(
             f"number of traced apply calls (inside jax.grad/vmap) differs: "
-            f"haiku {report.haiku_traced_calls} vs linen {report.linen_traced_calls}"
+            f"haiku {report.haiku_traced_calls} vs flax {report.linen_traced_calls}"
         )
     for k in range(max(len(hc), len(lc))):
         if k >= len(lc):
             report.calls.append(
-                CallResult(k, hc[k].method, None, "fail", messages=["no corresponding Linen apply call"])
+                CallResult(k, hc[k].method, None, "fail", messages=["no corresponding Flax call"])
             )
         elif k >= len(hc):
             report.calls.append(
