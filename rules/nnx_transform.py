@@ -25,6 +25,7 @@ import libcst.matchers as m
 from h2f.nnx_helpers import Helper, HelperApply
 from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
+from h2f.rules.transform import init_result_indexed_by_path, report_haiku_path
 from h2f.shapes import FLAT, IN_DTYPE, INPUT
 from h2f.syntax import call, code_of, expr, is_none, keyword, replace_names
 from h2f.traversal import TOKENS, fast_transform, walk
@@ -44,6 +45,13 @@ class NnxTransform(Rule):
         self.removed: set[int] = set()
         #: Functions added at module level (the statement after each needs two blank lines).
         self.added: set[int] = set()
+
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> None:
+        """Report ``params["linear"]``: a Haiku module path read from what ``init`` returned, which the model's
+        state names by attribute (a file so reported stays Haiku: see :mod:`h2f.rules.nnx_target`)."""
+        if init_result_indexed_by_path(self.ctx.analysis, original_node) is not None:
+            report_haiku_path(self.ctx, original_node, self.code)
+        return None
 
     def _remove(self, statement: cst.BaseStatement) -> cst.BaseStatement:
         placeholder = cst.SimpleStatementLine([cst.Pass()], leading_lines=statement.leading_lines)

@@ -21,6 +21,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, Transform
+from h2f.context import MigrationContext
 from h2f.rule import Rule
 from h2f.syntax import call, code_of, expr, is_docstring, is_name_attribute, is_none, keyword, positional
 from h2f.traversal import walk
@@ -155,33 +156,10 @@ class TransformRule(Rule):
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> None:
         """Report ``params["linear"]``: a Haiku module path read from what ``init`` returned, which Flax's tree
-        names differently (``Dense_0``; the NNX target's state by attribute)."""
-        key = original_node.slice[0].slice if len(original_node.slice) == 1 else None
-        if not (isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)):
-            return None
-        if not isinstance(original_node.value, cst.Name) or self._init_result(original_node.value) is None:
-            return None
-        self.ctx.report(
-            original_node,
-            self.code,
-            f"{code_of(original_node)} reads a Haiku module path of the parameters or state: Flax names its modules "
-            "differently (`h2f verify` prints how they correspond); rewrite it by hand",
-        )
+        names differently (``Dense_0``)."""
+        if self._migrated(init_result_indexed_by_path(self.ctx.analysis, original_node)) is not None:
+            report_haiku_path(self.ctx, original_node, self.code)
         return None
-
-    def _init_result(self, name: cst.Name) -> Transform | None:
-        """The transform whose ``init`` bound ``name`` (``params = model.init(...)``, ``params, state = ...``)."""
-        scope = self.ctx.analysis.scopes.get(name)
-        assignments = list(scope[name.value]) if scope is not None and name.value in scope else []
-        if len(assignments) != 1:
-            return None
-        target = getattr(assignments[0], "node", None)
-        statement = target
-        while statement is not None and not isinstance(statement, cst.Assign):
-            statement = self.ctx.analysis.parents.get(statement)
-        if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
-            return None
-        return self._migrated(self.ctx.analysis.method_of(statement.value.func, "init"))
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
         """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
@@ -545,3 +523,34 @@ def _two_names(assign: cst.Assign) -> tuple[str, str] | None:
     if len(elements) != 2 or not all(isinstance(element.value, cst.Name) for element in elements):
         return None
     return elements[0].value.value, elements[1].value.value  # type: ignore[attr-defined]
+
+
+def init_result_indexed_by_path(analysis: FileAnalysis, node: cst.Subscript) -> Transform | None:
+    """The transform whose ``init`` returned the tree ``node`` reads by a literal key (``params["linear"]``,
+    ``params = model.init(...)``; ``params, state = ...``): a Haiku module path, which Flax names differently."""
+    key = node.slice[0].slice if len(node.slice) == 1 else None
+    if not (isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)):
+        return None
+    if not isinstance(node.value, cst.Name):
+        return None
+    scope = analysis.scopes.get(node.value)
+    assignments = list(scope[node.value.value]) if scope is not None and node.value.value in scope else []
+    if len(assignments) != 1:
+        return None
+    statement = getattr(assignments[0], "node", None)
+    while statement is not None and not isinstance(statement, cst.Assign):
+        statement = analysis.parents.get(statement)
+    if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
+        return None
+    return analysis.method_of(statement.value.func, "init")
+
+
+def report_haiku_path(ctx: MigrationContext, node: cst.Subscript, code: str) -> None:
+    """Report ``node``, a read of the parameters or state by a Haiku module path (see
+    :func:`init_result_indexed_by_path`)."""
+    ctx.report(
+        node,
+        code,
+        f"{code_of(node)} reads a Haiku module path of the parameters or state: Flax names its modules "
+        "differently (`h2f verify` prints how they correspond); rewrite it by hand",
+    )

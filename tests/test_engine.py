@@ -226,18 +226,29 @@ def test_a_function_transformed_through_functools_partial_stays_haiku() -> None:
     ]
 
 
+_READS_HAIKU_PATH = (
+    "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n\n\ndef forward(x):\n  return hk.Linear(2)(x)\n\n\n"
+    "model = hk.without_apply_rng(hk.transform(forward))\n"
+    "params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))\n"
+    'kernel = params["linear"]["w"]\n'
+)
+_HAIKU_PATH_READ = (
+    'params["linear"] reads a Haiku module path of the parameters or state: Flax names its '
+    "modules differently (`h2f verify` prints how they correspond); rewrite it by hand"
+)
+
+
 def test_a_haiku_module_path_read_from_the_parameters_is_reported() -> None:
-    source = (
-        "import haiku as hk\nimport jax\nimport jax.numpy as jnp\n\n\ndef forward(x):\n  return hk.Linear(2)(x)\n\n\n"
-        "model = hk.without_apply_rng(hk.transform(forward))\n"
-        "params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))\n"
-        'kernel = params["linear"]["w"]\n'
-    )
-    result = migrate_source(source, path="m.py")
+    result = migrate_source(_READS_HAIKU_PATH, path="m.py")
     assert 'kernel = params["linear"]["w"]\n' in result.code
-    assert [d.format() for d in result.diagnostics] == [
-        'm.py:12:10: H2F040 params["linear"] reads a Haiku module path of the parameters or state: Flax names its '
-        "modules differently (`h2f verify` prints how they correspond); rewrite it by hand"
+    assert [d.format() for d in result.diagnostics] == [f"m.py:12:10: H2F040 {_HAIKU_PATH_READ}"]
+
+
+def test_a_haiku_module_path_read_from_the_parameters_keeps_an_nnx_file_haiku() -> None:
+    """The NNX model's state names modules by attribute: the read would raise a KeyError (it was migrated
+    silently)."""
+    assert _left_alone(_READS_HAIKU_PATH, target="nnx") == [
+        f"m.py:12:10: H2F100 this stays Haiku, which an NNX module cannot hold (H2F040: {_HAIKU_PATH_READ}); file left in place"
     ]
 
 
