@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 import libcst as cst
 import libcst.matchers as m
+from h2f.rules.transform import init_result_indexed_by_path, report_haiku_path
 
 from h2f.nnx_helpers import Helper, HelperApply
 from h2f.nnx_plan import TransformPlan, init_arguments
 from h2f.rule import Rule
-from h2f.rules.transform import init_result_indexed_by_path, report_haiku_path
 from h2f.shapes import FLAT, IN_DTYPE, INPUT
 from h2f.syntax import call, code_of, expr, is_none, keyword, replace_names
 from h2f.traversal import TOKENS, fast_transform, walk

@@ -825,9 +825,7 @@ def compare(haiku_calls: list[HaikuCall], linen_calls: list[LinenCall], atol: fl
         )
     for k in range(max(len(hc), len(lc))):
         if k >= len(lc):
-            report.calls.append(
-                CallResult(k, hc[k].method, None, "fail", messages=["no corresponding Flax call"])
-            )
+            report.calls.append(CallResult(k, hc[k].method, None, "fail", messages=["no corresponding Flax call"]))
         elif k >= len(hc):
             report.calls.append(
                 CallResult(k, None, lc[k].method, "fail", messages=["no corresponding Haiku apply call"])
