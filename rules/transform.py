@@ -526,8 +526,10 @@ def _two_names(assign: cst.Assign) -> tuple[str, str] | None:
 
 
 def init_result_indexed_by_path(analysis: FileAnalysis, node: cst.Subscript) -> Transform | None:
-    """The transform whose ``init`` returned the tree ``node`` reads by a literal key (``params["linear"]``,
-    ``params = model.init(...)``; ``params, state = ...``): a Haiku module path, which Flax names differently."""
+    """The transform whose ``init`` or ``apply`` returned the tree ``node`` reads by a literal key: a Haiku module
+    path, which Flax names differently (``params["linear"]`` after ``params = model.init(...)`` or ``params, state
+    = ...``; ``state["~"]`` after ``out, state = model.apply(...)``, not the output). Every binding of the name
+    must be such a tree."""
     key = node.slice[0].slice if len(node.slice) == 1 else None
     if not (isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)):
         return None
@@ -535,14 +537,26 @@ def init_result_indexed_by_path(analysis: FileAnalysis, node: cst.Subscript) -> 
         return None
     scope = analysis.scopes.get(node.value)
     assignments = list(scope[node.value.value]) if scope is not None and node.value.value in scope else []
-    if len(assignments) != 1:
-        return None
-    statement = getattr(assignments[0], "node", None)
+    transforms = [_tree_returned(analysis, getattr(assignment, "node", None)) for assignment in assignments]
+    return transforms[0] if transforms and None not in transforms else None
+
+
+def _tree_returned(analysis: FileAnalysis, bound: cst.CSTNode | None) -> Transform | None:
+    """The transform whose ``init`` returned what the assignment to the name ``bound`` binds, or whose
+    ``apply`` returned it as the new state."""
+    statement = bound
     while statement is not None and not isinstance(statement, cst.Assign):
         statement = analysis.parents.get(statement)
     if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
         return None
-    return analysis.method_of(statement.value.func, "init")
+    transform = analysis.method_of(statement.value.func, "init")
+    if transform is not None:
+        return transform
+    transform = analysis.method_of(statement.value.func, "apply")
+    target = statement.targets[0].target
+    if transform is None or not transform.with_state or not isinstance(target, (cst.Tuple, cst.List)):
+        return None
+    return transform if len(target.elements) == 2 and target.elements[1].value is bound else None
 
 
 def report_haiku_path(ctx: MigrationContext, node: cst.Subscript, code: str) -> None:
