@@ -152,6 +152,12 @@ class MigrationContext:
         self.require_import("flax", "nnx")
         return expr(f"nnx.{attribute}")  # type: ignore[return-value]
 
+    def haiku_default_dtype(self) -> cst.BaseExpression:
+        """``jnp.float32`` (importing ``jax.numpy as jnp``): the dtype Haiku gives a parameter or state that
+        states none, and passes its initializer."""
+        self.require_import("jax.numpy", asname="jnp")
+        return expr("jnp.float32")
+
     @property
     def eager_nnx(self) -> bool:
         """Whether the file's modules become NNX classes: the NNX target, not its nnx.bridge fallback (whose

@@ -100,7 +100,8 @@ class NnxModules(Rule):
         params = ("name", "shape", "dtype", "init")
         bound, original_bound = bind_arguments(updated, params) or {}, bind_arguments(original, params) or {}
         init_original, init = original_bound["init"].value, bound["init"].value
-        args = [positional(bound["shape"].value)] + ([positional(bound["dtype"].value)] if "dtype" in bound else [])
+        dtype = bound["dtype"].value if "dtype" in bound else self.ctx.haiku_default_dtype()
+        args = [positional(bound["shape"].value), positional(dtype)]
         flax_style = submodule.kind == "param" or (
             isinstance(init_original, cst.Call) and self.ctx.haiku_name(init_original.func) in INITIALIZERS
         )

@@ -1,7 +1,7 @@
 """``hk.get_parameter`` / ``hk.get_state`` / ``hk.set_state`` → ``self.param`` / ``self.variable``.
 
-Parameters: ``hk.get_parameter(name, shape, dtype, init)`` → ``self.param(name, init, shape, dtype)`` with
-the initializer adapted to Flax's ``(key, shape, dtype)`` signature. State lives in the ``state``
+Parameters: ``hk.get_parameter(name, shape, dtype, init)`` → ``self.param(name, init, shape, dtype)`` (the dtype
+Haiku's default, float32, when none is given) with the initializer adapted to Flax's ``(key, shape, dtype)`` signature. State lives in the ``state``
 collection (Haiku has one state bucket): ``hk.get_state(name, shape, dtype, init)`` →
 ``self.variable("state", name, init, shape, dtype).value`` (Haiku state initializers already take
 ``(shape, dtype)``). ``hk.set_state`` → ``self.put_variable``; when the same name is also read with
@@ -51,9 +51,8 @@ class ParametersAndState(Rule):
         if init is None:
             self.ctx.report(original_node, self.code, "hk.get_parameter with init=None; left in place")
             return None
-        args = [positional(bound["name"].value), positional(init), positional(bound["shape"].value)]
-        if "dtype" in bound:
-            args.append(positional(bound["dtype"].value))
+        dtype = bound["dtype"].value if "dtype" in bound else self.ctx.haiku_default_dtype()
+        args = [positional(bound["name"].value), positional(init), positional(bound["shape"].value), positional(dtype)]
         return call(expr("self.param"), args)
 
     def _get_state(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
@@ -68,7 +67,7 @@ class ParametersAndState(Rule):
         init = self._state_initializer(original["init"].value, bound["init"].value)
         if init is None:
             return None
-        dtype = bound["dtype"].value if "dtype" in bound else self._float32()
+        dtype = bound["dtype"].value if "dtype" in bound else self.ctx.haiku_default_dtype()
         shape = bound["shape"].value if "shape" in bound else cst.Tuple([])
         variable = call(
             expr("self.variable"),
@@ -88,7 +87,7 @@ class ParametersAndState(Rule):
         if isinstance(original, cst.Call) and self.ctx.haiku_name(original.func) == "haiku.initializers.Constant":
             value = original.args[0].value if original.args else None
             if value is not None:
-                self._float32()
+                self.ctx.require_import("jax.numpy", asname="jnp")
                 return expr(f"lambda shape, dtype: jnp.full(shape, {code_of(value)}, dtype)")
         if isinstance(original, cst.Call) and self.ctx.haiku_name(original.func) in INITIALIZERS:
             self.ctx.report(
@@ -96,10 +95,6 @@ class ParametersAndState(Rule):
             )
             return None
         return updated
-
-    def _float32(self) -> cst.BaseExpression:
-        self.ctx.require_import("jax.numpy", asname="jnp")
-        return expr("jnp.float32")
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine

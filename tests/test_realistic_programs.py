@@ -284,3 +284,30 @@ def test_an_attention_whose_model_size_is_computed_keeps_haikus_fallback(tmp_pat
     result = migrate_source(ATTENTION_COMPUTED_SIZE, Options(target="linen"), path="m.py")
     assert "out_features=MODEL_SIZE or 6" in result.code
     _assert_verified(ATTENTION_COMPUTED_SIZE, result.code, tmp_path)
+
+
+CUSTOM_INIT_NO_DTYPE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Bias(hk.Module):
+  def __call__(self, x):
+    t = hk.get_parameter("t", [x.shape[-1]], init=lambda shape, dtype: jnp.full(shape, 0.5, dtype))
+    return x + t
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Bias()(x)))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_parameter_without_a_dtype_passes_haikus_float32_to_its_initializer(target: str, tmp_path: Path) -> None:
+    """A custom initializer takes ``(shape, dtype)``, and Haiku passes float32 when ``get_parameter`` gives no dtype:
+    Flax would call it without one (a TypeError)."""
+    result = migrate_source(CUSTOM_INIT_NO_DTYPE, Options(target=target), path="m.py")
+    _assert_verified(CUSTOM_INIT_NO_DTYPE, result.code, tmp_path)
