@@ -268,6 +268,7 @@ class TransformRule(Rule):
             transform = alias[0] if alias is not None else None
         transform = self._migrated(transform)
         if transform is not None:
+            updated = _renamed_keyword(updated, "rng", "rngs")  # Haiku's init(rng, ...) is Linen's init(rngs, ...)
             if not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
@@ -488,9 +489,21 @@ def direct_construction(
         if arg.star or arg.keyword is not None or not isinstance(arg.value, cst.Name):
             return None
         passed.append(arg.value.value)
-    if passed != params:
+    if passed != params or _inputs_by_keyword(analysis, transform):
         return None
     return constructor
+
+
+def _inputs_by_keyword(analysis: FileAnalysis, transform: Transform) -> bool:
+    """Whether a call of ``transform``'s ``init`` or ``apply`` passes an input by keyword (``x=x``), which names
+    a parameter of the transformed function, not of the module it calls."""
+    for node in analysis.nodes_of(cst.Call):
+        if analysis.method_of(node.func, "init") is transform or analysis.method_of(node.func, "apply") is transform:
+            if any(
+                arg.keyword is not None and arg.keyword.value not in ("params", "state", "rng") for arg in node.args
+            ):
+                return True
+    return False
 
 
 def _returned_expression(function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
@@ -567,4 +580,14 @@ def report_haiku_path(ctx: MigrationContext, node: cst.Subscript, code: str) -> 
         code,
         f"{code_of(node)} reads a Haiku module path of the parameters or state: Flax names its modules "
         "differently (`h2f verify` prints how they correspond); rewrite it by hand",
+    )
+
+
+def _renamed_keyword(node: cst.Call, old: str, new: str) -> cst.Call:
+    """``node`` with its keyword argument ``old=`` (if any) spelled ``new=``."""
+    return node.with_changes(
+        args=[
+            arg.with_changes(keyword=cst.Name(new)) if arg.keyword is not None and arg.keyword.value == old else arg
+            for arg in node.args
+        ]
     )

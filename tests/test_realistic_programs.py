@@ -311,3 +311,28 @@ def test_a_parameter_without_a_dtype_passes_haikus_float32_to_its_initializer(ta
     Flax would call it without one (a TypeError)."""
     result = migrate_source(CUSTOM_INIT_NO_DTYPE, Options(target=target), path="m.py")
     _assert_verified(CUSTOM_INIT_NO_DTYPE, result.code, tmp_path)
+
+
+INIT_BY_KEYWORD = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  return hk.Linear(4)(x)
+
+
+model = hk.transform(forward)
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(rng=jax.random.PRNGKey(0), x=x)
+out = model.apply(params=params, rng=None, x=x)
+"""
+
+
+def test_init_and_apply_called_by_keyword_run_under_linen(tmp_path: Path) -> None:
+    """Haiku's ``init(rng=...)`` is Linen's ``init(rngs=...)``; an input passed as ``x=`` names the transformed
+    function's parameter, so the function stays a module of its own (``nn.Dense`` takes ``inputs``)."""
+    result = migrate_source(INIT_BY_KEYWORD, path="m.py")
+    assert "model.init(rngs=jax.random.PRNGKey(0), x=x)" in result.code
+    _assert_verified(INIT_BY_KEYWORD, result.code, tmp_path)
