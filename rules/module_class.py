@@ -11,6 +11,7 @@ a field) and subclasses of concrete Haiku layers are left in place and reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -226,11 +227,20 @@ class _ClassConversion:
         if self.info.local_base is not None:
             if self.setup_body:
                 self.setup_body.insert(0, cst.SimpleStatementLine([cst.Expr(expr("super().setup()"))]))
+        keyword_only = _keyword_only_from(own, params.kwonly_params)
         for index, param in enumerate(own):
+            if index == keyword_only:
+                self.ctx.require_import("dataclasses")
+                self.fields.append(
+                    cst.SimpleStatementLine([cst.AnnAssign(cst.Name("_"), cst.Annotation(expr("dataclasses.KW_ONLY")))])
+                )
             annotation = param.annotation or cst.Annotation(self._any())
             default = param.default
             if isinstance(default, cst.List):
                 default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
+            elif isinstance(default, (cst.Dict, cst.Set)):  # nor to a dict or a set: each instance gets a new one
+                self.ctx.require_import("dataclasses")
+                default = expr(f"dataclasses.field(default_factory=lambda: {code_of(default)})")
             comments = field_comments.get(param.name.value, []) + (pending if index == 0 else [])
             self.fields.append(
                 cst.SimpleStatementLine(
@@ -469,6 +479,20 @@ def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> d
             if alias is not None and alias[0] != alias[1]:
                 aliases[alias[0]] = alias[1]
     return aliases
+
+
+def _keyword_only_from(fields: list[cst.Param], keyword_only: Sequence[cst.Param]) -> int | None:
+    """Where the fields must turn keyword-only (``_: dataclasses.KW_ONLY``), or None: when a keyword-only
+    parameter without a default follows one with a default (``def __init__(self, width, depth=2, *,
+    activation)``), which a dataclass's positional fields cannot do."""
+    keyword_ids = {id(param) for param in keyword_only}
+    first = next((index for index, field in enumerate(fields) if id(field) in keyword_ids), None)
+    if first is None:
+        return None
+    for index in range(first, len(fields)):
+        if fields[index].default is None and any(field.default is not None for field in fields[:index]):
+            return first
+    return None
 
 
 def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:

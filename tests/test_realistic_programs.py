@@ -336,3 +336,39 @@ def test_init_and_apply_called_by_keyword_run_under_linen(tmp_path: Path) -> Non
     result = migrate_source(INIT_BY_KEYWORD, path="m.py")
     assert "model.init(rngs=jax.random.PRNGKey(0), x=x)" in result.code
     _assert_verified(INIT_BY_KEYWORD, result.code, tmp_path)
+
+
+CONSTRUCTOR_DEFAULTS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+  def __init__(self, width, depth=2, *, activation, config={"scale": 0.5}, name=None):
+    super().__init__(name=name)
+    self.width = width
+    self.depth = depth
+    self.activation = activation
+    self.config = config
+
+  def __call__(self, x):
+    for _ in range(self.depth):
+      x = self.activation(hk.Linear(self.width)(x)) * self.config["scale"]
+    return x
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Block(4, activation=jnp.tanh)(x)))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_constructor_keyword_only_and_dict_defaults_make_valid_fields(target: str, tmp_path: Path) -> None:
+    """A keyword-only parameter without a default after one with a default stays keyword-only
+    (``_: dataclasses.KW_ONLY``: a positional field could not follow a default), and a dict default becomes a
+    ``default_factory`` (a dataclass refuses a mutable default). Both failed at import before."""
+    result = migrate_source(CONSTRUCTOR_DEFAULTS, Options(target=target), path="m.py")
+    _assert_verified(CONSTRUCTOR_DEFAULTS, result.code, tmp_path)
