@@ -472,7 +472,8 @@ def direct_construction(
     """The original module construction an ``hk.transform``-ed function amounts to: ``return Model(10)(x)``
     where the constructor does not read the function's parameters and the call passes them all, in order and
     positionally (``apply`` then passes them on as they come: a keyword could name another parameter of the
-    module's ``__call__``). A Haiku layer qualifies only when called on its input alone: the other arguments of
+    module's ``__call__``), and ``init``/``apply`` calls pass an input by keyword only if the module's call names
+    that parameter alike. A Haiku layer qualifies only when called on its input alone: the other arguments of
     Haiku's layers (``is_training``, ``mask``…) are not Flax's in the same positions."""
     body = _returned_expression(function)
     if not isinstance(body, cst.Call) or not isinstance(body.func, cst.Call):
@@ -489,21 +490,30 @@ def direct_construction(
         if arg.star or arg.keyword is not None or not isinstance(arg.value, cst.Name):
             return None
         passed.append(arg.value.value)
-    if passed != params or _inputs_by_keyword(analysis, transform):
+    if passed != params:
         return None
+    module = analysis.local_module_class(constructor.func)
+    call = module.methods.get("__call__") if module is not None else None
+    call_params = (_param_names(call) or [])[1:] if call is not None else []
+    for name in _input_keywords(analysis, transform):  # a keyword must name the module call's parameter too
+        if name not in params or call_params[params.index(name) : params.index(name) + 1] != [name]:
+            return None
     return constructor
 
 
-def _inputs_by_keyword(analysis: FileAnalysis, transform: Transform) -> bool:
-    """Whether a call of ``transform``'s ``init`` or ``apply`` passes an input by keyword (``x=x``), which names
-    a parameter of the transformed function, not of the module it calls."""
+def _input_keywords(analysis: FileAnalysis, transform: Transform) -> set[str]:
+    """The keywords by which calls of ``transform``'s ``init`` or ``apply`` pass inputs (``is_training=True``):
+    they name parameters of the transformed function, which a module's call may name otherwise (``nn.Dense``
+    takes ``inputs``)."""
+    found: set[str] = set()
     for node in analysis.nodes_of(cst.Call):
         if analysis.method_of(node.func, "init") is transform or analysis.method_of(node.func, "apply") is transform:
-            if any(
-                arg.keyword is not None and arg.keyword.value not in ("params", "state", "rng") for arg in node.args
-            ):
-                return True
-    return False
+            found.update(
+                arg.keyword.value
+                for arg in node.args
+                if arg.keyword is not None and arg.keyword.value not in ("params", "state", "rng")
+            )
+    return found
 
 
 def _returned_expression(function: cst.FunctionDef | cst.Lambda) -> cst.BaseExpression | None:
