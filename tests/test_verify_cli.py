@@ -84,6 +84,17 @@ def test_crash_and_hang_are_reported_with_exit_2(tmp_path):
     assert f"original program {hang} could not run: timed out after 20 s" in result.output
 
 
+def test_a_migrated_program_that_is_still_haiku_is_not_a_mismatch(tmp_path):
+    """A file h2f left in place (the NNX target's H2F100) verified against its original: nothing was compared,
+    which is exit 2 and says so, not exit 1 as if the migration computed something else."""
+    same = tmp_path / "still_haiku.py"
+    same.write_text((DATA / "autoencoder" / "haiku.py").read_text())
+    result = _h2f("verify", DATA / "autoencoder" / "haiku.py", same)
+    assert result.exit_code == 2, result.output
+    assert f"migrated program {same} makes no Flax call and still uses Haiku: nothing was migrated" in result.output
+    assert result.output.splitlines()[-1] == "COULD NOT RUN"
+
+
 def test_verify_help_says_it_executes_programs_in_child_processes():
     result = _h2f("verify", "--help")
     assert result.exit_code == 0

@@ -224,6 +224,16 @@ def _run_child(
     return result, None
 
 
+def _imports_haiku(path: str) -> bool:
+    """Whether the program at ``path`` mentions haiku (read as text; an unreadable file does not)."""
+    from h2f.engine import mentions_haiku
+
+    try:
+        return mentions_haiku(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+
+
 def verify_isolated(
     original: str | Path, migrated: str | Path, atol: float | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> Any:
@@ -253,6 +263,11 @@ def verify_isolated(
         report = compare(first["calls"], second["calls"], atol)
     report.backend = (second or first or {}).get("backend", "")
     report.could_not_run = [str(f) for f in failures]
+    if first is not None and second is not None and first["calls"] and not second["calls"] and _imports_haiku(migrated):
+        report.could_not_run.append(
+            f"migrated program {migrated} makes no Flax call and still uses Haiku: nothing was migrated to "
+            "compare (a file h2f leaves in place keeps its Haiku: see its diagnostics)"
+        )
     report.problems[:0] = report.could_not_run
     report.haiku_script, report.linen_script = original, migrated
     return report
