@@ -285,8 +285,11 @@ class _ClassConversion:
             layer = self.ctx.analysis.is_haiku_layer_call(node)
             local = self.ctx.analysis.local_module_class(node.func)
             if layer is None and local is None:
-                if self.ctx.analysis.builds_inline_call(node):
-                    return False
+                helper = self.ctx.analysis.function_named(node.func) if isinstance(node.func, cst.Name) else None
+                if self.ctx.analysis.builds_inline_call(node) or (
+                    helper is not None and self.ctx.analysis.builds_inline(helper)
+                ):
+                    return False  # dropout, get_parameter, or a function that builds layers where it runs
                 continue
             if self.ctx.analysis.in_loop(node, method) or any(
                 isinstance(name, cst.Name) and name.value in local_names for name in _used_names(node)

@@ -372,3 +372,40 @@ def test_constructor_keyword_only_and_dict_defaults_make_valid_fields(target: st
     ``default_factory`` (a dataclass refuses a mutable default). Both failed at import before."""
     result = migrate_source(CONSTRUCTOR_DEFAULTS, Options(target=target), path="m.py")
     _assert_verified(CONSTRUCTOR_DEFAULTS, result.code, tmp_path)
+
+
+HELPER_IN_ONE_OF_TWO_METHODS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def dense_relu(x, width):
+  return jax.nn.relu(hk.Linear(width)(x))
+
+
+class Net(hk.Module):
+  def features(self, x):
+    return dense_relu(x, 8)
+
+  def classify(self, h):
+    return hk.Linear(3, name="out")(h)
+
+  def __call__(self, x):
+    return self.classify(self.features(x))
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.linspace(-1.0, 1.0, 8).reshape(2, 4)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_a_method_building_layers_through_a_helper_is_the_compact_one(tmp_path: Path) -> None:
+    """Of two methods that build layers, Linen allows one @nn.compact: the one whose layers a helper function
+    builds where it runs cannot move them to setup(), so it is the compact one (it was left plain: Flax's
+    AssignSubModuleError at run time)."""
+    result = migrate_source(HELPER_IN_ONE_OF_TWO_METHODS, path="m.py")
+    assert "  @nn.compact\n  def features(self, x):" in result.code
+    _assert_verified(HELPER_IN_ONE_OF_TWO_METHODS, result.code, tmp_path)
