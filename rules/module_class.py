@@ -88,6 +88,17 @@ class _ClassConversion:
         if updated_init is not None and self.info.init is not None:
             if not self._read_constructor(self.info.init, updated_init):
                 return None
+        from_init = _methods_called(self.info.init) if self.info.init is not None else set()
+        for name, method in self.info.methods.items():
+            # __init__ becomes setup(), which may set attributes, itself or through the methods it calls
+            stored = _self_attribute_stored(method) if name != "__init__" and name not in from_init else None
+            if stored is not None:
+                self.fail(
+                    stored,
+                    f"{name} stores self.{stored.attr.value} (a Linen module cannot set attributes outside setup()); "
+                    "keep it in a local, or build it in __init__",
+                )
+                return None
         compact = [
             name
             for name, method in self.info.methods.items()
@@ -482,6 +493,30 @@ def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> d
             if alias is not None and alias[0] != alias[1]:
                 aliases[alias[0]] = alias[1]
     return aliases
+
+
+def _self_attribute_stored(method: cst.FunctionDef) -> cst.Attribute | None:
+    """The first ``self.x`` that ``method`` assigns (``self.hidden = hk.Linear(8)``), or None."""
+    for node in walk(method.body):
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, cst.AssignTarget):
+            targets = [node.target]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            for part in walk(target):
+                if isinstance(part, cst.Attribute) and is_self_attribute(part):
+                    return part
+    return None
+
+
+def _methods_called(function: cst.FunctionDef) -> set[str]:
+    """The names of the methods ``function`` calls on ``self`` (``self._build(...)``)."""
+    return {
+        node.func.attr.value
+        for node in walk(function.body)
+        if isinstance(node, cst.Call) and is_self_attribute(node.func)  # type: ignore[union-attr]
+    }
 
 
 def _keyword_only_from(fields: list[cst.Param], keyword_only: Sequence[cst.Param]) -> int | None:

@@ -424,3 +424,25 @@ def test_nnx_never_guesses_a_width_it_cannot_follow() -> None:
         "the input width of haiku.Linear (linear_2) is given an input whose width h2f cannot follow"
         in result.diagnostics[1].message
     )
+
+
+def test_a_method_storing_an_attribute_keeps_its_class_haiku() -> None:
+    """``self.hidden = hk.Linear(8)`` in ``__call__``: a Linen module is frozen outside setup(), so the class
+    stays Haiku, reported (it was migrated into a SetAttributeFrozenModuleError); a method ``__init__`` calls
+    becomes part of setup(), where storing is allowed."""
+    stores = (
+        "import haiku as hk\n\n\nclass Net(hk.Module):\n  def __call__(self, x):\n    self.hidden = hk.Linear(8)\n"
+        "    return self.hidden(x)\n"
+    )
+    result = migrate_source(stores, path="m.py")
+    assert "class Net(hk.Module):" in result.code and "self.hidden = hk.Linear(8)" in result.code
+    assert (
+        "m.py:6:5: H2F010 Net: __call__ stores self.hidden (a Linen module cannot set attributes outside setup()); "
+        "keep it in a local, or build it in __init__; class left in place"
+    ) in [d.format() for d in result.diagnostics]
+    built_from_init = (
+        "import haiku as hk\n\n\nclass Net(hk.Module):\n  def __init__(self, name=None):\n"
+        "    super().__init__(name=name)\n    self._build()\n\n  def _build(self):\n    self.hidden = hk.Linear(8)\n\n"
+        "  def __call__(self, x):\n    return self.hidden(x)\n"
+    )
+    assert "class Net(nn.Module):" in migrate_source(built_from_init, path="m.py").code
