@@ -449,9 +449,16 @@ def multi_construction(
     calls_module = m.Lambda(body=m.Call(func=m.Name(module_name))) | m.Name(module_name)
     init_name = None
     if len(statements) == 3:
-        if not m.matches(statements[1], m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], calls_module)])):
+        init_function = statements[1]
+        if isinstance(init_function, cst.FunctionDef):  # ``def init(x): return module(x)``, as Haiku's docs write it
+            body = _returned_expression(init_function)
+            if init_function.decorators or not m.matches(body, m.Call(func=m.Name(module_name))):
+                return None
+            init_name = init_function.name.value
+        elif m.matches(init_function, m.SimpleStatementLine([m.Assign([m.AssignTarget(m.Name())], calls_module)])):
+            init_name = init_function.body[0].targets[0].target.value  # type: ignore[attr-defined]
+        else:
             return None
-        init_name = statements[1].body[0].targets[0].target.value  # type: ignore[attr-defined]
     returned = statements[-1]
     if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple())])):
         return None

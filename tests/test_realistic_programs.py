@@ -409,3 +409,51 @@ def test_a_method_building_layers_through_a_helper_is_the_compact_one(tmp_path: 
     result = migrate_source(HELPER_IN_ONE_OF_TWO_METHODS, path="m.py")
     assert "  @nn.compact\n  def features(self, x):" in result.code
     _assert_verified(HELPER_IN_ONE_OF_TWO_METHODS, result.code, tmp_path)
+
+
+MULTI_TRANSFORM_DEF_INIT = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class ActorCritic(hk.Module):
+  def __init__(self, num_actions, name=None):
+    super().__init__(name=name)
+    self.pi = hk.Linear(num_actions, name="pi")
+    self.v = hk.Linear(1, name="v")
+
+  def __call__(self, obs):
+    return self.policy(obs), self.value(obs)
+
+  def policy(self, obs):
+    return self.pi(obs)
+
+  def value(self, obs):
+    return self.v(obs)
+
+
+def make_networks():
+  net = ActorCritic(num_actions=3)
+
+  def init(obs):
+    return net(obs)
+
+  return init, (net.policy, net.value)
+
+
+nets = hk.multi_transform(make_networks)
+obs = jnp.linspace(-1.0, 1.0, 8).reshape(2, 4)
+params = nets.init(jax.random.PRNGKey(1), obs)
+policy_apply, value_apply = nets.apply
+logits, value = policy_apply(params, None, obs), value_apply(params, None, obs)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_multi_transform_whose_init_is_a_nested_def_is_migrated(target: str, tmp_path: Path) -> None:
+    """``def init(obs): return net(obs)``, as Haiku's docs write it, is the ``init = lambda obs: net(obs)`` the
+    multi_transform rewrite reads (it was left in place, around a module class migrated to Flax)."""
+    result = migrate_source(MULTI_TRANSFORM_DEF_INIT, Options(target=target), path="m.py")
+    assert "hk." not in result.code, result.code
+    _assert_verified(MULTI_TRANSFORM_DEF_INIT, result.code, tmp_path)
