@@ -175,9 +175,10 @@ class TransformRule(Rule):
         if isinstance(parent, cst.Arg):
             holder = self.ctx.analysis.parents.get(parent)
             is_jit = isinstance(holder, cst.Call) and "jax.jit" in self.ctx.analysis.qualified_names(holder.func)
-            if (is_jit and isinstance(self.ctx.analysis.parents.get(holder), cst.Assign)) or (
-                parent.keyword is not None and parent.keyword.value == "apply_fn"
-            ):
+            user = self.ctx.analysis.parents.get(holder)
+            # bound to a name whose calls are rewritten, or called at once: ``jax.jit(model.apply)(params, x)``
+            jitted = isinstance(user, cst.Assign) or (isinstance(user, cst.Call) and user.func is holder)
+            if (is_jit and jitted) or (parent.keyword is not None and parent.keyword.value == "apply_fn"):
                 return None
         self.ctx.report(
             original_node,
@@ -315,6 +316,9 @@ class TransformRule(Rule):
             return (transform, None) if transform is not None and transform.kind == "transform" else None
         if isinstance(func, cst.Name):
             return self.ctx.analysis.alias_of(func, "apply")
+        if isinstance(func, cst.Call) and len(func.args) == 1:  # ``jax.jit(model.apply)(params, ...)``
+            transform = self.ctx.analysis.method_of(func, "apply")
+            return (transform, None) if transform is not None and transform.kind == "transform" else None
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value == "apply_fn"

@@ -457,3 +457,31 @@ def test_a_multi_transform_whose_init_is_a_nested_def_is_migrated(target: str, t
     result = migrate_source(MULTI_TRANSFORM_DEF_INIT, Options(target=target), path="m.py")
     assert "hk." not in result.code, result.code
     _assert_verified(MULTI_TRANSFORM_DEF_INIT, result.code, tmp_path)
+
+
+INLINE_JIT_APPLY = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x):
+  c = hk.get_state("c", [], init=jnp.zeros)
+  hk.set_state("c", c + 1)
+  return hk.Linear(2)(x) + c
+
+
+model = hk.transform_with_state(forward)
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params, state = model.init(jax.random.PRNGKey(0), x)
+out, state = jax.jit(model.apply)(params, state, None, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_apply_jitted_and_called_in_one_expression_is_migrated(target: str, tmp_path: Path) -> None:
+    """``jax.jit(model.apply)(params, state, None, x)`` is rewritten like the bound ``fwd = jax.jit(model.apply)``
+    (Linen left it in place: a TypeError at run time)."""
+    result = migrate_source(INLINE_JIT_APPLY, Options(target=target), path="m.py")
+    assert not result.diagnostics, result.diagnostics
+    _assert_verified(INLINE_JIT_APPLY, result.code, tmp_path)
