@@ -232,6 +232,15 @@ class _ClassConversion:
             )
             return False
         own = declared[len(inherited) :]
+        computed = _computed_by_bases(self.ctx.analysis.module_classes, self.info.local_base)
+        clash = next((param.name.value for param in own if param.name.value in computed), None)
+        if clash is not None:
+            self.fail(
+                original_init,
+                f"its field {clash!r} is an attribute its base computes in __init__ (setup() in Linen, which cannot "
+                "set a field)",
+            )
+            return False
         if inherited and any(param.default is None for param in own) and self._base_has_defaults():
             self.fail(original_init, "a field without default would follow the base's fields with defaults")
             return False
@@ -478,6 +487,20 @@ def _constructor_fields(classes: dict[str, ModuleClass], name: str | None) -> li
         return _constructor_fields(classes, info.local_base)
     params = [*info.init.params.params[1:], *info.init.params.kwonly_params]
     return [param.name.value for param in params if param.name.value != "name"]
+
+
+def _computed_by_bases(classes: dict[str, ModuleClass], name: str | None) -> set[str]:
+    """The attributes module class ``name`` and its local bases compute in ``__init__`` (``self.scale = 2.0``):
+    their Linen ``setup()`` assigns them. Stored parameters (``self.x = x``) are fields, not computed."""
+    info = classes.get(name or "")
+    if info is None:
+        return set()
+    computed = _computed_by_bases(classes, info.local_base)
+    if info.init is not None:
+        fields = _constructor_fields(classes, name)
+        statements = [statement for statement in info.init.body.body if _stored_parameter(statement, fields) is None]
+        computed |= _assigned_self_attributes(statements)
+    return computed
 
 
 def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> dict[str, str]:

@@ -446,3 +446,21 @@ def test_a_method_storing_an_attribute_keeps_its_class_haiku() -> None:
         "  def __call__(self, x):\n    return self.hidden(x)\n"
     )
     assert "class Net(nn.Module):" in migrate_source(built_from_init, path="m.py").code
+
+
+def test_a_subclass_field_its_base_computes_keeps_the_subclass_haiku() -> None:
+    """``Base.__init__`` computes ``self.scale``; ``Gelu`` takes ``scale`` as a parameter. Linen's inherited
+    setup() would assign the field (SetAttributeInModuleSetupError): the subclass stays Haiku, reported."""
+    source = (
+        "import haiku as hk\n\n\nclass Base(hk.Module):\n  def __init__(self, hidden, name=None):\n"
+        "    super().__init__(name=name)\n    self.hidden = hidden\n    self.scale = 2.0\n\n"
+        "  def __call__(self, x):\n    return self.scale * hk.Linear(self.hidden)(x)\n\n\n"
+        "class Gelu(Base):\n  def __init__(self, hidden, scale=0.5, name=None):\n"
+        "    super().__init__(hidden, name=name)\n    self.scale = scale\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert "class Base(nn.Module):" in result.code and "class Gelu(Base):\n  def __init__" in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:15:3: H2F010 Gelu: its field 'scale' is an attribute its base computes in __init__ (setup() in Linen, "
+        "which cannot set a field); class left in place"
+    ]
