@@ -155,6 +155,15 @@ def test_haiku_classes_one_linen_class_counts_pair_in_order():
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_norm_parameters_lose_haikus_unit_axes_wherever_they_are():
+    # hk.LayerNorm(axis=1, param_axis=1) on [B, T, C] keeps its scale as (1, T, 1); Flax's as (T,).
+    params = {"layer_norm": {"scale": _arange((1, 3, 1)), "offset": _arange((1, 3, 1), 10)}}
+    template = {"params": {"LayerNorm_0": {"scale": jnp.zeros((3,)), "bias": jnp.zeros((3,))}}}
+    converted = haiku_to_linen(params, None, template)["params"]["LayerNorm_0"]
+    np.testing.assert_array_equal(converted["scale"], [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(converted["bias"], [10.0, 11.0, 12.0])
+
+
 def test_explicit_and_setup_names():
     params = {
         "auto_encoder/~/decoder": {"w": jnp.zeros((8, 24)), "b": jnp.zeros((24,))},

@@ -309,11 +309,10 @@ def _flatten_linen(variables: Mapping[str, Any], ignore_collections: Iterable[st
 # Pairing
 
 
-def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:
-    i = 0
-    while i < len(shape) - 1 and shape[i] == 1:
-        i += 1
-    return shape[i:]
+def _without_unit_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its axes of size 1: Haiku keeps them where Flax does not (BatchNorm's ``(1, C)``
+    averages, a LayerNorm's ``(1, T, 1)`` scale for ``param_axis=1``); a reshape converts between the two."""
+    return tuple(size for size in shape if size != 1)
 
 
 def _split_by_head(haiku: tuple[int, ...], flax: tuple[int, ...]) -> bool:
@@ -331,7 +330,7 @@ def _shape_ok(h: HaikuLeaf, l: LinenLeaf) -> bool:
     if h.shape == l.shape or (h.kind == "params" and _split_by_head(h.shape, l.shape)):
         return True
     if h.squeezable and int(np.prod(h.shape)) == int(np.prod(l.shape)):
-        return _squeeze_leading(h.shape) == _squeeze_leading(l.shape)
+        return _without_unit_axes(h.shape) == _without_unit_axes(l.shape)
     return False
 
 
