@@ -255,10 +255,13 @@ class FileAnalysis:
         ``hk.Transformed`` shadow module-level models of the same name)."""
         scope = self.scopes.get(name)
         if scope is not None and name.value in scope:
-            for assignment in scope[name.value]:
+            assignments = list(scope[name.value])
+            for assignment in assignments:
                 declared = getattr(assignment, "node", None)
                 if declared in self._declared:
                     return self._declared[declared]
+            if any(assignment.scope is not self.scopes.get(self.module) for assignment in assignments):
+                return None  # a local of another value (``vae = VAE()`` in the function the ``vae`` transform wraps)
         transform = self._by_name.get(name.value)
         return transform if transform is not None and transform.binding is not None else None
 

@@ -485,3 +485,43 @@ def test_apply_jitted_and_called_in_one_expression_is_migrated(target: str, tmp_
     result = migrate_source(INLINE_JIT_APPLY, Options(target=target), path="m.py")
     assert not result.diagnostics, result.diagnostics
     _assert_verified(INLINE_JIT_APPLY, result.code, tmp_path)
+
+
+LOCAL_NAMED_LIKE_THE_TRANSFORM = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class VAE(hk.Module):
+  def encode(self, x):
+    return hk.Linear(2, name="enc")(x)
+
+  def decode(self, z):
+    return hk.Linear(4, name="dec")(z)
+
+  def __call__(self, x):
+    return self.decode(self.encode(x))
+
+
+def vae_fns():
+  vae = VAE()
+  init = lambda x: vae(x)
+  return init, (vae.encode, vae.decode)
+
+
+vae = hk.multi_transform(vae_fns)
+x = jnp.linspace(-1.0, 1.0, 12).reshape(3, 4)
+params = vae.init(jax.random.PRNGKey(0), x)
+encode, decode = vae.apply
+out = decode(params, None, encode(params, None, x))
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_local_named_like_the_transform_is_not_the_transform(target: str, tmp_path: Path) -> None:
+    """``vae = VAE()`` inside the function the module-level ``vae`` transform wraps is a local module, not the
+    transform (the NNX target refused the file, reading its uses as the transform's)."""
+    result = migrate_source(LOCAL_NAMED_LIKE_THE_TRANSFORM, Options(target=target), path="m.py")
+    assert not result.diagnostics, result.diagnostics
+    _assert_verified(LOCAL_NAMED_LIKE_THE_TRANSFORM, result.code, tmp_path)
