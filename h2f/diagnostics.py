@@ -127,6 +127,14 @@ CODES: dict[str, CodeInfo] = {
             data_format or a padding function). The call is left in place.""",
         ),
         _code(
+            "H2F022",
+            "argument passed on unseen",
+            """An argument whose value h2f cannot see is passed to the Flax layer as written, and Flax reads some
+            of its possible values differently: a convolution's padding held in a variable is read alike when it
+            is "SAME" or "VALID", but Flax reads a (low, high) pair as one padding per spatial dimension and takes
+            no hk.pad function. Check the value, or write the padding literally so h2f can translate it.""",
+        ),
+        _code(
             "H2F030",
             "random key use left in place",
             """hk.next_rng_key()/hk.maybe_next_rng_key() is used where h2f cannot give it a Flax rng stream

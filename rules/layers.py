@@ -183,6 +183,13 @@ class Layers(Rule):
                 if isinstance(padding, str):
                     self.ctx.keep(original_node, self.code, f"{name}(padding=...): {padding}; left in place")
                     return None
+                if padding is None:
+                    self.ctx.report(
+                        original_bound["padding"].value,
+                        "H2F022",
+                        f"{name}(padding={code_of(original_bound['padding'].value)}) passed on as it is: Flax reads "
+                        "SAME/VALID alike, but a (low, high) pair per dimension and no hk.pad function",
+                    )
                 value = padding or value
             given.add(flax_name)
             if code_of(value).replace('"', "'") == FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name):

@@ -464,3 +464,20 @@ def test_a_subclass_field_its_base_computes_keeps_the_subclass_haiku() -> None:
         "m.py:15:3: H2F010 Gelu: its field 'scale' is an attribute its base computes in __init__ (setup() in Linen, "
         "which cannot set a field); class left in place"
     ]
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_padding_held_in_a_variable_is_passed_on_and_reported(target: str) -> None:
+    """Flax reads a padding string as Haiku does, a (low, high) pair not: a padding h2f cannot see is passed on,
+    with a warning (the file is still migrated)."""
+    source = (
+        "import haiku as hk\n\n\nclass Block(hk.Module):\n  def __init__(self, padding='SAME', name=None):\n"
+        "    super().__init__(name=name)\n    self.padding = padding\n\n"
+        "  def __call__(self, x):\n    return hk.Conv2D(4, 3, padding=self.padding)(x)\n"
+    )
+    result = migrate_source(source, Options(target=target), path="m.py")
+    assert "hk." not in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:10:36: H2F022 haiku.Conv2D(padding=self.padding) passed on as it is: Flax reads SAME/VALID alike, but "
+        "a (low, high) pair per dimension and no hk.pad function"
+    ]
