@@ -42,6 +42,21 @@ _INLINE_BUILDERS = frozenset(
 )
 
 
+#: Haiku APIs that never create parameters (a call of any other Haiku API may).
+_PARAMETERLESS_APIS = frozenset(
+    {
+        "haiku.get_state",
+        "haiku.set_state",
+        "haiku.next_rng_key",
+        "haiku.maybe_next_rng_key",
+        "haiku.dropout",
+        "haiku.running_init",
+    }
+)
+#: Modules whose functions build no Haiku module (prefixes of qualified names).
+_PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
+
+
 @dataclasses.dataclass(frozen=True)
 class ImportAlias:
     """One imported Haiku name, as libcst's import visitors spell it."""
@@ -314,6 +329,37 @@ class FileAnalysis:
             called = self.function_named(node.func) if isinstance(node.func, cst.Name) else None
             if called is not None and id(called) not in seen and self.builds_inline(called, seen | {id(function)}):
                 return True
+        return False
+
+    def may_create_params(self, function: cst.CSTNode, seen: frozenset[int] = frozenset()) -> bool:
+        """Whether running the original ``function`` (a transformed function, a method) may create parameters:
+        False only when every call in it, and in the functions and module classes of this file it calls, is
+        known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...)."""
+        for node in self.subtree(function):
+            if isinstance(node, cst.Name):  # a function or module class of this file, called or passed on
+                module = self.local_module_class(node)
+                if module is not None and (module.local_base is not None or module.haiku_base != "haiku.Module"):
+                    return True  # what a base builds is not followed
+                called = self.function_named(node)
+                nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
+                if any(
+                    id(method) not in seen and self.may_create_params(method, seen | {id(function)})
+                    for method in nested
+                ):
+                    return True
+            if not isinstance(node, cst.Call) or self.local_module_class(node.func) is not None:
+                continue
+            name = self.haiku_name(node.func)
+            if name is not None:
+                if name not in _PARAMETERLESS_APIS:
+                    return True
+                continue
+            if isinstance(node.func, cst.Name) and self.function_named(node.func) is not None:
+                continue
+            # this file's functions and classes are bare names, a local value's methods ``f.<locals>.x.sum``
+            imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
+            if not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported):
+                return True  # a function or class imported from elsewhere may build modules
         return False
 
     def builds_inline_call(self, node: cst.Call) -> bool:

@@ -404,8 +404,13 @@ class TransformRule(Rule):
         transform = self._migrated(transform)
         if transform is None or not transform.with_state or names is None:
             return None
-        self.ctx.require_import("flax.core")
         params, state = names
+        if transform.function is not None and not self.ctx.analysis.may_create_params(transform.function):
+            # Linen's init returns no "params" collection for a model without parameters (Haiku's returns {})
+            return updated.with_changes(
+                targets=[cst.AssignTarget(expr(f"{state}, {params}"))], value=expr(f"{code_of(updated.value)}, {{}}")
+            )
+        self.ctx.require_import("flax.core")
         return updated.with_changes(
             targets=[cst.AssignTarget(expr(f"{state}, {params}"))],
             value=expr(f'flax.core.pop({code_of(updated.value)}, "params")'),

@@ -525,3 +525,43 @@ def test_a_local_named_like_the_transform_is_not_the_transform(target: str, tmp_
     result = migrate_source(LOCAL_NAMED_LIKE_THE_TRANSFORM, Options(target=target), path="m.py")
     assert not result.diagnostics, result.diagnostics
     _assert_verified(LOCAL_NAMED_LIKE_THE_TRANSFORM, result.code, tmp_path)
+
+
+STATE_ONLY_MODEL = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class RunningMean(hk.Module):
+  def __call__(self, x):
+    total = hk.get_state("total", [x.shape[-1]], jnp.float32, init=jnp.zeros)
+    count = hk.get_state("count", [], jnp.float32, init=jnp.zeros)
+    total, count = total + x.sum(0), count + x.shape[0]
+    hk.set_state("total", total)
+    hk.set_state("count", count)
+    return x - total / jnp.maximum(count, 1.0)
+
+
+net = hk.transform_with_state(lambda x: RunningMean()(x))
+x = jnp.arange(6.0).reshape(2, 3)
+params, state = net.init(jax.random.PRNGKey(0), x)
+out, state = net.apply(params, state, None, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_stateful_model_without_parameters_gets_empty_params(target: str, tmp_path: Path) -> None:
+    """Linen's init returns no "params" collection for a model without parameters, where Haiku's returns {}: the
+    init site says so rather than pop a collection that is not there (a KeyError)."""
+    result = migrate_source(STATE_ONLY_MODEL, Options(target=target), path="m.py")
+    _assert_verified(STATE_ONLY_MODEL, result.code, tmp_path)
+
+
+def test_a_model_calling_what_it_imports_may_have_parameters() -> None:
+    """An imported function may build modules: the parameters are popped from what init returns, as usual."""
+    source = STATE_ONLY_MODEL.replace("import jax\n", "import jax\nimport mylib\n").replace(
+        "    return x - total", "    x = mylib.block(x)\n    return x - total"
+    )
+    result = migrate_source(source, path="m.py")
+    assert 'state, params = flax.core.pop(net.init(jax.random.PRNGKey(0), x), "params")' in result.code
