@@ -26,7 +26,7 @@ from h2f.names import (
 )
 from h2f.project import ProjectIndex
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
-from h2f.syntax import is_name_attribute
+from h2f.syntax import bind_arguments, is_name_attribute, is_none
 from h2f.traversal import TOKENS, fast_walk, walk
 
 TRANSFORMS = {
@@ -420,6 +420,140 @@ class FileAnalysis:
             if len(found) == 1 and isinstance(found[0], cst.Call):
                 return found[0]
         return None
+
+    def value_origins(self, node: cst.BaseExpression, seen: frozenset[int] = frozenset()) -> list[cst.BaseExpression]:
+        """The original expressions whose value ``node`` may hold: followed through a single assignment, a loop
+        over a literal sequence (``enumerate``/``zip`` of literals too), an item of a literal container,
+        ``x or y``, ``x if c else y``, ``self.x`` set once in ``__init__``, and a parameter of a function or
+        module constructor of this file (its default and what each call here passes). An expression followed no
+        further (a call, a parameter of a method, a name bound twice) is its own origin."""
+        if id(node) in seen or len(seen) > 8:
+            return [node]
+        seen = seen | {id(node)}
+        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
+            kept = [origin for origin in self.value_origins(node.left, seen) if not is_none(origin)]
+            return kept + self.value_origins(node.right, seen)
+        if isinstance(node, cst.IfExp):
+            return self.value_origins(node.body, seen) + self.value_origins(node.orelse, seen)
+        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name):
+            return self._origins_of_all(_literal_items(self._single_value(node.value)), seen) or [node]
+        if isinstance(node, cst.Attribute) and m.matches(node.value, m.Name("self")):
+            owner = self.enclosing_module_class(node)
+            stored = [
+                statement.value
+                for statement in (self.subtree(owner.init) if owner is not None and owner.init is not None else [])
+                if isinstance(statement, cst.Assign)
+                and len(statement.targets) == 1
+                and m.matches(statement.targets[0].target, m.Attribute(m.Name("self"), m.Name(node.attr.value)))
+            ]
+            return self.value_origins(stored[0], seen) if len(stored) == 1 else [node]
+        if not isinstance(node, cst.Name):
+            return [node]
+        scope = self.scopes.get(node)
+        bindings = [getattr(binding, "node", None) for binding in scope[node.value]] if scope is not None else []
+        if len(bindings) != 1 or bindings[0] is None:
+            return [node]
+        binding = bindings[0]
+        if isinstance(binding, cst.Param):
+            return self._parameter_origins(binding, seen) or [node]
+        value = self._single_value(node)
+        if value is not None:
+            return self.value_origins(value, seen)
+        looped = self._loop_items(binding)
+        return self._origins_of_all(looped, seen) or [node]
+
+    def _origins_of_all(self, items: list[cst.BaseExpression] | None, seen: frozenset[int]) -> list[cst.BaseExpression]:
+        return [origin for item in items or [] for origin in self.value_origins(item, seen)]
+
+    def _single_value(self, name: cst.Name) -> cst.BaseExpression | None:
+        """The value of ``name = value``, the one assignment that binds the original ``name``."""
+        scope = self.scopes.get(name)
+        bindings = [getattr(binding, "node", None) for binding in scope[name.value]] if scope is not None else []
+        if len(bindings) != 1 or not isinstance(bindings[0], cst.Name):
+            return None
+        target = self.parents.get(bindings[0])
+        statement = self.parents.get(target) if isinstance(target, cst.AssignTarget) else None
+        return statement.value if isinstance(statement, cst.Assign) else None
+
+    def _loop_items(self, target: cst.CSTNode) -> list[cst.BaseExpression] | None:
+        """What the loop variable ``target`` (a Name a ``for`` binds) takes, when the loop runs over a literal
+        sequence, ``enumerate``/``zip`` of literals, or a literal dict's ``.values()``/``.items()``."""
+        path: list[int] = []  # positions of ``target`` in nested tuple targets, outermost first
+        current = target
+        while True:
+            parent = self.parents.get(current)
+            if isinstance(parent, cst.Element):
+                tuple_node = self.parents.get(parent)
+                if not isinstance(tuple_node, (cst.Tuple, cst.List)):
+                    return None
+                path.insert(0, list(tuple_node.elements).index(parent))
+                current = tuple_node
+                continue
+            if isinstance(parent, (cst.For, cst.CompFor)) and parent.target is current:
+                break
+            return None
+        return self._unpack(parent.iter, path)
+
+    def _unpack(self, iterable: cst.BaseExpression, path: list[int]) -> list[cst.BaseExpression] | None:
+        if isinstance(iterable, cst.Name):
+            value = self._single_value(iterable)
+            return self._unpack(value, path) if value is not None else None
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and path:
+            args = [arg.value for arg in iterable.args if arg.keyword is None and not arg.star]
+            if iterable.func.value == "enumerate" and len(args) == 1 and path[0] == 1:
+                return self._unpack(args[0], path[1:])
+            if iterable.func.value == "zip" and len(args) == len(iterable.args) and path[0] < len(args):
+                return self._unpack(args[path[0]], path[1:])
+            return None
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute):
+            method, container = iterable.func.attr.value, iterable.func.value
+            items = container if isinstance(container, cst.Dict) else None
+            if isinstance(container, cst.Name):
+                items = self._single_value(container)  # type: ignore[assignment]
+            if not isinstance(items, cst.Dict) or iterable.args:
+                return None
+            if method == "values" and not path:
+                return _literal_items(items)
+            if method == "items" and path and path[0] == 1 and len(path) == 1:
+                return _literal_items(items)
+            return None
+        return _literal_items(iterable) if not path else None
+
+    def _parameter_origins(self, param: cst.Param, seen: frozenset[int]) -> list[cst.BaseExpression] | None:
+        """Origins of a parameter of a function of this file (a module class's ``__init__``: its constructions):
+        its default and the argument each call passes; None when a call cannot be read or the function is used
+        other than called."""
+        function = self.enclosing(param, cst.FunctionDef)
+        if not isinstance(function, cst.FunctionDef) or param.star:
+            return None
+        owner = self.enclosing_module_class(function)
+        if owner is not None and owner.init is function:
+            names = [p.name.value for p in (*function.params.posonly_params, *function.params.params)][1:]
+            callee: cst.CSTNode = owner.node
+        elif owner is None and self.enclosing(function, cst.ClassDef) is None:
+            names = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+            callee = function
+        else:
+            return None
+        names += [p.name.value for p in function.params.kwonly_params]
+        scope = self.scopes.get(callee)
+        references = [
+            access.node
+            for binding in (scope[callee.name.value] if scope is not None else [])
+            if getattr(binding, "node", None) is callee
+            for access in binding.references
+        ]
+        origins = [param.default] if param.default is not None else []
+        for reference in references:
+            site = self.parents.get(reference)
+            if not isinstance(site, cst.Call) or site.func is not reference:
+                return None  # passed on, decorated, subclassed: calls out of sight
+            bound = bind_arguments(site, names)
+            if bound is None:
+                return None
+            if param.name.value in bound:
+                origins.extend(self.value_origins(bound[param.name.value].value, seen))
+        return origins or None
 
     def layer_of(self, callee: cst.BaseExpression, api: str) -> cst.Call | None:
         """The construction of the Haiku layer ``api`` (``haiku.BatchNorm``) that ``callee`` names, or None."""
@@ -905,6 +1039,20 @@ def config_keys(literal: cst.CSTNode) -> list[str] | None:
         if any(arg.keyword is None for arg in literal.args):
             return None
         return [arg.keyword.value for arg in literal.args]  # type: ignore[union-attr]
+    return None
+
+
+def _literal_items(node: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+    """The items of a literal list, tuple or set (a dict's values), or None when ``node`` is none of those or
+    holds a ``*``/``**`` splat."""
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        if any(isinstance(element, cst.StarredElement) for element in node.elements):
+            return None
+        return [element.value for element in node.elements]
+    if isinstance(node, cst.Dict):
+        if any(isinstance(element, cst.StarredDictElement) for element in node.elements):
+            return None
+        return [element.value for element in node.elements]  # type: ignore[union-attr]
     return None
 
 

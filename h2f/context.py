@@ -169,6 +169,16 @@ class MigrationContext:
         return self.nnx(attribute) if self.eager_nnx else self.linen(attribute)
 
 
+class LeftInPlace(Exception):
+    """Raised by a rule's ``leave_`` hook, or by a helper it calls, to leave the node being left exactly as it was
+    (:meth:`MigrationContext.keep`) with the diagnostic ``code``/``message`` ("..., left in place")."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 _SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
 
 
@@ -223,7 +233,11 @@ class RuleDispatcher(cst.CSTTransformer):
         if hooks is None:
             hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
         for hook in hooks:
-            replacement = hook(original_node, result)
+            try:
+                replacement = hook(original_node, result)
+            except LeftInPlace as refusal:
+                self.ctx.keep(original_node, refusal.code, refusal.message)
+                break
             if replacement is not None:
                 result = replacement
                 if type(result) in _SENTINELS:  # removed or flattened: no later rule sees a node

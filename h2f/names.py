@@ -34,6 +34,23 @@ HAIKU_NAMESPACES = frozenset(
 )
 
 
+#: ``hk.data_structures`` functions that hold for any pytree → the expression they compute (Haiku's own code).
+TREE_SIZES: Mapping[str, str] = {
+    "haiku.data_structures.tree_size": "sum(x.size for x in jax.tree_util.tree_leaves({tree}))",
+    "haiku.data_structures.tree_bytes": "sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves({tree}))",
+}
+
+_HAIKU_PARAM_NAMES = (
+    "it sees parameters as Haiku names them ({module: {name: value}}, w/b/offset/scale); migrated parameters "
+    "nest by submodule with Flax's names (Dense_0 {kernel, bias}): check what it selects"
+)
+#: What a Haiku API left in place (H2F020) does differently on migrated parameters, added to its report.
+LEFTOVER_CAVEATS: Mapping[str, str] = {
+    f"haiku.data_structures.{name}": _HAIKU_PARAM_NAMES
+    for name in ("filter", "partition", "partition_n", "map", "traverse", "merge", "is_subset")
+}
+
+
 def normalize_haiku_name(name: str) -> str:
     """Map every spelling of a Haiku API onto one name (``haiku.experimental.layer_stack`` → ``haiku.layer_stack``)."""
     return HAIKU_SYNONYMS.get(name, name)
@@ -238,6 +255,15 @@ EMBED_ATTRIBUTES: Mapping[str, str] = {
 
 #: Haiku constructor arguments that take an initializer.
 INITIALIZER_ARGS = frozenset({"w_init", "b_init", "scale_init", "offset_init"})
+
+#: Flax layers' default initializers (``flax.linen.initializers.<value>``), by argument: what a Haiku layer given
+#: an initializer that is None at run time uses instead (unless the layer's ``haiku_defaults`` states Haiku's).
+FLAX_INITIALIZER_DEFAULTS: Mapping[str, str] = {
+    "kernel_init": "lecun_normal()",
+    "bias_init": "zeros_init()",
+    "scale_init": "ones_init()",
+    "embedding_init": "variance_scaling(1.0, 'fan_in', 'normal', out_axis=0)",
+}
 
 #: Haiku module classes h2f knows of (translated or not): constructing one inline needs ``@nn.compact``.
 #: (``hk.MaxPool``/``hk.AvgPool`` are left out: they become the functions ``nn.max_pool``/``nn.avg_pool``;

@@ -27,6 +27,7 @@ from h2f.names import (
     PAD_FUNCTIONS,
     STATE_ANNOTATIONS,
     TRANSFORM_ANNOTATIONS,
+    TREE_SIZES,
     haiku_module_name,
 )
 from h2f.nnx_helpers import Helper, HelperApply, find_helpers, plan_helper_calls
@@ -63,18 +64,22 @@ if TYPE_CHECKING:
     from h2f.rules.nnx_scan import ScanSite
 
 #: Haiku APIs the NNX target translates (anything else Haiku in a file blocks its NNX migration).
-SUPPORTED = frozenset(NNX_LAYERS) | {
-    "haiku.Module",
-    "haiku.dropout",
-    "haiku.next_rng_key",
-    "haiku.transform",
-    "haiku.transform_with_state",
-    "haiku.multi_transform",
-    "haiku.without_apply_rng",
-    "haiku.get_parameter",
-    "haiku.get_state",
-    "haiku.set_state",
-}
+SUPPORTED = (
+    frozenset(NNX_LAYERS)
+    | frozenset(TREE_SIZES)
+    | {
+        "haiku.Module",
+        "haiku.dropout",
+        "haiku.next_rng_key",
+        "haiku.transform",
+        "haiku.transform_with_state",
+        "haiku.multi_transform",
+        "haiku.without_apply_rng",
+        "haiku.get_parameter",
+        "haiku.get_state",
+        "haiku.set_state",
+    }
+)
 #: Haiku pooling (the pooling rule translates it for both targets when it can read it).
 POOLING = frozenset({"haiku.max_pool", "haiku.avg_pool", "haiku.MaxPool", "haiku.AvgPool"})
 #: Haiku functions that create a variable where they run: they become attributes built in ``__init__``.

@@ -1,6 +1,6 @@
 """Haiku type names → their Flax/JAX counterparts (``hk.Params`` → ``flax.typing.VariableDict``, …).
 
-``hk.Params``/``hk.State`` hold what ``variables["params"]`` and the other collections hold after the
+``hk.Module`` in an annotation is the target's ``Module``. ``hk.Params``/``hk.State`` hold what ``variables["params"]`` and the other collections hold after the
 migration: ``VariableDict``. ``hk.Transformed`` and its siblings become ``nn.Module``: in Flax the model is
 the module. ``hk.initializers.Initializer`` becomes ``nn.initializers.Initializer``.
 
@@ -22,11 +22,14 @@ class Annotations(Rule):
     """Rename Haiku's type names (``hk.Params``, ``hk.State``, ``hk.Transformed``…) to Flax's."""
 
     code = "H2F020"
-    haiku_apis = tuple(ANNOTATIONS)
+    haiku_apis = (*ANNOTATIONS, "haiku.Module")
     targets = frozenset({"linen", "nnx"})
     order = 80
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
+        if self.ctx.haiku_name(original) == "haiku.Module":  # a base class is the module class rule's
+            annotated = self.ctx.analysis.enclosing(original, cst.Annotation) is not None
+            return self.ctx.modules_namespace("Module") if annotated else None
         if self.ctx.eager_nnx:
             return self._nnx(original)
         found = ANNOTATIONS.get(self.ctx.haiku_name(original) or "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.context import MigrationContext
+from h2f.context import LeftInPlace, MigrationContext
 from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, parenthesized, positional
@@ -68,17 +68,23 @@ def untranslatable(node: cst.Call, name: str) -> str | None:
 
 
 def adapt_initializer(
-    ctx: MigrationContext, original: cst.BaseExpression, updated: cst.BaseExpression
+    ctx: MigrationContext,
+    original: cst.BaseExpression,
+    updated: cst.BaseExpression,
+    default: cst.BaseExpression | None = None,
 ) -> cst.BaseExpression | None:
-    """The Flax initializer for a Haiku initializer argument (``w_init=...``); None means "Flax's default"."""
+    """The Flax initializer for a Haiku initializer argument (``w_init=...``); None means "Flax's default".
+
+    A value h2f can trace (:meth:`~h2f.analysis.FileAnalysis.value_origins`: a loop over a list of initializers, a
+    module's ``self.w_init`` and what its constructions pass) keeps the convention of what it holds: Haiku's
+    initializers are translated where they are written, so it is passed on as it is; custom ``(shape, dtype)``
+    callables are wrapped. When it may also be None, Haiku's layer falls back to its default: so does the
+    translation, to ``default`` (the Flax layer's). Raises :class:`LeftInPlace` when it may hold either kind.
+    """
     if is_none(original):
         return None
     if isinstance(original, cst.Call) and ctx.haiku_name(original.func) in INITIALIZERS:
         return updated
-    bound_to = ctx.analysis.constructor_of(original) if isinstance(original, cst.Name) else None
-    bound_name = ctx.haiku_name(bound_to.func) if bound_to is not None else None
-    if bound_to is not None and bound_name in INITIALIZERS and untranslatable(bound_to, bound_name) is None:
-        return updated  # ``init = hk.initializers.Constant(0.5)`` is rewritten to a Flax initializer where it is bound
     for qualified in ctx.analysis.qualified_names(original):
         if qualified in ARRAY_INITIALIZERS:
             return ctx.linen(f"initializers.{ARRAY_INITIALIZERS[qualified]}")
@@ -92,9 +98,36 @@ def adapt_initializer(
                 ]
             )
         )
+    conventions = {_convention(ctx, origin) for origin in ctx.analysis.value_origins(original)}
+    if conventions == {"none"}:
+        return None
+    fallback = default if "none" in conventions else None
+    if "flax" in conventions:
+        if "haiku" in conventions:
+            raise LeftInPlace(
+                Initializers.code,
+                f"{code_of(original)} holds a Haiku initializer (translated to Flax's (key, shape, dtype) "
+                "convention) or a custom (shape, dtype) one: no single translation fits both; left in place",
+            )
+        return updated if fallback is None else expr(f"{code_of(updated)} or {code_of(fallback)}")
     ctx.report(
         original,
         Initializers.code,
         "custom initializer wrapped to Flax's (key, shape, dtype) signature; it must not call hk.next_rng_key()",
     )
-    return expr(f"lambda key, shape, dtype: ({code_of(updated)})(shape, dtype)")
+    wrapped = f"lambda key, shape, dtype: ({code_of(updated)})(shape, dtype)"
+    if fallback is not None:
+        return expr(f"{code_of(fallback)} if {code_of(updated)} is None else {wrapped}")
+    return expr(wrapped)
+
+
+def _convention(ctx: MigrationContext, origin: cst.BaseExpression) -> str:
+    """How an initializer value written as ``origin`` is called once migrated: "flax" for a Haiku initializer
+    h2f translates, "none" for None, "haiku" for anything else (a custom ``(shape, dtype)`` callable)."""
+    if is_none(origin):
+        return "none"
+    if isinstance(origin, cst.Call):
+        name = ctx.haiku_name(origin.func)
+        if name in INITIALIZERS and untranslatable(origin, name) is None:
+            return "flax"
+    return "haiku"

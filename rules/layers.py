@@ -17,7 +17,7 @@ from h2f.rules.batch_norm import unreadable_calls
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.analysis import FileAnalysis
-from h2f.names import FLAX_DEFAULTS, INITIALIZER_ARGS, LAYERS, PAD_FUNCTIONS, LayerRename
+from h2f.names import FLAX_DEFAULTS, FLAX_INITIALIZER_DEFAULTS, INITIALIZER_ARGS, LAYERS, PAD_FUNCTIONS, LayerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
@@ -163,7 +163,9 @@ class Layers(Rule):
                 self.ctx.keep(original_node, self.code, f"{name} has no argument {param!r} h2f knows; left in place")
                 return None
             if param in INITIALIZER_ARGS:
-                adapted = adapt_initializer(self.ctx, original_bound[param].value, value)
+                fallback = rename.haiku_defaults.get(flax_name) or FLAX_INITIALIZER_DEFAULTS.get(flax_name)
+                default = self.ctx.linen(f"initializers.{fallback}") if fallback is not None else None
+                adapted = adapt_initializer(self.ctx, original_bound[param].value, value, default)
                 if adapted is None:
                     continue
                 value = adapted

@@ -12,7 +12,7 @@ from bisect import bisect_left
 
 import libcst as cst
 
-from h2f.names import HAIKU_NAMESPACES
+from h2f.names import HAIKU_NAMESPACES, LEFTOVER_CAVEATS
 from h2f.rule import Rule
 from h2f.traversal import walk
 
@@ -85,7 +85,7 @@ class Leftovers(Rule):
             if self._already_reported(survivor[1]):
                 continue
             original = survivor[1]
-            self.ctx.report(
-                original, self.code, f"{self.ctx.haiku_name(original)} has no Flax translation in h2f; left in place"
-            )
+            name = self.ctx.haiku_name(original) or ""
+            caveat = f": {LEFTOVER_CAVEATS[name]}" if name in LEFTOVER_CAVEATS else ""
+            self.ctx.report(original, self.code, f"{name} has no Flax translation in h2f; left in place{caveat}")
         return None

@@ -13,6 +13,7 @@ import libcst as cst
 from h2f.rules.initializers import adapt_initializer
 from h2f.rules.layers import input_only_calls
 
+from h2f.names import FLAX_INITIALIZER_DEFAULTS
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
@@ -53,7 +54,8 @@ class NetsMLP(Rule):
         dense_args: list[cst.Arg] = []
         for haiku, flax in (("w_init", "kernel_init"), ("b_init", "bias_init")):
             if haiku in bound:
-                adapted = adapt_initializer(self.ctx, original[haiku].value, bound[haiku].value)
+                default = self.ctx.linen(f"initializers.{FLAX_INITIALIZER_DEFAULTS[flax]}")
+                adapted = adapt_initializer(self.ctx, original[haiku].value, bound[haiku].value, default)
                 if adapted is not None:
                     dense_args.append(keyword(flax, adapted))
         if "with_bias" in bound and code_of(bound["with_bias"].value) != "True":

@@ -565,3 +565,126 @@ def test_a_model_calling_what_it_imports_may_have_parameters() -> None:
     )
     result = migrate_source(source, path="m.py")
     assert 'state, params = flax.core.pop(net.init(jax.random.PRNGKey(0), x), "params")' in result.code
+
+
+INITIALIZERS_PASSED_ON = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def half(shape, dtype):
+  return jnp.full(shape, 0.5, dtype)
+
+
+class Block(hk.Module):
+  def __init__(self, width, w_init=None, b_init=None, name=None):
+    super().__init__(name=name)
+    self.width = width
+    self.w_init = w_init
+    self.b_init = b_init
+
+  def __call__(self, x):
+    return jax.nn.relu(hk.Linear(self.width, w_init=self.w_init, b_init=self.b_init)(x))
+
+
+def dense(x, w_init):
+  return hk.Linear(3, w_init=w_init)(x)
+
+
+def forward(x):
+  x = Block(4, w_init=hk.initializers.VarianceScaling(2.0), b_init=half)(x)
+  x = Block(4, b_init=half)(x)
+  inits = [hk.initializers.TruncatedNormal(stddev=0.02), hk.initializers.Constant(0.1)]
+  for i, init in enumerate(inits):
+    x = x @ hk.get_parameter(f"w{i}", [4, 4], jnp.float32, init=init)
+  return dense(x, hk.initializers.RandomNormal(0.3))
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_initializers_passed_on_keep_the_convention_of_what_they_hold(tmp_path: Path) -> None:
+    """An initializer reaching a layer through a module field, a helper's parameter or a loop over a list holds
+    what was written there: Haiku initializers (translated to Flax's where written) are passed on, custom
+    ``(shape, dtype)`` functions wrapped, and None falls back to the layer's default, as in Haiku. (Every one was
+    wrapped as a custom initializer: the Flax initializer got the shape as its key.)"""
+    result = migrate_source(INITIALIZERS_PASSED_ON, path="m.py")
+    assert "kernel_init=self.w_init or nn.initializers.lecun_normal()" in result.code
+    assert 'self.param(f"w{i}", init, [4, 4], jnp.float32)' in result.code
+    assert [d.code for d in result.diagnostics] == ["H2F080"], result.diagnostics  # the wrapped custom b_init
+    _assert_verified(INITIALIZERS_PASSED_ON, result.code, tmp_path)
+
+
+def test_an_initializer_that_may_be_of_either_kind_is_left_in_place() -> None:
+    """A field given a Haiku initializer in one construction and a custom function in another: no wrapping fits
+    both, the layer stays as it is, said at its line."""
+    source = INITIALIZERS_PASSED_ON.replace("Block(4, b_init=half)", "Block(4, w_init=half)")
+    result = migrate_source(source, path="m.py")
+    assert "hk.Linear(self.width, w_init=self.w_init, b_init=self.b_init)" in result.code
+    left = [d for d in result.diagnostics if "no single translation fits both" in d.message]
+    assert [(d.code, d.line) for d in left] == [("H2F080", 18)], result.diagnostics
+
+
+MODULE_ANNOTATION = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def apply_block(layer: hk.Module, norm: hk.Module, x: jnp.ndarray) -> jnp.ndarray:
+  return norm(jax.nn.relu(layer(x)))
+
+
+class Net(hk.Module):
+  def __call__(self, x):
+    return apply_block(hk.Linear(4), hk.LayerNorm(-1, True, True), x)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_hk_module_in_an_annotation_becomes_flax_module(tmp_path: Path) -> None:
+    """``layer: hk.Module`` is the target's Module type (it was reported H2F020 and kept the Haiku import)."""
+    result = migrate_source(MODULE_ANNOTATION, path="m.py")
+    assert "def apply_block(layer: nn.Module, norm: nn.Module, x: jnp.ndarray)" in result.code
+    assert "haiku" not in result.code and not result.diagnostics, result.diagnostics
+    _assert_verified(MODULE_ANNOTATION, result.code, tmp_path)
+
+
+PARAMETER_COUNT = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+model = hk.without_apply_rng(hk.transform(lambda x: hk.nets.MLP([5, 2])(x)))
+params = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+count = hk.data_structures.tree_size(params)
+size = hk.data_structures.tree_bytes(params)
+biases = hk.data_structures.filter(lambda module, name, value: name == "b", params)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_parameter_counts_are_computed_from_the_migrated_parameters(target: str) -> None:
+    """``tree_size``/``tree_bytes`` become the sums they compute, and give Haiku's figures on the migrated
+    parameters; a predicate on Haiku's parameter names stays, and its report says the names differ."""
+    source = PARAMETER_COUNT if target == "linen" else PARAMETER_COUNT.replace("biases = ", "# biases = ")
+    result = migrate_source(source, Options(target=target), path="m.py")
+    haiku: dict = {}
+    exec(compile(source, "<haiku>", "exec"), haiku)
+    flax: dict = {}
+    exec(compile(result.code, "<flax>", "exec"), flax)
+    assert "tree_size" not in result.code and "tree_bytes" not in result.code
+    assert (flax["count"], flax["size"]) == (haiku["count"], haiku["size"]) == (32, 128)
+    if target == "linen":
+        (caveat,) = result.diagnostics
+        assert caveat.code == "H2F020" and "Flax's names (Dense_0 {kernel, bias})" in caveat.message, caveat
