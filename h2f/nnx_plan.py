@@ -86,6 +86,12 @@ POOLING = frozenset({"haiku.max_pool", "haiku.avg_pool", "haiku.MaxPool", "haiku
 VARIABLES = {"haiku.get_parameter": "param", "haiku.get_state": "state"}
 
 
+#: Why h2f knows nothing of a submodule's input when it saw no call of it.
+_NOT_FOLLOWED = (
+    "not called where h2f can follow its input (it is passed to a function, kept in a container, or called "
+    "through another name)"
+)
+
 #: Haiku stacks of layers (they become one ``nnx.Sequential``).
 STACKS = frozenset({"haiku.Sequential", "haiku.nets.MLP"})
 
@@ -1245,7 +1251,7 @@ class NnxPlan:
             widths = set(submodule.given)
             if len(widths) != 1 or None in widths or not all(isinstance(width, str) for width in widths):
                 what = (
-                    "is never called"
+                    f"is unknown: the layer is {_NOT_FOLLOWED}"
                     if not widths
                     else "is called with inputs of different widths"
                     if len(widths) > 1
@@ -1334,7 +1340,7 @@ class NnxPlan:
         dtypes = set(submodule.given_dtypes)
         if len(dtypes) != 1 or None in dtypes:
             what = (
-                "is never called"
+                f"is {_NOT_FOLLOWED}"
                 if not dtypes
                 else "is given inputs of different dtypes"
                 if len(dtypes) > 1

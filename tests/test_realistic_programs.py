@@ -688,3 +688,14 @@ def test_parameter_counts_are_computed_from_the_migrated_parameters(target: str)
     if target == "linen":
         (caveat,) = result.diagnostics
         assert caveat.code == "H2F020" and "Flax's names (Dense_0 {kernel, bias})" in caveat.message, caveat
+
+
+def test_nnx_says_a_layer_passed_to_a_function_is_why_the_model_is_bridged(tmp_path: Path) -> None:
+    """Layers handed to a helper function: the NNX target cannot follow their input width and falls back to
+    nnx.bridge; its reason says so (it said the layers were "never called")."""
+    result = migrate_source(MODULE_ANNOTATION, Options(target="nnx"), path="m.py")
+    (bridged,) = result.diagnostics
+    assert bridged.code == "H2F102" and "not called where h2f can follow its input (it is passed to a function" in (
+        bridged.message
+    ), bridged
+    _assert_verified(MODULE_ANNOTATION, result.code, tmp_path)
