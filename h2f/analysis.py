@@ -324,12 +324,19 @@ class FileAnalysis:
             name = self.haiku_name(node.func)
             if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
                 return True
-            if self.local_module_class(node.func) is not None:
+            if self.local_module_class(node.func) is not None or self.runs_imported_code(node):
                 return True
             called = self.function_named(node.func) if isinstance(node.func, cst.Name) else None
             if called is not None and id(called) not in seen and self.builds_inline(called, seen | {id(function)}):
                 return True
         return False
+
+    def runs_imported_code(self, node: cst.Call) -> bool:
+        """Whether the original call runs a function or class imported from a module other than JAX's, NumPy's
+        or the standard library's few: it may build Haiku modules (a model class another file defines)."""
+        # this file's functions and classes are bare names, a local value's methods ``f.<locals>.x.sum``
+        imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
+        return not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported)
 
     def may_create_params(self, function: cst.CSTNode, seen: frozenset[int] = frozenset()) -> bool:
         """Whether running the original ``function`` (a transformed function, a method) may create parameters:
@@ -356,10 +363,8 @@ class FileAnalysis:
                 continue
             if isinstance(node.func, cst.Name) and self.function_named(node.func) is not None:
                 continue
-            # this file's functions and classes are bare names, a local value's methods ``f.<locals>.x.sum``
-            imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
-            if not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported):
-                return True  # a function or class imported from elsewhere may build modules
+            if self.runs_imported_code(node):
+                return True
         return False
 
     def builds_inline_call(self, node: cst.Call) -> bool:

@@ -453,6 +453,7 @@ class NnxPlan:
 
     def _build(self) -> None:
         self._check_apis()
+        self._check_imported_modules()
         for info in self.analysis.module_classes.values():
             base = self.classes.get(info.local_base or "") if info.haiku_base is None else None
             if (info.haiku_base != "haiku.Module" or info.local_base is not None) and base is None:
@@ -568,6 +569,26 @@ class NnxPlan:
             self.block(
                 node,
                 f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet",
+            )
+
+    def _check_imported_modules(self) -> None:
+        """A module code builds from a class or function imported from elsewhere (``Net(3)(x)``, ``self.net =
+        Net(3)`` then ``self.net(x)``) may be a Haiku module another file defines: NNX would build it in
+        ``__init__``, with its input width. h2f does not follow it into that file: the file is refused."""
+        for node in self.analysis.nodes_of(cst.Call):
+            construction = self.analysis.constructor_of(node.func)  # type: ignore[attr-defined]
+            if (
+                construction is None
+                or not isinstance(construction.func, (cst.Name, cst.Attribute))
+                or self.analysis.haiku_name(construction.func) is not None
+                or not self.analysis.runs_imported_code(construction)
+                or self.analysis.module_scope(node) is None
+            ):
+                continue
+            self.block(
+                construction,
+                f"{code_of(construction.func)} is imported, built and called in a module: if it is a Haiku module of "
+                "another file, NNX builds it in __init__ with its input width; not supported by the nnx target yet",
             )
 
     def _check_apis(self) -> None:

@@ -91,3 +91,56 @@ def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
     index = index_transforms(sorted(tmp_path.rglob("*.py")), tmp_path)
     assert "models.model" not in index
     assert {"a.models.model", "b.models.model"} <= set(index)
+
+
+NET = """\
+import haiku as hk
+
+
+class Net(hk.Module):
+    def __init__(self, n, name=None):
+        super().__init__(name=name)
+        self.n = n
+
+    def __call__(self, x):
+        return hk.Linear(self.n)(x)
+"""
+
+MAIN = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+from nets import Net
+
+
+def forward(x):
+    return Net(3)(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.ones((2, 4))
+params = model.init(jax.random.PRNGKey(0), x)
+print(model.apply(params, x).shape)
+"""
+
+
+def test_a_module_class_imported_from_another_file(tmp_path: Path) -> None:
+    """A transformed function that builds a module class another file defines: on Linen it is compact (it was
+    not: AssignSubModuleError) and the program runs; the NNX target, which builds modules in ``__init__`` with
+    their input widths, does not follow the class into its file and says so."""
+    for target, expected in (("linen", "(2, 3)"), ("nnx", None)):
+        root = tmp_path / target
+        root.mkdir()
+        (root / "nets.py").write_text(NET)
+        (root / "main.py").write_text(MAIN)
+        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
+        assert result.exit_code == 0, result.output
+        main = (root / "main.py").read_text()
+        if expected is None:
+            assert main == MAIN
+            assert "main.py:8:12: H2F100 Net is imported, built and called in a module" in result.output
+            continue
+        assert "    @nn.compact\n    def __call__(self, x):\n        return Net(3)(x)" in main
+        run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == expected
