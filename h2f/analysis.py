@@ -51,6 +51,12 @@ _PARAMETERLESS_APIS = frozenset(
         "haiku.maybe_next_rng_key",
         "haiku.dropout",
         "haiku.running_init",
+        "haiku.max_pool",
+        "haiku.avg_pool",
+        "haiku.MaxPool",
+        "haiku.AvgPool",
+        "haiku.Flatten",
+        "haiku.Reshape",
     }
 )
 #: Modules whose functions build no Haiku module (prefixes of qualified names).

@@ -270,6 +270,8 @@ class TransformRule(Rule):
         transform = self._migrated(transform)
         if transform is not None:
             updated = _renamed_keyword(updated, "rng", "rngs")  # Haiku's init(rng, ...) is Linen's init(rngs, ...)
+            if not transform.with_state and self._without_params(transform):
+                return expr(f'{code_of(updated)}.get("params", {{}})')
             if not transform.with_state:
                 return cst.Subscript(
                     value=updated, slice=[cst.SubscriptElement(cst.Index(cst.SimpleString('"params"')))]
@@ -405,8 +407,7 @@ class TransformRule(Rule):
         if transform is None or not transform.with_state or names is None:
             return None
         params, state = names
-        if transform.function is not None and not self.ctx.analysis.may_create_params(transform.function):
-            # Linen's init returns no "params" collection for a model without parameters (Haiku's returns {})
+        if self._without_params(transform):
             return updated.with_changes(
                 targets=[cst.AssignTarget(expr(f"{state}, {params}"))], value=expr(f"{code_of(updated.value)}, {{}}")
             )
@@ -415,6 +416,11 @@ class TransformRule(Rule):
             targets=[cst.AssignTarget(expr(f"{state}, {params}"))],
             value=expr(f'flax.core.pop({code_of(updated.value)}, "params")'),
         )
+
+    def _without_params(self, transform: Transform) -> bool:
+        """Whether the transformed function creates no parameters: Linen's ``init`` then returns no "params"
+        collection at all (Haiku's returns ``{}``)."""
+        return transform.function is not None and not self.ctx.analysis.may_create_params(transform.function)
 
     def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
         if not is_name_attribute(original.value, "apply"):

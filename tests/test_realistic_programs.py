@@ -699,3 +699,28 @@ def test_nnx_says_a_layer_passed_to_a_function_is_why_the_model_is_bridged(tmp_p
         bridged.message
     ), bridged
     _assert_verified(MODULE_ANNOTATION, result.code, tmp_path)
+
+
+POOLING_ONLY_MODEL = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def downsample(x):
+  return hk.max_pool(x, window_shape=2, strides=2, padding="VALID")
+
+
+model = hk.without_apply_rng(hk.transform(downsample))
+x = jnp.arange(32.0).reshape(2, 4, 4, 1)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_a_model_without_parameters_gets_empty_params(tmp_path: Path) -> None:
+    """Linen's init of a model that creates no parameters returns no "params" (Haiku's returns {}): the init site
+    reads it with a default rather than index a collection that is not there (a KeyError)."""
+    result = migrate_source(POOLING_ONLY_MODEL, path="m.py")
+    assert 'params = model.init(jax.random.PRNGKey(0), x).get("params", {})' in result.code
+    _assert_verified(POOLING_ONLY_MODEL, result.code, tmp_path)
