@@ -144,8 +144,10 @@ CODES: dict[str, CodeInfo] = {
             "H2F040",
             "transform or call site left in place",
             """A hk.transform result is used in a way h2f cannot rewrite (passed to another function,
-            stored in a container, its init/apply called with arguments h2f cannot map). The Linen model
-            is created, but this use must be migrated by hand.""",
+            stored in a container, its init/apply called with arguments h2f cannot map), or its parameters
+            are read by Haiku's module paths or parameter names (params["linear"]["w"], path[-1].key == "b"),
+            which Flax spells differently. The Linen model is created, but this use must be migrated by
+            hand.""",
         ),
         _code(
             "H2F050",

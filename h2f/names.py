@@ -40,6 +40,9 @@ TREE_SIZES: Mapping[str, str] = {
     "haiku.data_structures.tree_bytes": "sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves({tree}))",
 }
 
+#: Haiku's parameter names that Flax's layers spell differently → Flax's (``scale`` is the same in both).
+HAIKU_PARAMETER_NAMES: Mapping[str, str] = {"w": "kernel", "b": "bias", "offset": "bias", "embeddings": "embedding"}
+
 _HAIKU_PARAM_NAMES = (
     "it sees parameters as Haiku names them ({module: {name: value}}, w/b/offset/scale); migrated parameters "
     "nest by submodule with Flax's names (Dense_0 {kernel, bias}): check what it selects"

@@ -724,3 +724,41 @@ def test_a_model_without_parameters_gets_empty_params(tmp_path: Path) -> None:
     result = migrate_source(POOLING_ONLY_MODEL, path="m.py")
     assert 'params = model.init(jax.random.PRNGKey(0), x).get("params", {})' in result.code
     _assert_verified(POOLING_ONLY_MODEL, result.code, tmp_path)
+
+
+WEIGHT_DECAY_MASK = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+
+NO_DECAY = ("b", "scale", "offset")
+
+
+def decay_mask(params):
+  return jax.tree_util.tree_map_with_path(lambda path, _: path[-1].key not in NO_DECAY, params)
+
+
+def forward(x):
+  x = hk.LayerNorm(-1, create_scale=True, create_offset=True)(hk.Linear(4)(x))
+  return hk.Linear(2)(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.ones((2, 3))
+params = model.init(jax.random.PRNGKey(0), x)
+opt = optax.adamw(1e-2, weight_decay=0.1, mask=decay_mask)
+opt_state = opt.init(params)
+"""
+
+
+def test_a_mask_selecting_parameters_by_haiku_names_is_reported() -> None:
+    """The usual "no weight decay on biases" mask compares path keys with Haiku's names: on Flax's parameters it
+    selects no bias, silently (every bias decays). It is reported where it compares; a comparison with names Flax
+    shares (``"scale"``) or its own (``"bias"``) is not."""
+    result = migrate_source(WEIGHT_DECAY_MASK, path="m.py")
+    assert "path[-1].key not in NO_DECAY" in result.code
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 10, 59)], result.diagnostics
+    assert "('b' → 'bias', 'offset' → 'bias')" in result.diagnostics[0].message
+    flax_names = WEIGHT_DECAY_MASK.replace('("b", "scale", "offset")', '("bias", "scale")')
+    assert not migrate_source(flax_names, path="m.py").diagnostics
