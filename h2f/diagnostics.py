@@ -135,6 +135,14 @@ CODES: dict[str, CodeInfo] = {
             no hk.pad function. Check the value, or write the padding literally so h2f can translate it.""",
         ),
         _code(
+            "H2F023",
+            "parameters in the input's dtype",
+            """Haiku's layers create their parameters in the dtype of their input and compute in it: a model fed
+            bfloat16 or float16 has half-precision parameters and outputs. Flax's layers create float32 parameters
+            (param_dtype) and compute in the promoted dtype, float32. The file uses half precision: pass
+            dtype= and param_dtype= to the Flax layers that take it (and convert checkpoints to match).""",
+        ),
+        _code(
             "H2F030",
             "random key use left in place",
             """hk.next_rng_key()/hk.maybe_next_rng_key() is used where h2f cannot give it a Flax rng stream

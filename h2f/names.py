@@ -40,6 +40,9 @@ TREE_SIZES: Mapping[str, str] = {
     "haiku.data_structures.tree_bytes": "sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves({tree}))",
 }
 
+#: Half-precision dtypes, by the names code spells them with (``jnp.bfloat16``, ``"float16"``).
+HALF_PRECISION_DTYPES = frozenset({"bfloat16", "float16"})
+
 #: Haiku's parameter names that Flax's layers spell differently → Flax's (``scale`` is the same in both).
 HAIKU_PARAMETER_NAMES: Mapping[str, str] = {"w": "kernel", "b": "bias", "offset": "bias", "embeddings": "embedding"}
 

@@ -762,3 +762,15 @@ def test_a_mask_selecting_parameters_by_haiku_names_is_reported() -> None:
     assert "('b' → 'bias', 'offset' → 'bias')" in result.diagnostics[0].message
     flax_names = WEIGHT_DECAY_MASK.replace('("b", "scale", "offset")', '("bias", "scale")')
     assert not migrate_source(flax_names, path="m.py").diagnostics
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_half_precision_inputs_are_reported(target: str) -> None:
+    """Haiku's layers fed bfloat16 create bfloat16 parameters and compute in bfloat16, Flax's stay float32: a
+    different result (the migration cannot see which layers get which dtype), said where the file names it."""
+    source = MODULE_ANNOTATION.replace(
+        "    return apply_block(", "    x = x.astype(jnp.bfloat16)\n    return apply_block("
+    )
+    result = migrate_source(source, Options(target=target), path="m.py")
+    assert [(d.code, d.line) for d in result.diagnostics if d.code != "H2F102"] == [("H2F023", 12)], result.diagnostics
+    assert not [d for d in migrate_source(MODULE_ANNOTATION, path="m.py").diagnostics if d.code == "H2F023"]
