@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
+from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
@@ -24,7 +26,7 @@ from h2f.names import (
     class_name_for,
     normalize_haiku_name,
 )
-from h2f.project import ProjectIndex
+from h2f.project import ProjectIndex, file_key, is_file_key, module_path
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import bind_arguments, is_name_attribute, is_none
 from h2f.traversal import TOKENS, fast_walk, walk
@@ -134,6 +136,9 @@ class FileAnalysis:
         self.dropout_keys: set[cst.CSTNode] = set()
         self.linen_alias = "nn"
         self.project: ProjectIndex = project or {}
+        self.path: str | None = None
+        #: Transforms of other files read as attributes of their module (``models.model``): not followed.
+        self.exports_read_through_modules: list[cst.Attribute] = []
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
@@ -163,13 +168,18 @@ class FileAnalysis:
         return self._resolver.scopes
 
     @classmethod
-    def build(cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None) -> FileAnalysis:
+    def build(
+        cls, wrapper: cst.MetadataWrapper, project: ProjectIndex | None = None, path: str | None = None
+    ) -> FileAnalysis:
         """Analyse the file behind ``wrapper`` (metadata is resolved once, when first needed).
 
-        ``project`` holds the transforms other files of the run export, so their imports are recognised.
+        ``project`` holds the transforms other files of the run export, so their imports are recognised; the
+        file's ``path`` resolves its relative imports (``from .models import model``).
         """
         analysis = cls(wrapper, project)
+        analysis.path = path
         analysis._find_imports()
+        analysis._find_exports_read_through_modules()
         if analysis.haiku_imports or analysis.transforms:
             analysis._find_definitions()
             analysis._check_splat_configs()
@@ -596,10 +606,12 @@ class FileAnalysis:
                         asname = alias.asname.name.value if alias.asname else None  # type: ignore[union-attr]
                         self.haiku_imports.append(ImportAlias(dotted, None, asname))
                         self.haiku_aliases.add(asname or dotted.split(".")[0])
-            elif isinstance(statement, cst.ImportFrom) and statement.module is not None and statement.relative == ():
+            elif isinstance(statement, cst.ImportFrom) and statement.relative:
+                self._add_relatively_imported_transforms(statement)
+            elif isinstance(statement, cst.ImportFrom) and statement.module is not None:
                 module = _dotted(statement.module)
                 if module != "haiku" and not module.startswith("haiku."):
-                    self._add_imported_transforms(statement, module)
+                    self._add_imported_transforms(statement, functools.partial(self._absolute_keys, module))
                     continue
                 if isinstance(statement.names, cst.ImportStar):
                     continue
@@ -609,12 +621,49 @@ class FileAnalysis:
                     self.haiku_imports.append(ImportAlias(module, obj, asname))
                     self.haiku_aliases.add(asname or obj)
 
-    def _add_imported_transforms(self, statement: cst.ImportFrom, module: str) -> None:
-        """``from models import model`` where another file of the run transforms ``model``."""
+    def _find_exports_read_through_modules(self) -> None:
+        """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a
+        transform another file of the run migrates, read as an attribute of its module, which the call-site
+        rewrites do not follow (they follow ``from pkg.models import model``)."""
+        names = {key.rpartition(":" if is_file_key(key) else ".")[2] for key in self.project}
+        for node in self.nodes_of(cst.Attribute) if names else []:
+            if node.attr.value not in names:  # type: ignore[attr-defined]
+                continue
+            for qualified in self.qualified_names(node):
+                module, _, name = qualified.rpartition(".")
+                if any(key in self.project for key in self._absolute_keys(module, name)):
+                    self.exports_read_through_modules.append(node)  # type: ignore[arg-type]
+                    break
+
+    def _add_relatively_imported_transforms(self, statement: cst.ImportFrom) -> None:
+        """``from .models import model`` (in ``pkg/train.py``): the module is the file ``pkg/models.py``."""
+        if self.path is None or statement.module is None or not self.project:
+            return
+        package = module_path(Path(self.path)).parent
+        for _ in statement.relative[1:]:  # each dot after the first goes one package up
+            package = package.parent
+        module = package.joinpath(*_dotted(statement.module).split("."))
+        self._add_imported_transforms(statement, lambda name: [file_key(module, name)])
+
+    def _absolute_keys(self, module: str, name: str) -> list[str]:
+        """Where ``from <module> import <name>`` may find ``name`` in the project index: the module file under the
+        importing file's directory or one of its ancestors, nearest first (where Python's path would find it,
+        for a script or a package run from its root); then the dotted name, if one file of the run claims it."""
+        if self.path is None:
+            return [f"{module}.{name}"]
+        parts = module.split(".")
+        directories = module_path(Path(self.path)).parents
+        return [*(file_key(directory.joinpath(*parts), name) for directory in directories), f"{module}.{name}"]
+
+    def _add_imported_transforms(self, statement: cst.ImportFrom, keys: Callable[[str], list[str]]) -> None:
+        """``from models import model`` where another file of the run transforms ``model`` (``keys`` lists where
+        each imported name may be in the project index, the likeliest first)."""
         if isinstance(statement.names, cst.ImportStar) or not self.project:
             return
         for alias in statement.names:
-            exported = self.project.get(f"{module}.{_dotted(alias.name)}")
+            exported = next(
+                (found for key in keys(_dotted(alias.name)) if (found := self.project.get(key)) is not None), None
+            )
             if exported is None:
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]

@@ -55,8 +55,7 @@ def _resolved(root: Path) -> Path:
 
 def module_suffixes(path: Path, root: Path) -> list[str]:
     """The dotted module names ``path`` may be imported as, longest first (``pkg.models``, ``models``)."""
-    # The real path, resolving the (few, shared) directories once each rather than every file's whole path.
-    real = path.resolve() if os.path.islink(path) else _resolved(path.parent) / path.name
+    real = _real_path(path)
     try:
         parts = list(real.relative_to(_resolved(root)).with_suffix("").parts)
     except ValueError:
@@ -64,6 +63,31 @@ def module_suffixes(path: Path, root: Path) -> list[str]:
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     return [".".join(parts[index:]) for index in range(len(parts)) if parts[index:]]
+
+
+#: The start of an index key naming the exporting module by its file (what a relative import resolves to).
+_FILE_KEY = "file:"
+
+
+def module_path(path: Path) -> Path:
+    """The real path of the module ``path`` defines, without ``.py`` (a package's directory for ``__init__.py``)."""
+    real = _real_path(path)
+    return real.parent if real.name == "__init__.py" else real.with_suffix("")
+
+
+def _real_path(path: Path) -> Path:
+    """``path`` resolved, resolving the (few, shared) directories once each rather than every file's whole path."""
+    return path.resolve() if os.path.islink(path) else _resolved(path.parent) / path.name
+
+
+def is_file_key(key: str) -> bool:
+    """Whether the index key ``key`` names its module by file (:func:`file_key`), not by dotted name."""
+    return key.startswith(_FILE_KEY)
+
+
+def file_key(module: Path, name: str) -> str:
+    """The index key of ``name`` exported by the module at ``module`` (:func:`module_path`)."""
+    return f"{_FILE_KEY}{module.as_posix()}:{name}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +140,8 @@ def index_transforms(
                 continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
-            for dotted in module_suffixes(path, root):
-                key = f"{dotted}.{exported.name}"
+            keys = [f"{dotted}.{exported.name}" for dotted in module_suffixes(path, root)]
+            for key in [*keys, file_key(module_path(path), exported.name)]:
                 claimed = found.get(key, (path, exported))
                 found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
     return {key: value[1] for key, value in found.items() if value is not None}
@@ -196,5 +220,8 @@ def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool
 
 
 def _needed_words(key: str) -> set[str]:
+    if is_file_key(key):
+        module, _, name = key.rpartition(":")
+        return {module.rpartition("/")[2], name}
     module, _, name = key.rpartition(".")
     return {module.rpartition(".")[2], name}

@@ -20,7 +20,7 @@ from h2f.cache import Cache
 from h2f.cli import cli
 from h2f.engine import Options
 from h2f.files import Mode, Status, migrate_file
-from h2f.project import index_transforms
+from h2f.project import file_key, index_transforms
 
 WARN_SOURCE = "import haiku as hk\n\nw = hk.get_parameter('w', [3], init=None)\nlayer = hk.Linear(3)\n"
 
@@ -136,7 +136,7 @@ def test_project_exports_come_from_the_cache(
     files = [write(tmp_path / "models.py", MODELS_SOURCE), write(tmp_path / "train.py", "from models import model\n")]
     cache = Cache.open(Options())
     first = index_transforms(files, tmp_path, cache)
-    assert set(first) == {"models.model"}
+    assert set(first) == {"models.model", file_key(tmp_path.resolve() / "models", "model")}
 
     def parse_again(raw: bytes) -> None:
         raise AssertionError("parsed again instead of coming from the cache")

@@ -394,7 +394,11 @@ def test_project_index_reads_only_modules_some_file_imports(tmp_path: Path, monk
     file_exports = h2f.project.file_exports
     monkeypatch.setattr(h2f.project, "file_exports", lambda raw: parsed.append(raw) or file_exports(raw))
     index = h2f.project.index_transforms(sorted(tmp_path.rglob("*.py")), tmp_path)
-    assert set(index) == {"pkg.models.model", "models.model"}
+    assert set(index) == {
+        "pkg.models.model",
+        "models.model",
+        h2f.project.file_key(tmp_path.resolve() / "pkg" / "models", "model"),
+    }
     assert len(parsed) == 1
 
 

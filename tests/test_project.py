@@ -144,3 +144,43 @@ def test_a_module_class_imported_from_another_file(tmp_path: Path) -> None:
         run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == expected
+
+
+def _run_module(root: Path, module: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module], cwd=root, capture_output=True, text=True, timeout=300)
+
+
+def test_import_spellings_of_a_transform_of_another_file(tmp_path: Path) -> None:
+    """``from .models import model`` is followed to the file it names; two packages each with their own
+    ``models.py`` (the dotted name is ambiguous) are told apart by the importing file's place; a transform read
+    through its module (``models.model.init``) is not followed and is reported where it is read. (The first two
+    were left with Haiku's call signature, the third silently.)"""
+    root = _tree(tmp_path)
+    (root / "pkg" / "relative.py").write_text(
+        TRAIN.replace("from pkg.models import model", "from .models import model")
+    )
+    (root / "pkg" / "through_module.py").write_text(
+        TRAIN.replace("from pkg.models import model", "from pkg import models").replace("model.", "models.model.")
+    )
+    other = root / "other"
+    other.mkdir()
+    (other / "pkg").mkdir()
+    (other / "pkg" / "__init__.py").write_text("")
+    (other / "pkg" / "models.py").write_text(MODELS.replace("hk.Linear(4)", "hk.Linear(5)"))
+    (other / "pkg" / "train.py").write_text(TRAIN)
+    result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    reads = [line for line in result.output.splitlines() if "H2F040" in line]
+    assert [line.split(": H2F040")[0].split("pkg/")[-1] for line in reads] == [
+        "through_module.py:7:10",
+        "through_module.py:8:5",
+        "through_module.py:9:11",
+    ], result.output
+    for folder, module, shape in (
+        (root, "pkg.relative", "(2, 4)"),
+        (root, "pkg.train", "(2, 4)"),
+        (other, "pkg.train", "(2, 5)"),
+    ):
+        run = _run_module(folder, module)
+        assert run.returncode == 0, (module, run.stderr)
+        assert run.stdout.strip() == f"{shape} {shape}"

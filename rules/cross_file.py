@@ -1,0 +1,34 @@
+"""Report a transform of another file read as an attribute of its module (``models.model.init(...)``).
+
+The file that defines ``model = hk.transform(...)`` is migrated, and the call sites that import it by name
+(``from pkg.models import model``, ``from .models import model``) are rewritten with it. A call through the
+module (``from pkg import models`` or ``import pkg.models as M``) is not followed: it would keep Haiku's
+signature against a Flax model, so it is reported where it reads the transform (``H2F040``).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from h2f.rule import Rule
+from h2f.syntax import code_of
+
+
+class TransformsReadThroughModules(Rule):
+    """Report ``module.transform`` reads of a transform another file of the run migrates."""
+
+    code = "H2F040"
+    haiku_apis = ()
+    targets = frozenset({"linen", "nnx"})
+    order = 90
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        for node in self.ctx.analysis.exports_read_through_modules:
+            self.ctx.report(
+                node,
+                self.code,
+                f"{code_of(node)} is a transform another file of this run migrates; read through its module, its "
+                f"init/apply calls keep Haiku's signature: import it by name (from ... import {node.attr.value}) or "
+                "rewrite them by hand",
+            )
+        return None
