@@ -1,21 +1,26 @@
-"""Report code that selects parameters by Haiku's parameter names, which Flax spells differently.
+"""Report code that selects parameters by the names Haiku gives them, which Flax spells differently.
 
 The usual weight-decay mask, ``tree_map_with_path(lambda path, _: path[-1].key not in ("b", "offset"), params)``,
 runs unchanged on Flax's parameters and selects nothing it should: Flax calls a bias ``bias`` and a kernel
-``kernel``. h2f cannot know which names the code means, so it leaves the comparison as written and says so
-(``H2F040``, as for ``params["linear"]["w"]``).
+``kernel``. Likewise a sub-network frozen by its module's name (``str(path[0].key).startswith("encoder")``): Linen
+names an unnamed ``Encoder()`` ``Encoder_0``. h2f cannot know which names the code means, so it leaves the test as
+written and says so (``H2F040``, as for ``params["linear"]["w"]``).
 """
 
 from __future__ import annotations
 
+import functools
+
 import libcst as cst
 
-from h2f.names import HAIKU_PARAMETER_NAMES
+from h2f.names import HAIKU_PARAMETER_NAMES, haiku_module_name
 from h2f.rule import Rule
+from h2f.traversal import walk
 
 
 class ParameterNames(Rule):
-    """Report comparisons of a tree path's key with Haiku's parameter names (``path[-1].key == "b"``)."""
+    """Report tests of a tree path's key against Haiku's parameter or default module names (``path[-1].key ==
+    "b"``, ``str(path[0].key).startswith("encoder")``)."""
 
     code = "H2F040"
     haiku_apis = ()
@@ -24,31 +29,65 @@ class ParameterNames(Rule):
 
     def leave_Comparison(self, original_node: cst.Comparison, updated_node: cst.Comparison) -> None:
         operands = [original_node.left, *(target.comparator for target in original_node.comparisons)]
-        if not any(_is_path_key(operand) for operand in operands):
-            return None
-        origins = [origin for operand in operands for origin in self.ctx.analysis.value_origins(operand)]
-        named = sorted({name for origin in origins for name in _haiku_names_in(origin)})
-        if named:
-            flax = ", ".join(f"{name!r} → {HAIKU_PARAMETER_NAMES[name]!r}" for name in named)
-            self.ctx.report(
-                original_node,
-                self.code,
-                f"compares a parameter path with Haiku's parameter names; Flax's differ ({flax}): check what it "
-                "selects, left as written",
-            )
+        if any(_reads_path_key(operand) for operand in operands):
+            self._report(original_node, operands)
         return None
 
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
+        func = original_node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in ("startswith", "endswith")
+            and _reads_path_key(func.value)
+        ):
+            self._report(original_node, [arg.value for arg in original_node.args])
+        return None
 
-def _is_path_key(node: cst.BaseExpression) -> bool:
-    """``<path entry>.key``: the key of a ``jax.tree_util`` path entry (``path[-1].key``)."""
-    return isinstance(node, cst.Attribute) and node.attr.value == "key"
+    def _report(self, node: cst.CSTNode, operands: list[cst.BaseExpression]) -> None:
+        origins = [origin for operand in operands for origin in self.ctx.analysis.value_origins(operand)]
+        named = sorted({name for origin in origins for name in _strings_in(origin) if name in self._haiku_names})
+        if not named:
+            return
+        flax = ", ".join(
+            f"{name!r} → {HAIKU_PARAMETER_NAMES[name]!r}" if name in HAIKU_PARAMETER_NAMES else repr(name)
+            for name in named
+        )
+        self.ctx.report(
+            node,
+            self.code,
+            f"tests a parameter path against Haiku's names ({flax}); Flax names parameters and unnamed modules "
+            "differently (kernel/bias, Encoder_0): check what it selects, left as written",
+        )
+
+    @functools.cached_property
+    def _haiku_names(self) -> set[str]:
+        """Haiku's parameter names Flax spells differently, and on Linen the names Haiku gives this file's unnamed
+        modules (a name the code states, ``name="encoder"``, Linen keeps)."""
+        analysis = self.ctx.analysis
+        classes = [call.func for call in analysis.nodes_of(cst.Call) if analysis.constructs_module(call)]  # type: ignore[attr-defined]
+        defaults = {
+            haiku_module_name(name.rpartition(".")[2])
+            for func in classes
+            for name in [analysis.haiku_name(func) or (func.value if isinstance(func, cst.Name) else "")]
+            if name
+        }
+        stated = {
+            arg.value.evaluated_value
+            for call in analysis.nodes_of(cst.Call)
+            for arg in call.args  # type: ignore[attr-defined]
+            if arg.keyword is not None and arg.keyword.value == "name" and isinstance(arg.value, cst.SimpleString)
+        }
+        if self.ctx.eager_nnx:
+            return set(HAIKU_PARAMETER_NAMES)  # NNX attributes keep the names Haiku gives modules
+        return set(HAIKU_PARAMETER_NAMES) | (defaults - stated)
 
 
-def _haiku_names_in(node: cst.BaseExpression) -> list[str]:
-    """The Haiku-only parameter names a string literal, or a literal tuple/list/set of them, holds."""
+def _reads_path_key(node: cst.BaseExpression) -> bool:
+    """Whether ``node`` reads ``<path entry>.key``, the key of a ``jax.tree_util`` path entry (``path[-1].key``)."""
+    return any(isinstance(child, cst.Attribute) and child.attr.value == "key" for child in walk(node))
+
+
+def _strings_in(node: cst.BaseExpression) -> list[str]:
+    """The strings a string literal, or a literal tuple/list/set of them, holds."""
     items = [element.value for element in node.elements] if isinstance(node, (cst.Tuple, cst.List, cst.Set)) else [node]
-    return [
-        item.evaluated_value  # type: ignore[misc]
-        for item in items
-        if isinstance(item, cst.SimpleString) and item.evaluated_value in HAIKU_PARAMETER_NAMES
-    ]
+    return [item.evaluated_value for item in items if isinstance(item, cst.SimpleString)]  # type: ignore[misc]

@@ -774,3 +774,44 @@ def test_half_precision_inputs_are_reported(target: str) -> None:
     result = migrate_source(source, Options(target=target), path="m.py")
     assert [(d.code, d.line) for d in result.diagnostics if d.code != "H2F102"] == [("H2F023", 12)], result.diagnostics
     assert not [d for d in migrate_source(MODULE_ANNOTATION, path="m.py").diagnostics if d.code == "H2F023"]
+
+
+FROZEN_BY_MODULE_NAME = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class Encoder(hk.Module):
+  def __call__(self, x):
+    return jax.nn.relu(hk.Linear(8)(x))
+
+
+def forward(x):
+  return hk.Linear(2, name="head")(Encoder()(x))
+
+
+def labels(params):
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: "frozen" if str(path[0].key).startswith("encoder") else "train", params)
+
+
+def head_labels(params):
+  return jax.tree_util.tree_map_with_path(lambda path, _: path[0].key == "head", params)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+params = model.init(jax.random.PRNGKey(0), jnp.ones((4, 3)))
+opt = optax.multi_transform({"train": optax.sgd(0.1), "frozen": optax.set_to_zero()}, labels)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_sub_network_selected_by_its_haiku_module_name_is_reported(target: str) -> None:
+    """Freezing the encoder by Haiku's name for it: Linen calls the unnamed ``Encoder()`` ``Encoder_0``, so the
+    labels freeze nothing, silently. Reported on Linen; not for a name the code states (``name="head"``, Linen
+    keeps it), nor on NNX, whose attributes keep Haiku's module names."""
+    result = migrate_source(FROZEN_BY_MODULE_NAME, Options(target=target), path="m.py")
+    reports = [(d.code, d.line) for d in result.diagnostics if d.code == "H2F040"]
+    assert reports == ([("H2F040", 18)] if target == "linen" else []), result.diagnostics
