@@ -576,6 +576,19 @@ class FileAnalysis:
                 origins.extend(self.value_origins(bound[param.name.value].value, seen))
         return origins or None
 
+    def positional_name(self, call: cst.Call) -> cst.Arg | None:
+        """The argument of the original ``call``, a construction of a module class of this file, that passes the
+        module's ``name`` by position (``Block(8, "block_a")``), or None."""
+        info = self.local_module_class(call.func)
+        if info is None or info.init is None:
+            return None
+        names = [param.name.value for param in (*info.init.params.posonly_params, *info.init.params.params)][1:]
+        positional = [arg for arg in call.args if arg.keyword is None]
+        if "name" not in names or any(arg.star for arg in positional):
+            return None
+        index = names.index("name")
+        return positional[index] if index < len(positional) else None
+
     def layer_of(self, callee: cst.BaseExpression, api: str) -> cst.Call | None:
         """The construction of the Haiku layer ``api`` (``haiku.BatchNorm``) that ``callee`` names, or None."""
         constructor = self.constructor_of(callee)

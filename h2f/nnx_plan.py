@@ -454,6 +454,7 @@ class NnxPlan:
     def _build(self) -> None:
         self._check_apis()
         self._check_imported_modules()
+        self._check_positional_names()
         for info in self.analysis.module_classes.values():
             base = self.classes.get(info.local_base or "") if info.haiku_base is None else None
             if (info.haiku_base != "haiku.Module" or info.local_base is not None) and base is None:
@@ -570,6 +571,17 @@ class NnxPlan:
                 node,
                 f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet",
             )
+
+    def _check_positional_names(self) -> None:
+        """``Block(8, "block_a")``: the NNX attribute is named after the module's name, read from ``name=``."""
+        for node in self.analysis.nodes_of(cst.Call):
+            named = self.analysis.positional_name(node)  # type: ignore[arg-type]
+            if named is not None:
+                self.block(
+                    named,
+                    f"{code_of(node.func)} given its name by position (name={code_of(named.value)}): not supported by "  # type: ignore[attr-defined]
+                    "the nnx target yet",
+                )
 
     def _check_imported_modules(self) -> None:
         """A module code builds from a class or function imported from elsewhere (``Net(3)(x)``, ``self.net =

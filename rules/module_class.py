@@ -58,6 +58,18 @@ class ModuleClassRule(Rule):
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
         return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
 
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
+        """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well)."""
+        named = self.ctx.analysis.positional_name(original_node)
+        if named is None:
+            return None
+        index = original_node.args.index(named)
+        args = list(updated_node.args)
+        args[index] = args[index].with_changes(
+            keyword=cst.Name("name"), equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+        )
+        return updated_node.with_changes(args=args)
+
 
 class _ClassConversion:
     """The conversion of one class; kept as an object so each step stays small."""

@@ -815,3 +815,41 @@ def test_a_sub_network_selected_by_its_haiku_module_name_is_reported(target: str
     result = migrate_source(FROZEN_BY_MODULE_NAME, Options(target=target), path="m.py")
     reports = [(d.code, d.line) for d in result.diagnostics if d.code == "H2F040"]
     assert reports == ([("H2F040", 18)] if target == "linen" else []), result.diagnostics
+
+
+POSITIONAL_NAME = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+  def __init__(self, width, name=None):
+    super().__init__(name=name)
+    self.width = width
+
+  def __call__(self, x):
+    return jax.nn.relu(hk.Linear(self.width)(x))
+
+
+def forward(x):
+  return Block(4, "block_b")(Block(8, "block_a")(x))
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.linspace(0.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_module_named_by_position(target: str, tmp_path: Path) -> None:
+    """``Block(8, "block_a")``: Linen takes a module's name by keyword only (a TypeError before); the NNX target,
+    which names attributes after ``name=``, refuses it."""
+    result = migrate_source(POSITIONAL_NAME, Options(target=target), path="m.py")
+    if target == "nnx":
+        assert [(d.code, d.line) for d in result.diagnostics] == [("H2F100", 16), ("H2F100", 16)], result.diagnostics
+        return
+    assert 'Block(4, name="block_b")(Block(8, name="block_a")(x))' in result.code
+    _assert_verified(POSITIONAL_NAME, result.code, tmp_path)
