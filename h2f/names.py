@@ -40,6 +40,9 @@ TREE_SIZES: Mapping[str, str] = {
     "haiku.data_structures.tree_bytes": "sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves({tree}))",
 }
 
+#: What ``hk.Module`` gives its subclasses that Flax's modules do not have.
+HAIKU_MODULE_MEMBERS = frozenset({"module_name", "params_dict", "state_dict"})
+
 #: Half-precision dtypes, by the names code spells them with (``jnp.bfloat16``, ``"float16"``).
 HALF_PRECISION_DTYPES = frozenset({"bfloat16", "float16"})
 

@@ -853,3 +853,18 @@ def test_a_module_named_by_position(target: str, tmp_path: Path) -> None:
         return
     assert 'Block(4, name="block_b")(Block(8, name="block_a")(x))' in result.code
     _assert_verified(POSITIONAL_NAME, result.code, tmp_path)
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_hk_module_members_flax_modules_lack_are_reported(target: str) -> None:
+    """``self.module_name`` (Haiku's module path) and ``self.params_dict()`` have no Flax counterpart: an
+    AttributeError once migrated, reported where they are read (the NNX target then keeps the file)."""
+    source = MODULE_ANNOTATION.replace(
+        "    return apply_block(", "    print(self.module_name, len(self.params_dict()))\n    return apply_block("
+    )
+    result = migrate_source(source, Options(target=target), path="m.py")
+    if target == "nnx":
+        assert result.code == source and "hk.Module.module_name" in str(result.diagnostics), result.diagnostics
+        return
+    reported = [(d.code, d.line, d.col) for d in result.diagnostics]
+    assert reported == [("H2F020", 12, 11), ("H2F020", 12, 33)], result.diagnostics
