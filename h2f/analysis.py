@@ -26,7 +26,7 @@ from h2f.names import (
     class_name_for,
     normalize_haiku_name,
 )
-from h2f.project import ProjectIndex, file_key, is_file_key, module_path
+from h2f.project import ExportedTransform, ProjectIndex, file_key, is_file_key, module_path
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import bind_arguments, is_name_attribute, is_none
 from h2f.traversal import TOKENS, fast_walk, walk
@@ -137,6 +137,8 @@ class FileAnalysis:
         self.linen_alias = "nn"
         self.project: ProjectIndex = project or {}
         self.path: str | None = None
+        #: Functions another file of the run defines that return a transform, by the name this file imports them as.
+        self.imported_factories: dict[str, ExportedTransform] = {}
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
@@ -180,7 +182,7 @@ class FileAnalysis:
         analysis.path = path
         analysis._find_imports()
         analysis._find_exports_read_through_modules()
-        if analysis.haiku_imports or analysis.transforms:
+        if analysis.haiku_imports or analysis.transforms or analysis.imported_factories:
             analysis._find_definitions()
             analysis._check_splat_configs()
             analysis._add_typed_transforms()
@@ -680,6 +682,9 @@ class FileAnalysis:
             if exported is None:
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
+            if exported.factory:
+                self.imported_factories[local] = exported
+                continue
             transform = Transform(
                 local,
                 exported.kind,
@@ -704,6 +709,22 @@ class FileAnalysis:
                 binding = self.parents.get(binding)  # Assign -> SimpleStatementLine
             if binding is not None and id(binding) in top:
                 found.append(transform)
+        return found
+
+    def module_level_factories(self) -> list[tuple[str, Transform]]:
+        """The functions at the top level of the module that return a transform (``def make_model(): return
+        hk.transform(forward)``; what other files can import and call), each with the transform it returns."""
+        found = []
+        for statement in self.module.body:
+            if not isinstance(statement, cst.FunctionDef) or self._returned_transform(statement) is None:
+                continue
+            returned = [
+                transform
+                for transform in self.transforms.values()
+                if transform.binding is not None and self.enclosing(transform.binding, cst.FunctionDef) is statement
+            ]
+            if returned:
+                found.append((statement.name.value, returned[0]))
         return found
 
     def _import_statements(self) -> list[cst.Import | cst.ImportFrom]:
@@ -844,7 +865,26 @@ class FileAnalysis:
             ):
                 found = factories.get(node.value.func.value)  # type: ignore[attr-defined]
                 name, declared = node.targets[0].target.value, node.targets[0].target
-            if name is not None and found is not None:
+            imported = (
+                self.imported_factories.get(node.value.func.value)  # type: ignore[attr-defined]
+                if isinstance(node, cst.Assign) and name is not None and found is None
+                else None
+            )
+            if imported is not None:
+                transform = Transform(
+                    name,  # type: ignore[arg-type]
+                    imported.kind,
+                    imported.with_state,
+                    imported.apply_rng,
+                    None,
+                    None,
+                    None,
+                    imported.methods,
+                    imported.rng_streams,
+                    imported.collections,
+                )
+                self._register(transform, declared)
+            elif name is not None and found is not None:
                 kind, with_state, apply_rng = found
                 self._register(Transform(name, kind, with_state, apply_rng, None, None, None), declared)
 

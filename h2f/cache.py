@@ -280,4 +280,5 @@ def _exported_from_json(item: dict[str, Any]) -> ExportedTransform:
         methods=tuple(item["methods"]),
         rng_streams=frozenset(item["rng_streams"]),
         collections=frozenset(item["collections"]),
+        factory=bool(item["factory"]),
     )

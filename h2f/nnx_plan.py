@@ -1286,7 +1286,7 @@ class NnxPlan:
                 what = (
                     f"is unknown: the layer is {_NOT_FOLLOWED}"
                     if not widths
-                    else "is called with inputs of different widths"
+                    else "is called with inputs whose widths h2f cannot prove equal"
                     if len(widths) > 1
                     else "is given an input whose width h2f cannot follow (a reshape, an unknown function)"
                 )
@@ -1375,7 +1375,7 @@ class NnxPlan:
             what = (
                 f"is {_NOT_FOLLOWED}"
                 if not dtypes
-                else "is given inputs of different dtypes"
+                else "is given inputs whose dtypes h2f cannot prove equal"
                 if len(dtypes) > 1
                 else (
                     "is given a value whose dtype h2f cannot prove to be the dtype of this module's input "
@@ -1848,6 +1848,15 @@ class NnxPlan:
             plan = TransformPlan(transform, factory.construction, factory.unit, declared=node, factory=factory)
             self.transforms.append(plan)
         declared = {id(plan.declared) for plan in self.transforms if plan.declared is not None}
+        called = {node.value.func.value for node in self.analysis.nodes if id(node) in declared}  # type: ignore[attr-defined]
+        for name, plan in self._factories.items():
+            factory = self.analysis.enclosing(plan.transform.binding, cst.FunctionDef)  # type: ignore[arg-type]
+            if name not in called and self.analysis.parents.get(factory) is self.analysis.module:  # type: ignore[arg-type]
+                self.block(
+                    factory,  # type: ignore[arg-type]
+                    f"{name} returns a transform, and no `model = {name}(...)` of this file builds it (the nnx target "
+                    "does not follow calls from other files yet): not supported by the nnx target yet",
+                )
         for node in self.analysis.nodes:
             if not isinstance(node, cst.Name) or node.value not in self._factories:
                 continue

@@ -1,4 +1,4 @@
-"""What the files of one run export to each other: module-level transformed functions.
+"""What the files of one run export to each other: module-level transforms, and functions that return one.
 
 ``train.py`` often imports the model that ``models.py`` transforms (``from models import model``) and calls
 its ``init``/``apply``. Migrating file by file would rewrite ``models.py`` and leave ``train.py`` calling the
@@ -42,6 +42,9 @@ class ExportedTransform:
     #: rng streams and mutable collections of the defining file (its apply call sites need them).
     rng_streams: frozenset[str] = frozenset()
     collections: frozenset[str] = frozenset()
+    #: A module-level function returning the transform (``def make_model(): return hk.transform(...)``), not the
+    #: transform itself: what a call of it returns is the transform.
+    factory: bool = False
 
 
 #: ``"pkg.models.model"`` (and every shorter dotted suffix, ``"models.model"``) → the exported transform.
@@ -187,19 +190,22 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
         return []
     exports = []
-    for transform in analysis.module_level_transforms():
+    found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
+    found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
+    for name, transform, factory in found:
         if (marks.lines and hides_transform(analysis, transform)) or left_in_place(analysis, transform):
             continue  # the transform stays Haiku, so its call sites in other files must too
         streams, collections = analysis.features_of(transform)
         exports.append(
             ExportedTransform(
-                transform.name,
+                name,
                 transform.kind,
                 transform.with_state,
                 transform.apply_rng,
                 transform.methods,
                 streams,
                 collections,
+                factory,
             )
         )
     return exports

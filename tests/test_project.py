@@ -184,3 +184,69 @@ def test_import_spellings_of_a_transform_of_another_file(tmp_path: Path) -> None
         run = _run_module(folder, module)
         assert run.returncode == 0, (module, run.stderr)
         assert run.stdout.strip() == f"{shape} {shape}"
+
+
+FACTORY = """\
+import haiku as hk
+import jax
+
+
+def make_model(hidden=8):
+    def forward(x, is_training):
+        x = hk.Linear(hidden)(x)
+        x = hk.dropout(hk.next_rng_key(), 0.5 if is_training else 0.0, x)
+        return hk.Linear(2)(jax.nn.relu(x))
+
+    return hk.transform(forward)
+"""
+
+FACTORY_CALLER = """\
+import jax
+import jax.numpy as jnp
+from models import make_model
+
+net = make_model(8)
+x = jnp.ones((2, 3))
+params = net.init(jax.random.PRNGKey(0), x, is_training=True)
+out = net.apply(params, jax.random.PRNGKey(1), x, is_training=False)
+print(out.shape)
+"""
+
+
+def test_a_factory_of_a_transform_called_from_another_file(tmp_path: Path) -> None:
+    """``net = make_model(8)`` in a file that imports the factory: on Linen its init/apply are rewritten with the
+    factory (they kept Haiku's signature: the rng landed in ``x``); the NNX target, which does not follow the call
+    into the other file, leaves the factory's file as it is, so the program still runs."""
+    for target, caller_changed in (("linen", True), ("nnx", False)):
+        root = tmp_path / target
+        root.mkdir()
+        (root / "models.py").write_text(FACTORY)
+        (root / "train.py").write_text(FACTORY_CALLER)
+        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
+        assert result.exit_code == 0, result.output
+        assert ((root / "train.py").read_text() != FACTORY_CALLER) is caller_changed
+        assert ((root / "models.py").read_text() != FACTORY) is caller_changed, result.output
+        run = subprocess.run([sys.executable, "train.py"], cwd=root, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == "(2, 2)"
+
+
+def test_verify_runs_a_module_of_a_package_as_python_m_would(tmp_path: Path) -> None:
+    """``h2f verify orig/pkg/train.py new/pkg/train.py``: each program runs as ``python -m pkg.train`` from its
+    package's root, so its package imports (relative or by package name) resolve; run as a script, neither
+    could run (COULD NOT RUN)."""
+    import shutil
+
+    from h2f.verify.isolate import verify_isolated
+
+    (tmp_path / "original").mkdir()
+    original = _tree(tmp_path / "original")
+    (original / "pkg" / "train.py").write_text(
+        TRAIN.replace("from pkg.models import model", "from .models import model")
+    )
+    migrated = tmp_path / "migrated"
+    shutil.copytree(original, migrated)
+    result = CliRunner().invoke(cli, ["migrate", str(migrated), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    report = verify_isolated(original / "pkg" / "train.py", migrated / "pkg" / "train.py")
+    assert report.passed and report.compared, str(report)

@@ -295,22 +295,39 @@ def _verification_env() -> Iterator[None]:
 
 
 def _run_script(path: str) -> None:
+    """Run the program at ``path`` as ``python path`` would; a module of a package (its directory holds an
+    ``__init__.py``) as ``python -m pkg.module`` from the package's root would, so its relative imports work."""
     path = os.path.abspath(path)
+    root, module = _package_module(path)
     old_argv = sys.argv
     sys.argv = [path]
     # Appended, not prepended: test scripts are called haiku.py and must not shadow the library.
-    sys.path.append(os.path.dirname(path))
+    sys.path.append(root)
     try:
-        runpy.run_path(path, run_name="__main__")
+        if module is None:
+            runpy.run_path(path, run_name="__main__")
+        else:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
         if e.code not in (None, 0):
             raise
     finally:
         sys.argv = old_argv
         try:
-            sys.path.remove(os.path.dirname(path))
+            sys.path.remove(root)
         except ValueError:
             pass
+
+
+def _package_module(path: str) -> tuple[str, str | None]:
+    """The directory to put on ``sys.path`` for the program at ``path``, and its dotted module name when it is a
+    module of a package (``root/pkg/train.py`` with ``root/pkg/__init__.py``: ``root``, ``pkg.train``)."""
+    directory = os.path.dirname(path)
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    while os.path.exists(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    return directory, ".".join(parts) if len(parts) > 1 else None
 
 
 class _Patches:
