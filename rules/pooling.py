@@ -84,7 +84,13 @@ def _read(
         return "pooling call h2f cannot read"
     if "channel_axis" in bound and code_of(bound["channel_axis"].value) != "-1":
         return "pooling over another channel axis than the last"
-    if _spatial(bound["window_shape"].value, inputs) is None or _spatial(bound["strides"].value, inputs) is None:
+    sizes = [bound["window_shape"].value, bound["strides"].value]
+    if any(_spatial(size, inputs) is None for size in sizes):
+        if not isinstance(inputs, (cst.Name, cst.Attribute)) and all(_spatial(size, expr("x")) for size in sizes):
+            return (
+                "an integer pooling window or stride spans every spatial axis of the input, whose rank h2f reads "
+                "from a name: bind the input to one first"
+            )
         return "pooling window or strides h2f cannot map onto the spatial axes"
     return function or {**_FUNCTIONS, **_MODULES}[name], inputs, bound  # type: ignore[index]
 

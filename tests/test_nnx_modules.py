@@ -593,3 +593,15 @@ params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((2, 6, 4)))
     assert "haiku.LayerNorm with parameters over axes other than the last ((1, 2))" in result.diagnostics[0].message
     linen = migrate_source(source, Options(target="linen"), path="m.py")
     assert "feature_axes=(1, 2)" in linen.code
+
+
+def test_an_integer_pooling_window_over_an_expression_says_to_name_the_input() -> None:
+    """An integer window spans every spatial axis of the input, whose rank the translation reads from its name:
+    over ``a + b`` the call stays, and the reason says so (it said the window could not be mapped)."""
+    source = POOL_MODEL.replace(
+        'hk.max_pool(x, window_shape=(1, 2, 2, 1), strides=(1, 2, 2, 1), padding="VALID")',
+        'hk.max_pool(x + 1.0, window_shape=2, strides=2, padding="VALID")',
+    )
+    for target in ("linen", "nnx"):
+        (problem,) = migrate_source(source, Options(target=target), path="m.py").diagnostics
+        assert (problem.line, problem.col) == (8, 9) and "whose rank h2f reads from a name" in problem.message
