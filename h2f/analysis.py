@@ -181,6 +181,7 @@ class FileAnalysis:
         analysis = cls(wrapper, project)
         analysis.path = path
         analysis._find_imports()
+        analysis._find_haiku_aliases()
         analysis._find_exports_read_through_modules()
         if analysis.haiku_imports or analysis.transforms or analysis.imported_factories:
             analysis._find_definitions()
@@ -635,6 +636,25 @@ class FileAnalysis:
                     asname = alias.asname.name.value if alias.asname else None  # type: ignore[union-attr]
                     self.haiku_imports.append(ImportAlias(module, obj, asname))
                     self.haiku_aliases.add(asname or obj)
+
+    def _find_haiku_aliases(self) -> None:
+        """``I = hk.initializers`` (or ``Linear = hk.Linear``), bound once at module level: ``I.Constant`` is then
+        ``haiku.initializers.Constant`` wherever it is read, as if ``I`` had been imported so."""
+        for statement in self.module.body if self.haiku_aliases else []:
+            assign = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            if not (
+                isinstance(assign, cst.Assign)
+                and len(assign.targets) == 1
+                and isinstance(assign.targets[0].target, cst.Name)
+                and isinstance(assign.value, (cst.Name, cst.Attribute))
+            ):
+                continue
+            name, target = self.haiku_name(assign.value), assign.targets[0].target
+            scope = self.scopes.get(target)
+            bindings = list(scope[target.value]) if scope is not None and name is not None else []
+            if len(bindings) == 1 and bindings[0].node is target:
+                self._resolver.aliases[id(bindings[0])] = frozenset({name})  # type: ignore[arg-type]
+                self.haiku_aliases.add(target.value)
 
     def _find_exports_read_through_modules(self) -> None:
         """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a

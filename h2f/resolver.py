@@ -297,6 +297,8 @@ class Resolver(cst.CSTVisitor):
         self._declarations: set[int] = set()  # ids of the names of defs, classes and parameters: neither
         self._reads: list[tuple[cst.Name, Scope]] = []
         self._qualified: dict[int, frozenset[str]] = {}
+        #: Bindings that alias a dotted name (``I = hk.initializers``) → the qualified names it stands for.
+        self.aliases: dict[int, frozenset[str]] = {}
         self._accesses: dict[int, Access] = {}
 
     # ----- the walk ------------------------------------------------------------------------------------
@@ -512,7 +514,7 @@ class Resolver(cst.CSTVisitor):
     def _compute_qualified(self, node: cst.CSTNode) -> set[str]:
         access = self._accesses.get(id(node))
         if access is not None:  # a read: what the bindings it sees stand for
-            return {name for referent in access.referents for name in referent.qualified_names(referent.name)}
+            return {name for referent in access.referents for name in self._names_of(referent, referent.name)}
         scope = self._scopes.get(id(node))
         full_name = full_name_of(node) if scope is not None else None
         if scope is None or full_name is None:
@@ -526,11 +528,19 @@ class Resolver(cst.CSTVisitor):
             prefix = prefix.rpartition(".")[0]
         for assignment in assignments:
             if assignment.node is not None and _binds(node, assignment):
-                return assignment.qualified_names(full_name)
+                return self._names_of(assignment, full_name)
         results: set[str] = set()
         for assignment in assignments:
-            results |= assignment.qualified_names(full_name)
+            results |= self._names_of(assignment, full_name)
         return results
+
+    def _names_of(self, assignment: Assignment, full_name: str) -> set[str]:
+        """What ``full_name`` (starting with the name ``assignment`` binds) stands for, through an alias."""
+        targets = self.aliases.get(id(assignment))
+        if targets is None:
+            return assignment.qualified_names(full_name)
+        rest = full_name[len(assignment.name) :]
+        return {target + rest for target in targets}
 
 
 _HANDLERS = {

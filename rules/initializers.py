@@ -54,6 +54,15 @@ class Initializers(Rule):
         args.extend(positional(expr(value)) for value in rename.fixed)
         return call(self.ctx.modules_namespace(f"initializers.{rename.flax}"), args)
 
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression | None:
+        """``I = hk.initializers``: the namespace itself, read whole, is the target's ``initializers``."""
+        parent = self.ctx.analysis.parents.get(original_node)
+        if self.ctx.haiku_name(original_node) != "haiku.initializers" or (
+            isinstance(parent, cst.Attribute) and parent.value is original_node
+        ):
+            return None
+        return self.ctx.modules_namespace("initializers")
+
 
 def untranslatable(node: cst.Call, name: str) -> str | None:
     """Why the call of the Haiku initializer ``name`` is left in place, or None when it is translated."""

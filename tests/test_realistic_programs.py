@@ -868,3 +868,32 @@ def test_hk_module_members_flax_modules_lack_are_reported(target: str) -> None:
         return
     reported = [(d.code, d.line, d.col) for d in result.diagnostics]
     assert reported == [("H2F020", 12, 11), ("H2F020", 12, 33)], result.diagnostics
+
+
+INITIALIZERS_ALIAS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+I = hk.initializers
+
+
+def forward(x):
+  x = hk.Linear(8, w_init=I.VarianceScaling(2.0), b_init=I.Constant(0.1))(x)
+  return hk.Linear(2, w_init=I.TruncatedNormal(0.01))(jax.nn.relu(x))
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_a_module_level_alias_of_haiku_initializers(tmp_path: Path) -> None:
+    """``I = hk.initializers``: ``I.Constant(0.1)`` is Haiku's initializer, translated (it was taken for a custom
+    one and wrapped: Haiku's initializer then ran outside a transform); the alias becomes Flax's namespace."""
+    result = migrate_source(INITIALIZERS_ALIAS, path="m.py")
+    assert "I = nn.initializers" in result.code and "haiku" not in result.code
+    assert "bias_init=nn.initializers.constant(0.1)" in result.code and not result.diagnostics, result.diagnostics
+    _assert_verified(INITIALIZERS_ALIAS, result.code, tmp_path)
