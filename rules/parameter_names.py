@@ -3,8 +3,9 @@
 The usual weight-decay mask, ``tree_map_with_path(lambda path, _: path[-1].key not in ("b", "offset"), params)``,
 runs unchanged on Flax's parameters and selects nothing it should: Flax calls a bias ``bias`` and a kernel
 ``kernel``. Likewise a sub-network frozen by its module's name (``str(path[0].key).startswith("encoder")``): Linen
-names an unnamed ``Encoder()`` ``Encoder_0``. h2f cannot know which names the code means, so it leaves the test as
-written and says so (``H2F040``, as for ``params["linear"]["w"]``).
+names an unnamed ``Encoder()`` ``Encoder_0``. A walk of ``params.items()`` (what ``init`` returned) reads Haiku's
+``{module: {name: value}}`` layout too. h2f cannot know which names the code means, so it leaves them as written
+and says so (``H2F040``, as for ``params["linear"]["w"]``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 import functools
 
 import libcst as cst
+from h2f.rules.transform import left_in_place, tree_of
 
 from h2f.names import HAIKU_PARAMETER_NAMES, haiku_module_name
 from h2f.rule import Rule
+from h2f.syntax import code_of
 from h2f.traversal import walk
 
 
 class ParameterNames(Rule):
     """Report tests of a tree path's key against Haiku's parameter or default module names (``path[-1].key ==
-    "b"``, ``str(path[0].key).startswith("encoder")``)."""
+    "b"``, ``str(path[0].key).startswith("encoder")``) and walks of the parameters' dict (``params.items()``)."""
 
     code = "H2F040"
     haiku_apis = ()
@@ -35,6 +38,16 @@ class ParameterNames(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
         func = original_node.func
+        tree = tree_of(self.ctx.analysis, func.value) if isinstance(func, cst.Attribute) else None
+        if tree is not None and func.attr.value in _WALKS and not left_in_place(self.ctx.analysis, tree):  # type: ignore[attr-defined]
+            self.ctx.report(
+                original_node,
+                self.code,
+                f"{code_of(original_node)} walks the parameters or state as Haiku lays them out, "
+                "{module: {name: value}}; Flax nests them by submodule and names them differently: rewrite it by "
+                "hand (jax.tree_util works on both), left as written",
+            )
+            return None
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value in ("startswith", "endswith")
@@ -80,6 +93,10 @@ class ParameterNames(Rule):
         if self.ctx.eager_nnx:
             return set(HAIKU_PARAMETER_NAMES)  # NNX attributes keep the names Haiku gives modules
         return set(HAIKU_PARAMETER_NAMES) | (defaults - stated)
+
+
+#: Methods that walk a dict's keys or values.
+_WALKS = frozenset({"items", "keys", "values"})
 
 
 def _reads_path_key(node: cst.BaseExpression) -> bool:

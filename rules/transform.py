@@ -578,10 +578,16 @@ def init_result_indexed_by_path(analysis: FileAnalysis, node: cst.Subscript) -> 
     key = node.slice[0].slice if len(node.slice) == 1 else None
     if not (isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)):
         return None
-    if not isinstance(node.value, cst.Name):
+    return tree_of(analysis, node.value)
+
+
+def tree_of(analysis: FileAnalysis, node: cst.BaseExpression) -> Transform | None:
+    """The transform whose ``init`` (or stateful ``apply``, for its new state) returned what the original name
+    ``node`` holds, bound so by every assignment of the name; None otherwise."""
+    if not isinstance(node, cst.Name):
         return None
-    scope = analysis.scopes.get(node.value)
-    assignments = list(scope[node.value.value]) if scope is not None and node.value.value in scope else []
+    scope = analysis.scopes.get(node)
+    assignments = list(scope[node.value]) if scope is not None and node.value in scope else []
     transforms = [_tree_returned(analysis, getattr(assignment, "node", None)) for assignment in assignments]
     return transforms[0] if transforms and None not in transforms else None
 

@@ -897,3 +897,13 @@ def test_a_module_level_alias_of_haiku_initializers(tmp_path: Path) -> None:
     assert "I = nn.initializers" in result.code and "haiku" not in result.code
     assert "bias_init=nn.initializers.constant(0.1)" in result.code and not result.diagnostics, result.diagnostics
     _assert_verified(INITIALIZERS_ALIAS, result.code, tmp_path)
+
+
+def test_a_walk_of_the_parameters_dict_is_reported() -> None:
+    """``params.items()`` over what ``init`` returned reads Haiku's ``{module: {name: value}}`` layout: on Linen's
+    nested, differently named tree it breaks or selects other things. Reported; a walk of another dict is not."""
+    source = INITIALIZERS_ALIAS + (
+        "flat = {f'{m}/{n}': v for m, d in params.items() for n, v in d.items()}\nnames = {'a': 1}.keys()\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 17, 35)], result.diagnostics
