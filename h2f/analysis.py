@@ -20,13 +20,14 @@ from h2f.names import (
     DROPOUT_STREAM,
     HAIKU_LAYERS,
     HAIKU_MODULE_CLASSES,
+    INITIALIZERS,
     LAYERS,
     SAMPLE_STREAM,
     STATE_COLLECTION,
     class_name_for,
     normalize_haiku_name,
 )
-from h2f.project import ExportedTransform, ProjectIndex, file_key, is_file_key, module_path
+from h2f.project import INITIALIZER_EXPORT, ExportedTransform, ProjectIndex, file_key, is_file_key, module_path
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import bind_arguments, is_name_attribute, is_none
 from h2f.traversal import TOKENS, fast_walk, walk
@@ -139,6 +140,8 @@ class FileAnalysis:
         self.path: str | None = None
         #: Functions another file of the run defines that return a transform, by the name this file imports them as.
         self.imported_factories: dict[str, ExportedTransform] = {}
+        #: Haiku initializers another file of the run binds at module level, by the name this file imports them as.
+        self.imported_initializers: set[str] = set()
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
@@ -660,13 +663,18 @@ class FileAnalysis:
         """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a
         transform another file of the run migrates, read as an attribute of its module, which the call-site
         rewrites do not follow (they follow ``from pkg.models import model``)."""
-        names = {key.rpartition(":" if is_file_key(key) else ".")[2] for key in self.project}
+        names = {
+            key.rpartition(":" if is_file_key(key) else ".")[2]
+            for key, exported in self.project.items()
+            if exported.kind != INITIALIZER_EXPORT
+        }
         for node in self.nodes_of(cst.Attribute) if names else []:
             if node.attr.value not in names:  # type: ignore[attr-defined]
                 continue
             for qualified in self.qualified_names(node):
                 module, _, name = qualified.rpartition(".")
-                if any(key in self.project for key in self._absolute_keys(module, name)):
+                exports = [self.project.get(key) for key in self._absolute_keys(module, name)]
+                if any(exported is not None and exported.kind != INITIALIZER_EXPORT for exported in exports):
                     self.exports_read_through_modules.append(node)  # type: ignore[arg-type]
                     break
 
@@ -705,6 +713,9 @@ class FileAnalysis:
             if exported.factory:
                 self.imported_factories[local] = exported
                 continue
+            if exported.kind == INITIALIZER_EXPORT:
+                self.imported_initializers.add(local)
+                continue
             transform = Transform(
                 local,
                 exported.kind,
@@ -730,6 +741,33 @@ class FileAnalysis:
             if binding is not None and id(binding) in top:
                 found.append(transform)
         return found
+
+    def module_level_initializers(self) -> list[str]:
+        """Names bound at the top level to a Haiku initializer the migration translates there
+        (``W_INIT = hk.initializers.VarianceScaling(2.0)``): other files import a Flax initializer."""
+        from h2f.rules.initializers import untranslatable
+
+        found = []
+        for statement in self.module.body:
+            assign = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            if (
+                isinstance(assign, cst.Assign)
+                and len(assign.targets) == 1
+                and isinstance(assign.targets[0].target, cst.Name)
+                and isinstance(assign.value, cst.Call)
+                and (name := self.haiku_name(assign.value.func)) in INITIALIZERS
+                and untranslatable(assign.value, name) is None  # type: ignore[arg-type]
+            ):
+                found.append(assign.targets[0].target.value)
+        return found
+
+    def imported_initializer(self, name: cst.Name) -> bool:
+        """Whether the original ``name`` is bound only by importing another file's translated initializer."""
+        scope = self.scopes.get(name)
+        bindings = [getattr(binding, "node", None) for binding in scope[name.value]] if scope is not None else []
+        return (
+            name.value in self.imported_initializers and len(bindings) == 1 and isinstance(bindings[0], cst.ImportFrom)
+        )
 
     def module_level_factories(self) -> list[tuple[str, Transform]]:
         """The functions at the top level of the module that return a transform (``def make_model(): return

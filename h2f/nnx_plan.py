@@ -455,6 +455,7 @@ class NnxPlan:
         self._check_apis()
         self._check_imported_modules()
         self._check_positional_names()
+        self._check_imported_initializers()
         for info in self.analysis.module_classes.values():
             base = self.classes.get(info.local_base or "") if info.haiku_base is None else None
             if (info.haiku_base != "haiku.Module" or info.local_base is not None) and base is None:
@@ -570,6 +571,19 @@ class NnxPlan:
             self.block(
                 node,
                 f"{api} outside a module class or transformed function the nnx target converts: not supported by the nnx target yet",
+            )
+
+    def _check_imported_initializers(self) -> None:
+        """``from config import W_INIT`` where config.py binds a Haiku initializer: the NNX target leaves such a
+        module-level initializer in place (Haiku's), so a layer here cannot take it."""
+        for node in self.analysis.nodes_of(cst.Name) if self.analysis.imported_initializers else []:
+            parent = self.analysis.parents.get(node)
+            if isinstance(parent, (cst.ImportAlias, cst.Attribute)) or not self.analysis.imported_initializer(node):  # type: ignore[arg-type]
+                continue
+            self.block(
+                node,
+                f"{node.value} is a Haiku initializer another file binds at module level, which the nnx target "  # type: ignore[attr-defined]
+                "leaves as it is: not supported by the nnx target yet",
             )
 
     def _check_positional_names(self) -> None:

@@ -1,4 +1,5 @@
-"""What the files of one run export to each other: module-level transforms, and functions that return one.
+"""What the files of one run export to each other: module-level transforms, functions that return one, and
+Haiku initializers bound to module-level names.
 
 ``train.py`` often imports the model that ``models.py`` transforms (``from models import model``) and calls
 its ``init``/``apply``. Migrating file by file would rewrite ``models.py`` and leave ``train.py`` calling the
@@ -46,6 +47,10 @@ class ExportedTransform:
     #: transform itself: what a call of it returns is the transform.
     factory: bool = False
 
+
+#: The ``kind`` of an export that is no transform but a Haiku initializer the migration translates where it is
+#: bound (``W_INIT = hk.initializers.VarianceScaling(2.0)``): a Flax initializer once migrated.
+INITIALIZER_EXPORT = "initializer"
 
 #: ``"pkg.models.model"`` (and every shorter dotted suffix, ``"models.model"``) → the exported transform.
 ProjectIndex = Mapping[str, ExportedTransform]
@@ -189,7 +194,9 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
         analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
     except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
         return []
-    exports = []
+    exports = [
+        ExportedTransform(name, INITIALIZER_EXPORT, False, False) for name in analysis.module_level_initializers()
+    ]
     found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
     found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
     for name, transform, factory in found:

@@ -135,6 +135,8 @@ def _convention(ctx: MigrationContext, origin: cst.BaseExpression) -> str:
     h2f translates, "none" for None, "haiku" for anything else (a custom ``(shape, dtype)`` callable)."""
     if is_none(origin):
         return "none"
+    if isinstance(origin, cst.Name) and ctx.analysis.imported_initializer(origin):
+        return "flax"  # translated in the file that binds it
     if isinstance(origin, cst.Call):
         name = ctx.haiku_name(origin.func)
         if name in INITIALIZERS and untranslatable(origin, name) is None:

@@ -250,3 +250,52 @@ def test_verify_runs_a_module_of_a_package_as_python_m_would(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     report = verify_isolated(original / "pkg" / "train.py", migrated / "pkg" / "train.py")
     assert report.passed and report.compared, str(report)
+
+
+CONFIG = """\
+import haiku as hk
+
+HIDDEN = 16
+W_INIT = hk.initializers.VarianceScaling(2.0, "fan_in", "truncated_normal")
+B_INIT = hk.initializers.Constant(0.01)
+"""
+
+USES_CONFIG = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from config import B_INIT, HIDDEN, W_INIT
+
+
+class Net(hk.Module):
+    def __call__(self, x):
+        x = jax.nn.relu(hk.Linear(HIDDEN, w_init=W_INIT, b_init=B_INIT)(x))
+        return hk.Linear(2, w_init=W_INIT)(x)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.ones((2, 3))
+params = model.init(jax.random.PRNGKey(0), x)
+print(model.apply(params, x).shape)
+"""
+
+
+def test_initializers_another_file_binds(tmp_path: Path) -> None:
+    """``W_INIT = hk.initializers.VarianceScaling(...)`` in config.py, ``w_init=W_INIT`` in main.py: on Linen the
+    name holds a Flax initializer once config.py is migrated, so it is passed as it is (it was wrapped as a custom
+    Haiku one: TypeError); the NNX target, which leaves config.py's initializers in place, keeps main.py too."""
+    for target, migrated in (("linen", True), ("nnx", False)):
+        root = tmp_path / target
+        root.mkdir()
+        (root / "config.py").write_text(CONFIG)
+        (root / "main.py").write_text(USES_CONFIG)
+        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
+        assert result.exit_code == 0, result.output
+        main = (root / "main.py").read_text()
+        assert (main != USES_CONFIG) is migrated, result.output
+        if migrated:
+            assert "nn.Dense(HIDDEN, kernel_init=W_INIT, bias_init=B_INIT)" in main and "H2F080" not in result.output
+        run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == "(2, 2)"
