@@ -46,7 +46,7 @@ from h2f.progress import Progress
 from h2f.project import index_transforms
 from h2f.report import REPORT_SUFFIXES, Report, outcome_annotations, problem_annotation, rules_table
 from h2f.rule import TARGETS
-from h2f.verify.commands import convert_params_command, snapshot_scripts, verify_command, verify_migrated
+from h2f.verify.commands import convert_params_command, snapshot_sources, verify_command, verify_migrated
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -143,7 +143,7 @@ def migrate(
     _check_formats(stdin, diff, check, output_format, report_path)
     if verify_after and (stdin or diff or check):
         _fail("--verify runs the migrated files: it cannot be used with -, --diff or --check")
-    originals = snapshot_scripts(paths) if verify_after else {}
+    originals = snapshot_sources(paths) if verify_after else {}
     try:
         config = load_config(Path.cwd() if stdin else common_root(paths))
     except ConfigError as error:

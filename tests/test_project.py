@@ -299,3 +299,15 @@ def test_initializers_another_file_binds(tmp_path: Path) -> None:
         run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == "(2, 2)"
+
+
+def test_migrate_verify_runs_each_original_among_its_original_siblings(tmp_path: Path) -> None:
+    """``h2f migrate --verify pkg/`` in place: the original train.py (a package module importing ``.models``) runs
+    in a copy of the original tree, so it imports the original models.py, not the migrated one; and it is
+    verified though it does not import haiku (its apply calls are rewritten with models.py's transform)."""
+    root = _tree(tmp_path)
+    (root / "pkg" / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from .models import model"))
+    result = CliRunner().invoke(cli, ["migrate", "--verify", "--jobs", "1", str(root / "pkg")])
+    assert result.exit_code == 0, result.output
+    assert f"h2f verify {root / 'pkg' / 'train.py'} (original) -> {root / 'pkg' / 'train.py'}" in result.output
+    assert result.output.count("\nVERIFIED") == 1, result.output

@@ -357,75 +357,77 @@ def _count_leaves(tree: Any) -> int:
 
 
 def _runs_apply(source: str) -> bool:
-    """Whether a Haiku program calls ``apply`` and does work when run (a script, not only a library)."""
+    """Whether a program calls ``apply`` and does work when run (a script, not only a library). It need not
+    import Haiku: a script calling the apply of a transform another file defines is rewritten with it."""
     import ast
 
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return False
-    imports_haiku = any(
-        (isinstance(n, ast.Import) and any(a.name == "haiku" or a.name.startswith("haiku.") for a in n.names))
-        or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "haiku")
-        for n in ast.walk(tree)
-    )
     applies = any(isinstance(n, ast.Attribute) and n.attr == "apply" for n in ast.walk(tree))
     top_level_calls = any(
         not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
         and any(isinstance(n, ast.Call) for n in ast.walk(stmt))
         for stmt in tree.body
     )
-    return imports_haiku and applies and top_level_calls
+    return applies and top_level_calls
 
 
-def snapshot_scripts(paths: tuple[str, ...]) -> dict[Path, str]:
-    """Before ``h2f migrate --verify`` rewrites anything: the source of every Haiku script under ``paths``."""
+def snapshot_sources(paths: tuple[str, ...]) -> dict[Path, str]:
+    """Before ``h2f migrate --verify`` rewrites anything: the source of every Python file under ``paths`` (the
+    original programs run against their original siblings)."""
     from h2f.files import iter_python_files
 
     out = {}
     for file in iter_python_files(paths):
         try:
-            source = file.read_text()
+            out[file] = file.read_text()
         except (OSError, UnicodeDecodeError):
             continue
-        if _runs_apply(source):
-            out[file] = source
     return out
 
 
 def verify_migrated(
     originals: dict[Path, str], root: Path, output_dir: Path | None, atol: float = DEFAULT_ATOL, timeout: float = 600.0
 ) -> int:
-    """Verify each migrated script against its original (saved by :func:`snapshot_scripts`); the exit status.
+    """Verify each migrated script against its original (sources saved by :func:`snapshot_sources`); the exit
+    status. A script is a file the migration changed that calls ``apply`` at its top level.
 
-    The original runs from a temporary copy placed next to the migrated file's directory on ``sys.path``, so
-    imports of sibling modules resolve (to the migrated siblings, when they were rewritten in place).
+    The originals are written out again as a tree under a temporary directory, in their places relative to
+    ``root`` (or the directory holding the packages ``root`` is in), and each original script runs there: its imports of sibling modules (and of its package) find the
+    original siblings, as the migrated script finds the migrated ones.
     """
-    import os
     import tempfile
 
     from h2f.files import output_path
 
     worst = EXIT_PASS
-    for file, source in originals.items():
-        migrated = output_path(file, root, output_dir) if output_dir is not None else file
-        if not migrated.exists() or migrated.read_text() == source:
-            continue
-        with tempfile.TemporaryDirectory(prefix="h2f-original-") as tmp:
-            original = Path(tmp) / file.name
-            original.write_text(source)
-            old = os.environ.get("PYTHONPATH")
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(file.parent.resolve()), old) if p)
-            try:
-                report = verify_files(original, migrated, atol, timeout)
-            finally:
-                if old is None:
-                    os.environ.pop("PYTHONPATH", None)
-                else:
-                    os.environ["PYTHONPATH"] = old
+    verified = 0
+    while (root / "__init__.py").exists():  # the copy keeps the packages ``root`` is inside of
+        root = root.parent
+    with tempfile.TemporaryDirectory(prefix="h2f-original-") as tmp:
+        for file, source in originals.items():
+            copy = Path(tmp) / _relative(file, root)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(source)
+        for file, source in originals.items():
+            migrated = output_path(file, root, output_dir) if output_dir is not None else file
+            if not _runs_apply(source) or not migrated.exists() or migrated.read_text() == source:
+                continue
+            report = verify_files(Path(tmp) / _relative(file, root), migrated, atol, timeout)
             report.haiku_script = f"{file} (original)"
-        click.echo(render_table(report), err=True)
-        worst = max(worst, exit_code(report))
-    if not originals:
+            click.echo(render_table(report), err=True)
+            worst = max(worst, exit_code(report))
+            verified += 1
+    if not verified:
         click.echo("h2f: --verify: no migrated file runs apply calls (a script); nothing verified", err=True)
     return worst
+
+
+def _relative(file: Path, root: Path) -> Path:
+    """``file``'s place under ``root`` (its name alone when it is elsewhere)."""
+    try:
+        return file.resolve().relative_to(root.resolve())
+    except ValueError:
+        return Path(file.name)
