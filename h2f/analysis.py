@@ -27,7 +27,14 @@ from h2f.names import (
     class_name_for,
     normalize_haiku_name,
 )
-from h2f.project import INITIALIZER_EXPORT, ExportedTransform, ProjectIndex, file_key, is_file_key, module_path
+from h2f.project import (
+    INITIALIZER_EXPORT,
+    ExportedTransform,
+    ProjectIndex,
+    exported_name,
+    file_key,
+    module_path,
+)
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import bind_arguments, is_name_attribute, is_none
 from h2f.traversal import TOKENS, fast_walk, walk
@@ -144,6 +151,9 @@ class FileAnalysis:
         self.imported_initializers: set[str] = set()
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
+        #: Names imported from a module of the run that does not define them, named like a transform another file
+        #: of the run exports (a re-export, ``from pkg import model``): not followed.
+        self.unfollowed_imports: list[cst.ImportAlias] = []
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
@@ -640,6 +650,13 @@ class FileAnalysis:
                     self.haiku_imports.append(ImportAlias(module, obj, asname))
                     self.haiku_aliases.add(asname or obj)
 
+    @functools.cached_property
+    def _exported_transform_names(self) -> frozenset[str]:
+        """The names the files of the run export transforms (and factories) by."""
+        return frozenset(
+            exported_name(key) for key, exported in self.project.items() if exported.kind != INITIALIZER_EXPORT
+        )
+
     def _find_haiku_aliases(self) -> None:
         """``I = hk.initializers`` (or ``Linear = hk.Linear``), bound once at module level: ``I.Constant`` is then
         ``haiku.initializers.Constant`` wherever it is read, as if ``I`` had been imported so."""
@@ -663,11 +680,7 @@ class FileAnalysis:
         """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a
         transform another file of the run migrates, read as an attribute of its module, which the call-site
         rewrites do not follow (they follow ``from pkg.models import model``)."""
-        names = {
-            key.rpartition(":" if is_file_key(key) else ".")[2]
-            for key, exported in self.project.items()
-            if exported.kind != INITIALIZER_EXPORT
-        }
+        names = self._exported_transform_names
         for node in self.nodes_of(cst.Attribute) if names else []:
             if node.attr.value not in names:  # type: ignore[attr-defined]
                 continue
@@ -708,6 +721,8 @@ class FileAnalysis:
                 (found for key in keys(_dotted(alias.name)) if (found := self.project.get(key)) is not None), None
             )
             if exported is None:
+                if _dotted(alias.name) in self._exported_transform_names:
+                    self.unfollowed_imports.append(alias)
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
             if exported.factory:

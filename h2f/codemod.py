@@ -35,7 +35,12 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
     try:
         wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
         analysis = FileAnalysis.build(wrapper, options.project, path)
-        if not analysis.haiku_aliases and not analysis.transforms and not analysis.exports_read_through_modules:
+        if not (
+            analysis.haiku_aliases
+            or analysis.transforms
+            or analysis.exports_read_through_modules
+            or analysis.unfollowed_imports
+        ):
             return MigrationResult(source, source)
         codemod_context = CodemodContext(filename=path, full_module_name=None)
         ctx = MigrationContext(path=path, options=options, wrapper=wrapper, analysis=analysis, codemod=codemod_context)

@@ -223,13 +223,21 @@ def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool
 
     Importing ``pkg.models.model`` in any spelling (``from pkg.models import model``, ``from .models import
     model``, ``import pkg.models``, then ``pkg.models.model``) writes both the transform's name and the last
-    part of its module's name.
+    part of its module's name; a re-export (``from pkg import model``) writes the name in an import statement.
     """
     if not index:
         return False
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     words = set(_WORD.findall(text))
-    return any(_needed_words(key) <= words for key in index)
+    if any(_needed_words(key) <= words for key in index):
+        return True
+    imported = imported_words([source if isinstance(source, bytes) else source.encode("utf-8", "replace")])
+    return any(exported_name(key).encode() in imported for key in index)
+
+
+def exported_name(key: str) -> str:
+    """The name an index key exports (``model`` of ``pkg.models.model``)."""
+    return key.rpartition(":" if is_file_key(key) else ".")[2]
 
 
 def _needed_words(key: str) -> set[str]:

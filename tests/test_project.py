@@ -311,3 +311,14 @@ def test_migrate_verify_runs_each_original_among_its_original_siblings(tmp_path:
     assert result.exit_code == 0, result.output
     assert f"h2f verify {root / 'pkg' / 'train.py'} (original) -> {root / 'pkg' / 'train.py'}" in result.output
     assert result.output.count("\nVERIFIED") == 1, result.output
+
+
+def test_a_transform_imported_through_a_re_export_is_reported(tmp_path: Path) -> None:
+    """``from pkg import model`` where pkg/__init__.py re-exports pkg.models.model: h2f does not follow the
+    re-export, so the call sites keep Haiku's signature; it says so at the import (it was silent)."""
+    root = _tree(tmp_path)
+    (root / "pkg" / "__init__.py").write_text("from pkg.models import model\n")
+    (root / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import model"))
+    result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "train.py:4:17: H2F040 model: another file of this run exports a transform of that name" in result.output
