@@ -93,6 +93,23 @@ def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
     assert {"a.models.model", "b.models.model"} <= set(index)
 
 
+def _migrated_tree(root: Path, files: dict[str, str], target: str) -> str:
+    """Write ``files`` under ``root`` (made here), migrate the tree to ``target``; the command's output."""
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _run_script(root: Path, script: str) -> str:
+    """What ``python script`` prints, run in ``root``; it must succeed."""
+    run = subprocess.run([sys.executable, script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
 NET = """\
 import haiku as hk
 
@@ -128,22 +145,16 @@ def test_a_module_class_imported_from_another_file(tmp_path: Path) -> None:
     """A transformed function that builds a module class another file defines: on Linen it is compact (it was
     not: AssignSubModuleError) and the program runs; the NNX target, which builds modules in ``__init__`` with
     their input widths, does not follow the class into its file and says so."""
-    for target, expected in (("linen", "(2, 3)"), ("nnx", None)):
+    for target in ("linen", "nnx"):
         root = tmp_path / target
-        root.mkdir()
-        (root / "nets.py").write_text(NET)
-        (root / "main.py").write_text(MAIN)
-        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
-        assert result.exit_code == 0, result.output
+        output = _migrated_tree(root, {"nets.py": NET, "main.py": MAIN}, target)
         main = (root / "main.py").read_text()
-        if expected is None:
+        if target == "nnx":
             assert main == MAIN
-            assert "main.py:8:12: H2F100 Net is imported, built and called in a module" in result.output
+            assert "main.py:8:12: H2F100 Net is imported, built and called in a module" in output
             continue
         assert "    @nn.compact\n    def __call__(self, x):\n        return Net(3)(x)" in main
-        run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        assert run.stdout.strip() == expected
+        assert _run_script(root, "main.py") == "(2, 3)"
 
 
 def _run_module(root: Path, module: str) -> subprocess.CompletedProcess[str]:
@@ -219,16 +230,10 @@ def test_a_factory_of_a_transform_called_from_another_file(tmp_path: Path) -> No
     into the other file, leaves the factory's file as it is, so the program still runs."""
     for target, caller_changed in (("linen", True), ("nnx", False)):
         root = tmp_path / target
-        root.mkdir()
-        (root / "models.py").write_text(FACTORY)
-        (root / "train.py").write_text(FACTORY_CALLER)
-        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
-        assert result.exit_code == 0, result.output
+        output = _migrated_tree(root, {"models.py": FACTORY, "train.py": FACTORY_CALLER}, target)
         assert ((root / "train.py").read_text() != FACTORY_CALLER) is caller_changed
-        assert ((root / "models.py").read_text() != FACTORY) is caller_changed, result.output
-        run = subprocess.run([sys.executable, "train.py"], cwd=root, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        assert run.stdout.strip() == "(2, 2)"
+        assert ((root / "models.py").read_text() != FACTORY) is caller_changed, output
+        assert _run_script(root, "train.py") == "(2, 2)"
 
 
 def test_verify_runs_a_module_of_a_package_as_python_m_would(tmp_path: Path) -> None:
@@ -287,18 +292,12 @@ def test_initializers_another_file_binds(tmp_path: Path) -> None:
     Haiku one: TypeError); the NNX target, which leaves config.py's initializers in place, keeps main.py too."""
     for target, migrated in (("linen", True), ("nnx", False)):
         root = tmp_path / target
-        root.mkdir()
-        (root / "config.py").write_text(CONFIG)
-        (root / "main.py").write_text(USES_CONFIG)
-        result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1", "--to", target])
-        assert result.exit_code == 0, result.output
+        output = _migrated_tree(root, {"config.py": CONFIG, "main.py": USES_CONFIG}, target)
         main = (root / "main.py").read_text()
-        assert (main != USES_CONFIG) is migrated, result.output
+        assert (main != USES_CONFIG) is migrated, output
         if migrated:
-            assert "nn.Dense(HIDDEN, kernel_init=W_INIT, bias_init=B_INIT)" in main and "H2F080" not in result.output
-        run = subprocess.run([sys.executable, "main.py"], cwd=root, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        assert run.stdout.strip() == "(2, 2)"
+            assert "nn.Dense(HIDDEN, kernel_init=W_INIT, bias_init=B_INIT)" in main and "H2F080" not in output
+        assert _run_script(root, "main.py") == "(2, 2)"
 
 
 def test_migrate_verify_runs_each_original_among_its_original_siblings(tmp_path: Path) -> None:
