@@ -22,16 +22,18 @@ class ModuleMembers(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 90
 
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
-        if (
-            original_node.attr.value in HAIKU_MODULE_MEMBERS
-            and isinstance(original_node.value, cst.Name)
-            and original_node.value.value == "self"
-            and self.ctx.analysis.enclosing_module_class(original_node) is not None
-        ):
-            self.ctx.report(
-                original_node,
-                self.code,
-                f"hk.Module.{original_node.attr.value} has no Flax counterpart in h2f; left in place",
-            )
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        analysis = self.ctx.analysis
+        for node in analysis.nodes_of(cst.Attribute):
+            if (
+                node.attr.value in HAIKU_MODULE_MEMBERS  # type: ignore[attr-defined]
+                and isinstance(node.value, cst.Name)  # type: ignore[attr-defined]
+                and node.value.value == "self"  # type: ignore[attr-defined]
+                and analysis.enclosing_module_class(node) is not None
+            ):
+                self.ctx.report(
+                    node,
+                    self.code,
+                    f"hk.Module.{node.attr.value} has no Flax counterpart in h2f; left in place",  # type: ignore[attr-defined]
+                )
         return None

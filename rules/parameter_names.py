@@ -30,31 +30,32 @@ class ParameterNames(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 90
 
-    def leave_Comparison(self, original_node: cst.Comparison, updated_node: cst.Comparison) -> None:
-        operands = [original_node.left, *(target.comparator for target in original_node.comparisons)]
-        if any(_reads_path_key(operand) for operand in operands):
-            self._report(original_node, operands)
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        for node in self.ctx.analysis.nodes_of(cst.Comparison, cst.Call):
+            if isinstance(node, cst.Comparison):
+                operands = [node.left, *(target.comparator for target in node.comparisons)]
+                if any(_reads_path_key(operand) for operand in operands):
+                    self._report(node, operands)
+            else:
+                self._check_call(node)  # type: ignore[arg-type]
         return None
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> None:
-        func = original_node.func
-        tree = tree_of(self.ctx.analysis, func.value) if isinstance(func, cst.Attribute) else None
-        if tree is not None and func.attr.value in _WALKS and not left_in_place(self.ctx.analysis, tree):  # type: ignore[attr-defined]
+    def _check_call(self, node: cst.Call) -> None:
+        """``params.items()`` over what ``init`` returned; ``str(path[0].key).startswith("encoder")``."""
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return
+        tree = tree_of(self.ctx.analysis, func.value) if func.attr.value in _WALKS else None
+        if tree is not None and not left_in_place(self.ctx.analysis, tree):
             self.ctx.report(
-                original_node,
+                node,
                 self.code,
-                f"{code_of(original_node)} walks the parameters or state as Haiku lays them out, "
+                f"{code_of(node)} walks the parameters or state as Haiku lays them out, "
                 "{module: {name: value}}; Flax nests them by submodule and names them differently: rewrite it by "
                 "hand (jax.tree_util works on both), left as written",
             )
-            return None
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in ("startswith", "endswith")
-            and _reads_path_key(func.value)
-        ):
-            self._report(original_node, [arg.value for arg in original_node.args])
-        return None
+        elif func.attr.value in ("startswith", "endswith") and _reads_path_key(func.value):
+            self._report(node, [arg.value for arg in node.args])
 
     def _report(self, node: cst.CSTNode, operands: list[cst.BaseExpression]) -> None:
         origins = [origin for operand in operands for origin in self.ctx.analysis.value_origins(operand)]

@@ -22,25 +22,18 @@ class HalfPrecision(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 90
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(ctx)
-        self.first_mention: cst.CSTNode | None = None
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        if self.first_mention is None and node.attr.value in HALF_PRECISION_DTYPES:
-            self.first_mention = node
-
-    def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        if self.first_mention is None and node.evaluated_value in HALF_PRECISION_DTYPES:
-            self.first_mention = node
-
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         analysis = self.ctx.analysis
-        if self.first_mention is not None and any(
-            analysis.is_haiku_layer_call(call) for call in analysis.nodes_of(cst.Call)
-        ):
+        mentions = (
+            node
+            for node in analysis.nodes_of(cst.Attribute, cst.SimpleString)
+            if (node.attr.value if isinstance(node, cst.Attribute) else node.value.strip("'\""))
+            in HALF_PRECISION_DTYPES  # type: ignore[attr-defined]
+        )
+        first = next(mentions, None)
+        if first is not None and any(analysis.is_haiku_layer_call(call) for call in analysis.nodes_of(cst.Call)):
             self.ctx.report(
-                self.first_mention,
+                first,
                 self.code,
                 "half precision in a file with Haiku layers: Haiku creates a layer's parameters in its input's "
                 "dtype, Flax in float32 (param_dtype) and computes in float32; pass dtype=/param_dtype= to the "
