@@ -214,10 +214,16 @@ LAYERS: Mapping[str, LayerRename] = {
     "haiku.Embed": LayerRename(
         "Embed",
         ("vocab_size", "embed_dim", "embedding_matrix", "w_init", "lookup_style", "name", "precision"),
-        {"vocab_size": "num_embeddings", "embed_dim": "features", "w_init": "embedding_init", "name": "name"},
+        {
+            "vocab_size": "num_embeddings",
+            "embed_dim": "features",
+            "w_init": "embedding_init",
+            "name": "name",
+            "embedding_matrix": "embedding_init",  # the layers rule translates it: rules/layers.py _embed_matrix
+        },
         positional=2,
         haiku_defaults={"embedding_init": "truncated_normal(stddev=1.0)"},
-        unsupported={"embedding_matrix": None, "lookup_style": "'ARRAY_INDEX'", "precision": None},
+        unsupported={"lookup_style": "'ARRAY_INDEX'", "precision": None},
     ),
     "haiku.Sequential": LayerRename("Sequential", ("layers", "name"), {"layers": "layers", "name": "name"}),
     "haiku.BatchNorm": LayerRename(

@@ -133,10 +133,50 @@ class Layers(Rule):
         if bound is None or original_bound is None:
             self.ctx.keep(original_node, self.code, f"{name} called with more arguments than it takes; left in place")
             return None
+        matrix = bound.get("embedding_matrix") if name == "haiku.Embed" else None
+        if matrix is not None and not is_none(matrix.value):
+            return self._embed_matrix(original_node, name, rename, bound, original_bound, splats)
         args = self._translate(original_node, name, rename, bound, original_bound)
         if args is None:
             return None
         return call(self.ctx.linen(rename.flax), [*args, *splats])
+
+    def _embed_matrix(
+        self,
+        original_node: cst.Call,
+        name: str,
+        rename: LayerRename,
+        bound: dict[str, cst.Arg],
+        original_bound: dict[str, cst.Arg],
+        splats: list[cst.Arg],
+    ) -> cst.BaseExpression | None:
+        """``hk.Embed(embedding_matrix=M)``: Haiku takes the sizes from ``M`` and starts the table as ``M`` (its
+        ``vocab_size``/``embed_dim`` must agree, its ``w_init`` is unused)."""
+        matrix = bound["embedding_matrix"].value
+        if not isinstance(matrix, (cst.Name, cst.Attribute)):
+            self.ctx.keep(
+                original_node,
+                self.code,
+                f"{name}(embedding_matrix=...) of an expression (its sizes are read from it: bind it to a name "
+                "first); left in place",
+            )
+            return None
+        unused = ("embedding_matrix", "vocab_size", "embed_dim", "w_init")
+        rest = self._translate(
+            original_node,
+            name,
+            rename,
+            {key: arg for key, arg in bound.items() if key not in unused},
+            {key: arg for key, arg in original_bound.items() if key not in unused},
+        )
+        if rest is None:
+            return None
+        self.ctx.require_import("jax.numpy", asname="jnp")
+        text = code_of(matrix)
+        sizes = [positional(expr(f"{text}.shape[0]")), positional(expr(f"{text}.shape[1]"))]
+        table = keyword("embedding_init", expr(f"lambda *_: jnp.asarray({text})"))
+        rest = [arg for arg in rest if arg.keyword is None or arg.keyword.value != "embedding_init"]
+        return call(self.ctx.linen(rename.flax), [*sizes, *rest, table, *splats])
 
     def _translate(
         self,

@@ -907,3 +907,34 @@ def test_a_walk_of_the_parameters_dict_is_reported() -> None:
     )
     result = migrate_source(source, path="m.py")
     assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 17, 35)], result.diagnostics
+
+
+PRETRAINED_EMBEDDING = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TABLE = np.arange(24, dtype=np.float32).reshape(6, 4) / 10.0
+
+
+class Model(hk.Module):
+  def __call__(self, tokens):
+    return hk.Embed(embedding_matrix=TABLE, w_init=hk.initializers.Constant(0.0))(tokens).sum(axis=1)
+
+
+model = hk.without_apply_rng(hk.transform(lambda t: Model()(t)))
+tokens = jnp.array([[1, 2], [3, 5]])
+params = model.init(jax.random.PRNGKey(0), tokens)
+out = model.apply(params, tokens)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_an_embedding_started_from_a_pretrained_matrix(target: str, tmp_path: Path) -> None:
+    """``hk.Embed(embedding_matrix=M)``: the sizes are M's and the table starts as M (Haiku ignores ``w_init``
+    then); it was left in place (H2F021)."""
+    result = migrate_source(PRETRAINED_EMBEDDING, Options(target=target), path="m.py")
+    assert "Embed(TABLE.shape[0], TABLE.shape[1], embedding_init=lambda *_: jnp.asarray(TABLE)" in result.code
+    assert not result.diagnostics, result.diagnostics
+    _assert_verified(PRETRAINED_EMBEDDING, result.code, tmp_path)
