@@ -208,7 +208,7 @@ def test_nnx_leaves_a_file_where_a_rule_keeps_haiku_code_untouched() -> None:
     )
     assert _left_alone(source, "nnx") == [
         "m.py:7:10: H2F100 this stays Haiku, which an NNX module cannot hold (H2F021: haiku.Embed(embedding_matrix=...) "
-        "has no faithful Flax counterpart; left in place); file left in place"
+        "of an expression (its sizes are read from it: bind it to a name first); left in place); file left in place"
     ]
 
 
