@@ -36,7 +36,7 @@ from h2f.project import (
     module_path,
 )
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
-from h2f.syntax import bind_arguments, is_name_attribute, is_none
+from h2f.syntax import bind_arguments, is_name_attribute, is_none, is_self_attribute
 from h2f.traversal import TOKENS, fast_walk, walk
 
 TRANSFORMS = {
@@ -435,28 +435,28 @@ class FileAnalysis:
         if isinstance(callee, cst.Call):
             return callee
         if isinstance(callee, cst.Name):
-            scope = self.scopes.get(callee)
-            assignments = list(scope[callee.value]) if scope is not None else []
-            if len(assignments) == 1:
-                target = getattr(assignments[0], "node", None)
-                statement = self.parents.get(self.parents.get(target)) if target is not None else None
-                if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Call):
-                    return statement.value
-            return None
-        if isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name) and callee.value.value == "self":
-            owner = self.enclosing_module_class(callee)
-            if owner is None or owner.init is None:
-                return None
-            found = [
-                statement.value
-                for statement in self.subtree(owner.init)
-                if isinstance(statement, cst.Assign)
-                and len(statement.targets) == 1
-                and m.matches(statement.targets[0].target, m.Attribute(m.Name("self"), m.Name(callee.attr.value)))
-            ]
-            if len(found) == 1 and isinstance(found[0], cst.Call):
-                return found[0]
+            value = self._single_value(callee)
+            return value if isinstance(value, cst.Call) else None
+        if isinstance(callee, cst.Attribute) and is_self_attribute(callee):
+            stored = self._stored_in_init(callee)
+            if len(stored) == 1 and isinstance(stored[0], cst.Call):
+                return stored[0]
         return None
+
+    def _stored_in_init(self, attribute: cst.Attribute) -> list[cst.BaseExpression]:
+        """The values the ``__init__`` of the module class holding the original ``self.<attribute>`` stores in it
+        (``self.<attribute> = value``)."""
+        owner = self.enclosing_module_class(attribute)
+        if owner is None or owner.init is None:
+            return []
+        target = m.Attribute(m.Name("self"), m.Name(attribute.attr.value))
+        return [
+            statement.value
+            for statement in self.subtree(owner.init)
+            if isinstance(statement, cst.Assign)
+            and len(statement.targets) == 1
+            and m.matches(statement.targets[0].target, target)
+        ]
 
     def value_origins(self, node: cst.BaseExpression, seen: frozenset[int] = frozenset()) -> list[cst.BaseExpression]:
         """The original expressions whose value ``node`` may hold: followed through a single assignment, a loop
@@ -473,16 +473,9 @@ class FileAnalysis:
         if isinstance(node, cst.IfExp):
             return self.value_origins(node.body, seen) + self.value_origins(node.orelse, seen)
         if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name):
-            return self._origins_of_all(_literal_items(self._single_value(node.value)), seen) or [node]
-        if isinstance(node, cst.Attribute) and m.matches(node.value, m.Name("self")):
-            owner = self.enclosing_module_class(node)
-            stored = [
-                statement.value
-                for statement in (self.subtree(owner.init) if owner is not None and owner.init is not None else [])
-                if isinstance(statement, cst.Assign)
-                and len(statement.targets) == 1
-                and m.matches(statement.targets[0].target, m.Attribute(m.Name("self"), m.Name(node.attr.value)))
-            ]
+            return self._origins_of_all(literal_items(self._single_value(node.value)), seen) or [node]
+        if isinstance(node, cst.Attribute) and is_self_attribute(node):
+            stored = self._stored_in_init(node)
             return self.value_origins(stored[0], seen) if len(stored) == 1 else [node]
         if not isinstance(node, cst.Name):
             return [node]
@@ -550,11 +543,11 @@ class FileAnalysis:
             if not isinstance(items, cst.Dict) or iterable.args:
                 return None
             if method == "values" and not path:
-                return _literal_items(items)
+                return literal_items(items)
             if method == "items" and path and path[0] == 1 and len(path) == 1:
-                return _literal_items(items)
+                return literal_items(items)
             return None
-        return _literal_items(iterable) if not path else None
+        return literal_items(iterable) if not path else None
 
     def _parameter_origins(self, param: cst.Param, seen: frozenset[int]) -> list[cst.BaseExpression] | None:
         """Origins of a parameter of a function of this file (a module class's ``__init__``: its constructions):
@@ -1093,24 +1086,9 @@ class FileAnalysis:
 
     def dict_literal_bound_to(self, name: cst.Name) -> cst.CSTNode | None:
         """The dict literal (or ``dict(...)`` call) that ``name`` is bound to, when it is bound exactly once."""
-        scope = self.scopes.get(name)
-        if scope is None:
-            return None
-        assignments = list(scope[name.value])
-        if len(assignments) != 1:
-            return None
-        node = getattr(assignments[0], "node", None)
-        if not isinstance(node, cst.Name):
-            return None
-        statement = self.parents.get(self.parents.get(node))  # Name -> AssignTarget -> Assign
-        if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Dict):
-            return statement.value
-        if (
-            isinstance(statement, cst.Assign)
-            and isinstance(statement.value, cst.Call)
-            and m.matches(statement.value.func, m.Name("dict"))
-        ):
-            return statement.value
+        value = self._single_value(name)
+        if isinstance(value, cst.Dict) or (isinstance(value, cst.Call) and m.matches(value.func, m.Name("dict"))):
+            return value
         return None
 
     def _find_apply_aliases(self) -> None:
@@ -1228,7 +1206,7 @@ def config_keys(literal: cst.CSTNode) -> list[str] | None:
     return None
 
 
-def _literal_items(node: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+def literal_items(node: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
     """The items of a literal list, tuple or set (a dict's values), or None when ``node`` is none of those or
     holds a ``*``/``**`` splat."""
     if isinstance(node, (cst.List, cst.Tuple, cst.Set)):

@@ -49,13 +49,13 @@ HALF_PRECISION_DTYPES = frozenset({"bfloat16", "float16"})
 #: Haiku's parameter names that Flax's layers spell differently → Flax's (``scale`` is the same in both).
 HAIKU_PARAMETER_NAMES: Mapping[str, str] = {"w": "kernel", "b": "bias", "offset": "bias", "embeddings": "embedding"}
 
-_HAIKU_PARAM_NAMES = (
+_HAIKU_LAYOUT_CAVEAT = (
     "it sees parameters as Haiku names them ({module: {name: value}}, w/b/offset/scale); migrated parameters "
     "nest by submodule with Flax's names (Dense_0 {kernel, bias}): check what it selects"
 )
 #: What a Haiku API left in place (H2F020) does differently on migrated parameters, added to its report.
 LEFTOVER_CAVEATS: Mapping[str, str] = {
-    f"haiku.data_structures.{name}": _HAIKU_PARAM_NAMES
+    f"haiku.data_structures.{name}": _HAIKU_LAYOUT_CAVEAT
     for name in ("filter", "partition", "partition_n", "map", "traverse", "merge", "is_subset")
 }
 

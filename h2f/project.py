@@ -241,8 +241,7 @@ def exported_name(key: str) -> str:
 
 
 def _needed_words(key: str) -> set[str]:
-    if is_file_key(key):
-        module, _, name = key.rpartition(":")
-        return {module.rpartition("/")[2], name}
-    module, _, name = key.rpartition(".")
-    return {module.rpartition(".")[2], name}
+    """The transform's name and the last part of its module's name (``models``, ``model``)."""
+    name = exported_name(key)
+    module = key[: -len(name) - 1]
+    return {module.rpartition("/" if is_file_key(key) else ".")[2], name}

@@ -15,6 +15,7 @@ import functools
 import libcst as cst
 from h2f.rules.transform import left_in_place, tree_of
 
+from h2f.analysis import literal_items
 from h2f.names import HAIKU_PARAMETER_NAMES, haiku_module_name
 from h2f.rule import Rule
 from h2f.syntax import code_of
@@ -107,5 +108,5 @@ def _reads_path_key(node: cst.BaseExpression) -> bool:
 
 def _strings_in(node: cst.BaseExpression) -> list[str]:
     """The strings a string literal, or a literal tuple/list/set of them, holds."""
-    items = [element.value for element in node.elements] if isinstance(node, (cst.Tuple, cst.List, cst.Set)) else [node]
-    return [item.evaluated_value for item in items if isinstance(item, cst.SimpleString)]  # type: ignore[misc]
+    items = literal_items(node) if not isinstance(node, cst.Dict) else None
+    return [item.evaluated_value for item in items or [node] if isinstance(item, cst.SimpleString)]  # type: ignore[misc]

@@ -395,27 +395,28 @@ def verify_migrated(
     status. A script is a file the migration changed that calls ``apply`` at its top level.
 
     The originals are written out again as a tree under a temporary directory, in their places relative to
-    ``root`` (or the directory holding the packages ``root`` is in), and each original script runs there: its imports of sibling modules (and of its package) find the
-    original siblings, as the migrated script finds the migrated ones.
+    ``root`` (or the directory holding the packages ``root`` is in), and each original script runs there: its
+    imports of sibling modules (and of its package) find the original siblings, as the migrated script finds the
+    migrated ones.
     """
     import tempfile
 
     from h2f.files import output_path
+    from h2f.verify.script import package_root
 
     worst = EXIT_PASS
     verified = 0
-    while (root / "__init__.py").exists():  # the copy keeps the packages ``root`` is inside of
-        root = root.parent
+    tree = package_root(root)  # the copy keeps the packages ``root`` is inside of
     with tempfile.TemporaryDirectory(prefix="h2f-original-") as tmp:
         for file, source in originals.items():
-            copy = Path(tmp) / _relative(file, root)
+            copy = Path(tmp) / _relative(file, tree)
             copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(source)
         for file, source in originals.items():
             migrated = output_path(file, root, output_dir) if output_dir is not None else file
             if not _runs_apply(source) or not migrated.exists() or migrated.read_text() == source:
                 continue
-            report = verify_files(Path(tmp) / _relative(file, root), migrated, atol, timeout)
+            report = verify_files(Path(tmp) / _relative(file, tree), migrated, atol, timeout)
             report.haiku_script = f"{file} (original)"
             click.echo(render_table(report), err=True)
             worst = max(worst, exit_code(report))

@@ -22,6 +22,7 @@ import traceback
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -322,12 +323,18 @@ def _run_script(path: str) -> None:
 def _package_module(path: str) -> tuple[str, str | None]:
     """The directory to put on ``sys.path`` for the program at ``path``, and its dotted module name when it is a
     module of a package (``root/pkg/train.py`` with ``root/pkg/__init__.py``: ``root``, ``pkg.train``)."""
-    directory = os.path.dirname(path)
-    parts = [os.path.splitext(os.path.basename(path))[0]]
-    while os.path.exists(os.path.join(directory, "__init__.py")):
-        parts.insert(0, os.path.basename(directory))
-        directory = os.path.dirname(directory)
-    return directory, ".".join(parts) if len(parts) > 1 else None
+    directory = Path(path).parent
+    root = package_root(directory)
+    parts = [*directory.relative_to(root).parts, Path(path).stem]
+    return str(root), ".".join(parts) if len(parts) > 1 else None
+
+
+def package_root(directory: Path) -> Path:
+    """The directory that holds the packages ``directory`` is in (``directory`` itself when it is no package):
+    where ``python -m`` runs their modules from."""
+    while (directory / "__init__.py").exists():
+        directory = directory.parent
+    return directory
 
 
 class _Patches:
