@@ -378,6 +378,30 @@ def test_migrate_verify_checks_each_migrated_script(tmp_path):
     assert result.output.count("\nVERIFIED") == 1
 
 
+def test_migrate_verify_into_output_dir_finds_unchanged_siblings(tmp_path):
+    """--output-dir holds only the files that changed; the migrated script still imports its Haiku-free sibling."""
+    (tmp_path / "train.py").write_text("from settings import SCALE\n" + (DATA / "autoencoder" / "haiku.py").read_text())
+    (tmp_path / "settings.py").write_text("SCALE = 2.0\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "migrate",
+            "--verify",
+            "-j",
+            "1",
+            "--output-dir",
+            str(out),
+            str(tmp_path / "train.py"),
+            str(tmp_path / "settings.py"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert not (out / "settings.py").exists()  # unchanged: not written
+    assert f"h2f verify {tmp_path / 'train.py'} (original) -> {out / 'train.py'}" in result.output
+    assert result.output.count("\nVERIFIED") == 1
+
+
 def test_migrate_verify_needs_written_files(tmp_path):
     (tmp_path / "train.py").write_text((DATA / "autoencoder" / "haiku.py").read_text())
     result = CliRunner().invoke(cli, ["migrate", "--verify", "--diff", str(tmp_path / "train.py")])

@@ -397,7 +397,8 @@ def verify_migrated(
     The originals are written out again as a tree under a temporary directory, in their places relative to
     ``root`` (or the directory holding the packages ``root`` is in), and each original script runs there: its
     imports of sibling modules (and of its package) find the original siblings, as the migrated script finds the
-    migrated ones.
+    migrated ones. With ``output_dir``, which holds only the files that changed, the migrated scripts run in a
+    second such tree: the originals with the migrated files in their places.
     """
     import tempfile
 
@@ -406,24 +407,50 @@ def verify_migrated(
 
     worst = EXIT_PASS
     verified = 0
-    tree = package_root(root)  # the copy keeps the packages ``root`` is inside of
-    with tempfile.TemporaryDirectory(prefix="h2f-original-") as tmp:
+    tree = package_root(root)  # the copies keep the packages ``root`` is inside of
+    migrated_paths = {
+        file: output_path(file, root, output_dir) if output_dir is not None else file for file in originals
+    }
+    with tempfile.TemporaryDirectory(prefix="h2f-verify-") as tmp:
+        original_tree = _write_tree(Path(tmp) / "original", originals, tree)
+        migrated_tree = None
+        if output_dir is not None:
+            migrated_tree = _write_tree(
+                Path(tmp) / "migrated",
+                {file: _read_or(migrated_paths[file], source) for file, source in originals.items()},
+                tree,
+            )
         for file, source in originals.items():
-            copy = Path(tmp) / _relative(file, tree)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_text(source)
-        for file, source in originals.items():
-            migrated = output_path(file, root, output_dir) if output_dir is not None else file
+            migrated = migrated_paths[file]
             if not _runs_apply(source) or not migrated.exists() or migrated.read_text() == source:
                 continue
-            report = verify_files(Path(tmp) / _relative(file, tree), migrated, atol, timeout)
+            runs_at = migrated if migrated_tree is None else migrated_tree / _relative(file, tree)
+            report = verify_files(original_tree / _relative(file, tree), runs_at, atol, timeout)
             report.haiku_script = f"{file} (original)"
+            report.linen_script = str(migrated)
             click.echo(render_table(report), err=True)
             worst = max(worst, exit_code(report))
             verified += 1
     if not verified:
         click.echo("h2f: --verify: no migrated file runs apply calls (a script); nothing verified", err=True)
     return worst
+
+
+def _write_tree(directory: Path, sources: dict[Path, str], tree: Path) -> Path:
+    """Write each source to its place relative to ``tree`` under ``directory``; return ``directory``."""
+    for file, source in sources.items():
+        copy = directory / _relative(file, tree)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(source)
+    return directory
+
+
+def _read_or(path: Path, fallback: str) -> str:
+    """The text of ``path``, or ``fallback`` when it was not written (an unchanged file)."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return fallback
 
 
 def _relative(file: Path, root: Path) -> Path:
