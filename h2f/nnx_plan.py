@@ -56,7 +56,7 @@ from h2f.shapes import (
     width_reads,
     with_widths,
 )
-from h2f.syntax import annotated_field, bind_arguments, code_of, replace_matching
+from h2f.syntax import annotated_field, bind_arguments, code_of, expr, replace_matching
 from h2f.traversal import walk
 
 if TYPE_CHECKING:
@@ -2325,7 +2325,7 @@ def _names_of(width: Width) -> set[str]:
     if not isinstance(width, str):
         return set()
     try:
-        return {node.value for node in walk(cst.parse_expression(width)) if isinstance(node, cst.Name)}
+        return {node.value for node in walk(expr(width)) if isinstance(node, cst.Name)}
     except cst.ParserSyntaxError:
         return set()
 

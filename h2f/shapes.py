@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.syntax import bind_arguments, code_of, replace_matching
+from h2f.syntax import bind_arguments, code_of, expr, replace_matching
 from h2f.traversal import TOKENS, children, fast_transform, walk
 
 #: The constructor parameter that carries the width of a module's input.
@@ -608,7 +608,7 @@ def _carried(width: Width, variable: str, variables: dict[str, str]) -> bool:
     if not isinstance(width, str):
         return False
     try:
-        names = set(_names_in(cst.parse_expression(width)))
+        names = set(_names_in(expr(width)))
     except cst.ParserSyntaxError:
         return False
     return not names & (set(variables.values()) - {variable})
@@ -661,7 +661,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
     if width is None:
         return None
     try:
-        tree = cst.parse_expression(width)
+        tree = expr(width)
     except cst.ParserSyntaxError:
         return None
     missing = False
@@ -674,7 +674,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
                 if not isinstance(value, str):
                     missing = True
                     return updated
-                return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
+                return expr(f"({value})") if " " in value else expr(value)
             return updated
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
@@ -688,7 +688,7 @@ def substitute(width: Width, bindings: dict[str, Width]) -> Width:
                 if not isinstance(value, str):
                     missing = True
                     return updated
-                return cst.parse_expression(f"({value})") if " " in value else cst.parse_expression(value)
+                return expr(f"({value})") if " " in value else expr(value)
             return updated
 
     attributes: set[int] = set()
@@ -721,7 +721,7 @@ def with_widths(node: cst.CSTNode, widths: dict[str, str]) -> cst.CSTNode:
         if name not in widths:
             return found  # type: ignore[return-value]
         width = widths[name]
-        return cst.parse_expression(f"({width})" if " " in width else width)
+        return expr(f"({width})" if " " in width else width)
 
     return replace_matching(node, LAST_SIZE, width_of) if widths else node
 

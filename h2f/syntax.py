@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from keyword import iskeyword
@@ -15,15 +16,22 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
 def expr(source: str) -> cst.BaseExpression:
-    """Parse an expression from source text (a dotted name, the usual case, is built without the parser)."""
+    """Parse an expression from source text (a dotted name, the usual case, is built without the parser; other
+    texts are parsed once per process: the rules build the same few snippets in every file, and libcst's nodes
+    are immutable, so one node can stand in any number of trees)."""
     names = source.split(".")
     if _DOTTED.fullmatch(source) is None or any(iskeyword(name) for name in names):
-        return cst.parse_expression(source)  # (the parser's error for a keyword)
+        return _parsed(source)  # (the parser's error for a keyword)
     first, *rest = names
     node: cst.BaseExpression = cst.Name(first)
     for name in rest:
         node = cst.Attribute(value=node, attr=cst.Name(name))
     return node
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> cst.BaseExpression:
+    return cst.parse_expression(source)
 
 
 def code_of(node: cst.CSTNode) -> str:

@@ -283,11 +283,11 @@ class TransformRule(Rule):
 
     def _jitted_apply(self, original: cst.Call, updated: cst.Call) -> cst.Call | None:
         """``jax.jit(model.apply)``: Linen's ``mutable=``/``method=`` are Python values, so they must be static."""
-        if "jax.jit" not in self.ctx.analysis.qualified_names(original.func) or not original.args:
+        if not original.args:
             return None
         transform = self._migrated(self.ctx.analysis.apply_of(original.args[0].value))
-        if transform is None:
-            return None
+        if transform is None or "jax.jit" not in self.ctx.analysis.qualified_names(original.func):
+            return None  # (the cheaper test first: it fails for almost every call)
         keywords = {arg.keyword.value for arg in updated.args if arg.keyword is not None}
         if "static_argnums" in keywords or "donate_argnums" in keywords:
             self.ctx.report(
