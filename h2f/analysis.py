@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
@@ -32,8 +31,8 @@ from h2f.project import (
     ExportedTransform,
     ProjectIndex,
     exported_name,
-    file_key,
-    module_path,
+    import_keys,
+    relative_import_key,
 )
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
 from h2f.syntax import bind_arguments, is_name_attribute, is_none, is_self_attribute
@@ -151,8 +150,8 @@ class FileAnalysis:
         self.imported_initializers: set[str] = set()
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
-        #: Names imported from a module of the run that does not define them, named like a transform another file
-        #: of the run exports (a re-export, ``from pkg import model``): not followed.
+        #: Names imported from a module that neither defines nor (visibly) re-exports them, named like a transform
+        #: another file of the run exports: not followed.
         self.unfollowed_imports: list[cst.ImportAlias] = []
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
@@ -633,7 +632,7 @@ class FileAnalysis:
             elif isinstance(statement, cst.ImportFrom) and statement.module is not None:
                 module = _dotted(statement.module)
                 if module != "haiku" and not module.startswith("haiku."):
-                    self._add_imported_transforms(statement, functools.partial(self._absolute_keys, module))
+                    self._add_imported_transforms(statement, functools.partial(import_keys, self.path, module))
                     continue
                 if isinstance(statement.names, cst.ImportStar):
                     continue
@@ -679,7 +678,7 @@ class FileAnalysis:
                 continue
             for qualified in self.qualified_names(node):
                 module, _, name = qualified.rpartition(".")
-                exports = [self.project.get(key) for key in self._absolute_keys(module, name)]
+                exports = [self.project.get(key) for key in import_keys(self.path, module, name)]
                 if any(exported is not None and exported.kind != INITIALIZER_EXPORT for exported in exports):
                     self.exports_read_through_modules.append(node)  # type: ignore[arg-type]
                     break
@@ -688,21 +687,8 @@ class FileAnalysis:
         """``from .models import model`` (in ``pkg/train.py``): the module is the file ``pkg/models.py``."""
         if self.path is None or statement.module is None or not self.project:
             return
-        package = module_path(Path(self.path)).parent
-        for _ in statement.relative[1:]:  # each dot after the first goes one package up
-            package = package.parent
-        module = package.joinpath(*_dotted(statement.module).split("."))
-        self._add_imported_transforms(statement, lambda name: [file_key(module, name)])
-
-    def _absolute_keys(self, module: str, name: str) -> list[str]:
-        """Where ``from <module> import <name>`` may find ``name`` in the project index: the module file under the
-        importing file's directory or one of its ancestors, nearest first (where Python's path would find it,
-        for a script or a package run from its root); then the dotted name, if one file of the run claims it."""
-        if self.path is None:
-            return [f"{module}.{name}"]
-        parts = module.split(".")
-        directories = module_path(Path(self.path)).parents
-        return [*(file_key(directory.joinpath(*parts), name) for directory in directories), f"{module}.{name}"]
+        path, dots, module = self.path, len(statement.relative), _dotted(statement.module)
+        self._add_imported_transforms(statement, lambda name: [relative_import_key(path, dots, module, name)])
 
     def _add_imported_transforms(self, statement: cst.ImportFrom, keys: Callable[[str], list[str]]) -> None:
         """``from models import model`` where another file of the run transforms ``model`` (``keys`` lists where

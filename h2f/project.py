@@ -9,11 +9,13 @@ lets the engine rewrite those call sites too, even in files that never import ha
 
 from __future__ import annotations
 
+import ast
+import collections
 import dataclasses
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,6 +100,28 @@ def file_key(module: Path, name: str) -> str:
     return f"{_FILE_KEY}{module.as_posix()}:{name}"
 
 
+def import_keys(importer: str | None, module: str, name: str) -> list[str]:
+    """Where ``from <module> import <name>``, written in the file ``importer``, may find ``name`` in the project
+    index, likeliest first: the module file under the importing file's directory or one of its ancestors, nearest
+    first (where Python's path would find it, for a script or a package run from its root); then the dotted name,
+    if one file of the run claims it."""
+    if importer is None:
+        return [f"{module}.{name}"]
+    parts = module.split(".")
+    directories = module_path(Path(importer)).parents
+    return [*(file_key(directory.joinpath(*parts), name) for directory in directories), f"{module}.{name}"]
+
+
+def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:
+    """Where ``from .<module> import <name>`` (``dots`` dots), written in the file ``importer``, finds ``name``:
+    the module file ``<package>/<module>.py`` of the importer's package, the directory it is in (each dot after
+    the first goes one package up)."""
+    package = _real_path(Path(importer)).parent
+    for _ in range(dots - 1):
+        package = package.parent
+    return file_key(package.joinpath(*module.split(".")), name)
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceFacts:
     """What the project index needs of a file without parsing it: does it mention haiku, which words its imports
@@ -148,11 +172,92 @@ def index_transforms(
                 continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
-            keys = [f"{dotted}.{exported.name}" for dotted in module_suffixes(path, root)]
-            for key in [*keys, file_key(module_path(path), exported.name)]:
-                claimed = found.get(key, (path, exported))
-                found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
+            _claim(found, path, root, exported)
+    _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _claim(
+    found: dict[str, tuple[Path, ExportedTransform] | None], path: Path, root: Path, exported: ExportedTransform
+) -> bool:
+    """Index ``exported`` under every key naming it in the module ``path``; a key another file claims too is
+    dropped. Whether a key was new."""
+    keys = [f"{dotted}.{exported.name}" for dotted in module_suffixes(path, root)]
+    new = False
+    for key in [*keys, file_key(module_path(path), exported.name)]:
+        claimed = found.get(key, (path, exported))
+        new |= key not in found
+        found[key] = (path, exported) if claimed is not None and claimed[0] == path else None
+    return new
+
+
+#: Re-exports followed through at most this many modules (``pkg/__init__.py`` of ``pkg/models/__init__.py`` …).
+_RE_EXPORT_DEPTH = 4
+
+
+def _add_re_exports(
+    found: dict[str, tuple[Path, ExportedTransform] | None],
+    facts: Mapping[Path, SourceFacts],
+    contents: Mapping[Path, bytes | None],
+    root: Path,
+) -> None:
+    """``from .models import model`` at the top level of ``pkg/__init__.py``: ``pkg`` exports ``model`` too, so
+    ``from pkg import model`` elsewhere finds the transform. Only files whose imports name an exported transform
+    are read (with :mod:`ast`: their module-level ``from … import`` statements)."""
+    for _ in range(_RE_EXPORT_DEPTH):
+        names = {exported_name(key) for key, value in found.items() if value is not None}
+        added = False
+        for path, fact in facts.items():
+            if names.isdisjoint(fact.imports):
+                continue
+            for name, keys in _module_level_imports(path, contents.get(path)):
+                exported = next((value[1] for key in keys if (value := found.get(key)) is not None), None)
+                if exported is not None:
+                    added |= _claim(found, path, root, dataclasses.replace(exported, name=name))
+        if not added:
+            return
+
+
+def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, list[str]]]:
+    """For each name a module-level ``from … import`` of the file ``path`` binds, and nothing else at module level
+    rebinds: the name, and the index keys where what it imports may be (:func:`import_keys`,
+    :func:`relative_import_key`)."""
+    try:
+        tree = ast.parse(raw if raw is not None else path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return
+    bindings = collections.Counter(_module_level_bindings(tree.body))
+    for statement in tree.body:
+        if not isinstance(statement, ast.ImportFrom) or statement.module is None:
+            continue
+        for alias in statement.names:
+            name = alias.asname or alias.name
+            if alias.name == "*" or bindings[name] != 1:
+                continue
+            if statement.level:
+                keys = [relative_import_key(str(path), statement.level, statement.module, alias.name)]
+            else:
+                keys = import_keys(str(path), statement.module, alias.name)
+            yield name, keys
+
+
+def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:
+    """Every name the statements ``body`` bind at module level (one item per binding), through ``if``/``try``/
+    loops/``with`` but not into functions and classes."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield statement.name
+            continue
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            yield from ((alias.asname or alias.name).split(".")[0] for alias in statement.names)
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                yield node.id
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield node.name
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                yield from ((alias.asname or alias.name).split(".")[0] for alias in node.names)
 
 
 def _read_facts(path: Path) -> tuple[SourceFacts, bytes]:

@@ -3,8 +3,10 @@
 The file that defines ``model = hk.transform(...)`` is migrated, and the call sites that import it by name
 (``from pkg.models import model``, ``from .models import model``) are rewritten with it. A call through the
 module (``from pkg import models`` or ``import pkg.models as M``) is not followed: it would keep Haiku's
-signature against a Flax model, so it is reported where it reads the transform (``H2F040``); so is an import of
-a transform's name from a module that does not define it (a re-export, ``from pkg import model``).
+signature against a Flax model, so it is reported where it reads the transform (``H2F040``). Re-exports are
+followed (``from .models import model`` at the top level of ``pkg/__init__.py`` makes ``from pkg import model``
+the transform); an import of a transform's name from a module of the run that neither defines nor re-exports it
+so is reported too.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class TransformsReadThroughModules(Rule):
             self.ctx.report(
                 alias,
                 self.code,
-                f"{code_of(alias.name)}: another file of this run exports a transform of that name, which this module "
-                "may re-export; h2f follows imports from the module that defines it, not re-exports: if it is that "
-                "transform, import it from there (its init/apply calls here keep Haiku's signature)",
+                f"{code_of(alias.name)}: another file of this run exports a transform of that name, but this module "
+                "neither defines nor re-exports it where h2f can see (a module-level `from ... import`): if it is "
+                "that transform, import it from its module (its init/apply calls here keep Haiku's signature)",
             )
         for node in self.ctx.analysis.exports_read_through_modules:
             self.ctx.report(

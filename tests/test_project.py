@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from h2f.cli import cli
@@ -312,12 +314,53 @@ def test_migrate_verify_runs_each_original_among_its_original_siblings(tmp_path:
     assert result.output.count("\nVERIFIED") == 1, result.output
 
 
-def test_a_transform_imported_through_a_re_export_is_reported(tmp_path: Path) -> None:
-    """``from pkg import model`` where pkg/__init__.py re-exports pkg.models.model: h2f does not follow the
-    re-export, so the call sites keep Haiku's signature; it says so at the import (it was silent)."""
+@pytest.mark.parametrize(
+    "init_line",
+    [
+        "from pkg.models import model\n",
+        "from .models import model as model\n",
+        "from .models import *\nfrom .models import model\n",
+    ],
+)
+def test_a_transform_imported_through_a_re_export(tmp_path: Path, init_line: str) -> None:
+    """``from pkg import model`` where pkg/__init__.py re-exports pkg.models.model: the call sites of the importer
+    are rewritten with the transform (they were left with Haiku's signature, reported H2F040), and the migrated
+    program computes what the original did."""
+    from h2f.verify.isolate import verify_isolated
+
+    (tmp_path / "original").mkdir()
+    original = _tree(tmp_path / "original")
+    (original / "pkg" / "__init__.py").write_text(init_line)
+    (original / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import model"))
+    migrated = tmp_path / "migrated"
+    shutil.copytree(original, migrated)
+    result = CliRunner().invoke(cli, ["migrate", str(migrated), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "H2F040" not in result.output
+    assert 'params = model.init(key, jnp.ones((2, 3)))["params"]' in (migrated / "train.py").read_text()
+    assert (migrated / "pkg" / "__init__.py").read_text() == init_line
+    report = verify_isolated(original / "train.py", migrated / "train.py")
+    assert report.passed and report.compared, str(report)
+
+
+def test_a_re_export_chain_and_an_unrelated_same_name_import(tmp_path: Path) -> None:
+    """A re-export of a re-export (``pkg/__init__.py`` ← ``pkg/api.py`` ← ``pkg/models.py``) is followed; a file
+    importing ``model`` from a module of the run that neither defines nor re-exports it is still reported."""
     root = _tree(tmp_path)
-    (root / "pkg" / "__init__.py").write_text("from pkg.models import model\n")
-    (root / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import model"))
+    (root / "pkg" / "api.py").write_text("from .models import model as net\n")
+    (root / "pkg" / "__init__.py").write_text("from pkg.api import net\n")
+    (root / "pkg" / "other.py").write_text("model = None\n")
+    (root / "pkg" / "rebinds.py").write_text("from pkg.models import model\n\nif True:\n    model = None\n")
+    index = index_transforms(sorted(root.rglob("*.py")), root)
+    assert index["pkg.net"] == index["pkg.api.net"] != None  # noqa: E711
+    assert index["pkg.net"].name == "net"
+    assert "pkg.rebinds.model" not in index  # bound again after the import: not a re-export
+    (root / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import net as model"))
+    (root / "odd.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg.other import model"))
     result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    assert "train.py:4:17: H2F040 model: another file of this run exports a transform of that name" in result.output
+    assert 'model.init(key, jnp.ones((2, 3)))["params"]' in (root / "train.py").read_text()
+    assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in result.output.splitlines() if "H2F040" in line] == [
+        "odd.py:4:23"
+    ], result.output
+    assert _run_script(root, "train.py") == "(2, 4) (2, 4)"
