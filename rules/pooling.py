@@ -5,7 +5,9 @@ Haiku's windows and strides span every axis of the input (an integer means "this
 the batch and channel axes"); Flax's span only the axes between batch and features. A full-rank tuple
 ``(1, 3, 3, 1)`` becomes ``(3, 3)``; an integer ``3`` becomes ``(3,) * (x.ndim - 2)``, which is what Haiku
 computes for any input rank. Haiku's SAME average pooling divides by the number of valid entries, so it
-becomes ``count_include_pad=False``. Other channel axes, and windows h2f cannot read, are left in place.
+becomes ``count_include_pad=False``. A pooling module not called where it is built (an item of ``hk.Sequential``,
+``self.pool = hk.MaxPool(...)``) becomes ``lambda x: nn.max_pool(x, ...)``. Other channel axes, and windows h2f
+cannot read, are left in place.
 The NNX target writes the same functions from ``flax.nnx`` (``nnx.max_pool`` is ``nn.max_pool``).
 """
 
@@ -20,6 +22,8 @@ from h2f.syntax import bind_arguments, call, code_of, expr, keyword, positional
 _FUNCTIONS = {"haiku.max_pool": "max_pool", "haiku.avg_pool": "avg_pool"}
 _MODULES = {"haiku.MaxPool": "max_pool", "haiku.AvgPool": "avg_pool"}
 _PARAMS = ("window_shape", "strides", "padding", "channel_axis")
+#: The parameter of a ``lambda`` standing for a pooling module that is not called at once.
+_LAMBDA_INPUT = "x"
 
 
 class Pooling(Rule):
@@ -31,6 +35,8 @@ class Pooling(Rule):
     order = 20
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        if _built_alone(self.ctx.analysis, original_node):
+            return self._function_of(original_node, updated_node)
         read = _read(self.ctx.analysis, original_node)
         if read is None:
             return None
@@ -38,6 +44,20 @@ class Pooling(Rule):
             return self._keep(original_node, read)
         function = read[0]
         _, inputs, bound = _read(self.ctx.analysis, updated_node, function)  # type: ignore[misc]
+        return self._pooling(function, inputs, bound)
+
+    def _function_of(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
+        """``hk.MaxPool(...)`` not called at once (an item of ``hk.Sequential``): a ``lambda`` that pools."""
+        name = self.ctx.haiku_name(original.func)
+        read = _read_settings(name, _MODULES[name], expr(_LAMBDA_INPUT), original)  # type: ignore[index,arg-type]
+        if isinstance(read, str):
+            return self._keep(original, read)
+        _, inputs, bound = _read_settings(name, read[0], expr(_LAMBDA_INPUT), updated)  # type: ignore[arg-type,misc]
+        return cst.Lambda(
+            params=cst.Parameters([cst.Param(cst.Name(_LAMBDA_INPUT))]), body=self._pooling(read[0], inputs, bound)
+        )
+
+    def _pooling(self, function: str, inputs: cst.BaseExpression, bound: dict[str, cst.Arg]) -> cst.Call:
         window = _spatial(bound["window_shape"].value, inputs)
         strides = _spatial(bound["strides"].value, inputs)
         padding = bound["padding"].value
@@ -49,6 +69,14 @@ class Pooling(Rule):
     def _keep(self, original: cst.Call, reason: str) -> None:
         self.ctx.keep(original, self.code, f"{reason}; left in place")
         return None
+
+
+def _built_alone(analysis: FileAnalysis, node: cst.Call) -> bool:
+    """Whether ``node`` builds a Haiku pooling module that is not called at once."""
+    if analysis.haiku_name(node.func) not in _MODULES:
+        return False
+    parent = analysis.parents.get(node)
+    return not (isinstance(parent, cst.Call) and parent.func is node)
 
 
 def untranslatable(analysis: FileAnalysis, node: cst.Call) -> str | None:
@@ -79,7 +107,15 @@ def _read(
         if len(node.args) != 1 or node.args[0].keyword is not None:
             return f"{name} called other than on one input"
         inputs, settings = node.args[0].value, node.func  # type: ignore[assignment]
-    bound = bind_arguments(settings, (*_PARAMS, "name"))  # type: ignore[arg-type]
+    return _read_settings(name, function or {**_FUNCTIONS, **_MODULES}[name], inputs, settings)  # type: ignore[arg-type]
+
+
+def _read_settings(
+    name: str, function: str, inputs: cst.BaseExpression, settings: cst.Call
+) -> tuple[str, cst.BaseExpression, dict[str, cst.Arg]] | str:
+    """(Flax function, input, bound settings) of the pooling ``name`` applied to ``inputs`` with the arguments of
+    ``settings`` (the function call less its input, or the module's construction), or why h2f cannot translate it."""
+    bound = bind_arguments(settings, (*_PARAMS, "name"))
     if bound is None or not {"window_shape", "strides", "padding"} <= bound.keys():
         return "pooling call h2f cannot read"
     if "channel_axis" in bound and code_of(bound["channel_axis"].value) != "-1":
@@ -92,7 +128,7 @@ def _read(
                 "from a name: bind the input to one first"
             )
         return "pooling window or strides h2f cannot map onto the spatial axes"
-    return function or {**_FUNCTIONS, **_MODULES}[name], inputs, bound  # type: ignore[index]
+    return function, inputs, bound
 
 
 def _spatial(size: cst.BaseExpression, inputs: cst.BaseExpression) -> cst.BaseExpression | None:
