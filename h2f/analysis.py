@@ -607,6 +607,28 @@ class FileAnalysis:
         to it (inline, through a local variable or a ``self`` attribute set in ``__init__``)."""
         return self._calls_by_construction.get(id(construction), [])
 
+    def calls_untraced(self, construction: cst.Call) -> bool:
+        """Whether the module the original ``construction`` builds may be called where :meth:`calls_of` does not
+        see it: kept other than called at once or assigned to a name or ``self`` attribute, or that name or
+        attribute read other than as the callee of a call traced to it (put in a tuple, passed on, returned)."""
+        parent = self.parents.get(construction)
+        if isinstance(parent, cst.Call) and parent.func is construction:
+            return False
+        if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1 and parent.value is construction):
+            return True
+        target = parent.targets[0].target
+        if isinstance(target, cst.Name):
+            where: cst.CSTNode | None = self.enclosing(parent, cst.FunctionDef) or self.module
+            reads = [node for node in self.subtree(where) if type(node) is cst.Name and node.value == target.value]
+        elif is_self_attribute(target):
+            where = self.enclosing(parent, cst.ClassDef)
+            name = target.attr.value  # type: ignore[attr-defined]
+            reads = [node for node in self.subtree(where) if is_self_attribute(node) and node.attr.value == name]  # type: ignore[attr-defined,arg-type]
+        else:
+            return True
+        traced = {id(site.func) for site in self.calls_of(construction)}
+        return any(id(read) not in traced for read in reads if read is not target)
+
     @functools.cached_property
     def _calls_by_construction(self) -> dict[int, list[cst.Call]]:
         index: dict[int, list[cst.Call]] = {}

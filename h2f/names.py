@@ -342,6 +342,9 @@ class InitializerRename:
     formulas: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     #: Arguments Flax needs after those, fixed by the Haiku class (``"fan_in", "uniform"``).
     fixed: tuple[str, ...] = ()
+    #: What the Haiku initializer computes, as a Flax initializer (``{param}`` stands for each parameter's value):
+    #: written when a parameter of ``exact_only`` has another value.
+    exact_form: str | None = None
 
 
 INITIALIZERS: Mapping[str, InitializerRename] = {
@@ -349,7 +352,12 @@ INITIALIZERS: Mapping[str, InitializerRename] = {
         "constant", (("constant", ""),), {"constant": "value"}, ("constant",)
     ),
     "haiku.initializers.RandomNormal": InitializerRename(
-        "normal", (("stddev", "1.0"), ("mean", "0.0")), {"stddev": "stddev"}, ("stddev",), {"mean": "0.0"}
+        "normal",
+        (("stddev", "1.0"), ("mean", "0.0")),
+        {"stddev": "stddev"},
+        ("stddev",),
+        {"mean": "0.0"},
+        exact_form="lambda key, shape, dtype=jnp.float32: {mean} + {stddev} * jax.random.normal(key, shape, dtype)",
     ),
     "haiku.initializers.TruncatedNormal": InitializerRename(
         "truncated_normal",
@@ -357,9 +365,16 @@ INITIALIZERS: Mapping[str, InitializerRename] = {
         {"stddev": "stddev", "lower": "lower", "upper": "upper"},
         ("stddev",),
         {"mean": "0.0"},
+        exact_form="lambda key, shape, dtype=jnp.float32: "
+        "{stddev} * jax.random.truncated_normal(key, {lower}, {upper}, shape, dtype) + {mean}",
     ),
     "haiku.initializers.RandomUniform": InitializerRename(
-        "uniform", (("minval", "0.0"), ("maxval", "1.0")), {"maxval": "scale"}, ("maxval",), {"minval": "0.0"}
+        "uniform",
+        (("minval", "0.0"), ("maxval", "1.0")),
+        {"maxval": "scale"},
+        ("maxval",),
+        {"minval": "0.0"},
+        exact_form="lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, {minval}, {maxval})",
     ),
     "haiku.initializers.VarianceScaling": InitializerRename(
         "variance_scaling",

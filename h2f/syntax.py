@@ -179,13 +179,20 @@ class _NameReplacer(cst.CSTTransformer):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         return False  # only the object of an attribute access is a name use: see leave_Attribute
 
+    # Each hook returns the node itself when nothing in it changed: an untouched node keeps its identity, by which
+    # later passes find it (the leftovers rule maps what it reports back to the original's position).
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        return updated_node.with_changes(value=fast_transform(original_node.value, self, TOKENS))
+        value = fast_transform(original_node.value, self, TOKENS)
+        return updated_node if value is updated_node.value else updated_node.with_changes(value=value)
 
     def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        if updated_node.keyword is original_node.keyword:
+            return updated_node
         return updated_node.with_changes(keyword=original_node.keyword)
 
     def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        if updated_node.name is original_node.name:
+            return updated_node
         return updated_node.with_changes(name=original_node.name)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:

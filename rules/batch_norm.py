@@ -20,6 +20,11 @@ CALL_PARAMS = ("inputs", "is_training", "test_local_stats", "scale", "offset")
 def unreadable_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
     """Why the calls of the BatchNorm ``construction`` builds have no Flax counterpart, or None: then the layer
     stays Haiku, calls and all (a translated layer would be called with Haiku's arguments)."""
+    if analysis.calls_untraced(construction):
+        return (
+            "called where h2f cannot follow it (kept in a container, passed on or returned): its calls would keep "
+            "Haiku's is_training, which Flax's BatchNorm reads as use_running_average"
+        )
     for site in analysis.calls_of(construction):
         bound = bind_arguments(site, CALL_PARAMS)
         if bound is None or "is_training" not in bound or set(bound) - {"inputs", "is_training"}:

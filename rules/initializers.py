@@ -3,7 +3,9 @@
 Haiku initializers are called as ``init(shape, dtype)`` and draw their randomness from
 ``hk.next_rng_key()``; Flax initializers are called as ``init(key, shape, dtype)``. Classes with an exact
 Flax counterpart are renamed (``TruncatedNormal(stddev)`` → ``truncated_normal(stddev=...)``: note Flax's
-default stddev differs, so it is always stated). ``jnp.zeros``/``jnp.ones`` become ``nn.initializers.zeros``
+default stddev differs, so it is always stated); a shift Flax's functions cannot state (``RandomUniform(minval,
+maxval)``, a ``mean``) gives the ``(key, shape, dtype)`` function that computes what Haiku's does (:data:`h2f.names.
+INITIALIZERS`, ``exact_form``). ``jnp.zeros``/``jnp.ones`` become ``nn.initializers.zeros``
 /``ones``; any other callable is wrapped so that it receives ``(shape, dtype)`` as before.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.context import LeftInPlace, MigrationContext
-from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS
+from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS, InitializerRename
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, parenthesized, positional
 
@@ -37,6 +39,14 @@ class Initializers(Rule):
         bound = bind_arguments(updated_node, [param for param, _ in rename.haiku_params])
         assert bound is not None
         defaults = dict(rename.haiku_params)
+        if rename.exact_form is not None and not _flax_expresses(rename, bound):
+            self.ctx.require_import("jax")
+            self.ctx.require_import("jax.numpy", asname="jnp")
+            values = {
+                param: code_of(_operand(bound[param].value)) if param in bound else default
+                for param, default in defaults.items()
+            }
+            return expr(rename.exact_form.format(**values))
         args: list[cst.Arg] = []
         for param, _ in rename.haiku_params:
             flax_name = rename.args.get(param)
@@ -70,10 +80,27 @@ def untranslatable(node: cst.Call, name: str) -> str | None:
     bound = bind_arguments(node, [param for param, _ in rename.haiku_params])
     if bound is None:
         return f"{name} called with *args/**kwargs: translate it by hand"
-    for param, required in rename.exact_only.items():
-        if param in bound and code_of(bound[param].value) != required:
-            return f"{name}({param}=...) has no Flax counterpart; left in place (Flax's initializer takes no {param})"
+    if rename.exact_form is None and not _flax_expresses(rename, bound):
+        param = next(param for param, required in rename.exact_only.items() if _differs(bound, param, required))
+        return f"{name}({param}=...) has no Flax counterpart; left in place (Flax's initializer takes no {param})"
     return None
+
+
+def _flax_expresses(rename: InitializerRename, bound: dict[str, cst.Arg]) -> bool:
+    """Whether the Flax function of ``rename`` computes the initializer with these arguments (no parameter of
+    ``exact_only`` has another value)."""
+    return not any(_differs(bound, param, required) for param, required in rename.exact_only.items())
+
+
+def _operand(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``value`` as an operand of ``+`` or ``*`` (a negative number needs no parentheses there)."""
+    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, (cst.Minus, cst.Plus)):
+        return value
+    return parenthesized(value)
+
+
+def _differs(bound: dict[str, cst.Arg], param: str, required: str) -> bool:
+    return param in bound and code_of(bound[param].value) != required
 
 
 def adapt_initializer(

@@ -103,11 +103,11 @@ def test_nnx_takes_a_named_initializer_only_when_layers_alone_use_it() -> None:
 
 def test_nnx_leaves_a_file_whose_layer_initializer_has_no_flax_counterpart() -> None:
     source = HAIKU_MODEL.replace(
-        "hk.Linear(self.size)", "hk.Linear(self.size, w_init=hk.initializers.TruncatedNormal(mean=0.5))"
+        "hk.Linear(self.size)", "hk.Linear(self.size, w_init=hk.initializers.VarianceScaling(1.0, fan_in_axes=(0,)))"
     )
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
-    assert [d.code for d in result.diagnostics] == ["H2F100"] and "mean" in result.diagnostics[0].message
+    assert [d.code for d in result.diagnostics] == ["H2F100"] and "fan_in_axes" in result.diagnostics[0].message
 
 
 class _Broken(Rule):

@@ -938,3 +938,134 @@ def test_an_embedding_started_from_a_pretrained_matrix(target: str, tmp_path: Pa
     assert "Embed(TABLE.shape[0], TABLE.shape[1], embedding_init=lambda *_: jnp.asarray(TABLE)" in result.code
     assert not result.diagnostics, result.diagnostics
     _assert_verified(PRETRAINED_EMBEDDING, result.code, tmp_path)
+
+
+UNTRANSLATED_IN_INIT = """\
+import haiku as hk
+import jax
+
+
+class M(hk.Module):
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.lstm = hk.LSTM(4)
+        self.head = hk.Linear(2, name="head")
+
+    def __call__(self, x):
+        out, _ = self.lstm(x, self.lstm.initial_state(x.shape[0]))
+        return self.head(out)
+"""
+
+
+def test_a_layer_without_translation_built_in_init_is_reported() -> None:
+    """``self.lstm = hk.LSTM(4)`` in ``__init__``: it stays Haiku inside the Linen ``setup()``, and that is reported
+    where it is built, as it is when built inline (it was silent: the move to ``setup()`` rebuilt the node)."""
+    result = migrate_source(UNTRANSLATED_IN_INIT, Options(), path="m.py")
+    assert "    def setup(self):\n        self.lstm = hk.LSTM(4)\n        self.head = nn.Dense(2)\n" in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:8:21: H2F020 haiku.LSTM has no Flax translation in h2f; left in place"
+    ]
+
+
+SHIFTED_INITIALIZERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Net(hk.Module):
+    def __call__(self, x):
+        uniform = hk.get_parameter("uniform", [4000], init=hk.initializers.RandomUniform(-0.1, 0.3))
+        normal = hk.get_parameter("normal", [4000], init=hk.initializers.RandomNormal(0.5, mean=1.0))
+        truncated = hk.get_parameter("truncated", [4000], init=hk.initializers.TruncatedNormal(0.1, -2.0))
+        return x + uniform + normal + truncated
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.zeros((4000,))
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_initializers_with_a_shift_become_flax_initializers_drawing_the_same(target: str, tmp_path: Path) -> None:
+    """``RandomUniform(minval, maxval)``, ``RandomNormal(stddev, mean)``, ``TruncatedNormal(stddev, mean)``: Flax's
+    functions take no minval or mean, so each becomes the ``(key, shape, dtype)`` function computing what Haiku's
+    does (they stayed Haiku objects inside the Flax call: TypeError on init). The migrated program runs, draws
+    from the same distributions, and computes the same outputs from the same parameters."""
+    result = migrate_source(SHIFTED_INITIALIZERS, Options(target=target), path="m.py")
+    assert not result.diagnostics, result.diagnostics
+    assert "jax.random.uniform(key, shape, dtype, -0.1, 0.3)" in result.code
+    assert "1.0 + 0.5 * jax.random.normal(key, shape, dtype)" in result.code
+    assert "0.1 * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) + -2.0" in result.code
+    haiku_params = _run_for(SHIFTED_INITIALIZERS, "params")
+    flax_params = _run_for(result.code, "params" if target == "linen" else "model")
+    for name, (low, high, mean, std) in {
+        "uniform": (-0.1, 0.3, 0.1, 0.4 / 12**0.5),
+        "normal": (None, None, 1.0, 0.5),
+        "truncated": (-2.2, -1.8, -2.0, 0.088),
+    }.items():
+        for values in (_leaf(haiku_params, name), _leaf(flax_params, name)):
+            assert low is None or (values.min() >= low and values.max() <= high), name
+            assert abs(values.mean() - mean) < 0.02 and abs(values.std() - std) < 0.02, (name, values.std())
+    _assert_verified(SHIFTED_INITIALIZERS, result.code, tmp_path)
+
+
+def _run_for(source: str, name: str) -> object:
+    namespace: dict[str, object] = {}
+    exec(compile(source, "<program>", "exec"), namespace)
+    return namespace[name]
+
+
+def _leaf(tree: object, name: str) -> np.ndarray:
+    """The array called ``name`` in a Haiku params dict, Linen params or an NNX model."""
+    import jax
+
+    for path, value in jax.tree_util.tree_leaves_with_path(tree):
+        if name in jax.tree_util.keystr(path):
+            return np.asarray(value)
+    raise KeyError(name)
+
+
+BATCH_NORMS_OUT_OF_SIGHT = """\
+import haiku as hk
+import jax
+
+
+def norm_act(bn, x, is_training):
+    return jax.nn.relu(bn(x, is_training))
+
+
+class Block(hk.Module):
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        conv = hk.Conv2D(2, 3, with_bias=False)
+        bn = hk.BatchNorm(create_scale=True, create_offset=True, decay_rate=0.9)
+        self.layers = ((conv, bn),)
+        self.bn = hk.BatchNorm(True, True, 0.9)
+        self.norms = [hk.BatchNorm(True, True, 0.9) for _ in range(2)]
+        self.final = hk.BatchNorm(True, True, 0.9)
+
+    def __call__(self, x, is_training):
+        for conv_i, bn_i in self.layers:
+            x = bn_i(conv_i(x), is_training)
+        x = norm_act(self.bn, x, is_training)
+        for bn in self.norms:
+            x = bn(x, is_training)
+        return self.final(x, is_training)
+"""
+
+
+def test_a_batch_norm_called_where_h2f_cannot_follow_it_stays_haiku_and_is_reported() -> None:
+    """dm-haiku's ResNet keeps its BatchNorms in a tuple (``for conv_i, bn_i in self.layers``); others pass one to
+    a helper or build them in a list. Their calls cannot be rewritten, and Flax reads the positional
+    ``is_training`` as ``use_running_average``: the mode was silently inverted. Such a layer now stays Haiku and
+    is reported; the one called through its attribute is translated as before."""
+    result = migrate_source(BATCH_NORMS_OUT_OF_SIGHT, Options(), path="m.py")
+    kept = [d.format() for d in result.diagnostics if d.code == "H2F021"]
+    assert [line.split(": H2F021")[0] for line in kept] == ["m.py:13:14", "m.py:15:19", "m.py:16:23"], kept
+    assert all("cannot follow it" in line for line in kept)
+    assert result.code.count("hk.BatchNorm(") == 3
+    assert "self.final = nn.BatchNorm(momentum=0.9)" in result.code
+    assert "self.final(x, use_running_average=not is_training)" in result.code

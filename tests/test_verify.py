@@ -286,6 +286,32 @@ def test_module_outputs_inside_nn_scan_are_not_recorded_so_the_record_can_be_pic
     pickle.dumps(_portable_modules(records))
 
 
+def test_a_function_default_of_a_dataclass_module_field_is_not_recorded_as_a_module():
+    """``activation: Callable = jax.nn.gelu`` on a dataclass hk.Module: Haiku wraps the default as a method, so
+    ``self.activation(y)`` reaches the interceptor with ``y`` as its module (verify crashed: no module_name)."""
+    import dataclasses
+    from collections.abc import Callable
+
+    from h2f.verify.modules import record_haiku_modules
+
+    @dataclasses.dataclass
+    class Block(hk.Module):
+        width: int = 3
+        activation: Callable = jax.nn.gelu
+        name: str = "block"
+
+        def __call__(self, x):
+            return self.activation(hk.Linear(self.width)(x))
+
+    model = hk.without_apply_rng(hk.transform(lambda x: Block()(x)))
+    x = jnp.ones((2, 4))
+    params = model.init(jax.random.PRNGKey(0), x)
+    with record_haiku_modules() as records:
+        out = model.apply(params, x)
+    assert [(r.name, r.method) for r in records] == [("block/linear", "__call__"), ("block", "__call__")]
+    np.testing.assert_allclose(records[-1].output, out)
+
+
 def test_conversion_error_names_transposed_kernel_paths():
     params = {"model/linear": {"w": jnp.zeros((5, 3)), "b": jnp.zeros((3,))}}
     template = {"params": {"Dense_0": {"kernel": jnp.zeros((3, 5)), "bias": jnp.zeros((3,))}}}

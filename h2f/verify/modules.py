@@ -93,7 +93,9 @@ def record_haiku_modules() -> Iterator[list[ModuleOutput]]:
 
     def interceptor(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
-        if _public(context.method_name):
+        # Haiku wraps every function in a module class's namespace, a dataclass field's default too
+        # (``activation: Callable = jax.nn.gelu``): called as ``self.activation(y)``, it has no module.
+        if _public(context.method_name) and isinstance(context.module, hk.Module):
             rec.add(context.module.module_name, context.method_name, out)
         return out
 
