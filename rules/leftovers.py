@@ -8,12 +8,13 @@ enclosing node is rewritten later; at the end it reports the references that are
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 
 import libcst as cst
 
 from h2f.names import HAIKU_NAMESPACES, LEFTOVER_CAVEATS
-from h2f.rule import Rule
+from h2f.rule import Rule, all_rules
 from h2f.traversal import walk
 
 
@@ -36,6 +37,8 @@ class Leftovers(Rule):
         parent = self.ctx.analysis.parents.get(original)
         if isinstance(parent, cst.Attribute) and parent.value is original:
             return  # the enclosing dotted name is the reference
+        if isinstance(parent, cst.AssignTarget):
+            return  # the name an alias binds (``Linear = hk.Linear``): its value is the reference
         if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(
             original, cst.ImportFrom
         ):
@@ -86,6 +89,16 @@ class Leftovers(Rule):
                 continue
             original = survivor[1]
             name = self.ctx.haiku_name(original) or ""
-            caveat = f": {LEFTOVER_CAVEATS[name]}" if name in LEFTOVER_CAVEATS else ""
-            self.ctx.report(original, self.code, f"{name} has no Flax translation in h2f; left in place{caveat}")
+            if name in _translated_apis():  # (``set_policy(hk.LayerNorm, ...)``: the layer is no call here)
+                message = f"{name} is translated where it is called; used here as a value, it is left in place"
+            else:
+                caveat = f": {LEFTOVER_CAVEATS[name]}" if name in LEFTOVER_CAVEATS else ""
+                message = f"{name} has no Flax translation in h2f; left in place{caveat}"
+            self.ctx.report(original, self.code, message)
         return None
+
+
+@functools.cache
+def _translated_apis() -> frozenset[str]:
+    """The Haiku APIs some rule translates (where they are called)."""
+    return frozenset(api for rule in all_rules() for api in rule.haiku_apis)

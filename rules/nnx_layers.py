@@ -28,8 +28,8 @@ class NnxConstructions(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         plan = self.ctx.nnx_plan
-        if plan.blocked:
-            return None
+        if plan.blocked or id(original_node) in self.ctx.left_in_place:
+            return None  # (a layer the Linen rules keep stays: the NNX target then keeps the file)
         submodule = plan.submodules.get(id(original_node))
         top = plan.top_level.get(id(original_node))
         if (submodule is None or submodule.kind not in ("layer", "local")) and top is None:

@@ -126,7 +126,9 @@ class TransformRule(Rule):
         constructor = (multi_construction if transform.kind == "multi_transform" else direct_construction)(
             self.ctx.analysis, transform, function
         )
-        return None if constructor is None else self._rewritten(constructor)
+        if constructor is None or id(constructor) in self.ctx.left_in_place:
+            return None  # (a layer left in place is no Flax model: the function becomes one around it)
+        return self._rewritten(constructor)
 
     def _migrated(self, transform: Transform | None) -> Transform | None:
         """``transform`` unless it is left in place."""

@@ -1069,3 +1069,80 @@ def test_a_batch_norm_called_where_h2f_cannot_follow_it_stays_haiku_and_is_repor
     assert result.code.count("hk.BatchNorm(") == 3
     assert "self.final = nn.BatchNorm(momentum=0.9)" in result.code
     assert "self.final(x, use_running_average=not is_training)" in result.code
+
+
+ONE_KEPT_LAYER = """\
+import haiku as hk
+import jax
+
+SIZES = (8, 2)
+
+
+def forward(x):
+    return hk.nets.MLP(SIZES)(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+params = model.init(jax.random.PRNGKey(1), jax.numpy.ones((2, 3)))
+"""
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_a_transform_of_one_layer_left_in_place_keeps_its_function(target: str) -> None:
+    """``hk.transform(forward)`` where ``forward`` only calls a layer h2f leaves in place: the function was dropped
+    and the Haiku layer itself bound as the Linen model (the NNX target failed with an internal error). The
+    function now becomes the module around the kept layer, which is reported."""
+    result = migrate_source(ONE_KEPT_LAYER, Options(target=target), path="m.py")
+    codes = [d.code for d in result.diagnostics]
+    if target == "nnx":
+        assert result.code == ONE_KEPT_LAYER and codes == ["H2F100"], result.diagnostics
+        return
+    assert codes == ["H2F021"], result.diagnostics
+    assert "class Forward(nn.Module):" in result.code and "return hk.nets.MLP(SIZES)(x)" in result.code
+    assert "model = Forward()" in result.code
+
+
+POOLING_WITH_SETUP = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Net(hk.Module):
+    def __init__(self, name=None):
+        super().__init__(name=name)
+        self.fc = hk.Linear(3)
+
+    def __call__(self, x):
+        x = hk.max_pool(x, 2, 2, "VALID")
+        return self.fc(jnp.mean(x, axis=(1, 2)))
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Net()(x)))
+x = jnp.linspace(0.0, 1.0, 32).reshape(1, 4, 4, 2)
+p = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(p, x)
+"""
+
+
+def test_a_method_that_only_pools_is_not_compact(tmp_path: Path) -> None:
+    """``hk.max_pool`` builds nothing: the method that calls it, in a class whose layers ``setup()`` builds, gets no
+    ``@nn.compact`` (it got one, which a Flax reviewer would remove)."""
+    result = migrate_source(POOLING_WITH_SETUP, Options(), path="m.py")
+    assert "def setup(self):" in result.code and "compact" not in result.code
+    _assert_verified(POOLING_WITH_SETUP, result.code, tmp_path)
+
+
+def test_a_translated_layer_used_as_a_value_is_reported_once_and_as_such() -> None:
+    """``set_policy(hk.LayerNorm, ...)``: the layer is translated where it is called, so "no Flax translation"
+    misled; and the name an alias binds (``layer_class = hk.Linear``) was reported besides its value."""
+    source = (
+        "import haiku as hk\nimport jmp\n\npolicy = jmp.get_policy('float32')\n"
+        "hk.mixed_precision.set_policy(hk.LayerNorm, policy)\nlayer_class = hk.Linear\n"
+    )
+    result = migrate_source(source, Options(), path="m.py")
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:5:1: H2F020 haiku.mixed_precision.set_policy has no Flax translation in h2f; left in place",
+        "m.py:5:31: H2F020 haiku.LayerNorm is translated where it is called; used here as a value, it is left in place",
+        "m.py:6:15: H2F020 haiku.Linear is translated where it is called; used here as a value, it is left in place",
+    ]

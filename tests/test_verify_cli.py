@@ -95,6 +95,17 @@ def test_a_migrated_program_that_is_still_haiku_is_not_a_mismatch(tmp_path):
     assert result.output.splitlines()[-1] == "COULD NOT RUN"
 
 
+def test_a_migrated_program_that_crashes_is_not_said_to_be_unmigrated(tmp_path):
+    """A migrated file that still names haiku and raises before its first Flax call: the exception is the problem
+    reported, not "nothing was migrated" (it was, and then it crashed)."""
+    crashing = tmp_path / "crashes.py"
+    crashing.write_text("import haiku as hk\n\nraise RuntimeError('the layer h2f left in place')\n")
+    result = _h2f("verify", DATA / "autoencoder" / "haiku.py", crashing)
+    assert result.exit_code == 2, result.output
+    assert "the layer h2f left in place" in result.output
+    assert "nothing was migrated" not in result.output
+
+
 def test_verify_help_says_it_executes_programs_in_child_processes():
     result = _h2f("verify", "--help")
     assert result.exit_code == 0

@@ -263,7 +263,8 @@ def verify_isolated(
         report = compare(first["calls"], second["calls"], atol)
     report.backend = (second or first or {}).get("backend", "")
     report.could_not_run = [str(f) for f in failures]
-    if first is not None and second is not None and first["calls"] and not second["calls"] and _imports_haiku(migrated):
+    ran_through = first is not None and second is not None and not failures  # (a crash speaks for itself)
+    if ran_through and first["calls"] and not second["calls"] and _imports_haiku(migrated):  # type: ignore[index]
         report.could_not_run.append(
             f"migrated program {migrated} makes no Flax call and still uses Haiku: nothing was migrated to "
             "compare (a file h2f leaves in place keeps its Haiku: see its diagnostics)"
