@@ -144,7 +144,8 @@ class NnxTransform(Rule):
                 [cst.Arg(cst.Name(transform.model)), cst.Arg(self.ctx.nnx("Param")), cst.Arg(cst.Ellipsis())],
             )
             lines.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(expr(parts))], split)]))
-        needed = transform.state is not None or (transform.split and transform.passes_rng) or transform.apply_values
+        undirect_rng = transform.passes_rng and any(id(site) not in transform.direct for site in transform.applies)
+        needed = transform.state is not None or (transform.split and undirect_rng) or transform.apply_values
         if needed and (transform.applies or transform.apply_values or not transform.passed):  # not only for helpers
             nested = self.ctx.analysis.parents.get(original_node) is not self.ctx.analysis.module
             lines.append(self._apply_function(transform, 1 if nested else 2))

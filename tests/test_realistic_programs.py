@@ -1146,3 +1146,32 @@ def test_a_translated_layer_used_as_a_value_is_reported_once_and_as_such() -> No
         "m.py:5:31: H2F020 haiku.LayerNorm is translated where it is called; used here as a value, it is left in place",
         "m.py:6:15: H2F020 haiku.Linear is translated where it is called; used here as a value, it is left in place",
     ]
+
+
+DIRECT_APPLIES_WITH_RNG = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x, is_training=False):
+    x = hk.Linear(4)(x)
+    return hk.dropout(hk.next_rng_key(), 0.5, x) if is_training else x
+
+
+model = hk.transform(forward)
+x = jnp.linspace(0.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(1), x)
+shapes = jax.tree_util.tree_map(jnp.shape, params)
+out = model.apply(params, None, x)
+sampled = model.apply(params, jax.random.PRNGKey(3), x, is_training=True)
+"""
+
+
+def test_nnx_writes_no_pure_apply_function_that_no_call_uses(tmp_path: Path) -> None:
+    """Every apply call became a call of the model itself: the ``model_apply`` function written beside it (for
+    calls with other params or an rng) was dead code."""
+    result = migrate_source(DIRECT_APPLIES_WITH_RNG, Options(target="nnx"), path="m.py")
+    assert "model_apply" not in result.code
+    assert "out = model(x)" in result.code and "sampled = model(x, is_training=True)" in result.code
+    _assert_verified(DIRECT_APPLIES_WITH_RNG, result.code, tmp_path)
