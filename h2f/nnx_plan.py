@@ -210,6 +210,8 @@ class TransformPlan:
     #: Apply calls (by id of the original call) that call the model built at init directly.
     direct: set[int] = dataclasses.field(default_factory=set)
     applies: list[cst.Call] = dataclasses.field(default_factory=list)
+    #: An init call was refused (and said why).
+    init_refused: bool = False
     split: bool = False
     #: multi_transform: apply calls (by id of the original call) → the module method they call.
     methods: dict[int, str] = dataclasses.field(default_factory=dict)
@@ -2051,10 +2053,12 @@ class NnxPlan:
         if plan.init is None and plan.passed and not plan.applies and not plan.apply_values:
             return  # only passed to helpers: they build the model
         if plan.init is None:
-            self.block(
-                plan.binding or self.analysis.module,
-                f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx target builds the model there",
-            )
+            if not plan.init_refused:  # (a refused init said why already)
+                self.block(
+                    plan.binding or self.analysis.module,
+                    f"transform {transform.name}: no `params = {transform.name}.init(...)` found next to it; the nnx "
+                    "target builds the model there",
+                )
             return
         if takes_sample and len(plan.init_call.args) < 2:  # type: ignore[union-attr]
             self.block(plan.init_call, f"{transform.name}.init: no sample input to take the model's input width from")  # type: ignore[arg-type]
@@ -2182,10 +2186,17 @@ class NnxPlan:
             or self.analysis.parents.get(statement) is not plan.scope
         ):
             targets = "params, state" if plan.transform.with_state else "params"
+            elsewhere = plan.init is None and self.analysis.parents.get(statement) is not plan.scope
             self.block(
                 init,
-                f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where the transform is bound, is supported by the nnx target yet",
+                f"{plan.name}.init is not a statement of the body that binds the transform, or of the one function "
+                "that uses it (it is inside a block, or one of several functions uses the transform): the nnx target "
+                "builds the model there; not supported by the nnx target yet"
+                if elsewhere and isinstance(statement, cst.SimpleStatementLine)
+                else f"{plan.name}.init: only one `{targets} = {plan.name}.init(rng, ...)` statement, next to where "
+                "the transform is bound, is supported by the nnx target yet",
             )
+            plan.init_refused = True
             return
         bound = init_arguments(init)
         if init.args and init.args[0].star:

@@ -514,10 +514,11 @@ def test_a_module_level_transform_used_in_two_functions_is_refused() -> None:
     )
     result = _migrate(source)
     assert result.code == source
-    assert any(
-        "no `params = model.init(...)` found next to it" in d.message or "model.init: only one" in d.message
-        for d in result.diagnostics
-    )
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:15:12: H2F100 model.init is not a statement of the body that binds the transform, or of the one "
+        "function that uses it (it is inside a block, or one of several functions uses the transform): the nnx target "
+        "builds the model there; not supported by the nnx target yet; file left in place"
+    ]
 
 
 HELPERS = """\
