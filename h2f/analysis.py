@@ -162,6 +162,8 @@ class FileAnalysis:
         #: The parent of every node.
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
+        self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
+        self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
     def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
@@ -435,6 +437,15 @@ class FileAnalysis:
         """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
         if isinstance(callee, cst.Call):
             return callee
+        key = id(callee)
+        if key in self._constructors:  # several rules ask of every call
+            return self._constructors[key]
+        found = self._constructor_of(callee)
+        if key in self._spans:  # only an original node keeps its id for the whole run
+            self._constructors[key] = found
+        return found
+
+    def _constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
         if isinstance(callee, cst.Name):
             value = self._single_value(callee)
             return value if isinstance(value, cst.Call) else None
@@ -450,14 +461,20 @@ class FileAnalysis:
         owner = self.enclosing_module_class(attribute)
         if owner is None or owner.init is None:
             return []
-        target = m.Attribute(m.Name("self"), m.Name(attribute.attr.value))
-        return [
-            statement.value
-            for statement in self.subtree(owner.init)
-            if isinstance(statement, cst.Assign)
-            and len(statement.targets) == 1
-            and m.matches(statement.targets[0].target, target)
-        ]
+        return self._init_stores(owner.init).get(attribute.attr.value, [])
+
+    def _init_stores(self, init: cst.FunctionDef) -> dict[str, list[cst.BaseExpression]]:
+        """``self.<name> = value`` statements of the original ``__init__`` ``init``: name → values (found once: every
+        rule asks of every ``self.x(...)`` call)."""
+        stores = self._init_stores_cache.get(id(init))
+        if stores is None:
+            stores = self._init_stores_cache[id(init)] = {}
+            for statement in self.subtree(init):
+                if type(statement) is cst.Assign and len(statement.targets) == 1:
+                    target = statement.targets[0].target
+                    if is_self_attribute(target):
+                        stores.setdefault(target.attr.value, []).append(statement.value)  # type: ignore[attr-defined]
+        return stores
 
     def value_origins(self, node: cst.BaseExpression, seen: frozenset[int] = frozenset()) -> list[cst.BaseExpression]:
         """The original expressions whose value ``node`` may hold: followed through a single assignment, a loop
