@@ -117,11 +117,49 @@ def _is_import_line(statement: cst.BaseStatement) -> bool:
     )
 
 
+def _is_import_only_line(statement: cst.BaseStatement) -> bool:
+    """libcst's ``m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()])``, without the matcher machinery."""
+    return (
+        type(statement) is cst.SimpleStatementLine
+        and len(statement.body) == 1
+        and type(statement.body[0]) in (cst.Import, cst.ImportFrom)
+    )
+
+
+def _skip_first(module: cst.Module) -> bool:
+    """libcst's ``_skip_first`` (the module starts with a docstring or a ``__strict__`` flag, above which no import
+    goes) without its matcher of the whole module, which cost more than the rest of adding the imports."""
+    first = module.body[0] if module.body else None
+    if type(first) is not cst.SimpleStatementLine or len(first.body) != 1:
+        return False
+    small = first.body[0]
+    if type(small) is cst.Expr:
+        return type(small.value) is cst.SimpleString
+    return (
+        type(small) is cst.Assign
+        and len(small.targets) == 1
+        and type(small.targets[0].target) is cst.Name
+        and small.targets[0].target.value == "__strict__"
+    )
+
+
 class _LeadingImports(_GatherTopImportsBeforeStatements):
     """libcst's gatherer of the imports above the first other statement, without the matcher search."""
 
     def __dir__(self) -> list[str]:
         return []
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        # _GatherTopImportsBeforeStatements.leave_Module (libcst 1.x) with type tests for its matchers
+        for statement in original_node.body[1 if _skip_first(original_node) else 0 :]:
+            if not _is_import_only_line(statement):
+                break
+            self.all_imports.append(statement.body[0])  # type: ignore[attr-defined,arg-type]
+        for statement in self.all_imports:
+            if type(statement) is cst.Import:
+                self._handle_Import(statement)
+            else:
+                self._handle_ImportFrom(statement)  # type: ignore[arg-type]
 
 
 class AddImports(_StatementsOnly, AddImportsVisitor):
@@ -134,6 +172,17 @@ class AddImports(_StatementsOnly, AddImportsVisitor):
         ):
             return False
         return super().on_visit(node)
+
+    def _split_module(
+        self, orig_module: cst.Module, updated_module: cst.Module
+    ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement], list[cst.BaseStatement]]:
+        # AddImportsVisitor._split_module (libcst 1.x) with type tests for its matchers: the statements above the
+        # leading imports (a docstring), those imports, and the rest.
+        before = end = 1 if _skip_first(orig_module) else 0
+        while end < len(orig_module.body) and _is_import_only_line(orig_module.body[end]):
+            end += 1
+        body = list(updated_module.body)
+        return body[:before], body[before:end], body[end:]
 
     def visit_Module(self, node: cst.Module) -> None:
         # AddImportsVisitor.visit_Module, with the gatherer above (libcst 1.x): drop what is already imported.
