@@ -367,22 +367,17 @@ def test_unknown_checkpoint_format_is_refused(trained, tmp_path):
 # h2f migrate --verify
 
 
+def _migrate_verify_into(output_dir, *paths):
+    """``h2f migrate --verify -j 1 --output-dir output_dir paths...`` (in process)."""
+    return CliRunner().invoke(
+        cli, ["migrate", "--verify", "-j", "1", "--output-dir", str(output_dir), *map(str, paths)]
+    )
+
+
 def test_migrate_verify_checks_each_migrated_script(tmp_path):
     (tmp_path / "train.py").write_text((DATA / "autoencoder" / "haiku.py").read_text())
     (tmp_path / "layers.py").write_text("import haiku as hk\n\n\ndef make():\n    return hk.Linear(3)\n")
-    result = CliRunner().invoke(
-        cli,
-        [
-            "migrate",
-            "--verify",
-            "-j",
-            "1",
-            "--output-dir",
-            str(tmp_path / "out"),
-            str(tmp_path / "train.py"),
-            str(tmp_path / "layers.py"),
-        ],
-    )
+    result = _migrate_verify_into(tmp_path / "out", tmp_path / "train.py", tmp_path / "layers.py")
     assert result.exit_code == 0, result.output
     assert f"h2f verify {tmp_path / 'train.py'} (original) -> {tmp_path / 'out' / 'train.py'}" in result.output
     assert "layers.py (original)" not in result.output  # no apply calls: a library, not verified
@@ -394,19 +389,7 @@ def test_migrate_verify_into_output_dir_finds_unchanged_siblings(tmp_path):
     (tmp_path / "train.py").write_text("from settings import SCALE\n" + (DATA / "autoencoder" / "haiku.py").read_text())
     (tmp_path / "settings.py").write_text("SCALE = 2.0\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "migrate",
-            "--verify",
-            "-j",
-            "1",
-            "--output-dir",
-            str(out),
-            str(tmp_path / "train.py"),
-            str(tmp_path / "settings.py"),
-        ],
-    )
+    result = _migrate_verify_into(out, tmp_path / "train.py", tmp_path / "settings.py")
     assert result.exit_code == 0, result.output
     assert not (out / "settings.py").exists()  # unchanged: not written
     assert f"h2f verify {tmp_path / 'train.py'} (original) -> {out / 'train.py'}" in result.output
