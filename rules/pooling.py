@@ -22,8 +22,9 @@ from h2f.syntax import bind_arguments, call, code_of, expr, keyword, positional
 _FUNCTIONS = {"haiku.max_pool": "max_pool", "haiku.avg_pool": "avg_pool"}
 _MODULES = {"haiku.MaxPool": "max_pool", "haiku.AvgPool": "avg_pool"}
 _PARAMS = ("window_shape", "strides", "padding", "channel_axis")
-#: The parameter of a ``lambda`` standing for a pooling module that is not called at once.
-_LAMBDA_INPUT = "x"
+#: The parameter of a ``lambda`` standing for a pooling module that is not called at once: the first of these its
+#: settings do not read.
+_LAMBDA_INPUTS = ("x", "inputs", "pooled_input")
 
 
 class Pooling(Rule):
@@ -49,12 +50,14 @@ class Pooling(Rule):
     def _function_of(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
         """``hk.MaxPool(...)`` not called at once (an item of ``hk.Sequential``): a ``lambda`` that pools."""
         name = self.ctx.haiku_name(original.func)
-        read = _read_settings(name, _MODULES[name], expr(_LAMBDA_INPUT), original)  # type: ignore[index,arg-type]
+        used = {node.value for node in self.ctx.analysis.subtree(original) if type(node) is cst.Name}
+        parameter = next(candidate for candidate in _LAMBDA_INPUTS if candidate not in used)  # no capture
+        read = _read_settings(name, _MODULES[name], expr(parameter), original)  # type: ignore[index,arg-type]
         if isinstance(read, str):
             return self._keep(original, read)
-        _, inputs, bound = _read_settings(name, read[0], expr(_LAMBDA_INPUT), updated)  # type: ignore[arg-type,misc]
+        _, inputs, bound = _read_settings(name, read[0], expr(parameter), updated)  # type: ignore[arg-type,misc]
         return cst.Lambda(
-            params=cst.Parameters([cst.Param(cst.Name(_LAMBDA_INPUT))]), body=self._pooling(read[0], inputs, bound)
+            params=cst.Parameters([cst.Param(cst.Name(parameter))]), body=self._pooling(read[0], inputs, bound)
         )
 
     def _pooling(self, function: str, inputs: cst.BaseExpression, bound: dict[str, cst.Arg]) -> cst.Call:

@@ -1175,3 +1175,30 @@ def test_nnx_writes_no_pure_apply_function_that_no_call_uses(tmp_path: Path) -> 
     assert "model_apply" not in result.code
     assert "out = model(x)" in result.code and "sampled = model(x, is_training=True)" in result.code
     _assert_verified(DIRECT_APPLIES_WITH_RNG, result.code, tmp_path)
+
+
+POOLING_SIZE_NAMED_X = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+x = 2
+
+
+def forward(inputs):
+    return hk.Sequential([hk.MaxPool(x, x, "VALID"), hk.Flatten(), hk.Linear(3)])(inputs)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+data = jnp.arange(2 * 4 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 4, 3) / 10.0
+params = model.init(jax.random.PRNGKey(0), data)
+out = model.apply(params, data)
+"""
+
+
+def test_a_pooling_lambda_does_not_capture_a_name_its_settings_read(tmp_path: Path) -> None:
+    """``hk.MaxPool(x, x, "VALID")`` with a module-level ``x`` in ``hk.Sequential``: the lambda it becomes takes
+    another parameter name, or ``x`` would be the input instead of the window size."""
+    result = migrate_source(POOLING_SIZE_NAMED_X, Options(), path="m.py")
+    assert "lambda inputs: nn.max_pool(inputs, (x,) * (inputs.ndim - 2)" in result.code
+    _assert_verified(POOLING_SIZE_NAMED_X, result.code, tmp_path)
