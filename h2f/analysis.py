@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 import libcst.matchers as m
@@ -211,17 +212,24 @@ class FileAnalysis:
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
-        key = id(node)
-        if key in self._haiku_names:  # every rule asks about the same callees
-            return self._haiku_names[key]
-        found = None
+        return self._remembered(self._haiku_names, node, self._haiku_name)  # every rule asks about the same callees
+
+    def _haiku_name(self, node: cst.CSTNode) -> str | None:
         if (type(node) is cst.Name or type(node) is cst.Attribute) and self._may_be_haiku(node):
             for name in self.qualified_names(node):
                 if name == "haiku" or name.startswith("haiku."):
-                    found = normalize_haiku_name(name)
-                    break
-        if key in self._spans:  # only an original node keeps its id for the whole run
-            self._haiku_names[key] = found
+                    return normalize_haiku_name(name)
+        return None
+
+    def _remembered(self, cache: dict[int, Any], node: cst.CSTNode, compute: Callable[[Any], Any]) -> Any:
+        """``compute(node)``, remembered in ``cache`` for an original node (only an original node keeps its id for
+        the whole run: a node the migration made may be freed and its id reused)."""
+        key = id(node)
+        if key in cache:
+            return cache[key]
+        found = compute(node)
+        if key in self._spans:
+            cache[key] = found
         return found
 
     def _may_be_haiku(self, node: cst.Name | cst.Attribute) -> bool:
@@ -437,13 +445,7 @@ class FileAnalysis:
         """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
         if isinstance(callee, cst.Call):
             return callee
-        key = id(callee)
-        if key in self._constructors:  # several rules ask of every call
-            return self._constructors[key]
-        found = self._constructor_of(callee)
-        if key in self._spans:  # only an original node keeps its id for the whole run
-            self._constructors[key] = found
-        return found
+        return self._remembered(self._constructors, callee, self._constructor_of)  # several rules ask of every call
 
     def _constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
         if isinstance(callee, cst.Name):
