@@ -401,7 +401,9 @@ class FileAnalysis:
                 continue
             name = self.haiku_name(node.func)
             if name is not None:
-                if name not in _PARAMETERLESS_APIS:
+                if name not in _PARAMETERLESS_APIS and not (
+                    name == "haiku.Sequential" and self._sequential_items_followed(node)
+                ):
                     return True
                 continue
             if isinstance(node.func, cst.Name) and self.function_named(node.func) is not None:
@@ -409,6 +411,28 @@ class FileAnalysis:
             if self.runs_imported_code(node):
                 return True
         return False
+
+    def _sequential_items_followed(self, node: cst.Call) -> bool:
+        """Whether every layer of the original ``hk.Sequential(...)`` call is in its literal list, where
+        :meth:`may_create_params` sees it: a call or lambda, a function or module class of this file, or a name
+        from JAX, NumPy or the standard library (``jax.nn.relu``). The container itself creates no parameters."""
+        layers = node.args[0].value if node.args and node.args[0].keyword in (None,) else None
+        layers = next((arg.value for arg in node.args if arg.keyword and arg.keyword.value == "layers"), layers)
+        if not isinstance(layers, (cst.List, cst.Tuple)):
+            return False
+        for element in layers.elements:
+            item = element.value
+            if isinstance(element, cst.StarredElement) or not isinstance(
+                item, (cst.Call, cst.Lambda, cst.Name, cst.Attribute)
+            ):
+                return False
+            if isinstance(item, cst.Name) and (self.function_named(item) or self.local_module_class(item)):
+                continue
+            if isinstance(item, (cst.Name, cst.Attribute)):
+                names = self.qualified_names(item)
+                if not names or not all(name.startswith(_PARAMETERLESS_MODULES) for name in names):
+                    return False
+        return True
 
     def builds_inline_call(self, node: cst.Call) -> bool:
         """Whether the original call is a Haiku function that builds variables or submodules where it runs."""

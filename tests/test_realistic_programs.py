@@ -718,12 +718,36 @@ out = model.apply(params, x)
 """
 
 
-def test_a_model_without_parameters_gets_empty_params(tmp_path: Path) -> None:
+SEQUENTIAL_WITHOUT_PARAMETERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def head(x):
+  net = hk.Sequential([
+      lambda v: hk.max_pool(v, window_shape=2, strides=2, padding="VALID"),
+      jax.nn.relu,
+      hk.Flatten(),
+  ])
+  return net(x)
+
+
+model = hk.without_apply_rng(hk.transform(head))
+x = jnp.arange(32.0).reshape(2, 4, 4, 1) - 16.0
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+@pytest.mark.parametrize("source", [POOLING_ONLY_MODEL, SEQUENTIAL_WITHOUT_PARAMETERS], ids=["pooling", "sequential"])
+def test_a_model_without_parameters_gets_empty_params(source: str, tmp_path: Path) -> None:
     """Linen's init of a model that creates no parameters returns no "params" (Haiku's returns {}): the init site
-    reads it with a default rather than index a collection that is not there (a KeyError)."""
-    result = migrate_source(POOLING_ONLY_MODEL, path="m.py")
+    reads it with a default rather than index a collection that is not there (a KeyError). An ``hk.Sequential``
+    of parameterless layers is such a model."""
+    result = migrate_source(source, path="m.py")
     assert 'params = model.init(jax.random.PRNGKey(0), x).get("params", {})' in result.code
-    _assert_verified(POOLING_ONLY_MODEL, result.code, tmp_path)
+    _assert_verified(source, result.code, tmp_path)
 
 
 WEIGHT_DECAY_MASK = """\
