@@ -97,6 +97,7 @@ FLAX_DEFAULTS: Mapping[str, Mapping[str, str]] = {
         "use_bias": "True",
         "feature_group_count": "1",
     },
+    "ConvTranspose": {"strides": "1", "padding": "'SAME'", "use_bias": "True"},
     "LayerNorm": {
         "reduction_axes": "-1",
         "feature_axes": "-1",
@@ -149,6 +150,35 @@ def _conv(rank: int, data_format: str) -> LayerRename:
     )
 
 
+_CONV_TRANSPOSE_PARAMS = (
+    "output_channels",
+    "kernel_shape",
+    "stride",
+    "output_shape",
+    "padding",
+    "with_bias",
+    "w_init",
+    "b_init",
+    "data_format",
+    "mask",
+    "name",
+)
+
+
+def _conv_transpose(rank: int, data_format: str) -> LayerRename:
+    # Haiku's kernel is (..., out, in) where Flax's is (..., in, out): the computation is the same (neither flips
+    # the kernel), the parameters are converted by swapping the last two axes (h2f.verify.convert). A mask would
+    # need the swap in the source, ``output_shape`` has no Flax counterpart.
+    return LayerRename(
+        "ConvTranspose",
+        _CONV_TRANSPOSE_PARAMS,
+        {arg: _CONV_ARGS[arg] for arg in _CONV_TRANSPOSE_PARAMS if arg not in ("output_shape", "data_format", "mask")},
+        positional=2,
+        unsupported={"data_format": repr(data_format), "output_shape": None, "mask": None},
+        conv_rank=rank,
+    )
+
+
 LAYERS: Mapping[str, LayerRename] = {
     "haiku.Linear": LayerRename(
         "Dense",
@@ -164,6 +194,9 @@ LAYERS: Mapping[str, LayerRename] = {
     "haiku.Conv1D": _conv(1, "NWC"),
     "haiku.Conv2D": _conv(2, "NHWC"),
     "haiku.Conv3D": _conv(3, "NDHWC"),
+    "haiku.Conv1DTranspose": _conv_transpose(1, "NWC"),
+    "haiku.Conv2DTranspose": _conv_transpose(2, "NHWC"),
+    "haiku.Conv3DTranspose": _conv_transpose(3, "NDHWC"),
     "haiku.LayerNorm": LayerRename(
         "LayerNorm",
         ("axis", "create_scale", "create_offset", "eps", "scale_init", "offset_init", "use_fast_variance", "name"),
@@ -293,9 +326,6 @@ HAIKU_MODULE_CLASSES = frozenset(LAYERS) | frozenset(
         "VanillaRNN",
         "DeepRNN",
         "MultiHeadAttention",
-        "Conv1DTranspose",
-        "Conv2DTranspose",
-        "Conv3DTranspose",
         "DepthwiseConv1D",
         "DepthwiseConv2D",
         "DepthwiseConv3D",
@@ -472,6 +502,7 @@ class NnxLayer:
 
 
 _NNX_CONV = NnxLayer("Conv", "in_features", {"features": "out_features"})
+_NNX_CONV_TRANSPOSE = NnxLayer("ConvTranspose", "in_features", {"features": "out_features"})
 
 #: Haiku layer → its NNX layer (the defaults Haiku and Flax do not share are stated by :data:`LAYERS`;
 #: NNX's defaults for these layers are Linen's).
@@ -480,6 +511,9 @@ NNX_LAYERS: Mapping[str, NnxLayer] = {
     "haiku.Conv1D": _NNX_CONV,
     "haiku.Conv2D": _NNX_CONV,
     "haiku.Conv3D": _NNX_CONV,
+    "haiku.Conv1DTranspose": _NNX_CONV_TRANSPOSE,
+    "haiku.Conv2DTranspose": _NNX_CONV_TRANSPOSE,
+    "haiku.Conv3DTranspose": _NNX_CONV_TRANSPOSE,
     # Their scale and offset hold one width: parameters over several axes (``param_axis=(1, 2)``) they cannot.
     "haiku.LayerNorm": NnxLayer("LayerNorm", "num_features", only={"feature_axes": "-1"}),
     "haiku.RMSNorm": NnxLayer("RMSNorm", "num_features", only={"feature_axes": "-1"}),

@@ -41,6 +41,9 @@ OUTPUT_ARGUMENT: dict[str, tuple[str, int]] = {
     "haiku.Conv1D": ("output_channels", 0),
     "haiku.Conv2D": ("output_channels", 0),
     "haiku.Conv3D": ("output_channels", 0),
+    "haiku.Conv1DTranspose": ("output_channels", 0),
+    "haiku.Conv2DTranspose": ("output_channels", 0),
+    "haiku.Conv3DTranspose": ("output_channels", 0),
     "haiku.Embed": ("embed_dim", 1),
 }
 #: Haiku layers whose output has the width of their input.
@@ -100,7 +103,9 @@ ELEMENTWISE = frozenset(
 )
 
 #: Haiku layers whose output has the dtype of their input, whatever it is (they create their parameters with it).
-SAME_DTYPE_LAYERS = frozenset({"haiku.Linear", "haiku.Conv1D", "haiku.Conv2D", "haiku.Conv3D"})
+SAME_DTYPE_LAYERS = frozenset(
+    {"haiku.Linear", *(f"haiku.Conv{rank}D{kind}" for rank in (1, 2, 3) for kind in ("", "Transpose"))}
+)
 #: Functions whose result has the dtype of their first argument, whatever it is (integers included).
 SAME_DTYPE = frozenset({"jax.nn.relu", "jax.numpy.abs", "jax.numpy.negative", "jax.numpy.sign", "jax.numpy.square"})
 #: Binary operators whose result has the dtype of two operands of one dtype (or of an array and a Python int).

@@ -89,7 +89,7 @@ class NnxConstructions(Rule):
                 layers.append(positional(item))  # an element-wise function or a reshape (the plan checked)
                 continue
             layers.append(positional(self._lowered(rename, item, width)))
-            width = _features(item) if rename.nnx in ("Linear", "Conv") else width
+            width = _features(item) if rename.nnx in ("Linear", "Conv", "ConvTranspose") else width
         return call(self.ctx.nnx("Sequential"), layers)
 
     def _lowered(self, rename: NnxLayer, linen_call: cst.Call, width: str | None) -> cst.Call:

@@ -815,3 +815,37 @@ def test_migrate_does_not_import_the_numeric_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_transposed_convolution_kernels_swap_their_last_two_axes():
+    """Haiku keeps a transposed convolution's kernel as ``(..., out, in)``, Flax as ``(..., in, out)``: named by
+    either side, the kernels convert with their last two axes swapped (the square one too, whose shape alone
+    cannot tell), the Flax module computes what Haiku did, and the weights convert back unchanged."""
+    from h2f.verify.convert import haiku_transposed_convolutions, linen_transposed_convolutions
+
+    def haiku_decoder(x):
+        x = jax.nn.relu(hk.Conv2DTranspose(4, 3, stride=2)(x))  # 4 -> 4 channels: a square kernel
+        return hk.Conv2DTranspose(2, (2, 3), padding="VALID")(x)
+
+    class LinenDecoder(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = jax.nn.relu(nn.ConvTranspose(4, (3, 3), strides=2)(x))
+            return nn.ConvTranspose(2, (2, 3), padding="VALID")(x)
+
+    f = hk.without_apply_rng(hk.transform(haiku_decoder))
+    x = jnp.sin(_arange((2, 5, 5, 4)))
+    params, haiku_names = haiku_transposed_convolutions(lambda: f.init(jax.random.key(0), x))
+    variables, linen_paths = linen_transposed_convolutions(lambda: LinenDecoder().init(jax.random.key(1), x))
+    assert haiku_names == {"conv2_d_transpose", "conv2_d_transpose_1"}
+    assert linen_paths == {("ConvTranspose_0",), ("ConvTranspose_1",)}
+    expected = f.apply(params, x)
+    for transposed in (haiku_names, linen_paths):
+        converted = haiku_to_linen(params, None, variables, transposed=transposed)
+        np.testing.assert_allclose(LinenDecoder().apply(converted, x), expected, rtol=1e-5, atol=1e-5)
+        back, _ = linen_to_haiku(converted, params, None, transposed=transposed)
+        for module, leaves in params.items():
+            for name, value in leaves.items():
+                np.testing.assert_array_equal(back[module][name], value)
+    with pytest.raises(ConversionError):  # unnamed, the (2, 3, 2, 4) kernel finds no (2, 3, 4, 2) counterpart
+        haiku_to_linen(params, None, variables)

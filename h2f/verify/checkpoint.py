@@ -178,17 +178,19 @@ def _flax_variables(obj: Any) -> dict:
     )
 
 
-def flax_template(model: Any, inputs: list[Any], flags: dict[str, Any]) -> dict:
-    """The migrated model's variables structure: ``jax.eval_shape`` of Linen ``init``, or the NNX state."""
+def flax_template(model: Any, inputs: list[Any], flags: dict[str, Any]) -> tuple[dict, frozenset[tuple[str, ...]]]:
+    """The migrated model's variables structure (``jax.eval_shape`` of Linen ``init``, or the NNX state), and the
+    paths of its transposed convolutions (the ``transposed`` of :func:`h2f.verify.convert.pair_trees`)."""
     import jax
 
+    from h2f.verify.convert import linen_transposed_convolutions, nnx_transposed_convolutions
     from h2f.verify.entry import is_nnx_model
     from h2f.verify.nnx_state import nnx_template
 
     if is_nnx_model(model):
-        return nnx_template(model)
+        return nnx_template(model), nnx_transposed_convolutions(model)
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
-    return jax.eval_shape(lambda: model.init(rngs, *inputs, **flags))
+    return linen_transposed_convolutions(lambda: jax.eval_shape(lambda: model.init(rngs, *inputs, **flags)))
 
 
 def _nnx_pure_dict(converted: Mapping[str, Any], model: Any) -> dict:
@@ -221,8 +223,8 @@ def convert_haiku_to_flax(checkpoint: Any, model: Any, inputs: list[Any], flags:
     from h2f.verify.entry import is_nnx_model
 
     params, state = haiku_params_state(checkpoint)
-    template = flax_template(model, inputs, flags)
-    converted = haiku_to_linen(params, state, template, ignore_collections=("intermediates",))
+    template, transposed = flax_template(model, inputs, flags)
+    converted = haiku_to_linen(params, state, template, ("intermediates",), transposed)
     if is_nnx_model(model):
         return _nnx_pure_dict(converted, model)
     return _numpy({c: v for c, v in converted.items() if c != "intermediates"})
@@ -232,15 +234,17 @@ def convert_flax_to_haiku(checkpoint: Any, transformed: Any, inputs: list[Any], 
     """A loaded Linen variables checkpoint as Haiku ``{"params": …, "state": …}`` for ``transformed``."""
     import jax
 
-    from h2f.verify.convert import linen_to_haiku
+    from h2f.verify.convert import haiku_transposed_convolutions, linen_to_haiku
 
     variables = _flax_variables(checkpoint)
-    params, state = jax.eval_shape(lambda: transformed.init(jax.random.key(0), *inputs, **flags))
+    (params, state), transposed = haiku_transposed_convolutions(
+        lambda: jax.eval_shape(lambda: transformed.init(jax.random.key(0), *inputs, **flags))
+    )
     # EMA counters have no Flax counterpart.  A large count makes Haiku's zero-debiasing divisor
     # (1 - decay**counter) 1, so the converted averages are used as they are, like Flax uses them.
     state = {
         m: {k: np.full(s.shape, 2**30 if k == "counter" else 0, s.dtype) for k, s in leaves.items()}
         for m, leaves in state.items()
     }
-    new_params, new_state = linen_to_haiku(variables, params, state)
+    new_params, new_state = linen_to_haiku(variables, params, state, transposed=transposed)
     return {"params": _numpy(new_params), "state": _numpy(new_state)}

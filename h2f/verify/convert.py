@@ -23,9 +23,9 @@ extra or mis-shaped leaf with its Haiku and Linen paths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 import numpy as np
 
@@ -60,6 +60,7 @@ SQUEEZABLE = frozenset({"scale", "offset", "average"})
 EMA_DROPPED = frozenset({"counter", "hidden"})
 
 _BIG = 1e9
+T = TypeVar("T")
 
 
 class ConversionError(ValueError):
@@ -99,6 +100,9 @@ class HaikuLeaf:
     dtype: Any
     linen_names: tuple[str, ...]  # acceptable Linen leaf names, preferred first
     squeezable: bool
+    #: Whether Flax holds it with its last two axes swapped: a transposed convolution's ``w``, which Haiku keeps
+    #: as ``(..., out, in)`` and Flax as ``(..., in, out)``.
+    swapped: bool = False
 
     @property
     def path(self) -> str:
@@ -115,6 +119,8 @@ class LinenLeaf:
     name: str
     shape: tuple[int, ...]
     dtype: Any
+    #: Whether it holds the Haiku leaf with its last two axes swapped (a transposed convolution's kernel).
+    swapped: bool = False
 
     @property
     def path(self) -> str:
@@ -153,6 +159,11 @@ class LeafPair:
 
     haiku: HaikuLeaf
     linen: LinenLeaf
+
+    @property
+    def swapped(self) -> bool:
+        """Whether the value's last two axes are swapped (a transposed convolution's kernel)."""
+        return self.haiku.swapped or self.linen.swapped
 
     @property
     def reshaped(self) -> bool:
@@ -224,7 +235,9 @@ def _ema_owner(module: str) -> str:
 
 
 def _flatten_haiku(
-    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> list[_HModule]:
     modules: dict[str, _HModule] = {}
 
@@ -245,6 +258,7 @@ def _flatten_haiku(
                     dtype=_dtype(value),
                     linen_names=tuple(dict.fromkeys((LEAF_RENAMES.get(name, name), name))),
                     squeezable=name in SQUEEZABLE,
+                    swapped=name == "w" and module in transposed,
                 )
             )
     for module, leaves in (state or {}).items():
@@ -280,7 +294,9 @@ def _flatten_haiku(
     return found
 
 
-def _flatten_linen(variables: Mapping[str, Any], ignore_collections: Iterable[str]) -> list[_LModule]:
+def _flatten_linen(
+    variables: Mapping[str, Any], ignore_collections: Iterable[str], transposed: Collection[tuple[str, ...] | str] = ()
+) -> list[_LModule]:
     modules: dict[tuple[str, ...], _LModule] = {}
     ignore = set(ignore_collections)
     collections = [c for c in variables if c not in ignore]
@@ -294,8 +310,9 @@ def _flatten_linen(variables: Mapping[str, Any], ignore_collections: Iterable[st
             else:
                 if path not in modules:
                     modules[path] = _LModule(path=path, position=len(modules))
+                swapped = col == "params" and str(key) == "kernel" and path in transposed
                 modules[path].leaves.append(
-                    LinenLeaf(collection=col, module=path, name=str(key), shape=_shape(value), dtype=_dtype(value))
+                    LinenLeaf(col, path, str(key), _shape(value), _dtype(value), swapped=swapped)
                 )
 
     for col in collections:
@@ -326,7 +343,13 @@ def _split_by_head(haiku: tuple[int, ...], flax: tuple[int, ...]) -> bool:
     )
 
 
+def _swapped(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (*shape[:-2], shape[-1], shape[-2])
+
+
 def _shape_ok(h: HaikuLeaf, l: LinenLeaf) -> bool:
+    if h.swapped or l.swapped:
+        return len(l.shape) >= 2 and h.shape == _swapped(l.shape)
     if h.shape == l.shape or (h.kind == "params" and _split_by_head(h.shape, l.shape)):
         return True
     if h.squeezable and int(np.prod(h.shape)) == int(np.prod(l.shape)):
@@ -506,10 +529,16 @@ _CACHE_MAX = 64
 def _structure_key(hmods: list[_HModule], lmods: list[_LModule]) -> tuple:
     return (
         tuple(
-            (hm.owner, tuple((h.module, h.name, h.kind, h.shape, str(h.dtype)) for h in hm.leaves + hm.dropped))
+            (
+                hm.owner,
+                tuple((h.module, h.name, h.kind, h.shape, str(h.dtype), h.swapped) for h in hm.leaves + hm.dropped),
+            )
             for hm in hmods
         ),
-        tuple((lm.path, tuple((l.collection, l.name, l.shape, str(l.dtype)) for l in lm.leaves)) for lm in lmods),
+        tuple(
+            (lm.path, tuple((l.collection, l.name, l.shape, str(l.dtype), l.swapped) for l in lm.leaves))
+            for lm in lmods
+        ),
     )
 
 
@@ -518,6 +547,7 @@ def pair_trees(
     state: Mapping[str, Mapping[str, Any]] | None,
     template: Mapping[str, Any],
     ignore_collections: Iterable[str] = ("intermediates",),
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> Pairing:
     """Pair every Haiku module of ``params``/``state`` with a Linen module of ``template``.
 
@@ -527,6 +557,10 @@ def pair_trees(
       template: Linen variables (arrays or ``jax.ShapeDtypeStruct`` leaves), e.g. the output of
         ``model.init`` or ``jax.eval_shape(model.init, …)``.
       ignore_collections: Linen collections that have no Haiku counterpart.
+      transposed: the transposed convolutions, by Linen module path (``("Decoder_0", "ConvTranspose_0")``) or
+        Haiku module name (``"decoder/conv2_d_transpose"``), either side will do: Flax's ``kernel`` is Haiku's
+        ``w`` with its last two axes swapped (:func:`linen_transposed_convolutions`,
+        :func:`nnx_transposed_convolutions`).
 
     Returns:
       The :class:`Pairing`.
@@ -534,8 +568,8 @@ def pair_trees(
     Raises:
       ConversionError: when the trees do not correspond.
     """
-    hmods = _flatten_haiku(params, state)
-    lmods = _flatten_linen(template, ignore_collections)
+    hmods = _flatten_haiku(params, state, transposed)
+    lmods = _flatten_linen(template, ignore_collections, transposed)
     key = _structure_key(hmods, lmods)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -551,6 +585,7 @@ def param_map(
     params: Mapping[str, Mapping[str, Any]] | None,
     state: Mapping[str, Mapping[str, Any]] | None,
     template: Mapping[str, Any],
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> list[tuple[str, str]]:
     """``(haiku leaf path, linen leaf path)`` for every converted leaf.
 
@@ -558,16 +593,17 @@ def param_map(
     ``"model/batch_norm/~/mean_ema/average"``); Linen paths start with the collection
     (``"params/Dense_0/kernel"``, ``"batch_stats/BatchNorm_0/mean"``).
     """
-    return [(lp.haiku.path, lp.linen.path) for lp in pair_trees(params, state, template).leaves]
+    return [(lp.haiku.path, lp.linen.path) for lp in pair_trees(params, state, template, transposed=transposed).leaves]
 
 
 def module_map(
     params: Mapping[str, Mapping[str, Any]] | None,
     state: Mapping[str, Mapping[str, Any]] | None,
     template: Mapping[str, Any],
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> list[tuple[str, str]]:
     """``(haiku module, linen module path)`` pairs, e.g. ``("model/block/linear", "Block_0/Dense_0")``."""
-    return [(m.haiku, m.linen) for m in pair_trees(params, state, template).modules]
+    return [(m.haiku, m.linen) for m in pair_trees(params, state, template, transposed=transposed).modules]
 
 
 def ema_hidden_state(state: Mapping[str, Mapping[str, Any]] | None) -> dict | None:
@@ -591,6 +627,54 @@ def ema_hidden_state(state: Mapping[str, Mapping[str, Any]] | None) -> dict | No
     return out if found else None
 
 
+def linen_transposed_convolutions(run: Callable[[], T]) -> tuple[T, frozenset[tuple[str, ...]]]:
+    """``run()``'s result, and the paths of the transposed convolutions (``nn.ConvTranspose``) of the Linen
+    modules it ran: the ``transposed`` of :func:`pair_trees`."""
+    import flax.linen as nn
+
+    found: set[tuple[str, ...]] = set()
+
+    def interceptor(next_fun, args, kwargs, context):  # type: ignore[no-untyped-def]
+        module = context.module
+        if isinstance(module, nn.ConvTranspose) and not module.transpose_kernel and module.scope is not None:
+            found.add(tuple(str(part) for part in module.path))
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(interceptor):
+        result = run()
+    return result, frozenset(found)
+
+
+def haiku_transposed_convolutions(run: Callable[[], T]) -> tuple[T, frozenset[str]]:
+    """``run()``'s result, and the names of the transposed convolutions (``hk.ConvNDTranspose``) of the Haiku
+    modules it ran: the ``transposed`` of :func:`pair_trees`."""
+    import haiku as hk
+
+    found: set[str] = set()
+
+    def interceptor(next_fun, args, kwargs, context):  # type: ignore[no-untyped-def]
+        result = next_fun(*args, **kwargs)
+        if isinstance(context.module, hk.ConvNDTranspose) and context.method_name == "__call__":
+            found.add(context.module.module_name)
+        return result
+
+    with hk.intercept_methods(interceptor):
+        result = run()
+    return result, frozenset(found)
+
+
+def nnx_transposed_convolutions(model: Any) -> frozenset[tuple[str, ...]]:
+    """The attribute paths of the NNX ``model``'s transposed convolutions (``nnx.ConvTranspose``): the
+    ``transposed`` of :func:`pair_trees` for its :func:`h2f.verify.nnx_state.nnx_template`."""
+    from flax import nnx
+
+    return frozenset(
+        tuple(str(part) for part in path)
+        for path, node in nnx.iter_graph(model)
+        if isinstance(node, nnx.ConvTranspose) and not node.transpose_kernel
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # Conversion
 
@@ -607,10 +691,12 @@ def _rebuild(template: Any, values: dict[tuple, Any], path: tuple = ()) -> Any:
     return values.get(path, template)
 
 
-def _convert_value(value: Any, shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
+def _convert_value(value: Any, shape: tuple[int, ...], dtype: Any, like: Any = None, swap: bool = False) -> Any:
     import jax.numpy as jnp
 
     arr = jnp.asarray(_unbox(value))
+    if swap:
+        arr = jnp.swapaxes(arr, -1, -2)
     if tuple(arr.shape) != tuple(shape):
         arr = arr.reshape(shape)
     if dtype is not None and arr.dtype != dtype:
@@ -625,6 +711,7 @@ def haiku_to_linen(
     state: Mapping[str, Mapping[str, Any]] | None,
     template: Mapping[str, Any],
     ignore_collections: Iterable[str] = ("intermediates",),
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> dict:
     """Convert Haiku ``params``/``state`` into Linen variables shaped like ``template``.
 
@@ -637,6 +724,10 @@ def haiku_to_linen(
       template: the migrated model's variables (``model.init(...)`` or its ``jax.eval_shape``);
         only structure, shapes and dtypes are used.
       ignore_collections: template collections copied through untouched.
+      transposed: the transposed convolutions, by Linen module path (``("Decoder_0", "ConvTranspose_0")``) or
+        Haiku module name (``"decoder/conv2_d_transpose"``), either side will do: Flax's ``kernel`` is Haiku's
+        ``w`` with its last two axes swapped (:func:`linen_transposed_convolutions`,
+        :func:`nnx_transposed_convolutions`).
 
     Returns:
       A new variables dict with the template's nesting and key order, holding the Haiku values
@@ -645,13 +736,13 @@ def haiku_to_linen(
     Raises:
       ConversionError: with every missing/extra/mis-shaped path when the trees do not correspond.
     """
-    pairing = pair_trees(params, state, template, ignore_collections)
+    pairing = pair_trees(params, state, template, ignore_collections, transposed)
     values: dict[tuple, Any] = {}
     for lp in pairing.leaves:
         src = (params if lp.haiku.kind == "params" else state)[lp.haiku.module][lp.haiku.name]
         key = (lp.linen.collection, *lp.linen.module, lp.linen.name)
         like = _lookup(template, key)
-        values[key] = _convert_value(src, lp.linen.shape, lp.linen.dtype, like)
+        values[key] = _convert_value(src, lp.linen.shape, lp.linen.dtype, like, swap=lp.swapped)
     return _rebuild(template, values)
 
 
@@ -667,6 +758,7 @@ def linen_to_haiku(
     template_params: Mapping[str, Mapping[str, Any]] | None,
     template_state: Mapping[str, Mapping[str, Any]] | None = None,
     ignore_collections: Iterable[str] = ("intermediates",),
+    transposed: Collection[tuple[str, ...] | str] = (),
 ) -> tuple[dict, dict]:
     """Inverse of :func:`haiku_to_linen`: Linen ``variables`` into Haiku ``(params, state)``.
 
@@ -681,13 +773,13 @@ def linen_to_haiku(
     Raises:
       ConversionError: when the trees do not correspond.
     """
-    pairing = pair_trees(template_params, template_state, variables, ignore_collections)
+    pairing = pair_trees(template_params, template_state, variables, ignore_collections, transposed)
     params = {m: dict(leaves) for m, leaves in (template_params or {}).items()}
     state = {m: dict(leaves) for m, leaves in (template_state or {}).items()}
     for lp in pairing.leaves:
         h = lp.haiku
         value = _lookup(variables, (lp.linen.collection, *lp.linen.module, lp.linen.name))
-        converted = _convert_value(value, h.shape, h.dtype)
+        converted = _convert_value(value, h.shape, h.dtype, swap=lp.swapped)
         target = params if h.kind == "params" else state
         target[h.module][h.name] = converted
         if h.kind == "state" and h.name == "average" and "hidden" in target[h.module]:

@@ -272,17 +272,18 @@ def run_flax_entry(path: str, entry: str, haiku: dict) -> dict:
         inputs = [jax.numpy.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs]
     out: dict = {"backend": jax.default_backend(), "nnx": nnx}
     with _verification_env():
-        template = flax_template(model, inputs, eval_flags)
+        template, transposed = flax_template(model, inputs, eval_flags)
+        out["transposed"] = transposed
         params, state = haiku["params"], haiku["state"]
         try:
-            pairing = pair_trees(params, state, template)
+            pairing = pair_trees(params, state, template, transposed=transposed)
         except ConversionError as e:
             out["conversion_error"] = str(e)
             out["missing"], out["extra"], out["mismatched"] = e.missing, e.extra, e.mismatched
             return out
         out["leaves"] = len(pairing.leaves)
-        out["module_map"] = module_map(params, state, template)
-        variables = haiku_to_linen(params, state, template)
+        out["module_map"] = module_map(params, state, template, transposed)
+        variables = haiku_to_linen(params, state, template, transposed=transposed)
         side = _NNXSide(model) if nnx else _LinenSide(model, template)
 
         def call(v, xs, fl, key, training, record=False):
@@ -299,7 +300,7 @@ def run_flax_entry(path: str, entry: str, haiku: dict) -> dict:
             y2, _, _ = call(variables, inputs, train_flags, _perturb_key(key), True)
             out["train"], out["train_stochastic"] = y, not _same_output(y, y2)
             hidden = ema_hidden_state(state)
-            start = haiku_to_linen(params, hidden, template) if hidden is not None else variables
+            start = haiku_to_linen(params, hidden, template, transposed=transposed) if hidden is not None else variables
             _, new_vars, _ = call(start, inputs, train_flags, key, True)
             out["train_state"] = {c: v for c, v in new_vars.items() if c not in ("params", "intermediates")}
             out["ema_hidden"] = hidden is not None
@@ -383,7 +384,7 @@ def compare_entry(haiku: dict, flax: dict, atol: float, entry: str) -> EntryRepo
                 check.messages.append("BatchNorm statistics compared on Haiku's biased EMA values (hidden)")
             report.checks.append(check)
     try:
-        hgrads = haiku_to_linen(haiku["grads"], None, flax["grads"])
+        hgrads = haiku_to_linen(haiku["grads"], None, flax["grads"], transposed=flax["transposed"])
     except Exception as e:  # noqa: BLE001 - reported as a failed check
         report.checks.append(Check("gradients of mean(output**2)", "fail", None, [str(e)]))
     else:

@@ -94,8 +94,8 @@ class _NNXRunner:
             h = self.haiku[k]
             call.paired_with = h.index
             try:
-                load_haiku_into_nnx(h.params, h.state, module)
-                call.module_map = nnx_module_map(h.params, h.state, module)
+                load_haiku_into_nnx(h.params, h.state, module, h.transposed)
+                call.module_map = nnx_module_map(h.params, h.state, module, transposed=h.transposed)
             except ConversionError as e:
                 call.conversion_error = str(e)
         keys = nnx.to_flat_state(nnx.state(module, nnx.RngKey))
@@ -124,7 +124,7 @@ class _NNXRunner:
             except Exception:  # noqa: BLE001 - best effort probe
                 call.stochastic = False
         if rerun is not None:
-            load_haiku_into_nnx(h.params, hidden, rerun)
+            load_haiku_into_nnx(h.params, hidden, rerun, h.transposed)
             fn(rerun, *args, **kwargs)
             call.ema_hidden = True
         updates = {c: v for c, v in nnx_template(rerun if rerun is not None else module).items() if c != "params"}

@@ -10,10 +10,10 @@ structural Haiku↔Linen pairing of :mod:`h2f.verify.convert` pairs Haiku with N
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Iterable
 
-from h2f.verify.convert import _lookup, haiku_to_linen, linen_to_haiku, pair_trees
+from h2f.verify.convert import _lookup, haiku_to_linen, linen_to_haiku, nnx_transposed_convolutions, pair_trees
 
 __all__ = ["nnx_template", "haiku_to_nnx", "load_haiku_into_nnx", "nnx_to_haiku", "nnx_module_map"]
 
@@ -70,28 +70,42 @@ def nnx_template(model: Any) -> dict:
     return out
 
 
+def _transposed(model: Any, haiku_names: Collection[str]) -> frozenset[tuple[str, ...] | str]:
+    return nnx_transposed_convolutions(model) | frozenset(haiku_names)
+
+
 def haiku_to_nnx(
-    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None, model: Any
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    model: Any,
+    transposed: Collection[str] = (),
 ) -> dict:
     """Haiku ``params``/``state`` as a Linen-like variables dict shaped like ``nnx_template(model)``.
+
+    ``transposed`` names the Haiku modules that are transposed convolutions, if known: the model's own
+    ``nnx.ConvTranspose`` layers are found without it, not those of a Linen module it wraps (``nnx.bridge``).
 
     Raises:
       ConversionError: listing every missing/extra/mis-shaped path when the trees do not correspond.
     """
-    return haiku_to_linen(params, state, nnx_template(model), ignore_collections=())
+    return haiku_to_linen(params, state, nnx_template(model), (), _transposed(model, transposed))
 
 
 def load_haiku_into_nnx(
-    params: Mapping[str, Mapping[str, Any]] | None, state: Mapping[str, Mapping[str, Any]] | None, model: Any
+    params: Mapping[str, Mapping[str, Any]] | None,
+    state: Mapping[str, Mapping[str, Any]] | None,
+    model: Any,
+    transposed: Collection[str] = (),
 ) -> None:
-    """Write Haiku ``params``/``state`` into the NNX ``model`` in place (``nnx.update``).
+    """Write Haiku ``params``/``state`` into the NNX ``model`` in place (``nnx.update``); ``transposed`` as for
+    :func:`haiku_to_nnx`.
 
     Raises:
       ConversionError: when the trees do not correspond (the model is left unchanged).
     """
     from flax import nnx
 
-    converted = haiku_to_nnx(params, state, model)
+    converted = haiku_to_nnx(params, state, model, transposed)
     new = []
     for path, var, col in _flat(model):
         value = _lookup(converted, (col, *(str(p) for p in path)))
@@ -105,7 +119,7 @@ def nnx_to_haiku(
     template_state: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict, dict]:
     """The NNX ``model``'s variables as Haiku ``(params, state)`` shaped like the Haiku templates."""
-    return linen_to_haiku(nnx_template(model), template_params, template_state, ignore_collections=())
+    return linen_to_haiku(nnx_template(model), template_params, template_state, (), nnx_transposed_convolutions(model))
 
 
 def nnx_module_map(
@@ -113,6 +127,9 @@ def nnx_module_map(
     state: Mapping[str, Mapping[str, Any]] | None,
     model: Any,
     ignore: Iterable[str] = (),
+    transposed: Collection[str] = (),
 ) -> list[tuple[str, str]]:
-    """``(haiku module, nnx attribute path)`` pairs, e.g. ``("mlp/linear_1", "layers/1")``."""
-    return [(m.haiku, m.linen) for m in pair_trees(params, state, nnx_template(model), ignore).modules]
+    """``(haiku module, nnx attribute path)`` pairs, e.g. ``("mlp/linear_1", "layers/1")``; ``transposed`` as
+    for :func:`haiku_to_nnx`."""
+    pairing = pair_trees(params, state, nnx_template(model), ignore, _transposed(model, transposed))
+    return [(m.haiku, m.linen) for m in pairing.modules]

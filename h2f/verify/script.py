@@ -27,7 +27,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from h2f.verify.convert import ConversionError, ema_hidden_state, haiku_to_linen, module_map
+from h2f.verify.convert import (
+    ConversionError,
+    ema_hidden_state,
+    haiku_to_linen,
+    haiku_transposed_convolutions,
+    module_map,
+)
 from h2f.verify.modules import first_difference, record_linen_modules
 
 __all__ = [
@@ -74,6 +80,8 @@ class HaikuCall:
     new_state: dict | None = None
     stochastic: bool = False
     modules: list = field(default_factory=list)  # ModuleOutput of every module method call, in order
+    #: Its transposed convolutions' module names (the ``transposed`` of :func:`h2f.verify.convert.pair_trees`).
+    transposed: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -383,7 +391,9 @@ class _HaikuRecorder:
         self.depth += 1
         try:
             with record_haiku_modules() as modules:
-                out, new_state = apply_fn(params, state, rng, *args, **kwargs)
+                (out, new_state), transposed = haiku_transposed_convolutions(
+                    lambda: apply_fn(params, state, rng, *args, **kwargs)
+                )
         finally:
             self.depth -= 1
         index = len(self.calls)
@@ -415,6 +425,7 @@ class _HaikuRecorder:
                 new_state=_snapshot(new_state),
                 stochastic=stochastic,
                 modules=[] if _has_tracer(modules) else modules,
+                transposed=transposed,
             )
         )
         return out, new_state
@@ -573,8 +584,8 @@ class _LinenRunner:
             h = self.haiku[k]
             call.paired_with = h.index
             try:
-                new_vars = haiku_to_linen(h.params, h.state, variables, IGNORED_COLLECTIONS)
-                call.module_map = module_map(h.params, h.state, variables)
+                new_vars = haiku_to_linen(h.params, h.state, variables, IGNORED_COLLECTIONS, h.transposed)
+                call.module_map = module_map(h.params, h.state, variables, h.transposed)
             except ConversionError as e:
                 call.conversion_error = str(e)
         self.depth += 1
@@ -595,7 +606,12 @@ class _LinenRunner:
             hidden = ema_hidden_state(h.state) if call.paired_with is not None and not call.conversion_error else None
             returns_updates = mutable is not False and mutable is not None and isinstance(result, tuple)
             if hidden is not None and returns_updates:
-                rerun = orig(module, haiku_to_linen(h.params, hidden, variables, IGNORED_COLLECTIONS), *args, **kwargs)
+                rerun = orig(
+                    module,
+                    haiku_to_linen(h.params, hidden, variables, IGNORED_COLLECTIONS, h.transposed),
+                    *args,
+                    **kwargs,
+                )
                 call.updates, call.ema_hidden = _snapshot(rerun[1]), True
         finally:
             self.depth -= 1
