@@ -602,14 +602,24 @@ def _tree_returned(analysis: FileAnalysis, bound: cst.CSTNode | None) -> Transfo
         statement = analysis.parents.get(statement)
     if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
         return None
-    transform = analysis.method_of(statement.value.func, "init")
+    transform = _called_method(analysis, statement.value.func, "init")
     if transform is not None:
         return transform
-    transform = analysis.method_of(statement.value.func, "apply")
+    transform = _called_method(analysis, statement.value.func, "apply")
     target = statement.targets[0].target
     if transform is None or not transform.with_state or not isinstance(target, (cst.Tuple, cst.List)):
         return None
     return transform if len(target.elements) == 2 and target.elements[1].value is bound else None
+
+
+def _called_method(analysis: FileAnalysis, func: cst.BaseExpression, method: str) -> Transform | None:
+    """The transform whose ``init``/``apply`` (``method``) the original callee ``func`` is: ``model.apply``,
+    ``jax.jit(model.apply)``, or a name bound to one (``apply = jax.jit(model.apply)``)."""
+    transform = analysis.method_of(func, method)
+    if transform is None and isinstance(func, cst.Name):
+        alias = analysis.alias_of(func, method)
+        transform = alias[0] if alias is not None and alias[1] is None else None
+    return transform
 
 
 def report_haiku_path(ctx: MigrationContext, node: cst.Subscript, code: str) -> None:
