@@ -128,7 +128,10 @@ class TransformRule(Rule):
         )
         if constructor is None or id(constructor) in self.ctx.left_in_place:
             return None  # (a layer left in place is no Flax model: the function becomes one around it)
-        return self._rewritten(constructor)
+        rewritten = self._rewritten(constructor)
+        if rewritten is constructor and self.ctx.haiku_name(constructor.func) is not None:
+            return None  # a Haiku layer no rule translated (``hk.Bias``): the same
+        return rewritten
 
     def _migrated(self, transform: Transform | None) -> Transform | None:
         """``transform`` unless it is left in place."""

@@ -1112,17 +1112,22 @@ params = model.init(jax.random.PRNGKey(1), jax.numpy.ones((2, 3)))
 
 
 @pytest.mark.parametrize("target", ["linen", "nnx"])
-def test_a_transform_of_one_layer_left_in_place_keeps_its_function(target: str) -> None:
-    """``hk.transform(forward)`` where ``forward`` only calls a layer h2f leaves in place: the function was dropped
-    and the Haiku layer itself bound as the Linen model (the NNX target failed with an internal error). The
-    function now becomes the module around the kept layer, which is reported."""
-    result = migrate_source(ONE_KEPT_LAYER, Options(target=target), path="m.py")
+@pytest.mark.parametrize(
+    ("layer", "code"), [("hk.nets.MLP(SIZES)", "H2F021"), ("hk.Bias()", "H2F020")], ids=["kept", "untranslated"]
+)
+def test_a_transform_of_one_layer_left_in_place_keeps_its_function(target: str, layer: str, code: str) -> None:
+    """``hk.transform(forward)`` where ``forward`` only calls a layer h2f leaves in place (one it cannot translate
+    here, or one it has no translation for): the function was dropped and the Haiku layer itself bound as the
+    Linen model (the NNX target failed with an internal error). The function now becomes the module around the
+    kept layer, which is reported."""
+    source = ONE_KEPT_LAYER.replace("hk.nets.MLP(SIZES)", layer)
+    result = migrate_source(source, Options(target=target), path="m.py")
     codes = [d.code for d in result.diagnostics]
     if target == "nnx":
-        assert result.code == ONE_KEPT_LAYER and codes == ["H2F100"], result.diagnostics
+        assert result.code == source and codes == ["H2F100"], result.diagnostics
         return
-    assert codes == ["H2F021"], result.diagnostics
-    assert "class Forward(nn.Module):" in result.code and "return hk.nets.MLP(SIZES)(x)" in result.code
+    assert codes == [code], result.diagnostics
+    assert "class Forward(nn.Module):" in result.code and f"return {layer}(x)" in result.code
     assert "model = Forward()" in result.code
 
 
