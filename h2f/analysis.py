@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -29,10 +30,13 @@ from h2f.names import (
 )
 from h2f.project import (
     INITIALIZER_EXPORT,
+    MODULE_CLASS_EXPORT,
     ExportedTransform,
     ProjectIndex,
     exported_name,
+    file_key,
     import_keys,
+    module_path,
     relative_import_key,
 )
 from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
@@ -712,9 +716,7 @@ class FileAnalysis:
     @functools.cached_property
     def _exported_transform_names(self) -> frozenset[str]:
         """The names the files of the run export transforms (and factories) by."""
-        return frozenset(
-            exported_name(key) for key, exported in self.project.items() if exported.kind != INITIALIZER_EXPORT
-        )
+        return frozenset(exported_name(key) for key, exported in self.project.items() if exported.is_transform)
 
     def _find_haiku_aliases(self) -> None:
         """``I = hk.initializers`` (or ``Linear = hk.Linear``), bound once at module level: ``I.Constant`` is then
@@ -746,7 +748,7 @@ class FileAnalysis:
             for qualified in self.qualified_names(node):
                 module, _, name = qualified.rpartition(".")
                 exports = [self.project.get(key) for key in import_keys(self.path, module, name)]
-                if any(exported is not None and exported.kind != INITIALIZER_EXPORT for exported in exports):
+                if any(exported is not None and exported.is_transform for exported in exports):
                     self.exports_read_through_modules.append(node)  # type: ignore[arg-type]
                     break
 
@@ -771,6 +773,8 @@ class FileAnalysis:
                     self.unfollowed_imports.append(alias)
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
+            if exported.kind == MODULE_CLASS_EXPORT:
+                continue
             if exported.factory:
                 self.imported_factories[local] = exported
                 continue
@@ -802,6 +806,13 @@ class FileAnalysis:
             if binding is not None and id(binding) in top:
                 found.append(transform)
         return found
+
+    def imported_elsewhere(self, module_class: ModuleClass) -> bool:
+        """Whether another file of the run imports the module class by name (:data:`MODULE_CLASS_EXPORT`)."""
+        if self.path is None:
+            return False
+        exported = self.project.get(file_key(module_path(Path(self.path)), module_class.name))
+        return exported is not None and exported.kind == MODULE_CLASS_EXPORT
 
     def module_level_initializers(self) -> list[str]:
         """Names bound at the top level to a Haiku initializer the migration translates there

@@ -456,6 +456,7 @@ class NnxPlan:
     def _build(self) -> None:
         self._check_apis()
         self._check_imported_modules()
+        self._check_exported_module_classes()
         self._check_positional_names()
         self._check_imported_initializers()
         for info in self.analysis.module_classes.values():
@@ -618,6 +619,18 @@ class NnxPlan:
                 f"{code_of(construction.func)} is imported, built and called in a module: if it is a Haiku module of "
                 "another file, NNX builds it in __init__ with its input width; not supported by the nnx target yet",
             )
+
+    def _check_exported_module_classes(self) -> None:
+        """A module class another file of the run imports: that file cannot be migrated with it (h2f does not
+        follow a module class across files on this target, :meth:`_check_imported_modules`), and would be left
+        calling an NNX class with Haiku's arguments; so this file stays as it is too."""
+        for module_class in self.analysis.module_classes.values():
+            if self.analysis.imported_elsewhere(module_class):
+                self.block(
+                    module_class.node,
+                    f"{module_class.name} is imported by another file of the run, which the nnx target cannot "
+                    "migrate with it (it does not follow a module class across files yet)",
+                )
 
     def _check_apis(self) -> None:
         for node in self.analysis.nodes:

@@ -49,10 +49,18 @@ class ExportedTransform:
     #: transform itself: what a call of it returns is the transform.
     factory: bool = False
 
+    @property
+    def is_transform(self) -> bool:
+        """Whether it is a transform (or a factory of one), not an initializer or a module class."""
+        return self.kind not in (INITIALIZER_EXPORT, MODULE_CLASS_EXPORT)
+
 
 #: The ``kind`` of an export that is no transform but a Haiku initializer the migration translates where it is
 #: bound (``W_INIT = hk.initializers.VarianceScaling(2.0)``): a Flax initializer once migrated.
 INITIALIZER_EXPORT = "initializer"
+#: The ``kind`` of an export that is a module-level ``hk.Module`` subclass some other file of the run imports by
+#: name: the NNX target, which does not follow a module class across files, leaves its file as it is.
+MODULE_CLASS_EXPORT = "module_class"
 
 #: ``"pkg.models.model"`` (and every shorter dotted suffix, ``"models.model"``) → the exported transform.
 ProjectIndex = Mapping[str, ExportedTransform]
@@ -172,7 +180,8 @@ def index_transforms(
                 continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         for exported in exports:
-            _claim(found, path, root, exported)
+            if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:
+                _claim(found, path, root, exported)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
 
@@ -302,6 +311,12 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     exports = [
         ExportedTransform(name, INITIALIZER_EXPORT, False, False) for name in analysis.module_level_initializers()
     ]
+    top = set(map(id, module.body))
+    exports += [
+        ExportedTransform(name, MODULE_CLASS_EXPORT, False, False)
+        for name, module_class in analysis.module_classes.items()
+        if id(module_class.node) in top
+    ]
     found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
     found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
     for name, transform, factory in found:
@@ -330,6 +345,7 @@ def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool
     model``, ``import pkg.models``, then ``pkg.models.model``) writes both the transform's name and the last
     part of its module's name; a re-export (``from pkg import model``) writes the name in an import statement.
     """
+    index = {key: exported for key, exported in index.items() if exported.kind != MODULE_CLASS_EXPORT}
     if not index:
         return False
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
