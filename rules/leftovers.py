@@ -89,7 +89,11 @@ class Leftovers(Rule):
                 continue
             original = survivor[1]
             name = self.ctx.haiku_name(original) or ""
-            if name in _translated_apis():  # (``set_policy(hk.LayerNorm, ...)``: the layer is no call here)
+            parent = self.ctx.analysis.parents.get(original)
+            if name in _translated_apis() and isinstance(parent, cst.Call) and parent.func is original:
+                # (``hk.without_apply_rng(hk.multi_transform(f))`` of a transform another diagnostic leaves)
+                message = f"{name} is translated where h2f can; this call is left in place with the code it serves"
+            elif name in _translated_apis():  # (``set_policy(hk.LayerNorm, ...)``: the layer is no call here)
                 message = f"{name} is translated where it is called; used here as a value, it is left in place"
             else:
                 caveat = f": {LEFTOVER_CAVEATS[name]}" if name in LEFTOVER_CAVEATS else ""

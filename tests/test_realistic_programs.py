@@ -1177,6 +1177,22 @@ def test_a_translated_layer_used_as_a_value_is_reported_once_and_as_such() -> No
     ]
 
 
+def test_a_translated_api_called_where_its_transform_is_left_in_place_is_not_called_a_value() -> None:
+    """``hk.without_apply_rng(hk.multi_transform(f))`` where ``f`` is more than h2f translates: both calls stay
+    with it, and are reported as calls left in place (they were said to be "used here as a value")."""
+    source = (
+        "import haiku as hk\n\n\ndef fns():\n  a, b = hk.Linear(2), hk.Linear(3)\n"
+        "  return (lambda x: b(a(x))), (a, b)\n\n\nm = hk.without_apply_rng(hk.multi_transform(fns))\n"
+    )
+    result = migrate_source(source, Options(), path="m.py")
+    assert [d.format() for d in result.diagnostics][1:] == [
+        f"m.py:9:{column}: H2F020 haiku.{name} is translated where h2f can; this call is left in place with the code "
+        "it serves"
+        for column, name in ((5, "without_apply_rng"), (26, "multi_transform"))
+    ], result.diagnostics
+    assert result.diagnostics[0].code == "H2F040"
+
+
 DIRECT_APPLIES_WITH_RNG = """\
 import haiku as hk
 import jax
