@@ -115,6 +115,15 @@ CODES: dict[str, CodeInfo] = {
             Flax layer as a submodule.""",
         ),
         _code(
+            "H2F012",
+            "module name given twice",
+            """Haiku numbers a module name already taken in its parent (two layers named "hidden" are hidden and
+            hidden_1; one named "proj" built in a loop is proj, proj_1, proj_2); Flax refuses a name twice. A
+            literal name repeated in straight-line code gets Haiku's number; a name given in a loop is dropped,
+            so Flax names the layers after their class (Dense_0, Dense_1). The model computes the same and its
+            parameters convert by structure; code that reads them by that name must change.""",
+        ),
+        _code(
             "H2F020",
             "Haiku API without a Flax translation",
             """This Haiku API has no translation in h2f yet (or none that computes the same thing). It is

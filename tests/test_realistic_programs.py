@@ -1193,6 +1193,41 @@ def test_a_translated_api_called_where_its_transform_is_left_in_place_is_not_cal
     assert result.diagnostics[0].code == "H2F040"
 
 
+NAMES_GIVEN_TWICE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Tower(hk.Module):
+    def __call__(self, x):
+        x = jax.nn.relu(hk.Linear(3, name="hidden")(x))
+        x = jax.nn.relu(hk.Linear(3, name="hidden")(x))
+        for _ in range(2):
+            x = jnp.tanh(hk.Linear(3, name="proj")(x))
+        return hk.Linear(3, name="proj")(x) + hk.Linear(3, name="out")(x)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Tower()(x)))
+x = jnp.linspace(-1.0, 1.0, 6).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+y = model.apply(params, x)
+"""
+
+
+def test_a_module_name_given_twice_is_numbered_as_haiku_does(tmp_path: Path) -> None:
+    """Haiku numbers a name already taken (``hidden``, ``hidden_1``; ``proj`` in a loop: ``proj``, ``proj_1``...);
+    Linen refused the second (NameInUseError). A repeated literal gets Haiku's number; a name also given in a loop
+    is dropped (Linen numbers the layers after their class) and reported, and the parameters still pair."""
+    result = migrate_source(NAMES_GIVEN_TWICE, path="m.py")
+    assert 'nn.Dense(3, name="hidden")(x)' in result.code and 'nn.Dense(3, name="hidden_1")(x)' in result.code
+    assert "jnp.tanh(nn.Dense(3)(x))" in result.code and 'return nn.Dense(3)(x) + nn.Dense(3, name="out")(x)' in (
+        result.code
+    )
+    assert [(d.line, d.code) for d in result.diagnostics] == [(11, "H2F012"), (12, "H2F012")], result.diagnostics
+    _assert_verified(NAMES_GIVEN_TWICE, result.code, tmp_path)
+
+
 DIRECT_APPLIES_WITH_RNG = """\
 import haiku as hk
 import jax
