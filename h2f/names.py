@@ -85,6 +85,9 @@ class LayerRename:
     haiku_defaults: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unsupported: Mapping[str, str | None] = dataclasses.field(default_factory=dict)
     conv_rank: int | None = None
+    #: A depthwise convolution: Flax's ``Conv`` with ``feature_group_count`` the input's channels, and the Haiku
+    #: ``channel_multiplier`` (the argument renamed ``features``) times those as its ``features``.
+    depthwise: bool = False
 
 
 #: Flax keyword values that are the Flax default anyway: the migration leaves them out.
@@ -179,6 +182,36 @@ def _conv_transpose(rank: int, data_format: str) -> LayerRename:
     )
 
 
+_DEPTHWISE_PARAMS = (
+    "channel_multiplier",
+    "kernel_shape",
+    "stride",
+    "rate",
+    "padding",
+    "with_bias",
+    "w_init",
+    "b_init",
+    "data_format",
+    "name",
+)
+
+
+def _depthwise(rank: int, data_format: str) -> LayerRename:
+    # Haiku's kernel is (..., 1, multiplier * channels), as Flax's grouped Conv's is: the same lax convolution.
+    return LayerRename(
+        "Conv",
+        _DEPTHWISE_PARAMS,
+        {
+            "channel_multiplier": "features",
+            **{arg: _CONV_ARGS[arg] for arg in _DEPTHWISE_PARAMS[1:] if arg != "data_format"},
+        },
+        positional=2,
+        unsupported={"data_format": repr(data_format)},
+        conv_rank=rank,
+        depthwise=True,
+    )
+
+
 LAYERS: Mapping[str, LayerRename] = {
     "haiku.Linear": LayerRename(
         "Dense",
@@ -194,6 +227,9 @@ LAYERS: Mapping[str, LayerRename] = {
     "haiku.Conv1D": _conv(1, "NWC"),
     "haiku.Conv2D": _conv(2, "NHWC"),
     "haiku.Conv3D": _conv(3, "NDHWC"),
+    "haiku.DepthwiseConv1D": _depthwise(1, "NWC"),
+    "haiku.DepthwiseConv2D": _depthwise(2, "NHWC"),
+    "haiku.DepthwiseConv3D": _depthwise(3, "NDHWC"),
     "haiku.Conv1DTranspose": _conv_transpose(1, "NWC"),
     "haiku.Conv2DTranspose": _conv_transpose(2, "NHWC"),
     "haiku.Conv3DTranspose": _conv_transpose(3, "NDHWC"),

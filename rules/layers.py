@@ -139,7 +139,43 @@ class Layers(Rule):
         args = self._translate(original_node, name, rename, bound, original_bound)
         if args is None:
             return None
+        if rename.depthwise:
+            args = self._grouped(original_node, name, args)
+            if args is None:
+                return None
         return call(self.ctx.linen(rename.flax), [*args, *splats])
+
+    def _grouped(self, original_node: cst.Call, name: str, args: list[cst.Arg]) -> list[cst.Arg] | None:
+        """A depthwise convolution's Flax arguments: ``features`` (the channel multiplier so far) times the input's
+        channels, and those channels as ``feature_group_count``. Flax needs them when it builds the layer, so the
+        layer must be called at once on a name (``hk.DepthwiseConv2D(2, 3)(x)``)."""
+        parent = self.ctx.analysis.parents.get(original_node)
+        inputs = (
+            parent.args[0] if isinstance(parent, cst.Call) and parent.func is original_node and parent.args else None
+        )
+        if (
+            inputs is None
+            or inputs.keyword is not None
+            or inputs.star
+            or not isinstance(inputs.value, (cst.Name, cst.Attribute))
+        ):
+            self.ctx.keep(
+                original_node,
+                self.code,
+                f"{name} not called at once on a named input: Flax's Conv needs its channels (the multiplier times "
+                "the input's) when it is built; left in place",
+            )
+            return None
+        channels = f"{code_of(inputs.value)}.shape[-1]"
+        grouped = []
+        for arg in args:
+            if arg.keyword is None and not grouped or arg.keyword is not None and arg.keyword.value == "features":
+                multiplier = code_of(arg.value)
+                if not isinstance(arg.value, (cst.Integer, cst.Name, cst.Attribute)):
+                    multiplier = f"({multiplier})"
+                arg = arg.with_changes(value=expr(channels if multiplier == "1" else f"{multiplier} * {channels}"))
+            grouped.append(arg)
+        return [*grouped, keyword("feature_group_count", expr(channels))]
 
     def _embed_matrix(
         self,

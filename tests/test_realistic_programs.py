@@ -1228,6 +1228,20 @@ def test_a_module_name_given_twice_is_numbered_as_haiku_does(tmp_path: Path) -> 
     _assert_verified(NAMES_GIVEN_TWICE, result.code, tmp_path)
 
 
+def test_a_depthwise_convolution_not_called_at_once_stays_haiku_and_is_reported() -> None:
+    """Flax's grouped Conv takes its width (the multiplier times the input's channels) when it is built: a
+    depthwise convolution built in ``__init__`` (or called on an expression) cannot get it, and stays."""
+    source = (
+        "import haiku as hk\n\n\nclass Block(hk.Module):\n  def __init__(self, name=None):\n"
+        "    super().__init__(name=name)\n    self.dw = hk.DepthwiseConv2D(2, 3)\n\n"
+        "  def __call__(self, x):\n    return self.dw(x) + hk.DepthwiseConv2D(1, 3)(x + 1)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert "hk.DepthwiseConv2D(2, 3)" in result.code and "hk.DepthwiseConv2D(1, 3)(x + 1)" in result.code
+    assert [(d.line, d.code) for d in result.diagnostics] == [(7, "H2F021"), (10, "H2F021")], result.diagnostics
+    assert all("not called at once on a named input" in d.message for d in result.diagnostics)
+
+
 DIRECT_APPLIES_WITH_RNG = """\
 import haiku as hk
 import jax
