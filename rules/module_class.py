@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
-import libcst.matchers as m
 
 from h2f.analysis import ModuleClass
 from h2f.names import haiku_module_name
@@ -432,28 +431,46 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
 def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
     """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)`` (with the
     explicit ``self`` dropped), as a call whose arguments are the base constructor's."""
-    if not m.matches(
-        statement, m.SimpleStatementLine(body=[m.Expr(m.Call(func=m.Attribute(attr=m.Name("__init__"))))])
-    ):
+    # (plain type tests, not libcst's matchers: this runs on every statement of every constructor)
+    expression = _only_small_statement(statement)
+    call = expression.value if isinstance(expression, cst.Expr) else None
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "__init__"):
         return None
-    call = statement.body[0].value  # type: ignore[attr-defined]
     owner = call.func.value
-    if m.matches(owner, m.Call(func=m.Name("super"))):
+    if isinstance(owner, cst.Call) and _is_name(owner.func, "super"):
         return call
-    if code_of(owner) in bases and call.args and m.matches(call.args[0].value, m.Name("self")):
+    if code_of(owner) in bases and call.args and _is_name(call.args[0].value, "self"):
         return call.with_changes(args=call.args[1:])
     return None
 
 
+def _only_small_statement(statement: cst.CSTNode) -> cst.BaseSmallStatement | None:
+    """The one small statement of a statement line (``x = 1``, not ``x = 1; y = 2``), or None."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        return statement.body[0]
+    return None
+
+
+def _is_name(node: cst.CSTNode, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+def _self_assignment(statement: cst.CSTNode) -> cst.Assign | None:
+    """The statement line ``self.<attribute> = <value>`` (one target), as its Assign, or None."""
+    assign = _only_small_statement(statement)
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+        return None
+    target = assign.targets[0].target
+    return assign if isinstance(target, cst.Attribute) and _is_name(target.value, "self") else None
+
+
 def _shadowed_parameter(statement: cst.CSTNode, params: list[str]) -> str | None:
     """``self.size = <anything but size>`` where ``size`` is a constructor parameter → ``"size"``."""
-    if not m.matches(
-        statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))])])
-    ):
+    assign = _self_assignment(statement)
+    if assign is None:
         return None
-    assign = statement.body[0]  # type: ignore[attr-defined]
-    attribute = assign.targets[0].target.attr.value
-    if attribute in params and not m.matches(assign.value, m.Name(attribute)):
+    attribute = assign.targets[0].target.attr.value  # type: ignore[attr-defined]
+    if attribute in params and not _is_name(assign.value, attribute):
         return attribute
     return None
 
@@ -570,16 +587,10 @@ def _keyword_only_from(fields: list[cst.Param], keyword_only: Sequence[cst.Param
 
 def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:
     """``self.attr = param`` → (attr, param)."""
-    if not m.matches(
-        statement,
-        m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self")))], value=m.Name())]),
-    ):
+    assign = _self_assignment(statement)
+    if assign is None or not isinstance(assign.value, cst.Name) or assign.value.value not in params:
         return None
-    assign = statement.body[0]  # type: ignore[attr-defined]
-    value = assign.value.value
-    if value not in params:
-        return None
-    return assign.targets[0].target.attr.value, value
+    return assign.targets[0].target.attr.value, assign.value.value  # type: ignore[attr-defined]
 
 
 def is_name_field(statement: cst.BaseStatement) -> bool:
