@@ -35,11 +35,53 @@ class ParametersAndState(Rule):
                 original_node, self.code, f"{name} outside a module method or transformed function; left in place"
             )
             return None
+        if name != "haiku.set_state" and self._read_before(original_node, name):
+            bound = bind_arguments(updated_node, ("name", "shape", "dtype", "init"))
+            collection = STATE_COLLECTION if name == "haiku.get_state" else "params"
+            if bound is not None and "name" in bound:  # Flax creates a variable once: read the one made above
+                return call(
+                    expr("self.get_variable"),
+                    [positional(cst.SimpleString(f'"{collection}"')), positional(bound["name"].value)],
+                )
         if name == "haiku.get_parameter":
             return self._get_parameter(original_node, updated_node)
         if name == "haiku.get_state":
             return self._get_state(original_node, updated_node)
         return None  # set_state is a statement: see leave_SimpleStatementLine
+
+    def _read_before(self, node: cst.Call, api: str) -> bool:
+        """Whether the original ``hk.get_state``/``hk.get_parameter`` call ``node`` reads a name that a read above
+        it in its function, one that always runs first (a statement of the function's own body), creates. Then
+        Haiku returns that variable; Flax, which creates a variable once (a second ``self.variable`` raises
+        NameInUseError), reads it with ``self.get_variable``. A read above that may not run first is reported."""
+        analysis = self.ctx.analysis
+        literal = _literal_name(node)
+        function = analysis.enclosing(node, cst.FunctionDef)
+        if literal is None or not isinstance(function, cst.FunctionDef):
+            return False
+        start = analysis.span(node)[0]  # type: ignore[index]
+        for candidate in analysis.subtree(function.body):
+            if analysis.span(candidate)[0] >= start:  # type: ignore[index]
+                return False
+            if not (
+                isinstance(candidate, cst.Call)
+                and _literal_name(candidate) == literal
+                and self.ctx.haiku_name(candidate.func) == api
+                and analysis.enclosing(candidate, cst.FunctionDef) is function
+            ):
+                continue
+            line = analysis.enclosing(candidate, cst.SimpleStatementLine)
+            if line is not None and analysis.parents.get(line) is function.body:
+                return True
+            self.ctx.report(
+                node,
+                self.code,
+                f"{api.removeprefix('haiku.')}({literal!r}) read again after a read that may not run first: Flax "
+                "creates a variable once (a second self.variable raises NameInUseError); read it with "
+                "self.get_variable by hand",
+            )
+            return False
+        return False
 
     def _get_parameter(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         params = ("name", "shape", "dtype", "init")
@@ -147,3 +189,13 @@ class ParametersAndState(Rule):
                 if code_of(candidate.args[0].value).strip("'\"") == wanted:
                     return True
         return False
+
+
+def _literal_name(call: cst.Call) -> str | None:
+    """The string literal an original ``hk.get_state``/``hk.get_parameter`` call names its variable with, or None."""
+    first = call.args[0] if call.args and call.args[0].keyword is None else None
+    arg = first or next((arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"), None)
+    if arg is None or not isinstance(arg.value, cst.SimpleString):
+        return None
+    value = arg.value.evaluated_value
+    return value if isinstance(value, str) else None

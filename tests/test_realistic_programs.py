@@ -1242,6 +1242,46 @@ def test_a_depthwise_convolution_not_called_at_once_stays_haiku_and_is_reported(
     assert all("not called at once on a named input" in d.message for d in result.diagnostics)
 
 
+STATE_READ_TWICE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Counter(hk.Module):
+    def __call__(self, x):
+        n = hk.get_state("n", [], init=jnp.zeros)
+        hk.set_state("n", n + 1)
+        scale = hk.get_parameter("scale", [x.shape[-1]], init=jnp.ones)
+        return x * scale * hk.get_state("n", [], init=jnp.zeros) + hk.get_parameter("scale", [x.shape[-1]], init=jnp.ones)
+
+
+model = hk.transform_with_state(lambda x: Counter()(x))
+x = jnp.linspace(0.0, 1.0, 6).reshape(2, 3)
+params, state = model.init(jax.random.PRNGKey(0), x)
+y, state = model.apply(params, state, None, x)
+y, state = model.apply(params, state, None, x)
+"""
+
+
+def test_a_variable_read_twice_is_read_with_get_variable(tmp_path: Path) -> None:
+    """Haiku returns the same parameter or state to a second ``get_parameter``/``get_state`` of its name (the
+    state as ``set_state`` left it); a second ``self.param``/``self.variable`` raised NameInUseError. A read
+    after one that always runs first becomes ``self.get_variable``; one after a read that may not run first is
+    reported."""
+    result = migrate_source(STATE_READ_TWICE, path="m.py")
+    assert 'self.get_variable("state", "n")' in result.code and 'self.get_variable("params", "scale")' in result.code
+    assert result.diagnostics == ()
+    _assert_verified(STATE_READ_TWICE, result.code, tmp_path)
+    branched = STATE_READ_TWICE.replace(
+        '        n = hk.get_state("n", [], init=jnp.zeros)\n',
+        '        if x.ndim:\n          n = hk.get_state("n", [], init=jnp.zeros)\n',
+    )
+    result = migrate_source(branched, path="m.py")
+    assert [(d.line, d.code) for d in result.diagnostics] == [(12, "H2F070")], result.diagnostics
+    assert "get_state('n') read again after a read that may not run first" in result.diagnostics[0].message
+
+
 DIRECT_APPLIES_WITH_RNG = """\
 import haiku as hk
 import jax
