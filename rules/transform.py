@@ -68,10 +68,25 @@ class TransformRule(Rule):
             )
             return assign
         if transform.kind == "multi_transform":
+            analysis = self.ctx.analysis
+            migrated = sorted(
+                {
+                    node.func.value  # type: ignore[attr-defined]
+                    for node in analysis.subtree(original_node)
+                    if isinstance(node, cst.Call) and analysis.local_module_class(node.func) is not None
+                }
+            )
+            consequence = (
+                f" (the module classes it builds, {', '.join(migrated)}, are migrated: finish it by hand before the "
+                "file runs)"
+                if migrated
+                else ""
+            )
             self.ctx.report(
                 original_node,
                 self.code,
-                "hk.multi_transform of a function that does more than build one module and return its methods; left in place",
+                "hk.multi_transform of a function that does more than build one module and return its methods; "
+                f"left in place{consequence}",
             )
             return original_node  # its Haiku modules too: they only run inside the Haiku transform
         class_def = self._module_class(transform, original_node, updated_node)

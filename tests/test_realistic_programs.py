@@ -1242,6 +1242,23 @@ def test_a_depthwise_convolution_not_called_at_once_stays_haiku_and_is_reported(
     assert all("not called at once on a named input" in d.message for d in result.diagnostics)
 
 
+def test_a_multi_transform_left_in_place_names_the_module_classes_it_builds() -> None:
+    """The multi_transform stays Haiku, the module classes it builds become Linen's: the file cannot run until
+    it is finished by hand, and the report says so (it only said the transform was left in place)."""
+    source = (
+        "import haiku as hk\n\n\nclass Enc(hk.Module):\n  def __call__(self, x):\n    return hk.Linear(2)(x)\n\n\n"
+        "def fns():\n  enc, dec = Enc(), hk.Linear(3)\n\n  def encode(x):\n    return enc(x)\n\n"
+        "  return (lambda x: dec(enc(x))), (encode, dec)\n\n\nm = hk.multi_transform(fns)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert result.diagnostics[0].format() == (
+        "m.py:9:1: H2F040 hk.multi_transform of a function that does more than build one module and return its "
+        "methods; left in place (the module classes it builds, Enc, are migrated: finish it by hand before the file "
+        "runs)"
+    )
+    assert "class Enc(nn.Module):" in result.code
+
+
 STATE_READ_TWICE = """\
 import haiku as hk
 import jax
