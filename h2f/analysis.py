@@ -493,6 +493,10 @@ class FileAnalysis:
             return []
         return self._init_stores(owner.init).get(attribute.attr.value, [])
 
+    def stored_attributes(self, init: cst.FunctionDef) -> set[str]:
+        """The attributes the original ``__init__`` ``init`` stores in ``self`` (``self.<name> = value``)."""
+        return set(self._init_stores(init))
+
     def _init_stores(self, init: cst.FunctionDef) -> dict[str, list[cst.BaseExpression]]:
         """``self.<name> = value`` statements of the original ``__init__`` ``init``: name → values (found once: every
         rule asks of every ``self.x(...)`` call)."""

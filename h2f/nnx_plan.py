@@ -829,6 +829,7 @@ class NnxPlan:
         if unit.info is not None:
             taken |= set(unit.info.methods)
             if unit.info.init is not None:
+                taken |= self.analysis.stored_attributes(unit.info.init)  # (``self.dropout = dropout``, a rate)
                 self._init_submodules(unit, unit.info.init, taken)
                 unit.stored = _stored_parameters(unit.info.init, unit.constructor_params)
             methods = [method for name, method in unit.info.methods.items() if name != "__init__"]

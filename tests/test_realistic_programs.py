@@ -1259,6 +1259,41 @@ def test_a_multi_transform_left_in_place_names_the_module_classes_it_builds() ->
     assert "class Enc(nn.Module):" in result.code
 
 
+DROPOUT_RATE_ATTRIBUTE = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+    def __init__(self, dropout=0.1, name=None):
+        super().__init__(name=name)
+        self.dropout = dropout
+
+    def __call__(self, x, is_training):
+        h = hk.Linear(4)(x)
+        if is_training:
+            h = hk.dropout(hk.next_rng_key(), self.dropout, h)
+        return h
+
+
+model = hk.transform(lambda x, is_training: Block()(x, is_training))
+x = jnp.linspace(0.0, 1.0, 8).reshape(2, 4)
+params = model.init(jax.random.PRNGKey(0), x, True)
+y = model.apply(params, None, x, False)
+"""
+
+
+def test_an_nnx_submodule_is_not_named_after_an_attribute_init_stores(tmp_path: Path) -> None:
+    """``self.dropout = dropout`` (a rate) and a dropout the method builds: the NNX layer was stored as
+    ``self.dropout`` too, over the rate (nnx.Dropout(self.dropout) then read itself)."""
+    result = migrate_source(DROPOUT_RATE_ATTRIBUTE, Options(target="nnx"), path="m.py")
+    assert "self.dropout = dropout" in result.code and "self.dropout_1 = nnx.Dropout(self.dropout, rngs=rngs)" in (
+        result.code
+    )
+    _assert_verified(DROPOUT_RATE_ATTRIBUTE, result.code, tmp_path)
+
+
 STATE_READ_TWICE = """\
 import haiku as hk
 import jax
