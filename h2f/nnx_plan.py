@@ -899,6 +899,16 @@ class NnxPlan:
             taken.add(self._haiku_name(node, taken))
             self._add(unit, Submodule(node, attribute, *self._kind(node), hoisted=False))
 
+    def _conditional(self, node: cst.CSTNode, method: cst.FunctionDef) -> bool:
+        """Whether the original ``node`` runs only under a condition within ``method`` (an ``if``, a conditional
+        expression, ``and``/``or``, a ``try``, a ``match``)."""
+        current = self.analysis.parents.get(node)
+        while current is not None and current is not method:
+            if isinstance(current, (cst.If, cst.IfExp, cst.BooleanOperation, cst.Try, cst.Match)):
+                return True
+            current = self.analysis.parents.get(current)
+        return False
+
     def _method_submodules(self, unit: Unit, method: cst.FunctionDef, taken: set[str]) -> None:
         local = self.analysis.local_names(method) - {"self"}
         variables: dict[str, Submodule] = {v.attribute: v for v in unit.submodules if v.kind in ("param", "state")}
@@ -941,6 +951,13 @@ class NnxPlan:
                         f"{where} builds a submodule in a loop or nested function{problem}: not supported by the nnx target yet",
                     )
                     continue
+            if not is_dropout and site is None and self._conditional(node, method):
+                self.block(
+                    node,
+                    f"{where} builds a {self._kind(node)[1]} under a condition: NNX builds it in __init__ whether or not "
+                    "the condition holds (its parameters would exist unused): not supported by the nnx target yet",
+                )
+                continue
             built_from = node.func if not is_dropout else _dropout_rate(node)
             arguments = node.args if not is_dropout else ([] if built_from is None else [cst.Arg(built_from)])
             input_param = self._input_param(unit, method)

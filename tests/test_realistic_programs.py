@@ -1294,6 +1294,25 @@ def test_an_nnx_submodule_is_not_named_after_an_attribute_init_stores(tmp_path: 
     _assert_verified(DROPOUT_RATE_ATTRIBUTE, result.code, tmp_path)
 
 
+def test_nnx_refuses_a_submodule_built_under_a_condition() -> None:
+    """NNX builds submodules in ``__init__``: one a method builds only when a flag holds was built always, its
+    parameters kept unused (Haiku's tree had none), with no report. The file now stays as it is."""
+    source = (
+        "import haiku as hk\nimport jax\n\n\nclass Block(hk.Module):\n  def __init__(self, project, name=None):\n"
+        "    super().__init__(name=name)\n    self.project = project\n\n  def __call__(self, x):\n"
+        "    shortcut = hk.Linear(4, name='proj')(x) if self.project else x\n"
+        "    return shortcut + jax.nn.relu(hk.Linear(4)(x))\n\n\n"
+        "model = hk.without_apply_rng(hk.transform(lambda x: Block(False)(x)))\n"
+    )
+    result = migrate_source(source, Options(target="nnx"), path="m.py")
+    assert result.code == source
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:11:16: H2F100 Block.__call__ builds a haiku.Linear under a condition: NNX builds it in __init__ whether "
+        "or not the condition holds (its parameters would exist unused): not supported by the nnx target yet; file "
+        "left in place"
+    ]
+
+
 STATE_READ_TWICE = """\
 import haiku as hk
 import jax
