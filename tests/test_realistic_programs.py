@@ -1303,6 +1303,7 @@ def test_nnx_refuses_a_submodule_built_under_a_condition() -> None:
         "    shortcut = hk.Linear(4, name='proj')(x) if self.project else x\n"
         "    return shortcut + jax.nn.relu(hk.Linear(4)(x))\n\n\n"
         "model = hk.without_apply_rng(hk.transform(lambda x: Block(False)(x)))\n"
+        "params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((2, 4)))\n"
     )
     result = migrate_source(source, Options(target="nnx"), path="m.py")
     assert result.code == source
