@@ -17,6 +17,8 @@ did.
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
 import libcst.matchers as m
 
@@ -601,28 +603,45 @@ def init_result_indexed_by_path(analysis: FileAnalysis, node: cst.Subscript) -> 
     return tree_of(analysis, node.value)
 
 
-def tree_of(analysis: FileAnalysis, node: cst.BaseExpression) -> Transform | None:
+def tree_of(analysis: FileAnalysis, node: cst.BaseExpression, seen: frozenset[int] = frozenset()) -> Transform | None:
     """The transform whose ``init`` (or stateful ``apply``, for its new state) returned what the original name
-    ``node`` holds, bound so by every assignment of the name; None otherwise."""
+    ``node`` holds, bound so by every assignment of the name (or to a tree mapped from one: ``params =
+    jax.tree.map(f, params, grads)``, ``optax.apply_updates(params, updates)``); None otherwise."""
     if not isinstance(node, cst.Name):
         return None
     scope = analysis.scopes.get(node)
     assignments = list(scope[node.value]) if scope is not None and node.value in scope else []
-    transforms = [_tree_returned(analysis, getattr(assignment, "node", None)) for assignment in assignments]
-    return transforms[0] if transforms and None not in transforms else None
+    transforms = [_tree_returned(analysis, getattr(assignment, "node", None), seen) for assignment in assignments]
+    known = [transform for transform in transforms if transform is not _SAME_TREE]
+    if not known or None in known or any(transform is not known[0] for transform in known):
+        return None
+    return known[0]  # type: ignore[return-value]
 
 
-def _tree_returned(analysis: FileAnalysis, bound: cst.CSTNode | None) -> Transform | None:
+#: Functions that return a tree of the structure of their tree arguments (the first of those, for optax's).
+_TREE_MAPS = frozenset({"jax.tree.map", "jax.tree_util.tree_map", "jax.tree_map", "optax.apply_updates"})
+#: What :func:`_tree_returned` says of a binding to a tree mapped from the name's own other bindings.
+_SAME_TREE: Any = object()
+
+
+def _tree_returned(analysis: FileAnalysis, bound: cst.CSTNode | None, seen: frozenset[int] = frozenset()) -> Any:
     """The transform whose ``init`` returned what the assignment to the name ``bound`` binds, or whose
-    ``apply`` returned it as the new state."""
+    ``apply`` returned it as the new state, or that returned a tree it is mapped from (:data:`_SAME_TREE` when
+    that tree is the name's own: its other bindings decide)."""
     statement = bound
     while statement is not None and not isinstance(statement, cst.Assign):
         statement = analysis.parents.get(statement)
     if not isinstance(statement, cst.Assign) or not isinstance(statement.value, cst.Call):
         return None
+    if id(statement) in seen:
+        return _SAME_TREE
     transform = _called_method(analysis, statement.value.func, "init")
     if transform is not None:
         return transform
+    if _TREE_MAPS & analysis.qualified_names(statement.value.func) and isinstance(bound, cst.Name):
+        trees = [arg.value for arg in statement.value.args if isinstance(arg.value, cst.Name) and not arg.keyword]
+        found = [tree_of(analysis, tree, seen | {id(statement)}) for tree in trees]
+        return next((transform for transform in found if transform is not None), None)
     transform = _called_method(analysis, statement.value.func, "apply")
     target = statement.targets[0].target
     if transform is None or not transform.with_state or not isinstance(target, (cst.Tuple, cst.List)):

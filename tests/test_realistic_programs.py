@@ -933,6 +933,21 @@ def test_a_walk_of_the_parameters_dict_is_reported() -> None:
     assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 17, 35)], result.diagnostics
 
 
+@pytest.mark.parametrize(
+    "update",
+    ["jax.tree.map(lambda p: 0.5 * p, params)", "jax.tree_util.tree_map(jnp.subtract, params, params)"],
+    ids=["tree.map", "tree_util.tree_map"],
+)
+def test_a_walk_of_the_parameters_after_an_update_is_reported(update: str) -> None:
+    """``params = jax.tree.map(..., params, ...)`` (a training step) keeps Haiku's layout: a walk of ``params``
+    was reported only while every binding of the name was ``init``'s result (it ran on Flax's tree, silently)."""
+    source = INITIALIZERS_ALIAS + (
+        f"params = {update}\nflat = {{f'{{m}}/{{n}}': v for m, d in params.items() for n, v in d.items()}}\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 18, 35)], result.diagnostics
+
+
 PRETRAINED_EMBEDDING = """\
 import haiku as hk
 import jax
