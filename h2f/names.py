@@ -139,18 +139,8 @@ _CONV_ARGS = {
     "feature_group_count": "feature_group_count",
     "mask": "mask",
     "name": "name",
+    "channel_multiplier": "features",  # a depthwise convolution's: see LayerRename.depthwise
 }
-
-
-def _conv(rank: int, data_format: str) -> LayerRename:
-    return LayerRename(
-        "Conv",
-        _CONV_PARAMS,
-        _CONV_ARGS,
-        positional=2,
-        unsupported={"data_format": repr(data_format)},
-        conv_rank=rank,
-    )
 
 
 _CONV_TRANSPOSE_PARAMS = (
@@ -166,22 +156,6 @@ _CONV_TRANSPOSE_PARAMS = (
     "mask",
     "name",
 )
-
-
-def _conv_transpose(rank: int, data_format: str) -> LayerRename:
-    # Haiku's kernel is (..., out, in) where Flax's is (..., in, out): the computation is the same (neither flips
-    # the kernel), the parameters are converted by swapping the last two axes (h2f.verify.convert). A mask would
-    # need the swap in the source, ``output_shape`` has no Flax counterpart.
-    return LayerRename(
-        "ConvTranspose",
-        _CONV_TRANSPOSE_PARAMS,
-        {arg: _CONV_ARGS[arg] for arg in _CONV_TRANSPOSE_PARAMS if arg not in ("output_shape", "data_format", "mask")},
-        positional=2,
-        unsupported={"data_format": repr(data_format), "output_shape": None, "mask": None},
-        conv_rank=rank,
-    )
-
-
 _DEPTHWISE_PARAMS = (
     "channel_multiplier",
     "kernel_shape",
@@ -196,20 +170,37 @@ _DEPTHWISE_PARAMS = (
 )
 
 
+def _convolution(
+    flax: str,
+    params: tuple[str, ...],
+    rank: int,
+    data_format: str,
+    unsupported: Mapping[str, str | None] = {},  # noqa: B006 (read only)
+    depthwise: bool = False,
+) -> LayerRename:
+    """A Haiku convolution over ``rank`` spatial dimensions, its parameters ``params`` renamed by
+    :data:`_CONV_ARGS`, on channels-last data only (``data_format``), ``unsupported`` besides."""
+    unsupported = {"data_format": repr(data_format), **unsupported}
+    args = {param: _CONV_ARGS[param] for param in params if param not in unsupported}
+    return LayerRename(flax, params, args, 2, unsupported=unsupported, conv_rank=rank, depthwise=depthwise)
+
+
+def _conv(rank: int, data_format: str) -> LayerRename:
+    return _convolution("Conv", _CONV_PARAMS, rank, data_format)
+
+
+def _conv_transpose(rank: int, data_format: str) -> LayerRename:
+    # Haiku's kernel is (..., out, in) where Flax's is (..., in, out): the computation is the same (neither flips
+    # the kernel), the parameters are converted by swapping the last two axes (h2f.verify.convert). A mask would
+    # need the swap in the source, ``output_shape`` has no Flax counterpart.
+    return _convolution(
+        "ConvTranspose", _CONV_TRANSPOSE_PARAMS, rank, data_format, {"output_shape": None, "mask": None}
+    )
+
+
 def _depthwise(rank: int, data_format: str) -> LayerRename:
     # Haiku's kernel is (..., 1, multiplier * channels), as Flax's grouped Conv's is: the same lax convolution.
-    return LayerRename(
-        "Conv",
-        _DEPTHWISE_PARAMS,
-        {
-            "channel_multiplier": "features",
-            **{arg: _CONV_ARGS[arg] for arg in _DEPTHWISE_PARAMS[1:] if arg != "data_format"},
-        },
-        positional=2,
-        unsupported={"data_format": repr(data_format)},
-        conv_rank=rank,
-        depthwise=True,
-    )
+    return _convolution("Conv", _DEPTHWISE_PARAMS, rank, data_format, depthwise=True)
 
 
 LAYERS: Mapping[str, LayerRename] = {
