@@ -32,8 +32,10 @@ class ParameterNames(Rule):
     order = 90
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
-        for node in self.ctx.analysis.nodes_of(cst.Comparison, cst.Call):
-            if isinstance(node, cst.Comparison):
+        for node in self.ctx.analysis.nodes_of(cst.Comparison, cst.Call, cst.For, cst.CompFor):
+            if isinstance(node, (cst.For, cst.CompFor)):
+                self._check_walk(node, node.iter)  # ``for module in params:``
+            elif isinstance(node, cst.Comparison):
                 operands = [node.left, *(target.comparator for target in node.comparisons)]
                 if any(_reads_path_key(operand) for operand in operands):
                     self._report(node, operands)
@@ -44,19 +46,27 @@ class ParameterNames(Rule):
     def _check_call(self, node: cst.Call) -> None:
         """``params.items()`` over what ``init`` returned; ``str(path[0].key).startswith("encoder")``."""
         func = node.func
+        if isinstance(func, cst.Name) and func.value in _KEY_READERS and node.args and not node.args[0].star:
+            self._check_walk(node, node.args[0].value)  # ``sorted(params)``
         if not isinstance(func, cst.Attribute):
             return
-        tree = tree_of(self.ctx.analysis, func.value) if func.attr.value in _WALKS else None
+        if func.attr.value in _WALKS:
+            self._check_walk(node, func.value)
+        elif func.attr.value in ("startswith", "endswith") and _reads_path_key(func.value):
+            self._report(node, [arg.value for arg in node.args])
+
+    def _check_walk(self, node: cst.CSTNode, walked: cst.BaseExpression) -> None:
+        """Report ``node`` when what it walks, ``walked``, is what ``init`` returned (or apply's new state)."""
+        tree = tree_of(self.ctx.analysis, walked)
         if tree is not None and not left_in_place(self.ctx.analysis, tree):
+            shown = f"for ... in {code_of(walked)}" if isinstance(node, (cst.For, cst.CompFor)) else code_of(node)
             self.ctx.report(
                 node,
                 self.code,
-                f"{code_of(node)} walks the parameters or state as Haiku lays them out, "
+                f"{shown} walks the parameters or state as Haiku lays them out, "
                 "{module: {name: value}}; Flax nests them by submodule and names them differently: rewrite it by "
                 "hand (jax.tree_util works on both), left as written",
             )
-        elif func.attr.value in ("startswith", "endswith") and _reads_path_key(func.value):
-            self._report(node, [arg.value for arg in node.args])
 
     def _report(self, node: cst.CSTNode, operands: list[cst.BaseExpression]) -> None:
         origins = [origin for operand in operands for origin in self.ctx.analysis.value_origins(operand)]
@@ -99,6 +109,8 @@ class ParameterNames(Rule):
 
 #: Methods that walk a dict's keys or values.
 _WALKS = frozenset({"items", "keys", "values"})
+#: Builtins that read a dict's keys (its module names, for Haiku's parameters).
+_KEY_READERS = frozenset({"sorted", "list", "set", "tuple", "enumerate"})
 
 
 def _reads_path_key(node: cst.BaseExpression) -> bool:

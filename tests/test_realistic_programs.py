@@ -933,6 +933,21 @@ def test_a_walk_of_the_parameters_dict_is_reported() -> None:
     assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 17, 35)], result.diagnostics
 
 
+def test_a_walk_of_the_parameters_keys_is_reported() -> None:
+    """``sorted(params)``, ``for module in params``: the keys are Haiku's module names (``mlp/~/linear_0``), which
+    Flax's tree does not have (only ``params.keys()`` was reported). Another dict's are not reported."""
+    source = INITIALIZERS_ALIAS + (
+        "print(sorted(params), [m for m in params])\nfor module in params:\n  print(module)\n"
+        "other = {'a': 1}\nprint(sorted(other), [k for k in other])\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [
+        ("H2F040", 17, 7),
+        ("H2F040", 17, 25),
+        ("H2F040", 18, 1),
+    ], result.diagnostics
+
+
 @pytest.mark.parametrize(
     "update",
     ["jax.tree.map(lambda p: 0.5 * p, params)", "jax.tree_util.tree_map(jnp.subtract, params, params)"],
