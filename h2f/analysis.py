@@ -1238,11 +1238,17 @@ class FileAnalysis:
             elements = last.body[0].value.elements  # type: ignore[union-attr]
             if len(elements) != 2 or not isinstance(elements[1].value, cst.Tuple):
                 continue
+            nested = {
+                statement.name.value for statement in function.body.body if isinstance(statement, cst.FunctionDef)
+            }
             methods = []
             for element in elements[1].value.elements:
-                if not is_name_attribute(element.value):
+                if is_name_attribute(element.value):  # ``module.encode``
+                    methods.append(element.value.attr.value)  # type: ignore[attr-defined]
+                elif isinstance(element.value, cst.Name) and element.value.value in nested:  # ``def encode(x): ...``
+                    methods.append(element.value.value)
+                else:
                     break
-                methods.append(element.value.attr.value)  # type: ignore[attr-defined]
             else:
                 transform.methods = tuple(methods)
 

@@ -199,6 +199,22 @@ class _NameReplacer(cst.CSTTransformer):
         return self.mapping.get(original_node.value, updated_node)
 
 
+class _DropModuleNames(cst.CSTTransformer):
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        args = [arg for arg in updated_node.args if not (arg.keyword is not None and arg.keyword.value == "name")]
+        if len(args) == len(updated_node.args):
+            return updated_node
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return updated_node.with_changes(args=args)
+
+
+def without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
+    """``statement`` with the ``name=`` of every call in it dropped: Linen names the submodules ``setup()`` builds
+    after their attributes, and rejects ``name=`` there."""
+    return fast_transform(statement, _DropModuleNames(), TOKENS)  # type: ignore[no-any-return]
+
+
 def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
     """Replace uses of the names in ``mapping`` (not attribute names, keywords or parameters) inside ``node``."""
     return fast_transform(node, _NameReplacer(mapping), TOKENS)

@@ -29,6 +29,7 @@ from h2f.syntax import (
     rename_self_attributes,
     replace_names,
     self_attribute,
+    without_module_names,
 )
 from h2f.traversal import TOKENS, fast_transform, walk
 
@@ -354,7 +355,7 @@ class _ClassConversion:
         return candidate
 
     def _setup(self, init: cst.FunctionDef | None) -> cst.FunctionDef:
-        body = [_without_module_names(statement) for statement in self.setup_body]
+        body = [without_module_names(statement) for statement in self.setup_body]
         if init is None:
             init = cst.FunctionDef(
                 name=cst.Name("setup"),
@@ -403,22 +404,6 @@ def _assigned_self_attributes(statements: list[cst.BaseStatement]) -> set[str]:
             if isinstance(node, cst.AssignTarget) and is_self_attribute(node.target):
                 names.add(node.target.attr.value)  # type: ignore[attr-defined]
     return names
-
-
-class _DropModuleNames(cst.CSTTransformer):
-    """Linen names the submodules of ``setup`` after their attributes and rejects ``name=`` there."""
-
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        args = [arg for arg in updated_node.args if not (arg.keyword is not None and arg.keyword.value == "name")]
-        if len(args) == len(updated_node.args):
-            return updated_node
-        if args:
-            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return updated_node.with_changes(args=args)
-
-
-def _without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
-    return fast_transform(statement, _DropModuleNames(), TOKENS)  # type: ignore[return-value]
 
 
 def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:

@@ -17,6 +17,7 @@ did.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import libcst as cst
@@ -25,7 +26,19 @@ import libcst.matchers as m
 from h2f.analysis import FileAnalysis, Transform
 from h2f.context import MigrationContext
 from h2f.rule import Rule
-from h2f.syntax import call, code_of, expr, is_docstring, is_name_attribute, is_none, keyword, positional
+from h2f.syntax import (
+    call,
+    code_of,
+    expr,
+    is_docstring,
+    is_name_attribute,
+    is_none,
+    keyword,
+    positional,
+    replace_names,
+    self_attribute,
+    without_module_names,
+)
 from h2f.traversal import walk
 
 
@@ -69,6 +82,18 @@ class TransformRule(Rule):
                 leading_lines=updated_node.leading_lines,
             )
             return assign
+        model = closure_model(self.ctx.analysis, transform)
+        if model is not None:
+            class_def = self._closure_class(model, original_node, updated_node)
+            if class_def is None:
+                return None
+            if not decorated:
+                return class_def
+            instance = cst.SimpleStatementLine(
+                [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], expr(f"{class_def.name.value}()"))],
+                leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)],
+            )
+            return cst.FlattenSentinel([class_def, instance])
         if transform.kind == "multi_transform":
             analysis = self.ctx.analysis
             migrated = sorted(
@@ -133,6 +158,54 @@ class TransformRule(Rule):
             name=cst.Name(name),
             bases=[cst.Arg(self.ctx.linen("Module"))],
             body=cst.IndentedBlock([method]),
+            leading_lines=updated.leading_lines,
+        )
+
+    def _closure_class(
+        self, model: ClosureModel, original: cst.FunctionDef, updated: cst.FunctionDef
+    ) -> cst.ClassDef | None:
+        """The Linen module a :class:`ClosureModel` becomes: its modules built in ``setup()`` under their names,
+        its nested functions methods reading them from ``self`` (``init``: ``__call__``)."""
+        if len(original.body.body) != len(updated.body.body):
+            return None
+        as_attributes = {name: self_attribute(name) for name in (*model.modules, *model.functions)}
+        setup_body: list[cst.BaseStatement] = []
+        methods: list[cst.FunctionDef] = []
+        for before, after in zip(original.body.body, updated.body.body):
+            if isinstance(before, cst.SimpleStatementLine) and isinstance(before.body[0], cst.Assign):
+                assign = after.body[0]  # type: ignore[attr-defined]
+                target = before.body[0].targets[0].target.value  # type: ignore[attr-defined]
+                stored = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(self_attribute(target))], assign.value)])
+                setup_body.append(without_module_names(stored.with_changes(leading_lines=after.leading_lines)))
+            elif isinstance(before, cst.FunctionDef):
+                method = after.with_changes(  # type: ignore[union-attr]
+                    name=cst.Name("__call__" if before.name.value == model.init else before.name.value),
+                    params=after.params.with_changes(  # type: ignore[union-attr]
+                        params=[
+                            cst.Param(
+                                cst.Name("self"),
+                                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                                if after.params.params  # type: ignore[union-attr]
+                                else cst.MaybeSentinel.DEFAULT,
+                            ),
+                            *after.params.params,  # type: ignore[union-attr]
+                        ]
+                    ),
+                    body=replace_names(after.body, as_attributes),  # type: ignore[union-attr]
+                    leading_lines=[cst.EmptyLine(indent=False)] if methods else [],
+                )
+                methods.append(method)  # type: ignore[arg-type]
+        setup = cst.FunctionDef(
+            name=cst.Name("setup"),
+            params=cst.Parameters([cst.Param(cst.Name("self"))]),
+            body=cst.IndentedBlock(setup_body),
+        )
+        methods[0] = methods[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+        docstring = [statement for statement in updated.body.body[:1] if is_docstring(statement)]
+        return cst.ClassDef(
+            name=cst.Name(self.ctx.analysis.generated_class_name(original)),
+            bases=[cst.Arg(self.ctx.linen("Module"))],
+            body=cst.IndentedBlock([*docstring, setup, *methods]),
             leading_lines=updated.leading_lines,
         )
 
@@ -268,7 +341,7 @@ class TransformRule(Rule):
                 original, self.code, "hk.transform of a lambda that is not a single module call; left in place"
             )
             return updated.with_changes(value=original.value)  # its body stays Haiku too
-        if transform.kind == "multi_transform":
+        if transform.kind == "multi_transform" and closure_model(self.ctx.analysis, transform) is None:
             return None
         return updated.with_changes(value=expr(f"{self.ctx.analysis.generated_class_name(function)}()"))
 
@@ -462,8 +535,67 @@ def left_in_place(analysis: FileAnalysis, transform: Transform) -> bool:
     ):
         return True
     if transform.kind == "multi_transform":
-        return multi_construction(analysis, transform, function) is None
+        return multi_construction(analysis, transform, function) is None and closure_model(analysis, transform) is None
     return isinstance(function, cst.Lambda) and direct_construction(analysis, transform, function) is None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosureModel:
+    """A ``hk.multi_transform``-ed function that builds modules and returns closures over them (dm-haiku's own
+    example): ``encoder = Encoder(...)``, ``def encode(x): return encoder(x)``, ``return init, (encode, decode)``.
+    It becomes one Linen module: the modules in ``setup()``, each nested function a method, ``init`` ``__call__``."""
+
+    modules: tuple[str, ...]
+    functions: tuple[str, ...]
+    init: str
+
+
+def closure_model(analysis: FileAnalysis, transform: Transform) -> ClosureModel | None:
+    """The :class:`ClosureModel` ``transform`` is, or None. Its nested functions may read only the modules, each
+    other, their own names and the module's globals, and call no Haiku API (the methods of a module whose
+    submodules ``setup()`` builds cannot build more)."""
+    function = transform.function
+    if transform.kind != "multi_transform" or not isinstance(function, cst.FunctionDef) or _param_names(function):
+        return None
+    statements = [statement for statement in function.body.body if not is_docstring(statement)]
+    *body, returned = statements or [None]
+    modules: list[str] = []
+    functions: list[cst.FunctionDef] = []
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef) and not statement.decorators:
+            functions.append(statement)
+            continue
+        assign = (
+            statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
+        )
+        if not (
+            isinstance(assign, cst.Assign)
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+            and isinstance(assign.value, cst.Call)
+            and analysis.constructs_module(assign.value)
+        ):
+            return None
+        modules.append(assign.targets[0].target.value)
+    names = {*modules, *(nested.name.value for nested in functions)}
+    if len(names) != len(modules) + len(functions) or names & {"setup", "__call__"} or len(transform.methods) < 1:
+        return None
+    if not m.matches(returned, m.SimpleStatementLine([m.Return(m.Tuple([m.Element(m.Name()), m.Element(m.Tuple())]))])):
+        return None
+    init = returned.body[0].value.elements[0].value.value  # type: ignore[union-attr]
+    if init in transform.methods or init not in names - set(modules):
+        return None
+    outer = analysis.local_names(function) - names
+    for nested in functions:
+        own = analysis.local_names(nested)
+        for node in analysis.subtree(nested.body):
+            if isinstance(node, (cst.Global, cst.Nonlocal)) or (
+                isinstance(node, cst.Call) and analysis.haiku_name(node.func) is not None
+            ):
+                return None
+            if isinstance(node, cst.Name) and (node.value in outer or node.value in own & names):
+                return None  # another local of the function, or a module's name shadowed
+    return ClosureModel(tuple(modules), tuple(nested.name.value for nested in functions), init)
 
 
 def multi_construction(

@@ -100,16 +100,17 @@ logits = classify(params, x)
 """
 
 
-def test_a_multi_transform_left_in_place_keeps_its_haiku_modules_and_runs() -> None:
-    """Linen: the multi_transform of two functions sharing an encoder stays Haiku, the modules it builds included
-    (Linen modules there would be called unbound)."""
+def test_a_multi_transform_of_closures_over_shared_modules_becomes_one_module(tmp_path: Path) -> None:
+    """Linen: the multi_transform of two functions sharing an encoder (dm-haiku's own example's form) becomes one
+    module whose ``setup()`` builds the encoder, classifier and decoder, with a method per function and ``init``
+    as ``__call__``. It stayed Haiku (H2F040); the program computes the same."""
     result = migrate_source(SHARED_ENCODER, Options(target="linen"), path="m.py")
-    assert "H2F040" in [d.code for d in result.diagnostics], result.diagnostics
-    assert 'encoder = hk.nets.MLP([8, 4], name="encoder")' in result.code
-    assert result.code == SHARED_ENCODER  # all of it left in place: not even an unused flax import added
-    namespace: dict = {}
-    exec(compile(result.code, "<linen>", "exec"), namespace)
-    assert namespace["logits"].shape == (3, 2)
+    assert result.diagnostics == ()
+    assert "    self.encoder = nn.Sequential([nn.Dense(8), jax.nn.relu, nn.Dense(4)])\n" in result.code
+    assert "  def classify(self, x):\n    return self.classifier(self.encoder(x))\n" in result.code
+    assert "  def __call__(self, x):\n    return self.classify(x), self.reconstruct(x)\n" in result.code
+    assert 'logits = model.apply({"params": params}, x, method="classify")' in result.code
+    _assert_verified(SHARED_ENCODER, result.code, tmp_path)
 
 
 HELPER_FUNCTION = """\
