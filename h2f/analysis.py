@@ -73,6 +73,8 @@ _PARAMETERLESS_APIS = frozenset(
         "haiku.Reshape",
     }
 )
+#: Nodes whose body runs repeatedly (or not at all): loops, comprehensions, nested functions.
+_REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
 #: Modules whose functions build no Haiku module (prefixes of qualified names).
 _PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
 
@@ -452,19 +454,13 @@ class FileAnalysis:
 
     def in_loop(self, node: cst.CSTNode, boundary: cst.CSTNode) -> bool:
         """Whether the original ``node`` runs repeatedly (loop, comprehension, nested function) below ``boundary``."""
-        repeated = (
-            cst.For,
-            cst.While,
-            cst.ListComp,
-            cst.SetComp,
-            cst.DictComp,
-            cst.GeneratorExp,
-            cst.Lambda,
-            cst.FunctionDef,
-        )
+        return self.inside(node, _REPEATED, boundary)
+
+    def inside(self, node: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...], boundary: cst.CSTNode) -> bool:
+        """Whether an ancestor of the original ``node`` below ``boundary`` is one of ``kinds``."""
         current = self.parents.get(node)
         while current is not None and current is not boundary:
-            if isinstance(current, repeated):
+            if isinstance(current, kinds):
                 return True
             current = self.parents.get(current)
         return False

@@ -902,12 +902,7 @@ class NnxPlan:
     def _conditional(self, node: cst.CSTNode, method: cst.FunctionDef) -> bool:
         """Whether the original ``node`` runs only under a condition within ``method`` (an ``if``, a conditional
         expression, ``and``/``or``, a ``try``, a ``match``)."""
-        current = self.analysis.parents.get(node)
-        while current is not None and current is not method:
-            if isinstance(current, (cst.If, cst.IfExp, cst.BooleanOperation, cst.Try, cst.Match)):
-                return True
-            current = self.analysis.parents.get(current)
-        return False
+        return self.analysis.inside(node, (cst.If, cst.IfExp, cst.BooleanOperation, cst.Try, cst.Match), method)
 
     def _method_submodules(self, unit: Unit, method: cst.FunctionDef, taken: set[str]) -> None:
         local = self.analysis.local_names(method) - {"self"}

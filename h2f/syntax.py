@@ -126,6 +126,17 @@ def is_docstring(statement: cst.CSTNode) -> bool:
     )
 
 
+def string_argument(call: cst.Call, keyword: str, position: int | None = None) -> str | None:
+    """The string literal ``call`` passes as ``keyword=`` (or, given ``position``, positionally there), or None."""
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    arg = positional[position] if position is not None and position < len(positional) else None
+    arg = arg or next((arg for arg in call.args if arg.keyword is not None and arg.keyword.value == keyword), None)
+    if arg is None or not isinstance(arg.value, cst.SimpleString):
+        return None
+    value = arg.value.evaluated_value
+    return value if isinstance(value, str) else None
+
+
 def is_keyword(arg: cst.Arg, name: str) -> bool:
     """Whether ``arg`` is passed as ``name=...``."""
     return arg.keyword is not None and arg.keyword.value == name

@@ -29,6 +29,7 @@ from h2f.syntax import (
     rename_self_attributes,
     replace_names,
     self_attribute,
+    string_argument,
     without_module_names,
 )
 from h2f.traversal import TOKENS, fast_transform, walk
@@ -342,12 +343,8 @@ class _ClassConversion:
 
     def _attribute_name(self, construction: cst.Call, class_name: str, taken: set[str]) -> str:
         """The Haiku module name: ``name=`` when given, else the snake-cased class name, made unique."""
-        base = haiku_module_name(class_name)
-        for arg in construction.args:
-            if arg.keyword is not None and arg.keyword.value == "name" and isinstance(arg.value, cst.SimpleString):
-                value = arg.value.evaluated_value
-                if isinstance(value, str) and value.isidentifier():
-                    base = value
+        given = string_argument(construction, "name")
+        base = given if given is not None and given.isidentifier() else haiku_module_name(class_name)
         candidate, index = base, 0
         while candidate in taken:
             index += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.rule import Rule
+from h2f.syntax import string_argument
 
 
 class ModuleNames(Rule):
@@ -25,7 +26,7 @@ class ModuleNames(Rule):
     order = 95
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
-        literal = _literal_name(original_node)
+        literal = string_argument(original_node, "name")
         if literal is None or not self.ctx.analysis.constructs_module(original_node):
             return None
         analysis = self.ctx.analysis
@@ -36,7 +37,7 @@ class ModuleNames(Rule):
             node
             for node in analysis.subtree(function)
             if isinstance(node, cst.Call)
-            and _literal_name(node) == literal
+            and string_argument(node, "name") == literal
             and analysis.constructs_module(node)
             and analysis.enclosing(node, cst.FunctionDef) is function
         ]
@@ -52,15 +53,6 @@ class ModuleNames(Rule):
             return _with_name(updated_node, None)
         taken = namesakes.index(original_node)
         return _with_name(updated_node, f"{literal}_{taken}") if taken else None
-
-
-def _literal_name(call: cst.Call) -> str | None:
-    """The ``name="..."`` string the original ``call`` passes, or None."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "name" and isinstance(arg.value, cst.SimpleString):
-            value = arg.value.evaluated_value
-            return value if isinstance(value, str) else None
-    return None
 
 
 def _with_name(call: cst.Call, name: str | None) -> cst.Call:

@@ -15,7 +15,7 @@ from h2f.rules.initializers import adapt_initializer
 
 from h2f.names import INITIALIZERS, STATE_COLLECTION
 from h2f.rule import Rule
-from h2f.syntax import bind_arguments, call, code_of, expr, positional
+from h2f.syntax import bind_arguments, call, code_of, expr, positional, string_argument
 from h2f.traversal import walk
 
 
@@ -55,7 +55,7 @@ class ParametersAndState(Rule):
         Haiku returns that variable; Flax, which creates a variable once (a second ``self.variable`` raises
         NameInUseError), reads it with ``self.get_variable``. A read above that may not run first is reported."""
         analysis = self.ctx.analysis
-        literal = _literal_name(node)
+        literal = string_argument(node, "name", 0)
         function = analysis.enclosing(node, cst.FunctionDef)
         if literal is None or not isinstance(function, cst.FunctionDef):
             return False
@@ -65,7 +65,7 @@ class ParametersAndState(Rule):
                 return False
             if not (
                 isinstance(candidate, cst.Call)
-                and _literal_name(candidate) == literal
+                and string_argument(candidate, "name", 0) == literal
                 and self.ctx.haiku_name(candidate.func) == api
                 and analysis.enclosing(candidate, cst.FunctionDef) is function
             ):
@@ -189,13 +189,3 @@ class ParametersAndState(Rule):
                 if code_of(candidate.args[0].value).strip("'\"") == wanted:
                     return True
         return False
-
-
-def _literal_name(call: cst.Call) -> str | None:
-    """The string literal an original ``hk.get_state``/``hk.get_parameter`` call names its variable with, or None."""
-    first = call.args[0] if call.args and call.args[0].keyword is None else None
-    arg = first or next((arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"), None)
-    if arg is None or not isinstance(arg.value, cst.SimpleString):
-        return None
-    value = arg.value.evaluated_value
-    return value if isinstance(value, str) else None

@@ -87,13 +87,7 @@ class TransformRule(Rule):
             class_def = self._closure_class(model, original_node, updated_node)
             if class_def is None:
                 return None
-            if not decorated:
-                return class_def
-            instance = cst.SimpleStatementLine(
-                [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], expr(f"{class_def.name.value}()"))],
-                leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)],
-            )
-            return cst.FlattenSentinel([class_def, instance])
+            return _with_instance(class_def, transform) if decorated else class_def
         if transform.kind == "multi_transform":
             analysis = self.ctx.analysis
             migrated = sorted(
@@ -117,13 +111,7 @@ class TransformRule(Rule):
             )
             return original_node  # its Haiku modules too: they only run inside the Haiku transform
         class_def = self._module_class(transform, original_node, updated_node)
-        if not decorated:
-            return class_def
-        instance = cst.SimpleStatementLine(
-            [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], expr(f"{class_def.name.value}()"))],
-            leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)],
-        )
-        return cst.FlattenSentinel([class_def, instance])
+        return _with_instance(class_def, transform) if decorated else class_def
 
     def _transform_of_function(self, node: cst.FunctionDef | cst.Lambda) -> Transform | None:
         for transform in self.ctx.analysis.transforms.values():
@@ -143,14 +131,7 @@ class TransformRule(Rule):
         params = updated.params
         method = updated.with_changes(
             name=cst.Name("__call__"),
-            params=params.with_changes(
-                params=[
-                    cst.Param(cst.Name("self"), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
-                    *params.params,
-                ]
-                if params.params or params.star_arg or params.kwonly_params or params.star_kwarg
-                else [cst.Param(cst.Name("self"))]
-            ),
+            params=_with_self(params),
             decorators=[cst.Decorator(self.ctx.linen("compact"))] if self.ctx.analysis.builds_inline(original) else [],
             leading_lines=[],
         )
@@ -180,19 +161,9 @@ class TransformRule(Rule):
             elif isinstance(before, cst.FunctionDef):
                 method = after.with_changes(  # type: ignore[union-attr]
                     name=cst.Name("__call__" if before.name.value == model.init else before.name.value),
-                    params=after.params.with_changes(  # type: ignore[union-attr]
-                        params=[
-                            cst.Param(
-                                cst.Name("self"),
-                                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-                                if after.params.params  # type: ignore[union-attr]
-                                else cst.MaybeSentinel.DEFAULT,
-                            ),
-                            *after.params.params,  # type: ignore[union-attr]
-                        ]
-                    ),
+                    params=_with_self(after.params),  # type: ignore[union-attr]
                     body=replace_names(after.body, as_attributes),  # type: ignore[union-attr]
-                    leading_lines=[cst.EmptyLine(indent=False)] if methods else [],
+                    leading_lines=[cst.EmptyLine(indent=False)],
                 )
                 methods.append(method)  # type: ignore[arg-type]
         setup = cst.FunctionDef(
@@ -200,7 +171,6 @@ class TransformRule(Rule):
             params=cst.Parameters([cst.Param(cst.Name("self"))]),
             body=cst.IndentedBlock(setup_body),
         )
-        methods[0] = methods[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         docstring = [statement for statement in updated.body.body[:1] if is_docstring(statement)]
         return cst.ClassDef(
             name=cst.Name(self.ctx.analysis.generated_class_name(original)),
@@ -522,6 +492,23 @@ class TransformRule(Rule):
             return None
         transform = self._migrated(self.ctx.analysis.transform_named(original.value.value))  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
+
+
+def _with_self(params: cst.Parameters) -> cst.Parameters:
+    """A function's parameters as a method's: ``self`` first."""
+    if not (params.params or params.star_arg or params.kwonly_params or params.star_kwarg):
+        return params.with_changes(params=[cst.Param(cst.Name("self"))])
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return params.with_changes(params=[cst.Param(cst.Name("self"), comma=comma), *params.params])
+
+
+def _with_instance(class_def: cst.ClassDef, transform: Transform) -> cst.FlattenSentinel[cst.BaseStatement]:
+    """The class a decorated transformed function becomes, then the transform's name bound to an instance."""
+    instance = cst.SimpleStatementLine(
+        [cst.Assign([cst.AssignTarget(cst.Name(transform.name))], expr(f"{class_def.name.value}()"))],
+        leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)],
+    )
+    return cst.FlattenSentinel([class_def, instance])
 
 
 def left_in_place(analysis: FileAnalysis, transform: Transform) -> bool:
