@@ -182,6 +182,16 @@ CODES: dict[str, CodeInfo] = {
             function that is not a module call, or per-layer inputs that h2f cannot follow).""",
         ),
         _code(
+            "H2F061",
+            "remat left in place",
+            """hk.remat is used in a form h2f cannot map onto Linen's nn.remat: it is not called where it is
+            written (a decorator, a name bound to it), or the function it rematerializes reaches the module other
+            than through the lifted function's argument (a def that reads self or draws rng keys, a lambda that
+            calls a submodule built outside it), which would hand jax.checkpoint the outer module's values. Write
+            the call as hk.remat(f)(x) with f building what it calls, or lift it by hand:
+            nn.remat(lambda module, x: module.block(x))(self, x).""",
+        ),
+        _code(
             "H2F070",
             "parameter or state access left in place",
             """hk.get_parameter / hk.get_state / hk.set_state is used where h2f cannot make it a Flax
@@ -232,7 +242,7 @@ CODES: dict[str, CodeInfo] = {
 
 
 #: Codes that mean "this Haiku code was left in place": a file with one of them still needs Haiku.
-LEFT_IN_PLACE = frozenset({"H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F070", "H2F100"})
+LEFT_IN_PLACE = frozenset({"H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F061", "H2F070", "H2F100"})
 
 
 def explain(code: str) -> CodeInfo:
