@@ -183,12 +183,14 @@ CODES: dict[str, CodeInfo] = {
         ),
         _code(
             "H2F061",
-            "remat left in place",
-            """hk.remat is used in a form h2f cannot map onto Linen's nn.remat: it is not called where it is
-            written (a decorator, a name bound to it), or the function it rematerializes reaches the module other
-            than through the lifted function's argument (a def that reads self or draws rng keys, a lambda that
-            calls a submodule built outside it), which would hand jax.checkpoint the outer module's values. Write
-            the call as hk.remat(f)(x) with f building what it calls, or lift it by hand:
+            "remat or vmap left in place",
+            """hk.remat / hk.vmap is used in a form h2f cannot map onto Linen's lifted nn.remat / nn.vmap: it is
+            not called where it is written (a decorator, a name bound to it), or the function it transforms
+            reaches the module other than through the lifted function's argument (a def that reads self or draws
+            rng keys, a lambda that calls a submodule built outside it), which would hand the JAX transform the
+            outer module's values; an hk.vmap without split_rng, with a split_rng h2f cannot read, or over a
+            function using state (Haiku broadcasts it, Linen's vmap needs its axes stated). Write the call as
+            hk.remat(f)(x) with f building what it calls, or lift it by hand:
             nn.remat(lambda module, x: module.block(x))(self, x).""",
         ),
         _code(

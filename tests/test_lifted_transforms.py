@@ -1,5 +1,6 @@
-"""hk.remat → Linen's lifted nn.remat: the migrated program computes what Haiku computed and still
-rematerializes the same computations; forms h2f cannot lift faithfully are left in place and reported."""
+"""hk.remat / hk.vmap → Linen's lifted nn.remat / nn.vmap: the migrated program computes what Haiku computed,
+still rematerializes the same computations and splits the keys Haiku split; forms h2f cannot lift faithfully are
+left in place and reported."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from h2f.engine import Options, migrate_source
 from h2f.verify.script import verify_scripts
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "remat" / "forms"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURE = FIXTURES / "remat" / "forms"
 
 SAMPLING = """
 import haiku as hk
@@ -142,3 +144,86 @@ def test_the_nnx_target_leaves_a_file_using_remat_in_place() -> None:
     result = _migrate(source, "nnx")
     assert result.code == source
     assert {d.code for d in result.diagnostics} == {"H2F100"}
+
+
+DROPOUT_PER_ROW = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def forward(x, split):
+    x = hk.Linear(64, w_init=hk.initializers.Constant(0.0), b_init=hk.initializers.Constant(1.0))(x)
+    return hk.vmap(lambda row: hk.dropout(hk.next_rng_key(), 0.5, row), split_rng=split)(x)
+
+
+model = hk.transform(forward)
+x = jnp.ones((4, 64))
+params = model.init(jax.random.PRNGKey(0), x, False)
+"""
+
+VMAP_REFUSED = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Net(hk.Module):
+    def __call__(self, x, a, b):
+        x = hk.vmap(lambda h: h + hk.get_state("count", [], init=jnp.zeros), split_rng=False)(x)
+        x = hk.vmap(lambda h: hk.Linear(2)(h))(x)
+        x = hk.vmap(lambda h: hk.Linear(2)(h), split_rng=a or b)(x)
+        mapped = hk.vmap(lambda h: hk.Linear(2)(h), split_rng=False)
+        return mapped(x)
+"""
+
+
+def test_each_vmap_form_of_the_fixture_shares_the_parameters_as_haiku_does() -> None:
+    code = (FIXTURES / "vmap" / "shared_params" / "linen.py").read_text()
+    assert code.count('variable_axes={"params": None}') == 4
+    assert "lambda _, u, v: nn.Dense(4)(u) * v," in code
+    assert "nn.vmap(\n            Block," in code
+    assert "lambda module, *args: module.block(*args)," in code
+    # split_rng=(not hk.running_init()): Flax never splits the params stream, so the other keys always split
+    assert 'split_rngs={"params": False, "dropout": True, "sample": True},' in code
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_split_rng_decides_whether_each_row_draws_its_own_dropout_mask(tmp_path: Path, split: bool) -> None:
+    result = _migrate(DROPOUT_PER_ROW)
+    assert not result.diagnostics, result.diagnostics
+    assert 'split_rngs={"params": False, "dropout": split, "sample": split}' in result.code
+    haiku = runpy.run_path(str(_written(tmp_path / "haiku_prog.py", DROPOUT_PER_ROW)))
+    flax = runpy.run_path(str(_written(tmp_path / "migrated.py", result.code)))
+    import jax
+
+    key = jax.random.PRNGKey(7)
+    haiku_out = haiku["model"].apply(haiku["params"], key, haiku["x"], split)
+    flax_out = flax["model"].apply({"params": flax["params"]}, flax["x"], split, rngs={"dropout": key})
+    for out in (haiku_out, flax_out):
+        rows_differ = bool((out[0] != out[1:]).any())
+        assert rows_differ == split
+        assert set(out.ravel().tolist()) == {0.0, 2.0}  # inverted dropout at rate 0.5
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("hk.get_state", "of a function calling haiku.get_state, Haiku broadcasts state"),
+        ("hk.vmap(lambda h: hk.Linear(2)(h))(x)", "hk.vmap without split_rng"),
+        ("split_rng=a or b", "with a split_rng h2f cannot read"),
+        ("mapped = hk.vmap(", "translated where the function it returns is called at once"),
+    ],
+)
+def test_a_vmap_h2f_cannot_lift_faithfully_is_left_in_place_and_reported(snippet: str, message: str) -> None:
+    result = _migrate(VMAP_REFUSED)
+    assert snippet in result.code
+    line = next(number for number, text in enumerate(VMAP_REFUSED.splitlines(), 1) if snippet in text)
+    found = [d for d in result.diagnostics if d.line == line]
+    assert [d.code for d in found] == ["H2F061"], result.diagnostics
+    assert message in found[0].message
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

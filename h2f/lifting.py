@@ -1,0 +1,208 @@
+"""Haiku's function transforms that Linen lifts (``hk.remat``, ``hk.vmap``): the shared translation.
+
+Haiku's ``hk.remat(f)``/``hk.vmap(f, ...)`` wrap a function that may build and call modules; Linen lifts a module
+class (``nn.remat(Block)(...)``) or a function whose first argument is the module it runs in, called with
+``self``. Inside the lifted function the module is a copy bound to the lifted variables: submodules and
+``self.make_rng`` must be reached through that argument, so ``self`` in a lambda becomes the argument. A function
+that reaches the module another way (a ``def`` reading ``self``, a lambda calling a submodule built outside it)
+would hand the JAX transform the outer module's values: such a call is left in place (H2F061), as is a transform
+not called where it is written (a decorator, a name bound to it). Parameter names do not change: the lifted
+function builds its submodules in the module that calls it, as the unlifted code would.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import libcst as cst
+
+from h2f.context import LeftInPlace
+from h2f.rule import Rule
+from h2f.syntax import (
+    bind_arguments,
+    call,
+    code_of,
+    expr,
+    is_self_attribute,
+    one_argument_per_line,
+    parenthesized,
+    positional,
+    replace_names,
+)
+from h2f.traversal import walk
+
+#: Haiku calls whose translation reads ``self`` (``self.make_rng``, ``self.param``, ``self.variable``).
+_SELF_READERS = frozenset(
+    {
+        "haiku.next_rng_key",
+        "haiku.maybe_next_rng_key",
+        "haiku.next_rng_keys",
+        "haiku.get_parameter",
+        "haiku.get_state",
+        "haiku.set_state",
+    }
+)
+
+
+class LiftedTransform(Rule):
+    """Base of the rules translating ``hk.<transform>(f, ...)(x)`` to ``nn.<transform>(...)``: a subclass names the
+    Haiku API, its parameters and Linen's counterpart, and maps the options (:meth:`options`)."""
+
+    code = "H2F061"
+    #: The Haiku API (``haiku.remat``) and its parameters in positional order, the function first.
+    api: ClassVar[str]
+    parameters: ClassVar[tuple[str, ...]]
+    #: The Linen transform (``remat``).
+    linen_name: ClassVar[str]
+    #: Haiku APIs the transformed function may not call (where h2f sees it), and why.
+    refused_inside: ClassVar[dict[str, str]] = {}
+
+    @property
+    def short(self) -> str:
+        """The API as the user writes it: ``hk.remat``."""
+        return "hk." + self.api.removeprefix("haiku.")
+
+    def options(self, original: dict[str, cst.Arg], updated: dict[str, cst.Arg]) -> list[cst.Arg]:
+        """Linen's keyword arguments for the Haiku call's arguments but the function (``original``: as written,
+        ``updated``: as the rules rewrote them)."""
+        raise NotImplementedError
+
+    def refuse(self, reason: str) -> LeftInPlace:
+        """The refusal of this transform ``{short} {reason}; left in place``."""
+        return LeftInPlace(self.code, f"{self.short} {reason}; left in place")
+
+    def leave_Decorator(self, original_node: cst.Decorator, updated_node: cst.Decorator) -> None:
+        decorator = original_node.decorator
+        if self.ctx.haiku_name(decorator.func if isinstance(decorator, cst.Call) else decorator) == self.api:
+            self.ctx.report(original_node, self.code, self._not_called())
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        if self.ctx.haiku_name(original_node.func) == self.api:
+            parent = self.ctx.analysis.parents.get(original_node)
+            if not isinstance(parent, (cst.Call, cst.Decorator)) or (
+                isinstance(parent, cst.Call) and parent.func is not original_node
+            ):
+                self.ctx.report(original_node, self.code, self._not_called())
+            return None
+        inner = original_node.func
+        if not (isinstance(inner, cst.Call) and self.ctx.haiku_name(inner.func) == self.api):
+            return None
+        if self.ctx.analysis.module_scope(original_node) is None:
+            raise self.refuse("outside a module method or transformed function")
+        original = bind_arguments(inner, self.parameters)
+        updated = bind_arguments(updated_node.func, self.parameters)  # type: ignore[arg-type]
+        if original is None or updated is None or "fun" not in original:
+            raise self.refuse("call h2f cannot read")
+        options = self.options(original, updated)
+        function = self._lifted(original["fun"].value, updated["fun"].value, updated_node.args)
+        if isinstance(function, cst.Call):  # a module class: nn.remat(Block)(...)(x)
+            lifted = call(self.ctx.linen(self.linen_name), [positional(function.func), *options])
+            return call(call(self._fitted(original_node, lifted), function.args), updated_node.args)
+        lifted = call(self.ctx.linen(self.linen_name), [positional(function), *options])
+        return call(self._fitted(original_node, lifted), [positional(cst.Name("self")), *updated_node.args])
+
+    def _fitted(self, original_node: cst.Call, lifted: cst.Call) -> cst.Call:
+        """``lifted`` with one argument per line when the statement would not fit in 120 columns."""
+        module = self.ctx.analysis.module
+        indent = ""
+        for block in self.ctx.analysis.ancestors(original_node):
+            if isinstance(block, cst.IndentedBlock):
+                indent += module.default_indent if block.indent is None else block.indent
+        if len(indent) + len("result = ") + len(code_of(lifted)) + len("(self, x)") <= 120:
+            return lifted
+        return one_argument_per_line(lifted, indent, module.default_indent)
+
+    def _not_called(self) -> str:
+        return (
+            f"{self.short} is translated where the function it returns is called at once ({self.short}(f)(x)); "
+            "this one is left in place"
+        )
+
+    def _lifted(
+        self, original: cst.BaseExpression, updated: cst.BaseExpression, args: tuple[cst.Arg, ...] | list[cst.Arg]
+    ) -> cst.BaseExpression:
+        """The target of ``nn.remat``: the module construction itself, or a function of the module and the
+        arguments; raises :class:`LeftInPlace` when the function reaches the module another way."""
+        analysis = self.ctx.analysis
+        if isinstance(original, cst.Call) and analysis.constructs_module(original):
+            if isinstance(updated, cst.Call) and isinstance(updated.func, (cst.Name, cst.Attribute)):
+                return updated
+            return self._forwarding(updated, args)  # a layer rewritten into an expression (a pooling lambda)
+        if isinstance(original, cst.Lambda):
+            self._check_captures(original)
+            assert isinstance(updated, cst.Lambda)
+            nodes = walk(updated)  # what the rules made of it: hk.next_rng_key() reads self once migrated
+            reads_self = any(isinstance(node, cst.Name) and node.value == "self" for node in nodes)
+            module = _free_name("module" if reads_self else "_", nodes)
+            body = replace_names(updated.body, {"self": cst.Name(module)})
+            field = "posonly_params" if updated.params.posonly_params else "params"
+            params = updated.params.with_changes(
+                **{field: [cst.Param(cst.Name(module)), *getattr(updated.params, field)]}
+            )
+            return updated.with_changes(params=params, body=body)
+        if is_self_attribute(original):
+            built = analysis.constructor_of(original)
+            if built is None or not analysis.constructs_module(built):
+                raise self.refuse(f"of self.{original.attr.value}, not a submodule built in __init__")
+            assert isinstance(updated, cst.Attribute)
+            return self._forwarding(updated.with_changes(value=cst.Name("module")), args, module="module")
+        if isinstance(original, cst.Name):
+            built = analysis.constructor_of(original)
+            if built is not None and analysis.constructs_module(built):
+                raise self.refuse(f"of {original.value}, a module built outside it")
+            function = analysis.function_named(original)
+            if function is not None:
+                self._check_captures(function)
+            elif not _module_level(analysis.qualified_names(original)):
+                raise self.refuse(f"of {original.value}, a value h2f cannot follow (a module?)")
+            return self._forwarding(updated, args)
+        if isinstance(original, cst.Attribute) and _module_level(analysis.qualified_names(original)):
+            return self._forwarding(updated, args)  # an imported function (jax.nn.relu)
+        raise self.refuse("of an expression h2f cannot follow")
+
+    def _check_captures(self, function: cst.Lambda | cst.FunctionDef) -> None:
+        """Refuse a function that would reach the module other than through the lifted function's argument: a
+        ``def`` reading ``self`` or calling Haiku APIs that become ``self.`` methods, a call of a module instance
+        built outside it."""
+        analysis = self.ctx.analysis
+        nodes = analysis.subtree(function)
+        inside = {id(node) for node in nodes}
+        for node in nodes:
+            if isinstance(node, cst.Name):
+                if isinstance(function, cst.FunctionDef) and node.value == "self":
+                    raise self.refuse(f"of {function.name.value}, which reads self")
+                built = analysis.constructor_of(node)
+                if built is not None and analysis.constructs_module(built) and id(built) not in inside:
+                    raise self.refuse(f"of a function calling {node.value}, a module built outside it")
+            elif isinstance(node, cst.Call):
+                name = analysis.haiku_name(node.func)
+                if name in self.refused_inside:
+                    raise self.refuse(f"of a function calling {name}, {self.refused_inside[name]}")
+                if isinstance(function, cst.FunctionDef) and name in _SELF_READERS:
+                    raise self.refuse(f"of {function.name.value}, which calls {name}")
+
+    def _forwarding(
+        self, function: cst.BaseExpression, args: tuple[cst.Arg, ...] | list[cst.Arg], module: str = "_"
+    ) -> cst.Lambda:
+        """``lambda _, *args: function(*args)`` (``**kwargs`` too when the call passes keywords)."""
+        keywords = any(arg.keyword is not None or arg.star == "**" for arg in args)
+        source = (
+            "lambda {module}, *args, **kwargs: f(*args, **kwargs)" if keywords else "lambda {module}, *args: f(*args)"
+        )
+        template = expr(source.format(module=module))
+        assert isinstance(template, cst.Lambda)
+        callee = parenthesized(function) if isinstance(function, cst.Lambda) else function
+        return template.with_changes(body=template.body.with_changes(func=callee))  # type: ignore[attr-defined]
+
+
+def _module_level(qualified_names: frozenset[str]) -> bool:
+    """Whether a name is bound at module level (an import, a global): no module instance of a method."""
+    return bool(qualified_names) and not any("<locals>" in name for name in qualified_names)
+
+
+def _free_name(base: str, nodes: list[cst.CSTNode]) -> str:
+    """``base``, or ``base_``, ``base__``…, whichever no name among ``nodes`` uses."""
+    taken = {node.value for node in nodes if isinstance(node, cst.Name)}
+    while base in taken:
+        base += "_"
+    return base
