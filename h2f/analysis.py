@@ -640,6 +640,25 @@ class FileAnalysis:
                 origins.extend(self.value_origins(bound[param.name.value].value, seen))
         return origins or None
 
+    def call_sites(self, target: cst.Name) -> list[cst.Call] | None:
+        """The calls of what the original ``target`` binds (``f = ...``, then ``f(x)``) when that is the name's one
+        binding in its scope and every use of it, after it, calls it; None otherwise (passed on, rebound)."""
+        scope = self.scopes.get(target)
+        bindings = scope[target.value] if scope is not None and target.value in scope else []
+        if len(bindings) != 1 or bindings[0].node is not target:
+            return None
+        bound_at = self.span(target)
+        sites = []
+        for access in bindings[0].references:
+            site = self.parents.get(access.node)
+            span = self.span(access.node)
+            if not isinstance(site, cst.Call) or site.func is not access.node or not (bound_at and span):
+                return None
+            if span[0] < bound_at[0]:
+                return None
+            sites.append(site)
+        return sites
+
     def positional_name(self, call: cst.Call) -> cst.Arg | None:
         """The argument of the original ``call``, a construction of a module class of this file, that passes the
         module's ``name`` by position (``Block(8, "block_a")``), or None."""

@@ -12,7 +12,8 @@ function builds its submodules in the module that calls it, as the unlifted code
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 
@@ -30,6 +31,9 @@ from h2f.syntax import (
     replace_names,
 )
 from h2f.traversal import walk
+
+if TYPE_CHECKING:
+    from h2f.context import MigrationContext
 
 #: Haiku calls whose translation reads ``self`` (``self.make_rng``, ``self.param``, ``self.variable``).
 _SELF_READERS = frozenset(
@@ -76,30 +80,60 @@ class LiftedTransform(Rule):
         if self.ctx.haiku_name(decorator.func if isinstance(decorator, cst.Call) else decorator) == self.api:
             self.ctx.report(original_node, self.code, self._not_called())
 
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        #: Original calls of a name bound to a lifted function (``f = nn.vmap(...)``): they pass ``self`` first.
+        self._bound_sites: set[int] = set()
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
+        if id(original_node) in self._bound_sites:
+            return updated_node.with_changes(args=[positional(cst.Name("self")), *updated_node.args])
         if self.ctx.haiku_name(original_node.func) == self.api:
             parent = self.ctx.analysis.parents.get(original_node)
-            if not isinstance(parent, (cst.Call, cst.Decorator)) or (
-                isinstance(parent, cst.Call) and parent.func is not original_node
-            ):
+            if isinstance(parent, cst.Decorator) or (isinstance(parent, cst.Call) and parent.func is original_node):
+                return None  # reported by leave_Decorator; translated where it is called
+            sites = self._bound_call_sites(original_node)
+            if sites is None:
                 self.ctx.report(original_node, self.code, self._not_called())
-            return None
+                return None
+            lifted, takes_module = self._translated(original_node, updated_node, [a for s in sites for a in s.args])
+            if takes_module:
+                self._bound_sites.update(id(site) for site in sites)
+            return lifted
         inner = original_node.func
         if not (isinstance(inner, cst.Call) and self.ctx.haiku_name(inner.func) == self.api):
             return None
+        lifted, takes_module = self._translated(inner, updated_node.func, updated_node.args)  # type: ignore[arg-type]
+        return call(lifted, [positional(cst.Name("self")), *updated_node.args] if takes_module else updated_node.args)
+
+    def _bound_call_sites(self, node: cst.Call) -> list[cst.Call] | None:
+        """The calls of the name the original ``node`` is bound to (``f = hk.vmap(g, ...)``, then ``f(x)``), when
+        that is the name's one binding and every later use calls it; None otherwise."""
+        parent = self.ctx.analysis.parents.get(node)
+        if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1):
+            return None
+        target = parent.targets[0].target
+        sites = self.ctx.analysis.call_sites(target) if isinstance(target, cst.Name) else None
+        return sites or None
+
+    def _translated(
+        self, original_node: cst.Call, updated_node: cst.Call, call_args: Sequence[cst.Arg]
+    ) -> tuple[cst.BaseExpression, bool]:
+        """The Linen transform of ``hk.<transform>(f, ...)`` called with ``call_args``, and whether it takes the
+        module first: ``nn.vmap(lambda module, x: ..., ...)`` (True) or ``nn.vmap(Block, ...)(...)`` (False)."""
         if self.ctx.analysis.module_scope(original_node) is None:
             raise self.refuse("outside a module method or transformed function")
-        original = bind_arguments(inner, self.parameters)
-        updated = bind_arguments(updated_node.func, self.parameters)  # type: ignore[arg-type]
+        original = bind_arguments(original_node, self.parameters)
+        updated = bind_arguments(updated_node, self.parameters)
         if original is None or updated is None or "fun" not in original:
             raise self.refuse("call h2f cannot read")
         options = self.options(original, updated)
-        function = self._lifted(original["fun"].value, updated["fun"].value, updated_node.args)
-        if isinstance(function, cst.Call):  # a module class: nn.remat(Block)(...)(x)
+        function = self._lifted(original["fun"].value, updated["fun"].value, call_args)
+        if isinstance(function, cst.Call):  # a module class: nn.remat(Block)(...)
             lifted = call(self.ctx.linen(self.linen_name), [positional(function.func), *options])
-            return call(call(self._fitted(original_node, lifted), function.args), updated_node.args)
+            return call(self._fitted(original_node, lifted), function.args), False
         lifted = call(self.ctx.linen(self.linen_name), [positional(function), *options])
-        return call(self._fitted(original_node, lifted), [positional(cst.Name("self")), *updated_node.args])
+        return self._fitted(original_node, lifted), True
 
     def _fitted(self, original_node: cst.Call, lifted: cst.Call) -> cst.Call:
         """``lifted`` with one argument per line when the statement would not fit in 120 columns."""
@@ -114,15 +148,16 @@ class LiftedTransform(Rule):
 
     def _not_called(self) -> str:
         return (
-            f"{self.short} is translated where the function it returns is called at once ({self.short}(f)(x)); "
-            "this one is left in place"
+            f"{self.short} is translated where the function it returns is called: at once ({self.short}(f)(x)), "
+            "or through a name bound once and only called; this one is left in place"
         )
 
     def _lifted(
-        self, original: cst.BaseExpression, updated: cst.BaseExpression, args: tuple[cst.Arg, ...] | list[cst.Arg]
+        self, original: cst.BaseExpression, updated: cst.BaseExpression, args: Sequence[cst.Arg]
     ) -> cst.BaseExpression:
-        """The target of ``nn.remat``: the module construction itself, or a function of the module and the
-        arguments; raises :class:`LeftInPlace` when the function reaches the module another way."""
+        """The target of the Linen transform: the module construction itself, or a function of the module and the
+        arguments (``self.<method>`` and ``self.<submodule>`` are read on that module); raises
+        :class:`LeftInPlace` when the function reaches the module another way."""
         analysis = self.ctx.analysis
         if isinstance(original, cst.Call) and analysis.constructs_module(original):
             if isinstance(updated, cst.Call) and isinstance(updated.func, (cst.Name, cst.Attribute)):
@@ -142,8 +177,10 @@ class LiftedTransform(Rule):
             return updated.with_changes(params=params, body=body)
         if is_self_attribute(original):
             built = analysis.constructor_of(original)
-            if built is None or not analysis.constructs_module(built):
-                raise self.refuse(f"of self.{original.attr.value}, not a submodule built in __init__")
+            owner = analysis.enclosing_module_class(original)
+            method = owner is not None and original.attr.value in owner.methods  # type: ignore[attr-defined]
+            if not method and (built is None or not analysis.constructs_module(built)):
+                raise self.refuse(f"of self.{original.attr.value}, neither a method nor a submodule built in __init__")
             assert isinstance(updated, cst.Attribute)
             return self._forwarding(updated.with_changes(value=cst.Name("module")), args, module="module")
         if isinstance(original, cst.Name):
@@ -181,9 +218,7 @@ class LiftedTransform(Rule):
                 if isinstance(function, cst.FunctionDef) and name in _SELF_READERS:
                     raise self.refuse(f"of {function.name.value}, which calls {name}")
 
-    def _forwarding(
-        self, function: cst.BaseExpression, args: tuple[cst.Arg, ...] | list[cst.Arg], module: str = "_"
-    ) -> cst.Lambda:
+    def _forwarding(self, function: cst.BaseExpression, args: Sequence[cst.Arg], module: str = "_") -> cst.Lambda:
         """``lambda _, *args: function(*args)`` (``**kwargs`` too when the call passes keywords)."""
         keywords = any(arg.keyword is not None or arg.star == "**" for arg in args)
         source = (
