@@ -278,6 +278,42 @@ class FileAnalysis:
                 return decorator
         return None
 
+    @functools.cached_property
+    def stacked_functions(self) -> dict[cst.FunctionDef, cst.Call]:
+        """The functions ``hk.layer_stack`` stacks (decorated, or ``layer_stack(n)(fn)(x)`` with ``fn`` a ``def``
+        of this file without decorators) → the ``layer_stack(n, ...)`` call that configures them."""
+        stacked = {}
+        for node in self.nodes_of(cst.FunctionDef):
+            for decorator in node.decorators:  # type: ignore[attr-defined]
+                if self._is_layer_stack(decorator.decorator):
+                    stacked[node] = decorator.decorator
+        for node, function in self.stack_applications.items():
+            stacked[function] = node.func.func  # type: ignore[attr-defined]
+        return stacked  # type: ignore[return-value]
+
+    @functools.cached_property
+    def stack_applications(self) -> dict[cst.Call, cst.FunctionDef]:
+        """The calls ``layer_stack(n)(fn)(x)`` → the ``def`` of ``fn`` (one without decorators)."""
+        applied = {}
+        for node in self.nodes_of(cst.Call):
+            inner = node.func  # type: ignore[attr-defined]
+            if isinstance(inner, cst.Call) and self._is_layer_stack(inner.func):
+                if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
+                    function = self.function_named(inner.args[0].value)
+                    if function is not None and not function.decorators:
+                        applied[node] = function
+        return applied  # type: ignore[return-value]
+
+    def _is_layer_stack(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and self.haiku_name(node.func) == "haiku.layer_stack"
+
+    def module_reference(self, node: cst.CSTNode) -> str:
+        """The name the migrated code at the original ``node`` reaches its Linen module by: ``_layer`` inside a
+        function ``hk.layer_stack`` stacks (it becomes the stacked module's ``__call__(_layer, ...)``, leaving
+        ``self`` to the enclosing module), else ``self``."""
+        stacked = self.stacked_functions
+        return "_layer" if any(ancestor in stacked for ancestor in self.ancestors(node)) else "self"
+
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         """The ancestors of the original ``node``, nearest first."""
         current = self.parents.get(node)

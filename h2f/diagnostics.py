@@ -244,7 +244,9 @@ CODES: dict[str, CodeInfo] = {
 
 
 #: Codes that mean "this Haiku code was left in place": a file with one of them still needs Haiku.
-LEFT_IN_PLACE = frozenset({"H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F061", "H2F070", "H2F100"})
+LEFT_IN_PLACE = frozenset(
+    {"H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F061", "H2F070", "H2F100"}
+)
 
 
 def explain(code: str) -> CodeInfo:

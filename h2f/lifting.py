@@ -87,7 +87,7 @@ class LiftedTransform(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if id(original_node) in self._bound_sites:
-            return updated_node.with_changes(args=[positional(cst.Name("self")), *updated_node.args])
+            return updated_node.with_changes(args=[self._module_argument(original_node), *updated_node.args])
         if self.ctx.haiku_name(original_node.func) == self.api:
             parent = self.ctx.analysis.parents.get(original_node)
             if isinstance(parent, cst.Decorator) or (isinstance(parent, cst.Call) and parent.func is original_node):
@@ -104,7 +104,14 @@ class LiftedTransform(Rule):
         if not (isinstance(inner, cst.Call) and self.ctx.haiku_name(inner.func) == self.api):
             return None
         lifted, takes_module = self._translated(inner, updated_node.func, updated_node.args)  # type: ignore[arg-type]
-        return call(lifted, [positional(cst.Name("self")), *updated_node.args] if takes_module else updated_node.args)
+        return call(
+            lifted, [self._module_argument(original_node), *updated_node.args] if takes_module else updated_node.args
+        )
+
+    def _module_argument(self, node: cst.Call) -> cst.Arg:
+        """The module the original call ``node`` passes to the lifted function: ``self``, ``_layer`` in a
+        stacked function (:meth:`h2f.analysis.FileAnalysis.module_reference`)."""
+        return positional(cst.Name(self.ctx.analysis.module_reference(node)))
 
     def _bound_call_sites(self, node: cst.Call) -> list[cst.Call] | None:
         """The calls of the name the original ``node`` is bound to (``f = hk.vmap(g, ...)``, then ``f(x)``), when
@@ -168,6 +175,8 @@ class LiftedTransform(Rule):
             assert isinstance(updated, cst.Lambda)
             nodes = walk(updated)  # what the rules made of it: hk.next_rng_key() reads self once migrated
             reads_self = any(isinstance(node, cst.Name) and node.value == "self" for node in nodes)
+            if reads_self and analysis.module_reference(original) != "self":
+                raise self.refuse("of a lambda reading self in a function layer_stack stacks (self is not its module)")
             module = _free_name("module" if reads_self else "_", nodes)
             body = replace_names(updated.body, {"self": cst.Name(module)})
             field = "posonly_params" if updated.params.posonly_params else "params"

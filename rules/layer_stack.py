@@ -40,25 +40,9 @@ class LayerStack(Rule):
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
         #: stacked function definition → the hk.layer_stack(...) call that configures it
-        self.stacked: dict[cst.FunctionDef, cst.Call] = {}
+        self.stacked: dict[cst.FunctionDef, cst.Call] = dict(ctx.analysis.stacked_functions)
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
-        self.applied: dict[cst.Call, cst.FunctionDef] = {}
-        for node in ctx.analysis.nodes_of(cst.FunctionDef):
-            for decorator in node.decorators:
-                if self._is_stack(decorator.decorator):
-                    self.stacked[node] = decorator.decorator  # type: ignore[assignment]
-        for node in ctx.analysis.nodes_of(cst.Call):
-            # layer_stack(n)(fn)(x): Call(func=Call(func=<stack call>, args=[fn]))
-            if isinstance(node.func, cst.Call) and self._is_stack(node.func.func):
-                inner = node.func
-                if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
-                    function = ctx.analysis.function_named(inner.args[0].value)
-                    if function is not None and not function.decorators:
-                        self.stacked[function] = inner.func  # type: ignore[assignment]
-                        self.applied[node] = function
-
-    def _is_stack(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Call) and self.ctx.haiku_name(node.func) == "haiku.layer_stack"
+        self.applied: dict[cst.Call, cst.FunctionDef] = ctx.analysis.stack_applications
 
     def _scan_arguments(self, stack: cst.Call) -> list[cst.Arg] | None:
         bound = bind_arguments(stack, _STACK_PARAMS)

@@ -126,7 +126,7 @@ def test_a_key_drawn_inside_the_lambda_comes_from_the_lifted_module(tmp_path: Pa
         ("hk.remat(inner)(x)", "hk.remat of inner, a module built outside it; left in place"),
         ("hk.remat(lambda h, k: h * k, static_argnums=n)(x, 2)", "a computed static_argnums; left in place"),
         ("hk.remat(block)(x)", "hk.remat of block, a value h2f cannot follow"),
-        ("@hk.remat", "translated where the function it returns is called at once"),
+        ("@hk.remat", "translated where the function it returns is called: at once"),
         ("hk.remat(jnp.sin)(x)", "outside a module method or transformed function; left in place"),
     ],
 )
@@ -265,6 +265,53 @@ def test_a_lifted_function_bound_to_a_name_is_called_with_the_module(tmp_path: P
     assert _migrate(result.code).code == result.code
     report = verify_scripts(
         _written(tmp_path / "haiku_prog.py", BOUND), _written(tmp_path / "migrated.py", result.code)
+    )
+    assert report.passed, report.summary()
+    assert [call.status for call in report.calls] == ["pass"]
+
+
+IN_A_LAYER_STACK = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+    def __call__(self, x):
+        return x + hk.Linear(x.shape[-1])(jax.nn.gelu(x))
+
+
+class Stack(hk.Module):
+    def __call__(self, x):
+        @hk.experimental.layer_stack(3)
+        def stack(h):
+            h = hk.remat(lambda z: Block()(z))(h)
+            return hk.remat(Block())(h)
+
+        return stack(x)
+
+
+def forward(x):
+    y = hk.remat(lambda z: hk.Linear(4)(z))(x)
+    return Stack()(y)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.sin(jnp.arange(12, dtype=jnp.float32)).reshape(3, 4)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_a_remat_inside_a_stacked_function_lifts_the_stacked_module(tmp_path: Path) -> None:
+    """The stacked function becomes ``__call__(_layer, ...)`` of a module scanned over the layers: the lifted
+    function must run in that module (``self`` there is the enclosing one), or its layers would not be stacked."""
+    result = _migrate(IN_A_LAYER_STACK)
+    assert not result.diagnostics, result.diagnostics
+    assert "h = nn.remat(lambda _, z: Block()(z))(_layer, h)" in result.code
+    assert "y = nn.remat(lambda _, z: nn.Dense(4)(z))(self, x)" in result.code
+    report = verify_scripts(
+        _written(tmp_path / "haiku_prog.py", IN_A_LAYER_STACK), _written(tmp_path / "migrated.py", result.code)
     )
     assert report.passed, report.summary()
     assert [call.status for call in report.calls] == ["pass"]
