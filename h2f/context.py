@@ -141,6 +141,11 @@ class MigrationContext:
             else:
                 RemoveImportsVisitor.remove_unused_import(self.codemod, module, obj)
 
+    def module_method(self, node: cst.CSTNode, attribute: str) -> cst.Attribute:
+        """``self.<attribute>`` of the module the migrated code at the original ``node`` runs in (``_layer.`` in a
+        function ``hk.layer_stack`` stacks: :meth:`~h2f.analysis.FileAnalysis.module_reference`)."""
+        return expr(f"{self.analysis.module_reference(node)}.{attribute}")  # type: ignore[return-value]
+
     def linen(self, attribute: str) -> cst.Attribute:
         """``nn.<attribute>``, importing ``flax.linen`` under the alias the analysis chose."""
         alias = self.analysis.linen_alias

@@ -30,11 +30,12 @@ class NextRngKey(Rule):
                 original_node, self.code, f"{name}() outside a module method or transformed function; left in place"
             )
             return None
-        make_rng = f'self.make_rng("{SAMPLE_STREAM}")'
+        module = self.ctx.analysis.module_reference(original_node)
+        make_rng = f'{module}.make_rng("{SAMPLE_STREAM}")'
         if name == "haiku.next_rng_key" and not updated_node.args:
             return expr(make_rng)
         if name == "haiku.maybe_next_rng_key" and not updated_node.args:
-            return expr(f'{make_rng} if self.has_rng("{SAMPLE_STREAM}") else None')
+            return expr(f'{make_rng} if {module}.has_rng("{SAMPLE_STREAM}") else None')
         if name == "haiku.next_rng_keys" and len(updated_node.args) == 1:
             self.ctx.require_import("jax")
             count = cst.Module(body=[]).code_for_node(updated_node.args[0].value)

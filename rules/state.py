@@ -40,7 +40,7 @@ class ParametersAndState(Rule):
             collection = STATE_COLLECTION if name == "haiku.get_state" else "params"
             if bound is not None and "name" in bound:  # Flax creates a variable once: read the one made above
                 return call(
-                    expr("self.get_variable"),
+                    self.ctx.module_method(original_node, "get_variable"),
                     [positional(cst.SimpleString(f'"{collection}"')), positional(bound["name"].value)],
                 )
         if name == "haiku.get_parameter":
@@ -95,7 +95,7 @@ class ParametersAndState(Rule):
             return None
         dtype = bound["dtype"].value if "dtype" in bound else self.ctx.haiku_default_dtype()
         args = [positional(bound["name"].value), positional(init), positional(bound["shape"].value), positional(dtype)]
-        return call(expr("self.param"), args)
+        return call(self.ctx.module_method(original_node, "param"), args)
 
     def _get_state(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         params = ("name", "shape", "dtype", "init")
@@ -105,14 +105,17 @@ class ParametersAndState(Rule):
             return None
         collection = cst.SimpleString(f'"{STATE_COLLECTION}"')
         if "init" not in bound:
-            return call(expr("self.get_variable"), [positional(collection), positional(bound["name"].value)])
+            return call(
+                self.ctx.module_method(original_node, "get_variable"),
+                [positional(collection), positional(bound["name"].value)],
+            )
         init = self._state_initializer(original["init"].value, bound["init"].value)
         if init is None:
             return None
         dtype = bound["dtype"].value if "dtype" in bound else self.ctx.haiku_default_dtype()
         shape = bound["shape"].value if "shape" in bound else cst.Tuple([])
         variable = call(
-            expr("self.variable"),
+            self.ctx.module_method(original_node, "variable"),
             [
                 positional(collection),
                 positional(bound["name"].value),
@@ -158,7 +161,7 @@ class ParametersAndState(Rule):
             self.ctx.report(original_call, self.code, "hk.set_state call h2f cannot read; left in place")
             return None
         put = call(
-            expr("self.put_variable"),
+            self.ctx.module_method(original_call, "put_variable"),
             [
                 positional(cst.SimpleString(f'"{STATE_COLLECTION}"')),
                 positional(bound["name"].value),
@@ -169,7 +172,9 @@ class ParametersAndState(Rule):
         if not self._read_with_get_state(original_call, bound["name"].value):
             return statement
         return cst.If(
-            test=expr("not self.is_initializing()"),
+            test=cst.UnaryOperation(
+                operator=cst.Not(), expression=call(self.ctx.module_method(original_call, "is_initializing"), [])
+            ),
             body=cst.IndentedBlock(body=[statement.with_changes(leading_lines=[])]),
             leading_lines=updated_node.leading_lines,
             # Haiku's init returns the state as get_state created it, before this write.
