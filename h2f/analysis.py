@@ -76,6 +76,10 @@ _PARAMETERLESS_APIS = frozenset(
 #: Nodes whose body runs repeatedly (or not at all): loops, comprehensions, nested functions.
 _REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
 #: Modules whose functions build no Haiku module (prefixes of qualified names).
+#: JAX transforms whose result takes the arguments of the function they transform, in the same places.
+_ARGUMENT_KEEPERS = frozenset(
+    {"jax.grad", "jax.value_and_grad", "jax.jit", "jax.vmap", "jax.checkpoint", "jax.remat", "jax.hessian"}
+)
 _PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
 
 
@@ -666,8 +670,8 @@ class FileAnalysis:
         ]
         origins = [param.default] if param.default is not None else []
         for reference in references:
-            site = self.parents.get(reference)
-            if not isinstance(site, cst.Call) or site.func is not reference:
+            site = self._call_of(reference)
+            if site is None:
                 return None  # passed on, decorated, subclassed: calls out of sight
             bound = bind_arguments(site, names)
             if bound is None:
@@ -694,6 +698,21 @@ class FileAnalysis:
                 return None
             sites.append(site)
         return sites
+
+    def _call_of(self, reference: cst.CSTNode) -> cst.Call | None:
+        """The call that passes its arguments to the function the original ``reference`` names: ``f(...)``, or
+        ``jax.grad(f)(...)`` and the like, which pass them on in the same places; None otherwise."""
+        site = self.parents.get(reference)
+        if isinstance(site, cst.Call) and site.func is reference:
+            return site
+        wrapper = self.parents.get(site) if isinstance(site, cst.Arg) and site.keyword is None else None
+        if isinstance(wrapper, cst.Call) and wrapper.args[0] is site and _ARGUMENT_KEEPERS & self.qualified_names(
+            wrapper.func
+        ):
+            outer = self.parents.get(wrapper)
+            if isinstance(outer, cst.Call) and outer.func is wrapper:
+                return outer
+        return None
 
     def positional_name(self, call: cst.Call) -> cst.Arg | None:
         """The argument of the original ``call``, a construction of a module class of this file, that passes the

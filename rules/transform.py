@@ -726,11 +726,16 @@ def tree_of(analysis: FileAnalysis, node: cst.BaseExpression, seen: frozenset[in
     """The transform whose ``init`` (or stateful ``apply``, for its new state) returned what the original name
     ``node`` holds, bound so by every assignment of the name (or to a tree mapped from one: ``params =
     jax.tree.map(f, params, grads)``, ``optax.apply_updates(params, updates)``); None otherwise."""
-    if not isinstance(node, cst.Name):
+    if not isinstance(node, cst.Name) or id(node) in seen:
         return None
     scope = analysis.scopes.get(node)
     assignments = list(scope[node.value]) if scope is not None and node.value in scope else []
-    transforms = [_tree_returned(analysis, getattr(assignment, "node", None), seen) for assignment in assignments]
+    transforms = [
+        _tree_passed(analysis, node, seen)
+        if isinstance(getattr(assignment, "node", None), cst.Param)
+        else _tree_returned(analysis, getattr(assignment, "node", None), seen)
+        for assignment in assignments
+    ]
     known = [transform for transform in transforms if transform is not _SAME_TREE]
     if not known or None in known or any(transform is not known[0] for transform in known):
         return None
@@ -766,6 +771,23 @@ def _tree_returned(analysis: FileAnalysis, bound: cst.CSTNode | None, seen: froz
     if transform is None or not transform.with_state or not isinstance(target, (cst.Tuple, cst.List)):
         return None
     return transform if len(target.elements) == 2 and target.elements[1].value is bound else None
+
+
+def _tree_passed(analysis: FileAnalysis, name: cst.Name, seen: frozenset[int]) -> Transform | None:
+    """The transform whose ``init`` returned what every call of this file passes to the function parameter
+    ``name`` reads (``def loss(params): ...`` called as ``loss(params)`` after ``params = model.init(...)``)."""
+    origins = analysis.value_origins(name)
+    if origins == [name]:
+        return None  # a parameter h2f cannot follow to its calls
+    found = [
+        tree_of(analysis, origin, seen | {id(name)})
+        if isinstance(origin, cst.Name)
+        else _called_method(analysis, origin.func, "init")
+        if isinstance(origin, cst.Call)
+        else None
+        for origin in origins
+    ]
+    return found[0] if found and all(transform is found[0] for transform in found) else None
 
 
 def _called_method(analysis: FileAnalysis, func: cst.BaseExpression, method: str) -> Transform | None:

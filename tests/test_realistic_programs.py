@@ -964,6 +964,22 @@ def test_a_walk_of_the_parameters_after_an_update_is_reported(update: str) -> No
     assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 18, 35)], result.diagnostics
 
 
+
+def test_a_walk_of_the_parameters_inside_a_function_they_are_passed_to_is_reported() -> None:
+    """``def l2(params): ... params.items()`` called with ``init``'s result, also from a loss function
+    differentiated by ``jax.grad(loss)(params, x)``: the walk reads Haiku's layout (it was not seen there). A
+    function also called with another dict is not reported."""
+    source = INITIALIZERS_ALIAS + (
+        "\n\ndef l2(tree):\n  return sum(jnp.sum(v['w'] ** 2) for name, v in tree.items())\n\n\n"
+        "def loss(params, x):\n  return jnp.mean(model.apply(params, x) ** 2) + l2(params)\n\n\n"
+        "def count(tree):\n  return len(tree.keys())\n\n\n"
+        "grads = jax.grad(loss)(params, x)\nparams = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)\n"
+        "print(l2(params), count(params), count({'a': 1}))\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 20, 50)], result.diagnostics
+
+
 PRETRAINED_EMBEDDING = """\
 import haiku as hk
 import jax
