@@ -706,8 +706,10 @@ class FileAnalysis:
         if isinstance(site, cst.Call) and site.func is reference:
             return site
         wrapper = self.parents.get(site) if isinstance(site, cst.Arg) and site.keyword is None else None
-        if isinstance(wrapper, cst.Call) and wrapper.args[0] is site and _ARGUMENT_KEEPERS & self.qualified_names(
-            wrapper.func
+        if (
+            isinstance(wrapper, cst.Call)
+            and wrapper.args[0] is site
+            and _ARGUMENT_KEEPERS & self.qualified_names(wrapper.func)
         ):
             outer = self.parents.get(wrapper)
             if isinstance(outer, cst.Call) and outer.func is wrapper:

@@ -964,7 +964,6 @@ def test_a_walk_of_the_parameters_after_an_update_is_reported(update: str) -> No
     assert [(d.code, d.line, d.col) for d in result.diagnostics] == [("H2F040", 18, 35)], result.diagnostics
 
 
-
 def test_a_walk_of_the_parameters_inside_a_function_they_are_passed_to_is_reported() -> None:
     """``def l2(params): ... params.items()`` called with ``init``'s result, also from a loss function
     differentiated by ``jax.grad(loss)(params, x)``: the walk reads Haiku's layout (it was not seen there). A
