@@ -75,11 +75,13 @@ _PARAMETERLESS_APIS = frozenset(
 )
 #: Nodes whose body runs repeatedly (or not at all): loops, comprehensions, nested functions.
 _REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
-#: Modules whose functions build no Haiku module (prefixes of qualified names).
 #: JAX transforms whose result takes the arguments of the function they transform, in the same places.
 _ARGUMENT_KEEPERS = frozenset(
     {"jax.grad", "jax.value_and_grad", "jax.jit", "jax.vmap", "jax.checkpoint", "jax.remat", "jax.hessian"}
 )
+#: Haiku transforms that run the function they are given once where they are called (``hk.remat(f)(x)``).
+_CALLED_ONCE = frozenset({"haiku.remat", "haiku.vmap"})
+#: Modules whose functions build no Haiku module (prefixes of qualified names).
 _PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
 
 
@@ -500,8 +502,28 @@ class FileAnalysis:
         return {assignment.name for assignment in scope.assignments if assignment.scope is scope}
 
     def in_loop(self, node: cst.CSTNode, boundary: cst.CSTNode) -> bool:
-        """Whether the original ``node`` runs repeatedly (loop, comprehension, nested function) below ``boundary``."""
-        return self.inside(node, _REPEATED, boundary)
+        """Whether the original ``node`` runs repeatedly (loop, comprehension, nested function) below ``boundary``;
+        a lambda ``hk.remat``/``hk.vmap`` runs where it is written (``hk.remat(lambda x: ...)(x)``) runs once."""
+        current = self.parents.get(node)
+        while current is not None and current is not boundary:
+            if isinstance(current, _REPEATED) and not self._run_where_written(current):
+                return True
+            current = self.parents.get(current)
+        return False
+
+    def _run_where_written(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` is a lambda that ``hk.remat``/``hk.vmap`` runs once: where it is written, or through
+        the one call of the name it is bound to."""
+        argument = self.parents.get(node) if isinstance(node, cst.Lambda) else None
+        transform = self.parents.get(argument) if isinstance(argument, cst.Arg) else None
+        if not (isinstance(transform, cst.Call) and transform.args[0] is argument):
+            return False
+        if self.haiku_name(transform.func) not in _CALLED_ONCE:
+            return False
+        site = self.parents.get(transform)
+        if isinstance(site, cst.Assign) and len(site.targets) == 1 and isinstance(site.targets[0].target, cst.Name):
+            return len(self.call_sites(site.targets[0].target) or []) == 1  # ``f = hk.remat(lambda ...)``, one ``f(x)``
+        return isinstance(site, cst.Call) and site.func is transform
 
     def inside(self, node: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...], boundary: cst.CSTNode) -> bool:
         """Whether an ancestor of the original ``node`` below ``boundary`` is one of ``kinds``."""

@@ -189,7 +189,9 @@ CODES: dict[str, CodeInfo] = {
             reaches the module other than through the lifted function's argument (a def that reads self or draws
             rng keys, a lambda that calls a submodule built outside it), which would hand the JAX transform the
             outer module's values; an hk.vmap without split_rng, with a split_rng h2f cannot read, or over a
-            function using state (Haiku broadcasts it, Linen's vmap needs its axes stated). Write the call as
+            function using state (Haiku broadcasts it, Linen's vmap needs its axes stated), or over a function building a
+            module Haiku names like one built after it (hk.vmap forgets the names it gives, so the two share
+            weights; Flax's would not). Write the call as
             hk.remat(f)(x) with f building what it calls, or lift it by hand:
             nn.remat(lambda module, x: module.block(x))(self, x).""",
         ),

@@ -6,8 +6,9 @@ class (``nn.remat(Block)(...)``) or a function whose first argument is the modul
 ``self.make_rng`` must be reached through that argument, so ``self`` in a lambda becomes the argument. A function
 that reaches the module another way (a ``def`` reading ``self``, a lambda calling a submodule built outside it)
 would hand the JAX transform the outer module's values: such a call is left in place (H2F061), as is a transform
-not called where it is written (a decorator, a name bound to it). Parameter names do not change: the lifted
-function builds its submodules in the module that calls it, as the unlifted code would.
+not called where it is written or through a name bound once and only called (a decorator, a function passed
+on). Parameter names do not change: the lifted function builds its submodules in the module that calls it, as
+the unlifted code would (``hk.vmap`` is the exception, see :mod:`h2f.rules.vmap`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from h2f.syntax import (
 from h2f.traversal import walk
 
 if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
     from h2f.context import MigrationContext
 
 #: Haiku calls whose translation reads ``self`` (``self.make_rng``, ``self.param``, ``self.variable``).
@@ -44,6 +46,9 @@ _SELF_READERS = frozenset(
         "haiku.get_parameter",
         "haiku.get_state",
         "haiku.set_state",
+        "haiku.running_init",
+        "haiku.remat",  # nn.remat(...)(self, ...)
+        "haiku.vmap",
     }
 )
 
@@ -96,17 +101,18 @@ class LiftedTransform(Rule):
             if sites is None:
                 self.ctx.report(original_node, self.code, self._not_called())
                 return None
-            lifted, takes_module = self._translated(original_node, updated_node, [a for s in sites for a in s.args])
+            lifted, built, takes_module = self._translated(
+                original_node, updated_node, [arg for site in sites for arg in site.args], len(sites)
+            )
             if takes_module:
                 self._bound_sites.update(id(site) for site in sites)
-            return lifted
+            return self._assembled(original_node, lifted, built, None)
         inner = original_node.func
         if not (isinstance(inner, cst.Call) and self.ctx.haiku_name(inner.func) == self.api):
             return None
-        lifted, takes_module = self._translated(inner, updated_node.func, updated_node.args)  # type: ignore[arg-type]
-        return call(
-            lifted, [self._module_argument(original_node), *updated_node.args] if takes_module else updated_node.args
-        )
+        lifted, built, takes_module = self._translated(inner, updated_node.func, updated_node.args)  # type: ignore[arg-type]
+        args = [self._module_argument(original_node), *updated_node.args] if takes_module else updated_node.args
+        return self._assembled(original_node, lifted, built, args)
 
     def _module_argument(self, node: cst.Call) -> cst.Arg:
         """The module the original call ``node`` passes to the lifted function: ``self``, ``_layer`` in a
@@ -124,10 +130,11 @@ class LiftedTransform(Rule):
         return sites or None
 
     def _translated(
-        self, original_node: cst.Call, updated_node: cst.Call, call_args: Sequence[cst.Arg]
-    ) -> tuple[cst.BaseExpression, bool]:
-        """The Linen transform of ``hk.<transform>(f, ...)`` called with ``call_args``, and whether it takes the
-        module first: ``nn.vmap(lambda module, x: ..., ...)`` (True) or ``nn.vmap(Block, ...)(...)`` (False)."""
+        self, original_node: cst.Call, updated_node: cst.Call, call_args: Sequence[cst.Arg], calls: int = 1
+    ) -> tuple[cst.Call, Sequence[cst.Arg] | None, bool]:
+        """The Linen transform of ``hk.<transform>(f, ...)`` (called ``calls`` times, with ``call_args`` between
+        them): ``nn.vmap(lambda module, x: ..., ...)``, which takes the module first (True), or ``nn.vmap(Block,
+        ...)`` and the arguments that build the module (``Block(8)``: ``(8)``), which does not (False)."""
         if self.ctx.analysis.module_scope(original_node) is None:
             raise self.refuse("outside a module method or transformed function")
         original = bind_arguments(original_node, self.parameters)
@@ -135,23 +142,48 @@ class LiftedTransform(Rule):
         if original is None or updated is None or "fun" not in original:
             raise self.refuse("call h2f cannot read")
         options = self.options(original, updated)
-        function = self._lifted(original["fun"].value, updated["fun"].value, call_args)
+        function, runs = self._lifted(original["fun"].value, updated["fun"].value, call_args)
+        self.check_runs(original_node, runs, calls)
         if isinstance(function, cst.Call):  # a module class: nn.remat(Block)(...)
-            lifted = call(self.ctx.linen(self.linen_name), [positional(function.func), *options])
-            return call(self._fitted(original_node, lifted), function.args), False
-        lifted = call(self.ctx.linen(self.linen_name), [positional(function), *options])
-        return self._fitted(original_node, lifted), True
+            return call(self.ctx.linen(self.linen_name), [positional(function.func), *options]), function.args, False
+        return call(self.ctx.linen(self.linen_name), [positional(function), *options]), None, True
 
-    def _fitted(self, original_node: cst.Call, lifted: cst.Call) -> cst.Call:
-        """``lifted`` with one argument per line when the statement would not fit in 120 columns."""
-        module = self.ctx.analysis.module
+    def _assembled(
+        self,
+        original_node: cst.Call,
+        lifted: cst.Call,
+        built: Sequence[cst.Arg] | None,
+        args: Sequence[cst.Arg] | None,
+    ) -> cst.BaseExpression:
+        """``lifted``, then called with the arguments that build the module (``built``) and with the call's
+        (``args``), where given; ``lifted`` gets one argument per line when the line would pass 120 columns."""
+
+        def assemble(transform: cst.Call) -> cst.BaseExpression:
+            expression: cst.BaseExpression = transform if built is None else call(transform, built)
+            return expression if args is None else call(expression, args)
+
+        whole = assemble(lifted)
+        indent = self._indent(original_node)
+        if len(indent) + len("result = ") + len(code_of(whole)) <= 120:
+            return whole
+        return assemble(one_argument_per_line(lifted, indent, self.ctx.analysis.module.default_indent))
+
+    def _indent(self, node: cst.CSTNode) -> str:
+        """The indentation of the statement holding the original ``node`` once migrated: one level more in a
+        transformed function (it becomes a method of a new class) or in a function layer_stack stacks (a class's
+        ``__call__``)."""
+        analysis = self.ctx.analysis
+        step = analysis.module.default_indent
         indent = ""
-        for block in self.ctx.analysis.ancestors(original_node):
-            if isinstance(block, cst.IndentedBlock):
-                indent += module.default_indent if block.indent is None else block.indent
-        if len(indent) + len("result = ") + len(code_of(lifted)) + len("(self, x)") <= 120:
-            return lifted
-        return one_argument_per_line(lifted, indent, module.default_indent)
+        for ancestor in analysis.ancestors(node):
+            if isinstance(ancestor, cst.IndentedBlock):
+                indent += step if ancestor.indent is None else ancestor.indent
+            moved = ancestor in analysis.stacked_functions or (
+                ancestor is analysis.module_scope(node) and analysis.enclosing_module_class(ancestor) is None
+            )
+            if isinstance(ancestor, cst.FunctionDef) and moved:
+                indent += step
+        return indent
 
     def _not_called(self) -> str:
         return (
@@ -161,17 +193,19 @@ class LiftedTransform(Rule):
 
     def _lifted(
         self, original: cst.BaseExpression, updated: cst.BaseExpression, args: Sequence[cst.Arg]
-    ) -> cst.BaseExpression:
+    ) -> tuple[cst.BaseExpression, list[cst.Lambda | cst.FunctionDef]]:
         """The target of the Linen transform: the module construction itself, or a function of the module and the
         arguments (``self.<method>`` and ``self.<submodule>`` are read on that module); raises
-        :class:`LeftInPlace` when the function reaches the module another way."""
+        :class:`LeftInPlace` when the function reaches the module another way. Also returns the functions of this
+        file whose bodies run inside the transform."""
         analysis = self.ctx.analysis
         if isinstance(original, cst.Call) and analysis.constructs_module(original):
+            self._check_module(original)
             if isinstance(updated, cst.Call) and isinstance(updated.func, (cst.Name, cst.Attribute)):
-                return updated
-            return self._forwarding(updated, args)  # a layer rewritten into an expression (a pooling lambda)
+                return updated, []
+            return self._forwarding(updated, args), []  # a layer rewritten into an expression (a pooling lambda)
         if isinstance(original, cst.Lambda):
-            self._check_captures(original)
+            runs = self._check_captures(original)
             assert isinstance(updated, cst.Lambda)
             nodes = walk(updated)  # what the rules made of it: hk.next_rng_key() reads self once migrated
             reads_self = any(isinstance(node, cst.Name) and node.value == "self" for node in nodes)
@@ -183,49 +217,93 @@ class LiftedTransform(Rule):
             params = updated.params.with_changes(
                 **{field: [cst.Param(cst.Name(module)), *getattr(updated.params, field)]}
             )
-            return updated.with_changes(params=params, body=body)
+            return updated.with_changes(params=params, body=body), runs
         if is_self_attribute(original):
             built = analysis.constructor_of(original)
             owner = analysis.enclosing_module_class(original)
-            method = owner is not None and original.attr.value in owner.methods  # type: ignore[attr-defined]
-            if not method and (built is None or not analysis.constructs_module(built)):
-                raise self.refuse(f"of self.{original.attr.value}, neither a method nor a submodule built in __init__")
+            method = owner.methods.get(original.attr.value) if owner is not None else None  # type: ignore[attr-defined]
+            if method is None and (built is None or not analysis.constructs_module(built)):
+                raise self.refuse(
+                    f"of self.{original.attr.value}, not a method of this class nor a submodule its __init__ builds"
+                )
+            runs = self._check_captures(method, method=True) if method is not None else []
+            if method is None:
+                self._check_module(built)  # type: ignore[arg-type]
             assert isinstance(updated, cst.Attribute)
-            return self._forwarding(updated.with_changes(value=cst.Name("module")), args, module="module")
+            return self._forwarding(updated.with_changes(value=cst.Name("module")), args, module="module"), runs
         if isinstance(original, cst.Name):
             built = analysis.constructor_of(original)
             if built is not None and analysis.constructs_module(built):
                 raise self.refuse(f"of {original.value}, a module built outside it")
             function = analysis.function_named(original)
-            if function is not None:
-                self._check_captures(function)
-            elif not _module_level(analysis.qualified_names(original)):
+            runs = self._check_captures(function) if function is not None else []
+            if function is None and not _module_level(analysis.qualified_names(original)):
                 raise self.refuse(f"of {original.value}, a value h2f cannot follow (a module?)")
-            return self._forwarding(updated, args)
+            return self._forwarding(updated, args), runs
         if isinstance(original, cst.Attribute) and _module_level(analysis.qualified_names(original)):
-            return self._forwarding(updated, args)  # an imported function (jax.nn.relu)
+            return self._forwarding(updated, args), []  # an imported function (jax.nn.relu)
         raise self.refuse("of an expression h2f cannot follow")
 
-    def _check_captures(self, function: cst.Lambda | cst.FunctionDef) -> None:
+    def _check_captures(
+        self, function: cst.Lambda | cst.FunctionDef, method: bool = False, seen: frozenset[int] = frozenset()
+    ) -> list[cst.Lambda | cst.FunctionDef]:
         """Refuse a function that would reach the module other than through the lifted function's argument: a
         ``def`` reading ``self`` or calling Haiku APIs that become ``self.`` methods, a call of a module instance
-        built outside it."""
+        built outside it, either in a function of this file it calls. A ``method`` reads ``self`` on the lifted
+        module: it may. Haiku APIs the transform refuses (:attr:`refused_inside`) are refused anywhere. Returns the
+        functions checked: ``function`` and those it calls, whose bodies run inside the transform."""
         analysis = self.ctx.analysis
+        runs = [function]
         nodes = analysis.subtree(function)
         inside = {id(node) for node in nodes}
+        label = function.name.value if isinstance(function, cst.FunctionDef) else "a lambda"
         for node in nodes:
             if isinstance(node, cst.Name):
-                if isinstance(function, cst.FunctionDef) and node.value == "self":
-                    raise self.refuse(f"of {function.name.value}, which reads self")
+                if isinstance(function, cst.FunctionDef) and not method and node.value == "self":
+                    raise self.refuse(f"of {label}, which reads self")
                 built = analysis.constructor_of(node)
                 if built is not None and analysis.constructs_module(built) and id(built) not in inside:
                     raise self.refuse(f"of a function calling {node.value}, a module built outside it")
+                lifted = built is not None and analysis.haiku_name(built.func) in _SELF_READERS
+                if lifted and isinstance(function, cst.FunctionDef) and not method and id(built) not in inside:
+                    raise self.refuse(f"of {label}, which calls {node.value}, itself lifted (it takes self)")
+                called = analysis.function_named(node) if _called(analysis, node) else None
+                if called is not None and id(called) not in seen | {id(function)}:
+                    runs += self._check_captures(called, seen=seen | {id(function)})
             elif isinstance(node, cst.Call):
                 name = analysis.haiku_name(node.func)
                 if name in self.refused_inside:
                     raise self.refuse(f"of a function calling {name}, {self.refused_inside[name]}")
-                if isinstance(function, cst.FunctionDef) and name in _SELF_READERS:
-                    raise self.refuse(f"of {function.name.value}, which calls {name}")
+                if isinstance(function, cst.FunctionDef) and not method and name in _SELF_READERS:
+                    raise self.refuse(f"of {label}, which calls {name}")
+                if analysis.constructs_module(node):
+                    self._check_module(node, seen | {id(function)})
+        return runs
+
+    def _check_module(self, construction: cst.Call, seen: frozenset[int] = frozenset()) -> None:
+        """Refuse a module that calls Haiku APIs the transform refuses (:attr:`refused_inside`), itself or through
+        the module classes of this file it builds."""
+        analysis = self.ctx.analysis
+        name = analysis.haiku_name(construction.func)
+        if name in self.refused_inside:
+            raise self.refuse(f"of a {name.removeprefix('haiku.')}, {self.refused_inside[name]}")
+        built = analysis.local_module_class(construction.func)
+        if built is None or id(built.node) in seen:
+            return
+        for method in built.methods.values():
+            for node in analysis.subtree(method):
+                if isinstance(node, cst.Call):
+                    called = analysis.haiku_name(node.func)
+                    if called in self.refused_inside:
+                        raise self.refuse(
+                            f"of {built.node.name.value}, which calls {called}, {self.refused_inside[called]}"
+                        )
+                    if analysis.constructs_module(node):
+                        self._check_module(node, seen | {id(built.node)})
+
+    def check_runs(self, node: cst.Call, runs: list[cst.Lambda | cst.FunctionDef], calls: int) -> None:
+        """Refuse what this transform cannot lift: ``node`` is the original ``hk.<transform>(...)`` call, ``runs``
+        the functions of this file whose bodies run inside it, ``calls`` how many calls of it the code has."""
 
     def _forwarding(self, function: cst.BaseExpression, args: Sequence[cst.Arg], module: str = "_") -> cst.Lambda:
         """``lambda _, *args: function(*args)`` (``**kwargs`` too when the call passes keywords)."""
@@ -237,6 +315,12 @@ class LiftedTransform(Rule):
         assert isinstance(template, cst.Lambda)
         callee = parenthesized(function) if isinstance(function, cst.Lambda) else function
         return template.with_changes(body=template.body.with_changes(func=callee))  # type: ignore[attr-defined]
+
+
+def _called(analysis: FileAnalysis, name: cst.Name) -> bool:
+    """Whether the original ``name`` is called where it is read (``f(x)``)."""
+    parent = analysis.parents.get(name)
+    return isinstance(parent, cst.Call) and parent.func is name
 
 
 def _module_level(qualified_names: frozenset[str]) -> bool:

@@ -3,21 +3,32 @@
 The function becomes one of the lifted module (:mod:`h2f.lifting`); a module built there is lifted as its class,
 ``nn.vmap(Block, ...)(...)(x)``. Haiku shares the parameters along the mapped axis (``variable_axes={"params":
 None}``) and never splits their keys; ``split_rng`` says whether the other keys differ per element: Flax's
-``split_rngs`` for the streams Haiku's key becomes (``dropout``, ``sample``). Haiku refuses ``split_rng=True``
-while ``init`` creates parameters, hence the idiom ``split_rng=(not hk.running_init())``: Flax never splits the
-``params`` stream, so that reads as True. ``in_axes``/``out_axes``/``axis_name``/``axis_size``/``spmd_axis_name``
-mean the same in both (Linen's count the arguments after the module). State is broadcast by Haiku; a function
-using it is left in place (H2F061), its collections' axes being for the user to choose.
+``split_rngs`` for the rng streams the file's keys become (``dropout``, ``sample``), each listed so that it reaches
+the function. Haiku refuses ``split_rng=True`` while ``init`` creates parameters, hence the idiom
+``split_rng=(not hk.running_init())``: Flax never splits the ``params`` stream, so that reads as True.
+``in_axes``/``out_axes``/``axis_name``/``axis_size``/``spmd_axis_name`` mean the same in both (Linen's count the
+arguments after the module).
+
+Left in place (H2F061): a function using state (Haiku broadcasts it; Linen's collections' axes are for the user
+to choose), and a function building modules that Haiku and Flax would name apart: Haiku runs it in a frame that
+forgets the names it gives, so a module it builds shares its weights with a namesake built after it, or with
+itself in the next run of the function; Flax numbers them.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from h2f.lifting import LiftedTransform
-from h2f.names import DROPOUT_STREAM, SAMPLE_STREAM
-from h2f.syntax import code_of, expr, keyword
+from h2f.names import haiku_module_name
+from h2f.syntax import code_of, expr, keyword, string_argument
 
+if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
+
+_FORGETS = "Haiku's hk.vmap forgets the module names it gives, so both share one set of weights; Flax's would not"
 _STATE = "Haiku broadcasts state along the mapped axis, Linen's vmap needs its collection's axes stated"
 
 
@@ -38,8 +49,8 @@ class Vmap(LiftedTransform):
         unknown = bound.keys() - {*self.parameters, "split_rng", "spmd_axis_name"}
         if unknown:
             raise self.refuse(f"with {', '.join(sorted(unknown))}")
-        split = self._split(original["split_rng"].value)
-        streams = "" if split is None else f', "{DROPOUT_STREAM}": {split}, "{SAMPLE_STREAM}": {split}'
+        split = self._split(original["split_rng"].value) or "False"
+        streams = "".join(f', "{stream}": {split}' for stream in sorted(self.ctx.analysis.rng_streams))
         options = [
             keyword("variable_axes", expr('{"params": None}')),
             keyword("split_rngs", expr(f'{{"params": False{streams}}}')),
@@ -47,6 +58,30 @@ class Vmap(LiftedTransform):
         return options + [
             keyword(name, bound[name].value) for name in (*self.parameters[1:], "spmd_axis_name") if name in bound
         ]
+
+    def check_runs(self, node: cst.Call, runs: list[cst.Lambda | cst.FunctionDef], calls: int) -> None:
+        """Refuse a function building modules that Haiku and Flax would name apart. Haiku runs it in a frame
+        that forgets the names it gives: a module built there and another of the same name built after it (or
+        in the next run of the function) share one set of weights (``linear`` twice); Flax numbers them."""
+        analysis = self.ctx.analysis
+        inside = [
+            built
+            for run in runs
+            for built in analysis.subtree(run)
+            if isinstance(built, cst.Call) and analysis.constructs_module(built)
+        ]
+        if not inside:
+            return
+        scope = analysis.module_scope(node)
+        if calls > 1 or (scope is not None and analysis.in_loop(node, scope)):
+            raise self.refuse(
+                f"of a function building {_name_of(analysis, inside[0]) or 'a module'} and run more than once: {_FORGETS}"
+            )
+        names = {_name_of(analysis, built) for built in inside}
+        for later in _built_after(analysis, node, scope, {id(built) for built in inside}):
+            name = _name_of(analysis, later)
+            if name in names or None in (name, *names):
+                raise self.refuse(f"of a function building {name or 'a module'}, built again after it: {_FORGETS}")
 
     def _split(self, value: cst.BaseExpression) -> str | None:
         """The source of the flag splitting the non-parameter keys, None when it is False."""
@@ -63,3 +98,48 @@ class Vmap(LiftedTransform):
         if isinstance(value, (cst.Name, cst.Attribute)):
             return code_of(value)
         raise self.refuse("with a split_rng h2f cannot read (write it as a name or a literal)")
+
+
+def _name_of(analysis: FileAnalysis, construction: cst.Call) -> str | None:
+    """The name Haiku gives the module the original ``construction`` builds before numbering it (its literal
+    ``name``, else its class's in snake case), or None when it is computed."""
+    literal = string_argument(construction, "name")
+    positional = analysis.positional_name(construction)
+    if literal is None and positional is not None:
+        value = positional.value
+        return value.evaluated_value if isinstance(value, cst.SimpleString) else None  # type: ignore[return-value]
+    if literal is not None:
+        return literal
+    if any(arg.keyword is not None and arg.keyword.value == "name" for arg in construction.args):
+        return None
+    haiku = analysis.haiku_name(construction.func)
+    if haiku is not None:
+        return haiku_module_name(haiku.rsplit(".", 1)[-1])
+    return haiku_module_name(construction.func.value) if isinstance(construction.func, cst.Name) else None
+
+
+def _built_after(
+    analysis: FileAnalysis, node: cst.Call, scope: cst.CSTNode | None, excluded: set[int]
+) -> list[cst.Call]:
+    """The module constructions of the original ``node``'s module that may run after it: later in its method (or
+    transformed function), and anywhere in the class's other methods but ``__init__``, which runs first."""
+    if scope is None:
+        return []
+    owner = analysis.enclosing(scope, cst.ClassDef)
+    methods = (
+        [scope]
+        if owner is None
+        else [
+            method
+            for method in analysis.subtree(owner)
+            if isinstance(method, cst.FunctionDef) and method.name.value != "__init__"
+        ]
+    )
+    end = analysis.span(node)[1]  # type: ignore[index]
+    found = []
+    for method in methods:
+        for built in analysis.subtree(method):
+            if isinstance(built, cst.Call) and id(built) not in excluded and analysis.constructs_module(built):
+                if method is not scope or analysis.span(built)[0] >= end:  # type: ignore[index]
+                    found.append(built)
+    return found
