@@ -3,7 +3,7 @@
 Haiku's ``hk.remat(f)``/``hk.vmap(f, ...)`` wrap a function that may build and call modules; Linen lifts a module
 class (``nn.remat(Block)(...)``) or a function whose first argument is the module it runs in, called with
 ``self``. Inside the lifted function the module is a copy bound to the lifted variables: submodules and
-``self.make_rng`` must be reached through that argument, so ``self`` in a lambda becomes the argument. A function
+``self.make_rng`` must be reached through that argument, so a lambda takes it as a first parameter named ``self``. A function
 that reaches the module another way (a ``def`` reading ``self``, a lambda calling a submodule built outside it)
 would hand the JAX transform the outer module's values: such a call is left in place (H2F061), as is a transform
 not called where it is written or through a name bound once and only called (a decorator, a function passed
@@ -29,7 +29,6 @@ from h2f.syntax import (
     one_argument_per_line,
     parenthesized,
     positional,
-    replace_names,
 )
 from h2f.traversal import walk
 
@@ -133,7 +132,7 @@ class LiftedTransform(Rule):
         self, original_node: cst.Call, updated_node: cst.Call, call_args: Sequence[cst.Arg], calls: int = 1
     ) -> tuple[cst.Call, Sequence[cst.Arg] | None, bool]:
         """The Linen transform of ``hk.<transform>(f, ...)`` (called ``calls`` times, with ``call_args`` between
-        them): ``nn.vmap(lambda module, x: ..., ...)``, which takes the module first (True), or ``nn.vmap(Block,
+        them): ``nn.vmap(lambda self, x: ..., ...)``, which takes the module first (True), or ``nn.vmap(Block,
         ...)`` and the arguments that build the module (``Block(8)``: ``(8)``), which does not (False)."""
         if self.ctx.analysis.module_scope(original_node) is None:
             raise self.refuse("outside a module method or transformed function")
@@ -205,19 +204,21 @@ class LiftedTransform(Rule):
                 return updated, []
             return self._forwarding(updated, args), []  # a layer rewritten into an expression (a pooling lambda)
         if isinstance(original, cst.Lambda):
+            # The lambda takes the module as ``self`` (``_layer`` in a stacked function): whatever its body reads of
+            # ``self``, and what the other rules make it read (``self.make_rng``, a submodule module_class moves to
+            # ``setup()``), is the lifted module's. Its body is kept as the rules rewrote it.
             runs = self._check_captures(original)
             assert isinstance(updated, cst.Lambda)
-            nodes = walk(updated)  # what the rules made of it: hk.next_rng_key() reads self once migrated
-            reads_self = any(isinstance(node, cst.Name) and node.value == "self" for node in nodes)
-            if reads_self and analysis.module_reference(original) != "self":
+            reference = analysis.module_reference(original)
+            if reference != "self" and any(
+                isinstance(node, cst.Name) and node.value == "self" for node in walk(updated)
+            ):
                 raise self.refuse("of a lambda reading self in a function layer_stack stacks (self is not its module)")
-            module = _free_name("module" if reads_self else "_", nodes)
-            body = replace_names(updated.body, {"self": cst.Name(module)})
             field = "posonly_params" if updated.params.posonly_params else "params"
             params = updated.params.with_changes(
-                **{field: [cst.Param(cst.Name(module)), *getattr(updated.params, field)]}
+                **{field: [cst.Param(cst.Name(reference)), *getattr(updated.params, field)]}
             )
-            return updated.with_changes(params=params, body=body), runs
+            return updated.with_changes(params=params), runs
         if is_self_attribute(original):
             built = analysis.constructor_of(original)
             owner = analysis.enclosing_module_class(original)
@@ -260,7 +261,7 @@ class LiftedTransform(Rule):
         for node in nodes:
             if isinstance(node, cst.Name):
                 if isinstance(function, cst.FunctionDef) and not method and node.value == "self":
-                    raise self.refuse(f"of {label}, which reads self")
+                    self._check_config_read(node, label)
                 built = analysis.constructor_of(node)
                 if built is not None and analysis.constructs_module(built) and id(built) not in inside:
                     raise self.refuse(f"of a function calling {node.value}, a module built outside it")
@@ -275,10 +276,25 @@ class LiftedTransform(Rule):
                 if name in self.refused_inside:
                     raise self.refuse(f"of a function calling {name}, {self.refused_inside[name]}")
                 if isinstance(function, cst.FunctionDef) and not method and name in _SELF_READERS:
-                    raise self.refuse(f"of {label}, which calls {name}")
+                    if node not in analysis.dropout_keys:  # (a dropout's key is gone once migrated)
+                        raise self.refuse(f"of {label}, which calls {name}")
                 if analysis.constructs_module(node):
                     self._check_module(node, seen | {id(function)})
         return runs
+
+    def _check_config_read(self, name: cst.Name, label: str) -> None:
+        """Refuse ``self`` in a ``def`` the transform runs unless it reads a setting (``self.width``): there it is
+        the outer module, whose settings the lifted one shares, but whose submodules and variables it must not
+        reach (``self.block(x)``, ``self.helper(x)``, ``self`` passed on)."""
+        attribute = self.ctx.analysis.parents.get(name)
+        if not (isinstance(attribute, cst.Attribute) and attribute.value is name):
+            raise self.refuse(f"of {label}, which passes self on")
+        site = self.ctx.analysis.parents.get(attribute)
+        built = self.ctx.analysis.constructor_of(attribute)
+        if (isinstance(site, cst.Call) and site.func is attribute) or (
+            built is not None and self.ctx.analysis.constructs_module(built)
+        ):
+            raise self.refuse(f"of {label}, which reads self.{attribute.attr.value}")
 
     def _check_module(self, construction: cst.Call, seen: frozenset[int] = frozenset()) -> None:
         """Refuse a module that calls Haiku APIs the transform refuses (:attr:`refused_inside`), itself or through
@@ -326,11 +342,3 @@ def _called(analysis: FileAnalysis, name: cst.Name) -> bool:
 def _module_level(qualified_names: frozenset[str]) -> bool:
     """Whether a name is bound at module level (an import, a global): no module instance of a method."""
     return bool(qualified_names) and not any("<locals>" in name for name in qualified_names)
-
-
-def _free_name(base: str, nodes: list[cst.CSTNode]) -> str:
-    """``base``, or ``base_``, ``base__``…, whichever no name among ``nodes`` uses."""
-    taken = {node.value for node in nodes if isinstance(node, cst.Name)}
-    while base in taken:
-        base += "_"
-    return base

@@ -1,4 +1,4 @@
-"""``hk.remat(f)(x)`` → ``nn.remat(lambda module, x: f(x))(self, x)``: Linen's lifted ``jax.checkpoint``.
+"""``hk.remat(f)(x)`` → ``nn.remat(lambda self, x: f(x))(self, x)``: Linen's lifted ``jax.checkpoint``.
 
 The function becomes one of the lifted module (:mod:`h2f.lifting`); a module built there is lifted as its class,
 ``nn.remat(Block)(...)(x)``. Haiku's ``static_argnums`` count the function's arguments, Linen's the module too:

@@ -1,4 +1,4 @@
-"""``hk.vmap(f, in_axes, ..., split_rng=s)(x)`` → ``nn.vmap(lambda module, x: f(x), ...)(self, x)``.
+"""``hk.vmap(f, in_axes, ..., split_rng=s)(x)`` → ``nn.vmap(lambda self, x: f(x), ...)(self, x)``.
 
 The function becomes one of the lifted module (:mod:`h2f.lifting`); a module built there is lifted as its class,
 ``nn.vmap(Block, ...)(...)(x)``. Haiku shares the parameters along the mapped axis (``variable_axes={"params":

@@ -95,7 +95,7 @@ def test_each_form_of_the_fixture_becomes_the_lifted_transform_linen_writes() ->
     code = (FIXTURE / "linen.py").read_text()
     assert "x = nn.remat(Block)(self.width)(x, 1.0)" in code
     assert "nn.remat(lambda module, *args: module.shared(*args))(self, x, 0.5)" in code
-    assert "nn.remat(lambda module, h: module.shared(h, 2.0) + nn.Dense(module.width)(h))(self, x)" in code
+    assert "nn.remat(lambda self, h: self.shared(h, 2.0) + nn.Dense(self.width)(h))(self, x)" in code
     assert "nn.remat(lambda _, *args: mlp(*args), static_argnums=(2,))(self, x, 2)" in code  # Haiku's 1, shifted
     assert "x = nn.remat(lambda _, *args: jax.nn.gelu(*args))(self, x)" in code
     assert "nn.remat(nn.Dense, prevent_cse=False)(3)(x)" in code
@@ -104,7 +104,7 @@ def test_each_form_of_the_fixture_becomes_the_lifted_transform_linen_writes() ->
 def test_a_key_drawn_inside_the_lambda_comes_from_the_lifted_module(tmp_path: Path) -> None:
     result = _migrate(SAMPLING)
     assert not result.diagnostics, result.diagnostics
-    assert 'nn.remat(lambda module, y: y + 0.1 * jax.random.normal(module.make_rng("sample"), y.shape))(self, x)' in (
+    assert 'nn.remat(lambda self, y: y + 0.1 * jax.random.normal(self.make_rng("sample"), y.shape))(self, x)' in (
         result.code
     )
     assert _migrate(result.code).code == result.code
@@ -181,7 +181,7 @@ class Views(hk.Module):
 
 
 REFUSALS = [
-    (REFUSED, "hk.remat(reads_self)(x)", "hk.remat of reads_self, which reads self; left in place"),
+    (REFUSED, "hk.remat(reads_self)(x)", "hk.remat of reads_self, which reads self.helper; left in place"),
     (REFUSED, "hk.remat(draws_a_key)(x)", "hk.remat of draws_a_key, which calls haiku.next_rng_key; left in place"),
     (REFUSED, "hk.remat(lambda h: inner(h))(x)", "a function calling inner, a module built outside it"),
     (REFUSED, "hk.remat(inner)(x)", "hk.remat of inner, a module built outside it; left in place"),
@@ -220,7 +220,7 @@ def test_a_form_h2f_cannot_lift_faithfully_is_left_in_place_and_reported(
 def test_each_vmap_form_of_the_fixture_shares_the_parameters_as_haiku_does() -> None:
     code = (FIXTURES / "vmap" / "shared_params" / "linen.py").read_text()
     assert code.count('variable_axes={"params": None}') == 4
-    assert "lambda _, u, v: nn.Dense(4)(u) * v," in code
+    assert "lambda self, u, v: nn.Dense(4)(u) * v," in code
     assert "nn.vmap(\n            Block," in code
     assert "lambda module, *args: module.block(*args)," in code
     # split_rng=(not hk.running_init()): Flax never splits the params stream, so the other keys always split
@@ -334,10 +334,52 @@ def test_a_remat_inside_a_stacked_function_lifts_the_stacked_module(tmp_path: Pa
     function must run in that module (``self`` there is the enclosing one), or its layers would not be stacked."""
     result = _migrate(IN_A_LAYER_STACK)
     assert not result.diagnostics, result.diagnostics
-    assert "h = nn.remat(lambda _, z: Block()(z))(_layer, h)" in result.code
-    assert "y = nn.remat(lambda _, z: nn.Dense(4)(z))(self, x)" in result.code
+    assert "h = nn.remat(lambda _layer, z: Block()(z))(_layer, h)" in result.code
+    assert "y = nn.remat(lambda self, z: nn.Dense(4)(z))(self, x)" in result.code
     report = verify_scripts(
         _written(tmp_path / "haiku_prog.py", IN_A_LAYER_STACK), _written(tmp_path / "migrated.py", result.code)
+    )
+    assert report.passed, report.summary()
+    assert [call.status for call in report.calls] == ["pass"]
+
+
+SETTINGS_IN_A_DEF = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Mixer(hk.Module):
+    def __init__(self, width, rate, name=None):
+        super().__init__(name=name)
+        self.width = width
+        self.rate = rate
+
+    def __call__(self, x, training):
+        def mix_one(tokens):
+            mixed = jax.nn.gelu(hk.Linear(self.width)(tokens))
+            if training:
+                mixed = hk.dropout(hk.next_rng_key(), self.rate, mixed)
+            return mixed
+
+        return hk.vmap(lambda t: mix_one(t), split_rng=(not hk.running_init()))(x)
+
+
+model = hk.transform(lambda x, training: Mixer(4, 0.5)(x, training))
+x = jnp.sin(jnp.arange(24, dtype=jnp.float32)).reshape(2, 3, 4)
+params = model.init(jax.random.PRNGKey(0), x, True)
+out = model.apply(params, jax.random.PRNGKey(1), x, False)
+"""
+
+
+def test_a_def_reading_settings_of_self_and_drawing_dropout_keys_is_lifted(tmp_path: Path) -> None:
+    """``self.width`` in a function the lifted one calls is a setting the lifted module shares; a dropout's key
+    becomes the inline ``nn.Dropout``'s own: neither reaches the outer module's variables or keys."""
+    result = _migrate(SETTINGS_IN_A_DEF)
+    assert not result.diagnostics, result.diagnostics
+    assert "nn.vmap(\n            lambda self, t: mix_one(t)," in result.code
+    report = verify_scripts(
+        _written(tmp_path / "haiku_prog.py", SETTINGS_IN_A_DEF), _written(tmp_path / "migrated.py", result.code)
     )
     assert report.passed, report.summary()
     assert [call.status for call in report.calls] == ["pass"]
