@@ -130,6 +130,28 @@ def test_entry_mode_checks_every_aspect_and_explains_batchnorm_debiasing():
     assert after["messages"][0].startswith("H2F050: Haiku's BatchNorm moving averages are zero-debiased")
 
 
+SAMPLING = Path(__file__).parent.parent / "fixtures" / "rng" / "sampling"
+
+
+@pytest.mark.parametrize(("sample", "code"), [("False", 0), ("True", 1)])
+def test_entry_mode_runs_a_model_drawing_sample_keys_and_says_when_nothing_compares(sample, code):
+    """A model that draws from the "sample" stream gets a key in entry mode (it could not run without one); when
+    every output then depends on the rng, nothing is compared and the report says so instead of VERIFIED."""
+    result = _h2f(
+        "verify", "--json", SAMPLING / "before.py", SAMPLING / "linen.py",
+        "--entry", "VAE(latent_size=2, hidden_size=8, output_size=6)", "--input", "f32[3,6]", "--input", f"sample={sample}",
+    )  # fmt: skip
+    assert result.exit_code == code, result.output
+    report = json.loads(result.output)
+    checks = {c["compared"]: c["result"] for c in report["checks"]}
+    if sample == "False":
+        assert checks["output"] == checks["gradients of mean(output**2)"] == "pass"
+        assert report["problems"] == []
+    else:
+        assert checks["output"] == checks["gradients of mean(output**2)"] == "skipped"
+        assert report["problems"][0].startswith("nothing was compared: every output depends on the rng")
+
+
 def test_entry_mode_nnx_wrong_momentum_fails_naming_the_module(tmp_path):
     wrong = tmp_path / "nnx_wrong.py"
     wrong.write_text((ENTRY / "nnx_lib.py").read_text().replace("momentum=0.9", "momentum=0.99"))
