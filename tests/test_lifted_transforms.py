@@ -9,6 +9,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+from programs import assert_computes_the_same
 
 from h2f.engine import Options, migrate_source
 from h2f.verify.script import verify_scripts
@@ -289,11 +290,7 @@ def test_a_lifted_function_bound_to_a_name_is_called_with_the_module(tmp_path: P
     assert "head = nn.remat(nn.Dense)(2)" in result.code
     assert "return head(encode(self, batch)) + encode(self, batch * 2).sum(-1, keepdims=True)" in result.code
     assert _migrate(result.code).code == result.code
-    report = verify_scripts(
-        _written(tmp_path / "haiku_prog.py", BOUND), _written(tmp_path / "migrated.py", result.code)
-    )
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
+    assert_computes_the_same(tmp_path, BOUND, result.code)
 
 
 IN_A_LAYER_STACK = """
@@ -336,11 +333,7 @@ def test_a_remat_inside_a_stacked_function_lifts_the_stacked_module(tmp_path: Pa
     assert not result.diagnostics, result.diagnostics
     assert "h = nn.remat(lambda _layer, z: Block()(z))(_layer, h)" in result.code
     assert "y = nn.remat(lambda self, z: nn.Dense(4)(z))(self, x)" in result.code
-    report = verify_scripts(
-        _written(tmp_path / "haiku_prog.py", IN_A_LAYER_STACK), _written(tmp_path / "migrated.py", result.code)
-    )
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
+    assert_computes_the_same(tmp_path, IN_A_LAYER_STACK, result.code)
 
 
 SETTINGS_IN_A_DEF = """
@@ -378,8 +371,4 @@ def test_a_def_reading_settings_of_self_and_drawing_dropout_keys_is_lifted(tmp_p
     result = _migrate(SETTINGS_IN_A_DEF)
     assert not result.diagnostics, result.diagnostics
     assert "nn.vmap(\n            lambda self, t: mix_one(t)," in result.code
-    report = verify_scripts(
-        _written(tmp_path / "haiku_prog.py", SETTINGS_IN_A_DEF), _written(tmp_path / "migrated.py", result.code)
-    )
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
+    assert_computes_the_same(tmp_path, SETTINGS_IN_A_DEF, result.code)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from programs import assert_computes_the_same
 
 from h2f.engine import Options, migrate_source
-from h2f.verify.script import verify_scripts
 
 #: Every rank/preserve_dims case: an input of rank <= preserve_dims passes unchanged, a negative preserve_dims
 #: reshapes the trailing axes whatever the rank.
@@ -99,15 +99,6 @@ def _migrate(source: str, target: str):  # type: ignore[no-untyped-def]
     return migrate_source(source, Options(target=target), "prog.py")
 
 
-def _assert_runs_and_matches(tmp_path: Path, haiku_source: str, migrated: str) -> None:
-    """The migrated program, given the Haiku program's parameters, computes what it computed on its one call."""
-    (tmp_path / "haiku_prog.py").write_text(haiku_source)
-    (tmp_path / "migrated.py").write_text(migrated)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "migrated.py")
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
-
-
 @pytest.mark.parametrize("target", ["linen", "nnx"])
 def test_flatten_and_reshape_edges_run_and_match_haiku(tmp_path: Path, target: str) -> None:
     result = _migrate(EDGES, target)
@@ -117,7 +108,7 @@ def test_flatten_and_reshape_edges_run_and_match_haiku(tmp_path: Path, target: s
     assert "m.reshape(m.shape[:-3] + (-1,))" in result.code  # negative preserve_dims: no guard
     assert "lambda x: x if x.ndim <= 1 else x.reshape(x.shape[0], -1)" in result.code
     assert _migrate(result.code, target).code == result.code
-    _assert_runs_and_matches(tmp_path, EDGES, result.code)
+    assert_computes_the_same(tmp_path, EDGES, result.code)
 
 
 def test_flatten_attribute_of_the_input_builds_the_nnx_model_eagerly(tmp_path: Path) -> None:
@@ -126,7 +117,7 @@ def test_flatten_attribute_of_the_input_builds_the_nnx_model_eagerly(tmp_path: P
     assert "self.flatten = lambda x: x if x.ndim <= 1 else x.reshape(x.shape[0], -1)" in result.code
     assert "self.head = nnx.Linear(in_size, 3, rngs=rngs)" in result.code
     assert "model = Net(x[0].size, rngs=nnx.Rngs(jax.random.PRNGKey(0)))" in result.code
-    _assert_runs_and_matches(tmp_path, ATTRIBUTE, result.code)
+    assert_computes_the_same(tmp_path, ATTRIBUTE, result.code)
 
 
 def test_flatten_of_a_conv_output_takes_the_bridge_fallback() -> None:

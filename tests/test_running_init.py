@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from programs import assert_computes_the_same
+
 from h2f.engine import Options, migrate_source
-from h2f.verify.script import verify_scripts
 
 PROGRAM = """
 import haiku as hk
@@ -49,11 +50,7 @@ def test_the_migrated_program_asks_its_module_whether_it_is_initializing(tmp_pat
     assert not result.diagnostics, result.diagnostics
     assert "        if self.is_initializing():" in result.code
     assert "return y if self.is_initializing() else y + 1.0" in result.code
-    (tmp_path / "haiku_prog.py").write_text(PROGRAM)
-    (tmp_path / "migrated.py").write_text(result.code)
-    report = verify_scripts(tmp_path / "haiku_prog.py", tmp_path / "migrated.py")
-    assert report.passed, report.summary()
-    assert [call.status for call in report.calls] == ["pass"]
+    assert_computes_the_same(tmp_path, PROGRAM, result.code)
 
 
 def test_running_init_outside_a_module_is_left_in_place_and_reported() -> None:
