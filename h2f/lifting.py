@@ -3,12 +3,13 @@
 Haiku's ``hk.remat(f)``/``hk.vmap(f, ...)`` wrap a function that may build and call modules; Linen lifts a module
 class (``nn.remat(Block)(...)``) or a function whose first argument is the module it runs in, called with
 ``self``. Inside the lifted function the module is a copy bound to the lifted variables: submodules and
-``self.make_rng`` must be reached through that argument, so a lambda takes it as a first parameter named ``self``. A function
-that reaches the module another way (a ``def`` reading ``self``, a lambda calling a submodule built outside it)
-would hand the JAX transform the outer module's values: such a call is left in place (H2F061), as is a transform
-not called where it is written or through a name bound once and only called (a decorator, a function passed
-on). Parameter names do not change: the lifted function builds its submodules in the module that calls it, as
-the unlifted code would (``hk.vmap`` is the exception, see :mod:`h2f.rules.vmap`).
+``self.make_rng`` must be reached through that argument, so a lambda takes it as a first parameter named
+``self``. A function that reaches the module another way (a ``def`` reading a submodule of ``self`` or drawing
+keys, a lambda calling a submodule built outside it) would hand the JAX transform the outer module's values: such
+a call is left in place (H2F061), as is a transform not called where it is written or through a name bound once
+and only called (a decorator, a function passed on). Parameter names do not change: the lifted function builds
+its submodules in the module that calls it, as the unlifted code would (``hk.vmap`` is the exception, see
+:mod:`h2f.rules.vmap`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ _SELF_READERS = frozenset(
         "haiku.vmap",
     }
 )
+#: The Haiku transforms the rules built on :class:`LiftedTransform` translate.
+_LIFTED = frozenset({"haiku.remat", "haiku.vmap"})
 
 
 class LiftedTransform(Rule):
@@ -64,6 +67,11 @@ class LiftedTransform(Rule):
     linen_name: ClassVar[str]
     #: Haiku APIs the transformed function may not call (where h2f sees it), and why.
     refused_inside: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        #: Original calls of a name bound to a lifted function (``f = nn.vmap(...)``): they pass ``self`` first.
+        self._bound_sites: set[int] = set()
 
     @property
     def short(self) -> str:
@@ -83,11 +91,6 @@ class LiftedTransform(Rule):
         decorator = original_node.decorator
         if self.ctx.haiku_name(decorator.func if isinstance(decorator, cst.Call) else decorator) == self.api:
             self.ctx.report(original_node, self.code, self._not_called())
-
-    def __init__(self, ctx: MigrationContext) -> None:
-        super().__init__(ctx)
-        #: Original calls of a name bound to a lifted function (``f = nn.vmap(...)``): they pass ``self`` first.
-        self._bound_sites: set[int] = set()
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if id(original_node) in self._bound_sites:
@@ -170,7 +173,7 @@ class LiftedTransform(Rule):
     def _indent(self, node: cst.CSTNode) -> str:
         """The indentation of the statement holding the original ``node`` once migrated: one level more in a
         transformed function (it becomes a method of a new class) or in a function layer_stack stacks (a class's
-        ``__call__``)."""
+        ``__call__``), and inside an enclosing lifted call."""
         analysis = self.ctx.analysis
         step = analysis.module.default_indent
         indent = ""
@@ -182,6 +185,8 @@ class LiftedTransform(Rule):
             )
             if isinstance(ancestor, cst.FunctionDef) and moved:
                 indent += step
+            if isinstance(ancestor, cst.Call) and analysis.haiku_name(ancestor.func) in _LIFTED:
+                indent += step  # inside the function of an enclosing lifted call, which is one argument per line too
         return indent
 
     def _not_called(self) -> str:

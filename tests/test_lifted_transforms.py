@@ -372,3 +372,57 @@ def test_a_def_reading_settings_of_self_and_drawing_dropout_keys_is_lifted(tmp_p
     assert not result.diagnostics, result.diagnostics
     assert "nn.vmap(\n            lambda self, t: mix_one(t)," in result.code
     assert_computes_the_same(tmp_path, SETTINGS_IN_A_DEF, result.code)
+
+
+NESTED = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class HeadMixer(hk.Module):
+    def __init__(self, num_heads, head_dim, name=None):
+        super().__init__(name=name)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.out = hk.Linear(num_heads * head_dim, name="out")
+
+    def _head(self, h):
+        return jax.nn.gelu(hk.Linear(self.head_dim, name="head_proj")(h))
+
+    def __call__(self, x):
+        # x: [B, T, D]
+        y = hk.vmap(lambda ex: hk.remat(lambda t: self.out(jnp.tanh(t)))(ex), split_rng=False)(x)
+        heads = jnp.stack(jnp.split(y, self.num_heads, axis=-1), axis=-2)          # [B, T, H, Dh]
+        z = hk.remat(lambda hs: hk.vmap(self._head, in_axes=-2, out_axes=-2, split_rng=False)(hs))(heads)
+        both = hk.vmap(
+            lambda e: hk.vmap(lambda v: hk.Linear(self.head_dim, name="per_head")(v), in_axes=0, split_rng=False)(e),
+            split_rng=False,
+        )(z)
+        return hk.LayerNorm(axis=-1, create_scale=True, create_offset=True)(both.reshape(*both.shape[:2], -1))
+
+
+def forward(x):
+    return HeadMixer(num_heads=2, head_dim=3)(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.sin(jnp.arange(2 * 4 * 6, dtype=jnp.float32)).reshape(2, 4, 6)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_nested_lifted_calls_run_in_their_lifted_modules_and_are_laid_out_like_black(tmp_path: Path) -> None:
+    """remat in vmap, vmap in remat, vmap in vmap (sweep 7, p12): each lambda takes its lifted module as ``self``;
+    a submodule module_class moves to ``setup()`` is read there (it crashed when the lambda was rewritten). An
+    inner call that does not fit on its line gets one argument per line one level deeper than the outer one's."""
+    result = _migrate(NESTED)
+    assert not result.diagnostics, result.diagnostics
+    assert (
+        "        z = nn.remat(\n"
+        "            lambda self, hs: nn.vmap(\n"
+        "                lambda module, *args: module._head(*args),\n"
+    ) in result.code
+    assert "lambda self, v: self.per_head(v)," in result.code
+    assert_computes_the_same(tmp_path, NESTED, result.code)
