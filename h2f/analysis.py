@@ -702,11 +702,13 @@ class FileAnalysis:
                 origins.extend(self.value_origins(bound[param.name.value].value, seen))
         return origins or None
 
-    def call_sites(self, target: cst.Name) -> list[cst.Call] | None:
-        """The calls of what the original ``target`` binds (``f = ...``, then ``f(x)``) when that is the name's one
-        binding in its scope and every use of it, after it, calls it; None otherwise (passed on, rebound)."""
+    def call_sites(self, target: cst.Name | cst.FunctionDef) -> list[cst.Call] | None:
+        """The calls of what the original ``target`` binds (``f = ...`` or ``def f``, then ``f(x)``) when that is
+        the name's one binding in its scope and every use of it, after it, calls it; None otherwise (passed on,
+        rebound)."""
+        name = target.value if isinstance(target, cst.Name) else target.name.value
         scope = self.scopes.get(target)
-        bindings = scope[target.value] if scope is not None and target.value in scope else []
+        bindings = scope[name] if scope is not None and name in scope else []
         if len(bindings) != 1 or bindings[0].node is not target:
             return None
         bound_at = self.span(target)

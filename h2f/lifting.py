@@ -7,7 +7,7 @@ class (``nn.remat(Block)(...)``) or a function whose first argument is the modul
 ``self``. A function that reaches the module another way (a ``def`` reading a submodule of ``self`` or drawing
 keys, a lambda calling a submodule built outside it) would hand the JAX transform the outer module's values: such
 a call is left in place (H2F061), as is a transform not called where it is written or through a name bound once
-and only called (a decorator, a function passed on). Parameter names do not change: the lifted function builds
+and only called (a decorator, a function passed on). ``@hk.remat`` on a ``def`` is lifted at each call of it. Parameter names do not change: the lifted function builds
 its submodules in the module that calls it, as the unlifted code would (``hk.vmap`` is the exception, see
 :mod:`h2f.rules.vmap`).
 """
@@ -72,6 +72,41 @@ class LiftedTransform(Rule):
         super().__init__(ctx)
         #: Original calls of a name bound to a lifted function (``f = nn.vmap(...)``): they pass ``self`` first.
         self._bound_sites: set[int] = set()
+        #: ``def``s decorated with the bare transform (``@hk.remat``) → their calls, each lifted where it is.
+        self._decorated: dict[int, list[cst.Call]] = {}
+        self._decorated_sites: dict[int, cst.FunctionDef] = {}
+        for function in ctx.analysis.nodes_of(cst.FunctionDef):
+            decorators = function.decorators  # type: ignore[attr-defined]
+            if len(decorators) == 1 and ctx.haiku_name(decorators[0].decorator) == self.api:
+                self._take_decorated(function)  # type: ignore[arg-type]
+
+    def _take_decorated(self, function: cst.FunctionDef) -> None:
+        """Lift each call of ``@hk.<transform> def f`` where it is (``nn.remat(lambda _, *args: f(*args))(self,
+        x)``) and drop the decorator, when every use of ``f`` is a call in a module method or transformed function
+        and ``f`` reaches the module only through its argument; else report the decorator, left in place."""
+        sites = self.ctx.analysis.call_sites(function)
+        if not sites or any(self.ctx.analysis.module_scope(site) is None for site in sites):
+            return  # reported as not called by leave_Decorator
+        try:
+            runs = self._check_captures(function)
+            self.check_runs(sites[0], runs, len(sites))
+        except LeftInPlace as refusal:
+            self.ctx.report(function.decorators[0], refusal.code, refusal.message)
+            return
+        self._decorated[id(function)] = sites
+        self._decorated_sites.update((id(site), function) for site in sites)
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef | None:
+        if id(original_node) not in self._decorated:
+            return None
+        decorator = updated_node.decorators[0]
+        return updated_node.with_changes(
+            decorators=[],
+            leading_lines=[*updated_node.leading_lines, *decorator.leading_lines, *updated_node.lines_after_decorators],
+            lines_after_decorators=[],
+        )
 
     @property
     def short(self) -> str:
@@ -89,12 +124,23 @@ class LiftedTransform(Rule):
 
     def leave_Decorator(self, original_node: cst.Decorator, updated_node: cst.Decorator) -> None:
         decorator = original_node.decorator
+        function = self.ctx.analysis.parents.get(original_node)
+        if id(function) in self._decorated or id(original_node) in self.ctx.reported:
+            return  # lifted at its calls, or already said why not
         if self.ctx.haiku_name(decorator.func if isinstance(decorator, cst.Call) else decorator) == self.api:
             self.ctx.report(original_node, self.code, self._not_called())
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if id(original_node) in self._bound_sites:
             return updated_node.with_changes(args=[self._module_argument(original_node), *updated_node.args])
+        decorated = self._decorated_sites.get(id(original_node))
+        if decorated is not None:
+            every_call = [arg for site in self._decorated[id(decorated)] for arg in site.args]
+            lifted = call(
+                self.ctx.linen(self.linen_name), [positional(self._forwarding(updated_node.func, every_call))]
+            )
+            args = [self._module_argument(original_node), *updated_node.args]
+            return self._assembled(original_node, lifted, None, args)
         if self.ctx.haiku_name(original_node.func) == self.api:
             parent = self.ctx.analysis.parents.get(original_node)
             if isinstance(parent, cst.Decorator) or (isinstance(parent, cst.Call) and parent.func is original_node):

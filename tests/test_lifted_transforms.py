@@ -57,10 +57,14 @@ class Net(hk.Module):
         x = hk.remat(block)(x)
 
         @hk.remat
-        def decorated(h):
+        def passed_on(h):
             return hk.Linear(3)(h)
 
-        return decorated(x)
+        @hk.remat
+        def decorated_reads_self(h):
+            return self.helper(h)
+
+        return jax.tree.map(passed_on, decorated_reads_self(x))
 
     def helper(self, h):
         return h
@@ -188,7 +192,8 @@ REFUSALS = [
     (REFUSED, "hk.remat(inner)(x)", "hk.remat of inner, a module built outside it; left in place"),
     (REFUSED, "hk.remat(lambda h, k: h * k, static_argnums=n)(x, 2)", "a computed static_argnums; left in place"),
     (REFUSED, "hk.remat(block)(x)", "hk.remat of block, a value h2f cannot follow"),
-    (REFUSED, "@hk.remat", "translated where the function it returns is called: at once"),
+    (REFUSED, "def passed_on", "translated where the function it returns is called: at once"),
+    (REFUSED, "def decorated_reads_self", "hk.remat of decorated_reads_self, which reads self.helper"),
     (REFUSED, "hk.remat(jnp.sin)(x)", "outside a module method or transformed function; left in place"),
     (VMAP_REFUSED, "hk.get_state", "of a function calling haiku.get_state, Haiku broadcasts state"),
     (VMAP_REFUSED, "hk.vmap(lambda h: hk.Linear(2)(h))(x)", "hk.vmap without split_rng"),
@@ -213,6 +218,7 @@ def test_a_form_h2f_cannot_lift_faithfully_is_left_in_place_and_reported(
     result = _migrate(program)
     assert snippet in result.code
     line = next(number for number, text in enumerate(program.splitlines(), 1) if snippet in text)
+    line -= snippet.startswith("def ")  # reported on its decorator, the line above
     found = [d for d in result.diagnostics if d.line == line and d.code == "H2F061"]
     assert len(found) == 1, result.diagnostics
     assert message in found[0].message
@@ -426,3 +432,46 @@ def test_nested_lifted_calls_run_in_their_lifted_modules_and_are_laid_out_like_b
     ) in result.code
     assert "lambda self, v: self.per_head(v)," in result.code
     assert_computes_the_same(tmp_path, NESTED, result.code)
+
+
+DECORATED = """
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Tower(hk.Module):
+    def __init__(self, width, name=None):
+        super().__init__(name=name)
+        self.width = width
+
+    def __call__(self, x):
+        # checkpoint each block
+        @hk.remat
+        def block(h, scale=1.0):
+            return h + scale * hk.Linear(self.width)(jax.nn.gelu(h))
+
+        for _ in range(2):
+            x = block(x)
+        return block(x, scale=0.5)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Tower(4)(x)))
+x = jnp.sin(jnp.arange(12, dtype=jnp.float32)).reshape(3, 4)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+
+def test_a_function_decorated_with_remat_is_lifted_at_each_of_its_calls(tmp_path: Path) -> None:
+    """``@hk.remat def block``: the decorator goes (its comment stays) and each call ``block(x)`` becomes the lifted
+    call; the gradient rematerializes the same three computations as Haiku's."""
+    result = _migrate(DECORATED)
+    assert not result.diagnostics, result.diagnostics
+    assert "        # checkpoint each block\n        def block(h, scale=1.0):" in result.code
+    assert "x = nn.remat(lambda _, *args, **kwargs: block(*args, **kwargs))(self, x)" in result.code
+    assert "return nn.remat(lambda _, *args, **kwargs: block(*args, **kwargs))(self, x, scale=0.5)" in result.code
+    assert_computes_the_same(tmp_path, DECORATED, result.code)
+    (tmp_path / "decorated.py").write_text(DECORATED)
+    (tmp_path / "lifted.py").write_text(result.code)
+    assert _remat_count(tmp_path / "decorated.py", linen=False) == _remat_count(tmp_path / "lifted.py", linen=True) == 3
