@@ -15,6 +15,7 @@ import libcst as cst
 
 from h2f.names import HAIKU_NAMESPACES, LEFTOVER_CAVEATS
 from h2f.rule import Rule, all_rules
+from h2f.syntax import dotted_name
 from h2f.traversal import walk
 
 
@@ -34,6 +35,8 @@ class Leftovers(Rule):
         name = self.ctx.haiku_name(original)
         if name is None or name in HAIKU_NAMESPACES or not updated.deep_equals(original):
             return  # not Haiku, or already rewritten by a rule
+        if isinstance(original, cst.Attribute) and dotted_name(original) is None:
+            return  # an attribute of what a Haiku call returned (``hk.vmap(f)(x).sum``): the call is the reference
         parent = self.ctx.analysis.parents.get(original)
         if isinstance(parent, cst.Attribute) and parent.value is original:
             return  # the enclosing dotted name is the reference

@@ -284,6 +284,16 @@ def test_names_not_bound_by_a_haiku_import_are_not_haiku() -> None:
     ]
 
 
+def test_an_attribute_of_what_a_haiku_call_returned_is_not_a_second_leftover() -> None:
+    """``hk.PRNGSequence(0).reserve(2)``: the call is the Haiku reference, reported once (``.reserve`` was reported
+    too, as if ``haiku.PRNGSequence.reserve`` were an API of its own)."""
+    source = "import haiku as hk\n\nrng = hk.PRNGSequence(0)\nrng.reserve(2)\nkeys = hk.PRNGSequence(1).take(2)\n"
+    assert _left_alone(source, path="seq.py") == [
+        "seq.py:3:7: H2F020 haiku.PRNGSequence has no Flax translation in h2f; left in place",
+        "seq.py:5:8: H2F020 haiku.PRNGSequence has no Flax translation in h2f; left in place",
+    ]
+
+
 def test_every_rule_documents_itself() -> None:
     for rule in h2f.rule.all_rules():
         assert rule.summary(), rule
