@@ -329,19 +329,12 @@ class FileAnalysis:
 
     def enclosing(self, node: cst.CSTNode, kind: type[cst.CSTNode]) -> cst.CSTNode | None:
         """The nearest ancestor of the original ``node`` of type ``kind``."""
-        current = self.parents.get(node)
-        while current is not None and not isinstance(current, kind):
-            current = self.parents.get(current)
-        return current
+        return next((ancestor for ancestor in self.ancestors(node) if isinstance(ancestor, kind)), None)
 
     def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """The module class whose body contains the original ``node``, if any."""
-        current = self.parents.get(node)
-        while current is not None:
-            if isinstance(current, cst.ClassDef):
-                return self.module_classes.get(current.name.value)
-            current = self.parents.get(current)
-        return None
+        owner = self.enclosing(node, cst.ClassDef)
+        return self.module_classes.get(owner.name.value) if isinstance(owner, cst.ClassDef) else None
 
     def module_scope(self, node: cst.CSTNode) -> cst.FunctionDef | cst.Lambda | None:
         """The module method or transformed function whose body contains the original ``node``.
