@@ -82,6 +82,8 @@ _ARGUMENT_KEEPERS = frozenset(
 #: Haiku transforms that run the function they are given once where they are called (``hk.remat(f)(x)``).
 _CALLED_ONCE = frozenset({"haiku.remat", "haiku.vmap"})
 #: Modules whose functions build no Haiku module (prefixes of qualified names).
+#: Not asked about yet (None is an answer: "no Haiku name").
+_UNKNOWN = object()
 _PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
 
 
@@ -104,6 +106,13 @@ class ModuleClass:
     local_base: str | None
     init: cst.FunctionDef | None
     methods: dict[str, cst.FunctionDef]
+
+    def name_position(self) -> int | None:
+        """Where the constructor takes ``name`` among its positional parameters (``self`` not counted), or None."""
+        if self.init is None:
+            return None
+        names = [param.name.value for param in (*self.init.params.posonly_params, *self.init.params.params)][1:]
+        return names.index("name") if "name" in names else None
 
 
 @dataclasses.dataclass
@@ -161,6 +170,8 @@ class FileAnalysis:
         self.imported_factories: dict[str, ExportedTransform] = {}
         #: Haiku initializers another file of the run binds at module level, by the name this file imports them as.
         self.imported_initializers: set[str] = set()
+        #: Module classes another file of the run defines, by the name this file imports them as.
+        self.imported_module_classes: dict[str, ExportedTransform] = {}
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
         #: Names imported from a module that neither defines nor (visibly) re-exports them, named like a transform
@@ -224,7 +235,8 @@ class FileAnalysis:
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
-        return self._remembered(self._haiku_names, node, self._haiku_name)  # every rule asks about the same callees
+        found = self._haiku_names.get(id(node), _UNKNOWN)  # every rule asks about the same callees: the hot path
+        return self._remembered(self._haiku_names, node, self._haiku_name) if found is _UNKNOWN else found
 
     def _haiku_name(self, node: cst.CSTNode) -> str | None:
         if (type(node) is cst.Name or type(node) is cst.Attribute) and self._may_be_haiku(node):
@@ -734,16 +746,19 @@ class FileAnalysis:
         return None
 
     def positional_name(self, call: cst.Call) -> cst.Arg | None:
-        """The argument of the original ``call``, a construction of a module class of this file, that passes the
-        module's ``name`` by position (``Block(8, "block_a")``), or None."""
+        """The argument of the original ``call``, a construction of a module class of this file or one imported
+        from another file of the run, that passes the module's ``name`` by position (``Block(8, "block_a")``),
+        or None."""
         info = self.local_module_class(call.func)
-        if info is None or info.init is None:
+        if info is not None:
+            index = info.name_position()
+        elif isinstance(call.func, cst.Name) and call.func.value in self.imported_module_classes:
+            index = self.imported_module_classes[call.func.value].name_position
+        else:
             return None
-        names = [param.name.value for param in (*info.init.params.posonly_params, *info.init.params.params)][1:]
         positional = [arg for arg in call.args if arg.keyword is None]
-        if "name" not in names or any(arg.star for arg in positional):
+        if index is None or any(arg.star for arg in positional):
             return None
-        index = names.index("name")
         return positional[index] if index < len(positional) else None
 
     def layer_of(self, callee: cst.BaseExpression, api: str) -> cst.Call | None:
@@ -874,6 +889,7 @@ class FileAnalysis:
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
             if exported.kind == MODULE_CLASS_EXPORT:
+                self.imported_module_classes[local] = exported
                 continue
             if exported.factory:
                 self.imported_factories[local] = exported

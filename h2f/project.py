@@ -48,6 +48,9 @@ class ExportedTransform:
     #: A module-level function returning the transform (``def make_model(): return hk.transform(...)``), not the
     #: transform itself: what a call of it returns is the transform.
     factory: bool = False
+    #: A module class's: where its constructor takes ``name`` among its positional parameters (``self`` not
+    #: counted), so that ``Block(8, "block_a")`` in the importing file passes it by keyword, as Linen requires.
+    name_position: int | None = None
 
     @property
     def is_transform(self) -> bool:
@@ -313,7 +316,7 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     ]
     top = set(map(id, module.body))
     exports += [
-        ExportedTransform(name, MODULE_CLASS_EXPORT, False, False)
+        ExportedTransform(name, MODULE_CLASS_EXPORT, False, False, name_position=module_class.name_position())
         for name, module_class in analysis.module_classes.items()
         if id(module_class.node) in top
     ]

@@ -162,6 +162,25 @@ def test_a_module_class_imported_from_another_file(tmp_path: Path) -> None:
         assert _run_script(root, "main.py") == "(2, 3)"
 
 
+def test_a_module_class_of_another_file_named_by_position(tmp_path: Path) -> None:
+    """``Net(3, "head")`` of a module class another file defines: Linen takes ``name`` by keyword only, so the call
+    passes it so (it crashed at run time: too many positional arguments), and the migrated program computes what
+    the original did under that name."""
+    from h2f.verify.isolate import verify_isolated
+
+    original = tmp_path / "original"
+    original.mkdir()
+    (original / "nets.py").write_text(NET)
+    (original / "main.py").write_text(MAIN.replace("Net(3)(x)", 'Net(3, "head")(x) + Net(3, name="tail")(x)'))
+    migrated = tmp_path / "migrated"
+    shutil.copytree(original, migrated)
+    result = CliRunner().invoke(cli, ["migrate", str(migrated), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert 'return Net(3, name="head")(x) + Net(3, name="tail")(x)' in (migrated / "main.py").read_text()
+    report = verify_isolated(original / "main.py", migrated / "main.py")
+    assert report.passed and report.compared, str(report)
+
+
 def _run_module(root: Path, module: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", module], cwd=root, capture_output=True, text=True, timeout=300)
 
