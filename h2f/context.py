@@ -14,7 +14,7 @@ from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from h2f.diagnostics import Diagnostic, Severity
+from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
 from h2f.syntax import expr
 from h2f.traversal import TOKENS
 
@@ -94,6 +94,8 @@ class MigrationContext:
     bridge: bool = False
     _nnx_plan: NnxPlan | None = None
     _positions: StartPositions | None = None
+    #: Where in the analysis' pre-order each diagnostic's node is (see :meth:`keep`).
+    _reported_spans: dict[Diagnostic, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def nnx_plan(self) -> NnxPlan:
@@ -117,12 +119,30 @@ class MigrationContext:
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
+            span = self.analysis.span(node)
+            if span is not None:
+                self._reported_spans[diagnostic] = span
 
     def keep(self, node: cst.CSTNode, code: str, message: str) -> None:
         """Leave the original ``node`` exactly as it is, its children too (the dispatcher restores it when it leaves
         the node), and say why (``message`` should end with "left in place")."""
         self.left_in_place.add(id(node))
+        self.withdraw_edits(node)
         self.report(node, code, message)
+
+    def withdraw_edits(self, node: cst.CSTNode) -> None:
+        """The original ``node`` goes into the output as it was: withdraw what rules said inside it about their
+        edits (H2F012's "the name is dropped", H2F050 on a BatchNorm that stays Haiku's), which are undone; what
+        they said was left in place (:data:`~h2f.diagnostics.LEFT_IN_PLACE`) stays true."""
+        span = self.analysis.span(node)
+        if span is not None:
+            self.diagnostics = [
+                diagnostic
+                for diagnostic in self.diagnostics
+                if diagnostic.code in LEFT_IN_PLACE
+                or (inner := self._reported_spans.get(diagnostic)) is None
+                or not span[0] <= inner[0] < span[1]
+            ]
 
     def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
         """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""

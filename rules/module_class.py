@@ -50,6 +50,7 @@ class ModuleClassRule(Rule):
         if info is None or info.node is not original_node:
             return None
         if info.haiku_base not in (None, "haiku.Module"):
+            self.ctx.withdraw_edits(original_node)
             self.ctx.report(
                 original_node,
                 "H2F011",
@@ -57,7 +58,10 @@ class ModuleClassRule(Rule):
             )
             return original_node
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
-        return _ClassConversion(self, info, original_node, updated_node).convert() or original_node
+        converted = _ClassConversion(self, info, original_node, updated_node).convert()
+        if converted is None:
+            self.ctx.withdraw_edits(original_node)
+        return converted or original_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well)."""

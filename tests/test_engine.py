@@ -497,3 +497,44 @@ def test_a_padding_held_in_a_variable_is_passed_on_and_reported(target: str) -> 
         "m.py:10:36: H2F022 haiku.Conv2D(padding=self.padding) passed on as it is: Flax reads SAME/VALID alike, but "
         "a (low, high) pair per dimension and no hk.pad function"
     ]
+
+
+VMAP_RUN_TWICE = """\
+import haiku as hk
+
+
+class M(hk.Module):
+    def __call__(self, x):
+        for _ in range(2):
+            x = hk.vmap(lambda y: hk.Linear(8, name="proj")(y), split_rng=False)(x)
+        return x
+"""
+
+LAYER_SUBCLASS = """\
+import haiku as hk
+
+
+class Fancy(hk.Linear):
+    def __call__(self, x, is_training):
+        x = hk.BatchNorm(True, True, 0.9)(x, is_training)
+        return hk.Conv1D(4, 3, data_format="NCW")(super().__call__(x))
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (VMAP_RUN_TWICE, ["7:17: H2F061"]),
+        (LAYER_SUBCLASS, ["4:1: H2F011", "7:16: H2F021"]),
+    ],
+    ids=["vmap-kept", "class-kept"],
+)
+def test_code_left_in_place_whole_withdraws_what_rules_said_of_their_edits_inside(
+    source: str, expected: list[str]
+) -> None:
+    """Rules translate inside a node before a later rule keeps it whole (a refused ``hk.vmap``, a class that
+    subclasses a Haiku layer): H2F012's "the name is dropped" and H2F050 on the BatchNorm described edits that did
+    not happen, so they are withdrawn; what was said to be left in place (the NCW convolution's H2F021) stays."""
+    result = migrate_source(source, Options())
+    assert 'hk.Linear(8, name="proj")' in result.code or result.code == source
+    assert [f"{d.line}:{d.col}: {d.code}" for d in result.diagnostics] == expected
