@@ -70,7 +70,8 @@ CODES: dict[str, CodeInfo] = {
             written and working: a rule rewrites or moves it (for example it is in a hk.Module constructor that
             becomes dataclass fields); or it uses a name the migration removes or defines differently (a function
             that becomes a module class, a transform that becomes a Linen model); or it binds a transform whose
-            init/apply calls elsewhere the migration rewrites. Rather than produce a file that is wrong, h2f leaves
+            init/apply calls elsewhere the migration rewrites; or it defines a Haiku module class that code the
+            migration turns into Flax builds. Rather than produce a file that is wrong, h2f leaves
             the whole file untouched.
             Skip the enclosing statement (put the comment on the def or class line), or the whole file with
             '# h2f: skip-file'.""",

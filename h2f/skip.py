@@ -13,7 +13,10 @@
      header as before (so ``params = model.init(...)  # h2f: skip`` is refused when ``model`` becomes a Linen
      module); function parameters, imports and loop variables need only still exist;
   3. when it binds a transform (``model = hk.transform(f)  # h2f: skip``), no use of that name elsewhere is
-     rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name).
+     rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name);
+  4. when it defines a Haiku module class (``class Block(hk.Module):  # h2f: skip``), nothing outside the skipped
+     code uses it, or nothing is migrated at all: whatever builds it is a transformed function or another module,
+     which the migration turns into Flax, and a Flax module cannot build a Haiku one.
   Otherwise the file is left untouched and reported as H2F004 (an error). Values the skipped statement computes
   flow into the migrated code as they are. A ``# h2f: skip`` comment anywhere else (on a line of its own,
   inside a bracketed expression) covers nothing and is reported as H2F005.
@@ -85,9 +88,15 @@ class SkipPlan:
     """The statements of one parsed file that ``# h2f: skip`` covers, and the comments that cover nothing."""
 
     def __init__(
-        self, wrapper: cst.MetadataWrapper, marks: Marks, path: str, transforms: frozenset[str] = frozenset()
+        self,
+        wrapper: cst.MetadataWrapper,
+        marks: Marks,
+        path: str,
+        transforms: frozenset[str] = frozenset(),
+        module_classes: frozenset[str] = frozenset(),
     ) -> None:
         self.path = path
+        self.module = wrapper.module
         positions = wrapper.resolve(PositionProvider)
         self.statements: list[cst.CSTNode] = []
         used: set[int] = set()
@@ -102,6 +111,8 @@ class SkipPlan:
         self.uses, used_by = _links(wrapper, self.statements)
         #: Uses elsewhere of the transforms a skipped statement binds: the rules rewrite those by name.
         self.used_by = [use for use in used_by if use[1] in transforms]
+        #: Uses elsewhere of the Haiku module classes a skipped statement defines.
+        self.class_users = [use for use in used_by if use[1] in module_classes]
 
     def covers(self, diagnostic: Diagnostic) -> bool:
         """Whether ``diagnostic`` is inside a skipped statement."""
@@ -115,8 +126,13 @@ class SkipPlan:
 
     def conflict(self, migrated: cst.Module) -> Diagnostic | None:
         """H2F004 when the migrated module does not keep every skipped statement as written and working."""
-        if not self.statements:
+        if not self.statements or migrated is self.module:  # (the engine hands back the very module if unchanged)
             return None
+        if self.class_users:
+            index, name, _ = self.class_users[0]
+            return self._conflict(
+                index, f"it defines the Haiku module class {name!r}, which code the migration turns into Flax builds"
+            )
         kept = [node for node in _statements(migrated) if any(_is_skip(ws) for ws in _header_comments(node))]
         wanted, found = [_code(node) for node in self.statements], [_code(node) for node in kept]
         if wanted != found:  # the skipped statements, unchanged and in the same order (the checks below pair them)

@@ -181,6 +181,40 @@ def test_a_skip_comment_that_covers_nothing_is_reported() -> None:
             4,
             "it binds the transform 'model', whose uses the migration rewrites",
         ),
+        (
+            # the class stays Haiku while the function that builds it becomes a Linen module
+            """
+            import haiku as hk
+
+
+            class Block(hk.Module):  # h2f: skip
+                def __call__(self, x):
+                    return hk.Linear(2)(x)
+
+
+            model = hk.transform(lambda x: Block()(x))
+            """,
+            4,
+            "it defines the Haiku module class 'Block', which code the migration turns into Flax builds",
+        ),
+        (
+            # ... or while the module class that builds it becomes one
+            """
+            import haiku as hk
+
+
+            class Block(hk.Module):  # h2f: skip
+                def __call__(self, x):
+                    return hk.Linear(2)(x)
+
+
+            class Net(hk.Module):
+                def __call__(self, x):
+                    return Block()(x) + hk.Linear(2)(x)
+            """,
+            4,
+            "it defines the Haiku module class 'Block'",
+        ),
     ],
 )
 def test_a_skip_that_would_break_the_file_leaves_it_untouched_with_h2f004(text: str, line: int, reason: str) -> None:
