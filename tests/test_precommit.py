@@ -10,6 +10,7 @@ temporary store, so it is run once (both hooks); the other tests use ``pre-commi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -162,6 +163,22 @@ def test_hooks_read_tool_h2f_from_the_project(project: Path, installed: Path, pr
     done = run_hook(project, pre_commit_env, installed, "h2f")
     assert done.returncode == 1 and "h2f: error: unknown target 'jax'" in done.stdout
     assert (project / "model.py").read_text() == HAIKU_MODEL
+
+
+def test_hooks_take_notebooks_too(project: Path, installed: Path, pre_commit_env: dict[str, str]) -> None:
+    """pre-commit tags a notebook ``jupyter``, not ``python``: both hooks take it (h2f-check passed a repository
+    whose Haiku was all in notebooks)."""
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": HAIKU_MODEL}
+    notebook = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n"
+    (project / "model.py").unlink()
+    (project / "nb.ipynb").write_text(notebook)
+    git(project, "add", "-A")
+    done = run_hook(project, pre_commit_env, installed, "h2f-check")
+    assert done.returncode == 1 and "+class Forward(nn.Module):" in done.stdout, done.stdout
+    assert (project / "nb.ipynb").read_text() == notebook
+    done = run_hook(project, pre_commit_env, installed, "h2f")
+    assert done.returncode == 1 and "migrated nb.ipynb" in done.stdout, done.stdout
+    assert "model = Forward()" in json.loads((project / "nb.ipynb").read_text())["cells"][0]["source"]
 
 
 def test_hook_environment_is_light(installed: Path, pre_commit_env: dict[str, str]) -> None:
