@@ -124,6 +124,15 @@ def _load(text: str, path: str) -> dict[str, Any]:
         raise MigrationError(Diagnostic(path, 1, 1, "H2F001", f"not a Jupyter notebook: {error}", "error")) from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise MigrationError(Diagnostic(path, 1, 1, "H2F001", "not a Jupyter notebook: no list of cells", "error"))
+    for index, cell in enumerate(notebook["cells"]):
+        source = cell.get("source", "") if isinstance(cell, dict) else None
+        if not isinstance(source, str) and not (isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            problem = (
+                "a source that is neither a string nor a list of strings" if isinstance(cell, dict) else "no object"
+            )
+            raise MigrationError(
+                Diagnostic(path, 1, 1, "H2F001", f"not a Jupyter notebook: cell {index + 1} is {problem}", "error")
+            )
     return notebook
 
 
@@ -137,7 +146,7 @@ def _is_python(notebook: dict[str, Any]) -> bool:
 
 
 def _source_text(source: str | list[str]) -> str:
-    return "".join(source) if isinstance(source, list) else str(source)
+    return "".join(source) if isinstance(source, list) else source
 
 
 def _source_like(text: str, original: str | list[str]) -> str | list[str]:

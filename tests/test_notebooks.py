@@ -163,11 +163,26 @@ def test_a_layout_that_cannot_be_reproduced_leaves_the_notebook_untouched(tmp_pa
     assert path.read_text() == text
 
 
-def test_not_a_notebook_fails_that_file_only(tmp_path: Path, fake_rules: object) -> None:
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("import haiku as hk  # not JSON", "Expecting value"),
+        (json.dumps(notebook(code("import haiku as hk\n", 3))), "cell 1 is a source that is neither"),
+        (json.dumps(notebook({"cell_type": "code", "source": None}, code("import haiku as hk\n"))), "cell 1 is a"),
+        (json.dumps(notebook(code("import haiku as hk\n"), ["x"])), "cell 2 is no object"),
+    ],
+    ids=["not-json", "a-number-among-the-lines", "null-source", "cell-not-an-object"],
+)
+def test_not_a_notebook_fails_that_file_only(tmp_path: Path, fake_rules: object, text: str, problem: str) -> None:
+    """What is not a notebook (by nbformat: cells are objects whose source is a string or a list of strings) fails
+    that file with H2F001 and the reason (a number among the lines was an internal error, H2F003; a null source
+    was read as the text "None")."""
     path = tmp_path / "nb.ipynb"
-    path.write_text("import haiku as hk  # not JSON")
+    path.write_text(text)
     outcome = migrate_file(path, Options(), Mode.WRITE)
-    assert outcome.status is Status.FAILED and outcome.diagnostics[0].code == "H2F001"
+    assert outcome.status is Status.FAILED and outcome.diagnostics[0].code == "H2F001", outcome.diagnostics
+    assert problem in outcome.diagnostics[0].message
+    assert path.read_text() == text
 
 
 def test_walker_finds_notebooks_but_not_checkpoints(tmp_path: Path) -> None:
