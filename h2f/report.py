@@ -225,8 +225,9 @@ class Report:
         if data["issues"]:
             lines += ["", "## Issues needing attention", ""]
             for issue in data["issues"]:
+                cell = f"cell {issue['cell']}" if "cell" in issue else None
                 location = ":".join(
-                    str(part) for part in (issue["path"], issue["line"], issue["col"]) if part is not None
+                    str(part) for part in (issue["path"], cell, issue["line"], issue["col"]) if part is not None
                 )
                 code = f"**{issue['code']}** " if issue["code"] else ""
                 lines.append(f"- {_code_span(location)} {code}{issue['severity']}: {markdown_escape(issue['message'])}")
@@ -254,7 +255,11 @@ def _count(number: int, word: str) -> str:
 def _issue(
     path: str, line: int | None, col: int | None, code: str | None, severity: str, message: str
 ) -> dict[str, Any]:
-    return {"path": _posix(path), "line": line, "col": col, "code": code, "severity": severity, "message": message}
+    """One entry of ``issues``; a diagnostic in a notebook's cell (path ``nb.ipynb:cell 3``) is the notebook's,
+    with the cell's number under ``cell`` (its ``line`` and ``col`` are the cell's)."""
+    file, cell = split_cell_path(path)
+    where = {"path": _posix(file)} if cell is None else {"path": _posix(file), "cell": cell}
+    return {**where, "line": line, "col": col, "code": code, "severity": severity, "message": message}
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

@@ -220,3 +220,26 @@ def test_format_github_attaches_a_notebook_cell_diagnostic_to_the_notebook(proje
             "cell 3, line 1, col 5: hk.get_parameter left in place",
         )
     ]
+
+
+def test_json_report_issues_of_a_notebook_name_the_notebook_and_the_cell(project: Path) -> None:
+    """An issue in a notebook's cell has the notebook's path (as in ``files``, so the two can be matched) and the
+    cell's number; its line and column count in the cell; the Markdown report names the cell too."""
+    from test_notebooks import code, nbformat_text, notebook
+
+    cells = notebook(code("import haiku as hk\n"), code("w = hk.get_parameter('w', [2], init=jnp.ones)\n"))
+    write(project / "nb" / "model.ipynb", nbformat_text(cells))
+    run("migrate", "--check", "--report", "r.json", "nb")
+    run("migrate", "--check", "--report", "r.md", "nb")
+    report = json.loads((project / "r.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert [record["path"] for record in report["files"]] == ["nb/model.ipynb"]
+    issue = report["issues"][0]
+    assert (issue["path"], issue["cell"], issue["line"], issue["col"], issue["code"]) == (
+        "nb/model.ipynb",
+        2,
+        1,
+        5,
+        "H2F070",
+    )
+    assert "- `nb/model.ipynb:cell 2:1:5` **H2F070** warning:" in (project / "r.md").read_text()
