@@ -75,7 +75,11 @@ def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) 
     "common parent of the given paths) and leave the originals untouched. Only files that change are written.",
 )
 @click.option(
-    "--select", callback=_split_names, metavar="RULES", help="Run only these rules (comma-separated names or codes)."
+    "--select",
+    callback=_split_names,
+    metavar="RULES",
+    help="Run only these rules (comma-separated names or codes). A file that rules left out would rewrite too is "
+    "left as it is (H2F008): a Haiku program migrated in part does not run.",
 )
 @click.option(
     "--ignore", callback=_split_names, metavar="RULES", help="Do not run these rules (comma-separated names or codes)."

@@ -92,4 +92,29 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
         return MigrationResult(source, source)
     from h2f.codemod import migrate_module
 
-    return migrate_module(source, options, path)
+    result = migrate_module(source, options, path)
+    if (options.select or options.ignore) and result.changed:
+        return _whole_or_untouched(result, options, path)
+    return result
+
+
+def _whole_or_untouched(result: MigrationResult, options: Options, path: str) -> MigrationResult:
+    """What the selected rules made of a file, if it is what all the rules make of it; else the file as it was,
+    with H2F008 alone (what the selected rules said was of code they rewrote): a Haiku program migrated in part
+    does not run (an ``hk.Module`` cannot hold a Flax layer, a Linen model built from a Haiku module class
+    fails)."""
+    from h2f.codemod import migrate_module
+
+    try:
+        whole = migrate_module(
+            result.source, dataclasses.replace(options, select=frozenset(), ignore=frozenset()), path
+        )
+    except MigrationError:
+        whole = None
+    if whole is not None and whole.code == result.code:
+        return result
+    message = (
+        "rules left out by --select/--ignore would rewrite this file too, and a file migrated in part mixes Haiku "
+        "and Flax code; left as it is (migrate it with all the rules)"
+    )
+    return MigrationResult(result.source, result.source, (Diagnostic(path, 1, 1, "H2F008", message),))

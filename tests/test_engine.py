@@ -141,16 +141,25 @@ def test_output_that_does_not_parse_is_refused(monkeypatch: pytest.MonkeyPatch) 
     assert error.value.diagnostic.code == "H2F002"
 
 
-def test_select_runs_only_the_named_rules() -> None:
-    only_layers = migrate_source(HAIKU_MODEL, Options(select=frozenset({"layers"}))).code
-    assert "nn.Dense(self.size)" in only_layers
-    assert "class Head(hk.Module)" in only_layers  # the module_class rule did not run
-    assert "import haiku as hk" in only_layers  # still used, so kept
+@pytest.mark.parametrize(
+    "options",
+    [Options(select=frozenset({"layers"})), Options(ignore=frozenset({"H2F010"}))],
+    ids=["select-layers", "ignore-module-class-by-code"],
+)
+def test_a_file_the_selected_rules_would_migrate_in_part_is_left_as_it_is(options: Options) -> None:
+    """The layers rule alone made ``nn.Dense`` inside a ``class Head(hk.Module)``, which does not run; without the
+    module class rule the same: the file is left as it was, and said so (H2F008)."""
+    result = migrate_source(HAIKU_MODEL, options, "m.py")
+    assert result.code == HAIKU_MODEL
+    assert [(d.line, d.col, d.code) for d in result.diagnostics] == [(1, 1, "H2F008")]
 
 
-def test_ignore_by_code_skips_a_rule() -> None:
-    code = migrate_source(HAIKU_MODEL, Options(ignore=frozenset({"H2F010"}))).code
-    assert "class Head(hk.Module)" in code
+def test_a_file_the_selected_rules_migrate_whole_is_migrated() -> None:
+    """Rules left out that have nothing to do in a file do not keep it from being migrated."""
+    source = "import haiku as hk\n\nW_INIT = hk.initializers.TruncatedNormal(0.1)\n"
+    result = migrate_source(source, Options(select=frozenset({"initializers"})), "init.py")
+    assert result.code == migrate_source(source, Options(), "init.py").code != source
+    assert "H2F008" not in [d.code for d in result.diagnostics]
 
 
 def test_haiku_import_is_kept_while_something_uses_it() -> None:
