@@ -59,7 +59,10 @@ def cli() -> None:
 
 def _split_names(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
     """Parse a comma-separated list of rule names or codes (``None`` when the flag is not given)."""
-    return None if value is None else normalize_names(set(value.split(",")))
+    names = None if value is None else normalize_names(set(value.split(",")))
+    if names == frozenset() and param.name == "select":
+        raise click.BadParameter("names no rule (leave the flag out to run them all)")
+    return names
 
 
 @cli.command()
@@ -152,14 +155,18 @@ def migrate(
         config = load_config(Path.cwd() if stdin else common_root(paths))
     except ConfigError as error:
         _fail(str(error))
-    target = target or config.to or "linen"
     try:
-        check_target(target)
+        check_target(target or config.to or "linen")
     except UnsupportedTarget as error:
-        _fail(str(error))
+        _fail(str(error) if target else f"{config.path}: [tool.h2f] to: {error}")
+    target = target or config.to or "linen"
+    _check_rule_names((select or frozenset()) | (ignore or frozenset()), "--select/--ignore")
+    configured = (config.select or frozenset() if select is None else frozenset()) | (
+        config.ignore or frozenset() if ignore is None else frozenset()
+    )
+    _check_rule_names(configured, f"select/ignore of [tool.h2f] in {config.path}")
     select = select if select is not None else config.select or frozenset()
     ignore = ignore if ignore is not None else config.ignore or frozenset()
-    _check_rule_names(select | ignore)
     options = Options(target=target, select=select, ignore=ignore)
     report = Report(target, written=not (diff or check)) if report_path is not None else None
     reporter = Reporter(quiet=quiet, would=diff or check, github=output_format == "github", report=report)
@@ -237,21 +244,22 @@ def _check_formats(stdin: bool, diff: bool, check: bool, output_format: str, rep
         raise click.UsageError("--format github prints annotations on stdout; it cannot be combined with --diff")
     if output_format == "github" and stdin and not check:
         raise click.UsageError("--format github with stdin (-) needs --check: stdout carries the migrated source")
-    if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
+    if report_path is not None and report_path.suffix.lower() not in REPORT_SUFFIXES:
         raise click.UsageError(f"--report {report_path}: the file name must end in {' or '.join(REPORT_SUFFIXES)}")
     if report_path is not None and not report_path.absolute().parent.is_dir():
         raise click.UsageError(f"--report {report_path}: no such directory {report_path.parent}")
 
 
-def _check_rule_names(names: frozenset[str]) -> None:
-    """Fail on a --select/--ignore entry that names no rule (a typo would otherwise silently run nothing)."""
+def _check_rule_names(names: frozenset[str], where: str) -> None:
+    """Fail on a --select/--ignore entry (or one of the configuration's, as ``where`` says) that names no rule (a
+    typo would otherwise silently run nothing)."""
     if not names:
         return  # loading the rules imports libcst, which a run answered by the cache never needs
     known = {key for rule in rule_registry.all_rules() for key in (rule.name(), rule.code)}
     unknown = sorted(names - known)
     if unknown:
         listing = ", ".join(sorted(known)) or "none installed"
-        _fail(f"unknown rule {', '.join(unknown)} in --select/--ignore (known: {listing})")
+        _fail(f"unknown rule {', '.join(unknown)} in {where} (known: {listing})")
 
 
 def _migrate_paths(

@@ -122,6 +122,9 @@ def _load(text: str, path: str) -> dict[str, Any]:
         notebook = json.loads(text)
     except ValueError as error:
         raise MigrationError(Diagnostic(path, 1, 1, "H2F001", f"not a Jupyter notebook: {error}", "error")) from None
+    if isinstance(notebook, dict) and "worksheets" in notebook:
+        message = "a notebook of nbformat 3, which h2f does not read: convert it with `jupyter nbconvert --to notebook`"
+        raise MigrationError(Diagnostic(path, 1, 1, "H2F001", message, "error"))
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise MigrationError(Diagnostic(path, 1, 1, "H2F001", "not a Jupyter notebook: no list of cells", "error"))
     for index, cell in enumerate(notebook["cells"]):

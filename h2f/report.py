@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ def outcome_annotations(outcome: FileOutcome, written: bool) -> list[str]:
             lines.append(annotation("notice", "migrated to Flax by h2f", file=path, line=line, title="h2f"))
         else:
             lines.append(
-                annotation("error", f"needs migrating: run h2f migrate {path}", file=path, line=line, title="h2f")
+                annotation(
+                    "error", f"needs migrating: run h2f migrate {shlex.quote(path)}", file=path, line=line, title="h2f"
+                )
             )
     return lines
 
@@ -196,7 +199,8 @@ class Report:
         """The report as a Markdown document (for a CI job summary or a pull request comment)."""
         data = self.to_json()
         totals = data["totals"]
-        done = f"{totals['migrated']} migrated" if self.written else f"{totals['needs_migration']} need migrating"
+        waiting = totals["needs_migration"]
+        done = f"{totals['migrated']} migrated" if self.written else f"{waiting} need{'s' * (waiting == 1)} migrating"
         lines = [
             "# h2f migration report",
             "",
@@ -239,9 +243,9 @@ class Report:
 
     def write(self, path: Path) -> None:
         """Write the report to ``path`` in the format its suffix names (``.json`` or ``.md``)."""
-        if path.suffix == ".json":
+        if path.suffix.lower() == ".json":
             text = json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
-        elif path.suffix == ".md":
+        elif path.suffix.lower() == ".md":
             text = self.render_markdown()
         else:
             raise ValueError(f"report format of {path} unknown: the file name must end in .json or .md")

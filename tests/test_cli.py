@@ -249,7 +249,15 @@ def test_unknown_rule_name_is_an_error_before_touching_files(project: Path) -> N
     before = snapshot(project)
     result = run("migrate", "--select", "dense,dnese", "src")
     assert result.exit_code == 2
-    assert "h2f: error: unknown rule dnese" in result.stderr
+    assert "h2f: error: unknown rule dnese in --select/--ignore" in result.stderr
+    assert snapshot(project) == before
+
+
+def test_a_select_that_names_no_rule_is_an_error(project: Path) -> None:
+    """``--select ""`` ran every rule (an empty selection read as none given)."""
+    before = snapshot(project)
+    result = run("migrate", "--select", " , ", "src")
+    assert result.exit_code == 2 and "names no rule" in result.stderr
     assert snapshot(project) == before
 
 
@@ -434,7 +442,8 @@ def test_config_target_and_the_flag_that_overrides_it(project: Path) -> None:
     pyproject(project, 'to = "tpu"')
     before = snapshot(project)
     result = run("migrate", "src")
-    assert result.exit_code == 2 and result.stderr.startswith("h2f: error: unknown target 'tpu'")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"h2f: error: {project / 'pyproject.toml'}: [tool.h2f] to: unknown target 'tpu'")
     assert snapshot(project) == before
     assert run("migrate", "--to", "linen", "src").exit_code == 0
     assert "nn.Dense" in (project / "src" / "model.py").read_text()
@@ -456,8 +465,8 @@ def test_config_jobs_is_used(project: Path) -> None:
         ('ignore = "dense"', "ignore must be a list of rule names or codes"),
         ("to = 3", "to must be a string"),
         ("jobs = -1", "jobs must be a non-negative integer"),
-        ('to = "jax"', "unknown target 'jax'"),
-        ('select = ["nope"]', "unknown rule nope"),
+        ('to = "jax"', "pyproject.toml: [tool.h2f] to: unknown target 'jax': choose one of linen, nnx"),
+        ('select = ["nope"]', "unknown rule nope in select/ignore of [tool.h2f] in "),
         ("to = ", "cannot read"),
     ],
 )

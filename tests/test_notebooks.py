@@ -170,8 +170,9 @@ def test_a_layout_that_cannot_be_reproduced_leaves_the_notebook_untouched(tmp_pa
         (json.dumps(notebook(code("import haiku as hk\n", 3))), "cell 1 is a source that is neither"),
         (json.dumps(notebook({"cell_type": "code", "source": None}, code("import haiku as hk\n"))), "cell 1 is a"),
         (json.dumps(notebook(code("import haiku as hk\n"), ["x"])), "cell 2 is no object"),
+        (json.dumps({"worksheets": [{"cells": [{"input": "import haiku"}]}], "nbformat": 3}), "nbformat 3, which h2f"),
     ],
-    ids=["not-json", "a-number-among-the-lines", "null-source", "cell-not-an-object"],
+    ids=["not-json", "a-number-among-the-lines", "null-source", "cell-not-an-object", "nbformat-3"],
 )
 def test_not_a_notebook_fails_that_file_only(tmp_path: Path, fake_rules: object, text: str, problem: str) -> None:
     """What is not a notebook (by nbformat: cells are objects whose source is a string or a list of strings) fails

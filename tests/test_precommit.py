@@ -161,7 +161,7 @@ def test_hooks_read_tool_h2f_from_the_project(project: Path, installed: Path, pr
     assert done.returncode == 0, done.stdout
     (project / "pyproject.toml").write_text('[tool.h2f]\nto = "jax"\n')
     done = run_hook(project, pre_commit_env, installed, "h2f")
-    assert done.returncode == 1 and "h2f: error: unknown target 'jax'" in done.stdout
+    assert done.returncode == 1 and "[tool.h2f] to: unknown target 'jax'" in done.stdout
     assert (project / "model.py").read_text() == HAIKU_MODEL
 
 

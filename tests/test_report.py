@@ -193,7 +193,7 @@ def test_markdown_report_lists_files_issues_and_code_explanations(project: Path)
     result = run("migrate", "--check", "--report", "report.md", "src")
     assert result.exit_code == 1
     text = (project / "report.md").read_text()
-    assert "**4 files: 1 need migrating, 3 unchanged, 0 failed; 0 errors and 1 warning to look at.**" in text
+    assert "**4 files: 1 needs migrating, 3 unchanged, 0 failed; 0 errors and 1 warning to look at.**" in text
     assert "| `src/model.py` | needs migration | 1 | 0 |" in text.splitlines()
     assert "- `src/params.py:3:5` **H2F070** warning: hk.get\\_parameter left in place" in text.splitlines()
     assert f"### H2F070: {CODES['H2F070'].title}" in text
@@ -243,3 +243,14 @@ def test_json_report_issues_of_a_notebook_name_the_notebook_and_the_cell(project
         "H2F070",
     )
     assert "- `nb/model.ipynb:cell 2:1:5` **H2F070** warning:" in (project / "r.md").read_text()
+
+
+def test_report_suffix_in_upper_case_and_a_path_with_a_space(project: Path) -> None:
+    """``--report R.JSON`` is a JSON report (it was refused); the annotation's command quotes a path with a space,
+    so that it can be pasted into a shell."""
+    write(project / "my src" / "model.py", HAIKU_SOURCE)
+    result = run("migrate", "--check", "--format", "github", "--report", "R.JSON", "my src")
+    assert result.exit_code == 1, result.output
+    jsonschema.validate(json.loads((project / "R.JSON").read_text()), SCHEMA)
+    errors = [parse_command(line) for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert errors[0][2] == "needs migrating: run h2f migrate 'my src/model.py'"
