@@ -335,14 +335,18 @@ def _styles(text: str) -> list[dict[str, Any]]:
                         "sort_keys": sort_keys,
                         "separators": separators,
                         "newline": text.endswith("\n"),
+                        # a Windows checkout or save: every line break of the layout is CRLF (JSON strings
+                        # cannot hold a raw line break, so those of the layout are all there are)
+                        "crlf": "\r\n" in text,
                     }
                 )
     return styles
 
 
 def _dump(notebook: dict[str, Any], style: dict[str, Any]) -> str:
-    text = json.dumps(notebook, **{key: value for key, value in style.items() if key != "newline"})
-    return text + "\n" if style.get("newline", True) else text
+    text = json.dumps(notebook, **{key: value for key, value in style.items() if key not in ("newline", "crlf")})
+    text = text + "\n" if style.get("newline", True) else text
+    return text.replace("\n", "\r\n") if style.get("crlf") else text
 
 
 # ------------------------------------------------------------------------------------------------ diffs

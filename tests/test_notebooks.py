@@ -89,7 +89,9 @@ def test_diagnostics_name_the_cell_and_the_line_in_it(program: Path, fake_rules:
         lambda data: json.dumps(data, indent=2) + "\n",  # key order as written, ASCII escapes
         lambda data: json.dumps(data, indent=1, ensure_ascii=False),  # no final newline
         lambda data: json.dumps(data),  # one line
+        lambda data: (json.dumps(data, indent=1) + "\n").replace("\n", "\r\n"),  # saved on Windows (was H2F007)
     ],
+    ids=["indent-2-ascii", "no-final-newline", "one-line", "crlf"],
 )
 def test_json_layout_and_key_order_are_kept(tmp_path: Path, fake_rules: object, dump: Any) -> None:
     data = notebook(code("import haiku as hk\n", "layer = hk.Linear(3)\n"))
@@ -98,10 +100,11 @@ def test_json_layout_and_key_order_are_kept(tmp_path: Path, fake_rules: object, 
         **{k: v for k, v in data["cells"][0].items() if k != "source"},
     }
     path = tmp_path / "nb.ipynb"
-    path.write_text(dump(data))
-    migrate_file(path, Options(), Mode.WRITE)
+    path.write_bytes(dump(data).encode())
+    outcome = migrate_file(path, Options(), Mode.WRITE)
+    assert outcome.status is Status.CHANGED, outcome.diagnostics
     data["cells"][0]["source"] = ["import flax.linen as nn\n", "\n", "layer = nn.Dense(3)\n"]  # as in a .py file
-    assert path.read_text() == dump(data)
+    assert path.read_bytes() == dump(data).encode()
 
 
 def test_line_magics_stay_as_written_and_the_python_around_them_is_migrated(tmp_path: Path, fake_rules: object) -> None:
