@@ -281,4 +281,5 @@ def _exported_from_json(item: dict[str, Any]) -> ExportedTransform:
         rng_streams=frozenset(item["rng_streams"]),
         collections=frozenset(item["collections"]),
         factory=bool(item["factory"]),
+        name_position=item.get("name_position"),
     )

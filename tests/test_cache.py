@@ -317,3 +317,17 @@ def test_a_file_written_just_now_is_not_trusted(tree: Path) -> None:
     run("--check", "src")
     front = Cache.open(Options()).front(tree / "src")
     assert front.known(tree / "src" / "plain.py") is None
+
+
+def test_every_field_of_an_export_survives_the_cache(tmp_path: Path) -> None:
+    """What the project index learns of a file is cached; each field must come back (``name_position`` did not,
+    so a second run built ``Block(4, "first")`` of another file's module class with a positional name)."""
+    from h2f.project import ExportedTransform
+
+    exported = ExportedTransform(
+        "model", "multi_transform", True, True, ("a", "b"), frozenset({"dropout"}), frozenset({"batch_stats"}), True, 1
+    )
+    assert all(getattr(exported, f.name) != f.default for f in dataclasses.fields(exported) if f.name != "name")
+    cache = Cache.open(Options())
+    cache.exports(b"raw bytes", lambda raw: [exported])
+    assert Cache.open(Options()).exports(b"raw bytes", lambda raw: []) == [exported]

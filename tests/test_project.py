@@ -174,7 +174,9 @@ def test_a_module_class_of_another_file_named_by_position(tmp_path: Path) -> Non
     (original / "main.py").write_text(MAIN.replace("Net(3)(x)", 'Net(3, "head")(x) + Net(3, name="tail")(x)'))
     migrated = tmp_path / "migrated"
     shutil.copytree(original, migrated)
-    result = CliRunner().invoke(cli, ["migrate", str(migrated), "--jobs", "1"])
+    result = CliRunner().invoke(cli, ["migrate", "--check", str(migrated), "--jobs", "1"])  # fills the cache
+    assert result.exit_code == 1, result.output
+    result = CliRunner().invoke(cli, ["migrate", str(migrated), "--jobs", "1"])  # the exports come from the cache
     assert result.exit_code == 0, result.output
     assert 'return Net(3, name="head")(x) + Net(3, name="tail")(x)' in (migrated / "main.py").read_text()
     report = verify_isolated(original / "main.py", migrated / "main.py")
