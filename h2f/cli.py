@@ -25,7 +25,8 @@ from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
 from h2f.cache import Cache
-from h2f.config import Config, ConfigError, load_config, normalize_names
+from h2f.config import Config, ConfigError, load_config, normalize_names, project_root
+from h2f.diagnostics import Diagnostic
 from h2f.engine import Options, UnsupportedTarget, check_target, tune_gc
 from h2f.files import (
     FileOutcome,
@@ -43,8 +44,15 @@ from h2f.files import (
     unified_diff,
 )
 from h2f.progress import Progress
-from h2f.project import index_transforms
-from h2f.report import REPORT_SUFFIXES, Report, outcome_annotations, problem_annotation, rules_table
+from h2f.project import importers_outside, index_transforms
+from h2f.report import (
+    REPORT_SUFFIXES,
+    Report,
+    diagnostic_annotation,
+    outcome_annotations,
+    problem_annotation,
+    rules_table,
+)
 from h2f.rule import TARGETS
 from h2f.verify.commands import convert_params_command, snapshot_sources, verify_command, verify_migrated
 
@@ -298,11 +306,46 @@ def _migrate_paths(
                 reporter.outcome(outcome)
                 progress.advance()
         progress.close()
+        if output_dir is None:
+            _report_importers_outside(files, root, reporter, results, exclude)
         if front is not None:
             front.save()
     except WorkerDied as error:
         progress.close()
         _fail(f"a worker process died ({error}); rerun with --jobs 1 to find the file")
+
+
+def _report_importers_outside(
+    files: list[Path], root: Path, reporter: Reporter, results: Cache | None, exclude: list[Path]
+) -> None:
+    """Warn (H2F041) about each file of the project, outside the run, that imports what a file of the run exports:
+    the run migrates the exporter and leaves the importer calling it as Haiku's."""
+    top = project_root(root)
+    if top is None:
+        return
+    run = {os.path.realpath(file) for file in files}
+    outside = [
+        file
+        for file in iter_python_files([top], lambda problem: None, exclude)
+        if file.suffix == ".py" and os.path.realpath(file) not in run
+    ]
+    if not outside:
+        return
+    front = results.front(top) if results is not None else None
+    for found in importers_outside(files, outside, top, results, front):
+        message = (
+            f"imports {found.name} from {found.exporter}, which this run migrates, but is not part of the run: "
+            "it would go on using it as Haiku's; migrate the two files in one run"
+        )
+        reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F041", message))
+    if front is not None:
+        front.save()
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it (as the paths a user gives), else as is."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith(os.pardir) else relative
 
 
 def _cpu_count() -> int:
@@ -350,6 +393,16 @@ class Reporter:
             click.echo(problem_annotation(problem))
         else:
             _echo_err(problem.format())
+
+    def warning(self, diagnostic: Diagnostic) -> None:
+        """Report a warning about a file outside the run (always shown)."""
+        self.summary.warnings += 1
+        if self.report is not None:
+            self.report.add_diagnostic(diagnostic)
+        if self.github:
+            click.echo(diagnostic_annotation(diagnostic))
+        else:
+            _echo_err(diagnostic.format())
 
     def outcome(self, outcome: FileOutcome) -> None:
         """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""

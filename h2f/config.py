@@ -112,6 +112,17 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def project_root(start: Path) -> Path | None:
+    """The root of the project ``start`` is in: the repository's (a ``.git`` or ``.hg`` at or above it), else the
+    directory of the nearest ``pyproject.toml``; None when neither says where the project ends."""
+    directory = start.resolve()
+    for candidate in [directory, *directory.parents]:
+        if (candidate / ".git").exists() or (candidate / ".hg").exists():
+            return candidate
+    pyproject = find_pyproject(start)
+    return pyproject.parent if pyproject is not None else None
+
+
 def load_config(start: Path) -> Config:
     """Read ``[tool.h2f]`` from the pyproject.toml that governs ``start`` (empty config if none)."""
     path = find_pyproject(start)

@@ -178,6 +178,17 @@ CODES: dict[str, CodeInfo] = {
             hand.""",
         ),
         _code(
+            "H2F041",
+            "a file outside the run imports what the run migrates",
+            """A file of the project that is not part of this run (not among the paths given, or excluded by
+            [tool.h2f]) imports, at module level, a transform, initializer or module class that a file of the
+            run defines and this run migrates. Migrated alone, the exporter becomes Flax while the importer
+            keeps calling it as Haiku's (init/apply with Haiku's signature, a Haiku module built from a Flax
+            class): the importer breaks. Migrate the two files in one run (h2f migrate models.py train.py, or
+            the whole tree), so that the importer's call sites are rewritten with it. (Only module-level
+            'from ... import' statements are seen.)""",
+        ),
+        _code(
             "H2F050",
             "BatchNorm moving averages differ",
             """Haiku's BatchNorm keeps zero-debiased exponential moving averages (they start at the first

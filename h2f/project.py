@@ -222,7 +222,7 @@ def _add_re_exports(
         for path, fact in facts.items():
             if names.isdisjoint(fact.imports):
                 continue
-            for name, keys in _module_level_imports(path, contents.get(path)):
+            for name, keys, _ in _module_level_imports(path, contents.get(path)):
                 exported = next((value[1] for key in keys if (value := found.get(key)) is not None), None)
                 if exported is not None:
                     added |= _claim(found, path, root, dataclasses.replace(exported, name=name))
@@ -230,10 +230,10 @@ def _add_re_exports(
             return
 
 
-def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, list[str]]]:
+def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, list[str], ast.alias]]:
     """For each name a module-level ``from … import`` of the file ``path`` binds, and nothing else at module level
-    rebinds: the name, and the index keys where what it imports may be (:func:`import_keys`,
-    :func:`relative_import_key`)."""
+    rebinds: the name, the index keys where what it imports may be (:func:`import_keys`,
+    :func:`relative_import_key`), and the import's alias (where it is)."""
     try:
         tree = ast.parse(raw if raw is not None else path.read_bytes())
     except (OSError, SyntaxError, ValueError):
@@ -250,7 +250,59 @@ def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, 
                 keys = [relative_import_key(str(path), statement.level, statement.module, alias.name)]
             else:
                 keys = import_keys(str(path), statement.module, alias.name)
-            yield name, keys
+            yield name, keys, alias
+
+
+@dataclasses.dataclass(frozen=True)
+class OutsideImport:
+    """A module-level ``from … import`` of a file outside the run of a name a file of the run exports."""
+
+    path: Path
+    line: int
+    col: int  # 1-based
+    name: str
+    exporter: Path
+
+
+def importers_outside(
+    run: Iterable[Path],
+    outside: Iterable[Path],
+    root: Path,
+    cache: Cache | None = None,
+    front: StatFront | None = None,
+) -> list[OutsideImport]:
+    """The imports, in files of the project (under ``root``) that are ``outside`` the run, of what files of the
+    ``run`` export (transforms, factories of them, initializers, module classes): migrating the run leaves those
+    files calling a Flax model, initializer or module as Haiku's. Only module-level ``from … import`` statements
+    are seen (not ``import models`` then ``models.model``, nor notebooks)."""
+    facts: dict[Path, tuple[SourceFacts, bytes | None]] = {}
+    for path in outside:
+        try:
+            facts[path] = front.read(path) if front is not None else _read_facts(path)
+        except OSError:
+            continue
+    imported: set[str] = set().union(*(fact.imports for fact, _ in facts.values()))
+    found: dict[str, tuple[Path, ExportedTransform] | None] = {}
+    for path in run:
+        if path.suffix != ".py" or imported.isdisjoint(next(iter(module_suffixes(path, root)), "").split(".")):
+            continue
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        if _HAIKU_BYTES in raw:
+            for exported in cache.exports(raw, file_exports) if cache is not None else file_exports(raw):
+                _claim(found, path, root, exported)
+    names = {exported_name(key) for key, value in found.items() if value is not None}
+    imports = []
+    for path, (fact, raw) in facts.items():
+        if names.isdisjoint(fact.imports):
+            continue
+        for name, keys, alias in _module_level_imports(path, raw):
+            hit = next((value for key in keys if (value := found.get(key)) is not None), None)
+            if hit is not None:
+                imports.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, name, hit[0]))
+    return imports
 
 
 def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:

@@ -152,6 +152,11 @@ class Report:
         """Record a path that could not be processed."""
         self.problems.append(_issue(_posix(problem.path), None, None, None, problem.severity, problem.message))
 
+    def add_diagnostic(self, diagnostic: Diagnostic) -> None:
+        """Record a diagnostic about a file outside the run (listed with the path problems)."""
+        d = diagnostic
+        self.problems.append(_issue(d.path, d.line, d.col, d.code, d.severity, d.message))
+
     @property
     def issues(self) -> list[dict[str, Any]]:
         """Every issue of the run: path problems first, then each file's in file order."""

@@ -85,6 +85,33 @@ def test_migrating_one_file_alone_leaves_the_importer_alone(tmp_path: Path) -> N
     assert (root / "pkg" / "train.py").read_text() == TRAIN
 
 
+def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``h2f migrate pkg/models.py`` in a repository whose pkg/train.py imports the transform: train.py would go on
+    calling a Linen model with Haiku's signature, silently (and a later check of the tree passes, nothing in it
+    naming haiku any more); each importer outside the run is reported where it imports (H2F041), also one the
+    configuration excludes. Run with both, or on a file nothing imports, it is not."""
+    root = _tree(tmp_path)
+    (root / ".git").mkdir()
+    (root / "pkg" / "nets.py").write_text(NET)
+    (root / "main.py").write_text(MAIN.replace("from nets import Net", "from pkg.nets import Net"))
+    (root / "pyproject.toml").write_text('[tool.h2f]\nexclude = ["main.py"]\n')
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "pkg/models.py", "pkg/nets.py", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    warnings = [line.split(" imports ")[0] for line in result.output.splitlines() if "H2F041" in line]
+    assert warnings == ["main.py:4:22: H2F041", "pkg/train.py:4:24: H2F041"], result.output
+    assert "pkg/train.py:4:24: H2F041 imports model from pkg/models.py, which this run migrates" in result.output
+    assert (root / "pkg" / "train.py").read_text() == TRAIN
+    for paths in (["pkg/models.py", "pkg/train.py"], ["pkg/train.py"]):
+        result = CliRunner().invoke(cli, ["migrate", "--check", *paths, "--jobs", "1"])
+        assert "H2F041" not in result.output, (paths, result.output)
+    (root / "pkg" / "models.py").write_text("# h2f: skip-file\n" + MODELS)  # it stays Haiku: nothing breaks
+    result = CliRunner().invoke(cli, ["migrate", "--check", "pkg/models.py", "--jobs", "1"])
+    assert "H2F041" not in result.output, result.output
+
+
 def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
