@@ -39,7 +39,7 @@ from h2f.project import (
     module_path,
     relative_import_key,
 )
-from h2f.resolver import NodeMap, Resolver, Scope, full_name_of
+from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, is_name_attribute, is_none, is_self_attribute
 from h2f.traversal import TOKENS, fast_walk, walk
 
@@ -186,6 +186,7 @@ class FileAnalysis:
         #: The parent of every node.
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
+        self._creates_params: dict[int, bool] = {}
         self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
@@ -259,9 +260,17 @@ class FileAnalysis:
     def _may_be_haiku(self, node: cst.Name | cst.Attribute) -> bool:
         """Whether the dotted name ``node`` stands for starts with a name a Haiku import binds: only then can it
         resolve to Haiku, so the resolver is not asked about the file's other names (nor is a variable that
-        happens to be called ``haiku`` taken for the library)."""
-        full_name = full_name_of(node)
-        return full_name is not None and full_name.partition(".")[0] in self.haiku_aliases
+        happens to be called ``haiku`` taken for the library). The first part of :func:`full_name_of`, found
+        without building the name (every rule asks of every name)."""
+        current: cst.CSTNode = node
+        while True:
+            kind = type(current)
+            if kind is cst.Attribute or kind is cst.Subscript:
+                current = current.value  # type: ignore[attr-defined]
+            elif kind is cst.Call:
+                current = current.func  # type: ignore[attr-defined]
+            else:
+                return kind is cst.Name and current.value in self.haiku_aliases  # type: ignore[attr-defined]
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Every qualified name of an original expression node through the imports (``jax.numpy.zeros``)."""
@@ -445,6 +454,11 @@ class FileAnalysis:
         """Whether running the original ``function`` (a transformed function, a method) may create parameters:
         False only when every call in it, and in the functions and module classes of this file it calls, is
         known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...)."""
+        if not seen:  # asked of a function as a whole (each of its init call sites asks): remembered
+            return self._remembered(self._creates_params, function, lambda node: self._may_create_params(node, seen))
+        return self._may_create_params(function, seen)
+
+    def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int]) -> bool:
         for node in self.subtree(function):
             if isinstance(node, cst.Name):  # a function or module class of this file, called or passed on
                 module = self.local_module_class(node)

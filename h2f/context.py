@@ -54,20 +54,28 @@ class _StartRecorder(CodegenState):
 
 
 class StartPositions:
-    """Where original nodes start (line, 1-based column), as libcst's ``PositionProvider`` says, from one code
-    generation pass that only counts tokens; lines and columns are computed for the nodes asked about."""
+    """Where original nodes start (line, 1-based column), as libcst's ``PositionProvider`` says, from a code
+    generation pass that only counts tokens, run statement by statement as far as the nodes asked about (most
+    diagnostics are not at the end of the file); lines and columns are computed for those nodes."""
 
     def __init__(self, module: cst.Module) -> None:
-        recorder = _StartRecorder(module)
-        module._codegen(recorder)
-        self._tokens = recorder.tokens
-        self._starts = recorder.starts
+        self._recorder = _StartRecorder(module)
+        self._statements = iter(module.body)
+        for line in module.header:  # what Module._codegen_impl generates before the statements
+            line._codegen(self._recorder)
+        self._tokens = self._recorder.tokens
+        self._starts = self._recorder.starts
 
     def start(self, node: cst.CSTNode) -> tuple[int, int] | None:
-        """``(line, column)`` of ``node``'s first character (column 1-based), or None if it is not in the module."""
+        """``(line, column)`` of ``node``'s first character (column 1-based), or None if it is not in the module's
+        statements (the module itself starts at ``(1, 1)``)."""
         index = self._starts.get(id(node))
-        if index is None:
-            return None
+        while index is None:
+            statement = next(self._statements, None)
+            if statement is None:
+                return None
+            statement._codegen(self._recorder)
+            index = self._starts.get(id(node))
         lines = _NEWLINE.split("".join(self._tokens[:index]))
         return len(lines), len(lines[-1]) + 1
 
@@ -216,6 +224,12 @@ def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
     )
 
 
+@functools.cache
+def _having(rules: tuple[type[Rule], ...], hook: str) -> tuple[int, ...]:
+    """Which of ``rules`` (by position) have a method called ``hook``: learned once per rule set, not per file."""
+    return tuple(index for index, rule in enumerate(rules) if hasattr(rule, hook))
+
+
 class RuleDispatcher(cst.CSTTransformer):
     """One traversal of the file (:func:`h2f.traversal.fast_transform`, entering no token type without a hook);
     each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
@@ -229,7 +243,7 @@ class RuleDispatcher(cst.CSTTransformer):
 
     def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
         """The rules' hooks called ``name``, in rule order."""
-        return [hook for rule in self.rules if (hook := getattr(rule, name, None)) is not None]
+        return [getattr(self.rules[index], name) for index in _having(tuple(map(type, self.rules)), name)]
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter

@@ -34,9 +34,12 @@ def _parsed(source: str) -> cst.BaseExpression:
     return cst.parse_expression(source)
 
 
+_EMPTY_MODULE = cst.Module(body=[])
+
+
 def code_of(node: cst.CSTNode) -> str:
     """The source text of a node."""
-    return cst.Module(body=[]).code_for_node(node)
+    return _EMPTY_MODULE.code_for_node(node)
 
 
 def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.Arg] | None:

@@ -270,7 +270,8 @@ class Layers(Rule):
                     )
                 value = padding or value
             given.add(flax_name)
-            if code_of(value).replace('"', "'") == FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name):
+            flax_default = FLAX_DEFAULTS.get(rename.flax, {}).get(flax_name)
+            if flax_default is not None and code_of(value).replace('"', "'") == flax_default:
                 continue
             translated[flax_name] = value
         for flax_name, default in rename.haiku_defaults.items():

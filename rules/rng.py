@@ -11,7 +11,7 @@ import libcst as cst
 
 from h2f.names import SAMPLE_STREAM
 from h2f.rule import Rule
-from h2f.syntax import expr
+from h2f.syntax import code_of, expr
 
 
 class NextRngKey(Rule):
@@ -38,7 +38,7 @@ class NextRngKey(Rule):
             return expr(f'{make_rng} if {module}.has_rng("{SAMPLE_STREAM}") else None')
         if name == "haiku.next_rng_keys" and len(updated_node.args) == 1:
             self.ctx.require_import("jax")
-            count = cst.Module(body=[]).code_for_node(updated_node.args[0].value)
+            count = code_of(updated_node.args[0].value)
             return expr(f"jax.random.split({make_rng}, {count})")
         self.ctx.report(original_node, self.code, f"{name} with unexpected arguments; left in place")
         return None

@@ -547,3 +547,25 @@ def test_code_left_in_place_whole_withdraws_what_rules_said_of_their_edits_insid
     result = migrate_source(source, Options())
     assert 'hk.Linear(8, name="proj")' in result.code or result.code == source
     assert [f"{d.line}:{d.col}: {d.code}" for d in result.diagnostics] == expected
+
+
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_diagnostic_positions_are_libcsts(order: str) -> None:
+    """Where a diagnostic points (:class:`h2f.context.StartPositions`, which generates code only as far as the
+    nodes asked about) is where libcst's ``PositionProvider`` says each node starts, whatever the order of the
+    questions, for every node of every fixture."""
+    from libcst.metadata import PositionProvider
+
+    from h2f.context import StartPositions
+    from h2f.traversal import walk
+
+    with_header = "#!/usr/bin/env python\n# Copyright header.\n\n" + HAIKU_MODEL
+    fixtures = sorted((Path(__file__).parent.parent / "fixtures").glob("*/*/before.py"))
+    for before, source in [("header", with_header), *((path, path.read_text()) for path in fixtures)]:
+        module = cst.parse_module(source)
+        expected = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        positions = StartPositions(module)
+        nodes = walk(module)[1:]
+        for node in nodes if order == "forward" else reversed(nodes):
+            where = expected[node].start
+            assert positions.start(node) == (where.line, where.column + 1), (before, node)
