@@ -13,7 +13,13 @@ enter them: :func:`walk` leaves them out, and the other two skip the node types 
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import enum
+import functools
+import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -123,6 +129,58 @@ TOKENS: frozenset[type] = frozenset(
 )
 
 
+def _leaf_types(annotation: Any) -> set[type] | None:
+    """The concrete node types a field annotated ``annotation`` can hold (through ``Union``, ``Optional`` and
+    ``Sequence``); None when the annotation does not say."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, collections.abc.Sequence, list, tuple):
+        found: set[type] = set()
+        for argument in typing.get_args(annotation):
+            leaves = set() if argument is Ellipsis else _leaf_types(argument)
+            if leaves is None:
+                return None
+            found |= leaves
+        return found
+    if origin is typing.Literal or annotation in (str, bool, int, type(None)):
+        return set()
+    if isinstance(annotation, type) and issubclass(annotation, cst.CSTNode):
+        return {kind for kind in _NODE_TYPES if issubclass(kind, annotation) and not inspect.isabstract(kind)}
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):  # MaybeSentinel
+        return set()
+    return None
+
+
+@functools.cache
+def _field_types(node_type: type) -> dict[str, frozenset[type] | None]:
+    """For each field of ``node_type``, the concrete node types its annotation allows (None: unknown)."""
+    hints = typing.get_type_hints(node_type)
+    found: dict[str, frozenset[type] | None] = {}
+    for field in dataclasses.fields(node_type):
+        leaves = _leaf_types(hints[field.name])
+        found[field.name] = None if leaves is None else frozenset(leaves)
+    return found
+
+
+#: ``skip`` → node type → (its child fields, those of them that can hold a node whose type is not in ``skip``).
+_FIELDS_TO_VISIT: dict[frozenset[type], dict[type, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+
+
+def _fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...]:
+    """The child fields of ``node`` a walk that skips the types ``skip`` must look into: not those whose
+    annotation allows only types in ``skip`` (three fields in four are whitespace or punctuation: ``Name.lpar``,
+    ``Arg.comma``...), which it would read only to skip what they hold."""
+    fields = _child_fields(node)
+    by_type = _FIELDS_TO_VISIT.get(skip)
+    if by_type is None:
+        by_type = _FIELDS_TO_VISIT[skip] = {}
+    known = by_type.get(type(node))
+    if known is None or known[0] is not fields:
+        allowed = _field_types(type(node))
+        visited = tuple(field for field in fields if (kinds := allowed.get(field)) is None or not kinds <= skip)
+        known = by_type[type(node)] = (fields, visited)
+    return known[1]
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """libcst's ``node.children`` (the direct children, tokens included, in order) without the traversal that
     property runs (it rebuilds the node to find them)."""
@@ -156,7 +214,7 @@ def _collect(node: cst.CSTNode, found: list[cst.CSTNode], enter: Callable[[cst.C
     found.append(node)
     if enter is not None and not enter(node):
         return
-    for field in _child_fields(node):
+    for field in _fields_to_visit(node, TOKENS):
         value = getattr(node, field)
         if type(value) in _NODE_TYPES:
             if type(value) not in TOKENS:
@@ -172,7 +230,7 @@ def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type] 
     order, without rebuilding every node as libcst's traversal does (a visitor's traversal builds a copy of the
     tree and drops it); descendants whose type is in ``skip`` are not visited (nor their subtrees)."""
     if visitor.on_visit(node):
-        for field in _child_fields(node):
+        for field in _fields_to_visit(node, skip):
             value = getattr(node, field)
             if type(value) in _NODE_TYPES:
                 if type(value) not in skip:
@@ -193,7 +251,7 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
     updated = node
     if transformer.on_visit(node):
         changes: dict[str, Any] | None = None
-        for field in _child_fields(node):
+        for field in _fields_to_visit(node, skip):
             value = getattr(node, field)
             if type(value) in _NODE_TYPES:
                 if type(value) in skip:

@@ -27,12 +27,15 @@ class Annotations(Rule):
     order = 80
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
-        if self.ctx.haiku_name(original) == "haiku.Module":  # a base class is the module class rule's
+        haiku_name = self.ctx.haiku_name(original)
+        if haiku_name is None:  # (every name of the file comes here)
+            return None
+        if haiku_name == "haiku.Module":  # a base class is the module class rule's
             annotated = self.ctx.analysis.enclosing(original, cst.Annotation) is not None
             return self.ctx.modules_namespace("Module") if annotated else None
         if self.ctx.eager_nnx:
             return self._nnx(original)
-        found = ANNOTATIONS.get(self.ctx.haiku_name(original) or "")
+        found = ANNOTATIONS.get(haiku_name)
         if found is None:
             return None
         module, name = found
@@ -78,6 +81,8 @@ class Annotations(Rule):
         return self._replace(original_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression | None:
+        if self.ctx.haiku_name(original_node) is None:
+            return None
         parent = self.ctx.analysis.parents.get(original_node)
         if isinstance(parent, (cst.Attribute, cst.ImportAlias)) or isinstance(parent, cst.Param):
             return None
