@@ -542,7 +542,7 @@ class FileAnalysis:
         site = self.parents.get(transform)
         if isinstance(site, cst.Assign) and len(site.targets) == 1 and isinstance(site.targets[0].target, cst.Name):
             return len(self.call_sites(site.targets[0].target) or []) == 1  # ``f = hk.remat(lambda ...)``, one ``f(x)``
-        return isinstance(site, cst.Call) and site.func is transform
+        return self.immediate_call(transform) is not None
 
     def inside(self, node: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...], boundary: cst.CSTNode) -> bool:
         """Whether an ancestor of the original ``node`` below ``boundary`` is one of ``kinds``."""
@@ -742,21 +742,25 @@ class FileAnalysis:
             sites.append(site)
         return sites
 
+    def immediate_call(self, node: cst.CSTNode) -> cst.Call | None:
+        """The call that calls the original ``node`` where it stands (``f`` of ``f(x)``, ``hk.Linear(2)`` of
+        ``hk.Linear(2)(x)``), or None."""
+        parent = self.parents.get(node)
+        return parent if isinstance(parent, cst.Call) and parent.func is node else None
+
     def _call_of(self, reference: cst.CSTNode) -> cst.Call | None:
         """The call that passes its arguments to the function the original ``reference`` names: ``f(...)``, or
         ``jax.grad(f)(...)`` and the like, which pass them on in the same places; None otherwise."""
         site = self.parents.get(reference)
-        if isinstance(site, cst.Call) and site.func is reference:
-            return site
+        if (called := self.immediate_call(reference)) is not None:
+            return called
         wrapper = self.parents.get(site) if isinstance(site, cst.Arg) and site.keyword is None else None
         if (
             isinstance(wrapper, cst.Call)
             and wrapper.args[0] is site
             and _ARGUMENT_KEEPERS & self.qualified_names(wrapper.func)
         ):
-            outer = self.parents.get(wrapper)
-            if isinstance(outer, cst.Call) and outer.func is wrapper:
-                return outer
+            return self.immediate_call(wrapper)
         return None
 
     def positional_name(self, call: cst.Call) -> cst.Arg | None:
@@ -789,9 +793,9 @@ class FileAnalysis:
         """Whether the module the original ``construction`` builds may be called where :meth:`calls_of` does not
         see it: kept other than called at once or assigned to a name or ``self`` attribute, or that name or
         attribute read other than as the callee of a call traced to it (put in a tuple, passed on, returned)."""
-        parent = self.parents.get(construction)
-        if isinstance(parent, cst.Call) and parent.func is construction:
+        if self.immediate_call(construction) is not None:
             return False
+        parent = self.parents.get(construction)
         if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1 and parent.value is construction):
             return True
         target = parent.targets[0].target

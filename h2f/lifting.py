@@ -34,7 +34,6 @@ from h2f.syntax import (
 from h2f.traversal import walk
 
 if TYPE_CHECKING:
-    from h2f.analysis import FileAnalysis
     from h2f.context import MigrationContext
 
 #: Haiku calls whose translation reads ``self`` (``self.make_rng``, ``self.param``, ``self.variable``).
@@ -143,7 +142,7 @@ class LiftedTransform(Rule):
             return self._assembled(original_node, lifted, None, args)
         if self.ctx.haiku_name(original_node.func) == self.api:
             parent = self.ctx.analysis.parents.get(original_node)
-            if isinstance(parent, cst.Decorator) or (isinstance(parent, cst.Call) and parent.func is original_node):
+            if isinstance(parent, cst.Decorator) or self.ctx.analysis.immediate_call(original_node) is not None:
                 return None  # reported by leave_Decorator; translated where it is called
             sites = self._bound_call_sites(original_node)
             if sites is None:
@@ -319,7 +318,7 @@ class LiftedTransform(Rule):
                 lifted = built is not None and analysis.haiku_name(built.func) in _SELF_READERS
                 if lifted and isinstance(function, cst.FunctionDef) and not method and id(built) not in inside:
                     raise self.refuse(f"of {label}, which calls {node.value}, itself lifted (it takes self)")
-                called = analysis.function_named(node) if _called(analysis, node) else None
+                called = analysis.function_named(node) if analysis.immediate_call(node) is not None else None
                 if called is not None and id(called) not in seen | {id(function)}:
                     runs += self._check_captures(called, seen=seen | {id(function)})
             elif isinstance(node, cst.Call):
@@ -340,9 +339,8 @@ class LiftedTransform(Rule):
         attribute = self.ctx.analysis.parents.get(name)
         if not (isinstance(attribute, cst.Attribute) and attribute.value is name):
             raise self.refuse(f"of {label}, which passes self on")
-        site = self.ctx.analysis.parents.get(attribute)
         built = self.ctx.analysis.constructor_of(attribute)
-        if (isinstance(site, cst.Call) and site.func is attribute) or (
+        if self.ctx.analysis.immediate_call(attribute) is not None or (
             built is not None and self.ctx.analysis.constructs_module(built)
         ):
             raise self.refuse(f"of {label}, which reads self.{attribute.attr.value}")
@@ -382,12 +380,6 @@ class LiftedTransform(Rule):
         assert isinstance(template, cst.Lambda)
         callee = parenthesized(function) if isinstance(function, cst.Lambda) else function
         return template.with_changes(body=template.body.with_changes(func=callee))  # type: ignore[attr-defined]
-
-
-def _called(analysis: FileAnalysis, name: cst.Name) -> bool:
-    """Whether the original ``name`` is called where it is read (``f(x)``)."""
-    parent = analysis.parents.get(name)
-    return isinstance(parent, cst.Call) and parent.func is name
 
 
 def _module_level(qualified_names: frozenset[str]) -> bool:

@@ -149,10 +149,8 @@ class Layers(Rule):
         """A depthwise convolution's Flax arguments: ``features`` (the channel multiplier so far) times the input's
         channels, and those channels as ``feature_group_count``. Flax needs them when it builds the layer, so the
         layer must be called at once on a name (``hk.DepthwiseConv2D(2, 3)(x)``)."""
-        parent = self.ctx.analysis.parents.get(original_node)
-        inputs = (
-            parent.args[0] if isinstance(parent, cst.Call) and parent.func is original_node and parent.args else None
-        )
+        called = self.ctx.analysis.immediate_call(original_node)
+        inputs = called.args[0] if called is not None and called.args else None
         if (
             inputs is None
             or inputs.keyword is not None

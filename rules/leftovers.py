@@ -92,8 +92,7 @@ class Leftovers(Rule):
                 continue
             original = survivor[1]
             name = self.ctx.haiku_name(original) or ""
-            parent = self.ctx.analysis.parents.get(original)
-            if name in _translated_apis() and isinstance(parent, cst.Call) and parent.func is original:
+            if name in _translated_apis() and self.ctx.analysis.immediate_call(original) is not None:
                 # (``hk.without_apply_rng(hk.multi_transform(f))`` of a transform another diagnostic leaves)
                 message = f"{name} is translated where h2f can; this call is left in place with the code it serves"
             elif name in _translated_apis():  # (``set_policy(hk.LayerNorm, ...)``: the layer is no call here)

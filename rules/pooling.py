@@ -78,8 +78,7 @@ def _built_alone(analysis: FileAnalysis, node: cst.Call) -> bool:
     """Whether ``node`` builds a Haiku pooling module that is not called at once."""
     if analysis.haiku_name(node.func) not in _MODULES:
         return False
-    parent = analysis.parents.get(node)
-    return not (isinstance(parent, cst.Call) and parent.func is node)
+    return analysis.immediate_call(node) is None
 
 
 def untranslatable(analysis: FileAnalysis, node: cst.Call) -> str | None:

@@ -45,8 +45,8 @@ def untranslatable(analysis: FileAnalysis, construction: cst.CSTNode) -> str | N
     reshaping = read(analysis, construction)
     if isinstance(reshaping, str):
         return reshaping
-    parent = analysis.parents.get(construction)
-    if isinstance(parent, cst.Call) and parent.func is construction:
+    parent = analysis.immediate_call(construction)
+    if parent is not None:
         if len(parent.args) != 1 or parent.args[0].keyword is not None or parent.args[0].star:
             return f"{analysis.haiku_name(construction.func)} called other than on one input"  # type: ignore[attr-defined]
         if not isinstance(parent.args[0].value, (cst.Name, cst.Attribute)):
@@ -76,8 +76,7 @@ class Reshape(Rule):
             bare = " if " not in computed or isinstance(analysis.parents.get(original_node), _LOOSE_PARENTS)
             return expr(computed if bare else f"({computed})")
         reshaping = read(analysis, original_node)
-        parent = analysis.parents.get(original_node)
-        if reshaping is None or (isinstance(parent, cst.Call) and parent.func is original_node):
+        if reshaping is None or analysis.immediate_call(original_node) is not None:
             return None  # not Flatten/Reshape, or called at once (the call is rewritten whole)
         if isinstance(reshaping, str):
             return self._keep(original_node, reshaping)

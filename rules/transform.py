@@ -232,9 +232,9 @@ class TransformRule(Rule):
             return None
         if self._migrated(self.ctx.analysis.transform_named(original_node.value)) is None:  # type: ignore[arg-type]
             return None
-        parent = self.ctx.analysis.parents.get(original_node)
-        if isinstance(parent, cst.Call) and parent.func is original_node:
+        if self.ctx.analysis.immediate_call(original_node) is not None:
             return None
+        parent = self.ctx.analysis.parents.get(original_node)
         if isinstance(parent, cst.Assign):
             return None  # an alias: its calls are rewritten
         if isinstance(parent, cst.Arg):
