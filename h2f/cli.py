@@ -296,10 +296,13 @@ def _migrate_paths(
         results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
+    changed: list[Path] = []
     try:
         # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
         with contextlib.closing(migrate_files(work, options, mode, workers, results, front)) as outcomes:
             for outcome in outcomes:
+                if outcome.status is Status.CHANGED:
+                    changed.append(outcome.path)
                 progress.clear()
                 if diff:
                     _write_stdout(unified_diff(outcome))
@@ -307,7 +310,7 @@ def _migrate_paths(
                 progress.advance()
         progress.close()
         if output_dir is None:
-            _report_importers_outside(files, root, reporter, results, exclude)
+            _report_importers_outside(changed, files, root, reporter, results, exclude)
         if front is not None:
             front.save()
     except WorkerDied as error:
@@ -316,11 +319,16 @@ def _migrate_paths(
 
 
 def _report_importers_outside(
-    files: list[Path], root: Path, reporter: Reporter, results: Cache | None, exclude: list[Path]
+    changed: list[Path],
+    files: list[Path],
+    root: Path,
+    reporter: Reporter,
+    results: Cache | None,
+    exclude: list[Path],
 ) -> None:
-    """Warn (H2F041) about each file of the project, outside the run, that imports what a file of the run exports:
-    the run migrates the exporter and leaves the importer calling it as Haiku's."""
-    top = project_root(root)
+    """Warn (H2F041) about each file of the project, outside the run (``files``), that imports what a file the run
+    migrates (``changed``) exports: the importer would go on calling it as Haiku's."""
+    top = project_root(root) if changed else None  # (a run that changes nothing breaks no importer)
     if top is None:
         return
     run = {os.path.realpath(file) for file in files}
@@ -332,7 +340,7 @@ def _report_importers_outside(
     if not outside:
         return
     front = results.front(top) if results is not None else None
-    for found in importers_outside(files, outside, top, results, front):
+    for found in importers_outside(changed, outside, top, results, front):
         message = (
             f"imports {found.name} from {found.exporter}, which this run migrates, but is not part of the run: "
             "it would go on using it as Haiku's; migrate the two files in one run"
