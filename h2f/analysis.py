@@ -1156,7 +1156,7 @@ class FileAnalysis:
         """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
         kinds = set()
         for node in self.subtree(function.body):
-            if isinstance(node, cst.Return) and self.enclosing(node, cst.FunctionDef) is function:
+            if type(node) is cst.Return and self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
                 if found is None:
                     return None

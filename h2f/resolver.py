@@ -300,6 +300,7 @@ class Resolver(cst.CSTVisitor):
         #: Bindings that alias a dotted name (``I = hk.initializers``) → the qualified names it stands for.
         self.aliases: dict[int, frozenset[str]] = {}
         self._accesses: dict[int, Access] = {}
+        self._bound: dict[int, int] = {}  # id of an Assignment -> :meth:`_bound_at`
 
     # ----- the walk ------------------------------------------------------------------------------------
 
@@ -471,7 +472,14 @@ class Resolver(cst.CSTVisitor):
         self._reads = []
 
     def _bound_at(self, assignment: Assignment) -> int:
-        """Where in ``nodes`` the binding takes effect: the end of the statement (or target) that makes it."""
+        """Where in ``nodes`` the binding takes effect: the end of the statement (or target) that makes it (asked
+        for every read of the name: remembered)."""
+        found = self._bound.get(id(assignment))
+        if found is None:
+            found = self._bound[id(assignment)] = self._find_bound_at(assignment)
+        return found
+
+    def _find_bound_at(self, assignment: Assignment) -> int:
         node = assignment.node
         if node is None:
             return -1
