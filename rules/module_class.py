@@ -64,14 +64,22 @@ class ModuleClassRule(Rule):
         return converted or original_node
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
-        """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well)."""
+        """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well),
+        after its other fields, which keep their order: ``Head(2, "head", 0.5)`` is ``Head(2, 0.5, name="head")``
+        (each argument slot keeps its comma and spacing; the values move)."""
         named = self.ctx.analysis.positional_name(original_node)
         if named is None:
             return None
         index = original_node.args.index(named)
         args = list(updated_node.args)
-        args[index] = args[index].with_changes(
-            keyword=cst.Name("name"), equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+        last = max(position for position, arg in enumerate(args) if arg.keyword is None)
+        name_value = args[index].value
+        for position in range(index, last):
+            args[position] = args[position].with_changes(value=args[position + 1].value)
+        args[last] = args[last].with_changes(
+            value=name_value,
+            keyword=cst.Name("name"),
+            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
         )
         return updated_node.with_changes(args=args)
 

@@ -849,16 +849,17 @@ import jax.numpy as jnp
 
 
 class Block(hk.Module):
-  def __init__(self, width, name=None):
+  def __init__(self, width, name=None, scale=1.0):
     super().__init__(name=name)
     self.width = width
+    self.scale = scale
 
   def __call__(self, x):
-    return jax.nn.relu(hk.Linear(self.width)(x))
+    return jax.nn.relu(hk.Linear(self.width)(x)) * self.scale
 
 
 def forward(x):
-  return Block(4, "block_b")(Block(8, "block_a")(x))
+  return Block(4, "block_b")(Block(8, "block_a", 0.5)(x))
 
 
 model = hk.without_apply_rng(hk.transform(forward))
@@ -870,13 +871,14 @@ out = model.apply(params, x)
 
 @pytest.mark.parametrize("target", ["linen", "nnx"])
 def test_a_module_named_by_position(target: str, tmp_path: Path) -> None:
-    """``Block(8, "block_a")``: Linen takes a module's name by keyword only (a TypeError before); the NNX target,
-    which names attributes after ``name=``, refuses it."""
+    """``Block(8, "block_a", 0.5)``: Linen takes a module's name by keyword only (a TypeError before), after the
+    other fields (a positional argument after it was an internal error, H2F003); the NNX target, which names
+    attributes after ``name=``, refuses it."""
     result = migrate_source(POSITIONAL_NAME, Options(target=target), path="m.py")
     if target == "nnx":
-        assert [(d.code, d.line) for d in result.diagnostics] == [("H2F100", 16), ("H2F100", 16)], result.diagnostics
+        assert [(d.code, d.line) for d in result.diagnostics] == [("H2F100", 17), ("H2F100", 17)], result.diagnostics
         return
-    assert 'Block(4, name="block_b")(Block(8, name="block_a")(x))' in result.code
+    assert 'Block(4, name="block_b")(Block(8, 0.5, name="block_a")(x))' in result.code
     _assert_verified(POSITIONAL_NAME, result.code, tmp_path)
 
 
