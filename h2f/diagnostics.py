@@ -106,9 +106,10 @@ CODES: dict[str, CodeInfo] = {
             """--select or --ignore (or select/ignore in [tool.h2f]) left out rules that this file needs: the
             selected rules would have rewritten part of it, and all the rules would have rewritten more. A
             Haiku program migrated in part does not run (an hk.Module cannot hold a Flax layer; a Linen model
-            cannot be built from a Haiku module class), so the file is left exactly as it was. A file the
-            selected rules migrate whole (the left-out rules had nothing to do in it) is migrated. Migrate this
-            one with all the rules.""",
+            cannot be built from a Haiku module class), so the file is left exactly as it was, and this is an
+            error: the file still needs migrating (a --check run must not pass it). A file the selected rules
+            migrate whole (the left-out rules had nothing to do in it) is migrated; one that all the rules
+            leave in place is left with their reasons. Migrate this one with all the rules.""",
         ),
         _code(
             "H2F010",
@@ -269,7 +270,7 @@ CODES: dict[str, CodeInfo] = {
 
 #: Codes that mean "this Haiku code was left in place": a file with one of them still needs Haiku.
 LEFT_IN_PLACE = frozenset(
-    {"H2F008", "H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F061", "H2F070", "H2F100"}
+    {"H2F010", "H2F011", "H2F020", "H2F021", "H2F030", "H2F040", "H2F060", "H2F061", "H2F070", "H2F100"}
 )
 
 

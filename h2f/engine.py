@@ -92,29 +92,33 @@ def migrate_source(source: str, options: Options = Options(), path: str = "<stri
         return MigrationResult(source, source)
     from h2f.codemod import migrate_module
 
-    result = migrate_module(source, options, path)
-    if (options.select or options.ignore) and result.changed:
-        return _whole_or_untouched(result, options, path)
-    return result
+    if options.select or options.ignore:
+        return _migrated_whole(source, options, path)
+    return migrate_module(source, options, path)
 
 
-def _whole_or_untouched(result: MigrationResult, options: Options, path: str) -> MigrationResult:
-    """What the selected rules made of a file, if it is what all the rules make of it; else the file as it was,
-    with H2F008 alone (what the selected rules said was of code they rewrote): a Haiku program migrated in part
-    does not run (an ``hk.Module`` cannot hold a Flax layer, a Linen model built from a Haiku module class
-    fails)."""
+def _migrated_whole(source: str, options: Options, path: str) -> MigrationResult:
+    """What the selected rules make of a file, if it is what all the rules make of it; else what all the rules
+    make of it when that is to leave it as it is (with their reasons), or their failure (H2F004...); else H2F008,
+    an error: a Haiku program migrated in part does not run (an ``hk.Module`` cannot hold a Flax layer, a Linen
+    model cannot be built from a Haiku module class)."""
     from h2f.codemod import migrate_module
 
     try:
-        whole = migrate_module(
-            result.source, dataclasses.replace(options, select=frozenset(), ignore=frozenset()), path
-        )
-    except MigrationError:
-        whole = None
-    if whole is not None and whole.code == result.code:
-        return result
+        selected: MigrationResult | None = migrate_module(source, options, path)
+    except MigrationError as error:
+        if error.diagnostic.code != "H2F003":
+            raise  # a refusal under the selection stands (the file is left as it is)
+        selected = None  # a rule that needs a rule left out failed: what all the rules do decides
+    if selected is not None and not selected.changed:
+        return selected
+    whole = migrate_module(source, dataclasses.replace(options, select=frozenset(), ignore=frozenset()), path)
+    if not whole.changed:
+        return whole
+    if selected is not None and whole.code == selected.code:
+        return selected
     message = (
         "rules left out by --select/--ignore would rewrite this file too, and a file migrated in part mixes Haiku "
         "and Flax code; left as it is (migrate it with all the rules)"
     )
-    return MigrationResult(result.source, result.source, (Diagnostic(path, 1, 1, "H2F008", message),))
+    raise MigrationError(Diagnostic(path, 1, 1, "H2F008", message, "error"))

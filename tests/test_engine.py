@@ -148,10 +148,34 @@ def test_output_that_does_not_parse_is_refused(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_a_file_the_selected_rules_would_migrate_in_part_is_left_as_it_is(options: Options) -> None:
     """The layers rule alone made ``nn.Dense`` inside a ``class Head(hk.Module)``, which does not run; without the
-    module class rule the same: the file is left as it was, and said so (H2F008)."""
-    result = migrate_source(HAIKU_MODEL, options, "m.py")
-    assert result.code == HAIKU_MODEL
-    assert [(d.line, d.col, d.code) for d in result.diagnostics] == [(1, 1, "H2F008")]
+    module class rule the same: the file is left as it was, with an error (H2F008: it still needs migrating, so
+    a --check run fails)."""
+    with pytest.raises(MigrationError) as refused:
+        migrate_source(HAIKU_MODEL, options, "m.py")
+    diagnostic = refused.value.diagnostic
+    assert (diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.severity) == (1, 1, "H2F008", "error")
+
+
+def test_a_refusal_of_all_the_rules_stands_under_a_selection() -> None:
+    """What all the rules refuse is refused with their reason under a selection too, not H2F008: a skip that
+    cannot be honoured (H2F004), and the NNX target's refusals (H2F100) when the rule that makes them is left
+    out; and a rule that needs one left out (``nnx_modules`` without the NNX transform rule, an internal error)
+    gives way to what all the rules do."""
+    skipped = HAIKU_MODEL.replace("class Head(hk.Module):", "class Head(hk.Module):  # h2f: skip") + (
+        "\n\nmodel = hk.transform(lambda x: Head(2)(x))\nlayer = hk.Linear(3)\n"
+    )  # (the layers rule alone would translate the last line)
+    with pytest.raises(MigrationError) as refused:
+        migrate_source(skipped, Options(select=frozenset({"layers"})), "m.py")
+    assert refused.value.diagnostic.code == "H2F004"
+    blocked = "import haiku as hk\n\nrng = hk.PRNGSequence(0)\nlayer = hk.Linear(2)\n"
+    everything = migrate_source(blocked, Options(target="nnx"), "m.py")
+    assert everything.code == blocked and {d.code for d in everything.diagnostics} == {"H2F100"}
+    result = migrate_source(blocked, Options(target="nnx", ignore=frozenset({"nnx_target"})), "m.py")
+    assert (result.code, result.diagnostics) == (everything.code, everything.diagnostics)
+    with pytest.raises(MigrationError) as refused:
+        mlp = next((Path(__file__).parent.parent / "fixtures").glob("*/guide_mlp/before.py")).read_text()
+        migrate_source(mlp, Options(target="nnx", select=frozenset({"nnx_modules"})), "m.py")
+    assert refused.value.diagnostic.code == "H2F008"
 
 
 def test_a_file_the_selected_rules_migrate_whole_is_migrated() -> None:
