@@ -33,6 +33,7 @@ from h2f.project import (
     MODULE_CLASS_EXPORT,
     ExportedTransform,
     ProjectIndex,
+    defines,
     exported_name,
     file_key,
     import_keys,
@@ -898,12 +899,11 @@ class FileAnalysis:
         if isinstance(statement.names, cst.ImportStar) or not self.project:
             return
         for alias in statement.names:
-            exported = next(
-                (found for key in keys(_dotted(alias.name)) if (found := self.project.get(key)) is not None), None
-            )
+            candidates = keys(_dotted(alias.name))
+            exported = next((found for key in candidates if (found := self.project.get(key)) is not None), None)
             if exported is None:
-                if _dotted(alias.name) in self._exported_transform_names:
-                    self.unfollowed_imports.append(alias)
+                if _dotted(alias.name) in self._exported_transform_names and not defines(candidates[-1]):
+                    self.unfollowed_imports.append(alias)  # (a module that binds the name itself is no re-export)
                 continue
             local = alias.asname.name.value if alias.asname else _dotted(alias.name)  # type: ignore[union-attr]
             if exported.kind == MODULE_CLASS_EXPORT:

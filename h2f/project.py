@@ -114,13 +114,37 @@ def file_key(module: Path, name: str) -> str:
 def import_keys(importer: str | None, module: str, name: str) -> list[str]:
     """Where ``from <module> import <name>``, written in the file ``importer``, may find ``name`` in the project
     index, likeliest first: the module file under the importing file's directory or one of its ancestors, nearest
-    first (where Python's path would find it, for a script or a package run from its root); then the dotted name,
-    if one file of the run claims it."""
+    first (where Python's path would find it, for a script or a package run from its root), as far as the first
+    that exists (Python imports that one, even if it is no file of the run); when none does, the dotted name, if
+    one file of the run claims it."""
     if importer is None:
         return [f"{module}.{name}"]
     parts = module.split(".")
-    directories = module_path(Path(importer)).parents
-    return [*(file_key(directory.joinpath(*parts), name) for directory in directories), f"{module}.{name}"]
+    keys = []
+    for directory in module_path(Path(importer)).parents:
+        keys.append(file_key(directory.joinpath(*parts), name))
+        if _is_module(directory.joinpath(*parts)):
+            return keys  # Python imports this one: another file of the run that claims the name is not it
+    return [*keys, f"{module}.{name}"]
+
+
+def defines(key: str) -> bool:
+    """Whether the index key ``key`` names a module file that exists and binds the name at its module level (for
+    a dotted key, which names no file: False)."""
+    if not is_file_key(key):
+        return False
+    module, _, name = key.removeprefix(_FILE_KEY).rpartition(":")
+    path = Path(module).with_suffix(".py")
+    try:
+        tree = ast.parse((path if path.is_file() else Path(module) / "__init__.py").read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return name in set(_module_level_bindings(tree.body))
+
+
+def _is_module(path: Path) -> bool:
+    """Whether a module file is at ``path`` (without ``.py``): ``path.py``, or a package ``path/__init__.py``."""
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:

@@ -112,6 +112,26 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     assert "H2F041" not in result.output, result.output
 
 
+def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
+    transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
+    ``["params"]``, silently) and it is not warned about (H2F041)."""
+    for package in ("app", "lib"):
+        (tmp_path / package).mkdir()
+    (tmp_path / "app" / "models.py").write_text(MODELS)
+    (tmp_path / "lib" / "models.py").write_text('model = "plain"\n')
+    use = "from models import model\n\nprint(model.init(1, 2))\n"
+    (tmp_path / "lib" / "use.py").write_text(use)
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "app/models.py", "lib/use.py", "--jobs", "1"])
+    assert result.exit_code == 0 and "H2F04" not in result.output, result.output
+    assert (tmp_path / "lib" / "use.py").read_text() == use
+    (tmp_path / "app" / "models.py").write_text(MODELS)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "app/models.py", "--jobs", "1"])
+    assert result.exit_code == 1 and "H2F041" not in result.output, result.output
+
+
 def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
@@ -396,7 +416,8 @@ def test_a_transform_imported_through_a_re_export(tmp_path: Path, init_line: str
 
 def test_a_re_export_chain_and_an_unrelated_same_name_import(tmp_path: Path) -> None:
     """A re-export of a re-export (``pkg/__init__.py`` ← ``pkg/api.py`` ← ``pkg/models.py``) is followed; a file
-    importing ``model`` from a module of the run that neither defines nor re-exports it is still reported."""
+    importing ``model`` from a module of the run that neither defines nor re-exports it is still reported, one
+    importing it from a module that defines a ``model`` of its own is not (it was, "neither defines")."""
     root = _tree(tmp_path)
     (root / "pkg" / "api.py").write_text("from .models import model as net\n")
     (root / "pkg" / "__init__.py").write_text("from pkg.api import net\n")
@@ -407,7 +428,9 @@ def test_a_re_export_chain_and_an_unrelated_same_name_import(tmp_path: Path) -> 
     assert index["pkg.net"].name == "net"
     assert "pkg.rebinds.model" not in index  # bound again after the import: not a re-export
     (root / "train.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import net as model"))
-    (root / "odd.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg.other import model"))
+    (root / "odd.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg.empty import model"))
+    (root / "pkg" / "empty.py").write_text("size = 3\n")
+    (root / "own.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg.other import model"))
     result = CliRunner().invoke(cli, ["migrate", str(root), "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert 'model.init(key, jnp.ones((2, 3)))["params"]' in (root / "train.py").read_text()
