@@ -291,7 +291,7 @@ def _migrate_paths(
     front = results.front(root) if results is not None and len(files) > 1 else None
     workers = jobs or _cpu_count()
     if len(files) > 1:
-        project = index_transforms(files, root, results, front, start_workers_early(workers))
+        project = index_transforms(files, root, results, front, start_workers_early(workers), options)
         options = dataclasses.replace(options, project=project)
         results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]

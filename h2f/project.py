@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from h2f.cache import Cache, StatFront
+    from h2f.engine import Options
 
 _HAIKU_BYTES = b"haiku"
 _WORD = re.compile(r"\w+")
@@ -177,8 +178,13 @@ def index_transforms(
     cache: Cache | None = None,
     front: StatFront | None = None,
     on_read_haiku: Callable[[], None] | None = None,
+    options: Options | None = None,
 ) -> ProjectIndex:
     """Read the files that mention haiku and collect their module-level transforms (through ``cache``).
+
+    What a file exports is read from its code, as all the rules migrate it. Under a rule selection (``options``)
+    or with ``# h2f:`` marks, the file may be left as it is after all (H2F008, H2F004): its exports count only if
+    migrating it with ``options`` succeeds, else its importers would be rewritten for a Flax model that is not.
 
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
@@ -206,11 +212,28 @@ def index_transforms(
             except OSError:
                 continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
+        if exports and options is not None and not _migrates(raw, path, options):
+            continue
         for exported in exports:
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:
                 _claim(found, path, root, exported)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _migrates(raw: bytes, path: Path, options: Options) -> bool:
+    """Whether ``options`` migrate the file (``raw``, at ``path``) rather than leave it as it is, when a rule
+    selection or ``# h2f:`` marks may leave it so (otherwise its exports say it is migrated)."""
+    if not (options.select or options.ignore or b"h2f:" in raw):
+        return True
+    from h2f.engine import MigrationError, migrate_source
+    from h2f.files import DecodeError, decode
+
+    try:
+        text = decode(raw, str(path)).text
+        return migrate_source(text, dataclasses.replace(options, project={}), str(path)).changed
+    except (MigrationError, DecodeError):
+        return False
 
 
 def _claim(
@@ -284,7 +307,7 @@ class OutsideImport:
     path: Path
     line: int
     col: int  # 1-based
-    name: str
+    name: str  # as the exporter names it
     exporter: Path
 
 
@@ -322,10 +345,10 @@ def importers_outside(
     for path, (fact, raw) in facts.items():
         if names.isdisjoint(fact.imports):
             continue
-        for name, keys, alias in _module_level_imports(path, raw):
+        for _, keys, alias in _module_level_imports(path, raw):
             hit = next((value for key in keys if (value := found.get(key)) is not None), None)
             if hit is not None:
-                imports.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, name, hit[0]))
+                imports.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, alias.name, hit[0]))
     return imports
 
 
@@ -372,7 +395,7 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     from h2f.analysis import FileAnalysis
     from h2f.engine import MAX_SOURCE_BYTES
     from h2f.rules.transform import left_in_place
-    from h2f.skip import Marks, find_marks, hides_transform
+    from h2f.skip import Marks, find_marks, hides_transform, skipped
 
     if len(raw) > MAX_SOURCE_BYTES:
         return []  # refused by the engine too
@@ -387,15 +410,29 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
         analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
     except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
         return []
+    kept = {  # what a skip leaves Haiku: a module-level initializer binding, a class
+        id(statement) for statement in module.body if marks.lines and skipped(statement)
+    }
+    kept_names = {
+        target.target.value
+        for statement in module.body
+        if id(statement) in kept and isinstance(statement, cst.SimpleStatementLine)
+        for small in statement.body
+        if isinstance(small, cst.Assign)
+        for target in small.targets
+        if isinstance(target.target, cst.Name)
+    }
     exports = [
-        ExportedTransform(name, INITIALIZER_EXPORT, False, False) for name in analysis.module_level_initializers()
+        ExportedTransform(name, INITIALIZER_EXPORT, False, False)
+        for name in analysis.module_level_initializers()
+        if name not in kept_names
     ]
     top = set(map(id, module.body))
     exports += [
         ExportedTransform(name, MODULE_CLASS_EXPORT, False, False, name_position=module_class.name_position())
         for name, module_class in analysis.module_classes.items()
-        if id(module_class.node) in top
-    ]
+        if id(module_class.node) in top - kept and module_class.haiku_base in (None, "haiku.Module")
+    ]  # (a subclass of a Haiku layer stays Haiku: H2F011)
     found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
     found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
     for name, transform, factory in found:

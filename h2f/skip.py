@@ -270,4 +270,9 @@ def hides_transform(analysis: Any, transform: Any) -> bool:
     if isinstance(binding, cst.Assign):
         binding = analysis.parents.get(binding)
     function = transform.function if isinstance(transform.function, cst.FunctionDef) else None
-    return any(node is not None and any(_is_skip(ws) for ws in _header_comments(node)) for node in (binding, function))
+    return any(node is not None and skipped(node) for node in (binding, function))
+
+
+def skipped(statement: cst.CSTNode) -> bool:
+    """Whether a ``# h2f: skip`` at the end of the statement's line (or of its header) covers ``statement``."""
+    return any(_is_skip(ws) for ws in _header_comments(statement))

@@ -112,6 +112,28 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     assert "H2F041" not in result.output, result.output
 
 
+def test_what_stays_haiku_in_the_exporter_is_no_reason_to_warn_its_importers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A class or initializer the run leaves Haiku (skipped; a subclass of a Haiku layer, H2F011) does not break
+    the file outside the run that imports it (H2F041 said it would); a migrated one does, named as exported."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "blocks.py").write_text(
+        "import haiku as hk\n\n"
+        "W = hk.initializers.TruncatedNormal(0.1)  # h2f: skip\n"
+        "V = hk.initializers.TruncatedNormal(0.2)\n\n\n"
+        "class Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n        return hk.Linear(2)(x)\n\n\n"
+        "class Wide(hk.Linear):\n    pass\n\n\n"
+        "class Moved(hk.Module):\n    def __call__(self, x):\n        return hk.Linear(2, w_init=V)(x)\n"
+    )
+    (tmp_path / "use.py").write_text("from blocks import Kept, W, Wide\nfrom blocks import Moved as M, V\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "blocks.py", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    warned = [line.split(" from ")[0] for line in result.output.splitlines() if "H2F041" in line]
+    assert warned == ["use.py:2:20: H2F041 imports Moved", "use.py:2:32: H2F041 imports V"], result.output
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
@@ -130,6 +152,27 @@ def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, mo
     (tmp_path / "app" / "models.py").write_text(MODELS)
     result = CliRunner().invoke(cli, ["migrate", "--check", "app/models.py", "--jobs", "1"])
     assert result.exit_code == 1 and "H2F041" not in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "models", "refusal"),
+    [
+        (["--select", "transform"], MODELS, "H2F008"),
+        ([], MODELS + "params = model.init(None, None)  # h2f: skip\n", "H2F004"),
+    ],
+    ids=["selection", "skip-conflict"],
+)
+def test_the_importers_of_a_file_left_as_it_is_are_left_too(
+    tmp_path: Path, args: list[str], models: str, refusal: str
+) -> None:
+    """models.py refused whole (the selection would migrate it in part; a skip cannot be honoured): train.py, which
+    imports its transform, keeps Haiku's calls too (they were rewritten for a Linen model that was not made)."""
+    root = _tree(tmp_path)
+    (root / "pkg" / "models.py").write_text(models)
+    result = CliRunner().invoke(cli, ["migrate", *args, str(root), "--jobs", "1"])
+    assert result.exit_code == 2 and refusal in result.output, result.output
+    assert (root / "pkg" / "models.py").read_text() == models
+    assert (root / "pkg" / "train.py").read_text() == TRAIN
 
 
 def test_a_name_exported_by_two_files_is_not_guessed(tmp_path: Path) -> None:
