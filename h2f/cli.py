@@ -340,10 +340,15 @@ def _report_importers_outside(
     if not outside:
         return
     front = results.front(top) if results is not None else None
-    for found in importers_outside(changed, outside, top, results, front):
+    for found in importers_outside(changed, outside, top, results, front, files):
+        where = (
+            f"through {_shown(found.exporter)}, which re-exports what this run migrates,"
+            if found.re_exported
+            else f"from {_shown(found.exporter)}, which this run migrates,"
+        )
         message = (
-            f"imports {found.name} from {found.exporter}, which this run migrates, but is not part of the run: "
-            "it would go on using it as Haiku's; migrate the two files in one run"
+            f"imports {found.name} {where} but is not part of the run: it would go on using it as Haiku's; "
+            "migrate them in one run"
         )
         reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F041", message))
     if front is not None:

@@ -70,9 +70,15 @@ MODULE_CLASS_EXPORT = "module_class"
 ProjectIndex = Mapping[str, ExportedTransform]
 
 
+def _resolved(directory: Path) -> Path:
+    """``directory`` resolved (remembered by its absolute path: a relative one means another directory after a
+    change of working directory)."""
+    return _resolved_absolute(directory.absolute())
+
+
 @functools.lru_cache(maxsize=256)
-def _resolved(root: Path) -> Path:
-    return root.resolve()
+def _resolved_absolute(directory: Path) -> Path:
+    return directory.resolve()
 
 
 def module_suffixes(path: Path, root: Path) -> list[str]:
@@ -309,6 +315,8 @@ class OutsideImport:
     col: int  # 1-based
     name: str  # as the exporter names it
     exporter: Path
+    #: Whether ``exporter`` only re-exports what the run migrates (``pkg/__init__.py``), outside the run itself.
+    re_exported: bool = False
 
 
 def importers_outside(
@@ -317,11 +325,16 @@ def importers_outside(
     root: Path,
     cache: Cache | None = None,
     front: StatFront | None = None,
+    also_in_run: Iterable[Path] = (),
 ) -> list[OutsideImport]:
-    """The imports, in files of the project (under ``root``) that are ``outside`` the run, of what files of the
-    ``run`` export (transforms, factories of them, initializers, module classes): migrating the run leaves those
-    files calling a Flax model, initializer or module as Haiku's. Only module-level ``from … import`` statements
-    are seen (not ``import models`` then ``models.model``, nor notebooks)."""
+    """The imports, in files of the project (under ``root``) that are ``outside`` the run, of what the files the
+    ``run`` migrates export (transforms, factories of them, initializers, module classes): migrating them leaves
+    those files calling a Flax model, initializer or module as Haiku's. Re-exports by any file (outside, migrated,
+    or ``also_in_run``) are followed (``from pkg import model`` through ``pkg/__init__.py``, which is reported
+    too when it is outside the run).
+    Only module-level ``from … import`` statements are seen (not ``import models`` then ``models.model``, nor
+    notebooks)."""
+    run = list(run)
     facts: dict[Path, tuple[SourceFacts, bytes | None]] = {}
     for path in outside:
         try:
@@ -340,6 +353,15 @@ def importers_outside(
         if _HAIKU_BYTES in raw:
             for exported in cache.exports(raw, file_exports) if cache is not None else file_exports(raw):
                 _claim(found, path, root, exported)
+    if found:  # re-exports, by files outside the run or in it (``pkg/__init__.py``)
+        every = dict(facts)
+        for path in [*run, *also_in_run]:
+            try:
+                every.setdefault(path, front.read(path) if front is not None else _read_facts(path))
+            except OSError:
+                continue
+        contents = {path: raw for path, (_, raw) in every.items()}
+        _add_re_exports(found, {path: fact for path, (fact, _) in every.items()}, contents, root)
     names = {exported_name(key) for key, value in found.items() if value is not None}
     imports = []
     for path, (fact, raw) in facts.items():
@@ -348,7 +370,8 @@ def importers_outside(
         for _, keys, alias in _module_level_imports(path, raw):
             hit = next((value for key in keys if (value := found.get(key)) is not None), None)
             if hit is not None:
-                imports.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, alias.name, hit[0]))
+                line, col = alias.lineno, alias.col_offset + 1
+                imports.append(OutsideImport(path, line, col, alias.name, hit[0], hit[0] not in run))
     return imports
 
 

@@ -112,6 +112,23 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     assert "H2F041" not in result.output, result.output
 
 
+@pytest.mark.parametrize("run", [["pkg/models.py"], ["pkg/models.py", "pkg/__init__.py"]], ids=["alone", "with-init"])
+def test_an_importer_through_a_re_export_is_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
+) -> None:
+    """``from pkg import model`` through ``pkg/__init__.py``'s ``from .models import model``: the importer breaks
+    as a direct one does, whether the ``__init__.py`` is in the run or not (it was not warned)."""
+    root = _tree(tmp_path)
+    (root / ".git").mkdir()
+    (root / "pkg" / "__init__.py").write_text("from .models import model\n")
+    (root / "pkg" / "train.py").unlink()
+    (root / "top.py").write_text(TRAIN.replace("from pkg.models import model", "from pkg import model"))
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli, ["migrate", "--check", *run, "--jobs", "1"])
+    warned = [line.split(", which")[0] for line in result.output.splitlines() if "H2F041" in line]
+    assert "top.py:4:17: H2F041 imports model through pkg/__init__.py" in warned, result.output
+
+
 def test_what_stays_haiku_in_the_exporter_is_no_reason_to_warn_its_importers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
