@@ -23,6 +23,7 @@ from h2f.names import (
     HAIKU_MODULE_CLASSES,
     INITIALIZERS,
     LAYERS,
+    LIFTED_TRANSFORMS,
     SAMPLE_STREAM,
     STATE_COLLECTION,
     class_name_for,
@@ -80,11 +81,9 @@ _REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.Ge
 _ARGUMENT_KEEPERS = frozenset(
     {"jax.grad", "jax.value_and_grad", "jax.jit", "jax.vmap", "jax.checkpoint", "jax.remat", "jax.hessian"}
 )
-#: Haiku transforms that run the function they are given once where they are called (``hk.remat(f)(x)``).
-_CALLED_ONCE = frozenset({"haiku.remat", "haiku.vmap"})
-#: Modules whose functions build no Haiku module (prefixes of qualified names).
 #: Not asked about yet (None is an answer: "no Haiku name").
 _UNKNOWN = object()
+#: Modules whose functions build no Haiku module (prefixes of qualified names).
 _PARAMETERLESS_MODULES = ("jax.", "numpy.", "math.", "builtins.", "operator.", "functools.", "typing.")
 
 
@@ -538,7 +537,7 @@ class FileAnalysis:
         transform = self.parents.get(argument) if isinstance(argument, cst.Arg) else None
         if not (isinstance(transform, cst.Call) and transform.args[0] is argument):
             return False
-        if self.haiku_name(transform.func) not in _CALLED_ONCE:
+        if self.haiku_name(transform.func) not in LIFTED_TRANSFORMS:
             return False
         site = self.parents.get(transform)
         if isinstance(site, cst.Assign) and len(site.targets) == 1 and isinstance(site.targets[0].target, cst.Name):

@@ -402,20 +402,21 @@ class Reporter:
         self.summary.add_problem(problem)
         if self.report is not None:
             self.report.add_problem(problem)
-        if self.github:
-            click.echo(problem_annotation(problem))
-        else:
-            _echo_err(problem.format())
+        self._say(problem_annotation(problem), problem.format())
 
     def warning(self, diagnostic: Diagnostic) -> None:
         """Report a warning about a file outside the run (always shown)."""
         self.summary.warnings += 1
         if self.report is not None:
             self.report.add_diagnostic(diagnostic)
+        self._say(diagnostic_annotation(diagnostic), diagnostic.format())
+
+    def _say(self, annotation: str, line: str) -> None:
+        """One finding: as a GitHub annotation on stdout, or as a line on stderr."""
         if self.github:
-            click.echo(diagnostic_annotation(diagnostic))
+            click.echo(annotation)
         else:
-            _echo_err(diagnostic.format())
+            _echo_err(line)
 
     def outcome(self, outcome: FileOutcome) -> None:
         """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""

@@ -7,9 +7,9 @@ class (``nn.remat(Block)(...)``) or a function whose first argument is the modul
 ``self``. A function that reaches the module another way (a ``def`` reading a submodule of ``self`` or drawing
 keys, a lambda calling a submodule built outside it) would hand the JAX transform the outer module's values: such
 a call is left in place (H2F061), as is a transform not called where it is written or through a name bound once
-and only called (a decorator, a function passed on). ``@hk.remat`` on a ``def`` is lifted at each call of it. Parameter names do not change: the lifted function builds
-its submodules in the module that calls it, as the unlifted code would (``hk.vmap`` is the exception, see
-:mod:`h2f.rules.vmap`).
+and only called (a decorator, a function passed on). ``@hk.remat`` on a ``def`` is lifted at each call of it.
+Parameter names do not change: the lifted function builds its submodules in the module that calls it, as the
+unlifted code would (``hk.vmap`` is the exception, see :mod:`h2f.rules.vmap`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 import libcst as cst
 
 from h2f.context import LeftInPlace
+from h2f.names import LIFTED_TRANSFORMS
 from h2f.rule import Rule
 from h2f.syntax import (
     bind_arguments,
@@ -50,8 +51,6 @@ _SELF_READERS = frozenset(
         "haiku.vmap",
     }
 )
-#: The Haiku transforms the rules built on :class:`LiftedTransform` translate.
-_LIFTED = frozenset({"haiku.remat", "haiku.vmap"})
 
 
 class LiftedTransform(Rule):
@@ -230,7 +229,7 @@ class LiftedTransform(Rule):
             )
             if isinstance(ancestor, cst.FunctionDef) and moved:
                 indent += step
-            if isinstance(ancestor, cst.Call) and analysis.haiku_name(ancestor.func) in _LIFTED:
+            if isinstance(ancestor, cst.Call) and analysis.haiku_name(ancestor.func) in LIFTED_TRANSFORMS:
                 indent += step  # inside the function of an enclosing lifted call, which is one argument per line too
         return indent
 

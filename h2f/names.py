@@ -496,6 +496,9 @@ STATE_COLLECTION = "state"
 #: Flax collection of BatchNorm statistics.
 BATCH_STATS_COLLECTION = "batch_stats"
 #: Flax rng stream for dropout, and for every other use of Haiku's rng key.
+#: Haiku transforms that run the function they are given once, where they are called (``hk.remat(f)(x)``), and
+#: that Linen lifts (:mod:`h2f.lifting`).
+LIFTED_TRANSFORMS = frozenset({"haiku.remat", "haiku.vmap"})
 DROPOUT_STREAM = "dropout"
 SAMPLE_STREAM = "sample"
 

@@ -141,7 +141,7 @@ class Report:
             Status.FAILED: "failed",
             Status.CHANGED: "migrated" if self.written else "needs_migration",
         }[outcome.status]
-        issues = [_issue(d.path, d.line, d.col, d.code, d.severity, d.message) for d in outcome.diagnostics]
+        issues = [_diagnostic_issue(diagnostic) for diagnostic in outcome.diagnostics]
         if outcome.error:
             issues.append(_issue(_posix(outcome.path), None, None, None, "error", outcome.error))
         written = _posix(outcome.written) if outcome.written is not None else None
@@ -154,8 +154,7 @@ class Report:
 
     def add_diagnostic(self, diagnostic: Diagnostic) -> None:
         """Record a diagnostic about a file outside the run (listed with the path problems)."""
-        d = diagnostic
-        self.problems.append(_issue(d.path, d.line, d.col, d.code, d.severity, d.message))
+        self.problems.append(_diagnostic_issue(diagnostic))
 
     @property
     def issues(self) -> list[dict[str, Any]]:
@@ -269,6 +268,11 @@ def _issue(
     file, cell = split_cell_path(path)
     where = {"path": _posix(file)} if cell is None else {"path": _posix(file), "cell": cell}
     return {**where, "line": line, "col": col, "code": code, "severity": severity, "message": message}
+
+
+def _diagnostic_issue(diagnostic: Diagnostic) -> dict[str, Any]:
+    d = diagnostic
+    return _issue(d.path, d.line, d.col, d.code, d.severity, d.message)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
