@@ -121,15 +121,19 @@ class MigrationContext:
     def report(self, node: cst.CSTNode, code: str, message: str, severity: Severity = "warning") -> None:
         """Record a diagnostic at the start of the original ``node``."""
         self.reported.add(id(node))
-        if self._positions is None:
-            self._positions = StartPositions(self.analysis.module)
-        line, col = self._positions.start(node) or (1, 1)
+        line, col = self.start(node)
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
             span = self.analysis.span(node)
             if span is not None:
                 self._reported_spans[diagnostic] = span
+
+    def start(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Where the original ``node`` starts: 1-based line and column."""
+        if self._positions is None:
+            self._positions = StartPositions(self.analysis.module)
+        return self._positions.start(node) or (1, 1)
 
     def keep(self, node: cst.CSTNode, code: str, message: str) -> None:
         """Leave the original ``node`` exactly as it is, its children too (the dispatcher restores it when it leaves

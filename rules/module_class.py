@@ -6,7 +6,8 @@ that only store a parameter under another name (``self._size = size``) are read 
 (``self.size``). Everything else the constructor does — submodules, derived attributes — moves to
 ``setup()``, with parameters read as fields. The one method that builds submodules inline becomes
 ``@nn.compact``. Constructors Linen cannot express (``*args``, reassigned parameters, attributes that shadow
-a field) and subclasses of concrete Haiku layers are left in place and reported.
+a field) and subclasses of concrete Haiku layers are left in place and reported, and so are their subclasses;
+code that becomes Flax and still builds such a class is reported where it builds it.
 """
 
 from __future__ import annotations
@@ -45,23 +46,57 @@ class ModuleClassRule(Rule):
     haiku_apis = ("haiku.Module",)
     order = 60
 
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        #: The module classes of the file left in place (Haiku classes still), by name.
+        self.kept: dict[str, cst.ClassDef] = {}
+
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef | None:
         info = self.ctx.analysis.module_classes.get(original_node.name.value)
         if info is None or info.node is not original_node:
             return None
         if info.haiku_base not in (None, "haiku.Module"):
-            self.ctx.withdraw_edits(original_node)
-            self.ctx.report(
-                original_node,
-                "H2F011",
-                f"{info.name} subclasses {info.haiku_base}: hold the Flax layer as a submodule instead; left in place",
-            )
-            return original_node
+            message = f"{info.name} subclasses {info.haiku_base}: hold the Flax layer as a submodule instead"
+            return self._keep(original_node, "H2F011", f"{message}; left in place")
+        if info.local_base in self.kept:
+            message = f"{info.name} subclasses {info.local_base}, which is left in place; class left in place"
+            return self._keep(original_node, self.code, message)
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
         converted = _ClassConversion(self, info, original_node, updated_node).convert()
         if converted is None:
-            self.ctx.withdraw_edits(original_node)
-        return converted or original_node
+            return self._keep(original_node)
+        return converted
+
+    def _keep(self, node: cst.ClassDef, code: str | None = None, message: str = "") -> cst.ClassDef:
+        """Leave the class ``node`` as it was (reported as ``code`` when given, else already reported)."""
+        self.ctx.withdraw_edits(node)
+        if code is not None:
+            self.ctx.report(node, code, message)
+        self.ctx.reported.add(id(node))  # (the Haiku APIs inside go with the class: no H2F020 for each)
+        self.kept[node.name.value] = node
+        return node
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        """Report each place where code the migration turns into Flax builds (or subclasses) a class left in
+        place: a Flax module cannot hold a Haiku one, so that code fails until the class is migrated by hand."""
+        if not self.kept:
+            return
+        unchanged = {id(statement) for statement in updated_node.body}
+        analysis = self.ctx.analysis
+        scope = analysis.scopes.get(original_node)
+        for assignment in scope.assignments if scope is not None else ():
+            if assignment.node is not self.kept.get(assignment.name):
+                continue
+            for access in assignment.references:
+                top = [access.node, *analysis.ancestors(access.node)][-2]  # (the last ancestor is the module)
+                if id(top) not in unchanged:
+                    line, _ = self.ctx.start(assignment.node)
+                    self.ctx.report(
+                        access.node,
+                        self.code,
+                        f"{assignment.name} is left in place (line {line}) but this code becomes Flax: a Flax module "
+                        f"cannot build or subclass a Haiku module; migrate {assignment.name} by hand",
+                    )
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well),

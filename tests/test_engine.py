@@ -515,6 +515,26 @@ def test_a_subclass_field_its_base_computes_keeps_the_subclass_haiku() -> None:
     ]
 
 
+def test_subclasses_and_builders_of_a_class_left_in_place_are_reported() -> None:
+    """``Base`` takes ``*args`` and stays Haiku: its subclass stays Haiku with it (converted, it would be a Linen
+    module inheriting Haiku's), and the transformed function that builds it, which becomes Flax, is reported
+    where it builds it; the Haiku calls inside the classes are not reported one by one."""
+    source = (
+        "import haiku as hk\n\n\nclass Base(hk.Module):\n  def __init__(self, *args, name=None):\n"
+        "    super().__init__(name=name)\n\n  def __call__(self, x):\n    return hk.Linear(3)(x)\n\n\n"
+        "class Sub(Base):\n  def __call__(self, x):\n    return hk.Linear(3)(super().__call__(x))\n\n\n"
+        "def forward(x):\n  return Sub()(x)\n\n\nmodel = hk.transform(forward)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert source[source.index("class Base") : source.index("def forward")] in result.code
+    assert [d.format() for d in result.diagnostics] == [
+        "m.py:5:3: H2F010 Base: __init__ takes *args/**kwargs, which a dataclass cannot; class left in place",
+        "m.py:12:1: H2F010 Sub subclasses Base, which is left in place; class left in place",
+        "m.py:18:10: H2F010 Sub is left in place (line 12) but this code becomes Flax: a Flax module cannot build or "
+        "subclass a Haiku module; migrate Sub by hand",
+    ]
+
+
 @pytest.mark.parametrize("target", ["linen", "nnx"])
 def test_a_padding_held_in_a_variable_is_passed_on_and_reported(target: str) -> None:
     """Flax reads a padding string as Haiku does, a (low, high) pair not: a padding h2f cannot see is passed on,
