@@ -172,6 +172,8 @@ class FileAnalysis:
         self.imported_initializers: set[str] = set()
         #: Module classes another file of the run defines, by the name this file imports them as.
         self.imported_module_classes: dict[str, ExportedTransform] = {}
+        #: Local name → the module class another file of the run keeps Haiku, and the import binding it.
+        self.imported_haiku_classes: dict[str, tuple[ExportedTransform, cst.ImportFrom]] = {}
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
         #: Names imported from a module that neither defines nor (visibly) re-exports them, named like a transform
@@ -908,6 +910,9 @@ class FileAnalysis:
             if exported.kind == MODULE_CLASS_EXPORT:
                 self.imported_module_classes[local] = exported
                 continue
+            if not exported.migrated:
+                self.imported_haiku_classes[local] = (exported, statement)
+                continue
             if exported.factory:
                 self.imported_factories[local] = exported
                 continue
@@ -927,6 +932,20 @@ class FileAnalysis:
                 exported.collections,
             )
             self._register(transform, alias)
+
+    def uses_in_rewritten_statements(self, name: str, binding: cst.CSTNode, migrated: cst.Module) -> list[cst.Name]:
+        """The reads of the module-level ``name`` bound by the original ``binding`` (a class, an import) that are
+        in the top-level statements the migration (to ``migrated``) rewrote."""
+        scope = self.scopes.get(self.module)
+        unchanged = set(map(id, migrated.body))
+        found = []
+        for assignment in scope.assignments if scope is not None else ():
+            if assignment.name == name and assignment.node is binding:
+                for access in assignment.references:
+                    top = [access.node, *self.ancestors(access.node)][-2]  # (the last ancestor is the module)
+                    if id(top) not in unchanged:
+                        found.append(access.node)
+        return found
 
     def module_level_transforms(self) -> list[Transform]:
         """The transforms bound to names at the top level of the module (what other files can import)."""

@@ -19,7 +19,7 @@ from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.imports import AddImports, RemoveUnusedImports
 from h2f.rule import bridge_rules, select_rules
-from h2f.skip import SkippingDispatcher, SkipPlan, find_marks
+from h2f.skip import SkippingDispatcher, SkipPlan, find_marks, imported_skip_conflict
 from h2f.traversal import fast_transform
 
 
@@ -54,6 +54,8 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         migrated = fast_transform(module, dispatcher, dispatcher.inert_types())
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
+        if conflict is None and migrated is not module:
+            conflict = imported_skip_conflict(analysis, migrated, path)
         diagnostics = tuple(sorted(plan.diagnostics(ctx.diagnostics) if plan is not None else ctx.diagnostics))
     except Exception as error:  # an h2f bug must not lose the user's file
         raise MigrationError(

@@ -71,8 +71,8 @@ CODES: dict[str, CodeInfo] = {
             becomes dataclass fields); or it uses a name the migration removes or defines differently (a function
             that becomes a module class, a transform that becomes a Linen model); or it binds a transform whose
             init/apply calls elsewhere the migration rewrites; or it defines a Haiku module class that code the
-            migration turns into Flax builds. Rather than produce a file that is wrong, h2f leaves
-            the whole file untouched.
+            migration turns into Flax builds (in this file, or in another file of the run, which is then the
+            one left untouched). Rather than produce a file that is wrong, h2f leaves the whole file untouched.
             Skip the enclosing statement (put the comment on the def or class line), or the whole file with
             '# h2f: skip-file'.""",
         ),
@@ -117,7 +117,11 @@ CODES: dict[str, CodeInfo] = {
             """The class subclasses hk.Module but its constructor does something h2f cannot express as a
             Flax dataclass (for example it computes values from arguments before calling super().__init__,
             or takes *args/**kwargs). Rewrite the constructor by hand: constructor parameters become
-            dataclass fields, derived attributes move to setup().""",
+            dataclass fields, derived attributes move to setup(). Its subclasses are left in place with it.
+            Code that the migration turns into Flax and that builds or subclasses a class left in place (this
+            one, a subclass of a Haiku layer, or one another file of the run keeps Haiku) is reported with
+            this code where it does: a Flax module cannot hold a Haiku module, so that code fails until the
+            class is migrated by hand.""",
         ),
         _code(
             "H2F011",

@@ -56,7 +56,12 @@ class ExportedTransform:
     @property
     def is_transform(self) -> bool:
         """Whether it is a transform (or a factory of one), not an initializer or a module class."""
-        return self.kind not in (INITIALIZER_EXPORT, MODULE_CLASS_EXPORT)
+        return self.kind not in (INITIALIZER_EXPORT, *CLASS_EXPORTS)
+
+    @property
+    def migrated(self) -> bool:
+        """Whether the migration of its file makes it Flax (a class kept Haiku stays as it is)."""
+        return self.kind not in (KEPT_CLASS_EXPORT, SKIPPED_CLASS_EXPORT)
 
 
 #: The ``kind`` of an export that is no transform but a Haiku initializer the migration translates where it is
@@ -65,6 +70,14 @@ INITIALIZER_EXPORT = "initializer"
 #: The ``kind`` of an export that is a module-level ``hk.Module`` subclass some other file of the run imports by
 #: name: the NNX target, which does not follow a module class across files, leaves its file as it is.
 MODULE_CLASS_EXPORT = "module_class"
+#: The ``kind`` of a module-level Haiku module class its file keeps Haiku, as a subclass of a Haiku layer (H2F011)
+#: or of such a class: code that becomes Flax cannot build it.
+KEPT_CLASS_EXPORT = "kept_class"
+#: The ``kind`` of a module-level Haiku module class its file keeps Haiku under ``# h2f: skip``: a file whose
+#: migration turns code that builds it into Flax is left untouched (H2F004), as the defining file would be.
+SKIPPED_CLASS_EXPORT = "skipped_class"
+#: The kinds of the module class exports, exported only when some file of the run imports them by name.
+CLASS_EXPORTS = (MODULE_CLASS_EXPORT, KEPT_CLASS_EXPORT, SKIPPED_CLASS_EXPORT)
 
 #: ``"pkg.models.model"`` (and every shorter dotted suffix, ``"models.model"``) → the exported transform.
 ProjectIndex = Mapping[str, ExportedTransform]
@@ -189,8 +202,9 @@ def index_transforms(
     """Read the files that mention haiku and collect their module-level transforms (through ``cache``).
 
     What a file exports is read from its code, as all the rules migrate it. Under a rule selection (``options``)
-    or with ``# h2f:`` marks, the file may be left as it is after all (H2F008, H2F004): its exports count only if
-    migrating it with ``options`` succeeds, else its importers would be rewritten for a Flax model that is not.
+    or with ``# h2f:`` marks, the file may be left as it is after all (H2F008, H2F004): its transforms and
+    initializers count only if migrating it with ``options`` changes it, else its importers would be rewritten
+    for a Flax model that is not; its module classes are then Haiku classes still (:data:`KEPT_CLASS_EXPORT`).
 
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
@@ -219,12 +233,17 @@ def index_transforms(
                 continue
         exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
         if exports and options is not None and not _migrates(raw, path, options):
-            continue
+            exports = [_kept_haiku(exported) for exported in exports if exported.kind in CLASS_EXPORTS]
         for exported in exports:
-            if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:
+            if exported.kind not in CLASS_EXPORTS or exported.name in imported:
                 _claim(found, path, root, exported)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _kept_haiku(exported: ExportedTransform) -> ExportedTransform:
+    """The module class ``exported`` as a file left as it is exports it: a Haiku class still."""
+    return exported if not exported.migrated else dataclasses.replace(exported, kind=KEPT_CLASS_EXPORT)
 
 
 def _migrates(raw: bytes, path: Path, options: Options) -> bool:
@@ -352,7 +371,8 @@ def importers_outside(
             continue
         if _HAIKU_BYTES in raw:
             for exported in cache.exports(raw, file_exports) if cache is not None else file_exports(raw):
-                _claim(found, path, root, exported)
+                if exported.migrated:
+                    _claim(found, path, root, exported)
     if found:  # re-exports, by files outside the run or in it (``pkg/__init__.py``)
         every = dict(facts)
         for path in [*run, *also_in_run]:
@@ -451,11 +471,18 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
         if name not in kept_names
     ]
     top = set(map(id, module.body))
-    exports += [
-        ExportedTransform(name, MODULE_CLASS_EXPORT, False, False, name_position=module_class.name_position())
-        for name, module_class in analysis.module_classes.items()
-        if id(module_class.node) in top - kept and module_class.haiku_base in (None, "haiku.Module")
-    ]  # (a subclass of a Haiku layer stays Haiku: H2F011)
+    stays_haiku: set[str] = set()  # (subclasses of a Haiku layer, H2F011, and their subclasses)
+    for name, module_class in analysis.module_classes.items():
+        if id(module_class.node) not in top:
+            continue
+        if id(module_class.node) in kept:
+            kind = SKIPPED_CLASS_EXPORT
+        elif module_class.haiku_base not in (None, "haiku.Module") or module_class.local_base in stays_haiku:
+            kind = KEPT_CLASS_EXPORT
+            stays_haiku.add(name)
+        else:
+            kind = MODULE_CLASS_EXPORT
+        exports.append(ExportedTransform(name, kind, False, False, name_position=module_class.name_position()))
     found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
     found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
     for name, transform, factory in found:
@@ -484,7 +511,7 @@ def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool
     model``, ``import pkg.models``, then ``pkg.models.model``) writes both the transform's name and the last
     part of its module's name; a re-export (``from pkg import model``) writes the name in an import statement.
     """
-    index = {key: exported for key, exported in index.items() if exported.kind != MODULE_CLASS_EXPORT}
+    index = {key: exported for key, exported in index.items() if exported.kind not in CLASS_EXPORTS}
     if not index:
         return False
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source

@@ -16,7 +16,8 @@
      rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name);
   4. when it defines a Haiku module class (``class Block(hk.Module):  # h2f: skip``), nothing outside the skipped
      code uses it, or nothing is migrated at all: whatever builds it is a transformed function or another module,
-     which the migration turns into Flax, and a Flax module cannot build a Haiku one.
+     which the migration turns into Flax, and a Flax module cannot build a Haiku one. Another file of the run
+     whose migration rewrites code that builds the class is refused the same way (:func:`imported_skip_conflict`).
   Otherwise the file is left untouched and reported as H2F004 (an error). Values the skipped statement computes
   flow into the migrated code as they are. A ``# h2f: skip`` comment anywhere else (on a line of its own,
   inside a bracketed expression) covers nothing and is reported as H2F005.
@@ -34,8 +35,10 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvider, ScopeProvider
 
-from h2f.context import RuleDispatcher
+from h2f.context import RuleDispatcher, StartPositions
 from h2f.diagnostics import Diagnostic
+from h2f.project import SKIPPED_CLASS_EXPORT
+from h2f.syntax import imported_module
 from h2f.traversal import children, walk
 
 _SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
@@ -162,6 +165,23 @@ class SkipPlan:
             "(skip the enclosing statement or the whole file with '# h2f: skip-file')"
         )
         return Diagnostic(self.path, start.line, start.column + 1, "H2F004", message, "error")
+
+
+def imported_skip_conflict(analysis: Any, migrated: cst.Module, path: str) -> Diagnostic | None:
+    """H2F004 when code the migration rewrites (into ``migrated``) builds a module class another file of the run
+    keeps Haiku with ``# h2f: skip`` (condition 4 across files): the importing file is left untouched."""
+    for name, (exported, statement) in analysis.imported_haiku_classes.items():
+        if exported.kind != SKIPPED_CLASS_EXPORT:
+            continue
+        for use in analysis.uses_in_rewritten_statements(name, statement, migrated):
+            start = StartPositions(analysis.module).start(use) or (1, 1)
+            message = (
+                f"'# h2f: skip' on {name} in {imported_module(statement)} cannot be honoured: this code, which the "
+                "migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left "
+                f"untouched (migrate {name}, or skip this code too)"
+            )
+            return Diagnostic(path, start[0], start[1], "H2F004", message, "error")
+    return None
 
 
 def _statements(module: cst.Module) -> list[cst.CSTNode]:

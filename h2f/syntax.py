@@ -180,6 +180,12 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def imported_module(statement: cst.ImportFrom) -> str:
+    """The module a ``from … import`` names, as written: ``pkg.models``, ``.models``, ``..``."""
+    module = dotted_name(statement.module) if statement.module is not None else None
+    return "." * len(statement.relative) + (module or "")
+
+
 def self_attribute(name: str) -> cst.Attribute:
     """``self.<name>``."""
     return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))

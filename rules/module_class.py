@@ -19,12 +19,14 @@ import libcst as cst
 
 from h2f.analysis import ModuleClass
 from h2f.names import haiku_module_name
+from h2f.project import KEPT_CLASS_EXPORT
 from h2f.rule import Rule
 from h2f.syntax import (
     annotated_field,
     bind_arguments,
     code_of,
     expr,
+    imported_module,
     is_docstring,
     is_self_attribute,
     rename_self_attributes,
@@ -77,26 +79,24 @@ class ModuleClassRule(Rule):
         return node
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
-        """Report each place where code the migration turns into Flax builds (or subclasses) a class left in
-        place: a Flax module cannot hold a Haiku one, so that code fails until the class is migrated by hand."""
-        if not self.kept:
-            return
-        unchanged = {id(statement) for statement in updated_node.body}
+        """Report each place where code the migration turns into Flax builds (or subclasses) a class kept Haiku,
+        here or by another file of the run: a Flax module cannot hold a Haiku one, so that code fails until the
+        class is migrated by hand."""
         analysis = self.ctx.analysis
-        scope = analysis.scopes.get(original_node)
-        for assignment in scope.assignments if scope is not None else ():
-            if assignment.node is not self.kept.get(assignment.name):
-                continue
-            for access in assignment.references:
-                top = [access.node, *analysis.ancestors(access.node)][-2]  # (the last ancestor is the module)
-                if id(top) not in unchanged:
-                    line, _ = self.ctx.start(assignment.node)
-                    self.ctx.report(
-                        access.node,
-                        self.code,
-                        f"{assignment.name} is left in place (line {line}) but this code becomes Flax: a Flax module "
-                        f"cannot build or subclass a Haiku module; migrate {assignment.name} by hand",
-                    )
+        kept = [(name, node, f"left in place (line {self.ctx.start(node)[0]})") for name, node in self.kept.items()]
+        kept += [
+            (name, statement, f"kept Haiku in {imported_module(statement)}")
+            for name, (exported, statement) in analysis.imported_haiku_classes.items()
+            if exported.kind == KEPT_CLASS_EXPORT
+        ]
+        for name, binding, where in kept:
+            for use in analysis.uses_in_rewritten_statements(name, binding, updated_node):
+                self.ctx.report(
+                    use,
+                    self.code,
+                    f"{name} is {where} but this code becomes Flax: a Flax module cannot build or subclass a Haiku "
+                    f"module; migrate {name} by hand",
+                )
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well),

@@ -151,6 +151,43 @@ def test_what_stays_haiku_in_the_exporter_is_no_reason_to_warn_its_importers(
     assert warned == ["use.py:2:20: H2F041 imports Moved", "use.py:2:32: H2F041 imports V"], result.output
 
 
+@pytest.mark.parametrize("rest", ["", "\n\nhead = hk.transform(lambda x: hk.Linear(1)(x))\n"], ids=["kept", "migrated"])
+def test_code_that_builds_a_class_another_file_keeps_haiku(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rest: str
+) -> None:
+    """A transformed function builds a module class blocks.py keeps Haiku (the rest of blocks.py migrated or
+    not). Skipped there: the file is left untouched (H2F004, an error), as blocks.py would be if it built the
+    class itself; code that never becomes Flax may keep using it. A subclass of a Haiku layer (H2F011): reported
+    where Flax code builds it (H2F010)."""
+    (tmp_path / "blocks.py").write_text(
+        "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
+        "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n" + rest
+    )
+    builds = "import haiku as hk\nfrom blocks import {0}\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds += "model = hk.transform(net)\n"
+    plain = "import haiku as hk\nfrom blocks import Kept\n\nmodel = hk.transform(lambda x: hk.Linear(2)(x))\n\n\n"
+    plain += "def kept():\n    return Kept\n"
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide"), "plain.py": plain}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "kept.py:6:25: H2F004 '# h2f: skip' on Kept in blocks cannot be honoured: this code, which the migration "
+        "turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left untouched"
+    ) in result.output
+    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
+    assert (
+        "wide.py:6:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax: a Flax module cannot build or "
+        "subclass a Haiku module; migrate Wide by hand"
+    ) in result.output
+    assert "class Net(nn.Module)" in (tmp_path / "wide.py").read_text()
+    migrated_plain = (tmp_path / "plain.py").read_text()
+    assert "nn.Dense(2)" in migrated_plain and "def kept():\n    return Kept\n" in migrated_plain
+    assert "plain.py" not in result.output.replace("migrated plain.py", ""), result.output
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
