@@ -44,7 +44,7 @@ from h2f.files import (
     unified_diff,
 )
 from h2f.progress import Progress
-from h2f.project import importers_outside, index_transforms
+from h2f.project import importers_outside, imports_from_outside, index_transforms
 from h2f.report import (
     REPORT_SUFFIXES,
     Report,
@@ -311,6 +311,7 @@ def _migrate_paths(
         progress.close()
         if output_dir is None:
             _report_importers_outside(changed, files, root, reporter, results, exclude)
+            _report_imports_from_outside(changed, files, root, reporter, results)
         if front is not None:
             front.save()
     except WorkerDied as error:
@@ -353,6 +354,22 @@ def _report_importers_outside(
         reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F041", message))
     if front is not None:
         front.save()
+
+
+def _report_imports_from_outside(
+    changed: list[Path], files: list[Path], root: Path, reporter: Reporter, results: Cache | None
+) -> None:
+    """Warn (H2F042) about each import, in a file the run migrates (``changed``), of a Haiku module class or
+    initializer that a file of the project outside the run (``files``) defines: the migrated code uses it as
+    Flax's, which it is not."""
+    if not changed:
+        return
+    for found in imports_from_outside(changed, files, project_root(root) or root, results):
+        message = (
+            f"imports {found.name} from {_shown(found.exporter)}, a Haiku module class or initializer this run does "
+            "not migrate: the migrated code here uses it as Flax's; migrate them in one run"
+        )
+        reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F042", message))
 
 
 def _shown(path: Path) -> str:
@@ -405,7 +422,7 @@ class Reporter:
         self._say(problem_annotation(problem), problem.format())
 
     def warning(self, diagnostic: Diagnostic) -> None:
-        """Report a warning about a file outside the run (always shown)."""
+        """Report a warning about an import across the edge of the run, H2F041 or H2F042 (always shown)."""
         self.summary.warnings += 1
         if self.report is not None:
             self.report.add_diagnostic(diagnostic)

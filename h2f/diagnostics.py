@@ -194,6 +194,16 @@ CODES: dict[str, CodeInfo] = {
             'from ... import' statements are seen.)""",
         ),
         _code(
+            "H2F042",
+            "a file of the run imports a Haiku class or initializer from outside the run",
+            """A file this run migrates imports, at module level, a hk.Module subclass or a Haiku initializer
+            from a file of the project that is not part of the run (not among the paths given, or excluded by
+            [tool.h2f]). The importer's code becomes Flax and uses what it imports as Flax's (a Linen module
+            building the class, a Flax layer given the initializer), while the other file keeps them Haiku:
+            the importer breaks. Migrate the two files in one run. (Only module-level 'from ... import'
+            statements naming the defining module are seen.)""",
+        ),
+        _code(
             "H2F050",
             "BatchNorm moving averages differ",
             """Haiku's BatchNorm keeps zero-debiased exponential moving averages (they start at the first

@@ -151,20 +151,19 @@ def import_keys(importer: str | None, module: str, name: str) -> list[str]:
 def defines(key: str) -> bool:
     """Whether the index key ``key`` names a module file that exists and binds the name at its module level (for
     a dotted key, which names no file: False)."""
-    if not is_file_key(key):
+    path = _module_file(key)
+    if path is None:
         return False
-    module, _, name = key.removeprefix(_FILE_KEY).rpartition(":")
-    path = Path(module).with_suffix(".py")
     try:
-        tree = ast.parse((path if path.is_file() else Path(module) / "__init__.py").read_bytes())
+        tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return False
-    return name in set(_module_level_bindings(tree.body))
+    return exported_name(key) in set(_module_level_bindings(tree.body))
 
 
-def _is_module(path: Path) -> bool:
+def _is_module(path: str | Path) -> bool:
     """Whether a module file is at ``path`` (without ``.py``): ``path.py``, or a package ``path/__init__.py``."""
-    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+    return os.path.isfile(f"{path}.py") or os.path.isfile(os.path.join(path, "__init__.py"))
 
 
 def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:
@@ -327,7 +326,9 @@ def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, 
 
 @dataclasses.dataclass(frozen=True)
 class OutsideImport:
-    """A module-level ``from … import`` of a file outside the run of a name a file of the run exports."""
+    """A module-level ``from … import`` across the edge of the run: by a file outside it, of what a file of the run
+    exports (:func:`importers_outside`), or by a file the run migrates, of a Haiku class or initializer a file
+    outside it defines (:func:`imports_from_outside`)."""
 
     path: Path
     line: int
@@ -393,6 +394,77 @@ def importers_outside(
                 line, col = alias.lineno, alias.col_offset + 1
                 imports.append(OutsideImport(path, line, col, alias.name, hit[0], hit[0] not in run))
     return imports
+
+
+def imports_from_outside(
+    changed: Iterable[Path], run: Iterable[Path], root: Path, cache: Cache | None = None
+) -> list[OutsideImport]:
+    """The module-level ``from … import`` statements, in the files the run migrated (``changed``), of a Haiku
+    module class or initializer that a file of the project (under ``root``) outside the ``run`` defines and the
+    run therefore leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as
+    Flax's (the mirror of :func:`importers_outside`). Only imports naming the defining module itself are seen
+    (not re-exports, nor ``import blocks`` then ``blocks.Block``)."""
+    run = list(run)
+    inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
+    top = _resolved(root)
+    found = []
+    modules: dict[str, bool] = {}
+    for path in changed:
+        try:
+            raw = path.read_bytes() if path.suffix == ".py" else b""
+        except OSError:
+            continue
+        if not _may_import_a_module_under(_real_path(path).parent, top, imported_words([raw]), modules):
+            continue  # (most files import only installed packages: no parse)
+        for _, keys, alias in _module_level_imports(path, raw):
+            exporter = _module_file(keys[-1])
+            if exporter is None or not exporter.is_relative_to(top):
+                continue
+            inside = {os.path.realpath(path) for path in run} if inside is None else inside
+            if os.path.realpath(exporter) in inside:
+                continue
+            try:
+                raw = exporter.read_bytes()
+            except OSError:
+                continue
+            if _HAIKU_BYTES not in raw:
+                continue
+            exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
+            if any(
+                exported.name == alias.name and exported.kind in (MODULE_CLASS_EXPORT, INITIALIZER_EXPORT)
+                for exported in exports
+            ):
+                found.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, alias.name, exporter))
+    return found
+
+
+def _may_import_a_module_under(directory: Path, top: Path, words: set[bytes], known: dict[str, bool]) -> bool:
+    """Whether one of ``words`` (those of a file's import statements) names a module file or package in
+    ``directory`` or one of its ancestors up to ``top`` (``known`` remembers the paths looked at)."""
+    for folder in [directory, *directory.parents]:
+        if not folder.is_relative_to(top):
+            return False
+        prefix = f"{folder}{os.sep}"
+        for word in words:
+            module = prefix + word.decode("ascii", "replace")
+            is_module = known.get(module)
+            if is_module is None:
+                is_module = known[module] = _is_module(module)
+            if is_module:
+                return True
+    return False
+
+
+def _module_file(key: str) -> Path | None:
+    """The file of the module the index key ``key`` names by file (``models.py``, ``pkg/__init__.py``), if there
+    is one."""
+    if not is_file_key(key):
+        return None
+    module = Path(key.removeprefix(_FILE_KEY).rpartition(":")[0])
+    for candidate in (module.with_suffix(".py"), module / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:

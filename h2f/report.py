@@ -153,7 +153,7 @@ class Report:
         self.problems.append(_issue(_posix(problem.path), None, None, None, problem.severity, problem.message))
 
     def add_diagnostic(self, diagnostic: Diagnostic) -> None:
-        """Record a diagnostic about a file outside the run (listed with the path problems)."""
+        """Record a diagnostic about an import across the edge of the run (listed with the path problems)."""
         self.problems.append(_diagnostic_issue(diagnostic))
 
     @property

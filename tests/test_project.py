@@ -112,6 +112,34 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     assert "H2F041" not in result.output, result.output
 
 
+def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main.py, migrated without blocks.py, builds blocks.py's Haiku module class in a Linen module and hands
+    its Haiku initializer to a Flax layer: each such import is reported (H2F042); a plain function or a
+    transform (whose init/apply calls are left as Haiku's) is not, nor anything once blocks.py is in the run."""
+    (tmp_path / "blocks.py").write_text(
+        "import haiku as hk\n\nW = hk.initializers.TruncatedNormal(0.1)\nhead = hk.transform(lambda x: x)\n\n\n"
+        "def helper(x):\n    return x\n\n\nclass Block(hk.Module):\n    def __call__(self, x):\n"
+        "        return hk.Linear(3, w_init=W)(x)\n"
+    )
+    main = (
+        "import haiku as hk\nfrom blocks import Block, W, helper, head\n\n\ndef net(x):\n"
+        "    return hk.Linear(2, w_init=W)(Block()(helper(x)))\n\n\nmodel = hk.transform(net)\n"
+    )
+    (tmp_path / "main.py").write_text(main)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    warned = [line.split(", a Haiku")[0] for line in result.output.splitlines() if "H2F042" in line]
+    assert warned == [
+        "main.py:2:20: H2F042 imports Block from blocks.py",
+        "main.py:2:27: H2F042 imports W from blocks.py",
+    ], result.output
+    result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "blocks.py", "--jobs", "1"])
+    assert result.exit_code == 1 and "H2F042" not in result.output, result.output
+
+
 @pytest.mark.parametrize("run", [["pkg/models.py"], ["pkg/models.py", "pkg/__init__.py"]], ids=["alone", "with-init"])
 def test_an_importer_through_a_re_export_is_warned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
