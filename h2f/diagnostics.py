@@ -190,8 +190,9 @@ CODES: dict[str, CodeInfo] = {
             run defines and this run migrates. Migrated alone, the exporter becomes Flax while the importer
             keeps calling it as Haiku's (init/apply with Haiku's signature, a Haiku module built from a Flax
             class): the importer breaks. Migrate the two files in one run (h2f migrate models.py train.py, or
-            the whole tree), so that the importer's call sites are rewritten with it. (Only module-level
-            'from ... import' statements are seen.)""",
+            the whole tree), so that the importer's call sites are rewritten with it. (Module-level imports
+            are seen: 'from models import model', 'from models import *', and 'import models' read as
+            'models.model'.)""",
         ),
         _code(
             "H2F042",

@@ -301,14 +301,25 @@ def _add_re_exports(
             return
 
 
+def _parsed(path: Path, raw: bytes | None) -> ast.Module | None:
+    """The :mod:`ast` of the file ``path`` (its bytes ``raw`` when given); None when it cannot be read or parsed."""
+    try:
+        return ast.parse(raw if raw is not None else path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, list[str], ast.alias]]:
     """For each name a module-level ``from … import`` of the file ``path`` binds, and nothing else at module level
     rebinds: the name, the index keys where what it imports may be (:func:`import_keys`,
     :func:`relative_import_key`), and the import's alias (where it is)."""
-    try:
-        tree = ast.parse(raw if raw is not None else path.read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return
+    tree = _parsed(path, raw)
+    if tree is not None:
+        yield from _from_imports(path, tree)
+
+
+def _from_imports(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias]]:
+    """:func:`_module_level_imports` of the parsed file ``tree``."""
     bindings = collections.Counter(_module_level_bindings(tree.body))
     for statement in tree.body:
         if not isinstance(statement, ast.ImportFrom) or statement.module is None:
@@ -317,11 +328,48 @@ def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, 
             name = alias.asname or alias.name
             if alias.name == "*" or bindings[name] != 1:
                 continue
-            if statement.level:
-                keys = [relative_import_key(str(path), statement.level, statement.module, alias.name)]
-            else:
-                keys = import_keys(str(path), statement.module, alias.name)
-            yield name, keys, alias
+            yield name, _from_import_keys(path, statement, alias.name), alias
+
+
+def _reads_through_modules(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias | ast.Attribute]]:
+    """What the parsed file ``tree`` (at ``path``) reads of other modules besides the names its module-level
+    ``from … import`` statements bind: ``from models import *`` (the name ``*``), and ``models.model`` after a
+    module-level ``import models`` (``import pkg.models as m``, then ``m.model``): the name, the index keys where
+    it may be, and where in the file it is read."""
+    bindings = collections.Counter(_module_level_bindings(tree.body))
+    modules: dict[str, str] = {}  # how the file names a module it imports (``m``, ``pkg.models``) → the module
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module is not None:
+            for alias in statement.names:
+                if alias.name == "*":
+                    yield "*", _from_import_keys(path, statement, "*"), alias
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if bindings[alias.asname or alias.name.split(".")[0]] == 1:
+                    modules[alias.asname or alias.name] = alias.name
+    if not modules:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (module := modules.get(_ast_dotted(node.value))) is not None:
+            yield node.attr, import_keys(str(path), module, node.attr), node
+
+
+def _from_import_keys(path: Path, statement: ast.ImportFrom, name: str) -> list[str]:
+    """Where ``name``, imported by the ``from … import`` ``statement`` of the file ``path``, may be in the index."""
+    assert statement.module is not None
+    if statement.level:
+        return [relative_import_key(str(path), statement.level, statement.module, name)]
+    return import_keys(str(path), statement.module, name)
+
+
+def _ast_dotted(node: ast.expr) -> str | None:
+    """``a.b.c`` for an :mod:`ast` Name/Attribute chain, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _ast_dotted(node.value)
+        return f"{base}.{node.attr}" if base is not None else None
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,8 +400,8 @@ def importers_outside(
     those files calling a Flax model, initializer or module as Haiku's. Re-exports by any file (outside, migrated,
     or ``also_in_run``) are followed (``from pkg import model`` through ``pkg/__init__.py``, which is reported
     too when it is outside the run).
-    Only module-level ``from … import`` statements are seen (not ``import models`` then ``models.model``, nor
-    notebooks)."""
+    Module-level imports are seen: ``from … import``, ``from models import *``, and ``import models`` read as
+    ``models.model`` (not notebooks)."""
     run = list(run)
     facts: dict[Path, tuple[SourceFacts, bytes | None]] = {}
     for path in outside:
@@ -383,16 +431,23 @@ def importers_outside(
                 continue
         contents = {path: raw for path, (_, raw) in every.items()}
         _add_re_exports(found, {path: fact for path, (fact, _) in every.items()}, contents, root)
-    names = {exported_name(key) for key, value in found.items() if value is not None}
+    exports = {key: value for key, value in found.items() if value is not None}
+    names = {exported_name(key) for key in exports}
+    modules = {part for path, _ in exports.values() for part in next(iter(module_suffixes(path, root)), "").split(".")}
     imports = []
     for path, (fact, raw) in facts.items():
-        if names.isdisjoint(fact.imports):
+        tree = None if names.isdisjoint(fact.imports) and modules.isdisjoint(fact.imports) else _parsed(path, raw)
+        if tree is None:
             continue
-        for _, keys, alias in _module_level_imports(path, raw):
-            hit = next((value for key in keys if (value := found.get(key)) is not None), None)
+        reads = sorted(_reads_through_modules(path, tree), key=lambda read: (read[2].lineno, read[2].col_offset))
+        for name, keys, node in [*_from_imports(path, tree), *reads]:
+            hit = next((value for key in keys if (value := exports.get(key)) is not None), None)
+            if name == "*":  # any name the module exports
+                prefixes = tuple(key[: -len(name)] for key in keys if is_file_key(key))
+                hit = next((value for key, value in exports.items() if key.startswith(prefixes)), None)
             if hit is not None:
-                line, col = alias.lineno, alias.col_offset + 1
-                imports.append(OutsideImport(path, line, col, alias.name, hit[0], hit[0] not in run))
+                shown = node.name if isinstance(node, ast.alias) else node.attr
+                imports.append(OutsideImport(path, node.lineno, node.col_offset + 1, shown, hit[0], hit[0] not in run))
     return imports
 
 

@@ -112,6 +112,32 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     assert "H2F041" not in result.output, result.output
 
 
+def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from models import *`` and ``import models`` then ``models.model`` (``import pkg.models as m``, then
+    ``m.model``) break like ``from models import model`` when models.py is migrated alone (H2F041 at the star, at
+    each read); reading something else of the module does not."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    for models in (tmp_path / "models.py", tmp_path / "pkg" / "models.py"):
+        models.write_text("import haiku as hk\n\nmodel = hk.transform(lambda x: hk.Linear(2)(x))\nother = 1\n")
+    (tmp_path / "star.py").write_text("from models import *\n\nparams = model.init(None, None)\n")
+    (tmp_path / "reads.py").write_text(
+        "import models\nimport pkg.models as m\n\nprint(models.other)\nparams = m.model.init(models.model, None)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "models.py", "pkg/models.py", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    warned = [line.split(", which")[0] for line in result.output.splitlines() if "H2F041" in line]
+    assert warned == [
+        "reads.py:5:10: H2F041 imports model from pkg/models.py",
+        "reads.py:5:23: H2F041 imports model from models.py",
+        "star.py:1:20: H2F041 imports * from models.py",
+    ], result.output
+
+
 def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
