@@ -201,8 +201,9 @@ CODES: dict[str, CodeInfo] = {
             from a file of the project that is not part of the run (not among the paths given, or excluded by
             [tool.h2f]). The importer's code becomes Flax and uses what it imports as Flax's (a Linen module
             building the class, a Flax layer given the initializer), while the other file keeps them Haiku:
-            the importer breaks. Migrate the two files in one run. (Only module-level 'from ... import'
-            statements naming the defining module are seen.)""",
+            the importer breaks. Migrate the two files in one run. (Module-level imports naming the defining
+            module are seen: 'from blocks import Block', 'from blocks import *', and 'import blocks' read as
+            'blocks.Block'.)""",
         ),
         _code(
             "H2F050",

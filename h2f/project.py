@@ -446,19 +446,19 @@ def importers_outside(
                 prefixes = tuple(key[: -len(name)] for key in keys if is_file_key(key))
                 hit = next((value for key, value in exports.items() if key.startswith(prefixes)), None)
             if hit is not None:
-                shown = node.name if isinstance(node, ast.alias) else node.attr
-                imports.append(OutsideImport(path, node.lineno, node.col_offset + 1, shown, hit[0], hit[0] not in run))
+                name = _imported_name(node)
+                imports.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, hit[0], hit[0] not in run))
     return imports
 
 
 def imports_from_outside(
     changed: Iterable[Path], run: Iterable[Path], root: Path, cache: Cache | None = None
 ) -> list[OutsideImport]:
-    """The module-level ``from … import`` statements, in the files the run migrated (``changed``), of a Haiku
-    module class or initializer that a file of the project (under ``root``) outside the ``run`` defines and the
-    run therefore leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as
-    Flax's (the mirror of :func:`importers_outside`). Only imports naming the defining module itself are seen
-    (not re-exports, nor ``import blocks`` then ``blocks.Block``)."""
+    """The module-level imports, in the files the run migrated (``changed``), of a Haiku module class or
+    initializer that a file of the project (under ``root``) outside the ``run`` defines and the run therefore
+    leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as Flax's (the
+    mirror of :func:`importers_outside`; ``from blocks import Block``, ``from blocks import *``, ``import
+    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports)."""
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
@@ -471,26 +471,32 @@ def imports_from_outside(
             continue
         if not _may_import_a_module_under(_real_path(path).parent, top, imported_words([raw]), modules):
             continue  # (most files import only installed packages: no parse)
-        for _, keys, alias in _module_level_imports(path, raw):
+        tree = _parsed(path, raw)
+        for _, keys, node in [*_from_imports(path, tree), *_reads_through_modules(path, tree)] if tree else []:
             exporter = _module_file(keys[-1])
             if exporter is None or not exporter.is_relative_to(top):
                 continue
-            inside = {os.path.realpath(path) for path in run} if inside is None else inside
+            inside = {os.path.realpath(file) for file in run} if inside is None else inside
             if os.path.realpath(exporter) in inside:
                 continue
             try:
-                raw = exporter.read_bytes()
+                source = exporter.read_bytes()
             except OSError:
                 continue
-            if _HAIKU_BYTES not in raw:
+            if _HAIKU_BYTES not in source:
                 continue
-            exports = cache.exports(raw, file_exports) if cache is not None else file_exports(raw)
+            name = _imported_name(node)
             if any(
-                exported.name == alias.name and exported.kind in (MODULE_CLASS_EXPORT, INITIALIZER_EXPORT)
-                for exported in exports
+                name in ("*", exported.name) and exported.kind in (MODULE_CLASS_EXPORT, INITIALIZER_EXPORT)
+                for exported in (cache.exports(source, file_exports) if cache is not None else file_exports(source))
             ):
-                found.append(OutsideImport(path, alias.lineno, alias.col_offset + 1, alias.name, exporter))
+                found.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, exporter))
     return found
+
+
+def _imported_name(node: ast.alias | ast.Attribute) -> str:
+    """The name an import (``from m import name``, ``*``) or a read through a module (``m.name``) takes of it."""
+    return node.name if isinstance(node, ast.alias) else node.attr
 
 
 def _may_import_a_module_under(directory: Path, top: Path, words: set[bytes], known: dict[str, bool]) -> bool:

@@ -154,13 +154,18 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
         "    return hk.Linear(2, w_init=W)(Block()(helper(x)))\n\n\nmodel = hk.transform(net)\n"
     )
     (tmp_path / "main.py").write_text(main)
+    forward = "\n\ndef net(x):\n    return {}()(x)\n\n\nmodel = hk.transform(net)\n"
+    (tmp_path / "reads.py").write_text("import haiku as hk\nimport blocks" + forward.format("blocks.Block"))
+    (tmp_path / "star.py").write_text("import haiku as hk\nfrom blocks import *" + forward.format("Block"))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "--jobs", "1"])
+    result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "reads.py", "star.py", "--jobs", "1"])
     assert result.exit_code == 1, result.output
     warned = [line.split(", a Haiku")[0] for line in result.output.splitlines() if "H2F042" in line]
     assert warned == [
         "main.py:2:20: H2F042 imports Block from blocks.py",
         "main.py:2:27: H2F042 imports W from blocks.py",
+        "reads.py:5:12: H2F042 imports Block from blocks.py",
+        "star.py:2:20: H2F042 imports * from blocks.py",
     ], result.output
     result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "blocks.py", "--jobs", "1"])
     assert result.exit_code == 1 and "H2F042" not in result.output, result.output
