@@ -85,6 +85,14 @@ def test_migrating_one_file_alone_leaves_the_importer_alone(tmp_path: Path) -> N
     assert (root / "pkg" / "train.py").read_text() == TRAIN
 
 
+def _checked_warnings(paths: list[str], code: str) -> list[str]:
+    """``h2f migrate --check paths`` in the working directory, which finds files to migrate: its warnings with
+    ``code``, each up to the name it is about (``use.py:2:20: H2F041 imports Moved``)."""
+    result = CliRunner().invoke(cli, ["migrate", "--check", *paths, "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    return [" ".join(line.split()[:4]) for line in result.output.splitlines() if f" {code} " in line]
+
+
 def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,14 +136,11 @@ def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
         "import models\nimport pkg.models as m\n\nprint(models.other)\nparams = m.model.init(models.model, None)\n"
     )
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "--check", "models.py", "pkg/models.py", "--jobs", "1"])
-    assert result.exit_code == 1, result.output
-    warned = [line.split(", which")[0] for line in result.output.splitlines() if "H2F041" in line]
-    assert warned == [
-        "reads.py:5:10: H2F041 imports model from pkg/models.py",
-        "reads.py:5:23: H2F041 imports model from models.py",
-        "star.py:1:20: H2F041 imports * from models.py",
-    ], result.output
+    assert _checked_warnings(["models.py", "pkg/models.py"], "H2F041") == [
+        "reads.py:5:10: H2F041 imports model",
+        "reads.py:5:23: H2F041 imports model",
+        "star.py:1:20: H2F041 imports *",
+    ]
 
 
 def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
@@ -158,15 +163,12 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     (tmp_path / "reads.py").write_text("import haiku as hk\nimport blocks" + forward.format("blocks.Block"))
     (tmp_path / "star.py").write_text("import haiku as hk\nfrom blocks import *" + forward.format("Block"))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "reads.py", "star.py", "--jobs", "1"])
-    assert result.exit_code == 1, result.output
-    warned = [line.split(", a Haiku")[0] for line in result.output.splitlines() if "H2F042" in line]
-    assert warned == [
-        "main.py:2:20: H2F042 imports Block from blocks.py",
-        "main.py:2:27: H2F042 imports W from blocks.py",
-        "reads.py:5:12: H2F042 imports Block from blocks.py",
-        "star.py:2:20: H2F042 imports * from blocks.py",
-    ], result.output
+    assert _checked_warnings(["main.py", "reads.py", "star.py"], "H2F042") == [
+        "main.py:2:20: H2F042 imports Block",
+        "main.py:2:27: H2F042 imports W",
+        "reads.py:5:12: H2F042 imports Block",
+        "star.py:2:20: H2F042 imports *",
+    ]
     result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "blocks.py", "--jobs", "1"])
     assert result.exit_code == 1 and "H2F042" not in result.output, result.output
 
@@ -204,10 +206,10 @@ def test_what_stays_haiku_in_the_exporter_is_no_reason_to_warn_its_importers(
     )
     (tmp_path / "use.py").write_text("from blocks import Kept, W, Wide\nfrom blocks import Moved as M, V\n")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "--check", "blocks.py", "--jobs", "1"])
-    assert result.exit_code == 1, result.output
-    warned = [line.split(" from ")[0] for line in result.output.splitlines() if "H2F041" in line]
-    assert warned == ["use.py:2:20: H2F041 imports Moved", "use.py:2:32: H2F041 imports V"], result.output
+    assert _checked_warnings(["blocks.py"], "H2F041") == [
+        "use.py:2:20: H2F041 imports Moved",
+        "use.py:2:32: H2F041 imports V",
+    ]
 
 
 @pytest.mark.parametrize("rest", ["", "\n\nhead = hk.transform(lambda x: hk.Linear(1)(x))\n"], ids=["kept", "migrated"])
