@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -933,17 +933,21 @@ class FileAnalysis:
             )
             self._register(transform, alias)
 
-    def uses_in_rewritten_statements(self, name: str, binding: cst.CSTNode, migrated: cst.Module) -> list[cst.Name]:
-        """The reads of the module-level ``name`` bound by the original ``binding`` (a class, an import) that are
-        in the top-level statements the migration (to ``migrated``) rewrote."""
+    def builders_in_rewritten_code(
+        self, name: str, binding: cst.CSTNode, migrated: cst.Module, kept: Collection[int] = ()
+    ) -> list[cst.Name]:
+        """The reads of the module-level ``name`` bound by the original ``binding`` (a class, an import) that may
+        build or subclass it (not in an annotation, nor as what ``isinstance``/``issubclass`` test against), in
+        the top-level statements the migration (to ``migrated``) rewrote, outside the statements ``kept`` (ids
+        of those a ``# h2f: skip`` leaves as written)."""
         scope = self.scopes.get(self.module)
         unchanged = set(map(id, migrated.body))
         found = []
         for assignment in scope.assignments if scope is not None else ():
             if assignment.name == name and assignment.node is binding:
                 for access in assignment.references:
-                    top = [access.node, *self.ancestors(access.node)][-2]  # (the last ancestor is the module)
-                    if id(top) not in unchanged:
+                    chain = [access.node, *self.ancestors(access.node)]  # (the last one is the module)
+                    if id(chain[-2]) not in unchanged and not _kept_or_inspected(chain, kept):
                         found.append(access.node)
         return found
 
@@ -1448,3 +1452,17 @@ def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
+
+
+def _kept_or_inspected(chain: list[cst.CSTNode], kept: Collection[int]) -> bool:
+    """Whether the read of a class whose ancestors ``chain`` lists (the read first) neither builds nor subclasses
+    it: in a statement ``kept`` as written, in an annotation, or as what ``isinstance``/``issubclass`` test."""
+    if any(id(node) in kept or type(node) is cst.Annotation for node in chain):
+        return True
+    for child, parent in zip(chain, chain[1:]):
+        if type(parent) is cst.Call:
+            func = parent.func
+            return child is not func and type(func) is cst.Name and func.value in ("isinstance", "issubclass")
+        if isinstance(parent, cst.BaseStatement):
+            return False
+    return False

@@ -55,7 +55,7 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
         if conflict is None and migrated is not module:
-            conflict = imported_skip_conflict(analysis, migrated, path)
+            conflict = imported_skip_conflict(analysis, migrated, path, plan)
         diagnostics = tuple(sorted(plan.diagnostics(ctx.diagnostics) if plan is not None else ctx.diagnostics))
     except Exception as error:  # an h2f bug must not lose the user's file
         raise MigrationError(

@@ -167,18 +167,22 @@ class SkipPlan:
         return Diagnostic(self.path, start.line, start.column + 1, "H2F004", message, "error")
 
 
-def imported_skip_conflict(analysis: Any, migrated: cst.Module, path: str) -> Diagnostic | None:
-    """H2F004 when code the migration rewrites (into ``migrated``) builds a module class another file of the run
-    keeps Haiku with ``# h2f: skip`` (condition 4 across files): the importing file is left untouched."""
+def imported_skip_conflict(
+    analysis: Any, migrated: cst.Module, path: str, plan: SkipPlan | None = None
+) -> Diagnostic | None:
+    """H2F004 when code the migration rewrites (into ``migrated``; outside the statements the file's own ``plan``
+    skips) builds a module class another file of the run keeps Haiku with ``# h2f: skip`` (condition 4 across
+    files): the importing file is left untouched."""
+    kept = plan.ids if plan is not None else set()
     for name, (exported, statement) in analysis.imported_haiku_classes.items():
         if exported.kind != SKIPPED_CLASS_EXPORT:
             continue
-        for use in analysis.uses_in_rewritten_statements(name, statement, migrated):
+        for use in analysis.builders_in_rewritten_code(name, statement, migrated, kept):
             start = StartPositions(analysis.module).start(use) or (1, 1)
             message = (
-                f"'# h2f: skip' on {name} in {imported_module(statement)} cannot be honoured: this code, which the "
-                "migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left "
-                f"untouched (migrate {name}, or skip this code too)"
+                f"'# h2f: skip' on {exported.name} in {imported_module(statement)} cannot be honoured: this code, "
+                "which the migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file "
+                f"is left untouched (migrate {exported.name}, or skip this code too)"
             )
             return Diagnostic(path, start[0], start[1], "H2F004", message, "error")
     return None

@@ -83,19 +83,19 @@ class ModuleClassRule(Rule):
         here or by another file of the run: a Flax module cannot hold a Haiku one, so that code fails until the
         class is migrated by hand."""
         analysis = self.ctx.analysis
-        kept = [(name, node, f"left in place (line {self.ctx.start(node)[0]})") for name, node in self.kept.items()]
+        kept = [(name, name, node, "left in place") for name, node in self.kept.items()]
         kept += [
-            (name, statement, f"kept Haiku in {imported_module(statement)}")
+            (name, exported.name, statement, f"kept Haiku in {imported_module(statement)}")
             for name, (exported, statement) in analysis.imported_haiku_classes.items()
             if exported.kind == KEPT_CLASS_EXPORT
         ]
-        for name, binding, where in kept:
-            for use in analysis.uses_in_rewritten_statements(name, binding, updated_node):
+        for name, defined, binding, where in kept:
+            for use in analysis.builders_in_rewritten_code(name, binding, updated_node):
                 self.ctx.report(
                     use,
                     self.code,
-                    f"{name} is {where} but this code becomes Flax: a Flax module cannot build or subclass a Haiku "
-                    f"module; migrate {name} by hand",
+                    f"{defined} is {where} but this code becomes Flax: a Flax module cannot build or subclass a "
+                    f"Haiku module; migrate {defined} by hand",
                 )
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:

@@ -530,7 +530,7 @@ def test_subclasses_and_builders_of_a_class_left_in_place_are_reported() -> None
     assert [d.format() for d in result.diagnostics] == [
         "m.py:5:3: H2F010 Base: __init__ takes *args/**kwargs, which a dataclass cannot; class left in place",
         "m.py:12:1: H2F010 Sub subclasses Base, which is left in place; class left in place",
-        "m.py:18:10: H2F010 Sub is left in place (line 12) but this code becomes Flax: a Flax module cannot build or "
+        "m.py:18:10: H2F010 Sub is left in place but this code becomes Flax: a Flax module cannot build or "
         "subclass a Haiku module; migrate Sub by hand",
     ]
 

@@ -218,16 +218,21 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
 ) -> None:
     """A transformed function builds a module class blocks.py keeps Haiku (the rest of blocks.py migrated or
     not). Skipped there: the file is left untouched (H2F004, an error), as blocks.py would be if it built the
-    class itself; code that never becomes Flax may keep using it. A subclass of a Haiku layer (H2F011): reported
-    where Flax code builds it (H2F010)."""
+    class itself; code that never becomes Flax may keep using it, and so may code that only tests against it
+    (``isinstance``), names it in an annotation, or that the importer skips itself. A subclass of a Haiku layer
+    (H2F011): reported where Flax code builds it (H2F010). Both are named as blocks.py names them."""
     (tmp_path / "blocks.py").write_text(
         "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
         "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n" + rest
     )
-    builds = "import haiku as hk\nfrom blocks import {0}\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds = "import haiku as hk\nfrom blocks import {0} as B\n\n\ndef net(x):\n    return hk.Linear(2)(B(3)(x))\n\n\n"
     builds += "model = hk.transform(net)\n"
-    plain = "import haiku as hk\nfrom blocks import Kept\n\nmodel = hk.transform(lambda x: hk.Linear(2)(x))\n\n\n"
-    plain += "def kept():\n    return Kept\n"
+    plain = (
+        "import haiku as hk\nfrom blocks import Kept\n\n\ndef net(x, block: Kept | None = None):\n"
+        "    assert not isinstance(x, (Kept, int))\n    return hk.Linear(2)(x)\n\n\nmodel = hk.transform(net)\n\n\n"
+        "def kept():\n    return Kept\n\n\nif __name__ == '__main__':\n    print(Kept)  # h2f: skip\n"
+        "    params = model.init(None, 1.0)\n"
+    )
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide"), "plain.py": plain}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -246,6 +251,8 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     assert "class Net(nn.Module)" in (tmp_path / "wide.py").read_text()
     migrated_plain = (tmp_path / "plain.py").read_text()
     assert "nn.Dense(2)" in migrated_plain and "def kept():\n    return Kept\n" in migrated_plain
+    assert "        assert not isinstance(x, (Kept, int))\n" in migrated_plain
+    assert '    print(Kept)  # h2f: skip\n    params = model.init(None, 1.0)["params"]\n' in migrated_plain
     assert "plain.py" not in result.output.replace("migrated plain.py", ""), result.output
 
 
