@@ -580,15 +580,32 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
         return []
     marks = find_marks(raw.decode(module.encoding, errors="replace")) if b"h2f:" in raw else Marks()
-    if marks.skip_file:
-        return []  # the file stays Haiku, so the call sites of its transforms in other files must too
     try:
         analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
     except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
         return []
-    kept = {  # what a skip leaves Haiku: a module-level initializer binding, a class
-        id(statement) for statement in module.body if marks.lines and skipped(statement)
+    top = set(map(id, module.body))
+    kept = {  # what a skip leaves Haiku: a module-level initializer binding, a class; or the whole file
+        id(statement) for statement in module.body if marks.skip_file or (marks.lines and skipped(statement))
     }
+    classes = [(name, info) for name, info in analysis.module_classes.items() if id(info.node) in top]
+    left = _classes_left_in_place(raw) if any(id(info.node) not in kept for _, info in classes) else set()
+    exports = [
+        ExportedTransform(
+            name,
+            SKIPPED_CLASS_EXPORT
+            if id(info.node) in kept
+            else KEPT_CLASS_EXPORT
+            if left is None or name in left
+            else MODULE_CLASS_EXPORT,
+            False,
+            False,
+            name_position=info.name_position(),
+        )
+        for name, info in classes
+    ]
+    if marks.skip_file:
+        return exports  # the file stays Haiku, so the call sites of its transforms in other files must too
     kept_names = {
         target.target.value
         for statement in module.body
@@ -598,24 +615,11 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
         for target in small.targets
         if isinstance(target.target, cst.Name)
     }
-    exports = [
+    exports += [
         ExportedTransform(name, INITIALIZER_EXPORT, False, False)
         for name in analysis.module_level_initializers()
         if name not in kept_names
     ]
-    top = set(map(id, module.body))
-    stays_haiku: set[str] = set()  # (subclasses of a Haiku layer, H2F011, and their subclasses)
-    for name, module_class in analysis.module_classes.items():
-        if id(module_class.node) not in top:
-            continue
-        if id(module_class.node) in kept:
-            kind = SKIPPED_CLASS_EXPORT
-        elif module_class.haiku_base not in (None, "haiku.Module") or module_class.local_base in stays_haiku:
-            kind = KEPT_CLASS_EXPORT
-            stays_haiku.add(name)
-        else:
-            kind = MODULE_CLASS_EXPORT
-        exports.append(ExportedTransform(name, kind, False, False, name_position=module_class.name_position()))
     found = [(transform.name, transform, False) for transform in analysis.module_level_transforms()]
     found += [(name, transform, True) for name, transform in analysis.module_level_factories()]
     for name, transform, factory in found:
@@ -635,6 +639,23 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
             )
         )
     return exports
+
+
+def _classes_left_in_place(raw: bytes) -> set[str] | None:
+    """The module-level classes the migration of the Python source ``raw`` leaves as they were (H2F010, H2F011,
+    their subclasses); None when it leaves the whole file as it is."""
+    from h2f.engine import MigrationError, Options, migrate_source
+    from h2f.files import DecodeError, decode
+
+    try:
+        migrated = migrate_source(decode(raw, "<exports>").text, Options(project={}))
+        before, after = (
+            {node.name: ast.dump(node) for node in ast.parse(text).body if isinstance(node, ast.ClassDef)}
+            for text in (migrated.source, migrated.code)
+        )
+    except (MigrationError, DecodeError, SyntaxError):
+        return None
+    return {name for name, dump in before.items() if after.get(name) == dump} if migrated.changed else None
 
 
 def mentions_project_transform(source: str | bytes, index: ProjectIndex) -> bool:

@@ -180,9 +180,9 @@ def imported_skip_conflict(
         for use in analysis.builders_in_rewritten_code(name, statement, migrated, kept):
             start = StartPositions(analysis.module).start(use) or (1, 1)
             message = (
-                f"'# h2f: skip' on {exported.name} in {imported_module(statement)} cannot be honoured: this code, "
-                "which the migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file "
-                f"is left untouched (migrate {exported.name}, or skip this code too)"
+                f"'# h2f: skip' (or skip-file) keeps {exported.name} Haiku in {imported_module(statement)}, but this "
+                "code, which the migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the "
+                f"file is left untouched (migrate {exported.name}, or skip this code too)"
             )
             return Diagnostic(path, start[0], start[1], "H2F004", message, "error")
     return None

@@ -220,10 +220,12 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     not). Skipped there: the file is left untouched (H2F004, an error), as blocks.py would be if it built the
     class itself; code that never becomes Flax may keep using it, and so may code that only tests against it
     (``isinstance``), names it in an annotation, or that the importer skips itself. A subclass of a Haiku layer
-    (H2F011): reported where Flax code builds it (H2F010). Both are named as blocks.py names them."""
+    (H2F011) or a class the migration leaves in place (H2F010): reported where Flax code builds it (H2F010).
+    They are named as blocks.py names them."""
     (tmp_path / "blocks.py").write_text(
         "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
-        "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n" + rest
+        "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n\n\nclass Loose(hk.Module):\n"
+        "    def __init__(self, *sizes, name=None):\n        super().__init__(name=name)\n" + rest
     )
     builds = "import haiku as hk\nfrom blocks import {0} as B\n\n\ndef net(x):\n    return hk.Linear(2)(B(3)(x))\n\n\n"
     builds += "model = hk.transform(net)\n"
@@ -234,14 +236,15 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
         "    params = model.init(None, 1.0)\n"
     )
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide"), "plain.py": plain}
+    files["loose.py"] = builds.format("Loose")
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
     assert result.exit_code == 2, result.output
     assert (
-        "kept.py:6:25: H2F004 '# h2f: skip' on Kept in blocks cannot be honoured: this code, which the migration "
-        "turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left untouched"
+        "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code, which the "
+        "migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left untouched"
     ) in result.output
     assert (tmp_path / "kept.py").read_text() == files["kept.py"]
     assert (
@@ -249,11 +252,37 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
         "subclass a Haiku module; migrate Wide by hand"
     ) in result.output
     assert "class Net(nn.Module)" in (tmp_path / "wide.py").read_text()
+    assert "loose.py:6:25: H2F010 Loose is kept Haiku in blocks but this code becomes Flax" in result.output
     migrated_plain = (tmp_path / "plain.py").read_text()
     assert "nn.Dense(2)" in migrated_plain and "def kept():\n    return Kept\n" in migrated_plain
     assert "        assert not isinstance(x, (Kept, int))\n" in migrated_plain
     assert '    print(Kept)  # h2f: skip\n    params = model.init(None, 1.0)["params"]\n' in migrated_plain
     assert "plain.py" not in result.output.replace("migrated plain.py", ""), result.output
+
+
+def test_the_module_classes_of_a_skipped_file_stay_haiku_for_its_importers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """blocks.py is ``# h2f: skip-file``: a file of the run that builds its module class in code the migration
+    turns into Flax is left untouched (H2F004), and a file outside the run that imports it is not told that the
+    run migrates it (H2F041); nor is the importer of a class the run leaves in place (H2F010)."""
+    (tmp_path / ".git").mkdir()
+    blocks = "# h2f: skip-file\nimport haiku as hk\n\n\nclass Block(hk.Module):\n    def __call__(self, x):\n"
+    blocks += "        return hk.Linear(2)(x)\n"
+    (tmp_path / "blocks.py").write_text(blocks)
+    train = "import haiku as hk\nfrom blocks import Block\n\n\ndef net(x):\n    return hk.Linear(2)(Block()(x))\n\n\n"
+    train += "model = hk.transform(net)\n"
+    (tmp_path / "train.py").write_text(train)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "blocks.py", "train.py", "--jobs", "1"])
+    assert result.exit_code == 2 and "train.py:6:25: H2F004" in result.output, result.output
+    assert (tmp_path / "train.py").read_text() == train
+    loose = "import haiku as hk\n\n\nclass Loose(hk.Module):\n    def __init__(self, *sizes, name=None):\n"
+    loose += "        super().__init__(name=name)\n\n\nmodel = hk.transform(lambda x: hk.Linear(2)(x))\n"
+    (tmp_path / "loose.py").write_text(loose)
+    (tmp_path / "legacy.py").write_text("from loose import Loose\n")
+    result = CliRunner().invoke(cli, ["migrate", "loose.py", "--jobs", "1"])
+    assert result.exit_code == 0 and "H2F041" not in result.output, result.output
 
 
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
