@@ -487,7 +487,7 @@ def imports_from_outside(
                 continue
             name = _imported_name(node)
             if any(
-                name in ("*", exported.name) and exported.kind in (MODULE_CLASS_EXPORT, INITIALIZER_EXPORT)
+                name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
                 for exported in (cache.exports(source, file_exports) if cache is not None else file_exports(source))
             ):
                 found.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, exporter))

@@ -146,17 +146,18 @@ def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
 def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """main.py, migrated without blocks.py, builds blocks.py's Haiku module class in a Linen module and hands
-    its Haiku initializer to a Flax layer: each such import is reported (H2F042); a plain function or a
+    """main.py, migrated without blocks.py, builds blocks.py's Haiku module classes in a Linen module (one that
+    blocks.py keeps Haiku, too) and hands its Haiku initializer to a Flax layer: each such import is reported
+    (H2F042); a plain function or a
     transform (whose init/apply calls are left as Haiku's) is not, nor anything once blocks.py is in the run."""
     (tmp_path / "blocks.py").write_text(
         "import haiku as hk\n\nW = hk.initializers.TruncatedNormal(0.1)\nhead = hk.transform(lambda x: x)\n\n\n"
         "def helper(x):\n    return x\n\n\nclass Block(hk.Module):\n    def __call__(self, x):\n"
-        "        return hk.Linear(3, w_init=W)(x)\n"
+        "        return hk.Linear(3, w_init=W)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n"
     )
     main = (
-        "import haiku as hk\nfrom blocks import Block, W, helper, head\n\n\ndef net(x):\n"
-        "    return hk.Linear(2, w_init=W)(Block()(helper(x)))\n\n\nmodel = hk.transform(net)\n"
+        "import haiku as hk\nfrom blocks import Block, W, helper, head, Wide\n\n\ndef net(x):\n"
+        "    return Wide(2, w_init=W)(Block()(helper(x)))\n\n\nmodel = hk.transform(net)\n"
     )
     (tmp_path / "main.py").write_text(main)
     forward = "\n\ndef net(x):\n    return {}()(x)\n\n\nmodel = hk.transform(net)\n"
@@ -166,6 +167,7 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     assert _checked_warnings(["main.py", "reads.py", "star.py"], "H2F042") == [
         "main.py:2:20: H2F042 imports Block",
         "main.py:2:27: H2F042 imports W",
+        "main.py:2:44: H2F042 imports Wide",
         "reads.py:5:12: H2F042 imports Block",
         "star.py:2:20: H2F042 imports *",
     ]
