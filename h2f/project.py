@@ -27,7 +27,7 @@ _HAIKU_BYTES = b"haiku"
 _WORD = re.compile(r"\w+")
 _WORD_BYTES = re.compile(rb"\w+")
 #: What follows ``from``/``import`` on its line, through backslash continuations and parentheses.
-_IMPORT_TAIL = rb"\b[^\n(\\]*(?:(?:\\\r?\n|\\|\([^)]*\)?)[^\n(\\]*)*"
+_IMPORT_TAIL = rb"\b[^\n(\\]*(?:(?:\\\r?\n|\\|\((?:[^)#]|#[^\n]*)*\)?)[^\n(\\]*)*"
 #: ``from ...`` and ``import ...``, searched for apart: a pattern that starts with a literal is searched for much
 #: faster than one that starts with an alternation (2.5x over the standard library), and each ``import`` a ``from``
 #: statement holds only matches again what that statement's match already holds.

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from h2f.cli import cli
-from h2f.project import index_transforms, module_suffixes
+from h2f.project import imported_words, index_transforms, module_suffixes
 
 MODELS = """\
 import haiku as hk
@@ -55,6 +55,21 @@ def test_module_suffixes(tmp_path: Path) -> None:
         "models",
     ]
     assert module_suffixes(tmp_path / "pkg" / "__init__.py", tmp_path) == ["pkg"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"from blocks import (\n    Wide,  # a layer (kept)\n    Block,\n)\n",
+        b"from blocks import Wide, \\\n    Block  # (kept)\n",
+        b"import os\nfrom blocks import (Wide as W, Block)\n",
+    ],
+    ids=["comment-in-parentheses", "continuation", "parentheses"],
+)
+def test_the_words_of_import_statements_are_found_in_every_layout(source: bytes) -> None:
+    """The cheap pre-filter that tells which files may import a name sees every imported name, also past a
+    parenthesis in a comment inside the import's parentheses (it stopped there, and missed ``Block``)."""
+    assert {b"blocks", b"Wide", b"Block"} <= imported_words([source])
 
 
 def test_index_holds_module_level_transforms_with_their_streams(tmp_path: Path) -> None:
