@@ -42,7 +42,7 @@ from h2f.project import (
     relative_import_key,
 )
 from h2f.resolver import NodeMap, Resolver, Scope
-from h2f.syntax import bind_arguments, is_name_attribute, is_none, is_self_attribute
+from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
 from h2f.traversal import TOKENS, fast_walk, walk
 
 TRANSFORMS = {
@@ -132,6 +132,20 @@ class Transform:
     collections: frozenset[str] | None = None
 
 
+@dataclasses.dataclass
+class KeptClass:
+    """A module class another file of the run keeps Haiku (:attr:`ExportedTransform.migrated` is false), as this
+    file reaches it: imported by name, read through its module (``blocks.Block``), or subclassed here."""
+
+    exported: ExportedTransform
+    #: The module that keeps it, as this file names it (``blocks``, ``.blocks``).
+    module: str
+    #: How messages name it: the class, or this file's subclass of it.
+    described: str
+    #: The original nodes that read it (or the subclass): where code may build it.
+    reads: list[cst.CSTNode]
+
+
 class FileAnalysis:
     """Everything rules need to know about the Haiku in one file."""
 
@@ -174,6 +188,10 @@ class FileAnalysis:
         self.imported_module_classes: dict[str, ExportedTransform] = {}
         #: Local name → the module class another file of the run keeps Haiku, and the import binding it.
         self.imported_haiku_classes: dict[str, tuple[ExportedTransform, cst.ImportFrom]] = {}
+        #: ``blocks.Block`` where ``blocks`` is imported and another file of the run keeps ``Block`` Haiku.
+        self.haiku_classes_read_through_modules: dict[cst.Attribute, tuple[ExportedTransform, str]] = {}
+        #: Local classes subclassing one of those (through an import or a module): the class → its base's.
+        self.haiku_class_subclasses: dict[cst.ClassDef, tuple[ExportedTransform, str]] = {}
         #: Transforms of other files read as attributes of their module (``models.model``): not followed.
         self.exports_read_through_modules: list[cst.Attribute] = []
         #: Names imported from a module that neither defines nor (visibly) re-exports them, named like a transform
@@ -224,6 +242,7 @@ class FileAnalysis:
         analysis._find_imports()
         analysis._find_haiku_aliases()
         analysis._find_exports_read_through_modules()
+        analysis._find_haiku_classes_read_through_modules()
         if analysis.haiku_imports or analysis.transforms or analysis.imported_factories:
             analysis._find_definitions()
             analysis._check_splat_configs()
@@ -872,6 +891,48 @@ class FileAnalysis:
                 self._resolver.aliases[id(bindings[0])] = frozenset({name})  # type: ignore[arg-type]
                 self.haiku_aliases.add(target.value)
 
+    def _find_haiku_classes_read_through_modules(self) -> None:
+        """``blocks.Block`` after ``import blocks`` (or ``import pkg.blocks as b``, ``from pkg import blocks``),
+        where another file of the run keeps ``Block`` Haiku (:class:`KeptClass`)."""
+        names = frozenset(exported_name(key) for key, exported in self.project.items() if not exported.migrated)
+        for node in self.nodes_of(cst.Attribute) if names else []:
+            if node.attr.value not in names:  # type: ignore[attr-defined]
+                continue
+            for qualified in self.qualified_names(node):
+                module, _, name = qualified.rpartition(".")
+                exports = [self.project.get(key) for key in import_keys(self.path, module, name)]
+                exported = next((found for found in exports if found is not None), None)
+                if exported is not None and not exported.migrated:
+                    self.haiku_classes_read_through_modules[node] = (exported, module)  # type: ignore[index]
+                    break
+
+    def kept_classes(self) -> list[KeptClass]:
+        """The module classes other files of the run keep Haiku that this file reaches, with their reads."""
+        scope = self.scopes.get(self.module)
+        reads: dict[tuple[int, str], list[cst.CSTNode]] = {}  # (binding node, name) → the reads of the name
+        for assignment in scope.assignments if scope is not None else ():
+            reads.setdefault((id(assignment.node), assignment.name), []).extend(
+                access.node for access in assignment.references
+            )
+        found = [
+            KeptClass(exported, imported_module(statement), exported.name, reads.get((id(statement), name), []))
+            for name, (exported, statement) in self.imported_haiku_classes.items()
+        ]
+        found += [
+            KeptClass(exported, module, exported.name, [read])
+            for read, (exported, module) in self.haiku_classes_read_through_modules.items()
+        ]
+        found += [
+            KeptClass(
+                exported,
+                module,
+                f"{node.name.value} (a subclass of {exported.name})",
+                reads.get((id(node), node.name.value), []),
+            )
+            for node, (exported, module) in self.haiku_class_subclasses.items()
+        ]
+        return found
+
     def _find_exports_read_through_modules(self) -> None:
         """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a
         transform another file of the run migrates, read as an attribute of its module, which the call-site
@@ -933,22 +994,18 @@ class FileAnalysis:
             )
             self._register(transform, alias)
 
-    def builders_in_rewritten_code(
-        self, name: str, binding: cst.CSTNode, migrated: cst.Module, kept: Collection[int] = ()
-    ) -> list[cst.Name]:
-        """The reads of the module-level ``name`` bound by the original ``binding`` (a class, an import) that may
-        build or subclass it (not in an annotation, nor as what ``isinstance``/``issubclass`` test against), in
-        the top-level statements the migration (to ``migrated``) rewrote, outside the statements ``kept`` (ids
-        of those a ``# h2f: skip`` leaves as written)."""
-        scope = self.scopes.get(self.module)
+    def rewritten_builders(
+        self, reads: list[cst.CSTNode], migrated: cst.Module, kept: Collection[int] = ()
+    ) -> list[cst.CSTNode]:
+        """The original ``reads`` of a class that may build or subclass it (not in an annotation, nor as what
+        ``isinstance``/``issubclass`` test against), in the top-level statements the migration (to ``migrated``)
+        rewrote, outside the statements ``kept`` (ids of those a ``# h2f: skip`` leaves as written)."""
         unchanged = set(map(id, migrated.body))
         found = []
-        for assignment in scope.assignments if scope is not None else ():
-            if assignment.name == name and assignment.node is binding:
-                for access in assignment.references:
-                    chain = [access.node, *self.ancestors(access.node)]  # (the last one is the module)
-                    if id(chain[-2]) not in unchanged and not _kept_or_inspected(chain, kept):
-                        found.append(access.node)
+        for read in reads:
+            chain = [read, *self.ancestors(read)]  # (the last one is the module)
+            if id(chain[-2]) not in unchanged and not _kept_or_inspected(chain, kept):
+                found.append(read)
         return found
 
     def module_level_transforms(self) -> list[Transform]:
@@ -1059,6 +1116,7 @@ class FileAnalysis:
             elif isinstance(base.value, cst.Name) and base.value.value in self.module_classes:
                 local_base = base.value.value
         if haiku_base is None and local_base is None:
+            self._add_haiku_class_subclass(node)
             return
         methods = {
             statement.name.value: statement for statement in node.body.body if isinstance(statement, cst.FunctionDef)
@@ -1066,6 +1124,19 @@ class FileAnalysis:
         self.module_classes[node.name.value] = ModuleClass(
             node.name.value, node, haiku_base, local_base, methods.get("__init__"), methods
         )
+
+    def _add_haiku_class_subclass(self, node: cst.ClassDef) -> None:
+        """``class MyBlock(Block)`` where another file of the run keeps ``Block`` Haiku: so is ``MyBlock``."""
+        for base in node.bases:
+            kept = self.haiku_classes_read_through_modules.get(base.value)  # type: ignore[call-overload]
+            if isinstance(base.value, cst.Name):
+                imported = self.imported_haiku_classes.get(base.value.value)
+                kept = (imported[0], imported_module(imported[1])) if imported is not None else None
+                for subclass, inherited in self.haiku_class_subclasses.items():
+                    kept = inherited if subclass.name.value == base.value.value else kept
+            if kept is not None:
+                self.haiku_class_subclasses[node] = kept
+                return
 
     def _transform_of(self, expr: cst.BaseExpression) -> tuple[str, bool, bool, cst.BaseExpression] | None:
         """Unwrap ``hk.without_apply_rng(hk.transform(f))`` into (kind, with_state, apply_rng, f)."""

@@ -234,7 +234,7 @@ def index_transforms(
         if exports and options is not None and not _migrates(raw, path, options):
             exports = [_kept_haiku(exported) for exported in exports if exported.kind in CLASS_EXPORTS]
         for exported in exports:
-            if exported.kind not in CLASS_EXPORTS or exported.name in imported:
+            if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}

@@ -38,7 +38,6 @@ from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvi
 from h2f.context import RuleDispatcher, StartPositions
 from h2f.diagnostics import Diagnostic
 from h2f.project import SKIPPED_CLASS_EXPORT
-from h2f.syntax import imported_module
 from h2f.traversal import children, walk
 
 _SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
@@ -174,15 +173,16 @@ def imported_skip_conflict(
     skips) builds a module class another file of the run keeps Haiku with ``# h2f: skip`` (condition 4 across
     files): the importing file is left untouched."""
     kept = plan.ids if plan is not None else set()
-    for name, (exported, statement) in analysis.imported_haiku_classes.items():
-        if exported.kind != SKIPPED_CLASS_EXPORT:
+    for found in analysis.kept_classes():
+        if found.exported.kind != SKIPPED_CLASS_EXPORT:
             continue
-        for use in analysis.builders_in_rewritten_code(name, statement, migrated, kept):
-            start = StartPositions(analysis.module).start(use) or (1, 1)
+        for builder in analysis.rewritten_builders(found.reads, migrated, kept):
+            start = StartPositions(analysis.module).start(builder) or (1, 1)
+            name = found.exported.name
             message = (
-                f"'# h2f: skip' (or skip-file) keeps {exported.name} Haiku in {imported_module(statement)}, but this "
-                "code, which the migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the "
-                f"file is left untouched (migrate {exported.name}, or skip this code too)"
+                f"'# h2f: skip' (or skip-file) keeps {name} Haiku in {found.module}, but this code, which the "
+                f"migration turns into Flax, builds {found.described}, and a Flax module cannot hold a Haiku one; the "
+                f"file is left untouched (migrate {name}, or skip this code too)"
             )
             return Diagnostic(path, start[0], start[1], "H2F004", message, "error")
     return None

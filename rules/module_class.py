@@ -26,7 +26,6 @@ from h2f.syntax import (
     bind_arguments,
     code_of,
     expr,
-    imported_module,
     is_docstring,
     is_self_attribute,
     rename_self_attributes,
@@ -83,20 +82,36 @@ class ModuleClassRule(Rule):
         here or by another file of the run: a Flax module cannot hold a Haiku one, so that code fails until the
         class is migrated by hand."""
         analysis = self.ctx.analysis
-        kept = [(name, name, node, "left in place") for name, node in self.kept.items()]
-        kept += [
-            (name, exported.name, statement, f"kept Haiku in {imported_module(statement)}")
-            for name, (exported, statement) in analysis.imported_haiku_classes.items()
-            if exported.kind == KEPT_CLASS_EXPORT
+        kept = [
+            (name, name, "left in place", analysis.rewritten_builders(self._reads(node), updated_node))
+            for name, node in self.kept.items()
         ]
-        for name, defined, binding, where in kept:
-            for use in analysis.builders_in_rewritten_code(name, binding, updated_node):
+        kept += [
+            (
+                found.described,
+                found.exported.name,
+                f"kept Haiku in {found.module}",
+                analysis.rewritten_builders(found.reads, updated_node),
+            )
+            for found in analysis.kept_classes()
+            if found.exported.kind == KEPT_CLASS_EXPORT
+        ]
+        for described, name, where, builders in kept:
+            for builder in builders:
                 self.ctx.report(
-                    use,
+                    builder,
                     self.code,
-                    f"{defined} is {where} but this code becomes Flax: a Flax module cannot build or subclass a "
-                    f"Haiku module; migrate {defined} by hand",
+                    f"{described} is {where} but this code becomes Flax: a Flax module cannot build or subclass a "
+                    f"Haiku module; migrate {name} by hand",
                 )
+
+    def _reads(self, node: cst.ClassDef) -> list[cst.CSTNode]:
+        """The original nodes that read the name of the module-level class ``node``."""
+        scope = self.ctx.analysis.scopes.get(self.ctx.analysis.module)
+        assignments = scope[node.name.value] if scope is not None else []
+        return [
+            access.node for assignment in assignments if assignment.node is node for access in assignment.references
+        ]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well),

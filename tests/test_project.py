@@ -238,7 +238,8 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     class itself; code that never becomes Flax may keep using it, and so may code that only tests against it
     (``isinstance``), names it in an annotation, or that the importer skips itself. A subclass of a Haiku layer
     (H2F011) or a class the migration leaves in place (H2F010): reported where Flax code builds it (H2F010).
-    They are named as blocks.py names them."""
+    They are named as blocks.py names them; read through the module (``blocks.Wide``) or subclassed
+    (``class Mine(Kept)``), they are followed."""
     (tmp_path / "blocks.py").write_text(
         "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
         "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n\n\nclass Loose(hk.Module):\n"
@@ -254,6 +255,11 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     )
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide"), "plain.py": plain}
     files["loose.py"] = builds.format("Loose")
+    files["module.py"] = builds.replace("from blocks import {0} as B", "import blocks").replace(
+        "B(3)", "blocks.Wide(3)"
+    )
+    files["sub.py"] = builds.format("Kept").replace("\n\n\ndef net", "\n\n\nclass Mine(B):\n    pass\n\n\ndef net", 1)
+    files["sub.py"] = files["sub.py"].replace("B(3)(x)", "Mine(3)(x)")
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
@@ -261,7 +267,7 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     assert result.exit_code == 2, result.output
     assert (
         "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code, which the "
-        "migration turns into Flax, builds it, and a Flax module cannot hold a Haiku one; the file is left untouched"
+        "migration turns into Flax, builds Kept, and a Flax module cannot hold a Haiku one; the file is left untouched"
     ) in result.output
     assert (tmp_path / "kept.py").read_text() == files["kept.py"]
     assert (
@@ -270,6 +276,11 @@ def test_code_that_builds_a_class_another_file_keeps_haiku(
     ) in result.output
     assert "class Net(nn.Module)" in (tmp_path / "wide.py").read_text()
     assert "loose.py:6:25: H2F010 Loose is kept Haiku in blocks but this code becomes Flax" in result.output
+    assert "module.py:6:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax" in result.output
+    assert "sub.py:10:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code, which " in (
+        result.output
+    )
+    assert "builds Mine (a subclass of Kept)" in result.output and (tmp_path / "sub.py").read_text() == files["sub.py"]
     migrated_plain = (tmp_path / "plain.py").read_text()
     assert "nn.Dense(2)" in migrated_plain and "def kept():\n    return Kept\n" in migrated_plain
     assert "        assert not isinstance(x, (Kept, int))\n" in migrated_plain
