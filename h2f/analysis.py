@@ -906,6 +906,19 @@ class FileAnalysis:
                     self.haiku_classes_read_through_modules[node] = (exported, module)  # type: ignore[index]
                     break
 
+    def imported_migrated_names(self) -> frozenset[str]:
+        """The names this file imports from other files of the run that the migration of those files makes Flax
+        (transforms and their factories, initializers, module classes)."""
+        transforms = {
+            transform.name for transform in self.transforms.values() if type(transform.binding) is cst.ImportAlias
+        }
+        return (
+            frozenset(self.imported_module_classes)
+            | self.imported_initializers
+            | set(self.imported_factories)
+            | transforms
+        )
+
     def kept_classes(self) -> list[KeptClass]:
         """The module classes other files of the run keep Haiku that this file reaches, with their reads."""
         scope = self.scopes.get(self.module)

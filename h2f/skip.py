@@ -11,7 +11,8 @@
      ``hk.Module`` constructor turned into dataclass fields, must not have moved or rewritten it);
   2. every name it reads that the file defines is still defined, by the same statement or ``def``/``class``
      header as before (so ``params = model.init(...)  # h2f: skip`` is refused when ``model`` becomes a Linen
-     module); function parameters, imports and loop variables need only still exist;
+     module); function parameters, imports and loop variables need only still exist, unless the import is of
+     something another file of the run migrates (a transform, an initializer, a module class);
   3. when it binds a transform (``model = hk.transform(f)  # h2f: skip``), no use of that name elsewhere is
      rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name);
   4. when it defines a Haiku module class (``class Block(hk.Module):  # h2f: skip``), nothing outside the skipped
@@ -96,6 +97,7 @@ class SkipPlan:
         path: str,
         transforms: frozenset[str] = frozenset(),
         module_classes: frozenset[str] = frozenset(),
+        imported: frozenset[str] = frozenset(),
     ) -> None:
         self.path = path
         self.module = wrapper.module
@@ -115,6 +117,8 @@ class SkipPlan:
         self.used_by = [use for use in used_by if use[1] in transforms]
         #: Uses elsewhere of the Haiku module classes a skipped statement defines.
         self.class_users = [use for use in used_by if use[1] in module_classes]
+        #: Names skipped statements read that the file imports from another file the run migrates.
+        self.imported_uses = sorted((index, name) for index, name, definition in self.uses if name in imported)
 
     def covers(self, diagnostic: Diagnostic) -> bool:
         """Whether ``diagnostic`` is inside a skipped statement."""
@@ -135,6 +139,9 @@ class SkipPlan:
             return self._conflict(
                 index, f"it defines the Haiku module class {name!r}, which code the migration turns into Flax builds"
             )
+        if self.imported_uses:
+            index, name = self.imported_uses[0]
+            return self._conflict(index, f"it uses {name!r}, which another file of the run migrates to Flax")
         kept = [node for node in _statements(migrated) if any(_is_skip(ws) for ws in _header_comments(node))]
         wanted, found = [_code(node) for node in self.statements], [_code(node) for node in kept]
         if wanted != found:  # the skipped statements, unchanged and in the same order (the checks below pair them)

@@ -313,6 +313,24 @@ def test_the_module_classes_of_a_skipped_file_stay_haiku_for_its_importers(
     assert result.exit_code == 0 and "H2F041" not in result.output, result.output
 
 
+def test_a_skipped_statement_that_uses_what_another_file_migrates_is_refused(tmp_path: Path) -> None:
+    """A skipped class reads ``W_INIT``, which config.py, migrated in the same run, turns into a Flax
+    initializer: Haiku's layer would call it with Haiku's signature, so the skip cannot be honoured (H2F004)."""
+    (tmp_path / "config.py").write_text("import haiku as hk\n\nW_INIT = hk.initializers.VarianceScaling(2.0)\n")
+    blocks = (
+        "import haiku as hk\nfrom config import W_INIT\n\n\nclass Block(hk.Module):  # h2f: skip\n"
+        "    def __call__(self, x):\n        return hk.Linear(2, w_init=W_INIT)(x)\n\n\n"
+        "model = hk.transform(lambda x: hk.Linear(2, w_init=W_INIT)(x))\n"
+    )
+    (tmp_path / "blocks.py").write_text(blocks)
+    result = CliRunner().invoke(cli, ["migrate", str(tmp_path), "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert "blocks.py:5:1: H2F004 '# h2f: skip' cannot be honoured: it uses 'W_INIT', which another file" in (
+        result.output
+    )
+    assert (tmp_path / "blocks.py").read_text() == blocks
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
