@@ -369,7 +369,7 @@ def _report_imports_from_outside(
             f"imports {found.name} from {_shown(found.exporter)}, a Haiku module class or initializer this run does "
             "not migrate: the migrated code here uses it as Flax's; migrate them in one run"
         )
-        reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F042", message))
+        reporter.warning(Diagnostic(str(found.path), found.line, found.col, "H2F042", message))  # (as the run names it)
 
 
 def _shown(path: Path) -> str:

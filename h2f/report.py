@@ -153,8 +153,15 @@ class Report:
         self.problems.append(_issue(_posix(problem.path), None, None, None, problem.severity, problem.message))
 
     def add_diagnostic(self, diagnostic: Diagnostic) -> None:
-        """Record a diagnostic about an import across the edge of the run (listed with the path problems)."""
-        self.problems.append(_diagnostic_issue(diagnostic))
+        """Record a diagnostic about an import across the edge of the run, found once the files are migrated:
+        listed with its file's issues when it is about a file of the run (H2F042), else with the path problems
+        (H2F041, about a file outside the run)."""
+        issue = _diagnostic_issue(diagnostic)
+        for index, record in enumerate(self.files):
+            if record.path == issue["path"]:
+                self.files[index] = dataclasses.replace(record, issues=(*record.issues, issue))
+                return
+        self.problems.append(issue)
 
     @property
     def issues(self) -> list[dict[str, Any]]:

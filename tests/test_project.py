@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -179,12 +180,19 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     (tmp_path / "reads.py").write_text("import haiku as hk\nimport blocks" + forward.format("blocks.Block"))
     (tmp_path / "star.py").write_text("import haiku as hk\nfrom blocks import *" + forward.format("Block"))
     monkeypatch.chdir(tmp_path)
-    assert _checked_warnings(["main.py", "reads.py", "star.py"], "H2F042") == [
+    assert _checked_warnings(["main.py", "reads.py", "star.py", "--report", "report.json"], "H2F042") == [
         "main.py:2:20: H2F042 imports Block",
         "main.py:2:27: H2F042 imports W",
         "main.py:2:44: H2F042 imports Wide",
         "reads.py:5:12: H2F042 imports Block",
         "star.py:2:20: H2F042 imports *",
+    ]
+    report = json.loads((tmp_path / "report.json").read_text())  # each is one of its file's issues
+    assert {entry["path"]: entry["issues"] for entry in report["files"]} == {"main.py": 3, "reads.py": 1, "star.py": 1}
+    assert [(issue["path"], issue["code"]) for issue in report["issues"]][2:] == [
+        ("main.py", "H2F042"),
+        ("reads.py", "H2F042"),
+        ("star.py", "H2F042"),
     ]
     result = CliRunner().invoke(cli, ["migrate", "--check", "main.py", "blocks.py", "--jobs", "1"])
     assert result.exit_code == 1 and "H2F042" not in result.output, result.output
