@@ -55,6 +55,36 @@ class TransformRule(Rule):
     )
     order = 70
 
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        #: Transformed functions turned into module classes: their name is gone from the output.
+        self.renamed: list[cst.FunctionDef] = []
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
+        """Report each read of a transformed function that became a module class, left as it was in the output
+        (``helper`` calling ``mlp``, when ``mlp`` became ``Mlp``): the name is no longer defined there."""
+        analysis = self.ctx.analysis
+        scope = analysis.scopes.get(original_node)
+        reads = [
+            (function, access.node)
+            for function in self.renamed
+            for assignment in (scope[function.name.value] if scope is not None else [])
+            if assignment.node is function
+            for access in assignment.references
+        ]
+        if len(reads) <= len(self.renamed):  # (each is read by its transform)
+            return
+        output = {id(node) for node in walk(updated_node) if type(node) is cst.Name}
+        for function, read in reads:
+            if id(read) in output:
+                self.ctx.report(
+                    read,
+                    self.code,
+                    f"{function.name.value} becomes the module class {analysis.generated_class_name(function)}: this "
+                    "read of it is left as it was and no longer finds it; build the module inside a Linen module, "
+                    "or migrate it by hand",
+                )
+
     # ----- the transformed function ------------------------------------------------------------------
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -87,6 +117,7 @@ class TransformRule(Rule):
             class_def = self._closure_class(model, original_node, updated_node)
             if class_def is None:
                 return None
+            self._renames(original_node, decorated)
             return _with_instance(class_def, transform) if decorated else class_def
         if transform.kind == "multi_transform":
             analysis = self.ctx.analysis
@@ -111,7 +142,14 @@ class TransformRule(Rule):
             )
             return original_node  # its Haiku modules too: they only run inside the Haiku transform
         class_def = self._module_class(transform, original_node, updated_node)
+        self._renames(original_node, decorated)
         return _with_instance(class_def, transform) if decorated else class_def
+
+    def _renames(self, function: cst.FunctionDef, decorated: bool) -> None:
+        """Note that ``function`` becomes a module class: its name is gone, unless the decorated function's name
+        is bound to the model or the class takes the same name."""
+        if not decorated and self.ctx.analysis.generated_class_name(function) != function.name.value:
+            self.renamed.append(function)
 
     def _transform_of_function(self, node: cst.FunctionDef | cst.Lambda) -> Transform | None:
         for transform in self.ctx.analysis.transforms.values():

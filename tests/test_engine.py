@@ -535,6 +535,25 @@ def test_subclasses_and_builders_of_a_class_left_in_place_are_reported() -> None
     ]
 
 
+def test_a_read_of_a_transformed_function_that_becomes_a_class_is_reported() -> None:
+    """``mlp`` becomes the module class ``Mlp``: a plain function that still calls ``mlp``, and a transformed
+    function that calls it too (h2f does not build a transformed function as another one's submodule), would fail
+    with a NameError; they were migrated silently."""
+    source = (
+        "import haiku as hk\n\n\ndef mlp(x):\n  return hk.Linear(3)(x)\n\n\ndef helper(x):\n  return mlp(x) * 2\n\n\n"
+        "def twice(x):\n  return mlp(mlp(x))\n\n\nmodel = hk.transform(mlp)\ntwin = hk.transform(twice)\n"
+    )
+    result = migrate_source(source, path="m.py")
+    assert "class Mlp(nn.Module)" in result.code and "  return mlp(x) * 2\n" in result.code
+    message = (
+        "H2F040 mlp becomes the module class Mlp: this read of it is left as it was and no longer finds it; build "
+        "the module inside a Linen module, or migrate it by hand"
+    )
+    assert [d.format() for d in result.diagnostics] == [
+        f"m.py:{where}: {message}" for where in ("9:10", "13:10", "13:14")
+    ]
+
+
 @pytest.mark.parametrize("target", ["linen", "nnx"])
 def test_a_padding_held_in_a_variable_is_passed_on_and_reported(target: str) -> None:
     """Flax reads a padding string as Haiku does, a (low, high) pair not: a padding h2f cannot see is passed on,
