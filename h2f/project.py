@@ -334,24 +334,49 @@ def _from_imports(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str]
 def _reads_through_modules(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias | ast.Attribute]]:
     """What the parsed file ``tree`` (at ``path``) reads of other modules besides the names its module-level
     ``from … import`` statements bind: ``from models import *`` (the name ``*``), and ``models.model`` after a
-    module-level ``import models`` (``import pkg.models as m``, then ``m.model``): the name, the index keys where
-    it may be, and where in the file it is read."""
+    module-level ``import models`` (``import pkg.models as m``, then ``m.model``; ``from pkg import models``,
+    ``from . import models``), where no function parameter or local variable hides the module: the name, the
+    index keys where it may be, and where in the file it is read."""
     bindings = collections.Counter(_module_level_bindings(tree.body))
-    modules: dict[str, str] = {}  # how the file names a module it imports (``m``, ``pkg.models``) → the module
+    #: How the file names a module it imports (``m``, ``pkg.models``) → the index keys of a name read from it.
+    modules: dict[str, Callable[[str], list[str]]] = {}
     for statement in tree.body:
-        if isinstance(statement, ast.ImportFrom) and statement.module is not None:
+        if isinstance(statement, ast.ImportFrom):
             for alias in statement.names:
-                if alias.name == "*":
+                if alias.name == "*" and statement.module is not None:
                     yield "*", _from_import_keys(path, statement, "*"), alias
+                elif alias.name != "*" and bindings[alias.asname or alias.name] == 1:  # (perhaps a module)
+                    module = f"{statement.module}.{alias.name}" if statement.module else alias.name
+                    submodule = ast.ImportFrom(module=module, names=[], level=statement.level)
+                    modules[alias.asname or alias.name] = functools.partial(_from_import_keys, path, submodule)
         elif isinstance(statement, ast.Import):
             for alias in statement.names:
                 if bindings[alias.asname or alias.name.split(".")[0]] == 1:
-                    modules[alias.asname or alias.name] = alias.name
-    if not modules:
-        return
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and (module := modules.get(_ast_dotted(node.value))) is not None:
-            yield node.attr, import_keys(str(path), module, node.attr), node
+                    modules[alias.asname or alias.name] = functools.partial(import_keys, str(path), alias.name)
+    if modules:
+        yield from _module_attribute_reads(tree, modules, frozenset())
+
+
+def _module_attribute_reads(
+    node: ast.AST, modules: Mapping[str, Callable[[str], list[str]]], hidden: frozenset[str]
+) -> Iterator[tuple[str, list[str], ast.Attribute]]:
+    """The reads ``module.name`` under ``node`` of the ``modules`` a file imports, except where a function's
+    parameter or local variable hides a module's first name (``hidden``)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = node.args
+        parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        stored = [
+            child.id for child in ast.walk(node) if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store)
+        ]
+        hidden = hidden | {parameter.arg for parameter in parameters if parameter is not None} | set(stored)
+    if isinstance(node, ast.Attribute):
+        dotted = _ast_dotted(node.value)
+        keys = modules.get(dotted) if dotted is not None and dotted.split(".")[0] not in hidden else None
+        if keys is not None:
+            yield node.attr, keys(node.attr), node
+            return
+    for child in ast.iter_child_nodes(node):
+        yield from _module_attribute_reads(child, modules, hidden)
 
 
 def _from_import_keys(path: Path, statement: ast.ImportFrom, name: str) -> list[str]:

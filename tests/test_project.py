@@ -140,8 +140,9 @@ def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``from models import *`` and ``import models`` then ``models.model`` (``import pkg.models as m``, then
-    ``m.model``) break like ``from models import model`` when models.py is migrated alone (H2F041 at the star, at
-    each read); reading something else of the module does not."""
+    ``m.model``; ``from pkg import models``; ``from . import models``) break like ``from models import model`` when
+    models.py is migrated alone (H2F041 at the star, at each read); reading something else of the module, or a
+    parameter that hides the module's name, does not."""
     (tmp_path / ".git").mkdir()
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
@@ -150,9 +151,15 @@ def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
     (tmp_path / "star.py").write_text("from models import *\n\nparams = model.init(None, None)\n")
     (tmp_path / "reads.py").write_text(
         "import models\nimport pkg.models as m\n\nprint(models.other)\nparams = m.model.init(models.model, None)\n"
+        "\n\ndef shadowed(m):\n    return m.model\n"
+    )
+    (tmp_path / "pkg" / "reads.py").write_text(
+        "from . import models\nfrom pkg import models as pm\n\nx = pm.model, models.model\n"
     )
     monkeypatch.chdir(tmp_path)
     assert _checked_warnings(["models.py", "pkg/models.py"], "H2F041") == [
+        "pkg/reads.py:4:5: H2F041 imports model",
+        "pkg/reads.py:4:15: H2F041 imports model",
         "reads.py:5:10: H2F041 imports model",
         "reads.py:5:23: H2F041 imports model",
         "star.py:1:20: H2F041 imports *",
