@@ -236,6 +236,7 @@ def index_transforms(
         for exported in exports:
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
+    _refused_among_the_run(found, facts, contents, options)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
 
@@ -245,19 +246,54 @@ def _kept_haiku(exported: ExportedTransform) -> ExportedTransform:
     return exported if not exported.migrated else dataclasses.replace(exported, kind=KEPT_CLASS_EXPORT)
 
 
-def _migrates(raw: bytes, path: Path, options: Options) -> bool:
+def _migrates(raw: bytes, path: Path, options: Options, project: ProjectIndex | None = None) -> bool:
     """Whether ``options`` migrate the file (``raw``, at ``path``) rather than leave it as it is, when a rule
-    selection or ``# h2f:`` marks may leave it so (otherwise its exports say it is migrated)."""
-    if not (options.select or options.ignore or b"h2f:" in raw):
+    selection or ``# h2f:`` marks may leave it so (otherwise its exports say it is migrated); with the run's
+    ``project`` index, whether it does so among the files of the run (a skip it cannot honour for what another
+    file exports)."""
+    if project is None and not (options.select or options.ignore or b"h2f:" in raw):
         return True
     from h2f.engine import MigrationError, migrate_source
     from h2f.files import DecodeError, decode
 
     try:
         text = decode(raw, str(path)).text
-        return migrate_source(text, dataclasses.replace(options, project={}), str(path)).changed
+        return migrate_source(text, dataclasses.replace(options, project=project or {}), str(path)).changed
     except (MigrationError, DecodeError):
         return False
+
+
+def _refused_among_the_run(
+    found: dict[str, tuple[Path, ExportedTransform] | None],
+    facts: Mapping[Path, SourceFacts],
+    contents: Mapping[Path, bytes | None],
+    options: Options | None,
+) -> None:
+    """Module classes of a file the run leaves as it is because of what another file exports stay Haiku: one
+    that builds a skipped class of another file, or skips a statement that reads what another file migrates,
+    is refused (H2F004), so the classes it exports are kept Haiku too (one step, not chains of such files)."""
+    from h2f.engine import Options
+
+    index = {key: value[1] for key, value in found.items() if value is not None}
+    skipped = {exported.name for exported in index.values() if exported.kind == SKIPPED_CLASS_EXPORT}
+    migrated = {exported_name(key) for key, exported in index.items() if exported.migrated}
+    exporters = {value[0] for value in found.values() if value is not None and value[1].kind == MODULE_CLASS_EXPORT}
+    for path in exporters:
+        imports = facts[path].imports if path in facts else frozenset()
+        if not imports & (skipped | migrated):
+            continue
+        try:
+            raw = contents.get(path) or path.read_bytes()
+        except OSError:
+            continue
+        if not (imports & skipped or (b"h2f:" in raw and imports & migrated)):
+            continue
+        if not _migrates(raw, path, options or Options(), index):
+            for key, value in list(found.items()):
+                if value is not None and value[0] == path and value[1].kind in CLASS_EXPORTS:
+                    found[key] = (path, _kept_haiku(value[1]))
+                elif value is not None and value[0] == path:
+                    del found[key]  # (its importers keep Haiku's call sites)
 
 
 def _claim(

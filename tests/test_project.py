@@ -346,6 +346,27 @@ def test_a_skipped_statement_that_uses_what_another_file_migrates_is_refused(tmp
     assert (tmp_path / "blocks.py").read_text() == blocks
 
 
+def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(tmp_path: Path) -> None:
+    """mid.py's ``Tower`` builds base.py's skipped ``Block``: mid.py is left untouched (H2F004), so ``Tower`` stays
+    Haiku, and train.py, which builds it in a transformed function, is told so (H2F010; it was silent)."""
+    (tmp_path / "base.py").write_text(
+        "import haiku as hk\n\n\nclass Block(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
+        "        return hk.Linear(2)(x)\n"
+    )
+    (tmp_path / "mid.py").write_text(
+        "import haiku as hk\nfrom base import Block\n\n\nclass Tower(hk.Module):\n    def __call__(self, x):\n"
+        "        return Block()(x)\n"
+    )
+    (tmp_path / "train.py").write_text(
+        "import haiku as hk\nfrom mid import Tower\n\n\ndef net(x):\n    return hk.Linear(2)(Tower()(x))\n\n\n"
+        "model = hk.transform(net)\n"
+    )
+    result = CliRunner().invoke(cli, ["migrate", "--check", str(tmp_path), "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert "mid.py:7:16: H2F004" in result.output
+    assert "train.py:6:25: H2F010 Tower is kept Haiku in mid but this code becomes Flax" in result.output
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
