@@ -240,7 +240,8 @@ class _SelfAttributeRenamer(cst.CSTTransformer):
         self.renames = renames
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        if m.matches(updated_node.value, m.Name("self")) and updated_node.attr.value in self.renames:
+        value = updated_node.value
+        if type(value) is cst.Name and value.value == "self" and updated_node.attr.value in self.renames:
             return updated_node.with_changes(attr=cst.Name(self.renames[updated_node.attr.value]))
         return updated_node
 

@@ -113,10 +113,15 @@ class _ClassConversion:
         if updated_init is not None and self.info.init is not None:
             if not self._read_constructor(self.info.init, updated_init):
                 return None
-        from_init = _methods_called(self.info.init) if self.info.init is not None else set()
+        analysis = self.ctx.analysis
+        from_init = _methods_called(analysis.subtree(self.info.init.body)) if self.info.init is not None else set()
         for name, method in self.info.methods.items():
             # __init__ becomes setup(), which may set attributes, itself or through the methods it calls
-            stored = _self_attribute_stored(method) if name != "__init__" and name not in from_init else None
+            stored = (
+                _self_attribute_stored(analysis.subtree(method.body))
+                if name != "__init__" and name not in from_init
+                else None
+            )
             if stored is not None:
                 self.fail(
                     stored,
@@ -208,7 +213,7 @@ class _ClassConversion:
             if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
                 continue
-            base_init = _base_init_call(statement, {code_of(base.value) for base in self.original.bases})
+            base_init = _base_init_call(statement, self.original.bases)
             if base_init is not None:
                 passed = self._inherited_fields(base_init, names)
                 if passed is None:
@@ -422,9 +427,9 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
     return None
 
 
-def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
+def _base_init_call(statement: cst.CSTNode, bases: Sequence[cst.Arg]) -> cst.Call | None:
     """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)`` (with the
-    explicit ``self`` dropped), as a call whose arguments are the base constructor's."""
+    explicit ``self`` dropped; ``bases`` are the class's), as a call whose arguments are the base constructor's."""
     # (plain type tests, not libcst's matchers: this runs on every statement of every constructor)
     expression = _only_small_statement(statement)
     call = expression.value if isinstance(expression, cst.Expr) else None
@@ -433,7 +438,7 @@ def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
     owner = call.func.value
     if isinstance(owner, cst.Call) and _is_name(owner.func, "super"):
         return call
-    if code_of(owner) in bases and call.args and _is_name(call.args[0].value, "self"):
+    if call.args and _is_name(call.args[0].value, "self") and code_of(owner) in {code_of(base.value) for base in bases}:
         return call.with_changes(args=call.args[1:])
     return None
 
@@ -541,9 +546,10 @@ def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> d
     return aliases
 
 
-def _self_attribute_stored(method: cst.FunctionDef) -> cst.Attribute | None:
-    """The first ``self.x`` that ``method`` assigns (``self.hidden = hk.Linear(8)``), or None."""
-    for node in walk(method.body):
+def _self_attribute_stored(body: list[cst.CSTNode]) -> cst.Attribute | None:
+    """The first ``self.x`` that a method assigns (``self.hidden = hk.Linear(8)``), or None; ``body`` is the
+    :func:`walk` of its body."""
+    for node in body:
         targets: list[cst.BaseExpression] = []
         if isinstance(node, cst.AssignTarget):
             targets = [node.target]
@@ -556,11 +562,12 @@ def _self_attribute_stored(method: cst.FunctionDef) -> cst.Attribute | None:
     return None
 
 
-def _methods_called(function: cst.FunctionDef) -> set[str]:
-    """The names of the methods ``function`` calls on ``self`` (``self._build(...)``)."""
+def _methods_called(body: list[cst.CSTNode]) -> set[str]:
+    """The names of the methods a function calls on ``self`` (``self._build(...)``); ``body`` is the :func:`walk`
+    of its body."""
     return {
         node.func.attr.value
-        for node in walk(function.body)
+        for node in body
         if isinstance(node, cst.Call) and is_self_attribute(node.func)  # type: ignore[union-attr]
     }
 
