@@ -73,15 +73,21 @@ class Leftovers(Rule):
             if updated is original and (span := analysis.span(original)) is not None
         )
         starts = [start for start, _ in kept]
-        found = []
-        for node in walk(module, enter=lambda node: analysis.span(node) is None):
+        found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
+
+        def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
             span = analysis.span(node)
             if span is not None:
                 found.extend(
                     self.survivors[key] for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
                 )
-            elif (survivor := self.survivors.get(id(node))) is not None and survivor[0] is node:
+                return False
+            survivor = self.survivors.get(id(node))
+            if survivor is not None and survivor[0] is node:
                 found.append(survivor)
+            return True
+
+        walk(module, enter)
         return found
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
