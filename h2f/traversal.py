@@ -144,10 +144,22 @@ def _leaf_types(annotation: Any) -> set[type] | None:
     if origin is typing.Literal or annotation in (str, bool, int, type(None)):
         return set()
     if isinstance(annotation, type) and issubclass(annotation, cst.CSTNode):
-        return {kind for kind in _NODE_TYPES if issubclass(kind, annotation) and not inspect.isabstract(kind)}
+        return set(_concrete_subclasses().get(annotation, ()))
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):  # MaybeSentinel
         return set()
     return None
+
+
+@functools.cache
+def _concrete_subclasses() -> dict[type, frozenset[type]]:
+    """Each node type → its concrete subclasses (itself included): read from their MROs, once (``issubclass``
+    against libcst's abstract bases goes through ``ABCMeta``, and the first test of each pair is slow)."""
+    found: dict[type, set[type]] = {}
+    for kind in _NODE_TYPES:
+        if not inspect.isabstract(kind):
+            for base in kind.__mro__:
+                found.setdefault(base, set()).add(kind)
+    return {base: frozenset(kinds) for base, kinds in found.items()}
 
 
 @functools.cache
