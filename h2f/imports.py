@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
 
-from h2f.traversal import TOKENS, fast_walk
+from h2f.traversal import TOKENS, concrete_types, fast_walk
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -79,11 +79,14 @@ def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -
     return name.split(".", 1)[0] if isinstance(statement, cst.Import) else name
 
 
+#: The expressions and simple statements but the imports (type tests: these visitors ask of every node).
+_NO_IMPORT_INSIDE = concrete_types(cst.BaseExpression, cst.BaseSmallStatement) - {cst.Import, cst.ImportFrom}
+_COMPOUND_STATEMENTS = concrete_types(cst.BaseCompoundStatement)
+
+
 def _outside_imports(node: cst.CSTNode) -> bool:
     """An expression or simple statement that is no import: nothing in it can be an import statement."""
-    return isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)) and not isinstance(
-        node, (cst.Import, cst.ImportFrom)
-    )
+    return type(node) in _NO_IMPORT_INSIDE
 
 
 class _StatementsOnly(cst.CSTTransformer):
@@ -167,9 +170,7 @@ class AddImports(_StatementsOnly, AddImportsVisitor):
     into the leading ``from … import`` statements and inserts at the top); visit the module directly."""
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseCompoundStatement) or (
-            isinstance(node, cst.SimpleStatementLine) and not _is_import_line(node)
-        ):
+        if type(node) in _COMPOUND_STATEMENTS or (type(node) is cst.SimpleStatementLine and not _is_import_line(node)):
             return False
         return super().on_visit(node)
 
@@ -239,12 +240,10 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
         self._dropped_lines: dict[int, cst.SimpleStatementLine] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if not isinstance(node, cst.Module) and (
+        if type(node) is not cst.Module and (
             not self._unused_imports
-            or (not self._enter_blocks and isinstance(node, cst.BaseCompoundStatement))
-            or (
-                isinstance(node, cst.SimpleStatementLine) and not any(id(small) in self._holders for small in node.body)
-            )
+            or (not self._enter_blocks and type(node) in _COMPOUND_STATEMENTS)
+            or (type(node) is cst.SimpleStatementLine and not any(id(small) in self._holders for small in node.body))
         ):
             return False  # nothing to remove inside
         return super().on_visit(node)

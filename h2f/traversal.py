@@ -162,6 +162,14 @@ def _concrete_subclasses() -> dict[type, frozenset[type]]:
     return {base: frozenset(kinds) for base, kinds in found.items()}
 
 
+def concrete_types(*bases: type) -> frozenset[type]:
+    """The concrete node types that subclass one of ``bases`` (or are one): ``type(node) in concrete_types(...)``
+    is ``isinstance(node, bases)`` without the cost of ``ABCMeta``'s check (libcst's concrete nodes have no
+    subclasses)."""
+    table = _concrete_subclasses()
+    return frozenset().union(*(table.get(base, ()) for base in bases))
+
+
 @functools.cache
 def _field_types(node_type: type) -> dict[str, frozenset[type] | None]:
     """For each field of ``node_type``, the concrete node types its annotation allows (None: unknown)."""
@@ -287,9 +295,9 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
                         items.append(item)
                         continue
                     changed = True
-                    if isinstance(result, cst.RemovalSentinel):
+                    if type(result) is cst.RemovalSentinel:
                         continue
-                    for new in result.nodes if isinstance(result, cst.FlattenSentinel) else (result,):
+                    for new in result.nodes if type(result) is cst.FlattenSentinel else (result,):
                         # libcst drops a statement line a removal emptied from a block (it then gets its ``pass``)
                         if not (body and new._is_removable() and not item._is_removable()):
                             items.append(new)
@@ -306,9 +314,9 @@ def _replacement(parent: cst.CSTNode, field: str, result: Any) -> Any:
     """What a single-node field of ``parent`` holds when its child came back as ``result``: libcst's rules for a
     removed child (an optional field becomes ``None``, a field that may be ``MaybeSentinel`` becomes its
     default; a required child cannot be removed) and for a flattened one (only sequences take several)."""
-    if isinstance(result, cst.FlattenSentinel):
+    if type(result) is cst.FlattenSentinel:
         raise TypeError(f"{type(parent).__name__}.{field} takes one node, not a FlattenSentinel")
-    if not isinstance(result, cst.RemovalSentinel):
+    if type(result) is not cst.RemovalSentinel:
         return result
     default = _FIELD_DEFAULTS[type(parent)].get(field, dataclasses.MISSING)
     if default is None or default is cst.MaybeSentinel.DEFAULT:

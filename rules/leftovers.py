@@ -35,16 +35,14 @@ class Leftovers(Rule):
         name = self.ctx.haiku_name(original)
         if name is None or name in HAIKU_NAMESPACES or not updated.deep_equals(original):
             return  # not Haiku, or already rewritten by a rule
-        if isinstance(original, cst.Attribute) and dotted_name(original) is None:
+        if type(original) is cst.Attribute and dotted_name(original) is None:
             return  # an attribute of what a Haiku call returned (``hk.vmap(f)(x).sum``): the call is the reference
         parent = self.ctx.analysis.parents.get(original)
-        if isinstance(parent, cst.Attribute) and parent.value is original:
+        if type(parent) is cst.Attribute and parent.value is original:
             return  # the enclosing dotted name is the reference
-        if isinstance(parent, cst.AssignTarget):
+        if type(parent) is cst.AssignTarget:
             return  # the name an alias binds (``Linear = hk.Linear``): its value is the reference
-        if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(
-            original, cst.ImportFrom
-        ):
+        if type(parent) in (cst.ImportAlias, cst.ImportFrom) or self.ctx.analysis.enclosing(original, cst.ImportFrom):
             return
         self.survivors[id(updated)] = (updated, original)
 

@@ -145,7 +145,7 @@ class ParametersAndState(Rule):
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | None:
         if len(original_node.body) != 1 or not (
-            isinstance(original_node.body[0], cst.Expr) and isinstance(original_node.body[0].value, cst.Call)
+            type(original_node.body[0]) is cst.Expr and type(original_node.body[0].value) is cst.Call
         ):
             return None
         original_call = original_node.body[0].value  # type: ignore[attr-defined]
