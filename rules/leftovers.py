@@ -25,6 +25,7 @@ class Leftovers(Rule):
     code = "H2F020"
     haiku_apis = ()
     order = 1000
+    haiku_names_only = frozenset({"leave_Name", "leave_Attribute"})
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
