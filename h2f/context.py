@@ -245,9 +245,11 @@ class RuleDispatcher(cst.CSTTransformer):
         self.rules = rules
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
-        #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name (see ``Rule.haiku_names_only``).
+        #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name, of a Call of no Haiku name (see
+        #: ``Rule.haiku_names_only``).
         self._other_names_hooks = {
-            kind: self._hooks_for(f"leave_{kind.__name__}", haiku_names=False) for kind in (cst.Name, cst.Attribute)
+            kind: self._hooks_for(f"leave_{kind.__name__}", haiku_names=False)
+            for kind in (cst.Name, cst.Attribute, cst.Call)
         }
 
     def _hooks_for(self, name: str, haiku_names: bool = True) -> list[Callable[..., Any]]:
@@ -278,9 +280,13 @@ class RuleDispatcher(cst.CSTTransformer):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
         node_type = type(original_node)
-        if (node_type is cst.Name or node_type is cst.Attribute) and self.ctx.analysis.haiku_name(
-            original_node
-        ) is None:
+        analysis = self.ctx.analysis
+        if (
+            (node_type is cst.Name or node_type is cst.Attribute)
+            and analysis.haiku_name(original_node) is None
+            or node_type is cst.Call
+            and analysis.haiku_name(original_node.func) is None  # type: ignore[attr-defined]
+        ):
             hooks = self._other_names_hooks[node_type]
         else:
             hooks = self._leave_hooks.get(node_type)

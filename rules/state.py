@@ -25,6 +25,7 @@ class ParametersAndState(Rule):
     code = "H2F070"
     haiku_apis = ("haiku.get_parameter", "haiku.get_state", "haiku.set_state")
     order = 40
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)
