@@ -27,6 +27,7 @@ def _forget_fields() -> None:
     traversal._CHILD_FIELDS.clear()
     traversal._UNSEEN_FIELDS.clear()
     traversal._FIELD_DEFAULTS.clear()
+    traversal._KNOWN_FIELDS.clear()
 
 
 def _sample_id(path: Path) -> str:
