@@ -34,7 +34,7 @@ class Leftovers(Rule):
 
     def _note(self, original: cst.CSTNode, updated: cst.CSTNode) -> None:
         name = self.ctx.haiku_name(original)
-        if name is None or name in HAIKU_NAMESPACES or not updated.deep_equals(original):
+        if name is None or name in HAIKU_NAMESPACES or (updated is not original and not updated.deep_equals(original)):
             return  # not Haiku, or already rewritten by a rule
         if type(original) is cst.Attribute and dotted_name(original) is None:
             return  # an attribute of what a Haiku call returned (``hk.vmap(f)(x).sum``): the call is the reference

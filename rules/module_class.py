@@ -185,7 +185,7 @@ class _ClassConversion:
 
     def _base(self, arg: cst.Arg) -> cst.Arg:
         original = next(
-            (base for base in self.original.bases if base.value.deep_equals(arg.value)), None
+            (base for base in self.original.bases if base.value is arg.value or base.value.deep_equals(arg.value)), None
         )  # bases are never rewritten by inner rules, so they still match the original
         if original is not None and self.ctx.haiku_name(original.value) == "haiku.Module":
             return arg.with_changes(value=self.ctx.linen("Module"))
