@@ -243,6 +243,7 @@ class RuleDispatcher(cst.CSTTransformer):
         super().__init__()
         self.ctx = ctx
         self.rules = rules
+        self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
         #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name, of a Call of no Haiku name (see
@@ -255,12 +256,12 @@ class RuleDispatcher(cst.CSTTransformer):
     def _hooks_for(self, name: str, haiku_names: bool = True) -> list[Callable[..., Any]]:
         """The rules' hooks called ``name``, in rule order (without those for Haiku names only if not
         ``haiku_names``)."""
-        return [getattr(self.rules[index], name) for index in _having(tuple(map(type, self.rules)), name, haiku_names)]
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, haiku_names)]
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
         them (:func:`h2f.traversal.fast_transform`)."""
-        return _unhooked_tokens(tuple(type(rule) for rule in self.rules))
+        return _unhooked_tokens(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))
