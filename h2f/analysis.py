@@ -300,7 +300,7 @@ class FileAnalysis:
 
     def is_haiku_layer_call(self, node: cst.CSTNode) -> str | None:
         """If ``node`` constructs a Haiku layer (``hk.Linear(...)``), its Haiku name."""
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             name = self.haiku_name(node.func)
             if name in HAIKU_LAYERS:
                 return name
@@ -312,7 +312,7 @@ class FileAnalysis:
 
     def local_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """If ``node`` is a Name of a module class defined in this file, that class."""
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             return self.module_classes.get(node.value)
         return None
 
@@ -345,8 +345,8 @@ class FileAnalysis:
         applied = {}
         for node in self.nodes_of(cst.Call):
             inner = node.func  # type: ignore[attr-defined]
-            if isinstance(inner, cst.Call) and self._is_layer_stack(inner.func):
-                if len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
+            if type(inner) is cst.Call and self._is_layer_stack(inner.func):
+                if len(inner.args) == 1 and type(inner.args[0].value) is cst.Name:
                     function = self.function_named(inner.args[0].value)
                     if function is not None and not function.decorators:
                         applied[node] = function
@@ -387,11 +387,11 @@ class FileAnalysis:
         transformed = {id(t.function) for t in self.transforms.values() if t.function is not None}
         current = self.parents.get(node)
         while current is not None:
-            if isinstance(current, (cst.FunctionDef, cst.Lambda)) and id(current) in transformed:
+            if type(current) in (cst.FunctionDef, cst.Lambda) and id(current) in transformed:
                 return current
-            if isinstance(current, cst.FunctionDef):
+            if type(current) is cst.FunctionDef:
                 parent = self.parents.get(self.parents.get(current))  # FunctionDef -> IndentedBlock -> ClassDef
-                if isinstance(parent, cst.ClassDef) and parent.name.value in self.module_classes:
+                if type(parent) is cst.ClassDef and parent.name.value in self.module_classes:
                     return current
             current = self.parents.get(current)
         return None
@@ -428,7 +428,7 @@ class FileAnalysis:
         if scope is None:
             return self.functions.get(name.value)
         definitions = [getattr(assignment, "node", None) for assignment in scope[name.value]]
-        if len(definitions) == 1 and isinstance(definitions[0], cst.FunctionDef):
+        if len(definitions) == 1 and type(definitions[0]) is cst.FunctionDef:
             return definitions[0]
         return None
 
@@ -450,7 +450,7 @@ class FileAnalysis:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact), itself
         or through a function of this file it calls (``logits = classifier(x)`` where ``classifier`` builds layers)."""
         for node in self.subtree(function.body):
-            if not isinstance(node, cst.Call):
+            if type(node) is not cst.Call:
                 continue
             name = self.haiku_name(node.func)
             if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
@@ -459,7 +459,7 @@ class FileAnalysis:
                 continue  # (Haiku's pooling, rng keys: Flax functions, or gone, once migrated)
             if self.local_module_class(node.func) is not None or self.runs_imported_code(node):
                 return True
-            called = self.function_named(node.func) if isinstance(node.func, cst.Name) else None
+            called = self.function_named(node.func) if type(node.func) is cst.Name else None
             if called is not None and id(called) not in seen and self.builds_inline(called, seen | {id(function)}):
                 return True
         return False
@@ -481,7 +481,7 @@ class FileAnalysis:
 
     def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int]) -> bool:
         for node in self.subtree(function):
-            if isinstance(node, cst.Name):  # a function or module class of this file, called or passed on
+            if type(node) is cst.Name:  # a function or module class of this file, called or passed on
                 module = self.local_module_class(node)
                 if module is not None and (module.local_base is not None or module.haiku_base != "haiku.Module"):
                     return True  # what a base builds is not followed
@@ -492,7 +492,7 @@ class FileAnalysis:
                     for method in nested
                 ):
                     return True
-            if not isinstance(node, cst.Call) or self.local_module_class(node.func) is not None:
+            if type(node) is not cst.Call or self.local_module_class(node.func) is not None:
                 continue
             name = self.haiku_name(node.func)
             if name is not None:
@@ -501,7 +501,7 @@ class FileAnalysis:
                 ):
                     return True
                 continue
-            if isinstance(node.func, cst.Name) and self.function_named(node.func) is not None:
+            if type(node.func) is cst.Name and self.function_named(node.func) is not None:
                 continue
             if self.runs_imported_code(node):
                 return True
@@ -576,17 +576,17 @@ class FileAnalysis:
 
     def constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
         """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
-        if isinstance(callee, cst.Call):
+        if type(callee) is cst.Call:
             return callee
         return self._remembered(self._constructors, callee, self._constructor_of)  # several rules ask of every call
 
     def _constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
-        if isinstance(callee, cst.Name):
+        if type(callee) is cst.Name:
             value = self._single_value(callee)
-            return value if isinstance(value, cst.Call) else None
-        if isinstance(callee, cst.Attribute) and is_self_attribute(callee):
+            return value if type(value) is cst.Call else None
+        if type(callee) is cst.Attribute and is_self_attribute(callee):
             stored = self._stored_in_init(callee)
-            if len(stored) == 1 and isinstance(stored[0], cst.Call):
+            if len(stored) == 1 and type(stored[0]) is cst.Call:
                 return stored[0]
         return None
 
@@ -791,7 +791,7 @@ class FileAnalysis:
         info = self.local_module_class(call.func)
         if info is not None:
             index = info.name_position()
-        elif isinstance(call.func, cst.Name) and call.func.value in self.imported_module_classes:
+        elif type(call.func) is cst.Name and call.func.value in self.imported_module_classes:
             index = self.imported_module_classes[call.func.value].name_position
         else:
             return None
@@ -876,12 +876,12 @@ class FileAnalysis:
         """``I = hk.initializers`` (or ``Linear = hk.Linear``), bound once at module level: ``I.Constant`` is then
         ``haiku.initializers.Constant`` wherever it is read, as if ``I`` had been imported so."""
         for statement in self.module.body if self.haiku_aliases else []:
-            assign = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            assign = statement.body[0] if type(statement) is cst.SimpleStatementLine else None
             if not (
-                isinstance(assign, cst.Assign)
+                type(assign) is cst.Assign
                 and len(assign.targets) == 1
-                and isinstance(assign.targets[0].target, cst.Name)
-                and isinstance(assign.value, (cst.Name, cst.Attribute))
+                and type(assign.targets[0].target) is cst.Name
+                and type(assign.value) in (cst.Name, cst.Attribute)
             ):
                 continue
             name, target = self.haiku_name(assign.value), assign.targets[0].target
@@ -1108,14 +1108,14 @@ class FileAnalysis:
 
     def _find_definitions(self) -> None:
         for node in self.nodes_of(cst.ClassDef, cst.FunctionDef, cst.Assign, cst.Call):
-            if isinstance(node, cst.ClassDef):
+            if type(node) is cst.ClassDef:
                 self._add_class(node)
-            elif isinstance(node, cst.FunctionDef):
+            elif type(node) is cst.FunctionDef:
                 self.functions.setdefault(node.name.value, node)
                 self._add_decorated_transform(node)
-            elif isinstance(node, cst.Assign):
+            elif type(node) is cst.Assign:
                 self._add_assigned_transform(node)
-            elif isinstance(node, cst.Call):
+            elif type(node) is cst.Call:
                 self._add_unbound_transform(node)
                 self._add_splat_configs(node)
                 self._note_collections_and_streams(node)
@@ -1194,14 +1194,14 @@ class FileAnalysis:
     def _add_unbound_transform(self, node: cst.Call) -> None:
         """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""
         parent = self.parents.get(node)
-        if isinstance(parent, cst.Assign) or (
-            isinstance(parent, cst.Arg) and self._transform_of(self.parents.get(parent)) is not None
+        if type(parent) is cst.Assign or (
+            type(parent) is cst.Arg and self._transform_of(self.parents.get(parent)) is not None
         ):  # type: ignore[arg-type]
             return
-        if self.haiku_name(node.func) == WITHOUT_APPLY_RNG and isinstance(parent, cst.Arg):
+        if self.haiku_name(node.func) == WITHOUT_APPLY_RNG and type(parent) is cst.Arg:
             return
         found = self._transform_of(node)
-        if found is None or not isinstance(found[3], cst.Name):
+        if found is None or type(found[3]) is not cst.Name:
             return
         kind, with_state, apply_rng, function = found
         definition = self.function_named(function)
@@ -1222,22 +1222,22 @@ class FileAnalysis:
                     factories[node.name.value] = ("transform", with_state, True)
         for node in self.nodes_of(cst.Param, cst.Assign):
             name = found = declared = None
-            if isinstance(node, cst.Param) and node.annotation is not None:
+            if type(node) is cst.Param and node.annotation is not None:
                 with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
                 found = ("transform", with_state, True) if with_state is not None else None
                 name, declared = node.name.value, node
             elif (
-                isinstance(node, cst.Assign)
+                type(node) is cst.Assign
                 and len(node.targets) == 1
-                and isinstance(node.targets[0].target, cst.Name)
-                and isinstance(node.value, cst.Call)
-                and isinstance(node.value.func, cst.Name)
+                and type(node.targets[0].target) is cst.Name
+                and type(node.value) is cst.Call
+                and type(node.value.func) is cst.Name
             ):
                 found = factories.get(node.value.func.value)  # type: ignore[attr-defined]
                 name, declared = node.targets[0].target.value, node.targets[0].target
             imported = (
                 self.imported_factories.get(node.value.func.value)  # type: ignore[attr-defined]
-                if isinstance(node, cst.Assign) and name is not None and found is None
+                if type(node) is cst.Assign and name is not None and found is None
                 else None
             )
             if imported is not None:
@@ -1333,13 +1333,13 @@ class FileAnalysis:
                 continue
             seen.add(id(region))
             for node in self.subtree(region):
-                if not isinstance(node, cst.Call):
+                if type(node) is not cst.Call:
                     continue
                 more_streams, more_collections = self._call_features(node)
                 streams |= more_streams
                 collections |= more_collections
                 module_class = self.local_module_class(node.func)
-                if module_class is None and isinstance(node.func, cst.Name):
+                if module_class is None and type(node.func) is cst.Name:
                     function = self.function_named(node.func)
                     if function is not None:
                         regions.append(function)
@@ -1397,22 +1397,22 @@ class FileAnalysis:
 
     def _find_apply_aliases(self) -> None:
         for node in self.nodes_of(cst.Assign, cst.Arg):
-            if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            if type(node) is cst.Assign and len(node.targets) == 1:
                 transform = self.apply_of(node.value)
                 target = node.targets[0].target
                 initializer = self.method_of(node.value, "init")
-                if initializer is not None and isinstance(target, cst.Name):
+                if initializer is not None and type(target) is cst.Name:
                     self._aliases[target] = ("init", initializer, None)
                 if transform is None:
                     continue
-                if isinstance(target, cst.Name) and transform.kind == "transform":
+                if type(target) is cst.Name and transform.kind == "transform":
                     self._aliases[target] = ("apply", transform, None)
-                elif isinstance(target, cst.Tuple) and transform.kind == "multi_transform" and transform.methods:
+                elif type(target) is cst.Tuple and transform.kind == "multi_transform" and transform.methods:
                     names = [element.value for element in target.elements]
-                    if len(names) == len(transform.methods) and all(isinstance(n, cst.Name) for n in names):
+                    if len(names) == len(transform.methods) and all(type(n) is cst.Name for n in names):
                         for name, method in zip(names, transform.methods):
                             self._aliases[name] = ("apply", transform, method)
-            elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "apply_fn":
+            elif type(node) is cst.Arg and node.keyword is not None and node.keyword.value == "apply_fn":
                 transform = self.apply_of(node.value)
                 if transform is not None and transform.kind == "transform":
                     self.apply_fn_transform = transform
@@ -1435,7 +1435,7 @@ class FileAnalysis:
 
     def method_of(self, value: cst.BaseExpression, method: str) -> Transform | None:
         """The transform whose ``init``/``apply`` ``value`` is, directly or through ``jax.jit``."""
-        if isinstance(value, cst.Call) and "jax.jit" in self.qualified_names(value.func) and value.args:
+        if type(value) is cst.Call and "jax.jit" in self.qualified_names(value.func) and value.args:
             value = value.args[0].value
         if is_name_attribute(value, method):
             return self.transform_named(value.value)  # type: ignore[attr-defined]
@@ -1444,14 +1444,14 @@ class FileAnalysis:
     def _find_passed_transforms(self) -> None:
         """``evaluate(model, ...)``: the parameter of a local function that receives a transform is one."""
         for node in self.nodes_of(cst.Call):
-            if not isinstance(node.func, cst.Name):
+            if type(node.func) is not cst.Name:
                 continue
             function = self.function_named(node.func)
             if function is None:
                 continue
             params = list(function.params.params)
             for index, arg in enumerate(node.args):
-                if arg.star or not isinstance(arg.value, cst.Name):
+                if arg.star or type(arg.value) is not cst.Name:
                     continue
                 transform = self.transform_named(arg.value)
                 if transform is None:

@@ -20,7 +20,7 @@ from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.imports import AddImports, RemoveUnusedImports
 from h2f.rule import bridge_rules, select_rules
 from h2f.skip import SkippingDispatcher, SkipPlan, find_marks, imported_skip_conflict
-from h2f.traversal import fast_transform
+from h2f.traversal import TOKENS, fast_transform
 
 
 def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
@@ -106,7 +106,7 @@ def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
         return ctx.analysis.module
     # Visited directly: neither visitor needs metadata, and ``transform_module`` would copy the tree.
     if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
-        module = fast_transform(module, AddImports(ctx.codemod))
+        module = fast_transform(module, AddImports(ctx.codemod), TOKENS)  # (neither has a hook on a token)
     for alias in ctx.analysis.haiku_imports:
         RemoveImportsVisitor.remove_unused_import(ctx.codemod, alias.module, alias.obj, alias.asname)
-    return fast_transform(module, RemoveUnusedImports(ctx.codemod))
+    return fast_transform(module, RemoveUnusedImports(ctx.codemod), TOKENS)

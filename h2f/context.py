@@ -229,9 +229,14 @@ def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 @functools.cache
-def _having(rules: tuple[type[Rule], ...], hook: str) -> tuple[int, ...]:
-    """Which of ``rules`` (by position) have a method called ``hook``: learned once per rule set, not per file."""
-    return tuple(index for index, rule in enumerate(rules) if hasattr(rule, hook))
+def _having(rules: tuple[type[Rule], ...], hook: str, haiku_names: bool = True) -> tuple[int, ...]:
+    """Which of ``rules`` (by position) have a method called ``hook`` (with ``haiku_names`` False, those of them
+    that act on names that are not Haiku's too): learned once per rule set, not per file."""
+    return tuple(
+        index
+        for index, rule in enumerate(rules)
+        if hasattr(rule, hook) and (haiku_names or hook not in rule.haiku_names_only)
+    )
 
 
 class RuleDispatcher(cst.CSTTransformer):
@@ -242,17 +247,25 @@ class RuleDispatcher(cst.CSTTransformer):
         super().__init__()
         self.ctx = ctx
         self.rules = rules
+        self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
+        #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name, of a Call of no Haiku name (see
+        #: ``Rule.haiku_names_only``).
+        self._other_names_hooks = {
+            kind: self._hooks_for(f"leave_{kind.__name__}", haiku_names=False)
+            for kind in (cst.Name, cst.Attribute, cst.Call)
+        }
 
-    def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name``, in rule order."""
-        return [getattr(self.rules[index], name) for index in _having(tuple(map(type, self.rules)), name)]
+    def _hooks_for(self, name: str, haiku_names: bool = True) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name``, in rule order (without those for Haiku names only if not
+        ``haiku_names``)."""
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, haiku_names)]
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
         them (:func:`h2f.traversal.fast_transform`)."""
-        return _unhooked_tokens(tuple(type(rule) for rule in self.rules))
+        return _unhooked_tokens(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))
@@ -272,9 +285,18 @@ class RuleDispatcher(cst.CSTTransformer):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
         node_type = type(original_node)
-        hooks = self._leave_hooks.get(node_type)
-        if hooks is None:
-            hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
+        analysis = self.ctx.analysis
+        if (
+            (node_type is cst.Name or node_type is cst.Attribute)
+            and analysis.haiku_name(original_node) is None
+            or node_type is cst.Call
+            and analysis.haiku_name(original_node.func) is None  # type: ignore[attr-defined]
+        ):
+            hooks = self._other_names_hooks[node_type]
+        else:
+            hooks = self._leave_hooks.get(node_type)
+            if hooks is None:
+                hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
         for hook in hooks:
             try:
                 replacement = hook(original_node, result)

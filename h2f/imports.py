@@ -9,13 +9,15 @@ keeps its import, which costs nothing at run time; an import still in use is nev
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import defaultdict
 
 import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
 
-from h2f.traversal import TOKENS, fast_walk
+from h2f.traversal import TOKENS, concrete_types, fast_walk
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -79,11 +81,14 @@ def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -
     return name.split(".", 1)[0] if isinstance(statement, cst.Import) else name
 
 
+#: The expressions and simple statements but the imports (type tests: these visitors ask of every node).
+_NO_IMPORT_INSIDE = concrete_types(cst.BaseExpression, cst.BaseSmallStatement) - {cst.Import, cst.ImportFrom}
+_COMPOUND_STATEMENTS = concrete_types(cst.BaseCompoundStatement)
+
+
 def _outside_imports(node: cst.CSTNode) -> bool:
     """An expression or simple statement that is no import: nothing in it can be an import statement."""
-    return isinstance(node, (cst.BaseExpression, cst.BaseSmallStatement)) and not isinstance(
-        node, (cst.Import, cst.ImportFrom)
-    )
+    return type(node) in _NO_IMPORT_INSIDE
 
 
 class _StatementsOnly(cst.CSTTransformer):
@@ -162,14 +167,25 @@ class _LeadingImports(_GatherTopImportsBeforeStatements):
                 self._handle_ImportFrom(statement)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=1024)
+def _import_line(text: str, encoding: str, default_indent: str, default_newline: str) -> cst.BaseStatement:
+    """An import statement parsed from ``text`` for a module of that layout (libcst's nodes are immutable: one
+    parse serves every file of the run with that layout; libcst built a parser config, some 0.3 ms, per line)."""
+    config = cst.PartialParserConfig(encoding=encoding, default_indent=default_indent, default_newline=default_newline)
+    return cst.parse_statement(text, config=config)
+
+
+def _from_import(module: str, aliases: list[tuple[str, str | None]]) -> str:
+    names = ", ".join(obj if alias is None else f"{obj} as {alias}" for obj, alias in aliases)
+    return f"from {module} import {names}"
+
+
 class AddImports(_StatementsOnly, AddImportsVisitor):
     """:class:`AddImportsVisitor` that enters only the module's import lines (it changes nothing else: it merges
     into the leading ``from … import`` statements and inserts at the top); visit the module directly."""
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseCompoundStatement) or (
-            isinstance(node, cst.SimpleStatementLine) and not _is_import_line(node)
-        ):
+        if type(node) in _COMPOUND_STATEMENTS or (type(node) is cst.SimpleStatementLine and not _is_import_line(node)):
             return False
         return super().on_visit(node)
 
@@ -183,6 +199,42 @@ class AddImports(_StatementsOnly, AddImportsVisitor):
             end += 1
         body = list(updated_module.body)
         return body[:before], body[before:end], body[end:]
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        # AddImportsVisitor.leave_Module (libcst 1.x), the import lines it adds parsed by _import_line
+        if not (self.module_imports or self.module_mapping or self.module_aliases or self.alias_mapping):
+            return updated_node
+        before, imports, after = self._split_module(original_node, updated_node)
+        after = self._insert_empty_line(after)
+        by_module: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+        for module, aliases in self.alias_mapping.items():
+            by_module[module].extend(aliases)
+        for module, objects in self.module_mapping.items():
+            by_module[module].extend([(obj, None) for obj in objects])
+        mapping = {module: sorted(aliases) for module, aliases in by_module.items()}  # type: ignore[type-var]
+        layout = (updated_node.encoding, updated_node.default_indent, updated_node.default_newline)
+        return updated_node.with_changes(
+            body=(
+                *before,
+                *[
+                    _import_line(_from_import(module, aliases), *layout)
+                    for module, aliases in mapping.items()
+                    if module == "__future__"
+                ],
+                *imports,
+                *[_import_line(f"import {module}", *layout) for module in sorted(self.module_imports)],
+                *[
+                    _import_line(f"import {module} as {asname}", *layout)
+                    for module, asname in self.module_aliases.items()
+                ],
+                *[
+                    _import_line(_from_import(module, aliases), *layout)
+                    for module, aliases in mapping.items()
+                    if module != "__future__"
+                ],
+                *after,
+            )
+        )
 
     def visit_Module(self, node: cst.Module) -> None:
         # AddImportsVisitor.visit_Module, with the gatherer above (libcst 1.x): drop what is already imported.
@@ -239,12 +291,10 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
         self._dropped_lines: dict[int, cst.SimpleStatementLine] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if not isinstance(node, cst.Module) and (
+        if type(node) is not cst.Module and (
             not self._unused_imports
-            or (not self._enter_blocks and isinstance(node, cst.BaseCompoundStatement))
-            or (
-                isinstance(node, cst.SimpleStatementLine) and not any(id(small) in self._holders for small in node.body)
-            )
+            or (not self._enter_blocks and type(node) in _COMPOUND_STATEMENTS)
+            or (type(node) is cst.SimpleStatementLine and not any(id(small) in self._holders for small in node.body))
         ):
             return False  # nothing to remove inside
         return super().on_visit(node)

@@ -141,7 +141,7 @@ class LiftedTransform(Rule):
             return self._assembled(original_node, lifted, None, args)
         if self.ctx.haiku_name(original_node.func) == self.api:
             parent = self.ctx.analysis.parents.get(original_node)
-            if isinstance(parent, cst.Decorator) or self.ctx.analysis.immediate_call(original_node) is not None:
+            if type(parent) is cst.Decorator or self.ctx.analysis.immediate_call(original_node) is not None:
                 return None  # reported by leave_Decorator; translated where it is called
             sites = self._bound_call_sites(original_node)
             if sites is None:
@@ -154,7 +154,7 @@ class LiftedTransform(Rule):
                 self._bound_sites.update(id(site) for site in sites)
             return self._assembled(original_node, lifted, built, None)
         inner = original_node.func
-        if not (isinstance(inner, cst.Call) and self.ctx.haiku_name(inner.func) == self.api):
+        if not (type(inner) is cst.Call and self.ctx.haiku_name(inner.func) == self.api):
             return None
         lifted, built, takes_module = self._translated(inner, updated_node.func, updated_node.args)  # type: ignore[arg-type]
         args = [self._module_argument(original_node), *updated_node.args] if takes_module else updated_node.args

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 import libcst as cst
 
-from h2f.traversal import TOKENS, fast_walk
+from h2f.traversal import TOKENS, concrete_types, fast_walk
 
 _T = TypeVar("_T")
 
@@ -98,11 +98,11 @@ class ImportAssignment(Assignment):
     def qualified_names(self, full_name: str) -> set[str]:
         """The imported dotted name ``full_name`` stands for (``hk.nets.MLP`` → ``haiku.nets.MLP``)."""
         statement = self.node
-        assert isinstance(statement, (cst.Import, cst.ImportFrom))
-        if isinstance(statement.names, cst.ImportStar):
+        assert type(statement) in (cst.Import, cst.ImportFrom)
+        if type(statement.names) is cst.ImportStar:
             return set()
         module = ""
-        if isinstance(statement, cst.ImportFrom):
+        if type(statement) is cst.ImportFrom:
             module = (full_name_of(statement.module) or "") if statement.module is not None else ""
             if statement.relative:
                 module = "." * len(statement.relative) + module
@@ -118,7 +118,7 @@ class ImportAssignment(Assignment):
                     real = f"{module}{real}"
                 elif module:
                     real = f"{module}.{real}"
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                if alias.asname is not None and type(alias.asname.name) is cst.Name:
                     as_name = alias.asname.name.value
                 if full_name.startswith(as_name):
                     remaining = full_name[len(as_name) :]
@@ -222,22 +222,22 @@ def full_name_of(node: cst.CSTNode | None) -> str | None:
     """The dotted name of a Name/Attribute (through a Call's function, a Subscript's value, a Decorator)."""
     parts: list[str] = []
     while True:
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             parts.append(node.value)
             return ".".join(reversed(parts))
-        if parts and not isinstance(node, (cst.Attribute, cst.Call, cst.Subscript)):
+        if parts and type(node) not in (cst.Attribute, cst.Call, cst.Subscript):
             parts.append("None")  # libcst's spelling of ``"".join`` and ``(a + b).sum``: ``None.join``
             return ".".join(reversed(parts))
-        if isinstance(node, cst.Attribute):
+        if type(node) is cst.Attribute:
             parts.append(node.attr.value)
             node = node.value
-        elif isinstance(node, cst.Call):
+        elif type(node) is cst.Call:
             node = node.func
-        elif isinstance(node, cst.Subscript):
+        elif type(node) is cst.Subscript:
             node = node.value
-        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        elif type(node) in (cst.FunctionDef, cst.ClassDef):
             node = node.name
-        elif isinstance(node, cst.Decorator):
+        elif type(node) is cst.Decorator:
             node = node.decorator
         else:
             return None
@@ -248,7 +248,7 @@ def _binds(node: cst.CSTNode, assignment: Assignment) -> bool:
     declared = assignment.node
     if node is declared:
         return True
-    if isinstance(declared, (cst.Import, cst.ImportFrom)) and not isinstance(declared.names, cst.ImportStar):
+    if type(declared) in (cst.Import, cst.ImportFrom) and type(declared.names) is not cst.ImportStar:
         return any(
             alias.name is node or (alias.asname is not None and alias.asname.name is node) for alias in declared.names
         )
@@ -256,20 +256,24 @@ def _binds(node: cst.CSTNode, assignment: Assignment) -> bool:
 
 
 #: Nodes after which the bindings they make are visible (libcst's "assignment-like" nodes).
-_BINDING_STATEMENTS = (
-    cst.AnnAssign,
-    cst.AsName,
-    cst.Assign,
-    cst.AugAssign,
-    cst.ClassDef,
-    cst.CompFor,
-    cst.FunctionDef,
-    cst.Import,
-    cst.ImportFrom,
-    cst.NamedExpr,
-    cst.Parameters,
-    cst.WithItem,
+_BINDING_STATEMENTS = frozenset(
+    {
+        cst.AnnAssign,
+        cst.AsName,
+        cst.Assign,
+        cst.AugAssign,
+        cst.ClassDef,
+        cst.CompFor,
+        cst.FunctionDef,
+        cst.Import,
+        cst.ImportFrom,
+        cst.NamedExpr,
+        cst.Parameters,
+        cst.WithItem,
+    }
 )
+#: The statements but those that bind (where a binding stops looking for the statement that makes it).
+_OTHER_STATEMENTS = concrete_types(cst.BaseStatement, cst.BaseSmallStatement) - _BINDING_STATEMENTS
 _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
@@ -486,15 +490,11 @@ class Resolver(cst.CSTVisitor):
         current: cst.CSTNode | None = node
         for _ in range(8):
             parent = self._parents.get(id(current))
-            if isinstance(current, _BINDING_STATEMENTS):
+            if type(current) in _BINDING_STATEMENTS:
                 break
-            if isinstance(parent, cst.For) and parent.target is current:
+            if type(parent) is cst.For and parent.target is current:
                 break
-            if (
-                parent is None
-                or isinstance(parent, (cst.BaseStatement, cst.BaseSmallStatement))
-                and not isinstance(parent, _BINDING_STATEMENTS)
-            ):
+            if parent is None or type(parent) in _OTHER_STATEMENTS:
                 current = node
                 break
             current = parent

@@ -38,6 +38,10 @@ class Rule:
     targets: ClassVar[frozenset[str]] = frozenset({"linen"})
     #: Position in the traversal; lower runs first on the same node.
     order: ClassVar[int] = 100
+    #: The rule's ``leave_Name``/``leave_Attribute``/``leave_Call`` hooks that return None and do nothing when the
+    #: original node (a call's function) is no Haiku name (``ctx.haiku_name`` is None: most names and calls of a
+    #: file): the dispatcher calls them on Haiku names only.
+    haiku_names_only: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, ctx: MigrationContext) -> None:
         self.ctx = ctx

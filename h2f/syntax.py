@@ -147,20 +147,20 @@ def is_keyword(arg: cst.Arg, name: str) -> bool:
 
 def is_none(node: cst.BaseExpression | None) -> bool:
     """Whether ``node`` is the literal ``None``."""
-    return isinstance(node, cst.Name) and node.value == "None"
+    return type(node) is cst.Name and node.value == "None"
 
 
 def is_self_attribute(node: cst.CSTNode | None) -> bool:
     """Whether ``node`` is ``self.<attribute>``."""
-    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
+    return type(node) is cst.Attribute and type(node.value) is cst.Name and node.value.value == "self"
 
 
 def is_name_attribute(node: cst.CSTNode | None, *attributes: str) -> bool:
     """Whether ``node`` is ``<name>.<attribute>`` (a plain name's attribute), the attribute one of ``attributes``
     when any are given."""
     return (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Name)
+        type(node) is cst.Attribute
+        and type(node.value) is cst.Name
         and (not attributes or node.attr.value in attributes)
     )
 
@@ -172,9 +172,9 @@ def is_zero(node: cst.BaseExpression) -> bool:
 
 def dotted_name(node: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         return node.value
-    if isinstance(node, cst.Attribute):
+    if type(node) is cst.Attribute:
         base = dotted_name(node.value)
         return f"{base}.{node.attr.value}" if base else None
     return None
@@ -246,7 +246,8 @@ class _SelfAttributeRenamer(cst.CSTTransformer):
         self.renames = renames
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
-        if m.matches(updated_node.value, m.Name("self")) and updated_node.attr.value in self.renames:
+        value = updated_node.value
+        if type(value) is cst.Name and value.value == "self" and updated_node.attr.value in self.renames:
             return updated_node.with_changes(attr=cst.Name(self.renames[updated_node.attr.value]))
         return updated_node
 

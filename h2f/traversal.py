@@ -69,6 +69,8 @@ def _learn_fields(node: cst.CSTNode) -> tuple[str, ...]:
             previous = _CHILD_FIELDS[type(node)][index - 1] if index else None
             fields.insert(fields.index(previous) + 1 if previous in fields else 0, field)
     _CHILD_FIELDS[type(node)] = tuple(fields)
+    for table in _KNOWN_FIELDS.values():
+        table.pop(type(node), None)
     _FIELD_DEFAULTS[type(node)] = {field.name: field.default for field in dataclasses.fields(node)}  # type: ignore[arg-type]
     _UNSEEN_FIELDS[type(node)] = tuple(
         field.name
@@ -144,10 +146,30 @@ def _leaf_types(annotation: Any) -> set[type] | None:
     if origin is typing.Literal or annotation in (str, bool, int, type(None)):
         return set()
     if isinstance(annotation, type) and issubclass(annotation, cst.CSTNode):
-        return {kind for kind in _NODE_TYPES if issubclass(kind, annotation) and not inspect.isabstract(kind)}
+        return set(_concrete_subclasses().get(annotation, ()))
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):  # MaybeSentinel
         return set()
     return None
+
+
+@functools.cache
+def _concrete_subclasses() -> dict[type, frozenset[type]]:
+    """Each node type → its concrete subclasses (itself included): read from their MROs, once (``issubclass``
+    against libcst's abstract bases goes through ``ABCMeta``, and the first test of each pair is slow)."""
+    found: dict[type, set[type]] = {}
+    for kind in _NODE_TYPES:
+        if not inspect.isabstract(kind):
+            for base in kind.__mro__:
+                found.setdefault(base, set()).add(kind)
+    return {base: frozenset(kinds) for base, kinds in found.items()}
+
+
+def concrete_types(*bases: type) -> frozenset[type]:
+    """The concrete node types that subclass one of ``bases`` (or are one): ``type(node) in concrete_types(...)``
+    is ``isinstance(node, bases)`` without the cost of ``ABCMeta``'s check (libcst's concrete nodes have no
+    subclasses)."""
+    table = _concrete_subclasses()
+    return frozenset().union(*(table.get(base, ()) for base in bases))
 
 
 @functools.cache
@@ -163,6 +185,16 @@ def _field_types(node_type: type) -> dict[str, frozenset[type] | None]:
 
 #: ``skip`` → node type → (its child fields, those of them that can hold a node whose type is not in ``skip``).
 _FIELDS_TO_VISIT: dict[frozenset[type], dict[type, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+#: ``skip`` → node type → :func:`_fields_to_visit` of its nodes, for the types whose child fields are all known (no
+#: field libcst skips when empty is unseen yet: their nodes need no look at it): the walks read it first.
+_KNOWN_FIELDS: dict[frozenset[type], dict[type, tuple[str, ...]]] = {}
+
+
+def _known_fields(skip: frozenset[type]) -> dict[type, tuple[str, ...]]:
+    table = _KNOWN_FIELDS.get(skip)
+    if table is None:
+        table = _KNOWN_FIELDS[skip] = {}
+    return table
 
 
 def _fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...]:
@@ -178,6 +210,8 @@ def _fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...
         allowed = _field_types(type(node))
         visited = tuple(field for field in fields if (kinds := allowed.get(field)) is None or not kinds <= skip)
         known = by_type[type(node)] = (fields, visited)
+    if not _UNSEEN_FIELDS[type(node)]:
+        _known_fields(skip)[type(node)] = known[1]
     return known[1]
 
 
@@ -204,41 +238,56 @@ def walk(node: cst.CSTNode, enter: Callable[[cst.CSTNode], bool] | None = None) 
     a traversal per node.)
     """
     found: list[cst.CSTNode] = []
-    _collect(node, found, enter)
+    _collect(node, found, enter, _known_fields(TOKENS))
     return found
 
 
 # The walks below each loop over the child fields themselves: they run on every node of every file, and going
 # through children() (which lists the tokens too) made walk() twice as slow.
-def _collect(node: cst.CSTNode, found: list[cst.CSTNode], enter: Callable[[cst.CSTNode], bool] | None) -> None:
+# Each takes the table of :data:`_KNOWN_FIELDS` for what it skips, and calls _fields_to_visit() only for a type
+# not in it: two calls less per node.
+def _collect(
+    node: cst.CSTNode,
+    found: list[cst.CSTNode],
+    enter: Callable[[cst.CSTNode], bool] | None,
+    known: dict[type, tuple[str, ...]],
+) -> None:
     found.append(node)
     if enter is not None and not enter(node):
         return
-    for field in _fields_to_visit(node, TOKENS):
+    fields = known.get(type(node))
+    for field in _fields_to_visit(node, TOKENS) if fields is None else fields:
         value = getattr(node, field)
         if type(value) in _NODE_TYPES:
             if type(value) not in TOKENS:
-                _collect(value, found, enter)
+                _collect(value, found, enter, known)
         elif type(value) is tuple or type(value) is list:
             for item in value:
                 if type(item) in _NODE_TYPES and type(item) not in TOKENS:
-                    _collect(item, found, enter)
+                    _collect(item, found, enter, known)
 
 
 def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type] = frozenset()) -> None:
     """``node.visit(visitor)`` for a visitor that only uses ``on_visit``/``on_leave``: the same nodes in the same
     order, without rebuilding every node as libcst's traversal does (a visitor's traversal builds a copy of the
     tree and drops it); descendants whose type is in ``skip`` are not visited (nor their subtrees)."""
+    _walk(node, visitor, skip, _known_fields(skip))
+
+
+def _walk(
+    node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type], known: dict[type, tuple[str, ...]]
+) -> None:
     if visitor.on_visit(node):
-        for field in _fields_to_visit(node, skip):
+        fields = known.get(type(node))
+        for field in _fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
             if type(value) in _NODE_TYPES:
                 if type(value) not in skip:
-                    fast_walk(value, visitor, skip)
+                    _walk(value, visitor, skip, known)
             elif type(value) is tuple or type(value) is list:
                 for item in value:
                     if type(item) in _NODE_TYPES and type(item) not in skip:
-                        fast_walk(item, visitor, skip)
+                        _walk(item, visitor, skip, known)
     visitor.on_leave(node)
 
 
@@ -248,15 +297,22 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
     but a node whose children all came back unchanged is passed to ``on_leave`` as itself, not as a copy.
     Descendants whose type is in ``skip`` are kept as they are without a visit: name only types whose subtrees the
     transformer leaves alone."""
+    return _transform(node, transformer, skip, _known_fields(skip))
+
+
+def _transform(
+    node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type], known: dict[type, tuple[str, ...]]
+) -> Any:
     updated = node
     if transformer.on_visit(node):
         changes: dict[str, Any] | None = None
-        for field in _fields_to_visit(node, skip):
+        fields = known.get(type(node))
+        for field in _fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
             if type(value) in _NODE_TYPES:
                 if type(value) in skip:
                     continue
-                result = fast_transform(value, transformer, skip)
+                result = _transform(value, transformer, skip, known)
                 if result is not value:
                     if changes is None:
                         changes = {}
@@ -267,7 +323,7 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
                 body = (type(node), field) in _BODIES
                 for item in value:
                     result = (
-                        fast_transform(item, transformer, skip)
+                        _transform(item, transformer, skip, known)
                         if type(item) in _NODE_TYPES and type(item) not in skip
                         else item
                     )
@@ -275,9 +331,9 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
                         items.append(item)
                         continue
                     changed = True
-                    if isinstance(result, cst.RemovalSentinel):
+                    if type(result) is cst.RemovalSentinel:
                         continue
-                    for new in result.nodes if isinstance(result, cst.FlattenSentinel) else (result,):
+                    for new in result.nodes if type(result) is cst.FlattenSentinel else (result,):
                         # libcst drops a statement line a removal emptied from a block (it then gets its ``pass``)
                         if not (body and new._is_removable() and not item._is_removable()):
                             items.append(new)
@@ -294,9 +350,9 @@ def _replacement(parent: cst.CSTNode, field: str, result: Any) -> Any:
     """What a single-node field of ``parent`` holds when its child came back as ``result``: libcst's rules for a
     removed child (an optional field becomes ``None``, a field that may be ``MaybeSentinel`` becomes its
     default; a required child cannot be removed) and for a flattened one (only sequences take several)."""
-    if isinstance(result, cst.FlattenSentinel):
+    if type(result) is cst.FlattenSentinel:
         raise TypeError(f"{type(parent).__name__}.{field} takes one node, not a FlattenSentinel")
-    if not isinstance(result, cst.RemovalSentinel):
+    if type(result) is not cst.RemovalSentinel:
         return result
     default = _FIELD_DEFAULTS[type(parent)].get(field, dataclasses.MISSING)
     if default is None or default is cst.MaybeSentinel.DEFAULT:

@@ -25,6 +25,7 @@ class Annotations(Rule):
     haiku_apis = (*ANNOTATIONS, "haiku.Module")
     targets = frozenset({"linen", "nnx"})
     order = 80
+    haiku_names_only = frozenset({"leave_Name", "leave_Attribute"})
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
         haiku_name = self.ctx.haiku_name(original)

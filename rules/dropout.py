@@ -23,6 +23,7 @@ class Dropout(Rule):
     haiku_apis = ("haiku.dropout",)
     targets = frozenset({"linen", "nnx"})
     order = 30
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.dropout":

@@ -26,6 +26,7 @@ class Initializers(Rule):
     haiku_apis = tuple(INITIALIZERS)
     targets = frozenset({"linen", "nnx"})
     order = 10
+    haiku_names_only = frozenset({"leave_Attribute", "leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

@@ -109,7 +109,7 @@ class LayerStack(Rule):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         function = self.applied.get(original_node)
-        if function is None and isinstance(original_node.func, cst.Name):
+        if function is None and type(original_node.func) is cst.Name:
             decorated = self.ctx.analysis.function_named(original_node.func)
             function = decorated if decorated is not None and decorated.decorators else None
         if function is None or function not in self.stacked or len(updated_node.args) != 1:

@@ -111,7 +111,12 @@ class Layers(Rule):
         if rename is None:
             return self._renamed_dict_call(original_node, updated_node)
         splats = [arg for arg in updated_node.args if arg.star == "**"]
-        plain = updated_node.with_changes(args=[arg for arg in updated_node.args if not arg.star])
+        # (the arguments but the ``**`` splats: a copy of the call only when there are some)
+        plain = (
+            updated_node.with_changes(args=[arg for arg in updated_node.args if not arg.star])
+            if splats
+            else updated_node
+        )
         if any(arg.star == "*" for arg in updated_node.args) or any(
             not self._is_renamed_config(original, name) for original in original_node.args if original.star == "**"
         ):
@@ -128,7 +133,10 @@ class Layers(Rule):
             return None
         bound = bind_arguments(plain, rename.haiku_params)
         original_bound = bind_arguments(
-            original_node.with_changes(args=[arg for arg in original_node.args if not arg.star]), rename.haiku_params
+            original_node.with_changes(args=[arg for arg in original_node.args if not arg.star])
+            if any(arg.star for arg in original_node.args)
+            else original_node,
+            rename.haiku_params,
         )
         if bound is None or original_bound is None:
             self.ctx.keep(original_node, self.code, f"{name} called with more arguments than it takes; left in place")

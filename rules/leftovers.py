@@ -25,6 +25,7 @@ class Leftovers(Rule):
     code = "H2F020"
     haiku_apis = ()
     order = 1000
+    haiku_names_only = frozenset({"leave_Name", "leave_Attribute"})
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
@@ -33,18 +34,16 @@ class Leftovers(Rule):
 
     def _note(self, original: cst.CSTNode, updated: cst.CSTNode) -> None:
         name = self.ctx.haiku_name(original)
-        if name is None or name in HAIKU_NAMESPACES or not updated.deep_equals(original):
+        if name is None or name in HAIKU_NAMESPACES or (updated is not original and not updated.deep_equals(original)):
             return  # not Haiku, or already rewritten by a rule
-        if isinstance(original, cst.Attribute) and dotted_name(original) is None:
+        if type(original) is cst.Attribute and dotted_name(original) is None:
             return  # an attribute of what a Haiku call returned (``hk.vmap(f)(x).sum``): the call is the reference
         parent = self.ctx.analysis.parents.get(original)
-        if isinstance(parent, cst.Attribute) and parent.value is original:
+        if type(parent) is cst.Attribute and parent.value is original:
             return  # the enclosing dotted name is the reference
-        if isinstance(parent, cst.AssignTarget):
+        if type(parent) is cst.AssignTarget:
             return  # the name an alias binds (``Linear = hk.Linear``): its value is the reference
-        if isinstance(parent, (cst.ImportAlias, cst.ImportFrom)) or self.ctx.analysis.enclosing(
-            original, cst.ImportFrom
-        ):
+        if type(parent) in (cst.ImportAlias, cst.ImportFrom) or self.ctx.analysis.enclosing(original, cst.ImportFrom):
             return
         self.survivors[id(updated)] = (updated, original)
 
@@ -73,15 +72,21 @@ class Leftovers(Rule):
             if updated is original and (span := analysis.span(original)) is not None
         )
         starts = [start for start, _ in kept]
-        found = []
-        for node in walk(module, enter=lambda node: analysis.span(node) is None):
+        found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
+
+        def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
             span = analysis.span(node)
             if span is not None:
                 found.extend(
                     self.survivors[key] for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
                 )
-            elif (survivor := self.survivors.get(id(node))) is not None and survivor[0] is node:
+                return False
+            survivor = self.survivors.get(id(node))
+            if survivor is not None and survivor[0] is node:
                 found.append(survivor)
+            return True
+
+        walk(module, enter)
         return found
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:

@@ -163,10 +163,15 @@ class _ClassConversion:
         if updated_init is not None and self.info.init is not None:
             if not self._read_constructor(self.info.init, updated_init):
                 return None
-        from_init = _methods_called(self.info.init) if self.info.init is not None else set()
+        analysis = self.ctx.analysis
+        from_init = _methods_called(analysis.subtree(self.info.init.body)) if self.info.init is not None else set()
         for name, method in self.info.methods.items():
             # __init__ becomes setup(), which may set attributes, itself or through the methods it calls
-            stored = _self_attribute_stored(method) if name != "__init__" and name not in from_init else None
+            stored = (
+                _self_attribute_stored(analysis.subtree(method.body))
+                if name != "__init__" and name not in from_init
+                else None
+            )
             if stored is not None:
                 self.fail(
                     stored,
@@ -230,7 +235,7 @@ class _ClassConversion:
 
     def _base(self, arg: cst.Arg) -> cst.Arg:
         original = next(
-            (base for base in self.original.bases if base.value.deep_equals(arg.value)), None
+            (base for base in self.original.bases if base.value is arg.value or base.value.deep_equals(arg.value)), None
         )  # bases are never rewritten by inner rules, so they still match the original
         if original is not None and self.ctx.haiku_name(original.value) == "haiku.Module":
             return arg.with_changes(value=self.ctx.linen("Module"))
@@ -244,7 +249,7 @@ class _ClassConversion:
 
     def _read_constructor(self, original_init: cst.FunctionDef, updated_init: cst.FunctionDef) -> bool:
         params = updated_init.params
-        if isinstance(params.star_arg, cst.Param) or params.star_kwarg:
+        if type(params.star_arg) is cst.Param or params.star_kwarg:
             self.fail(original_init, "__init__ takes *args/**kwargs, which a dataclass cannot")
             return False
         declared = [param for param in [*params.params[1:], *params.kwonly_params] if param.name.value != "name"]
@@ -258,7 +263,7 @@ class _ClassConversion:
             if is_docstring(statement) and statement is updated_init.body.body[0]:
                 self.docstring = statement
                 continue
-            base_init = _base_init_call(statement, {code_of(base.value) for base in self.original.bases})
+            base_init = _base_init_call(statement, self.original.bases)
             if base_init is not None:
                 passed = self._inherited_fields(base_init, names)
                 if passed is None:
@@ -286,15 +291,11 @@ class _ClassConversion:
                 self.shadows[shadowed] = _fresh_attribute(f"_{shadowed}", set(names) | set(self.info.methods))
                 statement = _retarget(statement, self.shadows[shadowed])
             for node in walk(statement):
-                if (
-                    isinstance(node, cst.AssignTarget)
-                    and isinstance(node.target, cst.Name)
-                    and node.target.value in names
-                ):  # type: ignore[attr-defined]
+                if type(node) is cst.AssignTarget and type(node.target) is cst.Name and node.target.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
                     return False
                 if (
-                    isinstance(node, cst.AssignTarget)
+                    type(node) is cst.AssignTarget
                     and is_self_attribute(node.target)
                     and node.target.attr.value in names
                 ):  # type: ignore[attr-defined]
@@ -331,9 +332,9 @@ class _ClassConversion:
                 )
             annotation = param.annotation or cst.Annotation(self._any())
             default = param.default
-            if isinstance(default, cst.List):
+            if type(default) is cst.List:
                 default = cst.Tuple(elements=default.elements)  # a dataclass field cannot default to a list
-            elif isinstance(default, (cst.Dict, cst.Set)):  # nor to a dict or a set: each instance gets a new one
+            elif type(default) in (cst.Dict, cst.Set):  # nor to a dict or a set: each instance gets a new one
                 self.ctx.require_import("dataclasses")
                 default = expr(f"dataclasses.field(default_factory=lambda: {code_of(default)})")
             comments = field_comments.get(param.name.value, []) + (pending if index == 0 else [])
@@ -472,40 +473,40 @@ def _method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
     return None
 
 
-def _base_init_call(statement: cst.CSTNode, bases: set[str]) -> cst.Call | None:
+def _base_init_call(statement: cst.CSTNode, bases: Sequence[cst.Arg]) -> cst.Call | None:
     """``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``hk.Module.__init__(self, ...)`` (with the
-    explicit ``self`` dropped), as a call whose arguments are the base constructor's."""
+    explicit ``self`` dropped; ``bases`` are the class's), as a call whose arguments are the base constructor's."""
     # (plain type tests, not libcst's matchers: this runs on every statement of every constructor)
     expression = _only_small_statement(statement)
-    call = expression.value if isinstance(expression, cst.Expr) else None
-    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "__init__"):
+    call = expression.value if type(expression) is cst.Expr else None
+    if not (type(call) is cst.Call and type(call.func) is cst.Attribute and call.func.attr.value == "__init__"):
         return None
     owner = call.func.value
-    if isinstance(owner, cst.Call) and _is_name(owner.func, "super"):
+    if type(owner) is cst.Call and _is_name(owner.func, "super"):
         return call
-    if code_of(owner) in bases and call.args and _is_name(call.args[0].value, "self"):
+    if call.args and _is_name(call.args[0].value, "self") and code_of(owner) in {code_of(base.value) for base in bases}:
         return call.with_changes(args=call.args[1:])
     return None
 
 
 def _only_small_statement(statement: cst.CSTNode) -> cst.BaseSmallStatement | None:
     """The one small statement of a statement line (``x = 1``, not ``x = 1; y = 2``), or None."""
-    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+    if type(statement) is cst.SimpleStatementLine and len(statement.body) == 1:
         return statement.body[0]
     return None
 
 
 def _is_name(node: cst.CSTNode, name: str) -> bool:
-    return isinstance(node, cst.Name) and node.value == name
+    return type(node) is cst.Name and node.value == name
 
 
 def _self_assignment(statement: cst.CSTNode) -> cst.Assign | None:
     """The statement line ``self.<attribute> = <value>`` (one target), as its Assign, or None."""
     assign = _only_small_statement(statement)
-    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+    if type(assign) is not cst.Assign or len(assign.targets) != 1:
         return None
     target = assign.targets[0].target
-    return assign if isinstance(target, cst.Attribute) and _is_name(target.value, "self") else None
+    return assign if type(target) is cst.Attribute and _is_name(target.value, "self") else None
 
 
 def _shadowed_parameter(statement: cst.CSTNode, params: list[str]) -> str | None:
@@ -591,27 +592,29 @@ def _constructor_aliases(classes: dict[str, ModuleClass], name: str | None) -> d
     return aliases
 
 
-def _self_attribute_stored(method: cst.FunctionDef) -> cst.Attribute | None:
-    """The first ``self.x`` that ``method`` assigns (``self.hidden = hk.Linear(8)``), or None."""
-    for node in walk(method.body):
+def _self_attribute_stored(body: list[cst.CSTNode]) -> cst.Attribute | None:
+    """The first ``self.x`` that a method assigns (``self.hidden = hk.Linear(8)``), or None; ``body`` is the
+    :func:`walk` of its body."""
+    for node in body:
         targets: list[cst.BaseExpression] = []
-        if isinstance(node, cst.AssignTarget):
+        if type(node) is cst.AssignTarget:
             targets = [node.target]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        elif type(node) in (cst.AugAssign, cst.AnnAssign):
             targets = [node.target]
         for target in targets:
             for part in walk(target):
-                if isinstance(part, cst.Attribute) and is_self_attribute(part):
+                if type(part) is cst.Attribute and is_self_attribute(part):
                     return part
     return None
 
 
-def _methods_called(function: cst.FunctionDef) -> set[str]:
-    """The names of the methods ``function`` calls on ``self`` (``self._build(...)``)."""
+def _methods_called(body: list[cst.CSTNode]) -> set[str]:
+    """The names of the methods a function calls on ``self`` (``self._build(...)``); ``body`` is the :func:`walk`
+    of its body."""
     return {
         node.func.attr.value
-        for node in walk(function.body)
-        if isinstance(node, cst.Call) and is_self_attribute(node.func)  # type: ignore[union-attr]
+        for node in body
+        if type(node) is cst.Call and is_self_attribute(node.func)  # type: ignore[union-attr]
     }
 
 
@@ -632,7 +635,7 @@ def _keyword_only_from(fields: list[cst.Param], keyword_only: Sequence[cst.Param
 def _stored_parameter(statement: cst.CSTNode, params: list[str]) -> tuple[str, str] | None:
     """``self.attr = param`` → (attr, param)."""
     assign = _self_assignment(statement)
-    if assign is None or not isinstance(assign.value, cst.Name) or assign.value.value not in params:
+    if assign is None or type(assign.value) is not cst.Name or assign.value.value not in params:
         return None
     return assign.targets[0].target.attr.value, assign.value.value  # type: ignore[attr-defined]
 

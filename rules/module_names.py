@@ -31,12 +31,12 @@ class ModuleNames(Rule):
             return None
         analysis = self.ctx.analysis
         function = analysis.enclosing(original_node, cst.FunctionDef)
-        if not isinstance(function, cst.FunctionDef) or function.name.value == "__init__":
+        if type(function) is not cst.FunctionDef or function.name.value == "__init__":
             return None  # (at module level Haiku builds nothing; ``setup()`` names its submodules by attribute)
         namesakes = [
             node
             for node in analysis.subtree(function)
-            if isinstance(node, cst.Call)
+            if type(node) is cst.Call
             and string_argument(node, "name") == literal
             and analysis.constructs_module(node)
             and analysis.enclosing(node, cst.FunctionDef) is function

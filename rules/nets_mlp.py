@@ -27,6 +27,7 @@ class NetsMLP(Rule):
     haiku_apis = ("haiku.nets.MLP",)
     targets = frozenset({"linen", "nnx"})
     order = 20
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.nets.MLP":

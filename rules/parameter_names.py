@@ -33,9 +33,9 @@ class ParameterNames(Rule):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         for node in self.ctx.analysis.nodes_of(cst.Comparison, cst.Call, cst.For, cst.CompFor):
-            if isinstance(node, (cst.For, cst.CompFor)):
+            if type(node) in (cst.For, cst.CompFor):
                 self._check_walk(node, node.iter)  # ``for module in params:``
-            elif isinstance(node, cst.Comparison):
+            elif type(node) is cst.Comparison:
                 operands = [node.left, *(target.comparator for target in node.comparisons)]
                 if any(_reads_path_key(operand) for operand in operands):
                     self._report(node, operands)
@@ -46,9 +46,9 @@ class ParameterNames(Rule):
     def _check_call(self, node: cst.Call) -> None:
         """``params.items()`` over what ``init`` returned; ``str(path[0].key).startswith("encoder")``."""
         func = node.func
-        if isinstance(func, cst.Name) and func.value in _KEY_READERS and node.args and not node.args[0].star:
+        if type(func) is cst.Name and func.value in _KEY_READERS and node.args and not node.args[0].star:
             self._check_walk(node, node.args[0].value)  # ``sorted(params)``
-        if not isinstance(func, cst.Attribute):
+        if type(func) is not cst.Attribute:
             return
         if func.attr.value in _WALKS:
             self._check_walk(node, func.value)

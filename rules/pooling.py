@@ -92,7 +92,7 @@ def _read(
 ) -> tuple[str, cst.BaseExpression, dict[str, cst.Arg]] | str | None:
     """(Flax function, input, bound settings) of a pooling call, why it cannot be translated, or None when it is
     no pooling call. ``function`` is given for the rewritten call (its callee no longer names Haiku)."""
-    module = isinstance(node.func, cst.Call)
+    module = type(node.func) is cst.Call
     if function is not None:
         name = function
     elif module and analysis.haiku_name(node.func.func) in _MODULES:  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ _LAMBDA_INPUT = "x"
 def read(analysis: FileAnalysis, construction: cst.CSTNode) -> Reshaping | str | None:
     """What the original ``construction`` (``hk.Flatten(...)`` / ``hk.Reshape(...)``) computes, why h2f cannot
     tell (a message), or None when it is no such construction."""
-    if not isinstance(construction, cst.Call):
+    if type(construction) is not cst.Call:
         return None
     return reshaping_of(analysis.haiku_name(construction.func), construction)
 

@@ -20,6 +20,7 @@ class NextRngKey(Rule):
     code = "H2F030"
     haiku_apis = ("haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys")
     order = 40
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

@@ -19,6 +19,7 @@ class RunningInit(Rule):
     code = "H2F020"
     haiku_apis = ("haiku.running_init",)
     order = 40
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.running_init" or updated_node.args:

@@ -25,6 +25,7 @@ class ParametersAndState(Rule):
     code = "H2F070"
     haiku_apis = ("haiku.get_parameter", "haiku.get_state", "haiku.set_state")
     order = 40
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)
@@ -145,7 +146,7 @@ class ParametersAndState(Rule):
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | None:
         if len(original_node.body) != 1 or not (
-            isinstance(original_node.body[0], cst.Expr) and isinstance(original_node.body[0].value, cst.Call)
+            type(original_node.body[0]) is cst.Expr and type(original_node.body[0].value) is cst.Call
         ):
             return None
         original_call = original_node.body[0].value  # type: ignore[attr-defined]

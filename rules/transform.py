@@ -419,13 +419,13 @@ class TransformRule(Rule):
         if is_name_attribute(func, "apply"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
             return (transform, None) if transform is not None and transform.kind == "transform" else None
-        if isinstance(func, cst.Name):
+        if type(func) is cst.Name:
             return self.ctx.analysis.alias_of(func, "apply")
-        if isinstance(func, cst.Call) and len(func.args) == 1:  # ``jax.jit(model.apply)(params, ...)``
+        if type(func) is cst.Call and len(func.args) == 1:  # ``jax.jit(model.apply)(params, ...)``
             transform = self.ctx.analysis.method_of(func, "apply")
             return (transform, None) if transform is not None and transform.kind == "transform" else None
         if (
-            isinstance(func, cst.Attribute)
+            type(func) is cst.Attribute
             and func.attr.value == "apply_fn"
             and self.ctx.analysis.apply_fn_transform is not None
         ):
@@ -580,24 +580,22 @@ def closure_model(analysis: FileAnalysis, transform: Transform) -> ClosureModel 
     other, their own names and the module's globals, and call no Haiku API (the methods of a module whose
     submodules ``setup()`` builds cannot build more)."""
     function = transform.function
-    if transform.kind != "multi_transform" or not isinstance(function, cst.FunctionDef) or _param_names(function):
+    if transform.kind != "multi_transform" or type(function) is not cst.FunctionDef or _param_names(function):
         return None
     statements = [statement for statement in function.body.body if not is_docstring(statement)]
     *body, returned = statements or [None]
     modules: list[str] = []
     functions: list[cst.FunctionDef] = []
     for statement in body:
-        if isinstance(statement, cst.FunctionDef) and not statement.decorators:
+        if type(statement) is cst.FunctionDef and not statement.decorators:
             functions.append(statement)
             continue
-        assign = (
-            statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
-        )
+        assign = statement.body[0] if type(statement) is cst.SimpleStatementLine and len(statement.body) == 1 else None
         if not (
-            isinstance(assign, cst.Assign)
+            type(assign) is cst.Assign
             and len(assign.targets) == 1
-            and isinstance(assign.targets[0].target, cst.Name)
-            and isinstance(assign.value, cst.Call)
+            and type(assign.targets[0].target) is cst.Name
+            and type(assign.value) is cst.Call
             and analysis.constructs_module(assign.value)
         ):
             return None
@@ -614,11 +612,11 @@ def closure_model(analysis: FileAnalysis, transform: Transform) -> ClosureModel 
     for nested in functions:
         own = analysis.local_names(nested)
         for node in analysis.subtree(nested.body):
-            if isinstance(node, (cst.Global, cst.Nonlocal)) or (
-                isinstance(node, cst.Call) and analysis.haiku_name(node.func) is not None
+            if type(node) in (cst.Global, cst.Nonlocal) or (
+                type(node) is cst.Call and analysis.haiku_name(node.func) is not None
             ):
                 return None
-            if isinstance(node, cst.Name) and (node.value in outer or node.value in own & names):
+            if type(node) is cst.Name and (node.value in outer or node.value in own & names):
                 return None  # another local of the function, or a module's name shadowed
     return ClosureModel(tuple(modules), tuple(nested.name.value for nested in functions), init)
 

@@ -21,6 +21,7 @@ class TreeSizes(Rule):
     haiku_apis = tuple(TREE_SIZES)
     targets = frozenset({"linen", "nnx"})
     order = 20
+    haiku_names_only = frozenset({"leave_Call"})
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         formula = TREE_SIZES.get(self.ctx.haiku_name(original_node.func) or "")

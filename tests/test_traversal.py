@@ -3,6 +3,7 @@ the expressions rules build from text."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import haiku
@@ -26,6 +27,7 @@ def _forget_fields() -> None:
     traversal._CHILD_FIELDS.clear()
     traversal._UNSEEN_FIELDS.clear()
     traversal._FIELD_DEFAULTS.clear()
+    traversal._KNOWN_FIELDS.clear()
 
 
 def _sample_id(path: Path) -> str:
@@ -194,3 +196,15 @@ def test_replace_matching_gives_what_libcst_replace_gives(path: Path) -> None:
     expected = m.replace(module, attribute, lambda node, _: cst.Call(cst.Name("w"), [cst.Arg(node)]))
     assert wrapped.code == expected.code
     assert "w(w(a.b).c)" in wrapped.code
+
+
+def test_type_tests_agree_with_isinstance() -> None:
+    """h2f tests a node's type with ``type(node) is cst.Name`` (or ``in concrete_types(...)``) where it is asked of
+    every node: that is ``isinstance`` only while libcst's concrete node classes have no subclasses."""
+    kinds = traversal._NODE_TYPES
+    for kind in kinds:
+        if not inspect.isabstract(kind) and getattr(cst, kind.__name__, None) is kind:
+            assert not kind.__subclasses__(), kind
+    for base in (cst.BaseExpression, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.Name):
+        expected = {kind for kind in kinds if issubclass(kind, base) and not inspect.isabstract(kind)}
+        assert traversal.concrete_types(base) == expected
