@@ -895,15 +895,23 @@ class FileAnalysis:
         """``blocks.Block`` after ``import blocks`` (or ``import pkg.blocks as b``, ``from pkg import blocks``),
         where another file of the run keeps ``Block`` Haiku (:class:`KeptClass`)."""
         names = frozenset(exported_name(key) for key, exported in self.project.items() if not exported.migrated)
+        for node, module, exported in self._read_through_modules(names, lambda exported: not exported.migrated):
+            self.haiku_classes_read_through_modules[node] = (exported, module)
+
+    def _read_through_modules(
+        self, names: frozenset[str], wanted: Callable[[ExportedTransform], bool]
+    ) -> Iterator[tuple[cst.Attribute, str, ExportedTransform]]:
+        """Each ``models.model`` (one of ``names`` read as an attribute of a module the file imports) where the
+        project index holds a ``wanted`` export under that module: the attribute, the module, the export."""
         for node in self.nodes_of(cst.Attribute) if names else []:
             if node.attr.value not in names:  # type: ignore[attr-defined]
                 continue
             for qualified in self.qualified_names(node):
                 module, _, name = qualified.rpartition(".")
                 exports = [self.project.get(key) for key in import_keys(self.path, module, name)]
-                exported = next((found for found in exports if found is not None), None)
-                if exported is not None and not exported.migrated:
-                    self.haiku_classes_read_through_modules[node] = (exported, module)  # type: ignore[index]
+                exported = next((found for found in exports if found is not None and wanted(found)), None)
+                if exported is not None:
+                    yield node, module, exported  # type: ignore[misc]
                     break
 
     def imported_migrated_names(self) -> frozenset[str]:
@@ -950,16 +958,8 @@ class FileAnalysis:
         """``models.model.init(...)`` after ``from pkg import models`` (or ``import pkg.models as M``): a
         transform another file of the run migrates, read as an attribute of its module, which the call-site
         rewrites do not follow (they follow ``from pkg.models import model``)."""
-        names = self._exported_transform_names
-        for node in self.nodes_of(cst.Attribute) if names else []:
-            if node.attr.value not in names:  # type: ignore[attr-defined]
-                continue
-            for qualified in self.qualified_names(node):
-                module, _, name = qualified.rpartition(".")
-                exports = [self.project.get(key) for key in import_keys(self.path, module, name)]
-                if any(exported is not None and exported.is_transform for exported in exports):
-                    self.exports_read_through_modules.append(node)  # type: ignore[arg-type]
-                    break
+        for node, _, _ in self._read_through_modules(self._exported_transform_names, lambda found: found.is_transform):
+            self.exports_read_through_modules.append(node)
 
     def _add_relatively_imported_transforms(self, statement: cst.ImportFrom) -> None:
         """``from .models import model`` (in ``pkg/train.py``): the module is the file ``pkg/models.py``."""
