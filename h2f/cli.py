@@ -24,7 +24,7 @@ import click
 from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
-from h2f.cache import Cache
+from h2f.cache import Cache, StatFront
 from h2f.config import Config, ConfigError, load_config, normalize_names, project_root
 from h2f.diagnostics import Diagnostic
 from h2f.engine import Options, UnsupportedTarget, check_target, tune_gc
@@ -311,7 +311,7 @@ def _migrate_paths(
         progress.close()
         if output_dir is None:
             _report_importers_outside(changed, files, root, reporter, results, exclude)
-            _report_imports_from_outside(changed, files, root, reporter, results)
+            _report_imports_from_outside(changed, files, root, reporter, results, front)
         if front is not None:
             front.save()
     except WorkerDied as error:
@@ -357,14 +357,19 @@ def _report_importers_outside(
 
 
 def _report_imports_from_outside(
-    changed: list[Path], files: list[Path], root: Path, reporter: Reporter, results: Cache | None
+    changed: list[Path],
+    files: list[Path],
+    root: Path,
+    reporter: Reporter,
+    results: Cache | None,
+    front: StatFront | None,
 ) -> None:
     """Warn (H2F042) about each import, in a file the run migrates (``changed``), of a Haiku module class or
     initializer that a file of the project outside the run (``files``) defines: the migrated code uses it as
     Flax's, which it is not."""
     if not changed:
         return
-    for found in imports_from_outside(changed, files, project_root(root) or root, results):
+    for found in imports_from_outside(changed, files, project_root(root) or root, results, front):
         message = (
             f"imports {found.name} from {_shown(found.exporter)}, a Haiku module class or initializer this run does "
             "not migrate: the migrated code here uses it as Flax's; migrate them in one run"

@@ -513,7 +513,11 @@ def importers_outside(
 
 
 def imports_from_outside(
-    changed: Iterable[Path], run: Iterable[Path], root: Path, cache: Cache | None = None
+    changed: Iterable[Path],
+    run: Iterable[Path],
+    root: Path,
+    cache: Cache | None = None,
+    front: StatFront | None = None,
 ) -> list[OutsideImport]:
     """The module-level imports, in the files the run migrated (``changed``), of a Haiku module class or
     initializer that a file of the project (under ``root``) outside the ``run`` defines and the run therefore
@@ -524,13 +528,15 @@ def imports_from_outside(
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
     found = []
-    modules: dict[str, bool] = {}
+    listings: dict[str, frozenset[str]] = {}
     for path in changed:
+        facts = front.known(path) if front is not None and path.suffix == ".py" else None
         try:
-            raw = path.read_bytes() if path.suffix == ".py" else b""
+            raw = path.read_bytes() if facts is None and path.suffix == ".py" else None
         except OSError:
             continue
-        if not _may_import_a_module_under(_real_path(path).parent, top, imported_words([raw]), modules):
+        words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
+        if not _may_import_a_module_under(path.parent, top, words, listings):
             continue  # (most files import only installed packages: no parse)
         tree = _parsed(path, raw)
         for _, keys, node in [*_from_imports(path, tree), *_reads_through_modules(path, tree)] if tree else []:
@@ -560,20 +566,24 @@ def _imported_name(node: ast.alias | ast.Attribute) -> str:
     return node.name if isinstance(node, ast.alias) else node.attr
 
 
-def _may_import_a_module_under(directory: Path, top: Path, words: set[bytes], known: dict[str, bool]) -> bool:
+def _may_import_a_module_under(
+    directory: Path, top: Path, words: Iterable[str], listings: dict[str, frozenset[str]]
+) -> bool:
     """Whether one of ``words`` (those of a file's import statements) names a module file or package in
-    ``directory`` or one of its ancestors up to ``top`` (``known`` remembers the paths looked at)."""
-    for folder in [directory, *directory.parents]:
-        if not folder.is_relative_to(top):
-            return False
-        prefix = f"{folder}{os.sep}"
-        for word in words:
-            module = prefix + word.decode("ascii", "replace")
-            is_module = known.get(module)
-            if is_module is None:
-                is_module = known[module] = _is_module(module)
-            if is_module:
-                return True
+    ``directory`` or one of its ancestors up to ``top`` (``listings`` remembers the directories listed)."""
+    folder, stop = str(_resolved(directory)), str(top)
+    while folder == stop or folder.startswith(stop + os.sep):
+        names = listings.get(folder)
+        if names is None:
+            try:
+                names = listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                names = listings[folder] = frozenset()
+        if any(f"{word}.py" in names or (word in names and _is_module(os.path.join(folder, word))) for word in words):
+            return True
+        folder, parent = os.path.dirname(folder), folder
+        if folder == parent:
+            break
     return False
 
 
