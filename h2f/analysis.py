@@ -927,16 +927,19 @@ class FileAnalysis:
             | transforms
         )
 
+    def reads_of(self, name: str, binding: cst.CSTNode) -> list[cst.CSTNode]:
+        """The original nodes that read the module-level ``name`` the original ``binding`` binds (a ``def``, a
+        class, an import)."""
+        scope = self.scopes.get(self.module)
+        assignments = scope[name] if scope is not None else []
+        return [
+            access.node for assignment in assignments if assignment.node is binding for access in assignment.references
+        ]
+
     def kept_classes(self) -> list[KeptClass]:
         """The module classes other files of the run keep Haiku that this file reaches, with their reads."""
-        scope = self.scopes.get(self.module)
-        reads: dict[tuple[int, str], list[cst.CSTNode]] = {}  # (binding node, name) → the reads of the name
-        for assignment in scope.assignments if scope is not None else ():
-            reads.setdefault((id(assignment.node), assignment.name), []).extend(
-                access.node for access in assignment.references
-            )
         found = [
-            KeptClass(exported, imported_module(statement), exported.name, reads.get((id(statement), name), []))
+            KeptClass(exported, imported_module(statement), exported.name, self.reads_of(name, statement))
             for name, (exported, statement) in self.imported_haiku_classes.items()
         ]
         found += [
@@ -948,7 +951,7 @@ class FileAnalysis:
                 exported,
                 module,
                 f"{node.name.value} (a subclass of {exported.name})",
-                reads.get((id(node), node.name.value), []),
+                self.reads_of(node.name.value, node),
             )
             for node, (exported, module) in self.haiku_class_subclasses.items()
         ]
@@ -1140,13 +1143,12 @@ class FileAnalysis:
 
     def _add_haiku_class_subclass(self, node: cst.ClassDef) -> None:
         """``class MyBlock(Block)`` where another file of the run keeps ``Block`` Haiku: so is ``MyBlock``."""
+        subclasses = {subclass.name.value: kept for subclass, kept in self.haiku_class_subclasses.items()}
         for base in node.bases:
             kept = self.haiku_classes_read_through_modules.get(base.value)  # type: ignore[call-overload]
-            if isinstance(base.value, cst.Name):
+            if type(base.value) is cst.Name:
                 imported = self.imported_haiku_classes.get(base.value.value)
-                kept = (imported[0], imported_module(imported[1])) if imported is not None else None
-                for subclass, inherited in self.haiku_class_subclasses.items():
-                    kept = inherited if subclass.name.value == base.value.value else kept
+                kept = (imported[0], imported_module(imported[1])) if imported else subclasses.get(base.value.value)
             if kept is not None:
                 self.haiku_class_subclasses[node] = kept
                 return

@@ -163,7 +163,14 @@ def defines(key: str) -> bool:
 
 def _is_module(path: str | Path) -> bool:
     """Whether a module file is at ``path`` (without ``.py``): ``path.py``, or a package ``path/__init__.py``."""
-    return os.path.isfile(f"{path}.py") or os.path.isfile(os.path.join(path, "__init__.py"))
+    return _module_source(path) is not None
+
+
+def _module_source(path: str | Path) -> Path | None:
+    """The file of the module at ``path`` (without ``.py``): ``path.py``, or a package's ``path/__init__.py``."""
+    return next(
+        (Path(file) for file in (f"{path}.py", os.path.join(path, "__init__.py")) if os.path.isfile(file)), None
+    )
 
 
 def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:
@@ -364,7 +371,7 @@ def _from_imports(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str]
             name = alias.asname or alias.name
             if alias.name == "*" or bindings[name] != 1:
                 continue
-            yield name, _from_import_keys(path, statement, alias.name), alias
+            yield name, _from_import_keys(path, statement.level, statement.module, alias.name), alias
 
 
 def _reads_through_modules(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias | ast.Attribute]]:
@@ -380,11 +387,12 @@ def _reads_through_modules(path: Path, tree: ast.Module) -> Iterator[tuple[str, 
         if isinstance(statement, ast.ImportFrom):
             for alias in statement.names:
                 if alias.name == "*" and statement.module is not None:
-                    yield "*", _from_import_keys(path, statement, "*"), alias
+                    yield "*", _from_import_keys(path, statement.level, statement.module, "*"), alias
                 elif alias.name != "*" and bindings[alias.asname or alias.name] == 1:  # (perhaps a module)
                     module = f"{statement.module}.{alias.name}" if statement.module else alias.name
-                    submodule = ast.ImportFrom(module=module, names=[], level=statement.level)
-                    modules[alias.asname or alias.name] = functools.partial(_from_import_keys, path, submodule)
+                    modules[alias.asname or alias.name] = functools.partial(
+                        _from_import_keys, path, statement.level, module
+                    )
         elif isinstance(statement, ast.Import):
             for alias in statement.names:
                 if bindings[alias.asname or alias.name.split(".")[0]] == 1:
@@ -415,12 +423,12 @@ def _module_attribute_reads(
         yield from _module_attribute_reads(child, modules, hidden)
 
 
-def _from_import_keys(path: Path, statement: ast.ImportFrom, name: str) -> list[str]:
-    """Where ``name``, imported by the ``from … import`` ``statement`` of the file ``path``, may be in the index."""
-    assert statement.module is not None
-    if statement.level:
-        return [relative_import_key(str(path), statement.level, statement.module, name)]
-    return import_keys(str(path), statement.module, name)
+def _from_import_keys(path: Path, level: int, module: str, name: str) -> list[str]:
+    """Where ``name``, imported ``from`` the ``module`` (``level`` dots before it) by the file ``path``, may be in
+    the index."""
+    if level:
+        return [relative_import_key(str(path), level, module, name)]
+    return import_keys(str(path), module, name)
 
 
 def _ast_dotted(node: ast.expr) -> str | None:
@@ -502,10 +510,11 @@ def importers_outside(
             continue
         reads = sorted(_reads_through_modules(path, tree), key=lambda read: (read[2].lineno, read[2].col_offset))
         for name, keys, node in [*_from_imports(path, tree), *reads]:
-            hit = next((value for key in keys if (value := exports.get(key)) is not None), None)
             if name == "*":  # any name the module exports
                 prefixes = tuple(key[: -len(name)] for key in keys if is_file_key(key))
                 hit = next((value for key, value in exports.items() if key.startswith(prefixes)), None)
+            else:
+                hit = next((value for key in keys if (value := exports.get(key)) is not None), None)
             if hit is not None:
                 name = _imported_name(node)
                 imports.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, hit[0], hit[0] not in run))
@@ -590,13 +599,7 @@ def _may_import_a_module_under(
 def _module_file(key: str) -> Path | None:
     """The file of the module the index key ``key`` names by file (``models.py``, ``pkg/__init__.py``), if there
     is one."""
-    if not is_file_key(key):
-        return None
-    module = Path(key.removeprefix(_FILE_KEY).rpartition(":")[0])
-    for candidate in (module.with_suffix(".py"), module / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return _module_source(key.removeprefix(_FILE_KEY).rpartition(":")[0]) if is_file_key(key) else None
 
 
 def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:

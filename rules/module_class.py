@@ -83,7 +83,7 @@ class ModuleClassRule(Rule):
         class is migrated by hand."""
         analysis = self.ctx.analysis
         kept = [
-            (name, name, "left in place", analysis.rewritten_builders(self._reads(node), updated_node))
+            (name, name, "left in place", analysis.rewritten_builders(analysis.reads_of(name, node), updated_node))
             for name, node in self.kept.items()
         ]
         kept += [
@@ -104,14 +104,6 @@ class ModuleClassRule(Rule):
                     f"{described} is {where} but this code becomes Flax: a Flax module cannot build or subclass a "
                     f"Haiku module; migrate {name} by hand",
                 )
-
-    def _reads(self, node: cst.ClassDef) -> list[cst.CSTNode]:
-        """The original nodes that read the name of the module-level class ``node``."""
-        scope = self.ctx.analysis.scopes.get(self.ctx.analysis.module)
-        assignments = scope[node.name.value] if scope is not None else []
-        return [
-            access.node for assignment in assignments if assignment.node is node for access in assignment.references
-        ]
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         """``Block(8, "block_a")``: a Linen module takes its ``name`` by keyword only (so does Haiku's, as well),

@@ -64,13 +64,8 @@ class TransformRule(Rule):
         """Report each read of a transformed function that became a module class, left as it was in the output
         (``helper`` calling ``mlp``, when ``mlp`` became ``Mlp``): the name is no longer defined there."""
         analysis = self.ctx.analysis
-        scope = analysis.scopes.get(original_node)
         reads = [
-            (function, access.node)
-            for function in self.renamed
-            for assignment in (scope[function.name.value] if scope is not None else [])
-            if assignment.node is function
-            for access in assignment.references
+            (function, read) for function in self.renamed for read in analysis.reads_of(function.name.value, function)
         ]
         if len(reads) <= len(self.renamed):  # (each is read by its transform)
             return
