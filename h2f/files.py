@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import stat
-import tempfile
 import threading
 import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -461,6 +460,8 @@ def write_atomic(path: Path, data: bytes, permissions_of: Path | None = None, ex
     with _signals_deferred():
         _check_unchanged(target, expected)
         mode = stat.S_IMODE(os.stat(permissions_of or target).st_mode)
+        import tempfile  # (here: a run that writes nothing, as a cached re-run, does not pay its 3 ms import)
+
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".h2f-tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

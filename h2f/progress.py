@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import TextIO
 
@@ -37,6 +36,8 @@ class Progress:
         now = time.monotonic()
         if not self._drawn or now - self._last >= _REDRAW or self.done == self.total:
             self._last = now
+            import shutil  # (here: only a bar on a terminal needs it, and it costs every start-up 2 ms)
+
             self.stream.write("\r" + self.render(shutil.get_terminal_size().columns) + "\x1b[K")
             self.stream.flush()
             self._drawn = True

@@ -96,14 +96,27 @@ def _resolved_absolute(directory: Path) -> Path:
 
 def module_suffixes(path: Path, root: Path) -> list[str]:
     """The dotted module names ``path`` may be imported as, longest first (``pkg.models``, ``models``)."""
-    real = _real_path(path)
+    parts = module_name_parts(path, root)
+    return [".".join(parts[index:]) for index in range(len(parts))]
+
+
+def module_name_parts(path: Path, root: Path) -> tuple[str, ...]:
+    """The parts of the longest dotted module name ``path`` may be imported as (``("pkg", "models")``): its real
+    path's under ``root`` (only its name's stem when it is not under ``root``)."""
+    real = path.resolve() if os.path.islink(path) else path
+    directory = _package_parts(real.parent if real is not path else _resolved(path.parent), _resolved(root))
+    stem = (real.name.rpartition(".")[0] or real.name) if directory is not None else path.stem
+    parts = (*(directory or ()), stem)
+    return parts[:-1] if stem == "__init__" else parts
+
+
+@functools.lru_cache(maxsize=1024)
+def _package_parts(directory: Path, root: Path) -> tuple[str, ...] | None:
+    """The parts of the resolved ``directory`` under the resolved ``root`` (None: not under it)."""
     try:
-        parts = list(real.relative_to(_resolved(root)).with_suffix("").parts)
+        return directory.relative_to(root).parts
     except ValueError:
-        parts = [path.stem]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return [".".join(parts[index:]) for index in range(len(parts)) if parts[index:]]
+        return None
 
 
 #: The start of an index key naming the exporting module by its file (what a relative import resolves to).
@@ -229,7 +242,7 @@ def index_transforms(
     imported: set[str] = set().union(*(fact.imports for fact in facts.values()))
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path, fact in facts.items():
-        if not fact.haiku or not imported & set(next(iter(module_suffixes(path, root)), "").split(".")):
+        if not fact.haiku or imported.isdisjoint(module_name_parts(path, root)):
             continue  # no Haiku, or no file of the run imports a module of that name: nothing to export
         raw = contents[path]
         if raw is None:
@@ -481,7 +494,7 @@ def importers_outside(
     imported: set[str] = set().union(*(fact.imports for fact, _ in facts.values()))
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path in run:
-        if path.suffix != ".py" or imported.isdisjoint(next(iter(module_suffixes(path, root)), "").split(".")):
+        if path.suffix != ".py" or imported.isdisjoint(module_name_parts(path, root)):
             continue
         try:
             raw = path.read_bytes()
@@ -502,7 +515,7 @@ def importers_outside(
         _add_re_exports(found, {path: fact for path, (fact, _) in every.items()}, contents, root)
     exports = {key: value for key, value in found.items() if value is not None}
     names = {exported_name(key) for key in exports}
-    modules = {part for path, _ in exports.values() for part in next(iter(module_suffixes(path, root)), "").split(".")}
+    modules = {part for path, _ in exports.values() for part in module_name_parts(path, root)}
     imports = []
     for path, (fact, raw) in facts.items():
         tree = None if names.isdisjoint(fact.imports) and modules.isdisjoint(fact.imports) else _parsed(path, raw)

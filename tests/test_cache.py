@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -89,6 +90,28 @@ def test_content_options_and_h2f_code_each_invalidate(
     monkeypatch.setattr(h2f.cache, "code_digest", h2f.cache.code_digest.__wrapped__)
     migrate_file(path, Options(), cache=Cache.open(Options()))
     assert len(engine.calls) == 4
+
+
+def test_the_code_digest_covers_every_source_file_of_the_package(tmp_path: Path) -> None:
+    """An edit to any ``*.py`` file of h2f, a nested one (a rule) included, changes the digest the cache is keyed on;
+    byte-compiled files do not count."""
+    package = tmp_path / "package"
+    write(package / "__init__.py", "")
+    write(package / "rules" / "dense.py", "RULE = 1\n")
+
+    def digest() -> str:
+        hashed = hashlib.sha256()
+        h2f.cache._add_sources(hashed, str(package))
+        return hashed.hexdigest()
+
+    before = digest()
+    write(package / "__pycache__" / "dense.cpython-311.pyc", "compiled")
+    assert digest() == before
+    write(package / "rules" / "dense.py", "RULE = 2\n")
+    edited = digest()
+    assert edited != before
+    (package / "rules" / "dense.py").rename(package / "rules" / "other.py")
+    assert digest() != edited  # the path counts too
 
 
 def test_a_project_index_change_invalidates(tmp_path: Path, engine: Engine) -> None:
