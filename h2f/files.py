@@ -145,8 +145,8 @@ def iter_python_files(
     """
     report = on_problem or _raise_problem
     seen_files: set[str] = set()
-    seen_dirs: set[Path] = set()
-    excluded = frozenset(Path(os.path.realpath(path)) for path in exclude)
+    seen_dirs: set[str] = set()
+    excluded = frozenset(os.path.realpath(path) for path in exclude)
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -172,11 +172,11 @@ def _raise_problem(problem: PathProblem) -> None:
 
 
 def _walk(
-    directory: Path, seen_dirs: set[Path], excluded: frozenset[Path], report: Callable[[PathProblem], None]
+    directory: Path, seen_dirs: set[str], excluded: frozenset[str], report: Callable[[PathProblem], None]
 ) -> Iterator[tuple[Path, str]]:
     """Yield ``*.py`` and ``*.ipynb`` files under ``directory`` in sorted order, entering each real directory
     once, each with its real path (the real directory's joined with the name, unless the file is a symlink)."""
-    real = Path(os.path.realpath(directory))
+    real = os.path.realpath(directory)
     if real in seen_dirs:
         return
     seen_dirs.add(real)
@@ -186,14 +186,14 @@ def _walk(
         report(PathProblem(directory, f"cannot list directory: {error.strerror or error}"))
         return
     for entry in entries:
-        path = directory / entry.name
-        if entry.is_symlink() and not path.exists():
-            report(PathProblem(path, "broken symbolic link, skipped", "warning"))
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            report(PathProblem(directory / entry.name, "broken symbolic link, skipped", "warning"))
         elif entry.is_dir():
-            if not _skipped_dir(entry.name) and Path(os.path.realpath(path)) not in excluded:
-                yield from _walk(path, seen_dirs, excluded, report)
+            if not _skipped_dir(entry.name) and os.path.realpath(entry.path) not in excluded:
+                yield from _walk(directory / entry.name, seen_dirs, excluded, report)
         elif entry.name.endswith((".py", NOTEBOOK_SUFFIX)) and entry.is_file():
-            yield path, os.path.realpath(path) if entry.is_symlink() else os.path.join(real, entry.name)
+            real_file = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+            yield directory / entry.name, real_file
 
 
 def _skipped_dir(name: str) -> bool:
