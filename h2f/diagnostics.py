@@ -109,7 +109,9 @@ CODES: dict[str, CodeInfo] = {
             cannot be built from a Haiku module class), so the file is left exactly as it was, and this is an
             error: the file still needs migrating (a --check run must not pass it). A file the selected rules
             migrate whole (the left-out rules had nothing to do in it) is migrated; one that all the rules
-            leave in place is left with their reasons. Migrate this one with all the rules.""",
+            leave in place is left with their reasons. The message names the rules left out that translate
+            a Haiku API the file uses and change what the selection makes of it (a rule that rewrites what no
+            API names is not named). Migrate this one with all the rules.""",
         ),
         _code(
             "H2F010",

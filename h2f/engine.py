@@ -117,8 +117,42 @@ def _migrated_whole(source: str, options: Options, path: str) -> MigrationResult
         return whole
     if selected is not None and whole.code == selected.code:
         return selected
+    needed = _left_out_rules_needed(source, options, path, selected)
+    among = f" (among them: {'; '.join(needed)})" if needed else ""
     message = (
-        "rules left out by --select/--ignore would rewrite this file too, and a file migrated in part mixes Haiku "
-        "and Flax code; left as it is (migrate it with all the rules)"
+        f"rules left out by --select/--ignore would rewrite this file too{among}, and a file migrated in part "
+        "mixes Haiku and Flax code; left as it is (migrate it with all the rules)"
     )
     raise MigrationError(Diagnostic(path, 1, 1, "H2F008", message, "error"))
+
+
+def _left_out_rules_needed(source: str, options: Options, path: str, selected: MigrationResult | None) -> list[str]:
+    """The rules ``options`` leave out that translate a Haiku API ``source`` names and that, put back, change what
+    the selection makes of it (``selected``; None: the selection failed), each with those APIs (``layers for
+    haiku.Linear``). A rule that rewrites what no API names (a parameter's name, say) is not looked for."""
+    import libcst as cst
+
+    from h2f.analysis import FileAnalysis
+    from h2f.codemod import migrate_module
+    from h2f.rule import select_rules
+    from h2f.traversal import walk
+
+    module = cst.parse_module(source)
+    analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True), options.project, path)
+    used = {name for node in walk(module) if (name := analysis.haiku_name(node)) is not None}
+    chosen = set(select_rules(options.target, options.select, options.ignore))
+    needed = []
+    for rule in select_rules(options.target):
+        apis = sorted(used.intersection(rule.haiku_apis))
+        if rule in chosen or not apis:
+            continue
+        exactly = dataclasses.replace(
+            options, select=frozenset({*(kept.name() for kept in chosen), rule.name()}), ignore=frozenset()
+        )
+        try:
+            changes = selected is None or migrate_module(source, exactly, path).code != selected.code
+        except MigrationError:
+            changes = True  # it fails without some other rule left out: it has work here all the same
+        if changes:
+            needed.append(f"{rule.name()} for {', '.join(apis)}")
+    return needed

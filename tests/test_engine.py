@@ -142,18 +142,23 @@ def test_output_that_does_not_parse_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize(
-    "options",
-    [Options(select=frozenset({"layers"})), Options(ignore=frozenset({"H2F010"}))],
-    ids=["select-layers", "ignore-module-class-by-code"],
+    ("options", "named"),
+    [
+        (Options(select=frozenset({"layers"})), "(among them: module_class for haiku.Module)"),
+        (Options(ignore=frozenset({"H2F010"})), "(among them: module_class for haiku.Module)"),
+        (Options(select=frozenset({"module_class"})), "(among them: layers for haiku.Linear)"),
+    ],
+    ids=["select-layers", "ignore-module-class-by-code", "select-module-class"],
 )
-def test_a_file_the_selected_rules_would_migrate_in_part_is_left_as_it_is(options: Options) -> None:
+def test_a_file_the_selected_rules_would_migrate_in_part_is_left_as_it_is(options: Options, named: str) -> None:
     """The layers rule alone made ``nn.Dense`` inside a ``class Head(hk.Module)``, which does not run; without the
     module class rule the same: the file is left as it was, with an error (H2F008: it still needs migrating, so
-    a --check run fails)."""
+    a --check run fails) naming the rules left out for the Haiku APIs it uses."""
     with pytest.raises(MigrationError) as refused:
         migrate_source(HAIKU_MODEL, options, "m.py")
     diagnostic = refused.value.diagnostic
     assert (diagnostic.line, diagnostic.col, diagnostic.code, diagnostic.severity) == (1, 1, "H2F008", "error")
+    assert f"would rewrite this file too {named}, and" in diagnostic.message
 
 
 def test_a_refusal_of_all_the_rules_stands_under_a_selection() -> None:
