@@ -234,10 +234,11 @@ def index_transforms(
     contents: dict[Path, bytes | None] = {}
     for path in files:
         try:
-            facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
+            fact, raw = front.read(path) if front is not None else _read_facts(path)
         except OSError:
             continue
-        if on_read_haiku is not None and facts[path].haiku and contents[path] is not None:
+        facts[path], contents[path] = fact, raw
+        if on_read_haiku is not None and fact.haiku and raw is not None:
             on_read_haiku()
     imported: set[str] = set().union(*(fact.imports for fact in facts.values()))
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
