@@ -206,7 +206,7 @@ class StatFront:
         #: the path as given (its text: a string hashes faster than a path).
         self._facts: dict[str, SourceFacts] = {}
         #: The facts read from the entries, one object per distinct facts (many files import the same words).
-        self._shared: dict[tuple[bool, str], SourceFacts] = {}
+        self._shared: dict[tuple[bool, str, bool], SourceFacts] = {}
 
     def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
         """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
@@ -219,7 +219,8 @@ class StatFront:
             raw = handle.read()
         facts = self._facts[os.fspath(file)] = SourceFacts.of(raw)
         if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
-            self._entries[os.path.abspath(file)] = [_signature(status), facts.haiku, " ".join(sorted(facts.imports))]
+            words = " ".join(sorted(facts.imports))
+            self._entries[os.path.abspath(file)] = [_signature(status), facts.haiku, words, facts.skip_file]
             self._changed = True
         return facts, raw
 
@@ -236,10 +237,10 @@ class StatFront:
         try:
             if entry[0] != _signature(os.stat(given)):
                 return None
-            recorded = (bool(entry[1]), entry[2])  # the words its imports name, joined by spaces
+            recorded = (bool(entry[1]), entry[2], bool(entry[3]))  # (the words its imports name, joined by spaces)
             facts = self._shared.get(recorded)
             if facts is None:
-                facts = self._shared[recorded] = SourceFacts(recorded[0], frozenset(recorded[1].split()))
+                facts = self._shared[recorded] = SourceFacts(recorded[0], frozenset(recorded[1].split()), recorded[2])
             self._facts[given] = facts
             return facts
         except (OSError, IndexError, TypeError, ValueError, AttributeError):

@@ -44,7 +44,7 @@ from h2f.files import (
     unified_diff,
 )
 from h2f.progress import Progress
-from h2f.project import importers_outside, imports_from_outside, index_transforms
+from h2f.project import files_skipped_whole, importers_outside, imports_from_outside, index_transforms
 from h2f.report import (
     REPORT_SUFFIXES,
     Report,
@@ -310,7 +310,7 @@ def _migrate_paths(
                 progress.advance()
         progress.close()
         if output_dir is None:
-            _report_importers_outside(changed, files, root, reporter, results, exclude)
+            _report_importers_outside(changed, files, root, reporter, results, exclude, front)
             _report_imports_from_outside(changed, files, root, reporter, results, front)
         if front is not None:
             front.save()
@@ -326,9 +326,11 @@ def _report_importers_outside(
     reporter: Reporter,
     results: Cache | None,
     exclude: list[Path],
+    run_front: StatFront | None = None,
 ) -> None:
-    """Warn (H2F041) about each file of the project, outside the run (``files``), that imports what a file the run
-    migrates (``changed``) exports: the importer would go on calling it as Haiku's."""
+    """Warn (H2F041) about each file of the project, outside the run (``files``) or marked ``# h2f: skip-file`` in
+    it, that imports what a file the run migrates (``changed``) exports: the importer would go on calling it as
+    Haiku's. ``run_front`` is the stat front of the run's files (it knows which ones are marked)."""
     top = project_root(root) if changed else None  # (a run that changes nothing breaks no importer)
     if top is None:
         return
@@ -338,19 +340,24 @@ def _report_importers_outside(
         for file in iter_python_files([top], lambda problem: None, exclude)
         if file.suffix == ".py" and os.path.realpath(file) not in run
     ]
-    if not outside:
+    unchanged = set(files) - set(changed)
+    skipped = files_skipped_whole([file for file in files if file in unchanged and file.suffix == ".py"], run_front)
+    if not outside and not skipped:
         return
     front = results.front(top) if results is not None else None
-    for found in importers_outside(changed, outside, top, results, front, files):
+    skipped_set = set(skipped)
+    in_run = [file for file in files if file not in skipped_set]
+    for found in importers_outside(changed, [*outside, *skipped], top, results, front, in_run):
         where = (
             f"through {_shown(found.exporter)}, which re-exports what this run migrates,"
             if found.re_exported
             else f"from {_shown(found.exporter)}, which this run migrates,"
         )
-        message = (
-            f"imports {found.name} {where} but is not part of the run: it would go on using it as Haiku's; "
-            "migrate them in one run"
-        )
+        if found.path in skipped_set:
+            left, advice = "is marked '# h2f: skip-file'", "migrate it by hand, or drop the mark"
+        else:
+            left, advice = "is not part of the run", "migrate them in one run"
+        message = f"imports {found.name} {where} but {left}: it would go on using it as Haiku's; {advice}"
         reporter.warning(Diagnostic(_shown(found.path), found.line, found.col, "H2F041", message))
     if front is not None:
         front.save()

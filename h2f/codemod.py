@@ -18,8 +18,9 @@ from h2f.context import MigrationContext, RuleDispatcher
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
 from h2f.imports import AddImports, RemoveUnusedImports
+from h2f.marks import find_marks
 from h2f.rule import bridge_rules, select_rules
-from h2f.skip import SkippingDispatcher, SkipPlan, find_marks, imported_skip_conflict
+from h2f.skip import SkippingDispatcher, SkipPlan, imported_skip_conflict
 from h2f.traversal import TOKENS, fast_transform
 
 

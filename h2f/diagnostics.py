@@ -194,7 +194,8 @@ CODES: dict[str, CodeInfo] = {
             class): the importer breaks. Migrate the two files in one run (h2f migrate models.py train.py, or
             the whole tree), so that the importer's call sites are rewritten with it. (Module-level imports
             are seen: 'from models import model', 'from models import *', and 'import models' read as
-            'models.model'.)""",
+            'models.model'.) A file of the run marked '# h2f: skip-file' is left as it is, so it is warned
+            the same way: migrate it by hand, or drop the mark.""",
         ),
         _code(
             "H2F042",

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from h2f.marks import skips_file
+
 if TYPE_CHECKING:
     from h2f.cache import Cache, StatFront
     from h2f.engine import Options
@@ -199,15 +201,17 @@ def relative_import_key(importer: str, dots: int, module: str, name: str) -> str
 @dataclasses.dataclass(frozen=True)
 class SourceFacts:
     """What the project index needs of a file without parsing it: does it mention haiku, which words its imports
-    name (:func:`imported_words`)."""
+    name (:func:`imported_words`), is it marked ``# h2f: skip-file``."""
 
     haiku: bool
     imports: frozenset[str]
+    skip_file: bool = False
 
     @classmethod
     def of(cls, raw: bytes) -> SourceFacts:
         """The facts of the source bytes ``raw``."""
-        return cls(_HAIKU_BYTES in raw, frozenset(word.decode("ascii") for word in imported_words([raw])))
+        imports = frozenset(word.decode("ascii") for word in imported_words([raw]))
+        return cls(_HAIKU_BYTES in raw, imports, skips_file(raw))
 
 
 def index_transforms(
@@ -635,6 +639,22 @@ def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:
                 yield from ((alias.asname or alias.name).split(".")[0] for alias in node.names)
 
 
+def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -> list[Path]:
+    """The files among ``files`` marked ``# h2f: skip-file`` (as the facts ``front`` knows say, else read): the run
+    leaves them as they are, so to the files it migrates they are as good as outside it."""
+    found = []
+    for path in files:
+        try:
+            facts = front.known(path) if front is not None else None
+            if facts is None:
+                facts = _read_facts(path)[0]
+        except OSError:
+            continue
+        if facts.skip_file:
+            found.append(path)
+    return found
+
+
 def _read_facts(path: Path) -> tuple[SourceFacts, bytes]:
     raw = path.read_bytes()
     return SourceFacts.of(raw), raw
@@ -658,8 +678,9 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
 
     from h2f.analysis import FileAnalysis
     from h2f.engine import MAX_SOURCE_BYTES
+    from h2f.marks import Marks, find_marks
     from h2f.rules.transform import left_in_place
-    from h2f.skip import Marks, find_marks, hides_transform, skipped
+    from h2f.skip import hides_transform, skipped
 
     if len(raw) > MAX_SOURCE_BYTES:
         return []  # refused by the engine too

@@ -26,10 +26,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import re
-import tokenize
 from collections import Counter
 from typing import Any
 
@@ -38,40 +34,13 @@ from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvi
 
 from h2f.context import RuleDispatcher, StartPositions
 from h2f.diagnostics import Diagnostic
+from h2f.marks import SKIP, Marks
 from h2f.project import SKIPPED_CLASS_EXPORT
 from h2f.traversal import children, walk
 
-_SKIP = re.compile(r"#\s*h2f:\s*skip(?![-\w])")
-_SKIP_FILE = re.compile(r"#\s*h2f:\s*skip-file(?![-\w])")
-
-
-@dataclasses.dataclass(frozen=True)
-class Marks:
-    """The skip comments of a source text: whether the file is skipped, and where the ``# h2f: skip`` comments are
-    (1-based line, 0-based column)."""
-
-    skip_file: bool = False
-    lines: tuple[tuple[int, int], ...] = ()
-
-
-def find_marks(source: str) -> Marks:
-    """Find the skip comments (real comments only, not text in strings); cheap when there are none."""
-    if "h2f:" not in source:
-        return Marks()
-    skip_file, lines = False, []
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.COMMENT:
-                skip_file = skip_file or bool(_SKIP_FILE.search(token.string))
-                if _SKIP.search(token.string):
-                    lines.append(token.start)
-    except (tokenize.TokenError, SyntaxError):
-        return Marks()  # the parser reports the problem
-    return Marks(skip_file, tuple(lines))
-
 
 def _is_skip(whitespace: cst.TrailingWhitespace | None) -> bool:
-    return whitespace is not None and whitespace.comment is not None and bool(_SKIP.search(whitespace.comment.value))
+    return whitespace is not None and whitespace.comment is not None and bool(SKIP.search(whitespace.comment.value))
 
 
 def _header_comments(node: cst.CSTNode) -> list[cst.TrailingWhitespace]:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import h2f.cache
+import h2f.project
 from h2f.cli import cli
+from h2f.marks import skips_file
 from h2f.project import imported_words, index_transforms, module_suffixes
 
 MODELS = """\
@@ -134,6 +137,40 @@ def test_migrating_an_exporter_alone_warns_about_its_importers_in_the_project(
     (root / "pkg" / "models.py").write_text("# h2f: skip-file\n" + MODELS)  # it stays Haiku: nothing breaks
     result = CliRunner().invoke(cli, ["migrate", "--check", "pkg/models.py", "--jobs", "1"])
     assert "H2F041" not in result.output, result.output
+
+
+def test_a_skip_file_importer_in_the_run_is_warned_as_one_outside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pkg/train.py is marked ``# h2f: skip-file`` and imports the transform pkg/models.py exports: a run over both
+    leaves train.py as it is and migrates models.py, so train.py would go on calling a Linen model with Haiku's
+    signature. It is warned where it imports (H2F041), as it would be outside the run; again on a re-run, whose
+    stat front knows the mark; and not when the run leaves models.py alone too."""
+    root = _tree(tmp_path)
+    (root / ".git").mkdir()
+    (root / "pkg" / "train.py").write_text("# h2f: skip-file\n" + TRAIN)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(h2f.cache, "RACY_NS", 0)  # the stat front records the files just written
+    expected = (
+        "pkg/train.py:5:24: H2F041 imports model from pkg/models.py, which this run migrates, but is marked "
+        "'# h2f: skip-file': it would go on using it as Haiku's"
+    )
+    for run in range(2):
+        if run:  # the re-run reads no file for its facts: the front's say which file is marked
+            monkeypatch.setattr(h2f.project, "skips_file", _not_called)
+        result = CliRunner().invoke(cli, ["migrate", "--check", "pkg", "--jobs", "1"])
+        assert result.exit_code == 1, result.output
+        assert [line for line in result.output.splitlines() if "H2F041" in line] == [
+            f"{expected}; migrate it by hand, or drop the mark"
+        ], result.output
+    monkeypatch.setattr(h2f.project, "skips_file", skips_file)
+    (root / "pkg" / "models.py").write_text("# h2f: skip-file\n" + MODELS)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "pkg", "--jobs", "1"])
+    assert "H2F041" not in result.output, result.output
+
+
+def _not_called(*args: object) -> None:
+    raise AssertionError("not expected to be called")
 
 
 def test_importers_outside_the_run_through_a_star_or_the_module_are_warned(
