@@ -186,8 +186,9 @@ class FileAnalysis:
         self.imported_initializers: set[str] = set()
         #: Module classes another file of the run defines, by the name this file imports them as.
         self.imported_module_classes: dict[str, ExportedTransform] = {}
-        #: Local name → the module class another file of the run keeps Haiku, and the import binding it.
-        self.imported_haiku_classes: dict[str, tuple[ExportedTransform, cst.ImportFrom]] = {}
+        #: (Local name, the import binding it, at module level or in a function) → the module class another file
+        #: of the run keeps Haiku.
+        self.imported_haiku_classes: dict[tuple[str, cst.ImportFrom], ExportedTransform] = {}
         #: ``blocks.Block`` where ``blocks`` is imported and another file of the run keeps ``Block`` Haiku.
         self.haiku_classes_read_through_modules: dict[cst.Attribute, tuple[ExportedTransform, str]] = {}
         #: Local classes subclassing one of those (through an import or a module): the class → its base's.
@@ -928,9 +929,9 @@ class FileAnalysis:
         )
 
     def reads_of(self, name: str, binding: cst.CSTNode) -> list[cst.CSTNode]:
-        """The original nodes that read the module-level ``name`` the original ``binding`` binds (a ``def``, a
-        class, an import)."""
-        scope = self.scopes.get(self.module)
+        """The original nodes that read the ``name`` the original ``binding`` binds (a ``def``, a class, an
+        import), in the scope it binds it in (the module's, a function's)."""
+        scope = self.scopes.get(binding)
         assignments = scope[name] if scope is not None else []
         return [
             access.node for assignment in assignments if assignment.node is binding for access in assignment.references
@@ -940,7 +941,7 @@ class FileAnalysis:
         """The module classes other files of the run keep Haiku that this file reaches, with their reads."""
         found = [
             KeptClass(exported, imported_module(statement), exported.name, self.reads_of(name, statement))
-            for name, (exported, statement) in self.imported_haiku_classes.items()
+            for (name, statement), exported in self.imported_haiku_classes.items()
         ]
         found += [
             KeptClass(exported, module, exported.name, [read])
@@ -988,7 +989,7 @@ class FileAnalysis:
                 self.imported_module_classes[local] = exported
                 continue
             if not exported.migrated:
-                self.imported_haiku_classes[local] = (exported, statement)
+                self.imported_haiku_classes[local, statement] = exported
                 continue
             if exported.factory:
                 self.imported_factories[local] = exported
@@ -1147,11 +1148,20 @@ class FileAnalysis:
         for base in node.bases:
             kept = self.haiku_classes_read_through_modules.get(base.value)  # type: ignore[call-overload]
             if type(base.value) is cst.Name:
-                imported = self.imported_haiku_classes.get(base.value.value)
-                kept = (imported[0], imported_module(imported[1])) if imported else subclasses.get(base.value.value)
+                kept = self._imported_haiku_class(base.value) or subclasses.get(base.value.value)
             if kept is not None:
                 self.haiku_class_subclasses[node] = kept
                 return
+
+    def _imported_haiku_class(self, name: cst.Name) -> tuple[ExportedTransform, str] | None:
+        """The module class another file of the run keeps Haiku that the original ``name`` reads through an
+        import (:attr:`imported_haiku_classes`), and the module it is imported from."""
+        scope = self.scopes.get(name)
+        for assignment in scope[name.value] if scope is not None else []:
+            exported = self.imported_haiku_classes.get((name.value, assignment.node))  # type: ignore[arg-type]
+            if exported is not None:
+                return exported, imported_module(assignment.node)  # type: ignore[arg-type]
+        return None
 
     def _transform_of(self, expr: cst.BaseExpression) -> tuple[str, bool, bool, cst.BaseExpression] | None:
         """Unwrap ``hk.without_apply_rng(hk.transform(f))`` into (kind, with_state, apply_rng, f)."""

@@ -367,6 +367,39 @@ def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(tm
     assert "train.py:6:25: H2F010 Tower is kept Haiku in mid but this code becomes Flax" in result.output
 
 
+#: blocks.py of the tests below: ``Kept`` stays Haiku under ``# h2f: skip``, ``Wide`` as a subclass of a Haiku
+#: layer (H2F011).
+KEPT_BLOCKS = (
+    "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
+    "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n"
+)
+
+
+def test_a_class_another_file_keeps_haiku_imported_in_a_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``def net(x): from blocks import Kept`` is followed as a module-level import is (it was not: the migrated
+    Linen module built the Haiku class), in each function that imports it (``check`` imports it too, to test
+    against it only)."""
+    (tmp_path / "blocks.py").write_text(KEPT_BLOCKS)
+    builds = (
+        "import haiku as hk\n\n\ndef net(x):\n    from blocks import {0}\n\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+        "def check(x):\n    from blocks import {0}\n\n    return isinstance(x, {0})\n\n\nmodel = hk.transform(net)\n"
+    )
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "kept.py:7:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code" in result.output
+    )
+    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
+    assert "wide.py:7:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax" in result.output
+    assert "wide.py:13" not in result.output
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
