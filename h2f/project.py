@@ -212,6 +212,8 @@ def index_transforms(
     initializers count only if migrating it with ``options`` changes it, else its importers would be rewritten
     for a Flax model that is not; its module classes are then Haiku classes still (:data:`KEPT_CLASS_EXPORT`).
 
+    Re-exports are followed (:func:`_add_re_exports`) through the files of the run and through the
+    ``__init__.py`` of the packages they are in, which the run need not hold.
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
     a file whose stat signature it knows is not read unless its exports are needed. ``on_read_haiku`` is called
@@ -244,8 +246,35 @@ def index_transforms(
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
     _refused_among_the_run(found, facts, contents, options)
+    for path in _packages_outside(facts, root) if found else []:
+        try:
+            facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
+        except OSError:
+            continue
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _packages_outside(run: Iterable[Path], root: Path) -> list[Path]:
+    """The ``__init__.py`` of each package (under ``root``) that a file of the ``run`` is in, where the run does not
+    hold it: what a package re-exports (``from .blocks import Block``) its importers reach through it (``from pkg
+    import Block``) whether or not the run holds its ``__init__.py``."""
+    run = list(run)
+    inside = {_real_path(path) for path in run}
+    top = _resolved(root)
+    seen: set[Path] = set()
+    found = []
+    for path in run:
+        directory = _real_path(path).parent
+        while directory not in seen and directory.is_relative_to(top):
+            seen.add(directory)
+            package = directory / "__init__.py"
+            if not package.is_file():
+                break
+            if package not in inside:
+                found.append(package)
+            directory = directory.parent
+    return found
 
 
 def _kept_haiku(exported: ExportedTransform) -> ExportedTransform:

@@ -400,6 +400,31 @@ def test_a_class_another_file_keeps_haiku_imported_in_a_function(
     assert "wide.py:13" not in result.output
 
 
+@pytest.mark.parametrize("run", [["pkg/blocks.py"], ["pkg"]], ids=["init-outside", "init-in-run"])
+def test_a_class_another_file_keeps_haiku_imported_through_a_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
+) -> None:
+    """``from pkg import Kept`` where pkg/__init__.py re-exports pkg/blocks.py's class: reported the same whether or
+    not the run holds pkg/__init__.py (without it, the migrated Linen module built the Haiku class, silently); so
+    is a transform's call site rewritten through it."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "blocks.py").write_text(KEPT_BLOCKS + "\n\nhead = hk.transform(lambda x: hk.Linear(1)(x))\n")
+    (tmp_path / "pkg" / "__init__.py").write_text("from .blocks import Kept, Wide, head\n")
+    builds = "import haiku as hk\nfrom pkg import {0}\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds += "model = hk.transform(net)\n"
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    files["head.py"] = "from pkg import head\n\nparams = head.init(None, 1.0)\n"
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", *run, *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in pkg" in result.output
+    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
+    assert "wide.py:6:25: H2F010 Wide is kept Haiku in pkg but this code becomes Flax" in result.output
+    assert 'params = head.init(None, 1.0)["params"]' in (tmp_path / "head.py").read_text()
+
+
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``from models import model`` in lib/use.py, beside a plain lib/models.py, is that file's ``model``, not the
     transform of app/models.py that the run migrates: its calls are left alone (``model.init(1, 2)`` got
