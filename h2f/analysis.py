@@ -40,6 +40,7 @@ from h2f.project import (
     import_keys,
     module_path,
     relative_import_key,
+    star_prefixes,
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
@@ -930,7 +931,11 @@ class FileAnalysis:
 
     def reads_of(self, name: str, binding: cst.CSTNode) -> list[cst.CSTNode]:
         """The original nodes that read the ``name`` the original ``binding`` binds (a ``def``, a class, an
-        import), in the scope it binds it in (the module's, a function's)."""
+        import), in the scope it binds it in (the module's, a function's); for a star import (``from blocks
+        import *``), the reads of ``name`` that nothing else binds."""
+        if _is_star_import(binding):
+            self._resolver.finish()
+            return [node for node in self.nodes_of(cst.Name) if node.value == name and self._resolver.unbound(node)]
         scope = self.scopes.get(binding)
         assignments = scope[name] if scope is not None else []
         return [
@@ -975,7 +980,14 @@ class FileAnalysis:
     def _add_imported_transforms(self, statement: cst.ImportFrom, keys: Callable[[str], list[str]]) -> None:
         """``from models import model`` where another file of the run transforms ``model`` (``keys`` lists where
         each imported name may be in the project index, the likeliest first)."""
-        if isinstance(statement.names, cst.ImportStar) or not self.project:
+        if not self.project:
+            return
+        if _is_star_import(statement):
+            prefixes = star_prefixes(keys("*"))
+            for key, exported in self.project.items() if prefixes else []:
+                name = exported_name(key)
+                if not exported.migrated and key.startswith(prefixes) and not name.startswith("_"):
+                    self.imported_haiku_classes[name, statement] = exported
             return
         for alias in statement.names:
             candidates = keys(_dotted(alias.name))
@@ -1157,10 +1169,13 @@ class FileAnalysis:
         """The module class another file of the run keeps Haiku that the original ``name`` reads through an
         import (:attr:`imported_haiku_classes`), and the module it is imported from."""
         scope = self.scopes.get(name)
-        for assignment in scope[name.value] if scope is not None else []:
-            exported = self.imported_haiku_classes.get((name.value, assignment.node))  # type: ignore[arg-type]
+        bindings = [assignment.node for assignment in scope[name.value]] if scope is not None else []
+        if self._resolver.unbound(name):
+            bindings = [statement for statement in self._import_statements() if _is_star_import(statement)]
+        for binding in bindings:
+            exported = self.imported_haiku_classes.get((name.value, binding))  # type: ignore[arg-type]
             if exported is not None:
-                return exported, imported_module(assignment.node)  # type: ignore[arg-type]
+                return exported, imported_module(binding)  # type: ignore[arg-type]
         return None
 
     def _transform_of(self, expr: cst.BaseExpression) -> tuple[str, bool, bool, cst.BaseExpression] | None:
@@ -1548,6 +1563,11 @@ def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
+
+
+def _is_star_import(node: cst.CSTNode) -> bool:
+    """Whether ``node`` is ``from <module> import *``."""
+    return type(node) is cst.ImportFrom and type(node.names) is cst.ImportStar
 
 
 def _kept_or_inspected(chain: list[cst.CSTNode], kept: Collection[int]) -> bool:

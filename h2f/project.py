@@ -173,6 +173,12 @@ def _module_source(path: str | Path) -> Path | None:
     )
 
 
+def star_prefixes(keys: Iterable[str]) -> tuple[str, ...]:
+    """How the index keys of what ``from <module> import *`` brings in start, from the ``keys`` of its ``*``
+    (:func:`import_keys`, :func:`relative_import_key`): those that name the module by file."""
+    return tuple(key.removesuffix("*") for key in keys if is_file_key(key))
+
+
 def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:
     """Where ``from .<module> import <name>`` (``dots`` dots), written in the file ``importer``, finds ``name``:
     the module file ``<package>/<module>.py`` of the importer's package, the directory it is in (each dot after
@@ -540,7 +546,7 @@ def importers_outside(
         reads = sorted(_reads_through_modules(path, tree), key=lambda read: (read[2].lineno, read[2].col_offset))
         for name, keys, node in [*_from_imports(path, tree), *reads]:
             if name == "*":  # any name the module exports
-                prefixes = tuple(key[: -len(name)] for key in keys if is_file_key(key))
+                prefixes = star_prefixes(keys)
                 hit = next((value for key, value in exports.items() if key.startswith(prefixes)), None)
             else:
                 hit = next((value for key in keys if (value := exports.get(key)) is not None), None)

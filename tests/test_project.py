@@ -400,6 +400,32 @@ def test_a_class_another_file_keeps_haiku_imported_in_a_function(
     assert "wide.py:13" not in result.output
 
 
+def test_a_class_another_file_keeps_haiku_imported_by_a_star(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from blocks import *`` brings in the classes blocks.py keeps Haiku: building one (or a local subclass of
+    one) where the code becomes Flax is reported as for ``from blocks import Kept`` (it was not); a name the file
+    binds itself is not the star's."""
+    (tmp_path / "blocks.py").write_text(KEPT_BLOCKS)
+    builds = "import haiku as hk\nfrom blocks import *\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds += "model = hk.transform(net)\n"
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    files["sub.py"] = builds.format("Mine").replace("\n\n\ndef net", "\n\n\nclass Mine(Wide):\n    pass\n\n\ndef net")
+    files["own.py"] = builds.format("Kept").replace(
+        "\n\n\ndef net", "\n\n\ndef Kept(size):\n    return hk.Linear(size)\n\n\ndef net"
+    )
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code" in result.output
+    )
+    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
+    assert "wide.py:6:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax" in result.output
+    assert "sub.py:10:25: H2F010 Mine (a subclass of Wide) is kept Haiku in blocks" in result.output
+    assert "own.py" not in result.output.replace("migrated own.py", ""), result.output
+
+
 @pytest.mark.parametrize("run", [["pkg/blocks.py"], ["pkg"]], ids=["init-outside", "init-in-run"])
 def test_a_class_another_file_keeps_haiku_imported_through_a_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
