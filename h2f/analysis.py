@@ -1023,19 +1023,24 @@ class FileAnalysis:
             )
             self._register(transform, alias)
 
+    def builders(self, reads: list[cst.CSTNode], kept: Collection[int] = ()) -> list[cst.CSTNode]:
+        """The original ``reads`` of a class that may build or subclass it (not in an annotation, nor as what
+        ``isinstance``/``issubclass`` test against), outside the statements ``kept`` (ids of those a ``# h2f:
+        skip`` leaves as written)."""
+        return [read for read in reads if not _kept_or_inspected([read, *self.ancestors(read)], kept)]
+
     def rewritten_builders(
         self, reads: list[cst.CSTNode], migrated: cst.Module, kept: Collection[int] = ()
     ) -> list[cst.CSTNode]:
-        """The original ``reads`` of a class that may build or subclass it (not in an annotation, nor as what
-        ``isinstance``/``issubclass`` test against), in the top-level statements the migration (to ``migrated``)
-        rewrote, outside the statements ``kept`` (ids of those a ``# h2f: skip`` leaves as written)."""
+        """The :meth:`builders` among ``reads`` in the top-level statements the migration (to ``migrated``)
+        rewrote."""
         unchanged = set(map(id, migrated.body))
-        found = []
-        for read in reads:
-            chain = [read, *self.ancestors(read)]  # (the last one is the module)
-            if id(chain[-2]) not in unchanged and not _kept_or_inspected(chain, kept):
-                found.append(read)
-        return found
+        return [read for read in self.builders(reads, kept) if id(self._top_level_statement(read)) not in unchanged]
+
+    def _top_level_statement(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The statement of the module's body that holds the original ``node``."""
+        chain = [node, *self.ancestors(node)]  # (the last one is the module)
+        return chain[-2]
 
     def module_level_transforms(self) -> list[Transform]:
         """The transforms bound to names at the top level of the module (what other files can import)."""
