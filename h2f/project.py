@@ -312,12 +312,15 @@ def _refused_among_the_run(
     options: Options | None,
 ) -> None:
     """Module classes of a file the run leaves as it is because of what another file exports stay Haiku: one
-    that builds a skipped class of another file, or skips a statement that reads what another file migrates,
-    is refused (H2F004), so the classes it exports are kept Haiku too (one step, not chains of such files)."""
+    that builds a skipped class of another file (imported by name, by a star, or read through its module), or
+    skips a statement that reads what another file migrates, is refused (H2F004), so the classes it exports are
+    kept Haiku too (one step, not chains of such files)."""
     from h2f.engine import Options
 
     index = {key: value[1] for key, value in found.items() if value is not None}
-    skipped = {exported.name for exported in index.values() if exported.kind == SKIPPED_CLASS_EXPORT}
+    skipping = [value for value in found.values() if value is not None and value[1].kind == SKIPPED_CLASS_EXPORT]
+    #: What an import of a skipped class writes: its name, or its module's (``from blocks import *``, ``blocks.X``).
+    skipped = {exported.name for _, exported in skipping} | {module_path(path).name for path, _ in skipping}
     migrated = {exported_name(key) for key, exported in index.items() if exported.migrated}
     exporters = {value[0] for value in found.values() if value is not None and value[1].kind == MODULE_CLASS_EXPORT}
     for path in exporters:
