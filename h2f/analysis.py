@@ -16,6 +16,7 @@ from typing import Any
 import libcst as cst
 import libcst.matchers as m
 
+from h2f.context import StartPositions
 from h2f.names import (
     BATCH_STATS_COLLECTION,
     DROPOUT_STREAM,
@@ -1028,6 +1029,32 @@ class FileAnalysis:
         ``isinstance``/``issubclass`` test against), outside the statements ``kept`` (ids of those a ``# h2f:
         skip`` leaves as written)."""
         return [read for read in reads if not _kept_or_inspected([read, *self.ancestors(read)], kept)]
+
+    def builders_of_import(
+        self, name: str, line: int, column: int, star: Collection[str] = ()
+    ) -> list[cst.CSTNode] | None:
+        """The :meth:`builders` among the reads of what a module-level import brings in: ``name`` imported by the
+        alias that starts at ``line``, ``column`` (1-based; ``from blocks import Block``) or read through its module
+        there (``blocks.Block``); or, for ``name`` ``*`` (``from blocks import *``), the names ``star``. None when
+        no such import or read is there."""
+        if name == "*":
+            statement = next((node for node in self._import_statements() if _is_star_import(node)), None)
+            return (
+                self.builders([read for each in star for read in self.reads_of(each, statement)]) if statement else None
+            )
+        positions = StartPositions(self.module)
+        candidates = [
+            node
+            for node in self.nodes_of(cst.ImportAlias, cst.Attribute)
+            if type(node) is cst.ImportAlias or node.attr.value == name  # type: ignore[attr-defined]
+        ]
+        node = next((node for node in candidates if positions.start(node) == (line, column)), None)
+        if type(node) is cst.Attribute:
+            return self.builders([node])
+        statement = self.parents.get(node) if node is not None else None
+        if type(statement) is not cst.ImportFrom:
+            return None
+        return self.builders(self.reads_of(node.evaluated_alias or node.evaluated_name, statement))  # type: ignore[union-attr]
 
     def rewritten_builders(
         self, reads: list[cst.CSTNode], migrated: cst.Module, kept: Collection[int] = ()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
     from h2f.cache import Cache, StatFront
     from h2f.engine import Options
 
@@ -570,7 +571,9 @@ def imports_from_outside(
     initializer that a file of the project (under ``root``) outside the ``run`` defines and the run therefore
     leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as Flax's (the
     mirror of :func:`importers_outside`; ``from blocks import Block``, ``from blocks import *``, ``import
-    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports)."""
+    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports),
+    and only those the file may build or pass on (:meth:`~h2f.analysis.FileAnalysis.builders_of_import`: not one
+    it never reads, nor one it only names in annotations and ``isinstance`` tests)."""
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
@@ -585,7 +588,12 @@ def imports_from_outside(
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
         if not _may_import_a_module_under(path.parent, top, words, listings):
             continue  # (most files import only installed packages: no parse)
+        try:
+            raw = raw if raw is not None else path.read_bytes()
+        except OSError:
+            continue
         tree = _parsed(path, raw)
+        analysis = functools.cache(functools.partial(_analysis_of, raw))  # (parsed with libcst once needed)
         for _, keys, node in [*_from_imports(path, tree), *_reads_through_modules(path, tree)] if tree else []:
             exporter = _module_file(keys[-1])
             if exporter is None or not exporter.is_relative_to(top):
@@ -600,10 +608,16 @@ def imports_from_outside(
             if _HAIKU_BYTES not in source:
                 continue
             name = _imported_name(node)
-            if any(
-                name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
+            haiku = [
+                exported.name
                 for exported in (cache.exports(source, file_exports) if cache is not None else file_exports(source))
-            ):
+                if name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
+            ]
+            if not haiku:
+                continue
+            analysed = analysis()
+            builders = analysed.builders_of_import(name, node.lineno, node.col_offset + 1, haiku) if analysed else None
+            if builders != []:  # (used as Flax's, or h2f cannot tell)
                 found.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, exporter))
     return found
 
@@ -680,22 +694,14 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
     import libcst as cst
 
-    from h2f.analysis import FileAnalysis
-    from h2f.engine import MAX_SOURCE_BYTES
     from h2f.rules.transform import left_in_place
     from h2f.skip import Marks, find_marks, hides_transform, skipped
 
-    if len(raw) > MAX_SOURCE_BYTES:
-        return []  # refused by the engine too
-    try:
-        module = cst.parse_module(raw)
-    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
+    analysis = _analysis_of(raw)
+    if analysis is None:
         return []
+    module = analysis.module
     marks = find_marks(raw.decode(module.encoding, errors="replace")) if b"h2f:" in raw else Marks()
-    try:
-        analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
-    except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
-        return []
     top = set(map(id, module.body))
     kept = {  # what a skip leaves Haiku: a module-level initializer binding, a class; or the whole file
         id(statement) for statement in module.body if marks.skip_file or (marks.lines and skipped(statement))
@@ -751,6 +757,26 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
             )
         )
     return exports
+
+
+def _analysis_of(raw: bytes) -> FileAnalysis | None:
+    """The analysis of the Python source ``raw`` alone (no project); None when the engine refuses it for its size,
+    it does not parse, or the analysis fails (migrating the file itself reports why)."""
+    import libcst as cst
+
+    from h2f.analysis import FileAnalysis
+    from h2f.engine import MAX_SOURCE_BYTES
+
+    if len(raw) > MAX_SOURCE_BYTES:
+        return None
+    try:
+        module = cst.parse_module(raw)
+    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
+        return None
+    try:
+        return FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+    except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
+        return None
 
 
 def _classes_left_in_place(raw: bytes) -> set[str] | None:

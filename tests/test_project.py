@@ -205,6 +205,29 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     assert result.exit_code == 1 and "H2F042" not in result.output, result.output
 
 
+def test_an_import_from_outside_the_run_that_nothing_builds_is_not_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of blocks.py's Haiku class or initializer that the migrated file never uses as a module or an
+    initializer (unused; only named in an annotation or tested against with ``isinstance``, here or through the
+    module) is not reported (H2F042 said the migrated code used it as Flax's); the one it builds still is."""
+    (tmp_path / "blocks.py").write_text(
+        "import haiku as hk\n\nW = hk.initializers.TruncatedNormal(0.1)\nV = hk.initializers.Constant(0.5)\n\n\n"
+        "class Block(hk.Module):\n    def __call__(self, x):\n        return hk.Linear(3)(x)\n"
+    )
+    (tmp_path / "main.py").write_text(
+        "from typing import Optional\n\nimport haiku as hk\nimport blocks\nfrom blocks import Block, V, W\n\n\n"
+        "def describe(m: Optional[Block]) -> bool:\n    return isinstance(m, (Block, blocks.Block))\n\n\n"
+        "def net(x):\n    return hk.Linear(2, w_init=W)(x)\n\n\nmodel = hk.transform(net)\n"
+    )
+    (tmp_path / "star.py").write_text(
+        "import haiku as hk\nfrom blocks import *\n\n\ndef net(x):\n    assert not isinstance(x, Block)\n"
+        "    return hk.Linear(2)(x)\n\n\nmodel = hk.transform(net)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert _checked_warnings(["main.py", "star.py"], "H2F042") == ["main.py:5:30: H2F042 imports W"]
+
+
 @pytest.mark.parametrize("run", [["pkg/models.py"], ["pkg/models.py", "pkg/__init__.py"]], ids=["alone", "with-init"])
 def test_an_importer_through_a_re_export_is_warned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
