@@ -406,6 +406,24 @@ KEPT_BLOCKS = (
 )
 
 
+def _migrated_builders_of_kept_classes(
+    root: Path, run: list[str], files: dict[str, str], line: int, module: str = "blocks"
+) -> str:
+    """Migrate the paths ``run`` and ``files`` (written under ``root``, the working directory), of which kept.py
+    and wide.py build ``Kept`` and ``Wide``, imported from ``module``, at ``line``, column 25: kept.py is left
+    untouched (H2F004), wide.py is migrated and told (H2F010). The output."""
+    for name, text in files.items():
+        (root / name).write_text(text)
+    result = CliRunner().invoke(cli, ["migrate", *run, *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert f"kept.py:{line}:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in {module}, but this code" in (
+        result.output
+    )
+    assert (root / "kept.py").read_text() == files["kept.py"]
+    assert f"wide.py:{line}:25: H2F010 Wide is kept Haiku in {module} but this code becomes Flax" in result.output
+    return result.output
+
+
 def test_a_class_another_file_keeps_haiku_imported_in_a_function(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -418,17 +436,8 @@ def test_a_class_another_file_keeps_haiku_imported_in_a_function(
         "def check(x):\n    from blocks import {0}\n\n    return isinstance(x, {0})\n\n\nmodel = hk.transform(net)\n"
     )
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
-    assert result.exit_code == 2, result.output
-    assert (
-        "kept.py:7:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code" in result.output
-    )
-    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
-    assert "wide.py:7:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax" in result.output
-    assert "wide.py:13" not in result.output
+    assert "wide.py:13" not in _migrated_builders_of_kept_classes(tmp_path, ["blocks.py"], files, 7)
 
 
 def test_a_class_another_file_keeps_haiku_imported_by_a_star(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -443,18 +452,10 @@ def test_a_class_another_file_keeps_haiku_imported_by_a_star(tmp_path: Path, mon
     files["own.py"] = builds.format("Kept").replace(
         "\n\n\ndef net", "\n\n\ndef Kept(size):\n    return hk.Linear(size)\n\n\ndef net"
     )
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", "blocks.py", *files, "--jobs", "1"])
-    assert result.exit_code == 2, result.output
-    assert (
-        "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in blocks, but this code" in result.output
-    )
-    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
-    assert "wide.py:6:25: H2F010 Wide is kept Haiku in blocks but this code becomes Flax" in result.output
-    assert "sub.py:10:25: H2F010 Mine (a subclass of Wide) is kept Haiku in blocks" in result.output
-    assert "own.py" not in result.output.replace("migrated own.py", ""), result.output
+    output = _migrated_builders_of_kept_classes(tmp_path, ["blocks.py"], files, 6)
+    assert "sub.py:10:25: H2F010 Mine (a subclass of Wide) is kept Haiku in blocks" in output
+    assert "own.py" not in output.replace("migrated own.py", ""), output
 
 
 @pytest.mark.parametrize("run", [["pkg/blocks.py"], ["pkg"]], ids=["init-outside", "init-in-run"])
@@ -471,14 +472,8 @@ def test_a_class_another_file_keeps_haiku_imported_through_a_package(
     builds += "model = hk.transform(net)\n"
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
     files["head.py"] = "from pkg import head\n\nparams = head.init(None, 1.0)\n"
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["migrate", *run, *files, "--jobs", "1"])
-    assert result.exit_code == 2, result.output
-    assert "kept.py:6:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in pkg" in result.output
-    assert (tmp_path / "kept.py").read_text() == files["kept.py"]
-    assert "wide.py:6:25: H2F010 Wide is kept Haiku in pkg but this code becomes Flax" in result.output
+    _migrated_builders_of_kept_classes(tmp_path, run, files, 6, "pkg")
     assert 'params = head.init(None, 1.0)["params"]' in (tmp_path / "head.py").read_text()
 
 
