@@ -16,6 +16,7 @@ from typing import Any
 import libcst as cst
 import libcst.matchers as m
 
+from h2f.context import StartPositions
 from h2f.names import (
     BATCH_STATS_COLLECTION,
     DROPOUT_STREAM,
@@ -40,6 +41,7 @@ from h2f.project import (
     import_keys,
     module_path,
     relative_import_key,
+    star_prefixes,
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
@@ -186,8 +188,9 @@ class FileAnalysis:
         self.imported_initializers: set[str] = set()
         #: Module classes another file of the run defines, by the name this file imports them as.
         self.imported_module_classes: dict[str, ExportedTransform] = {}
-        #: Local name → the module class another file of the run keeps Haiku, and the import binding it.
-        self.imported_haiku_classes: dict[str, tuple[ExportedTransform, cst.ImportFrom]] = {}
+        #: (Local name, the import binding it, at module level or in a function) → the module class another file
+        #: of the run keeps Haiku.
+        self.imported_haiku_classes: dict[tuple[str, cst.ImportFrom], ExportedTransform] = {}
         #: ``blocks.Block`` where ``blocks`` is imported and another file of the run keeps ``Block`` Haiku.
         self.haiku_classes_read_through_modules: dict[cst.Attribute, tuple[ExportedTransform, str]] = {}
         #: Local classes subclassing one of those (through an import or a module): the class → its base's.
@@ -928,9 +931,13 @@ class FileAnalysis:
         )
 
     def reads_of(self, name: str, binding: cst.CSTNode) -> list[cst.CSTNode]:
-        """The original nodes that read the module-level ``name`` the original ``binding`` binds (a ``def``, a
-        class, an import)."""
-        scope = self.scopes.get(self.module)
+        """The original nodes that read the ``name`` the original ``binding`` binds (a ``def``, a class, an
+        import), in the scope it binds it in (the module's, a function's); for a star import (``from blocks
+        import *``), the reads of ``name`` that nothing else binds."""
+        if _is_star_import(binding):
+            self._resolver.finish()
+            return [node for node in self.nodes_of(cst.Name) if node.value == name and self._resolver.unbound(node)]
+        scope = self.scopes.get(binding)
         assignments = scope[name] if scope is not None else []
         return [
             access.node for assignment in assignments if assignment.node is binding for access in assignment.references
@@ -940,7 +947,7 @@ class FileAnalysis:
         """The module classes other files of the run keep Haiku that this file reaches, with their reads."""
         found = [
             KeptClass(exported, imported_module(statement), exported.name, self.reads_of(name, statement))
-            for name, (exported, statement) in self.imported_haiku_classes.items()
+            for (name, statement), exported in self.imported_haiku_classes.items()
         ]
         found += [
             KeptClass(exported, module, exported.name, [read])
@@ -974,7 +981,14 @@ class FileAnalysis:
     def _add_imported_transforms(self, statement: cst.ImportFrom, keys: Callable[[str], list[str]]) -> None:
         """``from models import model`` where another file of the run transforms ``model`` (``keys`` lists where
         each imported name may be in the project index, the likeliest first)."""
-        if isinstance(statement.names, cst.ImportStar) or not self.project:
+        if not self.project:
+            return
+        if _is_star_import(statement):
+            prefixes = star_prefixes(keys("*"))
+            for key, exported in self.project.items() if prefixes else []:
+                name = exported_name(key)
+                if not exported.migrated and key.startswith(prefixes) and not name.startswith("_"):
+                    self.imported_haiku_classes[name, statement] = exported
             return
         for alias in statement.names:
             candidates = keys(_dotted(alias.name))
@@ -988,7 +1002,7 @@ class FileAnalysis:
                 self.imported_module_classes[local] = exported
                 continue
             if not exported.migrated:
-                self.imported_haiku_classes[local] = (exported, statement)
+                self.imported_haiku_classes[local, statement] = exported
                 continue
             if exported.factory:
                 self.imported_factories[local] = exported
@@ -1010,19 +1024,50 @@ class FileAnalysis:
             )
             self._register(transform, alias)
 
+    def builders(self, reads: list[cst.CSTNode], kept: Collection[int] = ()) -> list[cst.CSTNode]:
+        """The original ``reads`` of a class that may build or subclass it (not in an annotation, nor as what
+        ``isinstance``/``issubclass`` test against), outside the statements ``kept`` (ids of those a ``# h2f:
+        skip`` leaves as written)."""
+        return [read for read in reads if not _kept_or_inspected([read, *self.ancestors(read)], kept)]
+
+    def builders_of_import(
+        self, name: str, line: int, column: int, star: Collection[str] = ()
+    ) -> list[cst.CSTNode] | None:
+        """The :meth:`builders` among the reads of what a module-level import brings in: ``name`` imported by the
+        alias that starts at ``line``, ``column`` (1-based; ``from blocks import Block``) or read through its module
+        there (``blocks.Block``); or, for ``name`` ``*`` (``from blocks import *``), the names ``star``. None when
+        no such import or read is there."""
+        if name == "*":
+            statement = next((node for node in self._import_statements() if _is_star_import(node)), None)
+            return (
+                self.builders([read for each in star for read in self.reads_of(each, statement)]) if statement else None
+            )
+        positions = StartPositions(self.module)
+        candidates = [
+            node
+            for node in self.nodes_of(cst.ImportAlias, cst.Attribute)
+            if type(node) is cst.ImportAlias or node.attr.value == name  # type: ignore[attr-defined]
+        ]
+        node = next((node for node in candidates if positions.start(node) == (line, column)), None)
+        if type(node) is cst.Attribute:
+            return self.builders([node])
+        statement = self.parents.get(node) if node is not None else None
+        if type(statement) is not cst.ImportFrom:
+            return None
+        return self.builders(self.reads_of(node.evaluated_alias or node.evaluated_name, statement))  # type: ignore[union-attr]
+
     def rewritten_builders(
         self, reads: list[cst.CSTNode], migrated: cst.Module, kept: Collection[int] = ()
     ) -> list[cst.CSTNode]:
-        """The original ``reads`` of a class that may build or subclass it (not in an annotation, nor as what
-        ``isinstance``/``issubclass`` test against), in the top-level statements the migration (to ``migrated``)
-        rewrote, outside the statements ``kept`` (ids of those a ``# h2f: skip`` leaves as written)."""
+        """The :meth:`builders` among ``reads`` in the top-level statements the migration (to ``migrated``)
+        rewrote."""
         unchanged = set(map(id, migrated.body))
-        found = []
-        for read in reads:
-            chain = [read, *self.ancestors(read)]  # (the last one is the module)
-            if id(chain[-2]) not in unchanged and not _kept_or_inspected(chain, kept):
-                found.append(read)
-        return found
+        return [read for read in self.builders(reads, kept) if id(self._top_level_statement(read)) not in unchanged]
+
+    def _top_level_statement(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The statement of the module's body that holds the original ``node``."""
+        chain = [node, *self.ancestors(node)]  # (the last one is the module)
+        return chain[-2]
 
     def module_level_transforms(self) -> list[Transform]:
         """The transforms bound to names at the top level of the module (what other files can import)."""
@@ -1147,11 +1192,23 @@ class FileAnalysis:
         for base in node.bases:
             kept = self.haiku_classes_read_through_modules.get(base.value)  # type: ignore[call-overload]
             if type(base.value) is cst.Name:
-                imported = self.imported_haiku_classes.get(base.value.value)
-                kept = (imported[0], imported_module(imported[1])) if imported else subclasses.get(base.value.value)
+                kept = self._imported_haiku_class(base.value) or subclasses.get(base.value.value)
             if kept is not None:
                 self.haiku_class_subclasses[node] = kept
                 return
+
+    def _imported_haiku_class(self, name: cst.Name) -> tuple[ExportedTransform, str] | None:
+        """The module class another file of the run keeps Haiku that the original ``name`` reads through an
+        import (:attr:`imported_haiku_classes`), and the module it is imported from."""
+        scope = self.scopes.get(name)
+        bindings = [assignment.node for assignment in scope[name.value]] if scope is not None else []
+        if self._resolver.unbound(name):
+            bindings = [statement for statement in self._import_statements() if _is_star_import(statement)]
+        for binding in bindings:
+            exported = self.imported_haiku_classes.get((name.value, binding))  # type: ignore[arg-type]
+            if exported is not None:
+                return exported, imported_module(binding)  # type: ignore[arg-type]
+        return None
 
     def _transform_of(self, expr: cst.BaseExpression) -> tuple[str, bool, bool, cst.BaseExpression] | None:
         """Unwrap ``hk.without_apply_rng(hk.transform(f))`` into (kind, with_state, apply_rng, f)."""
@@ -1538,6 +1595,11 @@ def _dotted(node: cst.BaseExpression) -> str:
     if isinstance(node, cst.Attribute):
         return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
+
+
+def _is_star_import(node: cst.CSTNode) -> bool:
+    """Whether ``node`` is ``from <module> import *``."""
+    return type(node) is cst.ImportFrom and type(node.names) is cst.ImportStar
 
 
 def _kept_or_inspected(chain: list[cst.CSTNode], kept: Collection[int]) -> bool:

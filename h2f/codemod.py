@@ -49,9 +49,8 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         chosen = bridge_rules if ctx.bridge else functools.partial(select_rules, options.target)
         rules = [rule(ctx) for rule in chosen(options.select, options.ignore)]
         transforms = frozenset(transform.name for transform in analysis.transforms.values())
-        classes = frozenset(analysis.module_classes)
         imported = analysis.imported_migrated_names() if marks.lines else frozenset()
-        plan = SkipPlan(wrapper, marks, path, transforms, classes, imported) if marks.lines else None
+        plan = SkipPlan(wrapper, marks, path, transforms, analysis, imported) if marks.lines else None
         dispatcher = RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan)
         migrated = fast_transform(module, dispatcher, dispatcher.inert_types())
         migrated = _fix_imports(migrated, ctx)

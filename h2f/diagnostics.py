@@ -206,7 +206,8 @@ CODES: dict[str, CodeInfo] = {
             building the class, a Flax layer given the initializer), while the other file keeps them Haiku:
             the importer breaks. Migrate the two files in one run. (Module-level imports naming the defining
             module are seen: 'from blocks import Block', 'from blocks import *', and 'import blocks' read as
-            'blocks.Block'.)""",
+            'blocks.Block'. An import the file never uses as a module or an initializer, unused or only named in
+            annotations and isinstance tests, is not reported.)""",
         ),
         _code(
             "H2F050",

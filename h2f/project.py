@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from h2f.marks import skips_file
 
 if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
     from h2f.cache import Cache, StatFront
     from h2f.engine import Options
 
@@ -188,6 +189,12 @@ def _module_source(path: str | Path) -> Path | None:
     )
 
 
+def star_prefixes(keys: Iterable[str]) -> tuple[str, ...]:
+    """How the index keys of what ``from <module> import *`` brings in start, from the ``keys`` of its ``*``
+    (:func:`import_keys`, :func:`relative_import_key`): those that name the module by file."""
+    return tuple(key.removesuffix("*") for key in keys if is_file_key(key))
+
+
 def relative_import_key(importer: str, dots: int, module: str, name: str) -> str:
     """Where ``from .<module> import <name>`` (``dots`` dots), written in the file ``importer``, finds ``name``:
     the module file ``<package>/<module>.py`` of the importer's package, the directory it is in (each dot after
@@ -229,6 +236,8 @@ def index_transforms(
     initializers count only if migrating it with ``options`` changes it, else its importers would be rewritten
     for a Flax model that is not; its module classes are then Haiku classes still (:data:`KEPT_CLASS_EXPORT`).
 
+    Re-exports are followed (:func:`_add_re_exports`) through the files of the run and through the
+    ``__init__.py`` of the packages they are in, which the run need not hold.
     A dotted name claimed by two different files is dropped: h2f does not guess which one an import means.
     Files that cannot be read or parsed are skipped here; migrating them reports the problem. With a ``front``,
     a file whose stat signature it knows is not read unless its exports are needed. ``on_read_haiku`` is called
@@ -262,8 +271,35 @@ def index_transforms(
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
     _refused_among_the_run(found, facts, contents, options)
+    for path in _packages_outside(facts, root) if found else []:
+        try:
+            facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
+        except OSError:
+            continue
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
+
+
+def _packages_outside(run: Iterable[Path], root: Path) -> list[Path]:
+    """The ``__init__.py`` of each package (under ``root``) that a file of the ``run`` is in, where the run does not
+    hold it: what a package re-exports (``from .blocks import Block``) its importers reach through it (``from pkg
+    import Block``) whether or not the run holds its ``__init__.py``."""
+    run = list(run)
+    inside = {_real_path(path) for path in run}
+    top = _resolved(root)
+    seen: set[Path] = set()
+    found = []
+    for path in run:
+        directory = _real_path(path).parent
+        while directory not in seen and directory.is_relative_to(top):
+            seen.add(directory)
+            package = directory / "__init__.py"
+            if not package.is_file():
+                break
+            if package not in inside:
+                found.append(package)
+            directory = directory.parent
+    return found
 
 
 def _kept_haiku(exported: ExportedTransform) -> ExportedTransform:
@@ -295,12 +331,15 @@ def _refused_among_the_run(
     options: Options | None,
 ) -> None:
     """Module classes of a file the run leaves as it is because of what another file exports stay Haiku: one
-    that builds a skipped class of another file, or skips a statement that reads what another file migrates,
-    is refused (H2F004), so the classes it exports are kept Haiku too (one step, not chains of such files)."""
+    that builds a skipped class of another file (imported by name, by a star, or read through its module), or
+    skips a statement that reads what another file migrates, is refused (H2F004), so the classes it exports are
+    kept Haiku too (one step, not chains of such files)."""
     from h2f.engine import Options
 
     index = {key: value[1] for key, value in found.items() if value is not None}
-    skipped = {exported.name for exported in index.values() if exported.kind == SKIPPED_CLASS_EXPORT}
+    skipping = [value for value in found.values() if value is not None and value[1].kind == SKIPPED_CLASS_EXPORT]
+    #: What an import of a skipped class writes: its name, or its module's (``from blocks import *``, ``blocks.X``).
+    skipped = {exported.name for _, exported in skipping} | {module_path(path).name for path, _ in skipping}
     migrated = {exported_name(key) for key, exported in index.items() if exported.migrated}
     exporters = {value[0] for value in found.values() if value is not None and value[1].kind == MODULE_CLASS_EXPORT}
     for path in exporters:
@@ -529,7 +568,7 @@ def importers_outside(
         reads = sorted(_reads_through_modules(path, tree), key=lambda read: (read[2].lineno, read[2].col_offset))
         for name, keys, node in [*_from_imports(path, tree), *reads]:
             if name == "*":  # any name the module exports
-                prefixes = tuple(key[: -len(name)] for key in keys if is_file_key(key))
+                prefixes = star_prefixes(keys)
                 hit = next((value for key, value in exports.items() if key.startswith(prefixes)), None)
             else:
                 hit = next((value for key in keys if (value := exports.get(key)) is not None), None)
@@ -550,7 +589,9 @@ def imports_from_outside(
     initializer that a file of the project (under ``root``) outside the ``run`` defines and the run therefore
     leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as Flax's (the
     mirror of :func:`importers_outside`; ``from blocks import Block``, ``from blocks import *``, ``import
-    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports)."""
+    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports),
+    and only those the file may build or pass on (:meth:`~h2f.analysis.FileAnalysis.builders_of_import`: not one
+    it never reads, nor one it only names in annotations and ``isinstance`` tests)."""
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
@@ -565,7 +606,12 @@ def imports_from_outside(
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
         if not _may_import_a_module_under(path.parent, top, words, listings):
             continue  # (most files import only installed packages: no parse)
+        try:
+            raw = raw if raw is not None else path.read_bytes()
+        except OSError:
+            continue
         tree = _parsed(path, raw)
+        analysis = functools.cache(functools.partial(_analysis_of, raw))  # (parsed with libcst once needed)
         for _, keys, node in [*_from_imports(path, tree), *_reads_through_modules(path, tree)] if tree else []:
             exporter = _module_file(keys[-1])
             if exporter is None or not exporter.is_relative_to(top):
@@ -580,10 +626,16 @@ def imports_from_outside(
             if _HAIKU_BYTES not in source:
                 continue
             name = _imported_name(node)
-            if any(
-                name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
+            haiku = [
+                exported.name
                 for exported in (cache.exports(source, file_exports) if cache is not None else file_exports(source))
-            ):
+                if name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
+            ]
+            if not haiku:
+                continue
+            analysed = analysis()
+            builders = analysed.builders_of_import(name, node.lineno, node.col_offset + 1, haiku) if analysed else None
+            if builders != []:  # (used as Flax's, or h2f cannot tell)
                 found.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, exporter))
     return found
 
@@ -676,23 +728,15 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
     """The module-level transforms of the Python source ``raw`` (none when it does not parse)."""
     import libcst as cst
 
-    from h2f.analysis import FileAnalysis
-    from h2f.engine import MAX_SOURCE_BYTES
     from h2f.marks import Marks, find_marks
     from h2f.rules.transform import left_in_place
     from h2f.skip import hides_transform, skipped
 
-    if len(raw) > MAX_SOURCE_BYTES:
-        return []  # refused by the engine too
-    try:
-        module = cst.parse_module(raw)
-    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
+    analysis = _analysis_of(raw)
+    if analysis is None:
         return []
+    module = analysis.module
     marks = find_marks(raw.decode(module.encoding, errors="replace")) if b"h2f:" in raw else Marks()
-    try:
-        analysis = FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
-    except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
-        return []
     top = set(map(id, module.body))
     kept = {  # what a skip leaves Haiku: a module-level initializer binding, a class; or the whole file
         id(statement) for statement in module.body if marks.skip_file or (marks.lines and skipped(statement))
@@ -748,6 +792,26 @@ def file_exports(raw: bytes) -> list[ExportedTransform]:
             )
         )
     return exports
+
+
+def _analysis_of(raw: bytes) -> FileAnalysis | None:
+    """The analysis of the Python source ``raw`` alone (no project); None when the engine refuses it for its size,
+    it does not parse, or the analysis fails (migrating the file itself reports why)."""
+    import libcst as cst
+
+    from h2f.analysis import FileAnalysis
+    from h2f.engine import MAX_SOURCE_BYTES
+
+    if len(raw) > MAX_SOURCE_BYTES:
+        return None
+    try:
+        module = cst.parse_module(raw)
+    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):  # SyntaxError: a bad coding declaration
+        return None
+    try:
+        return FileAnalysis.build(cst.MetadataWrapper(module, unsafe_skip_copy=True))
+    except Exception:  # an h2f bug: migrating the file itself reports it (H2F003) and the run goes on
+        return None
 
 
 def _classes_left_in_place(raw: bytes) -> set[str] | None:

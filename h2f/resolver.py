@@ -475,6 +475,12 @@ class Resolver(cst.CSTVisitor):
                 assignment.references.append(access)
         self._reads = []
 
+    def unbound(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` is a read of a name that no binding of the module, nor a builtin, meets (one a star
+        import binds; after :meth:`finish`)."""
+        access = self._accesses.get(id(node))
+        return access is not None and not access.referents
+
     def _bound_at(self, assignment: Assignment) -> int:
         """Where in ``nodes`` the binding takes effect: the end of the statement (or target) that makes it (asked
         for every read of the name: remembered)."""

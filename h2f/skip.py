@@ -16,7 +16,8 @@
   3. when it binds a transform (``model = hk.transform(f)  # h2f: skip``), no use of that name elsewhere is
      rewritten (the rules rewrite a transform's ``init``/``apply`` calls by name);
   4. when it defines a Haiku module class (``class Block(hk.Module):  # h2f: skip``), nothing outside the skipped
-     code uses it, or nothing is migrated at all: whatever builds it is a transformed function or another module,
+     code builds or subclasses it (naming it in an annotation, or testing against it with ``isinstance``, is no
+     use of it as a module), or nothing is migrated at all: whatever builds it is a transformed function or another module,
      which the migration turns into Flax, and a Flax module cannot build a Haiku one. Another file of the run
      whose migration rewrites code that builds the class is refused the same way (:func:`imported_skip_conflict`).
   Otherwise the file is left untouched and reported as H2F004 (an error). Values the skipped statement computes
@@ -27,7 +28,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 from libcst.metadata import BuiltinAssignment, ParentNodeProvider, PositionProvider, ScopeProvider
@@ -37,6 +38,9 @@ from h2f.diagnostics import Diagnostic
 from h2f.marks import SKIP, Marks
 from h2f.project import SKIPPED_CLASS_EXPORT
 from h2f.traversal import children, walk
+
+if TYPE_CHECKING:
+    from h2f.analysis import FileAnalysis
 
 
 def _is_skip(whitespace: cst.TrailingWhitespace | None) -> bool:
@@ -65,7 +69,7 @@ class SkipPlan:
         marks: Marks,
         path: str,
         transforms: frozenset[str] = frozenset(),
-        module_classes: frozenset[str] = frozenset(),
+        analysis: FileAnalysis | None = None,
         imported: frozenset[str] = frozenset(),
     ) -> None:
         self.path = path
@@ -84,10 +88,24 @@ class SkipPlan:
         self.uses, used_by = _links(wrapper, self.statements)
         #: Uses elsewhere of the transforms a skipped statement binds: the rules rewrite those by name.
         self.used_by = [use for use in used_by if use[1] in transforms]
-        #: Uses elsewhere of the Haiku module classes a skipped statement defines.
-        self.class_users = [use for use in used_by if use[1] in module_classes]
+        #: (statement index, name) of each Haiku module class a skipped statement defines that code elsewhere may
+        #: build or subclass (more than name it in an annotation or test against it with ``isinstance``).
+        self.built_classes = self._built_classes(analysis) if analysis is not None else []
         #: Names skipped statements read that the file imports from another file the run migrates.
         self.imported_uses = sorted((index, name) for index, name, definition in self.uses if name in imported)
+
+    def _built_classes(self, analysis: FileAnalysis) -> list[tuple[int, str]]:
+        """:attr:`built_classes`, of the file ``analysis`` reads."""
+        index_of = {id(statement): index for index, statement in enumerate(self.statements)}
+        found = []
+        for name, info in analysis.module_classes.items():
+            index = next(
+                (index_of[id(node)] for node in [info.node, *analysis.ancestors(info.node)] if id(node) in index_of),
+                None,
+            )
+            if index is not None and analysis.builders(analysis.reads_of(name, info.node), self.ids):
+                found.append((index, name))
+        return sorted(found)
 
     def covers(self, diagnostic: Diagnostic) -> bool:
         """Whether ``diagnostic`` is inside a skipped statement."""
@@ -103,8 +121,8 @@ class SkipPlan:
         """H2F004 when the migrated module does not keep every skipped statement as written and working."""
         if not self.statements or migrated is self.module:  # (the engine hands back the very module if unchanged)
             return None
-        if self.class_users:
-            index, name, _ = self.class_users[0]
+        if self.built_classes:
+            index, name = self.built_classes[0]
             return self._conflict(
                 index, f"it defines the Haiku module class {name!r}, which code the migration turns into Flax builds"
             )

@@ -242,6 +242,29 @@ def test_migrating_an_importer_alone_warns_about_the_haiku_it_imports(
     assert result.exit_code == 1 and "H2F042" not in result.output, result.output
 
 
+def test_an_import_from_outside_the_run_that_nothing_builds_is_not_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of blocks.py's Haiku class or initializer that the migrated file never uses as a module or an
+    initializer (unused; only named in an annotation or tested against with ``isinstance``, here or through the
+    module) is not reported (H2F042 said the migrated code used it as Flax's); the one it builds still is."""
+    (tmp_path / "blocks.py").write_text(
+        "import haiku as hk\n\nW = hk.initializers.TruncatedNormal(0.1)\nV = hk.initializers.Constant(0.5)\n\n\n"
+        "class Block(hk.Module):\n    def __call__(self, x):\n        return hk.Linear(3)(x)\n"
+    )
+    (tmp_path / "main.py").write_text(
+        "from typing import Optional\n\nimport haiku as hk\nimport blocks\nfrom blocks import Block, V, W\n\n\n"
+        "def describe(m: Optional[Block]) -> bool:\n    return isinstance(m, (Block, blocks.Block))\n\n\n"
+        "def net(x):\n    return hk.Linear(2, w_init=W)(x)\n\n\nmodel = hk.transform(net)\n"
+    )
+    (tmp_path / "star.py").write_text(
+        "import haiku as hk\nfrom blocks import *\n\n\ndef net(x):\n    assert not isinstance(x, Block)\n"
+        "    return hk.Linear(2)(x)\n\n\nmodel = hk.transform(net)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert _checked_warnings(["main.py", "star.py"], "H2F042") == ["main.py:5:30: H2F042 imports W"]
+
+
 @pytest.mark.parametrize("run", [["pkg/models.py"], ["pkg/models.py", "pkg/__init__.py"]], ids=["alone", "with-init"])
 def test_an_importer_through_a_re_export_is_warned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
@@ -383,16 +406,24 @@ def test_a_skipped_statement_that_uses_what_another_file_migrates_is_refused(tmp
     assert (tmp_path / "blocks.py").read_text() == blocks
 
 
-def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("imports", "block"),
+    [("from base import Block", "Block"), ("from base import *", "Block"), ("import base", "base.Block")],
+    ids=["name", "star", "module"],
+)
+def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(
+    tmp_path: Path, imports: str, block: str
+) -> None:
     """mid.py's ``Tower`` builds base.py's skipped ``Block``: mid.py is left untouched (H2F004), so ``Tower`` stays
-    Haiku, and train.py, which builds it in a transformed function, is told so (H2F010; it was silent)."""
+    Haiku, and train.py, which builds it in a transformed function, is told so (H2F010; it was silent, and still
+    was when mid.py imported ``Block`` by a star or read it through its module)."""
     (tmp_path / "base.py").write_text(
         "import haiku as hk\n\n\nclass Block(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
         "        return hk.Linear(2)(x)\n"
     )
     (tmp_path / "mid.py").write_text(
-        "import haiku as hk\nfrom base import Block\n\n\nclass Tower(hk.Module):\n    def __call__(self, x):\n"
-        "        return Block()(x)\n"
+        f"import haiku as hk\n{imports}\n\n\nclass Tower(hk.Module):\n    def __call__(self, x):\n"
+        f"        return {block}()(x)\n"
     )
     (tmp_path / "train.py").write_text(
         "import haiku as hk\nfrom mid import Tower\n\n\ndef net(x):\n    return hk.Linear(2)(Tower()(x))\n\n\n"
@@ -402,6 +433,85 @@ def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(tm
     assert result.exit_code == 2, result.output
     assert "mid.py:7:16: H2F004" in result.output
     assert "train.py:6:25: H2F010 Tower is kept Haiku in mid but this code becomes Flax" in result.output
+
+
+#: blocks.py of the tests below: ``Kept`` stays Haiku under ``# h2f: skip``, ``Wide`` as a subclass of a Haiku
+#: layer (H2F011).
+KEPT_BLOCKS = (
+    "import haiku as hk\n\n\nclass Kept(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
+    "        return hk.Linear(2)(x)\n\n\nclass Wide(hk.Linear):\n    pass\n"
+)
+
+
+def _migrated_builders_of_kept_classes(
+    root: Path, run: list[str], files: dict[str, str], line: int, module: str = "blocks"
+) -> str:
+    """Migrate the paths ``run`` and ``files`` (written under ``root``, the working directory), of which kept.py
+    and wide.py build ``Kept`` and ``Wide``, imported from ``module``, at ``line``, column 25: kept.py is left
+    untouched (H2F004), wide.py is migrated and told (H2F010). The output."""
+    for name, text in files.items():
+        (root / name).write_text(text)
+    result = CliRunner().invoke(cli, ["migrate", *run, *files, "--jobs", "1"])
+    assert result.exit_code == 2, result.output
+    assert f"kept.py:{line}:25: H2F004 '# h2f: skip' (or skip-file) keeps Kept Haiku in {module}, but this code" in (
+        result.output
+    )
+    assert (root / "kept.py").read_text() == files["kept.py"]
+    assert f"wide.py:{line}:25: H2F010 Wide is kept Haiku in {module} but this code becomes Flax" in result.output
+    return result.output
+
+
+def test_a_class_another_file_keeps_haiku_imported_in_a_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``def net(x): from blocks import Kept`` is followed as a module-level import is (it was not: the migrated
+    Linen module built the Haiku class), in each function that imports it (``check`` imports it too, to test
+    against it only)."""
+    (tmp_path / "blocks.py").write_text(KEPT_BLOCKS)
+    builds = (
+        "import haiku as hk\n\n\ndef net(x):\n    from blocks import {0}\n\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+        "def check(x):\n    from blocks import {0}\n\n    return isinstance(x, {0})\n\n\nmodel = hk.transform(net)\n"
+    )
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    monkeypatch.chdir(tmp_path)
+    assert "wide.py:13" not in _migrated_builders_of_kept_classes(tmp_path, ["blocks.py"], files, 7)
+
+
+def test_a_class_another_file_keeps_haiku_imported_by_a_star(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from blocks import *`` brings in the classes blocks.py keeps Haiku: building one (or a local subclass of
+    one) where the code becomes Flax is reported as for ``from blocks import Kept`` (it was not); a name the file
+    binds itself is not the star's."""
+    (tmp_path / "blocks.py").write_text(KEPT_BLOCKS)
+    builds = "import haiku as hk\nfrom blocks import *\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds += "model = hk.transform(net)\n"
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    files["sub.py"] = builds.format("Mine").replace("\n\n\ndef net", "\n\n\nclass Mine(Wide):\n    pass\n\n\ndef net")
+    files["own.py"] = builds.format("Kept").replace(
+        "\n\n\ndef net", "\n\n\ndef Kept(size):\n    return hk.Linear(size)\n\n\ndef net"
+    )
+    monkeypatch.chdir(tmp_path)
+    output = _migrated_builders_of_kept_classes(tmp_path, ["blocks.py"], files, 6)
+    assert "sub.py:10:25: H2F010 Mine (a subclass of Wide) is kept Haiku in blocks" in output
+    assert "own.py" not in output.replace("migrated own.py", ""), output
+
+
+@pytest.mark.parametrize("run", [["pkg/blocks.py"], ["pkg"]], ids=["init-outside", "init-in-run"])
+def test_a_class_another_file_keeps_haiku_imported_through_a_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
+) -> None:
+    """``from pkg import Kept`` where pkg/__init__.py re-exports pkg/blocks.py's class: reported the same whether or
+    not the run holds pkg/__init__.py (without it, the migrated Linen module built the Haiku class, silently); so
+    is a transform's call site rewritten through it."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "blocks.py").write_text(KEPT_BLOCKS + "\n\nhead = hk.transform(lambda x: hk.Linear(1)(x))\n")
+    (tmp_path / "pkg" / "__init__.py").write_text("from .blocks import Kept, Wide, head\n")
+    builds = "import haiku as hk\nfrom pkg import {0}\n\n\ndef net(x):\n    return hk.Linear(2)({0}(3)(x))\n\n\n"
+    builds += "model = hk.transform(net)\n"
+    files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
+    files["head.py"] = "from pkg import head\n\nparams = head.init(None, 1.0)\n"
+    monkeypatch.chdir(tmp_path)
+    _migrated_builders_of_kept_classes(tmp_path, run, files, 6, "pkg")
+    assert 'params = head.init(None, 1.0)["params"]' in (tmp_path / "head.py").read_text()
 
 
 def test_an_import_resolves_to_the_module_python_would_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -225,6 +225,41 @@ def test_a_skip_that_would_break_the_file_leaves_it_untouched_with_h2f004(text: 
     assert reason in diagnostic.message
 
 
+def test_a_skipped_class_only_named_in_annotations_and_isinstance_tests_is_no_conflict(tmp_path: Path) -> None:
+    """Migrated code that names the skipped class in an annotation, or tests against it with ``isinstance``, does
+    not build it: the file is migrated (it was left untouched, H2F004), and it runs."""
+    text = source(
+        """
+        from typing import Optional
+
+        import haiku as hk
+        import jax
+
+
+        class Block(hk.Module):  # h2f: skip
+            def __call__(self, x):
+                return hk.Linear(2)(x)
+
+
+        class Net(hk.Module):
+            def __call__(self, x, extra: Optional[Block] = None):
+                if isinstance(extra, Block):
+                    raise ValueError("no")
+                return hk.Linear(3)(x)
+
+
+        model = hk.transform(lambda x: Net()(x))
+        params = model.init(jax.random.PRNGKey(0), jax.numpy.ones((2, 4)))
+        print(model.apply(params, None, jax.numpy.ones((2, 4))).shape)
+        """
+    )
+    result = migrate_source(text, Options(), "model.py")
+    assert "class Block(hk.Module):  # h2f: skip\n" in result.code and "class Net(nn.Module):" in result.code
+    (tmp_path / "model.py").write_text(result.code)
+    done = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "(2, 3)"), done.stderr
+
+
 def test_values_computed_by_a_skipped_statement_flow_into_migrated_code() -> None:
     text = source(
         """
