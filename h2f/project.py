@@ -53,6 +53,9 @@ class ExportedTransform:
     #: A module class's: where its constructor takes ``name`` among its positional parameters (``self`` not
     #: counted), so that ``Block(8, "block_a")`` in the importing file passes it by keyword, as Linen requires.
     name_position: int | None = None
+    #: The module that defines it, by the dotted name the run gives its file (``pkg.blocks``), also where another
+    #: module re-exports it; set when the index claims it (empty for a file at the top of the run's root).
+    module: str = ""
 
     @property
     def is_transform(self) -> bool:
@@ -347,7 +350,10 @@ def _claim(
 ) -> bool:
     """Index ``exported`` under every key naming it in the module ``path``; a key another file claims too is
     dropped. Whether a key was new."""
-    keys = [f"{dotted}.{exported.name}" for dotted in module_suffixes(path, root)]
+    dotted_names = module_suffixes(path, root)
+    if not exported.module and dotted_names:
+        exported = dataclasses.replace(exported, module=dotted_names[0])
+    keys = [f"{dotted}.{exported.name}" for dotted in dotted_names]
     new = False
     for key in [*keys, file_key(module_path(path), exported.name)]:
         claimed = found.get(key, (path, exported))
