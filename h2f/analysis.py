@@ -147,6 +147,12 @@ class KeptClass:
     #: The original nodes that read it (or the subclass): where code may build it.
     reads: list[cst.CSTNode]
 
+    @property
+    def defined_in(self) -> str:
+        """The module that defines it, as the run names it (``pkg.blocks``, also when this file imports it through
+        a re-export), else as this file names it."""
+        return self.exported.module or self.module
+
 
 class FileAnalysis:
     """Everything rules need to know about the Haiku in one file."""

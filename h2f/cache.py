@@ -302,4 +302,5 @@ def _exported_from_json(item: dict[str, Any]) -> ExportedTransform:
         collections=frozenset(item["collections"]),
         factory=bool(item["factory"]),
         name_position=item.get("name_position"),
+        module=item.get("module", ""),
     )

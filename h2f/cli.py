@@ -43,6 +43,7 @@ from h2f.files import (
     start_workers_early,
     unified_diff,
 )
+from h2f.notebooks import cell_path
 from h2f.progress import Progress
 from h2f.project import files_skipped_whole, importers_outside, imports_from_outside, index_transforms
 from h2f.report import (
@@ -381,7 +382,10 @@ def _report_imports_from_outside(
             f"imports {found.name} from {_shown(found.exporter)}, a Haiku module class or initializer this run does "
             "not migrate: the migrated code here uses it as Flax's; migrate them in one run"
         )
-        reporter.warning(Diagnostic(str(found.path), found.line, found.col, "H2F042", message))  # (as the run names it)
+        where = (
+            str(found.path) if found.cell is None else cell_path(str(found.path), found.cell)
+        )  # (as the run names it)
+        reporter.warning(Diagnostic(where, found.line, found.col, "H2F042", message))
 
 
 def _shown(path: Path) -> str:

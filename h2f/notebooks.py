@@ -71,30 +71,10 @@ def migrate_notebook(text: str, options: Options, path: str) -> MigrationResult:
     notebook = _load(text, path)
     if not _is_python(notebook):
         return MigrationResult(text, text)
-    cells, warnings, magic_count = [], [], 0
-    left_as_written: list[str] = []  # code the migration does not see, but which may use what it imports
-    for index, cell in enumerate(notebook["cells"]):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = _source_text(cell.get("source", ""))
-        prepared, magics = _replace_magics(source, magic_count)
-        magic_count += len(magics)
-        reason = _not_python(source, prepared)
-        if reason is not None:
-            left_as_written.append(source)
-            if _WORD_HAIKU.search(source):
-                warnings.append(Diagnostic(_cell_path(path, index), 1, 1, "H2F006", f"{reason}: not migrated"))
-            continue
-        left_as_written.extend(magics.values())
-        for line_number, line in _magic_rows(prepared, magics):
-            if _WORD_HAIKU.search(line):
-                message = "IPython magic left as written, not migrated"
-                warnings.append(Diagnostic(_cell_path(path, index), line_number, 1, "H2F006", message))
-        body = prepared if prepared.endswith("\n") or not prepared else prepared + "\n"
-        cells.append(_Cell(index, body, magics, source.endswith("\n")))
+    cells, warnings, left_as_written = _code_cells(notebook, path)
     if not cells:
         return MigrationResult(text, text, tuple(warnings))
-    module, origins = _join(cells, " ".join(sorted(set(re.findall(r"\w+", "\n".join(left_as_written))))))
+    module, origins = _join(cells, left_as_written)
     if len(module.encode()) > MAX_SOURCE_BYTES:
         raise MigrationError(
             Diagnostic(path, 1, 1, "H2F001", f"the code cells hold more than {MAX_SOURCE_BYTES} bytes", "error")
@@ -112,6 +92,45 @@ def migrate_notebook(text: str, options: Options, path: str) -> MigrationResult:
         if new_text != _source_text(original.get("source", "")):
             original["source"] = _source_like(new_text, original.get("source", ""))
     return MigrationResult(text, _dump_like(notebook, text, path), diagnostics)
+
+
+def notebook_program(text: str, path: str) -> tuple[str, list[tuple[int, int] | None]] | None:
+    """The code cells of the notebook ``text`` (read from ``path``) as the one module h2f migrates, and for each
+    of its lines the (cell index, line in the cell) it comes from (:func:`locate`); None for a file that is no
+    Python notebook or has no code cell h2f reads."""
+    try:
+        notebook = _load(text, path)
+    except MigrationError:
+        return None
+    cells, _, left_as_written = _code_cells(notebook, path) if _is_python(notebook) else ([], [], [])
+    return _join(cells, left_as_written) if cells else None
+
+
+def _code_cells(notebook: dict[str, Any], path: str) -> tuple[list[_Cell], list[Diagnostic], list[str]]:
+    """The code cells of ``notebook`` that h2f migrates (magic lines replaced by placeholders), the warnings
+    about the Haiku it leaves as written (H2F006), and the code it leaves as written (cells, magic lines)."""
+    cells, warnings, magic_count = [], [], 0
+    left_as_written: list[str] = []  # code the migration does not see, but which may use what it imports
+    for index, cell in enumerate(notebook["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = _source_text(cell.get("source", ""))
+        prepared, magics = _replace_magics(source, magic_count)
+        magic_count += len(magics)
+        reason = _not_python(source, prepared)
+        if reason is not None:
+            left_as_written.append(source)
+            if _WORD_HAIKU.search(source):
+                warnings.append(Diagnostic(cell_path(path, index), 1, 1, "H2F006", f"{reason}: not migrated"))
+            continue
+        left_as_written.extend(magics.values())
+        for line_number, line in _magic_rows(prepared, magics):
+            if _WORD_HAIKU.search(line):
+                message = "IPython magic left as written, not migrated"
+                warnings.append(Diagnostic(cell_path(path, index), line_number, 1, "H2F006", message))
+        body = prepared if prepared.endswith("\n") or not prepared else prepared + "\n"
+        cells.append(_Cell(index, body, magics, source.endswith("\n")))
+    return cells, warnings, left_as_written
 
 
 # ----------------------------------------------------------------------------------------- reading cells
@@ -157,7 +176,8 @@ def _source_like(text: str, original: str | list[str]) -> str | list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+", text) if isinstance(original, list) else text
 
 
-def _cell_path(path: str, index: int) -> str:
+def cell_path(path: str, index: int) -> str:
+    """How a diagnostic names the cell ``index`` (from 0) of the notebook at ``path``: ``nb.ipynb:cell 3``."""
     return f"{path}:cell {index + 1}"
 
 
@@ -212,12 +232,13 @@ def _not_python(source: str, prepared: str) -> str | None:
 # --------------------------------------------------------------------------------- one module, and back
 
 
-def _join(cells: list[_Cell], kept_words: str) -> tuple[str, list[tuple[int, int] | None]]:
+def _join(cells: list[_Cell], left_as_written: list[str]) -> tuple[str, list[tuple[int, int] | None]]:
     """The module of the cells, and for each of its lines the (cell index, line in cell) it comes from.
 
-    ``kept_words`` (the words of the code left as written) end the module in a string, so that an import
-    they may use is not removed as unused.
+    The words of the code ``left_as_written`` end the module in a string, so that an import they may use is not
+    removed as unused.
     """
+    kept_words = " ".join(sorted(set(re.findall(r"\w+", "\n".join(left_as_written)))))
     parts: list[str] = []
     origins: list[tuple[int, int] | None] = []
     for position, cell in enumerate(cells):
@@ -233,13 +254,20 @@ def _join(cells: list[_Cell], kept_words: str) -> tuple[str, list[tuple[int, int
 
 def _relocate(diagnostic: Diagnostic, origins: list[tuple[int, int] | None], path: str) -> Diagnostic:
     """A diagnostic of the joined module, pointed at its cell and line there."""
-    row = diagnostic.line - 1
+    found = locate(origins, diagnostic.line)
+    if found is None:
+        return diagnostic
+    index, line = found
+    return dataclasses.replace(diagnostic, path=cell_path(path, index), line=line)
+
+
+def locate(origins: list[tuple[int, int] | None], line: int) -> tuple[int, int] | None:
+    """Where the ``line`` of a notebook's joined module (:func:`notebook_program`) is: (cell index, line in the
+    cell); None past its end."""
+    row = line - 1
     while 0 <= row < len(origins) and origins[row] is None:
         row += 1  # a marker line: the start of the next cell
-    if not 0 <= row < len(origins):
-        return diagnostic
-    index, line = origins[row]  # type: ignore[misc]
-    return dataclasses.replace(diagnostic, path=_cell_path(path, index), line=line)
+    return origins[row] if 0 <= row < len(origins) else None
 
 
 def _split(code: str, cells: list[_Cell], path: str, kept: bool) -> list[str]:

@@ -55,6 +55,9 @@ class ExportedTransform:
     #: A module class's: where its constructor takes ``name`` among its positional parameters (``self`` not
     #: counted), so that ``Block(8, "block_a")`` in the importing file passes it by keyword, as Linen requires.
     name_position: int | None = None
+    #: The module that defines it, by the dotted name the run gives its file (``pkg.blocks``), also where another
+    #: module re-exports it; set when the index claims it (empty for a file at the top of the run's root).
+    module: str = ""
 
     @property
     def is_transform(self) -> bool:
@@ -365,7 +368,10 @@ def _claim(
 ) -> bool:
     """Index ``exported`` under every key naming it in the module ``path``; a key another file claims too is
     dropped. Whether a key was new."""
-    keys = [f"{dotted}.{exported.name}" for dotted in module_suffixes(path, root)]
+    dotted_names = module_suffixes(path, root)
+    if not exported.module and dotted_names:
+        exported = dataclasses.replace(exported, module=dotted_names[0])
+    keys = [f"{dotted}.{exported.name}" for dotted in dotted_names]
     new = False
     for key in [*keys, file_key(module_path(path), exported.name)]:
         claimed = found.get(key, (path, exported))
@@ -511,6 +517,8 @@ class OutsideImport:
     exporter: Path
     #: Whether ``exporter`` only re-exports what the run migrates (``pkg/__init__.py``), outside the run itself.
     re_exported: bool = False
+    #: In a notebook: the code cell (its index among all cells) that ``line`` counts in.
+    cell: int | None = None
 
 
 def importers_outside(
@@ -589,9 +597,12 @@ def imports_from_outside(
     initializer that a file of the project (under ``root``) outside the ``run`` defines and the run therefore
     leaves Haiku: the migrated importer builds it from Flax code, or passes it to a Flax layer, as Flax's (the
     mirror of :func:`importers_outside`; ``from blocks import Block``, ``from blocks import *``, ``import
-    blocks`` read as ``blocks.Block``). Only imports naming the defining module itself are seen (not re-exports),
+    blocks`` read as ``blocks.Block``), in a ``.py`` file or the code cells of a notebook (at the cell and the
+    line in it). Only imports naming the defining module itself are seen (not re-exports),
     and only those the file may build or pass on (:meth:`~h2f.analysis.FileAnalysis.builders_of_import`: not one
     it never reads, nor one it only names in annotations and ``isinstance`` tests)."""
+    from h2f.notebooks import is_notebook, locate
+
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
@@ -600,9 +611,12 @@ def imports_from_outside(
     for path in changed:
         facts = front.known(path) if front is not None and path.suffix == ".py" else None
         try:
-            raw = path.read_bytes() if facts is None and path.suffix == ".py" else None
+            raw = path.read_bytes() if facts is None else None
         except OSError:
             continue
+        program = _notebook_program(path, raw) if raw is not None and is_notebook(path) else None
+        if program is not None:
+            raw = program[0].encode()
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
         if not _may_import_a_module_under(path.parent, top, words, listings):
             continue  # (most files import only installed packages: no parse)
@@ -635,9 +649,22 @@ def imports_from_outside(
                 continue
             analysed = analysis()
             builders = analysed.builders_of_import(name, node.lineno, node.col_offset + 1, haiku) if analysed else None
-            if builders != []:  # (used as Flax's, or h2f cannot tell)
-                found.append(OutsideImport(path, node.lineno, node.col_offset + 1, name, exporter))
+            where = locate(program[1], node.lineno) if program is not None else (None, node.lineno)
+            if builders != [] and where is not None:  # (used as Flax's, or h2f cannot tell)
+                found.append(OutsideImport(path, where[1], node.col_offset + 1, name, exporter, cell=where[0]))
     return found
+
+
+def _notebook_program(path: Path, raw: bytes) -> tuple[str, list[tuple[int, int] | None]] | None:
+    """The code cells of the notebook ``raw`` (at ``path``) as one module, and where its lines are
+    (:func:`h2f.notebooks.notebook_program`); None when it cannot be read as one."""
+    from h2f.files import DecodeError, decode
+    from h2f.notebooks import notebook_program
+
+    try:
+        return notebook_program(decode(raw, str(path)).text, str(path))
+    except DecodeError:
+        return None
 
 
 def _imported_name(node: ast.alias | ast.Attribute) -> str:

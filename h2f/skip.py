@@ -174,7 +174,7 @@ def imported_skip_conflict(
             start = StartPositions(analysis.module).start(builder) or (1, 1)
             name = found.exported.name
             message = (
-                f"'# h2f: skip' (or skip-file) keeps {name} Haiku in {found.module}, but this code, which the "
+                f"'# h2f: skip' (or skip-file) keeps {name} Haiku in {found.defined_in}, but this code, which the "
                 f"migration turns into Flax, builds {found.described}, and a Flax module cannot hold a Haiku one; the "
                 f"file is left untouched (migrate {name}, or skip this code too)"
             )

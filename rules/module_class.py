@@ -90,7 +90,7 @@ class ModuleClassRule(Rule):
             (
                 found.described,
                 found.exported.name,
-                f"kept Haiku in {found.module}",
+                f"kept Haiku in {found.defined_in}",
                 analysis.rewritten_builders(found.reads, updated_node),
             )
             for found in analysis.kept_classes()

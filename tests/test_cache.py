@@ -348,7 +348,16 @@ def test_every_field_of_an_export_survives_the_cache(tmp_path: Path) -> None:
     from h2f.project import ExportedTransform
 
     exported = ExportedTransform(
-        "model", "multi_transform", True, True, ("a", "b"), frozenset({"dropout"}), frozenset({"batch_stats"}), True, 1
+        "model",
+        "multi_transform",
+        True,
+        True,
+        ("a", "b"),
+        frozenset({"dropout"}),
+        frozenset({"batch_stats"}),
+        True,
+        1,
+        "pkg.models",
     )
     assert all(getattr(exported, f.name) != f.default for f in dataclasses.fields(exported) if f.name != "name")
     cache = Cache.open(Options())

@@ -220,6 +220,30 @@ def test_cached_notebook_diagnostics_keep_their_cell(
 
 
 @pytest.mark.slow
+def test_a_notebook_importing_haiku_from_outside_the_run_is_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migrated notebook's code cells are read for imports of Haiku classes and initializers from files outside
+    the run as a .py file is (they never were): H2F042 at the cell and the line in it, counted with the notebook's
+    issues in the report; an import the cells never use (``B_INIT``) is not reported."""
+    (tmp_path / "config.py").write_text(
+        "import haiku as hk\n\nW_INIT = hk.initializers.VarianceScaling(2.0)\nB_INIT = hk.initializers.Constant(0.1)\n"
+    )
+    cells = [markdown("# init"), code("import haiku as hk\n", "from config import B_INIT, W_INIT\n")]
+    cells.append(
+        code("def forward(x):\n", "    return hk.Linear(3, w_init=W_INIT)(x)\n\n", "model = hk.transform(forward)\n")
+    )
+    (tmp_path / "init.ipynb").write_text(nbformat_text(notebook(*cells)))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["migrate", "--check", "init.ipynb", "--report", "r.json", "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    warned = [line.split(" from ")[0] for line in result.output.splitlines() if "H2F042" in line]
+    assert warned == ["init.ipynb:cell 2:2:28: H2F042 imports W_INIT"], result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [(issue["code"], issue["cell"], issue["line"]) for issue in report["issues"]][-1] == ("H2F042", 2, 2)
+    assert report["files"][0]["issues"] == len(report["issues"])
+
+
 def test_migrated_notebook_computes_what_the_haiku_one_computed(tmp_path: Path) -> None:
     """Real rules; both notebooks' code cells run (magics dropped) and give the same numbers (the
     initializers are constant, so both programs' parameters are equal)."""

@@ -500,8 +500,8 @@ def test_a_class_another_file_keeps_haiku_imported_through_a_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: list[str]
 ) -> None:
     """``from pkg import Kept`` where pkg/__init__.py re-exports pkg/blocks.py's class: reported the same whether or
-    not the run holds pkg/__init__.py (without it, the migrated Linen module built the Haiku class, silently); so
-    is a transform's call site rewritten through it."""
+    not the run holds pkg/__init__.py (without it, the migrated Linen module built the Haiku class, silently),
+    naming the module that defines it (not pkg); so is a transform's call site rewritten through it."""
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "blocks.py").write_text(KEPT_BLOCKS + "\n\nhead = hk.transform(lambda x: hk.Linear(1)(x))\n")
     (tmp_path / "pkg" / "__init__.py").write_text("from .blocks import Kept, Wide, head\n")
@@ -510,7 +510,7 @@ def test_a_class_another_file_keeps_haiku_imported_through_a_package(
     files = {"kept.py": builds.format("Kept"), "wide.py": builds.format("Wide")}
     files["head.py"] = "from pkg import head\n\nparams = head.init(None, 1.0)\n"
     monkeypatch.chdir(tmp_path)
-    _migrated_builders_of_kept_classes(tmp_path, run, files, 6, "pkg")
+    _migrated_builders_of_kept_classes(tmp_path, run, files, 6, "pkg.blocks")
     assert 'params = head.init(None, 1.0)["params"]' in (tmp_path / "head.py").read_text()
 
 
