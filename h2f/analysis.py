@@ -43,7 +43,7 @@ from h2f.project import (
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
-from h2f.traversal import TOKENS, fast_walk, walk
+from h2f.traversal import walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -200,7 +200,7 @@ class FileAnalysis:
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
-        fast_walk(self.module, self._resolver, TOKENS)
+        self._resolver.walk(self.module)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
         self._spans = self._resolver.spans
         #: The parent of every node.

@@ -201,7 +201,7 @@ def test_replace_matching_gives_what_libcst_replace_gives(path: Path) -> None:
 def test_type_tests_agree_with_isinstance() -> None:
     """h2f tests a node's type with ``type(node) is cst.Name`` (or ``in concrete_types(...)``) where it is asked of
     every node: that is ``isinstance`` only while libcst's concrete node classes have no subclasses."""
-    kinds = traversal._NODE_TYPES
+    kinds = traversal.NODE_TYPES
     for kind in kinds:
         if not inspect.isabstract(kind) and getattr(cst, kind.__name__, None) is kind:
             assert not kind.__subclasses__(), kind
