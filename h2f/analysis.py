@@ -257,6 +257,8 @@ class FileAnalysis:
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
+        if type(node) is cst.Name and node.value not in self.haiku_aliases:
+            return None  # (most nodes asked about: :meth:`_may_be_haiku` of a name, with nothing to remember)
         found = self._haiku_names.get(id(node), _UNKNOWN)  # every rule asks about the same callees: the hot path
         return self._remembered(self._haiku_names, node, self._haiku_name) if found is _UNKNOWN else found
 
