@@ -426,6 +426,8 @@ class FileAnalysis:
     def function_named(self, name: cst.Name) -> cst.FunctionDef | None:
         """The ``def`` an original Name refers to, resolved through its scope (nested functions of the same
         name in different factories are different functions); None when it is not exactly one ``def``."""
+        if name.value not in self._def_names:
+            return None  # (most names asked about, by the rules that follow calls into this file's functions)
         scope = self.scopes.get(name)
         if scope is None:
             return self.functions.get(name.value)
@@ -1097,6 +1099,11 @@ class FileAnalysis:
         for node in self.nodes:
             index.setdefault(type(node), []).append(node)
         return index
+
+    @functools.cached_property
+    def _def_names(self) -> frozenset[str]:
+        """The names of the file's ``def`` statements, at any depth."""
+        return frozenset(node.name.value for node in self.nodes_of(cst.FunctionDef))  # type: ignore[attr-defined]
 
     def nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
         """Every node of exactly the given concrete kinds (``cst.Call``, not ``cst.BaseExpression``), in source
