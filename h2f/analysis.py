@@ -491,7 +491,7 @@ class FileAnalysis:
                     return True  # what a base builds is not followed
                 called = self.function_named(node)
                 nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
-                if any(
+                if nested and any(  # (most names are neither)
                     id(method) not in seen and self.may_create_params(method, seen | {id(function)})
                     for method in nested
                 ):
@@ -1446,7 +1446,12 @@ class FileAnalysis:
 
     def method_of(self, value: cst.BaseExpression, method: str) -> Transform | None:
         """The transform whose ``init``/``apply`` ``value`` is, directly or through ``jax.jit``."""
-        if type(value) is cst.Call and "jax.jit" in self.qualified_names(value.func) and value.args:
+        if (
+            type(value) is cst.Call
+            and value.args
+            and is_name_attribute(value.args[0].value, method)  # (before the look-up: it fails for most calls)
+            and "jax.jit" in self.qualified_names(value.func)
+        ):
             value = value.args[0].value
         if is_name_attribute(value, method):
             return self.transform_named(value.value)  # type: ignore[attr-defined]
