@@ -294,6 +294,45 @@ def _walk(
     visitor.on_leave(node)
 
 
+class TypeDispatch(cst.CSTTransformer):
+    """A transformer whose ``visit_<Node>``/``leave_<Node>`` hooks are found by the node's type in tables made once
+    per class, where libcst's ``on_visit``/``on_leave`` format each hook's name and look it up on every node (the
+    same hooks, called alike; ``visit_<Node>_<attribute>`` hooks are not supported, as in :func:`fast_transform`).
+    For transformers defined once, at module level: the tables are made when the class is."""
+
+    _visit_hooks: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
+    _leave_hooks: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._visit_hooks = _hooks_by_type(cls, "visit_")
+        cls._leave_hooks = _hooks_by_type(cls, "leave_")
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        hook = self._visit_hooks.get(type(node))
+        return hook is None or hook(self, node) is not False
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        hook = self._leave_hooks.get(type(original_node))
+        return updated_node if hook is None else hook(self, original_node, updated_node)
+
+
+def _hooks_by_type(cls: type, prefix: str) -> dict[type, Callable[..., Any]]:
+    """The methods of ``cls`` named ``<prefix><Node>``, by node type, but libcst's own: ``CSTTransformer`` has one
+    for every node type, which does nothing (a visit returns None, a leave the updated node)."""
+    return {
+        getattr(cst, name.removeprefix(prefix)): getattr(cls, name)
+        for name in dir(cls)
+        if name.startswith(prefix)
+        and _is_node_type(getattr(cst, name.removeprefix(prefix), None))
+        and getattr(cls, name) is not getattr(cst.CSTTransformer, name, None)
+    }
+
+
+def _is_node_type(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, cst.CSTNode)
+
+
 def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type] = frozenset()) -> Any:
     """``node.visit(transformer)`` for a transformer that only uses ``on_visit``/``on_leave`` (no
     ``visit_<Node>_<attribute>`` hooks): the same hooks on the same nodes in the same order, and the same result,
