@@ -45,7 +45,7 @@ from h2f.project import (
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
-from h2f.traversal import TOKENS, fast_walk, walk
+from h2f.traversal import walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -209,7 +209,7 @@ class FileAnalysis:
         #: Every node of the module in pre-order (walk it once, share it; :meth:`subtree` slices it). The same
         #: walk records parents and scopes (:mod:`h2f.resolver`).
         self._resolver = Resolver()
-        fast_walk(self.module, self._resolver, TOKENS)
+        self._resolver.walk(self.module)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
         self._spans = self._resolver.spans
         #: The parent of every node.
@@ -266,6 +266,8 @@ class FileAnalysis:
 
     def haiku_name(self, node: cst.CSTNode) -> str | None:
         """The normalized Haiku qualified name of an original Name/Attribute node (``haiku.Linear``), or None."""
+        if type(node) is cst.Name and node.value not in self.haiku_aliases:
+            return None  # (most nodes asked about: :meth:`_may_be_haiku` of a name, with nothing to remember)
         found = self._haiku_names.get(id(node), _UNKNOWN)  # every rule asks about the same callees: the hot path
         return self._remembered(self._haiku_names, node, self._haiku_name) if found is _UNKNOWN else found
 
@@ -433,6 +435,8 @@ class FileAnalysis:
     def function_named(self, name: cst.Name) -> cst.FunctionDef | None:
         """The ``def`` an original Name refers to, resolved through its scope (nested functions of the same
         name in different factories are different functions); None when it is not exactly one ``def``."""
+        if name.value not in self._def_names:
+            return None  # (most names asked about, by the rules that follow calls into this file's functions)
         scope = self.scopes.get(name)
         if scope is None:
             return self.functions.get(name.value)
@@ -496,7 +500,7 @@ class FileAnalysis:
                     return True  # what a base builds is not followed
                 called = self.function_named(node)
                 nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
-                if any(
+                if nested and any(  # (most names are neither)
                     id(method) not in seen and self.may_create_params(method, seen | {id(function)})
                     for method in nested
                 ):
@@ -1147,6 +1151,11 @@ class FileAnalysis:
             index.setdefault(type(node), []).append(node)
         return index
 
+    @functools.cached_property
+    def _def_names(self) -> frozenset[str]:
+        """The names of the file's ``def`` statements, at any depth."""
+        return frozenset(node.name.value for node in self.nodes_of(cst.FunctionDef))  # type: ignore[attr-defined]
+
     def nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
         """Every node of exactly the given concrete kinds (``cst.Call``, not ``cst.BaseExpression``), in source
         order: from an index by type built once, where a pass over all nodes tests each one's type."""
@@ -1500,7 +1509,12 @@ class FileAnalysis:
 
     def method_of(self, value: cst.BaseExpression, method: str) -> Transform | None:
         """The transform whose ``init``/``apply`` ``value`` is, directly or through ``jax.jit``."""
-        if type(value) is cst.Call and "jax.jit" in self.qualified_names(value.func) and value.args:
+        if (
+            type(value) is cst.Call
+            and value.args
+            and is_name_attribute(value.args[0].value, method)  # (before the look-up: it fails for most calls)
+            and "jax.jit" in self.qualified_names(value.func)
+        ):
             value = value.args[0].value
         if is_name_attribute(value, method):
             return self.transform_named(value.value)  # type: ignore[attr-defined]

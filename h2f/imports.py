@@ -17,60 +17,48 @@ import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.codemod.visitors._add_imports import _GatherTopImportsBeforeStatements
 
-from h2f.traversal import TOKENS, concrete_types, fast_walk
+from h2f.traversal import NODE_TYPES, TOKENS, concrete_types, fields_to_visit, known_fields
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
 
-class _UsedNames(cst.CSTVisitor):
+class _UsedNames:
     """Every identifier of a module outside its import statements, and every word of its strings."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: cst.Module) -> None:
         self.names: set[str] = set()
         self.imports: list[cst.Import | cst.ImportFrom] = []
+        self._known = known_fields(TOKENS)
+        self._collect(module)
 
-    # Dispatch by node type from a table (libcst looks up a ``visit_``/``leave_`` method by name on every node).
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        hook = _USED_NAMES_HOOKS.get(type(node))
-        return hook is None or hook(self, node) is not False
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        pass
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        self.imports.append(node)
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        self.imports.append(node)
-        return False
-
-    def visit_Expr(self, node: cst.Expr) -> bool:
-        return not isinstance(node.value, (cst.SimpleString, cst.ConcatenatedString))  # a docstring uses nothing
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        fast_walk(node.value, self, TOKENS)  # ``nn.Module`` uses ``nn``, not ``Module``
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        fast_walk(node.value, self, TOKENS)  # a keyword is no use of a name
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        self.names.update(_WORD.findall(node.value))
-
-    def visit_FormattedStringText(self, node: cst.FormattedStringText) -> None:
-        self.names.update(_WORD.findall(node.value))
-
-
-_USED_NAMES_HOOKS = {
-    getattr(cst, name.removeprefix("visit_")): hook
-    for name, hook in vars(_UsedNames).items()
-    if name.startswith("visit_")
-}
+    # One recursive method rather than a visitor's hooks (it runs on every node of the migrated module); the
+    # child fields are looped over as in :mod:`h2f.traversal`'s walks, tokens skipped.
+    def _collect(self, node: cst.CSTNode) -> None:
+        kind = type(node)
+        if kind is cst.Name:
+            self.names.add(node.value)  # type: ignore[attr-defined]
+            return
+        if kind is cst.Attribute or kind is cst.Arg:  # ``nn.Module`` uses ``nn``, not ``Module``; a keyword, nothing
+            self._collect(node.value)  # type: ignore[attr-defined]
+            return
+        if kind is cst.Import or kind is cst.ImportFrom:
+            self.imports.append(node)  # type: ignore[arg-type]
+            return
+        if kind is cst.SimpleString or kind is cst.FormattedStringText:
+            self.names.update(_WORD.findall(node.value))  # type: ignore[attr-defined]
+            return
+        if kind is cst.Expr and type(node.value) in (cst.SimpleString, cst.ConcatenatedString):  # type: ignore[attr-defined]
+            return  # a docstring uses nothing
+        fields = self._known.get(kind)
+        for field in fields_to_visit(node, TOKENS) if fields is None else fields:
+            value = getattr(node, field)
+            if type(value) in NODE_TYPES:
+                if type(value) not in TOKENS:
+                    self._collect(value)
+            elif type(value) is tuple or type(value) is list:
+                for item in value:
+                    if type(item) in NODE_TYPES and type(item) not in TOKENS:
+                        self._collect(item)
 
 
 def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -> str:
@@ -273,8 +261,7 @@ class RemoveUnusedImports(_StatementsOnly, RemoveImportsVisitor):
     METADATA_DEPENDENCIES = ()
 
     def visit_Module(self, node: cst.Module) -> None:
-        used = _UsedNames()
-        fast_walk(node, used, TOKENS)
+        used = _UsedNames(node)
         self._unused_imports = {
             alias: statement
             for statement in used.imports

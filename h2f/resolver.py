@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 
 import libcst as cst
 
-from h2f.traversal import TOKENS, concrete_types, fast_walk
+from h2f.traversal import NODE_TYPES, TOKENS, concrete_types, fields_to_visit, known_fields
 
 _T = TypeVar("_T")
 
@@ -278,25 +278,20 @@ _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attrib
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
 
-class Resolver(cst.CSTVisitor):
+class Resolver:
     """One pre-order walk of a module recording every node (``nodes``, ``spans``), parents and scopes.
 
-    Visit the module with it (``module.visit(resolver)``), then call :meth:`finish` once.
+    Walk the module with it (:meth:`walk`), then call :meth:`finish` once.
     """
 
     def __init__(self) -> None:
-        super().__init__()
         self.nodes: list[cst.CSTNode] = []
         #: id of each node -> where it and its descendants are in ``nodes``.
         self.spans: dict[int, tuple[int, int]] = {}
         self._parents: dict[int, cst.CSTNode] = {}
         self._scopes: dict[int, Scope] = {}
-        self._starts: list[int] = []
-        self._stack: list[cst.CSTNode] = []
-        self._scope: Scope = Scope(MODULE, Scope(BUILTIN, None))
         #: id of a node -> the scope its subtree is evaluated in, when not its parent's.
         self._enter: dict[int, Scope] = {}
-        self._restore: list[tuple[int, Scope]] = []  # (id of the node that switched, scope before it)
         self._stores: set[int] = set()  # ids of Name nodes that are binding targets
         self._declarations: set[int] = set()  # ids of the names of defs, classes and parameters: neither
         self._reads: list[tuple[cst.Name, Scope]] = []
@@ -308,38 +303,38 @@ class Resolver(cst.CSTVisitor):
 
     # ----- the walk ------------------------------------------------------------------------------------
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
+    def walk(self, module: cst.Module) -> None:
+        """Record ``module`` and its nodes but the :data:`~h2f.traversal.TOKENS`, in the order of libcst's
+        traversal (:func:`h2f.traversal.fast_walk`'s, in one call per node rather than a visitor's three: the
+        parent, the scope and the start of the span are arguments and locals, not stacks)."""
+        self._record(module, None, Scope(MODULE, Scope(BUILTIN, None)), known_fields(TOKENS))
+
+    def _record(
+        self, node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope, known: dict[type, tuple[str, ...]]
+    ) -> None:
         key = id(node)
-        self._starts.append(len(self.nodes))
-        self.nodes.append(node)
-        if self._stack:
-            self._parents[key] = self._stack[-1]
-        self._stack.append(node)
-        switched = self._enter.pop(key, None)
-        if switched is not None:
-            self._restore.append((key, self._scope))
-            self._scope = switched
-        scope = self._scope
+        nodes = self.nodes
+        start = len(nodes)
+        nodes.append(node)
+        if parent is not None:
+            self._parents[key] = parent
+        scope = self._enter.pop(key, scope)
         if scope is not _NO_SCOPE:
             self._scopes[key] = scope
             handler = _HANDLERS.get(type(node))
             if handler is not None:
                 handler(self, node, scope)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        key = id(original_node)
-        self.spans[key] = (self._starts.pop(), len(self.nodes))
-        self._stack.pop()
-        if self._restore and self._restore[-1][0] == key:
-            self._scope = self._restore.pop()[1]
-
-    # No visit_<Node>_<attribute> hooks here: skip libcst's look-up of one per child attribute.
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        pass
+        fields = known.get(type(node))
+        for field in fields_to_visit(node, TOKENS) if fields is None else fields:
+            value = getattr(node, field)
+            if type(value) in NODE_TYPES:
+                if type(value) not in TOKENS:
+                    self._record(value, node, scope, known)
+            elif type(value) is tuple or type(value) is list:
+                for item in value:
+                    if type(item) in NODE_TYPES and type(item) not in TOKENS:
+                        self._record(item, node, scope, known)
+        self.spans[key] = (start, len(nodes))
 
     def _switch(self, node: cst.CSTNode | None, scope: Scope) -> None:
         if node is not None:
@@ -589,7 +584,7 @@ _HANDLERS = {
 def resolve(module: cst.Module) -> Resolver:
     """Walk ``module`` once and resolve its names."""
     resolver = Resolver()
-    fast_walk(module, resolver, TOKENS)
+    resolver.walk(module)
     resolver.finish()
     return resolver
 

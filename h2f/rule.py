@@ -92,8 +92,16 @@ def select_rules(
     target: str, select: frozenset[str] = frozenset(), ignore: frozenset[str] = frozenset()
 ) -> list[type[Rule]]:
     """The rules that run for ``target``, filtered by rule name or code (``select`` empty means all)."""
+    return list(_selected_rules(all_rules(), target, frozenset(select), frozenset(ignore)))
+
+
+@cache
+def _selected_rules(
+    rules: tuple[type[Rule], ...], target: str, select: frozenset[str], ignore: frozenset[str]
+) -> tuple[type[Rule], ...]:
+    """:func:`select_rules` among ``rules``, chosen once per run rather than for every file."""
     chosen = []
-    for rule in all_rules():
+    for rule in rules:
         keys = {rule.name(), rule.code}
         if target not in rule.targets:
             continue
@@ -102,4 +110,4 @@ def select_rules(
         if keys & ignore:
             continue
         chosen.append(rule)
-    return chosen
+    return tuple(chosen)

@@ -10,7 +10,7 @@ from keyword import iskeyword
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.traversal import TOKENS, fast_transform
+from h2f.traversal import TOKENS, TypeDispatch, fast_transform
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
@@ -191,7 +191,7 @@ def self_attribute(name: str) -> cst.Attribute:
     return cst.Attribute(value=cst.Name("self"), attr=cst.Name(name))
 
 
-class _NameReplacer(cst.CSTTransformer):
+class _NameReplacer(TypeDispatch):
     def __init__(self, mapping: dict[str, cst.BaseExpression]) -> None:
         super().__init__()
         self.mapping = mapping
@@ -219,7 +219,7 @@ class _NameReplacer(cst.CSTTransformer):
         return self.mapping.get(original_node.value, updated_node)
 
 
-class _DropModuleNames(cst.CSTTransformer):
+class _DropModuleNames(TypeDispatch):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         args = [arg for arg in updated_node.args if not (arg.keyword is not None and arg.keyword.value == "name")]
         if len(args) == len(updated_node.args):
@@ -240,7 +240,7 @@ def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> 
     return fast_transform(node, _NameReplacer(mapping), TOKENS)
 
 
-class _SelfAttributeRenamer(cst.CSTTransformer):
+class _SelfAttributeRenamer(TypeDispatch):
     def __init__(self, renames: dict[str, str]) -> None:
         super().__init__()
         self.renames = renames
@@ -257,7 +257,7 @@ def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CS
     return fast_transform(node, _SelfAttributeRenamer(renames), TOKENS) if renames else node
 
 
-class _ReplaceMatching(cst.CSTTransformer):
+class _ReplaceMatching(TypeDispatch):
     def __init__(
         self, matcher: m.BaseMatcherNode, replacement: cst.CSTNode | Callable[[cst.CSTNode], cst.CSTNode]
     ) -> None:

@@ -101,11 +101,11 @@ def _subclasses(base: type) -> set[type]:
 
 #: Every node type of libcst: ``type(value) in NODE_TYPES`` is ``isinstance(value, cst.CSTNode)`` without the
 #: cost of an isinstance check against an abstract base class (these tests run on every field of every node).
-_NODE_TYPES: frozenset[type] = frozenset(_subclasses(cst.CSTNode))
+NODE_TYPES: frozenset[type] = frozenset(_subclasses(cst.CSTNode))
 
 
 def _is_node(value: object) -> bool:
-    return type(value) in _NODE_TYPES
+    return type(value) in NODE_TYPES
 
 
 def _concrete_nodes(module: object) -> set[type]:
@@ -157,7 +157,7 @@ def _concrete_subclasses() -> dict[type, frozenset[type]]:
     """Each node type → its concrete subclasses (itself included): read from their MROs, once (``issubclass``
     against libcst's abstract bases goes through ``ABCMeta``, and the first test of each pair is slow)."""
     found: dict[type, set[type]] = {}
-    for kind in _NODE_TYPES:
+    for kind in NODE_TYPES:
         if not inspect.isabstract(kind):
             for base in kind.__mro__:
                 found.setdefault(base, set()).add(kind)
@@ -185,19 +185,21 @@ def _field_types(node_type: type) -> dict[str, frozenset[type] | None]:
 
 #: ``skip`` → node type → (its child fields, those of them that can hold a node whose type is not in ``skip``).
 _FIELDS_TO_VISIT: dict[frozenset[type], dict[type, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
-#: ``skip`` → node type → :func:`_fields_to_visit` of its nodes, for the types whose child fields are all known (no
+#: ``skip`` → node type → :func:`fields_to_visit` of its nodes, for the types whose child fields are all known (no
 #: field libcst skips when empty is unseen yet: their nodes need no look at it): the walks read it first.
 _KNOWN_FIELDS: dict[frozenset[type], dict[type, tuple[str, ...]]] = {}
 
 
-def _known_fields(skip: frozenset[type]) -> dict[type, tuple[str, ...]]:
+def known_fields(skip: frozenset[type]) -> dict[type, tuple[str, ...]]:
+    """Node type → :func:`fields_to_visit` of its nodes, for the types whose fields need no second look (a walk
+    that skips ``skip`` reads it first, and calls :func:`fields_to_visit` for a type not in it)."""
     table = _KNOWN_FIELDS.get(skip)
     if table is None:
         table = _KNOWN_FIELDS[skip] = {}
     return table
 
 
-def _fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...]:
+def fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...]:
     """The child fields of ``node`` a walk that skips the types ``skip`` must look into: not those whose
     annotation allows only types in ``skip`` (three fields in four are whitespace or punctuation: ``Name.lpar``,
     ``Arg.comma``...), which it would read only to skip what they hold."""
@@ -211,7 +213,7 @@ def _fields_to_visit(node: cst.CSTNode, skip: frozenset[type]) -> tuple[str, ...
         visited = tuple(field for field in fields if (kinds := allowed.get(field)) is None or not kinds <= skip)
         known = by_type[type(node)] = (fields, visited)
     if not _UNSEEN_FIELDS[type(node)]:
-        _known_fields(skip)[type(node)] = known[1]
+        known_fields(skip)[type(node)] = known[1]
     return known[1]
 
 
@@ -221,7 +223,7 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for field in _child_fields(node):
         value = getattr(node, field)
-        if type(value) in _NODE_TYPES:
+        if type(value) in NODE_TYPES:
             found.append(value)
         elif type(value) is tuple or type(value) is list:
             found.extend(item for item in value if _is_node(item))
@@ -238,13 +240,14 @@ def walk(node: cst.CSTNode, enter: Callable[[cst.CSTNode], bool] | None = None) 
     a traversal per node.)
     """
     found: list[cst.CSTNode] = []
-    _collect(node, found, enter, _known_fields(TOKENS))
+    _collect(node, found, enter, known_fields(TOKENS))
     return found
 
 
 # The walks below each loop over the child fields themselves: they run on every node of every file, and going
-# through children() (which lists the tokens too) made walk() twice as slow.
-# Each takes the table of :data:`_KNOWN_FIELDS` for what it skips, and calls _fields_to_visit() only for a type
+# through children() (which lists the tokens too) made walk() twice as slow. (So does the analysis' walk,
+# :meth:`h2f.resolver.Resolver.walk`.)
+# Each takes the table of :data:`_KNOWN_FIELDS` for what it skips, and calls fields_to_visit() only for a type
 # not in it: two calls less per node.
 def _collect(
     node: cst.CSTNode,
@@ -256,14 +259,14 @@ def _collect(
     if enter is not None and not enter(node):
         return
     fields = known.get(type(node))
-    for field in _fields_to_visit(node, TOKENS) if fields is None else fields:
+    for field in fields_to_visit(node, TOKENS) if fields is None else fields:
         value = getattr(node, field)
-        if type(value) in _NODE_TYPES:
+        if type(value) in NODE_TYPES:
             if type(value) not in TOKENS:
                 _collect(value, found, enter, known)
         elif type(value) is tuple or type(value) is list:
             for item in value:
-                if type(item) in _NODE_TYPES and type(item) not in TOKENS:
+                if type(item) in NODE_TYPES and type(item) not in TOKENS:
                     _collect(item, found, enter, known)
 
 
@@ -271,7 +274,7 @@ def fast_walk(node: cst.CSTNode, visitor: cst.CSTVisitor, skip: frozenset[type] 
     """``node.visit(visitor)`` for a visitor that only uses ``on_visit``/``on_leave``: the same nodes in the same
     order, without rebuilding every node as libcst's traversal does (a visitor's traversal builds a copy of the
     tree and drops it); descendants whose type is in ``skip`` are not visited (nor their subtrees)."""
-    _walk(node, visitor, skip, _known_fields(skip))
+    _walk(node, visitor, skip, known_fields(skip))
 
 
 def _walk(
@@ -279,16 +282,55 @@ def _walk(
 ) -> None:
     if visitor.on_visit(node):
         fields = known.get(type(node))
-        for field in _fields_to_visit(node, skip) if fields is None else fields:
+        for field in fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
-            if type(value) in _NODE_TYPES:
+            if type(value) in NODE_TYPES:
                 if type(value) not in skip:
                     _walk(value, visitor, skip, known)
             elif type(value) is tuple or type(value) is list:
                 for item in value:
-                    if type(item) in _NODE_TYPES and type(item) not in skip:
+                    if type(item) in NODE_TYPES and type(item) not in skip:
                         _walk(item, visitor, skip, known)
     visitor.on_leave(node)
+
+
+class TypeDispatch(cst.CSTTransformer):
+    """A transformer whose ``visit_<Node>``/``leave_<Node>`` hooks are found by the node's type in tables made once
+    per class, where libcst's ``on_visit``/``on_leave`` format each hook's name and look it up on every node (the
+    same hooks, called alike; ``visit_<Node>_<attribute>`` hooks are not supported, as in :func:`fast_transform`).
+    For transformers defined once, at module level: the tables are made when the class is."""
+
+    _visit_hooks: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
+    _leave_hooks: typing.ClassVar[dict[type, Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._visit_hooks = _hooks_by_type(cls, "visit_")
+        cls._leave_hooks = _hooks_by_type(cls, "leave_")
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        hook = self._visit_hooks.get(type(node))
+        return hook is None or hook(self, node) is not False
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        hook = self._leave_hooks.get(type(original_node))
+        return updated_node if hook is None else hook(self, original_node, updated_node)
+
+
+def _hooks_by_type(cls: type, prefix: str) -> dict[type, Callable[..., Any]]:
+    """The methods of ``cls`` named ``<prefix><Node>``, by node type, but libcst's own: ``CSTTransformer`` has one
+    for every node type, which does nothing (a visit returns None, a leave the updated node)."""
+    return {
+        getattr(cst, name.removeprefix(prefix)): getattr(cls, name)
+        for name in dir(cls)
+        if name.startswith(prefix)
+        and _is_node_type(getattr(cst, name.removeprefix(prefix), None))
+        and getattr(cls, name) is not getattr(cst.CSTTransformer, name, None)
+    }
+
+
+def _is_node_type(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, cst.CSTNode)
 
 
 def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type] = frozenset()) -> Any:
@@ -297,7 +339,7 @@ def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: fro
     but a node whose children all came back unchanged is passed to ``on_leave`` as itself, not as a copy.
     Descendants whose type is in ``skip`` are kept as they are without a visit: name only types whose subtrees the
     transformer leaves alone."""
-    return _transform(node, transformer, skip, _known_fields(skip))
+    return _transform(node, transformer, skip, known_fields(skip))
 
 
 def _transform(
@@ -307,9 +349,9 @@ def _transform(
     if transformer.on_visit(node):
         changes: dict[str, Any] | None = None
         fields = known.get(type(node))
-        for field in _fields_to_visit(node, skip) if fields is None else fields:
+        for field in fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
-            if type(value) in _NODE_TYPES:
+            if type(value) in NODE_TYPES:
                 if type(value) in skip:
                     continue
                 result = _transform(value, transformer, skip, known)
@@ -324,7 +366,7 @@ def _transform(
                 for item in value:
                     result = (
                         _transform(item, transformer, skip, known)
-                        if type(item) in _NODE_TYPES and type(item) not in skip
+                        if type(item) in NODE_TYPES and type(item) not in skip
                         else item
                     )
                     if result is item:

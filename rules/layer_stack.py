@@ -17,7 +17,7 @@ import libcst.matchers as m
 
 from h2f.rule import Rule
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
-from h2f.traversal import TOKENS, fast_transform
+from h2f.traversal import TOKENS, TypeDispatch, fast_transform
 
 _STACK_PARAMS = (
     "num_layers",
@@ -125,7 +125,7 @@ class LayerStack(Rule):
         )
 
 
-class _ReturnWithNone(cst.CSTTransformer):
+class _ReturnWithNone(TypeDispatch):
     """``return x`` → ``return x, None`` (no per-layer outputs), without entering nested functions."""
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:

@@ -34,7 +34,7 @@ from h2f.syntax import (
     string_argument,
     without_module_names,
 )
-from h2f.traversal import TOKENS, fast_transform, walk
+from h2f.traversal import TOKENS, TypeDispatch, fast_transform, walk
 
 if TYPE_CHECKING:
     from h2f.context import MigrationContext
@@ -427,7 +427,7 @@ class _ClassConversion:
         return expr("Any")
 
 
-class _ReplaceByIdentity(cst.CSTTransformer):
+class _ReplaceByIdentity(TypeDispatch):
     """Replace the very nodes (by identity) that were hoisted into setup() with ``self.<attribute>``."""
 
     def __init__(self, replacements: dict[int, cst.BaseExpression]) -> None:

@@ -59,6 +59,9 @@ class TransformRule(Rule):
         super().__init__(ctx)
         #: Transformed functions turned into module classes: their name is gone from the output.
         self.renamed: list[cst.FunctionDef] = []
+        #: id of a transform -> :func:`left_in_place` of it (asked at each of its call sites; it reads only the
+        #: original code).
+        self._left_in_place: dict[int, bool] = {}
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         """Report each read of a transformed function that became a module class, left as it was in the output
@@ -228,7 +231,12 @@ class TransformRule(Rule):
 
     def _migrated(self, transform: Transform | None) -> Transform | None:
         """``transform`` unless it is left in place."""
-        return None if transform is None or left_in_place(self.ctx.analysis, transform) else transform
+        if transform is None:
+            return None
+        left = self._left_in_place.get(id(transform))
+        if left is None:
+            left = self._left_in_place[id(transform)] = left_in_place(self.ctx.analysis, transform)
+        return None if left else transform
 
     def _rewritten(self, constructor: cst.Call) -> cst.BaseExpression:
         """The constructor as the rules rewrote it (the traversal left the function body already)."""

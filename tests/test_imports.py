@@ -6,6 +6,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
+from h2f import traversal
 from h2f.imports import AddImports, RemoveUnusedImports
 
 
@@ -59,3 +60,10 @@ def test_added_imports_match_libcst() -> None:
         results.append(cst.parse_module(source).visit(visitor(context)).code)
     assert results[0] == results[1]
     assert "import flax.linen as nn" in results[0] and results[0].count("struct") == 1
+
+
+def test_the_nodes_whose_children_the_used_names_skip_hold_only_tokens() -> None:
+    """_UsedNames reads a Name's, a string's text and stops there: nothing but tokens may be under them."""
+    for kind in (cst.Name, cst.SimpleString, cst.FormattedStringText):
+        for field, allowed in traversal._field_types(kind).items():
+            assert allowed is not None and allowed <= traversal.TOKENS, (kind.__name__, field)

@@ -11,6 +11,7 @@ import pytest
 from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
 from h2f.resolver import Resolver, resolve
+from h2f.traversal import walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
 #: dm-haiku's own sources (not its tests): real code with every import style, class-level aliases, ``del``.
@@ -214,3 +215,14 @@ def test_same_names_and_parents_as_libcst(path: Path) -> None:
         if isinstance(node, (cst.Name, cst.Attribute, cst.Call)):
             assert set(resolver.qualified_names(node)) == names.get(id(node), set()), module.code_for_node(node)
         assert resolver.parents.get(node) is parents.get(id(node))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.parent.name)
+def test_walk_records_the_nodes_traversal_walks_in_its_order(path: Path) -> None:
+    """``nodes`` is :func:`h2f.traversal.walk` of the module, and each node's span is its own walk."""
+    module = cst.parse_module(path.read_text())
+    resolver = resolve(module)
+    assert resolver.nodes == walk(module)
+    for node in resolver.nodes:
+        start, end = resolver.spans[id(node)]
+        assert resolver.nodes[start:end] == walk(node)

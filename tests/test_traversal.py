@@ -13,7 +13,7 @@ import pytest
 
 import h2f.traversal as traversal
 from h2f.syntax import expr, replace_matching
-from h2f.traversal import TOKENS, children, fast_transform, fast_walk, walk
+from h2f.traversal import TOKENS, TypeDispatch, children, fast_transform, fast_walk, walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
 #: dm-haiku's own sources (not its tests): real code with every import style, decorators, f-strings.
@@ -149,6 +149,50 @@ def test_fast_transform_skips_what_it_is_told_to_and_nothing_else(path: Path) ->
     assert result.code == expected.code
 
 
+class _Hooks:
+    """``visit_``/``leave_`` hooks of every kind (a visit that stops the descent, one that returns None, a
+    replacement, a removal), each call recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        self.calls.append(("visit_Lambda", id(node)))
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(("visit_Call", id(node)))
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        self.calls.append(("leave_Name", id(original_node)))
+        return updated_node.with_changes(value="renamed") if updated_node.value == "self" else updated_node
+
+    def leave_Pass(self, original_node: cst.Pass, updated_node: cst.Pass) -> cst.RemovalSentinel:
+        self.calls.append(("leave_Pass", id(original_node)))
+        return cst.RemovalSentinel.REMOVE
+
+
+class _ByName(_Hooks, cst.CSTTransformer):
+    """The hooks found by libcst's ``on_visit``/``on_leave`` (by name)."""
+
+
+class _ByType(_Hooks, TypeDispatch):
+    """The same hooks found by type."""
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=_sample_id)
+def test_type_dispatch_calls_the_hooks_libcst_calls(path: Path) -> None:
+    """A :class:`TypeDispatch` transformer makes the hook calls libcst's dispatch makes, with the same result."""
+    module = cst.parse_module("if x:\n    pass\nf(lambda self: self)\n" + path.read_text())
+    by_name, by_type = _ByName(), _ByType()
+    expected = fast_transform(module, by_name, TOKENS)
+    result = fast_transform(module, by_type, TOKENS)
+    assert by_type.calls == by_name.calls
+    assert {name for name, _ in by_type.calls} == {"visit_Lambda", "visit_Call", "leave_Name", "leave_Pass"}
+    assert result.code == expected.code
+
+
 def test_fast_transform_returns_untouched_subtrees_as_they_were() -> None:
     """A transformer that changes nothing gets the module itself back; a change rebuilds only its ancestors."""
     module = cst.parse_module("def f(x):\n    return x + 1\n\nclass C:\n    y = 2\n")
@@ -201,7 +245,7 @@ def test_replace_matching_gives_what_libcst_replace_gives(path: Path) -> None:
 def test_type_tests_agree_with_isinstance() -> None:
     """h2f tests a node's type with ``type(node) is cst.Name`` (or ``in concrete_types(...)``) where it is asked of
     every node: that is ``isinstance`` only while libcst's concrete node classes have no subclasses."""
-    kinds = traversal._NODE_TYPES
+    kinds = traversal.NODE_TYPES
     for kind in kinds:
         if not inspect.isabstract(kind) and getattr(cst, kind.__name__, None) is kind:
             assert not kind.__subclasses__(), kind
