@@ -273,12 +273,12 @@ def index_transforms(
         for exported in exports:
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
-    _refused_among_the_run(found, facts, contents, options)
     for path in _packages_outside(facts, root) if found else []:
         try:
             facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
         except OSError:
             continue
+    _refused_among_the_run(found, facts, contents, root, options)
     _add_re_exports(found, facts, contents, root)
     return {key: value[1] for key, value in found.items() if value is not None}
 
@@ -331,16 +331,19 @@ def _refused_among_the_run(
     found: dict[str, tuple[Path, ExportedTransform] | None],
     facts: Mapping[Path, SourceFacts],
     contents: Mapping[Path, bytes | None],
+    root: Path,
     options: Options | None,
 ) -> None:
     """Module classes of a file the run leaves as it is because of what another file exports stay Haiku: one
-    that builds a skipped class of another file (imported by name, by a star, or read through its module), or
-    skips a statement that reads what another file migrates, is refused (H2F004), so the classes it exports are
-    kept Haiku too (one step, not chains of such files)."""
+    that builds a skipped class of another file (imported by name, by a star, through a re-export, or read
+    through its module), or skips a statement that reads what another file migrates, is refused (H2F004), so the
+    classes it exports are kept Haiku too (one step, not chains of such files)."""
     from h2f.engine import Options
 
-    index = {key: value[1] for key, value in found.items() if value is not None}
-    skipping = [value for value in found.values() if value is not None and value[1].kind == SKIPPED_CLASS_EXPORT]
+    reached = dict(found)
+    _add_re_exports(reached, facts, contents, root)  # (what the exporters import, also through ``pkg/__init__.py``)
+    index = {key: value[1] for key, value in reached.items() if value is not None}
+    skipping = [value for value in reached.values() if value is not None and value[1].kind == SKIPPED_CLASS_EXPORT]
     #: What an import of a skipped class writes: its name, or its module's (``from blocks import *``, ``blocks.X``).
     skipped = {exported.name for _, exported in skipping} | {module_path(path).name for path, _ in skipping}
     migrated = {exported_name(key) for key, exported in index.items() if exported.migrated}

@@ -408,15 +408,21 @@ def test_a_skipped_statement_that_uses_what_another_file_migrates_is_refused(tmp
 
 @pytest.mark.parametrize(
     ("imports", "block"),
-    [("from base import Block", "Block"), ("from base import *", "Block"), ("import base", "base.Block")],
-    ids=["name", "star", "module"],
+    [
+        ("from base import Block", "Block"),
+        ("from base import *", "Block"),
+        ("import base", "base.Block"),
+        ("from lib import Block", "Block"),
+    ],
+    ids=["name", "star", "module", "re-export"],
 )
 def test_the_classes_of_a_file_refused_for_what_another_file_skips_stay_haiku(
     tmp_path: Path, imports: str, block: str
 ) -> None:
     """mid.py's ``Tower`` builds base.py's skipped ``Block``: mid.py is left untouched (H2F004), so ``Tower`` stays
     Haiku, and train.py, which builds it in a transformed function, is told so (H2F010; it was silent, and still
-    was when mid.py imported ``Block`` by a star or read it through its module)."""
+    was when mid.py imported ``Block`` by a star, through lib.py's re-export, or read it through its module)."""
+    (tmp_path / "lib.py").write_text("from base import Block\n")
     (tmp_path / "base.py").write_text(
         "import haiku as hk\n\n\nclass Block(hk.Module):  # h2f: skip\n    def __call__(self, x):\n"
         "        return hk.Linear(2)(x)\n"
