@@ -250,7 +250,7 @@ def index_transforms(
     contents: dict[Path, bytes | None] = {}
     for path in files:
         try:
-            fact, raw = front.read(path) if front is not None else _read_facts(path)
+            fact, raw = _read_facts(path, front)
         except OSError:
             continue
         facts[path], contents[path] = fact, raw
@@ -275,7 +275,7 @@ def index_transforms(
                 _claim(found, path, root, exported)
     for path in _packages_outside(facts, root) if found else []:
         try:
-            facts[path], contents[path] = front.read(path) if front is not None else _read_facts(path)
+            facts[path], contents[path] = _read_facts(path, front)
         except OSError:
             continue
     _refused_among_the_run(found, facts, contents, root, options)
@@ -543,7 +543,7 @@ def importers_outside(
     facts: dict[Path, tuple[SourceFacts, bytes | None]] = {}
     for path in outside:
         try:
-            facts[path] = front.read(path) if front is not None else _read_facts(path)
+            facts[path] = _read_facts(path, front)
         except OSError:
             continue
     imported: set[str] = set().union(*(fact.imports for fact, _ in facts.values()))
@@ -563,7 +563,7 @@ def importers_outside(
         every = dict(facts)
         for path in [*run, *also_in_run]:
             try:
-                every.setdefault(path, front.read(path) if front is not None else _read_facts(path))
+                every.setdefault(path, _read_facts(path, front))
             except OSError:
                 continue
         contents = {path: raw for path, (_, raw) in every.items()}
@@ -727,9 +727,7 @@ def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -
     found = []
     for path in files:
         try:
-            facts = front.known(path) if front is not None else None
-            if facts is None:
-                facts = _read_facts(path)[0]
+            facts = _read_facts(path, front)[0]
         except OSError:
             continue
         if facts.skip_file:
@@ -737,7 +735,10 @@ def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -
     return found
 
 
-def _read_facts(path: Path) -> tuple[SourceFacts, bytes]:
+def _read_facts(path: Path, front: StatFront | None = None) -> tuple[SourceFacts, bytes | None]:
+    """The facts of ``path`` and its bytes, through ``front`` when there is one (no bytes: its facts were known)."""
+    if front is not None:
+        return front.read(path)
     raw = path.read_bytes()
     return SourceFacts.of(raw), raw
 
