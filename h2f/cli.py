@@ -13,7 +13,6 @@ import dataclasses
 import os
 import signal
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -516,6 +515,8 @@ def explain_command(code: str) -> None:
     except KeyError as error:
         _fail(str(error.args[0]))
     click.echo(f"{info.code}: {info.title}\n")
+    import textwrap  # (here: a run that explains nothing does not pay its import)
+
     click.echo(textwrap.fill(info.explanation, width=88, break_on_hyphens=False, break_long_words=False))
 
 

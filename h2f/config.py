@@ -35,11 +35,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 #: The keys of ``[tool.h2f]``.
 KEYS = ("to", "select", "ignore", "jobs", "include", "exclude", "verify")
 #: The keys of ``[tool.h2f.verify]`` and of each of its ``entries``.
@@ -128,6 +123,10 @@ def load_config(start: Path) -> Config:
     path = find_pyproject(start)
     if path is None:
         return Config()
+    try:
+        import tomllib  # (here: a run under no pyproject.toml does not pay its import)
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("h2f", {})
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:

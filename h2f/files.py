@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import enum
 import io
 import os
@@ -578,6 +577,8 @@ def unified_diff(outcome: FileOutcome) -> bytes:
     encoding = outcome.encoding or "utf-8"
     prefix = _BOM if encoding == "utf-8-sig" else ""
     name = Path(outcome.path).as_posix()
+    import difflib  # (here: a run that shows no diff, as a cached re-run, does not pay its import)
+
     lines = difflib.unified_diff(
         _split_lines(prefix + outcome.source), _split_lines(prefix + outcome.code), f"a/{name}", f"b/{name}"
     )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import json
 import re
 from pathlib import Path
@@ -385,6 +384,8 @@ def notebook_diff(path: Path | str, source: str, code: str) -> str:
     ``a/path:cell N`` / ``b/path:cell N`` (for reading: patch cannot apply them to the JSON)."""
     before, after = json.loads(source)["cells"], json.loads(code)["cells"]
     name = Path(path).as_posix()
+    import difflib  # (here: a run that shows no diff, as a cached re-run, does not pay its import)
+
     parts = []
     for index, (old, new) in enumerate(zip(before, after)):
         old_text, new_text = _source_text(old.get("source", "")), _source_text(new.get("source", ""))

@@ -10,10 +10,8 @@ needing attention with ``file:line:col``, its code and what the code means, and 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +81,8 @@ def outcome_annotations(outcome: FileOutcome, written: bool) -> list[str]:
         if written:
             lines.append(annotation("notice", "migrated to Flax by h2f", file=path, line=line, title="h2f"))
         else:
+            import shlex  # (here: a run that writes no annotations does not pay its import)
+
             lines.append(
                 annotation(
                     "error", f"needs migrating: run h2f migrate {shlex.quote(path)}", file=path, line=line, title="h2f"
@@ -100,6 +100,8 @@ def first_changed_line(outcome: FileOutcome) -> int | None:
     """The 1-based line of the original file where the migration first changes something."""
     if outcome.source is None or outcome.code is None:
         return None
+    import difflib  # (here: a run that writes no report does not pay its import)
+
     matcher = difflib.SequenceMatcher(None, outcome.source.splitlines(), outcome.code.splitlines(), autojunk=False)
     for tag, start, _, _, _ in matcher.get_opcodes():
         if tag != "equal":

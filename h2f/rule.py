@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
@@ -61,6 +60,8 @@ class Rule:
 @cache
 def all_rules() -> tuple[type[Rule], ...]:
     """Every rule in ``h2f.rules``, in traversal order."""
+    import pkgutil  # (here: a run answered by the cache, which needs no rule, does not pay its import)
+
     import h2f.rules as package
 
     found: list[type[Rule]] = []
