@@ -24,7 +24,7 @@ from h2f import __version__
 from h2f import diagnostics as diagnostics_catalog
 from h2f import rule as rule_registry
 from h2f.cache import Cache, StatFront
-from h2f.config import Config, ConfigError, load_config, normalize_names, project_root
+from h2f.config import Config, ConfigError, config_for, load_config, normalize_names, project_root
 from h2f.diagnostics import Diagnostic
 from h2f.engine import Options, UnsupportedTarget, check_target, tune_gc
 from h2f.files import (
@@ -160,7 +160,7 @@ def migrate(
         _fail("--verify runs the migrated files: it cannot be used with -, --diff or --check")
     originals = snapshot_sources(paths) if verify_after else {}
     try:
-        config = load_config(Path.cwd() if stdin else common_root(paths))
+        config = load_config(Path.cwd()) if stdin else config_for(Path(path) for path in paths)
     except ConfigError as error:
         _fail(str(error))
     try:

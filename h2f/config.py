@@ -20,9 +20,10 @@ flax_entry = "MLP(784, 128, 10)"  # only when the Flax constructor differs (NNX)
 inputs = ["f32[8,784]", "training=False"]
 ```
 
-The file used is the nearest ``pyproject.toml`` in the directory holding the paths to migrate or above it,
-up to the root of the repository (a directory with ``.git`` or ``.hg``). Globs are relative to the directory of
-that pyproject.toml (see :func:`matches`). Anything else in the table is an error: a typo must not be ignored.
+The file used for a path is the nearest ``pyproject.toml`` at or above it, up to the root of the repository (a
+directory with ``.git`` or ``.hg``); the paths of one run must agree (:func:`config_for`). Globs are relative to
+the directory of that pyproject.toml (see :func:`matches`). Anything else in the table is an error: a typo must
+not be ignored.
 """
 
 from __future__ import annotations
@@ -121,8 +122,11 @@ def project_root(start: Path) -> Path | None:
 def load_config(start: Path) -> Config:
     """Read ``[tool.h2f]`` from the pyproject.toml that governs ``start`` (empty config if none)."""
     path = find_pyproject(start)
-    if path is None:
-        return Config()
+    return Config() if path is None else _read(path)
+
+
+def _read(path: Path) -> Config:
+    """The ``[tool.h2f]`` table of the pyproject.toml at ``path`` (empty config if it has none)."""
     try:
         import tomllib  # (here: a run under no pyproject.toml does not pay its import)
     except ModuleNotFoundError:  # Python 3.10
@@ -134,6 +138,33 @@ def load_config(start: Path) -> Config:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: tool.h2f must be a table")
     return parse_table(table, path)
+
+
+def config_for(paths: Iterable[Path]) -> Config:
+    """The ``[tool.h2f]`` settings that govern every path given: each path's own (:func:`load_config` of the path,
+    or of the directory holding a file). h2f runs with one configuration: paths whose nearest pyproject.toml files
+    say different things (another target, other rules, globs or verify entries of another directory) raise
+    :class:`ConfigError` (run h2f once for each project). Paths under no ``[tool.h2f]`` agree with an empty one."""
+    directories = {path if path.is_dir() else path.parent for path in paths}
+    pyprojects = {find_pyproject(directory) for directory in directories}
+    configs = [Config() if pyproject is None else _read(pyproject) for pyproject in sorted(pyprojects, key=str)]
+    if not configs:
+        return Config()
+    settings = {_settings(config): config for config in configs}
+    if len(settings) > 1:
+        places = ", ".join(str(config.path) if config.path is not None else "no pyproject.toml" for config in configs)
+        raise ConfigError(
+            f"the paths given are governed by different [tool.h2f] settings ({places}): run h2f once for each project"
+        )
+    return configs[0]
+
+
+def _settings(config: Config) -> Config:
+    """What ``config`` asks for, without where it was read when nothing in it is relative to that place (globs,
+    verify entries)."""
+    if config.include is None and not config.exclude and not config.verify.entries:
+        return dataclasses.replace(config, path=None)
+    return config
 
 
 def parse_table(table: dict[str, Any], path: Path) -> Config:

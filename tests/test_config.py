@@ -132,3 +132,40 @@ def test_bad_config_is_a_clear_error_with_exit_2(tree: Path, table: str, message
     assert snapshot(tree) == before
     with pytest.raises(ConfigError, match="pyproject.toml"):
         load_config(tree)
+
+
+# ----------------------------------------------------------------------------------- paths of several projects
+
+
+@pytest.fixture
+def projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_rules: object) -> Path:
+    """Haiku files in four projects (cwd: their parent): a/ and b/ ignore the dense rule, c/ has a pyproject.toml
+    without [tool.h2f], d/ has none."""
+    monkeypatch.chdir(tmp_path)
+    for name in "abcd":
+        write(tmp_path / name / "model.py", HAIKU_SOURCE)
+    pyproject(tmp_path / "a", 'ignore = ["dense"]')
+    pyproject(tmp_path / "b", 'ignore = ["dense"]')
+    write(tmp_path / "c" / "pyproject.toml", "[project]\nname = 'c'\n")
+    return tmp_path
+
+
+def test_paths_governed_by_different_settings_are_refused(projects: Path) -> None:
+    """One run cannot honour two projects' settings: migrating a/ with c/'s (none) would rewrite what a/ ignores."""
+    before = snapshot(projects)
+    result = run("migrate", "a", "c/model.py")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"h2f: error: the paths given are governed by different [tool.h2f] settings ({projects / 'a' / 'pyproject.toml'}"
+        f", {projects / 'c' / 'pyproject.toml'}): run h2f once for each project\n"
+    )
+    assert snapshot(projects) == before
+    assert run("migrate", "a").exit_code == 0 and migrated_files(projects) == []  # each on its own: its settings
+    assert run("migrate", "c/model.py").exit_code == 0 and migrated_files(projects) == ["c/model.py"]
+
+
+def test_paths_governed_by_equal_settings_run_together(projects: Path) -> None:
+    assert run("migrate", "a/model.py", "b").exit_code == 0
+    assert migrated_files(projects) == []  # both ignore the dense rule
+    assert run("migrate", "c", "d/model.py").exit_code == 0  # neither has [tool.h2f]
+    assert migrated_files(projects) == ["c/model.py", "d/model.py"]
