@@ -484,15 +484,25 @@ class FileAnalysis:
         imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
         return not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported)
 
-    def may_create_params(self, function: cst.CSTNode, seen: frozenset[int] = frozenset()) -> bool:
+    def may_create_params(
+        self, function: cst.CSTNode, seen: frozenset[int] = frozenset(), imported: bool = True
+    ) -> bool:
         """Whether running the original ``function`` (a transformed function, a method) may create parameters:
         False only when every call in it, and in the functions and module classes of this file it calls, is
-        known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...)."""
-        if not seen:  # asked of a function as a whole (each of its init call sites asks): remembered
-            return self._remembered(self._creates_params, function, lambda node: self._may_create_params(node, seen))
-        return self._may_create_params(function, seen)
+        known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...). Not
+        ``imported``: taking the code of other libraries it runs (:meth:`runs_imported_code`) to create none."""
+        if not seen and imported:  # asked of a function as a whole (each of its init call sites asks): remembered
+            return self._remembered(
+                self._creates_params, function, lambda node: self._may_create_params(node, seen, imported)
+            )
+        return self._may_create_params(function, seen, imported)
 
-    def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int]) -> bool:
+    def params_unknown(self, function: cst.CSTNode) -> bool:
+        """Whether only code of another library that the original ``function`` runs may create its parameters (a
+        graph network of jraph's calling back array code, say): whether it has any is then unknown."""
+        return self.may_create_params(function) and not self.may_create_params(function, imported=False)
+
+    def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int], imported: bool) -> bool:
         for node in self.subtree(function):
             if type(node) is cst.Name:  # a function or module class of this file, called or passed on
                 module = self.local_module_class(node)
@@ -501,7 +511,7 @@ class FileAnalysis:
                 called = self.function_named(node)
                 nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
                 if nested and any(  # (most names are neither)
-                    id(method) not in seen and self.may_create_params(method, seen | {id(function)})
+                    id(method) not in seen and self.may_create_params(method, seen | {id(function)}, imported)
                     for method in nested
                 ):
                     return True
@@ -516,7 +526,7 @@ class FileAnalysis:
                 continue
             if type(node.func) is cst.Name and self.function_named(node.func) is not None:
                 continue
-            if self.runs_imported_code(node):
+            if imported and self.runs_imported_code(node):
                 return True
         return False
 

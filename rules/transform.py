@@ -376,7 +376,7 @@ class TransformRule(Rule):
         transform = self._migrated(transform)
         if transform is not None:
             updated = _renamed_keyword(updated, "rng", "rngs")  # Haiku's init(rng, ...) is Linen's init(rngs, ...)
-            if not transform.with_state and self._without_params(transform):
+            if not transform.with_state and (self._without_params(transform) or self._params_unknown(transform)):
                 return expr(f'{code_of(updated)}.get("params", {{}})')
             if not transform.with_state:
                 return cst.Subscript(
@@ -527,6 +527,11 @@ class TransformRule(Rule):
         """Whether the transformed function creates no parameters: Linen's ``init`` then returns no "params"
         collection at all (Haiku's returns ``{}``)."""
         return transform.function is not None and not self.ctx.analysis.may_create_params(transform.function)
+
+    def _params_unknown(self, transform: Transform) -> bool:
+        """Whether only another library's code that the transformed function runs may create parameters: then
+        Linen's ``init`` may return no "params" collection."""
+        return transform.function is not None and self.ctx.analysis.params_unknown(transform.function)
 
     def _unpacked_multi_apply(self, original: cst.Assign) -> Transform | None:
         if not is_name_attribute(original.value, "apply"):

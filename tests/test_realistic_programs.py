@@ -741,11 +741,44 @@ out = model.apply(params, x)
 """
 
 
-@pytest.mark.parametrize("source", [POOLING_ONLY_MODEL, SEQUENTIAL_WITHOUT_PARAMETERS], ids=["pooling", "sequential"])
+#: The model runs another library's code (jraph's graph networks call back what they are given): whether that
+#: creates parameters, h2f cannot see.
+LIBRARY_CODE_WITHOUT_PARAMETERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from graph_library import residual
+
+
+def network(x):
+  step = residual(lambda v: jnp.tanh(v) * 2.0)
+  return step(x)
+
+
+model = hk.without_apply_rng(hk.transform(network))
+x = jnp.arange(6.0).reshape(2, 3)
+params = model.init(jax.random.PRNGKey(0), x)
+out = model.apply(params, x)
+"""
+
+GRAPH_LIBRARY = """\
+def residual(update):
+  return lambda x: update(x) + x
+"""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [POOLING_ONLY_MODEL, SEQUENTIAL_WITHOUT_PARAMETERS, LIBRARY_CODE_WITHOUT_PARAMETERS],
+    ids=["pooling", "sequential", "library code"],
+)
 def test_a_model_without_parameters_gets_empty_params(source: str, tmp_path: Path) -> None:
     """Linen's init of a model that creates no parameters returns no "params" (Haiku's returns {}): the init site
     reads it with a default rather than index a collection that is not there (a KeyError). An ``hk.Sequential``
-    of parameterless layers is such a model."""
+    of parameterless layers is such a model; so, as far as h2f can tell, is one whose only calls that may create
+    parameters run another library's code."""
+    (tmp_path / "graph_library.py").write_text(GRAPH_LIBRARY)
     result = migrate_source(source, path="m.py")
     assert 'params = model.init(jax.random.PRNGKey(0), x).get("params", {})' in result.code
     _assert_verified(source, result.code, tmp_path)
