@@ -85,6 +85,8 @@ class Annotations(Rule):
         if self.ctx.haiku_name(original_node) is None:
             return None
         parent = self.ctx.analysis.parents.get(original_node)
-        if isinstance(parent, (cst.Attribute, cst.ImportAlias)) or isinstance(parent, cst.Param):
+        if isinstance(parent, (cst.Attribute, cst.ImportAlias, cst.Param, cst.AssignTarget)):
+            return None  # (an alias's own name, ``Initializer = hk.initializers.Initializer``, is not a use)
+        if isinstance(parent, (cst.AnnAssign, cst.AugAssign)) and parent.target is original_node:
             return None
         return self._replace(original_node)

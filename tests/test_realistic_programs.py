@@ -1489,3 +1489,54 @@ def test_a_pooling_lambda_does_not_capture_a_name_its_settings_read(tmp_path: Pa
     result = migrate_source(POOLING_SIZE_NAMED_X, Options(), path="m.py")
     assert "lambda inputs: nn.max_pool(inputs, (x,) * (inputs.ndim - 2)" in result.code
     _assert_verified(POOLING_SIZE_NAMED_X, result.code, tmp_path)
+
+
+TYPE_ALIAS_MODULE = """\
+import haiku as hk
+
+Initializer = hk.initializers.Initializer
+"""
+
+TYPE_ALIAS_USER = """\
+from typing import Optional
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from types_lib import Initializer
+
+
+class Head(hk.Module):
+  def __init__(self, w_init: Optional[Initializer] = None, name=None):
+    super().__init__(name=name)
+    self.w_init = w_init
+
+  def __call__(self, x):
+    return hk.Linear(2, w_init=self.w_init)(x)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Head(hk.initializers.Constant(0.5))(x)))
+x = jnp.ones((1, 3))
+print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
+"""
+
+
+def test_a_type_alias_of_a_haiku_type_stays_bound_for_its_importers(tmp_path: Path) -> None:
+    """``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates the
+    value, not the name (which once became ``nn.initializers.Initializer = ...``, and the import failed)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "types_lib.py").write_text(TYPE_ALIAS_MODULE)
+    (tmp_path / "main.py").write_text(TYPE_ALIAS_USER)
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run("main.py") == "[[1.5, 1.5]]\n"
+    run("-m", "h2f", "migrate", "-q", "types_lib.py", "main.py")
+    assert (tmp_path / "types_lib.py").read_text().endswith("\nInitializer = nn.initializers.Initializer\n")
+    assert run("main.py") == "[[1.5, 1.5]]\n"
