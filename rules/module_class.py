@@ -234,10 +234,11 @@ class _ClassConversion:
         return arg
 
     def _class_docstring(self) -> list[cst.BaseStatement]:
+        """The class's docstring, else ``__init__``'s. When both have one, ``__init__``'s follows the class's, as
+        a string of its own (its arguments are the fields now): documentation is not dropped."""
         first = self.updated.body.body[0] if self.updated.body.body else None
-        if first is not None and is_docstring(first):
-            return [first]
-        return [self.docstring] if self.docstring is not None else []
+        init = [self.docstring] if self.docstring is not None else []
+        return [first, *init] if first is not None and is_docstring(first) else init
 
     def _read_constructor(self, original_init: cst.FunctionDef, updated_init: cst.FunctionDef) -> bool:
         params = updated_init.params
