@@ -732,7 +732,8 @@ class FileAnalysis:
     def _parameter_origins(self, param: cst.Param, seen: frozenset[int]) -> list[cst.BaseExpression] | None:
         """Origins of a parameter of a function of this file (a module class's ``__init__``: its constructions):
         its default and the argument each call passes; None when a call cannot be read or the function is used
-        other than called."""
+        other than called. A module-level class may be built by other files too: the parameter itself stands
+        for what they pass."""
         function = self.enclosing(param, cst.FunctionDef)
         if not isinstance(function, cst.FunctionDef) or param.star:
             return None
@@ -754,6 +755,8 @@ class FileAnalysis:
             for access in binding.references
         ]
         origins = [param.default] if param.default is not None else []
+        if callee is not function and self.parents.get(callee) is self.module:
+            origins.append(param)  # what the constructions of other files pass (a module-level class is importable)
         for reference in references:
             site = self._call_of(reference)
             if site is None:

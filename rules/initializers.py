@@ -136,6 +136,12 @@ def adapt_initializer(
             )
         )
     conventions = {_convention(ctx, origin) for origin in ctx.analysis.value_origins(original)}
+    if "unseen" in conventions:
+        # Other files' constructions are taken to pass what this file's do; with none but None, initializers as
+        # Haiku's (translated where they are written): the field is used, not dropped as always None.
+        conventions.discard("unseen")
+        if "haiku" not in conventions:
+            conventions.add("flax")
     if conventions == {"none"}:
         return None
     fallback = default if "none" in conventions else None
@@ -160,9 +166,12 @@ def adapt_initializer(
 
 def _convention(ctx: MigrationContext, origin: cst.BaseExpression) -> str:
     """How an initializer value written as ``origin`` is called once migrated: "flax" for a Haiku initializer
-    h2f translates, "none" for None, "haiku" for anything else (a custom ``(shape, dtype)`` callable)."""
+    h2f translates, "none" for None, "haiku" for anything else (a custom ``(shape, dtype)`` callable);
+    "unseen" for what other files pass a module-level class's constructor (``origin`` is its parameter)."""
     if is_none(origin):
         return "none"
+    if isinstance(origin, cst.Param):
+        return "unseen"
     if isinstance(origin, cst.Name) and ctx.analysis.imported_initializer(origin):
         return "flax"  # translated in the file that binds it
     if isinstance(origin, cst.Call):

@@ -1522,21 +1522,66 @@ print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
 """
 
 
-def test_a_type_alias_of_a_haiku_type_stays_bound_for_its_importers(tmp_path: Path) -> None:
-    """``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates the
-    value, not the name (which once became ``nn.initializers.Initializer = ...``, and the import failed)."""
+def _python(directory: Path, *args: str) -> str:
+    """What ``python *args`` run in ``directory`` prints (it must succeed)."""
     import subprocess
     import sys
 
+    done = subprocess.run([sys.executable, *args], cwd=directory, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_type_alias_of_a_haiku_type_stays_bound_for_its_importers(tmp_path: Path) -> None:
+    """``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates the
+    value, not the name (which once became ``nn.initializers.Initializer = ...``, and the import failed)."""
     (tmp_path / "types_lib.py").write_text(TYPE_ALIAS_MODULE)
     (tmp_path / "main.py").write_text(TYPE_ALIAS_USER)
-
-    def run(*args: str) -> str:
-        done = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert run("main.py") == "[[1.5, 1.5]]\n"
-    run("-m", "h2f", "migrate", "-q", "types_lib.py", "main.py")
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+    _python(tmp_path, "-m", "h2f", "migrate", "-q", "types_lib.py", "main.py")
     assert (tmp_path / "types_lib.py").read_text().endswith("\nInitializer = nn.initializers.Initializer\n")
-    assert run("main.py") == "[[1.5, 1.5]]\n"
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+
+
+INITIALIZED_LAYER_MODULE = """\
+from typing import Optional
+
+import haiku as hk
+
+
+class Head(hk.Module):
+  def __init__(self, size: int, w_init: Optional[hk.initializers.Initializer] = None, name=None):
+    super().__init__(name=name)
+    self._linear = hk.Linear(size, w_init=w_init)
+
+  def __call__(self, x):
+    return self._linear(x)
+"""
+
+INITIALIZED_LAYER_USER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from layers_lib import Head
+
+
+def forward(x):
+  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.ones((1, 3))
+print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
+"""
+
+
+def test_an_initializer_another_file_passes_to_a_module_class_is_used(tmp_path: Path) -> None:
+    """No construction in its own file passes ``Head`` an initializer, but another file's does: the Linen class
+    uses its ``w_init`` field (it once took the field to be always None, and the layer got Flax's default)."""
+    (tmp_path / "layers_lib.py").write_text(INITIALIZED_LAYER_MODULE)
+    (tmp_path / "main.py").write_text(INITIALIZED_LAYER_USER)
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+    _python(tmp_path, "-m", "h2f", "migrate", "-q", "layers_lib.py", "main.py")
+    assert "kernel_init=self.w_init or nn.initializers.lecun_normal()" in (tmp_path / "layers_lib.py").read_text()
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
