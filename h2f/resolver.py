@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from typing import Generic, TypeVar
 
 import libcst as cst
@@ -315,6 +316,8 @@ class Resolver:
         self.aliases: dict[int, frozenset[str]] = {}
         self._accesses: dict[int, Access] = {}
         self._bound: dict[int, int] = {}  # id of an Assignment -> :meth:`_bound_at`
+        self._bindings: dict[tuple[int, str], list[Assignment]] = {}  # :meth:`_bindings_of`
+        self._binding_names: dict[tuple[int, str], frozenset[str]] = {}  # :meth:`_names_of`, but through aliases
 
     # ----- the walk ------------------------------------------------------------------------------------
 
@@ -562,7 +565,7 @@ class Resolver:
             found = self._qualified[key] = frozenset(self._compute_qualified(node))
         return found
 
-    def _compute_qualified(self, node: cst.CSTNode) -> set[str]:
+    def _compute_qualified(self, node: cst.CSTNode) -> AbstractSet[str]:
         if type(node) is cst.Name:
             self.resolve_reads(node.value)
         access = self._accesses.get(id(node))
@@ -572,13 +575,7 @@ class Resolver:
         full_name = full_name_of(node) if scope is not None else None
         if scope is None or full_name is None:
             return set()
-        prefix = full_name
-        assignments: list[Assignment] = []
-        while prefix:
-            if prefix in scope:
-                assignments = scope[prefix]
-                break
-            prefix = prefix.rpartition(".")[0]
+        assignments = self._bindings_of(scope, full_name)
         for assignment in assignments:
             if assignment.node is not None and _binds(node, assignment):
                 return self._names_of(assignment, full_name)
@@ -587,13 +584,34 @@ class Resolver:
             results |= self._names_of(assignment, full_name)
         return results
 
-    def _names_of(self, assignment: Assignment, full_name: str) -> set[str]:
-        """What ``full_name`` (starting with the name ``assignment`` binds) stands for, through an alias."""
+    def _bindings_of(self, scope: Scope, full_name: str) -> list[Assignment]:
+        """The bindings ``scope`` sees of the longest prefix of the dotted ``full_name`` that it binds (remembered:
+        the scopes are complete after the walk, and a file reads the same names again and again)."""
+        key = (id(scope), full_name)
+        found = self._bindings.get(key)
+        if found is None:
+            found = []
+            prefix = full_name
+            while prefix:
+                if prefix in scope:
+                    found = scope[prefix]
+                    break
+                prefix = prefix.rpartition(".")[0]
+            self._bindings[key] = found
+        return found
+
+    def _names_of(self, assignment: Assignment, full_name: str) -> AbstractSet[str]:
+        """What ``full_name`` (starting with the name ``assignment`` binds) stands for, through an alias (what it
+        stands for through the binding itself is remembered)."""
         targets = self.aliases.get(id(assignment))
-        if targets is None:
-            return assignment.qualified_names(full_name)
-        rest = full_name[len(assignment.name) :]
-        return {target + rest for target in targets}
+        if targets is not None:
+            rest = full_name[len(assignment.name) :]
+            return {target + rest for target in targets}
+        key = (id(assignment), full_name)
+        found = self._binding_names.get(key)
+        if found is None:
+            found = self._binding_names[key] = frozenset(assignment.qualified_names(full_name))
+        return found
 
 
 _HANDLERS = {
