@@ -288,6 +288,8 @@ _BINDING_STATEMENTS = frozenset(
 _OTHER_STATEMENTS = concrete_types(cst.BaseStatement, cst.BaseSmallStatement) - _BINDING_STATEMENTS
 _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+#: The node types the walk records (the nodes but the tokens).
+_WALKED = NODE_TYPES - TOKENS
 
 
 class Resolver:
@@ -325,36 +327,37 @@ class Resolver:
         """Record ``module`` and its nodes but the :data:`~h2f.traversal.TOKENS`, in the order of libcst's
         traversal (:func:`h2f.traversal.fast_walk`'s, in one call per node rather than a visitor's three: the
         parent, the scope and the start of the span are arguments and locals, not stacks)."""
+        nodes, spans, parents, scopes, enter = self.nodes, self.spans, self._parents, self._scopes, self._enter
+        known = known_fields(TOKENS)
+
+        # A closure: the tables it fills are its free variables, not attributes looked up on every node.
+        def record(node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope) -> None:
+            key = id(node)
+            start = len(nodes)
+            nodes.append(node)
+            if parent is not None:
+                parents[key] = parent
+            scope = enter.pop(key, scope)
+            if scope is not _NO_SCOPE:
+                scopes[key] = scope
+                handler = _HANDLERS.get(type(node))
+                if handler is not None:
+                    handler(self, node, scope)
+            fields = known.get(type(node))
+            for field in fields_to_visit(node, TOKENS) if fields is None else fields:
+                value = getattr(node, field)
+                kind = type(value)
+                if kind in _WALKED:
+                    record(value, node, scope)
+                elif kind is tuple or kind is list:
+                    for item in value:
+                        if type(item) in _WALKED:
+                            record(item, node, scope)
+            spans[key] = (start, len(nodes))
+
         builtin = Scope(BUILTIN, None)
         builtin.resolver = self
-        self._record(module, None, Scope(MODULE, builtin), known_fields(TOKENS))
-
-    def _record(
-        self, node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope, known: dict[type, tuple[str, ...]]
-    ) -> None:
-        key = id(node)
-        nodes = self.nodes
-        start = len(nodes)
-        nodes.append(node)
-        if parent is not None:
-            self._parents[key] = parent
-        scope = self._enter.pop(key, scope)
-        if scope is not _NO_SCOPE:
-            self._scopes[key] = scope
-            handler = _HANDLERS.get(type(node))
-            if handler is not None:
-                handler(self, node, scope)
-        fields = known.get(type(node))
-        for field in fields_to_visit(node, TOKENS) if fields is None else fields:
-            value = getattr(node, field)
-            if type(value) in NODE_TYPES:
-                if type(value) not in TOKENS:
-                    self._record(value, node, scope, known)
-            elif type(value) is tuple or type(value) is list:
-                for item in value:
-                    if type(item) in NODE_TYPES and type(item) not in TOKENS:
-                        self._record(item, node, scope, known)
-        self.spans[key] = (start, len(nodes))
+        record(module, None, Scope(MODULE, builtin))
 
     def _switch(self, node: cst.CSTNode | None, scope: Scope) -> None:
         if node is not None:
