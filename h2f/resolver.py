@@ -518,7 +518,7 @@ class Resolver:
 
     def unbound(self, node: cst.CSTNode) -> bool:
         """Whether ``node`` is a read of a name that no binding of the module, nor a builtin, meets (one a star
-        import binds; after :meth:`finish`)."""
+        import binds)."""
         if type(node) is cst.Name:
             self.resolve_reads(node.value)
         access = self._accesses.get(id(node))
