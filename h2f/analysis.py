@@ -234,7 +234,6 @@ class FileAnalysis:
     @functools.cached_property
     def scopes(self) -> NodeMap[Scope]:
         """The scope every node is evaluated in (names are resolved on first use)."""
-        self._resolver.finish()
         return self._resolver.scopes
 
     @classmethod
@@ -306,7 +305,6 @@ class FileAnalysis:
 
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Every qualified name of an original expression node through the imports (``jax.numpy.zeros``)."""
-        self._resolver.finish()
         return self._resolver.qualified_names(node)
 
     def is_haiku_layer_call(self, node: cst.CSTNode) -> str | None:
@@ -958,7 +956,6 @@ class FileAnalysis:
         import), in the scope it binds it in (the module's, a function's); for a star import (``from blocks
         import *``), the reads of ``name`` that nothing else binds."""
         if _is_star_import(binding):
-            self._resolver.finish()
             return [node for node in self.nodes_of(cst.Name) if node.value == name and self._resolver.unbound(node)]
         scope = self.scopes.get(binding)
         assignments = scope[name] if scope is not None else []

@@ -72,6 +72,7 @@ def bound_name(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -
 #: The expressions and simple statements but the imports (type tests: these visitors ask of every node).
 _NO_IMPORT_INSIDE = concrete_types(cst.BaseExpression, cst.BaseSmallStatement) - {cst.Import, cst.ImportFrom}
 _COMPOUND_STATEMENTS = concrete_types(cst.BaseCompoundStatement)
+_IMPORTS = frozenset({cst.Import, cst.ImportFrom})
 
 
 def _outside_imports(node: cst.CSTNode) -> bool:
@@ -89,7 +90,9 @@ class _StatementsOnly(cst.CSTTransformer):
         return []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        return False if _outside_imports(node) else cst.CSTTransformer.on_visit(self, node)
+        if _outside_imports(node) or type(node) in _IMPORTS:
+            return False  # (the hooks on an import statement are on leaving it: nothing inside it changes)
+        return cst.CSTTransformer.on_visit(self, node)
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
         if _outside_imports(original_node):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from typing import Generic, TypeVar
 
 import libcst as cst
@@ -66,13 +67,20 @@ class Access:
 class Assignment:
     """One binding of ``name`` in ``scope`` by ``node`` (a Name target, Param, FunctionDef, ClassDef, Import…)."""
 
-    __slots__ = ("name", "scope", "node", "references")
+    __slots__ = ("name", "scope", "node", "_references")
 
     def __init__(self, name: str, scope: Scope, node: cst.CSTNode | None) -> None:
         self.name = name
         self.scope = scope
         self.node = node
-        self.references: list[Access] = []
+        self._references: list[Access] = []
+
+    @property
+    def references(self) -> list[Access]:
+        """The reads that may read this binding, in the module's order."""
+        if self.scope.resolver is not None:
+            self.scope.resolver.resolve_reads(self.name)
+        return self._references
 
     def qualified_names(self, full_name: str) -> set[str]:
         """What ``full_name`` (starting with this binding's name) stands for: a local name, prefixed by the scope."""
@@ -140,6 +148,8 @@ class Scope:
         self.parent: Scope = parent if parent is not None else self
         self.node = node
         self.globals: Scope = self if kind == MODULE else (parent.globals if parent is not None else self)
+        #: The resolver that walked this scope's module, which resolves its reads on demand.
+        self.resolver: Resolver | None = parent.resolver if parent is not None else None
         self._assignments: dict[str, list[Assignment]] = {}
         self._accesses: dict[str, list[Access]] = {}
         self._overwrites: dict[str, Scope] = {}  # global / nonlocal declarations
@@ -215,6 +225,8 @@ class Scope:
     @property
     def accesses(self) -> list[Access]:
         """The reads of names made in this scope itself."""
+        if self.resolver is not None:
+            self.resolver.finish()
         return [access for found in self._accesses.values() for access in found]
 
 
@@ -276,12 +288,15 @@ _BINDING_STATEMENTS = frozenset(
 _OTHER_STATEMENTS = concrete_types(cst.BaseStatement, cst.BaseSmallStatement) - _BINDING_STATEMENTS
 _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+#: The node types the walk records (the nodes but the tokens).
+_WALKED = NODE_TYPES - TOKENS
 
 
 class Resolver:
     """One pre-order walk of a module recording every node (``nodes``, ``spans``), parents and scopes.
 
-    Walk the module with it (:meth:`walk`), then call :meth:`finish` once.
+    Walk the module with it (:meth:`walk`), then ask it: the reads of a name are resolved when first needed
+    (:meth:`finish` resolves them all).
     """
 
     def __init__(self) -> None:
@@ -295,11 +310,16 @@ class Resolver:
         self._stores: set[int] = set()  # ids of Name nodes that are binding targets
         self._declarations: set[int] = set()  # ids of the names of defs, classes and parameters: neither
         self._reads: list[tuple[cst.Name, Scope]] = []
+        #: The names whose reads are resolved (:meth:`resolve_reads`), and the reads of the others by name.
+        self._resolved: set[str] = set()
+        self._unresolved: dict[str, list[tuple[cst.Name, Scope]]] | None = None
         self._qualified: dict[int, frozenset[str]] = {}
         #: Bindings that alias a dotted name (``I = hk.initializers``) → the qualified names it stands for.
         self.aliases: dict[int, frozenset[str]] = {}
         self._accesses: dict[int, Access] = {}
         self._bound: dict[int, int] = {}  # id of an Assignment -> :meth:`_bound_at`
+        self._bindings: dict[tuple[int, str], list[Assignment]] = {}  # :meth:`_bindings_of`
+        self._binding_names: dict[tuple[int, str], frozenset[str]] = {}  # :meth:`_names_of`, but through aliases
 
     # ----- the walk ------------------------------------------------------------------------------------
 
@@ -307,34 +327,37 @@ class Resolver:
         """Record ``module`` and its nodes but the :data:`~h2f.traversal.TOKENS`, in the order of libcst's
         traversal (:func:`h2f.traversal.fast_walk`'s, in one call per node rather than a visitor's three: the
         parent, the scope and the start of the span are arguments and locals, not stacks)."""
-        self._record(module, None, Scope(MODULE, Scope(BUILTIN, None)), known_fields(TOKENS))
+        nodes, spans, parents, scopes, enter = self.nodes, self.spans, self._parents, self._scopes, self._enter
+        known = known_fields(TOKENS)
 
-    def _record(
-        self, node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope, known: dict[type, tuple[str, ...]]
-    ) -> None:
-        key = id(node)
-        nodes = self.nodes
-        start = len(nodes)
-        nodes.append(node)
-        if parent is not None:
-            self._parents[key] = parent
-        scope = self._enter.pop(key, scope)
-        if scope is not _NO_SCOPE:
-            self._scopes[key] = scope
-            handler = _HANDLERS.get(type(node))
-            if handler is not None:
-                handler(self, node, scope)
-        fields = known.get(type(node))
-        for field in fields_to_visit(node, TOKENS) if fields is None else fields:
-            value = getattr(node, field)
-            if type(value) in NODE_TYPES:
-                if type(value) not in TOKENS:
-                    self._record(value, node, scope, known)
-            elif type(value) is tuple or type(value) is list:
-                for item in value:
-                    if type(item) in NODE_TYPES and type(item) not in TOKENS:
-                        self._record(item, node, scope, known)
-        self.spans[key] = (start, len(nodes))
+        # A closure: the tables it fills are its free variables, not attributes looked up on every node.
+        def record(node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope) -> None:
+            key = id(node)
+            start = len(nodes)
+            nodes.append(node)
+            if parent is not None:
+                parents[key] = parent
+            scope = enter.pop(key, scope)
+            if scope is not _NO_SCOPE:
+                scopes[key] = scope
+                handler = _HANDLERS.get(type(node))
+                if handler is not None:
+                    handler(self, node, scope)
+            fields = known.get(type(node))
+            for field in fields_to_visit(node, TOKENS) if fields is None else fields:
+                value = getattr(node, field)
+                kind = type(value)
+                if kind in _WALKED:
+                    record(value, node, scope)
+                elif kind is tuple or kind is list:
+                    for item in value:
+                        if type(item) in _WALKED:
+                            record(item, node, scope)
+            spans[key] = (start, len(nodes))
+
+        builtin = Scope(BUILTIN, None)
+        builtin.resolver = self
+        record(module, None, Scope(MODULE, builtin))
 
     def _switch(self, node: cst.CSTNode | None, scope: Scope) -> None:
         if node is not None:
@@ -451,28 +474,53 @@ class Resolver:
     def finish(self) -> None:
         """Resolve every read to the bindings it may read (after the walk; later calls do nothing).
 
-        As in libcst, a read sees the bindings of its own scope made by statements that end before it, else
-        those of the enclosing scopes (``x = x`` in a class body reads the outer ``x``).
+        The queries below need not wait for it: each resolves the reads of the names it is asked about on first
+        use (:meth:`resolve_reads`), and most names of a module are never asked about.
         """
+        resolved = self._resolved
         for node, scope in self._reads:
-            access = Access(node, scope)
-            self._accesses[id(node)] = access
-            scope._accesses.setdefault(node.value, []).append(access)
-            start = self.spans[id(node)][0]
-            found = scope[node.value]
-            earlier = [
-                a for a in found if a.scope is not scope or scope.kind == COMPREHENSION or self._bound_at(a) <= start
-            ]
-            if not earlier and found:
-                earlier = scope.parent._visible()[node.value]
-            for assignment in earlier:
-                access.referents.append(assignment)
-                assignment.references.append(access)
+            if node.value not in resolved:
+                self._resolve_read(node, scope)
+        resolved.update(node.value for node, _ in self._reads)
         self._reads = []
+        self._unresolved = {}
+
+    def resolve_reads(self, name: str) -> None:
+        """Resolve the reads of ``name`` (after the walk; later calls do nothing): the reads of one name are
+        resolved together, in the module's order, so each binding's ``references`` list them all, in order."""
+        if name in self._resolved:
+            return
+        self._resolved.add(name)
+        unresolved = self._unresolved
+        if unresolved is None:
+            unresolved = self._unresolved = {}
+            for read in self._reads:
+                unresolved.setdefault(read[0].value, []).append(read)
+        for node, scope in unresolved.pop(name, ()):
+            self._resolve_read(node, scope)
+
+    def _resolve_read(self, node: cst.Name, scope: Scope) -> None:
+        """As in libcst, a read sees the bindings of its own scope made by statements that end before it, else
+        those of the enclosing scopes (``x = x`` in a class body reads the outer ``x``)."""
+        access = Access(node, scope)
+        self._accesses[id(node)] = access
+        scope._accesses.setdefault(node.value, []).append(access)
+        start = self.spans[id(node)][0]
+        found = scope[node.value]
+        earlier = [
+            a for a in found if a.scope is not scope or scope.kind == COMPREHENSION or self._bound_at(a) <= start
+        ]
+        if not earlier and found:
+            earlier = scope.parent._visible()[node.value]
+        for assignment in earlier:
+            access.referents.append(assignment)
+            assignment._references.append(access)
 
     def unbound(self, node: cst.CSTNode) -> bool:
         """Whether ``node`` is a read of a name that no binding of the module, nor a builtin, meets (one a star
-        import binds; after :meth:`finish`)."""
+        import binds)."""
+        if type(node) is cst.Name:
+            self.resolve_reads(node.value)
         access = self._accesses.get(id(node))
         return access is not None and not access.referents
 
@@ -520,7 +568,9 @@ class Resolver:
             found = self._qualified[key] = frozenset(self._compute_qualified(node))
         return found
 
-    def _compute_qualified(self, node: cst.CSTNode) -> set[str]:
+    def _compute_qualified(self, node: cst.CSTNode) -> AbstractSet[str]:
+        if type(node) is cst.Name:
+            self.resolve_reads(node.value)
         access = self._accesses.get(id(node))
         if access is not None:  # a read: what the bindings it sees stand for
             return {name for referent in access.referents for name in self._names_of(referent, referent.name)}
@@ -528,13 +578,7 @@ class Resolver:
         full_name = full_name_of(node) if scope is not None else None
         if scope is None or full_name is None:
             return set()
-        prefix = full_name
-        assignments: list[Assignment] = []
-        while prefix:
-            if prefix in scope:
-                assignments = scope[prefix]
-                break
-            prefix = prefix.rpartition(".")[0]
+        assignments = self._bindings_of(scope, full_name)
         for assignment in assignments:
             if assignment.node is not None and _binds(node, assignment):
                 return self._names_of(assignment, full_name)
@@ -543,13 +587,34 @@ class Resolver:
             results |= self._names_of(assignment, full_name)
         return results
 
-    def _names_of(self, assignment: Assignment, full_name: str) -> set[str]:
-        """What ``full_name`` (starting with the name ``assignment`` binds) stands for, through an alias."""
+    def _bindings_of(self, scope: Scope, full_name: str) -> list[Assignment]:
+        """The bindings ``scope`` sees of the longest prefix of the dotted ``full_name`` that it binds (remembered:
+        the scopes are complete after the walk, and a file reads the same names again and again)."""
+        key = (id(scope), full_name)
+        found = self._bindings.get(key)
+        if found is None:
+            found = []
+            prefix = full_name
+            while prefix:
+                if prefix in scope:
+                    found = scope[prefix]
+                    break
+                prefix = prefix.rpartition(".")[0]
+            self._bindings[key] = found
+        return found
+
+    def _names_of(self, assignment: Assignment, full_name: str) -> AbstractSet[str]:
+        """What ``full_name`` (starting with the name ``assignment`` binds) stands for, through an alias (what it
+        stands for through the binding itself is remembered)."""
         targets = self.aliases.get(id(assignment))
-        if targets is None:
-            return assignment.qualified_names(full_name)
-        rest = full_name[len(assignment.name) :]
-        return {target + rest for target in targets}
+        if targets is not None:
+            rest = full_name[len(assignment.name) :]
+            return {target + rest for target in targets}
+        key = (id(assignment), full_name)
+        found = self._binding_names.get(key)
+        if found is None:
+            found = self._binding_names[key] = frozenset(assignment.qualified_names(full_name))
+        return found
 
 
 _HANDLERS = {

@@ -384,8 +384,22 @@ def _transform(
                         changes = {}
                     changes[field] = tuple(items)
         if changes is not None:
-            updated = node.with_changes(**changes)
+            updated = _rebuilt(node, changes)
     return transformer.on_leave(node, updated)
+
+
+def _rebuilt(node: cst.CSTNode, changes: dict[str, Any]) -> cst.CSTNode:
+    """``node.with_changes(**changes)`` without the generic work of ``dataclasses.replace`` (it reads and checks
+    every field's definition on every call): the same fields set the way the frozen dataclass ``__init__`` sets
+    them, the same validation (``__post_init__``)."""
+    kind = type(node)
+    fields = _FIELD_DEFAULTS.get(kind)
+    names = fields if fields is not None else [field.name for field in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    rebuilt = object.__new__(kind)
+    for name in names:
+        object.__setattr__(rebuilt, name, changes[name] if name in changes else getattr(node, name))
+    rebuilt.__post_init__()
+    return rebuilt
 
 
 def _replacement(parent: cst.CSTNode, field: str, result: Any) -> Any:

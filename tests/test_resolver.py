@@ -10,7 +10,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import ParentNodeProvider, QualifiedNameProvider, ScopeProvider
 
-from h2f.resolver import Resolver, resolve
+from h2f.resolver import Resolver, Scope, iter_scopes, resolve
 from h2f.traversal import walk
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures").glob("*/*/before.py"))
@@ -226,3 +226,39 @@ def test_walk_records_the_nodes_traversal_walks_in_its_order(path: Path) -> None
     for node in resolver.nodes:
         start, end = resolver.spans[id(node)]
         assert resolver.nodes[start:end] == walk(node)
+
+
+def _references(resolver: Resolver) -> list[list[int]]:
+    """Every binding's references (the ids of their nodes, in order), scope by scope, name by name."""
+    return [
+        [id(access.node) for access in assignment.references]
+        for scope in reversed(list(iter_scopes(resolver)))
+        for found in reversed(list(scope._assignments.values()))
+        for assignment in found
+    ]
+
+
+@pytest.mark.parametrize("path", FIXTURES + HAIKU_SOURCES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_reads_resolved_on_demand_as_all_at_once(path: Path) -> None:
+    """Resolving the reads of a name when first asked (any name first, in any order) gives the bindings, their
+    references, the qualified names and the unbound reads that :meth:`Resolver.finish` gives resolving them all."""
+    module = cst.parse_module(path.read_text())
+    eager = resolve(module)
+    by_names, by_references = Resolver(), Resolver()
+    by_names.walk(module)
+    by_references.walk(module)
+    references = _references(eager)
+    assert _references(by_references) == references
+    for index in reversed(range(len(eager.nodes))):
+        node = eager.nodes[index]
+        if isinstance(node, (cst.Name, cst.Attribute, cst.Call)):
+            for query in ("unbound", "qualified_names")[:: 1 if index % 2 else -1]:  # either may come first
+                assert getattr(by_names, query)(node) == getattr(eager, query)(node)
+    assert _references(by_names) == references
+    for lazy in (by_names, by_references):
+        assert [_accesses(scope) for scope in iter_scopes(lazy)] == [_accesses(scope) for scope in iter_scopes(eager)]
+
+
+def _accesses(scope: Scope) -> dict[int, list[int]]:
+    """The reads made in ``scope`` (ids of their nodes) → the bindings each may read (ids of those)."""
+    return {id(access.node): [id(assignment.node) for assignment in access.referents] for access in scope.accesses}

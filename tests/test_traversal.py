@@ -3,6 +3,7 @@ the expressions rules build from text."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -252,3 +253,22 @@ def test_type_tests_agree_with_isinstance() -> None:
     for base in (cst.BaseExpression, cst.BaseStatement, cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.Name):
         expected = {kind for kind in kinds if issubclass(kind, base) and not inspect.isabstract(kind)}
         assert traversal.concrete_types(base) == expected
+
+
+@pytest.mark.parametrize("path", FIXTURES[:6], ids=_sample_id)
+def test_a_rebuilt_node_is_what_with_changes_gives(path: Path) -> None:
+    """The transform's rebuild of a node whose children changed gives the node ``with_changes`` gives: same type,
+    same fields (the very same values), validated the same way."""
+    for node in walk(cst.parse_module(path.read_text())):
+        fields = [field.name for field in dataclasses.fields(node)]  # type: ignore[arg-type]
+        changes = {fields[0]: getattr(node, fields[0])}
+        for rebuilt, expected in ((traversal._rebuilt(node, {}), node), (traversal._rebuilt(node, changes), node)):
+            assert type(rebuilt) is type(expected) and rebuilt is not node
+            assert all(getattr(rebuilt, name) is getattr(expected, name) for name in fields)
+    name = cst.Name("x")
+    invalid = {"lpar": [cst.LeftParen()]}  # no closing parenthesis
+    with pytest.raises(cst.CSTValidationError) as theirs:
+        name.with_changes(**invalid)
+    with pytest.raises(cst.CSTValidationError) as ours:
+        traversal._rebuilt(name, invalid)
+    assert str(ours.value) == str(theirs.value)
