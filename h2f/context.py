@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
+from h2f.rule import Trigger
 from h2f.syntax import expr
 from h2f.traversal import TOKENS
 
@@ -94,6 +95,8 @@ class MigrationContext:
     reported: set[int] = dataclasses.field(default_factory=set)
     #: Original nodes a rule decided to leave exactly as they were (rules that depend on them follow suit).
     left_in_place: set[int] = dataclasses.field(default_factory=set)
+    #: Original nodes (by id) rules announced they act on (:meth:`announce`).
+    announced: set[int] = dataclasses.field(default_factory=set)
     #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
@@ -156,6 +159,12 @@ class MigrationContext:
                 or not span[0] <= inner[0] < span[1]
             ]
 
+    def announce(self, nodes: Iterable[cst.CSTNode]) -> None:
+        """Say that a rule's hook acts on the original ``nodes`` (the traversal has not left them yet), which
+        ``Trigger.ANNOUNCED`` of its ``Rule.triggers`` then admits: nodes a rule learned to act on before the
+        traversal, or from a node it left earlier."""
+        self.announced.update(map(id, nodes))
+
     def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
         """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""
         AddImportsVisitor.add_needed_import(self.codemod, module, obj, asname)
@@ -217,6 +226,10 @@ class LeftInPlace(Exception):
 
 
 _SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
+#: :class:`~h2f.rule.Trigger`'s flags as plain ints (an ``IntFlag`` operation runs Python code: these run per node).
+_HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trigger.MODULE, Trigger.ANNOUNCED))
+#: Every kind of node: what a hook without a trigger acts on.
+_EVERY = -1
 
 
 @functools.cache
@@ -229,19 +242,21 @@ def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 @functools.cache
-def _having(rules: tuple[type[Rule], ...], hook: str, haiku_names: bool = True) -> tuple[int, ...]:
-    """Which of ``rules`` (by position) have a method called ``hook`` (with ``haiku_names`` False, those of them
-    that act on names that are not Haiku's too): learned once per rule set, not per file."""
+def _having(rules: tuple[type[Rule], ...], hook: str, kinds: int = _EVERY) -> tuple[int, ...]:
+    """Which of ``rules`` (by position) have a method called ``hook`` that acts on nodes of the ``kinds`` (a
+    :class:`~h2f.rule.Trigger` mask: a hook without a trigger acts on every node): learned once per rule set, not
+    per file."""
     return tuple(
         index
         for index, rule in enumerate(rules)
-        if hasattr(rule, hook) and (haiku_names or hook not in rule.haiku_names_only)
+        if hasattr(rule, hook) and ((trigger := rule.triggers.get(hook)) is None or trigger & kinds)
     )
 
 
 class RuleDispatcher(cst.CSTTransformer):
     """One traversal of the file (:func:`h2f.traversal.fast_transform`, entering no token type without a hook);
-    each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
+    each node is offered to every rule's ``visit_``/``leave_`` hook in order (a ``leave_`` hook with a trigger,
+    ``Rule.triggers``, only to the nodes that are what it acts on)."""
 
     def __init__(self, ctx: MigrationContext, rules: list[Rule]) -> None:
         super().__init__()
@@ -250,17 +265,30 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
-        #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name, of a Call of no Haiku name (see
-        #: ``Rule.haiku_names_only``).
-        self._other_names_hooks = {
-            kind: self._hooks_for(f"leave_{kind.__name__}", haiku_names=False)
-            for kind in (cst.Name, cst.Attribute, cst.Call)
-        }
+        #: (Name, Attribute or Call, its :meth:`_kinds`) → the ``leave_`` hooks that act on it.
+        self._triggered_hooks: dict[tuple[type, int], list[Callable[..., Any]]] = {}
 
-    def _hooks_for(self, name: str, haiku_names: bool = True) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name``, in rule order (without those for Haiku names only if not
-        ``haiku_names``)."""
-        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, haiku_names)]
+    def _hooks_for(self, name: str, kinds: int = _EVERY) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name`` that act on nodes of the ``kinds``, in rule order."""
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, kinds)]
+
+    def _kinds(self, node: cst.CSTNode) -> int:
+        """What the original Name, Attribute or Call ``node`` is, as a :class:`~h2f.rule.Trigger` mask."""
+        analysis = self.ctx.analysis
+        if type(node) is not cst.Call:
+            return _HAIKU if analysis.haiku_name(node) is not None else 0
+        func = node.func  # type: ignore[attr-defined]
+        kinds = _HAIKU if analysis.haiku_name(func) is not None else 0
+        made = analysis.constructor_of(func)
+        if made is not None and analysis.haiku_name(made.func) is not None:
+            kinds |= _MADE
+        if analysis.local_module_class(func) is not None or (
+            type(func) is cst.Name and func.value in analysis.imported_module_classes
+        ):
+            kinds |= _MODULE
+        if id(node) in self.ctx.announced:
+            kinds |= _ANNOUNCED
+        return kinds
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
@@ -285,16 +313,14 @@ class RuleDispatcher(cst.CSTTransformer):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
         node_type = type(original_node)
-        analysis = self.ctx.analysis
-        if (
-            (node_type is cst.Name or node_type is cst.Attribute)
-            and analysis.haiku_name(original_node) is None
-            or node_type is cst.Call
-            and analysis.haiku_name(original_node.func) is None  # type: ignore[attr-defined]
-        ):
-            hooks = self._other_names_hooks[node_type]
+        kinds = _EVERY
+        if node_type is cst.Name or node_type is cst.Attribute or node_type is cst.Call:
+            kinds = self._kinds(original_node)
+            hooks = self._triggered_hooks.get((node_type, kinds))  # type: ignore[assignment]
+            if hooks is None:
+                hooks = self._triggered_hooks[node_type, kinds] = self._hooks_for(f"leave_{node_type.__name__}", kinds)
         else:
-            hooks = self._leave_hooks.get(node_type)
+            hooks = self._leave_hooks.get(node_type)  # type: ignore[assignment]
             if hooks is None:
                 hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
         for hook in hooks:
@@ -310,6 +336,7 @@ class RuleDispatcher(cst.CSTTransformer):
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
             # with a Flax initializer would call it with Haiku's signature)
-        if node_type is cst.Call and self.ctx.analysis.constructs_module(original_node):
+        # (a module is built by a call of a Haiku layer or of a module class of the file)
+        if node_type is cst.Call and kinds & (_HAIKU | _MODULE) and self.ctx.analysis.constructs_module(original_node):
             self.ctx.constructions[original_node] = result
         return result
