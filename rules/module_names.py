@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import string_argument
 
 
@@ -24,6 +24,7 @@ class ModuleNames(Rule):
     haiku_apis = ()
     targets = frozenset({"linen"})
     order = 95
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MODULE}
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         literal = string_argument(original_node, "name")
