@@ -232,12 +232,16 @@ _HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trig
 _EVERY = -1
 
 
+#: Literals: their only children are parentheses, so no rule can change one but through a hook for its type.
+_LITERALS = frozenset({cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString})
+
+
 @functools.cache
-def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
+def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
     return frozenset(
-        token
-        for token in TOKENS
-        if not any(hasattr(rule, f"{kind}_{token.__name__}") for rule in rules for kind in ("visit", "leave"))
+        kind
+        for kind in TOKENS | _LITERALS
+        if not any(hasattr(rule, f"{hook}_{kind.__name__}") for rule in rules for hook in ("visit", "leave"))
     )
 
 
@@ -291,9 +295,9 @@ class RuleDispatcher(cst.CSTTransformer):
         return kinds
 
     def inert_types(self) -> frozenset[type]:
-        """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
-        them (:func:`h2f.traversal.fast_transform`)."""
-        return _unhooked_tokens(self._rule_types)
+        """The token types (whitespace, punctuation, operators) and literals no rule has a hook for: the pass need
+        not enter them (:func:`h2f.traversal.fast_transform`)."""
+        return _inert(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))
