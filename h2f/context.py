@@ -279,8 +279,11 @@ class RuleDispatcher(cst.CSTTransformer):
     def _kinds(self, node: cst.CSTNode) -> int:
         """What the original Name, Attribute or Call ``node`` is, as a :class:`~h2f.rule.Trigger` mask."""
         analysis = self.ctx.analysis
-        if type(node) is not cst.Call:
+        if type(node) is cst.Name:
             return _HAIKU if analysis.haiku_name(node) is not None else 0
+        if type(node) is cst.Attribute:
+            kinds = _HAIKU if analysis.haiku_name(node) is not None else 0
+            return kinds | _ANNOUNCED if id(node) in self.ctx.announced else kinds
         func = node.func  # type: ignore[attr-defined]
         kinds = _HAIKU if analysis.haiku_name(func) is not None else 0
         made = analysis.constructor_of(func)

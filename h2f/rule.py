@@ -40,7 +40,7 @@ class Trigger(enum.IntFlag):
     MADE = 2
     #: A call of a module class this file defines, or imports from another file of the run (``Block(8)``).
     MODULE = 4
-    #: A call a rule announced it acts on (:meth:`~h2f.context.MigrationContext.announce`) before the
+    #: A call or attribute a rule announced it acts on (:meth:`~h2f.context.MigrationContext.announce`) before the
     #: traversal left it.
     ANNOUNCED = 8
 
