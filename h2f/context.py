@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -95,8 +95,8 @@ class MigrationContext:
     reported: set[int] = dataclasses.field(default_factory=set)
     #: Original nodes a rule decided to leave exactly as they were (rules that depend on them follow suit).
     left_in_place: set[int] = dataclasses.field(default_factory=set)
-    #: Original nodes (by id) rules announced they act on (:meth:`announce`).
-    announced: set[int] = dataclasses.field(default_factory=set)
+    #: Original nodes (by id) → the rules that announced they act on them (:meth:`Rule.announce`).
+    announced: dict[int, frozenset[type[Rule]]] = dataclasses.field(default_factory=dict)
     #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
@@ -158,12 +158,6 @@ class MigrationContext:
                 or (inner := self._reported_spans.get(diagnostic)) is None
                 or not span[0] <= inner[0] < span[1]
             ]
-
-    def announce(self, nodes: Iterable[cst.CSTNode]) -> None:
-        """Say that a rule's hook acts on the original ``nodes`` (the traversal has not left them yet), which
-        ``Trigger.ANNOUNCED`` of its ``Rule.triggers`` then admits: nodes a rule learned to act on before the
-        traversal, or from a node it left earlier."""
-        self.announced.update(map(id, nodes))
 
     def require_import(self, module: str, obj: str | None = None, asname: str | None = None) -> None:
         """Make sure the migrated file imports ``module`` (or ``obj`` from it)."""
@@ -230,6 +224,7 @@ _SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
 _HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trigger.MODULE, Trigger.ANNOUNCED))
 #: Every kind of node: what a hook without a trigger acts on.
 _EVERY = -1
+_NOBODY: frozenset[type[Rule]] = frozenset()
 
 
 #: Literals: their only children are parentheses, so no rule can change one but through a hook for its type.
@@ -246,14 +241,21 @@ def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 @functools.cache
-def _having(rules: tuple[type[Rule], ...], hook: str, kinds: int = _EVERY) -> tuple[int, ...]:
+def _having(
+    rules: tuple[type[Rule], ...], hook: str, kinds: int = _EVERY, announcers: frozenset[type[Rule]] = frozenset()
+) -> tuple[int, ...]:
     """Which of ``rules`` (by position) have a method called ``hook`` that acts on nodes of the ``kinds`` (a
-    :class:`~h2f.rule.Trigger` mask: a hook without a trigger acts on every node): learned once per rule set, not
-    per file."""
+    :class:`~h2f.rule.Trigger` mask: a hook without a trigger acts on every node) or that the ``announcers``
+    announced: learned once per rule set, not per file."""
     return tuple(
         index
         for index, rule in enumerate(rules)
-        if hasattr(rule, hook) and ((trigger := rule.triggers.get(hook)) is None or trigger & kinds)
+        if hasattr(rule, hook)
+        and (
+            (trigger := rule.triggers.get(hook)) is None
+            or trigger & kinds
+            or (trigger & _ANNOUNCED and rule in announcers)
+        )
     )
 
 
@@ -269,12 +271,16 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
-        #: (Name, Attribute or Call, its :meth:`_kinds`) → the ``leave_`` hooks that act on it.
-        self._triggered_hooks: dict[tuple[type, int], list[Callable[..., Any]]] = {}
+        #: (Name, Attribute or Call, its :meth:`_kinds`, the rules that announced it) → the ``leave_`` hooks that
+        #: act on it.
+        self._triggered_hooks: dict[tuple[type, int, frozenset[type[Rule]]], list[Callable[..., Any]]] = {}
 
-    def _hooks_for(self, name: str, kinds: int = _EVERY) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name`` that act on nodes of the ``kinds``, in rule order."""
-        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, kinds)]
+    def _hooks_for(
+        self, name: str, kinds: int = _EVERY, announcers: frozenset[type[Rule]] = frozenset()
+    ) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name`` that act on nodes of the ``kinds`` or announced by the ``announcers``,
+        in rule order."""
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, kinds, announcers)]
 
     def _kinds(self, node: cst.CSTNode) -> int:
         """What the original Name, Attribute or Call ``node`` is, as a :class:`~h2f.rule.Trigger` mask."""
@@ -282,8 +288,7 @@ class RuleDispatcher(cst.CSTTransformer):
         if type(node) is cst.Name:
             return _HAIKU if analysis.haiku_name(node) is not None else 0
         if type(node) is cst.Attribute:
-            kinds = _HAIKU if analysis.haiku_name(node) is not None else 0
-            return kinds | _ANNOUNCED if id(node) in self.ctx.announced else kinds
+            return _HAIKU if analysis.haiku_name(node) is not None else 0
         func = node.func  # type: ignore[attr-defined]
         kinds = _HAIKU if analysis.haiku_name(func) is not None else 0
         made = analysis.constructor_of(func)
@@ -293,8 +298,6 @@ class RuleDispatcher(cst.CSTTransformer):
             type(func) is cst.Name and func.value in analysis.imported_module_classes
         ):
             kinds |= _MODULE
-        if id(node) in self.ctx.announced:
-            kinds |= _ANNOUNCED
         return kinds
 
     def inert_types(self) -> frozenset[type]:
@@ -323,9 +326,10 @@ class RuleDispatcher(cst.CSTTransformer):
         kinds = _EVERY
         if node_type is cst.Name or node_type is cst.Attribute or node_type is cst.Call:
             kinds = self._kinds(original_node)
-            hooks = self._triggered_hooks.get((node_type, kinds))  # type: ignore[assignment]
+            key = (node_type, kinds, self.ctx.announced.get(id(original_node), _NOBODY))
+            hooks = self._triggered_hooks.get(key)  # type: ignore[assignment]
             if hooks is None:
-                hooks = self._triggered_hooks[node_type, kinds] = self._hooks_for(f"leave_{node_type.__name__}", kinds)
+                hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])
         else:
             hooks = self._leave_hooks.get(node_type)  # type: ignore[assignment]
             if hooks is None:

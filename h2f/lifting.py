@@ -94,7 +94,7 @@ class LiftedTransform(Rule):
             return
         self._decorated[id(function)] = sites
         self._decorated_sites.update((id(site), function) for site in sites)
-        self.ctx.announce(sites)
+        self.announce(sites)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -154,7 +154,7 @@ class LiftedTransform(Rule):
             )
             if takes_module:
                 self._bound_sites.update(id(site) for site in sites)
-                self.ctx.announce(sites)
+                self.announce(sites)
             return self._assembled(original_node, lifted, built, None)
         inner = original_node.func
         if not (type(inner) is cst.Call and self.ctx.haiku_name(inner.func) == self.api):

@@ -19,11 +19,13 @@ import enum
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from h2f.context import MigrationContext
 
 TARGETS = ("linen", "nnx")
@@ -40,8 +42,7 @@ class Trigger(enum.IntFlag):
     MADE = 2
     #: A call of a module class this file defines, or imports from another file of the run (``Block(8)``).
     MODULE = 4
-    #: A call or attribute a rule announced it acts on (:meth:`~h2f.context.MigrationContext.announce`) before the
-    #: traversal left it.
+    #: A name, attribute or call the rule itself announced it acts on (:meth:`Rule.announce`).
     ANNOUNCED = 8
 
 
@@ -64,6 +65,14 @@ class Rule:
 
     def __init__(self, ctx: MigrationContext) -> None:
         self.ctx = ctx
+
+    def announce(self, nodes: Iterable[cst.CSTNode]) -> None:
+        """Say that this rule acts on the original ``nodes`` (learned before the traversal, or from a node it left
+        earlier): its hooks whose trigger has ``Trigger.ANNOUNCED`` are called on them when the traversal leaves
+        them."""
+        announced = self.ctx.announced
+        for node in nodes:
+            announced[id(node)] = announced.get(id(node), frozenset()) | {type(self)}
 
     @classmethod
     def name(cls) -> str:

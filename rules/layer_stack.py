@@ -44,10 +44,10 @@ class LayerStack(Rule):
         self.stacked: dict[cst.FunctionDef, cst.Call] = dict(ctx.analysis.stacked_functions)
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
         self.applied: dict[cst.Call, cst.FunctionDef] = ctx.analysis.stack_applications
-        ctx.announce(self.applied)
+        self.announce(self.applied)
         if self.stacked:  # and the calls of a stacked function by its name (``@hk.layer_stack(n) def f``, ``f(x)``)
             names = {function.name.value for function in self.stacked}
-            ctx.announce(
+            self.announce(
                 node
                 for node in ctx.analysis.nodes_of(cst.Call)
                 if type(node.func) is cst.Name and node.func.value in names  # type: ignore[attr-defined]

@@ -113,7 +113,7 @@ class Layers(Rule):
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)
-        ctx.announce(ctx.analysis.splat_configs)  # ``dict(...)`` splatted into a layer: its keywords are renamed
+        self.announce(ctx.analysis.splat_configs)  # ``dict(...)`` splatted into a layer: its keywords are renamed
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

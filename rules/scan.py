@@ -39,7 +39,7 @@ class Scan(Rule):
                 )
                 if constructor is not None and ctx.analysis.local_module_class(constructor.func) is not None:
                     self.scanned[constructor] = node
-        ctx.announce(self.scanned)
+        self.announce(self.scanned)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         scan = self.scanned.get(original_node)

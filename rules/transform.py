@@ -65,9 +65,9 @@ class TransformRule(Rule):
         self._left_in_place: dict[int, bool] = {}
         analysis = ctx.analysis
         aliases = analysis.alias_names()
-        ctx.announce(transform.binding for transform in analysis.transforms.values() if transform.binding is not None)
-        ctx.announce(node for node in analysis.nodes_of(cst.Call) if _may_use_transform(node, aliases))  # type: ignore[arg-type]
-        ctx.announce(node for node in analysis.nodes_of(cst.Attribute) if is_name_attribute(node, "init", "apply"))
+        self.announce(transform.binding for transform in analysis.transforms.values() if transform.binding is not None)
+        self.announce(node for node in analysis.nodes_of(cst.Call) if _may_use_transform(node, aliases))  # type: ignore[arg-type]
+        self.announce(node for node in analysis.nodes_of(cst.Attribute) if is_name_attribute(node, "init", "apply"))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         """Report each read of a transformed function that became a module class, left as it was in the output
