@@ -242,20 +242,37 @@ def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 @functools.cache
 def _having(
-    rules: tuple[type[Rule], ...], hook: str, kinds: int = _EVERY, announcers: frozenset[type[Rule]] = frozenset()
+    rules: tuple[type[Rule], ...],
+    hook: str,
+    kinds: int = _EVERY,
+    announcers: frozenset[type[Rule]] = frozenset(),
+    haiku: str | None = None,
+    made: str | None = None,
 ) -> tuple[int, ...]:
-    """Which of ``rules`` (by position) have a method called ``hook`` that acts on nodes of the ``kinds`` (a
-    :class:`~h2f.rule.Trigger` mask: a hook without a trigger acts on every node) or that the ``announcers``
-    announced: learned once per rule set, not per file."""
-    return tuple(
-        index
-        for index, rule in enumerate(rules)
-        if hasattr(rule, hook)
-        and (
-            (trigger := rule.triggers.get(hook)) is None
-            or trigger & kinds
-            or (trigger & _ANNOUNCED and rule in announcers)
-        )
+    """Which of ``rules`` (by position) have a method called ``hook`` that acts on a node :meth:`RuleDispatcher._key`
+    describes (``kinds``, a :class:`~h2f.rule.Trigger` mask; the rules that announced it; for a call, the Haiku name
+    of its callee and of what made it): learned once per rule set, not per file. A hook without a trigger acts on
+    every node."""
+    return tuple(index for index, rule in enumerate(rules) if _admits(rule, hook, kinds, announcers, haiku, made))
+
+
+def _admits(
+    rule: type[Rule], hook: str, kinds: int, announcers: frozenset[type[Rule]], haiku: str | None, made: str | None
+) -> bool:
+    if not hasattr(rule, hook):
+        return False
+    trigger = rule.triggers.get(hook)
+    if trigger is None:
+        return True
+    apis = rule.call_apis if hook == "leave_Call" else None
+    return bool(
+        trigger & kinds & _HAIKU
+        and (apis is None or haiku in apis)
+        or trigger & kinds & _MADE
+        and (apis is None or made in apis)
+        or trigger & kinds & _MODULE
+        or trigger & _ANNOUNCED
+        and rule in announcers
     )
 
 
@@ -271,34 +288,36 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
-        #: (Name, Attribute or Call, its :meth:`_kinds`, the rules that announced it) → the ``leave_`` hooks that
-        #: act on it.
-        self._triggered_hooks: dict[tuple[type, int, frozenset[type[Rule]]], list[Callable[..., Any]]] = {}
+        #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
+        self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
 
-    def _hooks_for(
-        self, name: str, kinds: int = _EVERY, announcers: frozenset[type[Rule]] = frozenset()
-    ) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name`` that act on nodes of the ``kinds`` or announced by the ``announcers``,
-        in rule order."""
-        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, kinds, announcers)]
+    def _hooks_for(self, name: str, *key: Any) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name`` that act on a node of the :meth:`_key` ``key`` (all of them when
+        none is given), in rule order."""
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, *key)]
 
-    def _kinds(self, node: cst.CSTNode) -> int:
-        """What the original Name, Attribute or Call ``node`` is, as a :class:`~h2f.rule.Trigger` mask."""
+    def _key(self, node: cst.CSTNode) -> tuple[Any, ...]:
+        """What the original Name, Attribute or Call ``node`` is, as far as the triggers of hooks tell nodes apart:
+        a :class:`~h2f.rule.Trigger` mask, the rules that announced it, and for a call the Haiku names of its
+        callee and of what made it (``haiku.BatchNorm`` for ``self.bn(x)``)."""
         analysis = self.ctx.analysis
         if type(node) is cst.Name:
-            return _HAIKU if analysis.haiku_name(node) is not None else 0
+            return (_HAIKU,) if analysis.haiku_name(node) is not None else (0,)
+        announcers = self.ctx.announced.get(id(node), _NOBODY)
         if type(node) is cst.Attribute:
-            return _HAIKU if analysis.haiku_name(node) is not None else 0
+            return (_HAIKU if analysis.haiku_name(node) is not None else 0, announcers)
         func = node.func  # type: ignore[attr-defined]
-        kinds = _HAIKU if analysis.haiku_name(func) is not None else 0
+        haiku = analysis.haiku_name(func)
+        kinds = 0 if haiku is None else _HAIKU
         made = analysis.constructor_of(func)
-        if made is not None and analysis.haiku_name(made.func) is not None:
+        made_name = None if made is None else analysis.haiku_name(made.func)
+        if made_name is not None:
             kinds |= _MADE
         if analysis.local_module_class(func) is not None or (
             type(func) is cst.Name and func.value in analysis.imported_module_classes
         ):
             kinds |= _MODULE
-        return kinds
+        return (kinds, announcers, haiku, made_name)
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) and literals no rule has a hook for: the pass need
@@ -325,8 +344,8 @@ class RuleDispatcher(cst.CSTTransformer):
         node_type = type(original_node)
         kinds = _EVERY
         if node_type is cst.Name or node_type is cst.Attribute or node_type is cst.Call:
-            kinds = self._kinds(original_node)
-            key = (node_type, kinds, self.ctx.announced.get(id(original_node), _NOBODY))
+            key = (node_type, *self._key(original_node))
+            kinds = key[1]
             hooks = self._triggered_hooks.get(key)  # type: ignore[assignment]
             if hooks is None:
                 hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])

@@ -67,6 +67,10 @@ class LiftedTransform(Rule):
     refused_inside: ClassVar[dict[str, str]] = {}
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE | Trigger.ANNOUNCED}
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.call_apis = frozenset({cls.api})
+
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)
         #: Original calls of a name bound to a lifted function (``f = nn.vmap(...)``): they pass ``self`` first.

@@ -62,6 +62,9 @@ class Rule:
     #: only ``HAIKU`` or not): the dispatcher calls them on those only. A hook not listed is called on every node of
     #: its type.
     triggers: ClassVar[Mapping[str, Trigger]] = {}
+    #: The Haiku names whose calls (``Trigger.HAIKU``), or calls of what they made (``Trigger.MADE``), the rule's
+    #: ``leave_Call`` hook acts on; None: any.
+    call_apis: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, ctx: MigrationContext) -> None:
         self.ctx = ctx

@@ -35,6 +35,7 @@ class MultiHeadAttention(Rule):
     haiku_apis = (API,)
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) == API:

@@ -40,6 +40,7 @@ class BatchNormCall(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 30
     triggers = {"leave_Call": Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         constructor = self.ctx.analysis.layer_of(original_node.func, "haiku.BatchNorm")

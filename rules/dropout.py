@@ -24,6 +24,7 @@ class Dropout(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 30
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.dropout":

@@ -27,6 +27,7 @@ class Initializers(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 10
     triggers = {"leave_Attribute": Trigger.HAIKU, "leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

@@ -110,6 +110,7 @@ class Layers(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.ANNOUNCED}
+    call_apis = frozenset(haiku_apis)
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)

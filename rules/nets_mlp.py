@@ -28,6 +28,7 @@ class NetsMLP(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.nets.MLP":

@@ -35,6 +35,7 @@ class Pooling(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if _built_alone(self.ctx.analysis, original_node):

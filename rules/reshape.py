@@ -65,6 +65,7 @@ class Reshape(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         analysis = self.ctx.analysis

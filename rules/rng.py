@@ -21,6 +21,7 @@ class NextRngKey(Rule):
     haiku_apis = ("haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys")
     order = 40
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

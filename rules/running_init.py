@@ -20,6 +20,7 @@ class RunningInit(Rule):
     haiku_apis = ("haiku.running_init",)
     order = 40
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.running_init" or updated_node.args:

@@ -25,6 +25,7 @@ class Scan(Rule):
     haiku_apis = ("haiku.scan",)
     order = 45
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.ANNOUNCED}
+    call_apis = frozenset(haiku_apis)
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)

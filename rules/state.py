@@ -26,6 +26,7 @@ class ParametersAndState(Rule):
     haiku_apis = ("haiku.get_parameter", "haiku.get_state", "haiku.set_state")
     order = 40
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

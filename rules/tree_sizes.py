@@ -22,6 +22,7 @@ class TreeSizes(Rule):
     targets = frozenset({"linen", "nnx"})
     order = 20
     triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         formula = TREE_SIZES.get(self.ctx.haiku_name(original_node.func) or "")

@@ -41,9 +41,7 @@ class _CheckingDispatcher(RuleDispatcher):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         if type(original_node) in TRIGGERED:
             name = f"leave_{type(original_node).__name__}"
-            admitted = self._hooks_for(
-                name, self._kinds(original_node), self.ctx.announced.get(id(original_node), frozenset())
-            )
+            admitted = self._hooks_for(name, *self._key(original_node))
             for hook in self._hooks_for(name):
                 if hook in admitted:
                     continue
