@@ -262,7 +262,7 @@ def _admits(
     if not hasattr(rule, hook):
         return False
     trigger = rule.triggers.get(hook)
-    if trigger is None:
+    if trigger is None or kinds == _EVERY:  # (every hook, as for a node type that no trigger is about)
         return True
     apis = rule.call_apis if hook == "leave_Call" else None
     return bool(
