@@ -1,10 +1,13 @@
 """``Rule.triggers``: a hook with a trigger is called only on the nodes its trigger admits, so every node it acts on
 must be one of them. Checked against the full computation: every hook with a trigger is also called on the nodes
-its trigger turns away (by a dispatcher that does both), on every fixture program and for both targets, and must do
-nothing there."""
+its trigger turns away (by a dispatcher that does both), on the fixture and verify programs and the Haiku programs
+the tests write inline, for both targets, and must do nothing there."""
 
 from __future__ import annotations
 
+import ast
+import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,24 @@ from h2f.engine import MigrationError, Options, migrate_source
 from h2f.rule import Rule, Trigger, all_rules
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = sorted([*ROOT.glob("fixtures/*/*/before.py"), *ROOT.glob("tests/verify_data/**/*.py")])
+
+
+def _programs() -> list[tuple[str, str]]:
+    """(path, source) of the fixture and verify programs, and of the Haiku programs the tests write inline."""
+    files = sorted([*ROOT.glob("fixtures/*/*/before.py"), *ROOT.glob("tests/verify_data/**/*.py")])
+    found = [(path.relative_to(ROOT).as_posix(), path.read_text()) for path in files]
+    for test in sorted(ROOT.glob("tests/test_*.py")):
+        with warnings.catch_warnings():  # (a test's code may be one Python warns about)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(test.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "haiku" in node.value:
+                if "\n" in node.value:
+                    found.append((f"tests/{test.name}:{node.lineno}", textwrap.dedent(node.value)))
+    return found
+
+
+PROGRAMS = _programs()
 TRIGGERED = (cst.Name, cst.Attribute, cst.Call)
 
 
@@ -67,9 +87,9 @@ def test_triggers_name_hooks_the_rules_have() -> None:
 def test_every_node_a_hook_acts_on_is_one_its_trigger_admits(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(codemod, "RuleDispatcher", _CheckingDispatcher)
     monkeypatch.setattr(_CheckingDispatcher, "acted", [])
-    for program in PROGRAMS:
+    for path, source in PROGRAMS:
         try:
-            migrate_source(program.read_text(), Options(target=target), path=program.relative_to(ROOT).as_posix())
+            migrate_source(source, Options(target=target), path=path)
         except MigrationError:
             pass
     assert _CheckingDispatcher.acted == []
