@@ -241,32 +241,41 @@ def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 @functools.cache
+def _hooked(rules: tuple[type[Rule], ...], hook: str) -> tuple[tuple[int, type[Rule], int, frozenset[str] | None], ...]:
+    """The ``rules`` that have a method called ``hook``: (position, rule, its trigger as an int, ``-1`` without one,
+    and for ``leave_Call`` the rule's ``call_apis``)."""
+    return tuple(
+        (index, rule, int(rule.triggers.get(hook, _EVERY)), rule.call_apis if hook == "leave_Call" else None)
+        for index, rule in enumerate(rules)
+        if hasattr(rule, hook)
+    )
+
+
+@functools.cache
+def _call_apis(rules: tuple[type[Rule], ...]) -> frozenset[str]:
+    """Every Haiku name some rule's ``call_apis`` lists: the others need not be told apart."""
+    return frozenset().union(*(rule.call_apis for rule in rules if rule.call_apis is not None))
+
+
+@functools.cache
 def _having(
     rules: tuple[type[Rule], ...],
     hook: str,
     kinds: int = _EVERY,
-    announcers: frozenset[type[Rule]] = frozenset(),
+    announcers: frozenset[type[Rule]] = _NOBODY,
     haiku: str | None = None,
     made: str | None = None,
 ) -> tuple[int, ...]:
     """Which of ``rules`` (by position) have a method called ``hook`` that acts on a node :meth:`RuleDispatcher._key`
     describes (``kinds``, a :class:`~h2f.rule.Trigger` mask; the rules that announced it; for a call, the Haiku name
     of its callee and of what made it): learned once per rule set, not per file. A hook without a trigger acts on
-    every node."""
-    return tuple(index for index, rule in enumerate(rules) if _admits(rule, hook, kinds, announcers, haiku, made))
-
-
-def _admits(
-    rule: type[Rule], hook: str, kinds: int, announcers: frozenset[type[Rule]], haiku: str | None, made: str | None
-) -> bool:
-    if not hasattr(rule, hook):
-        return False
-    trigger = rule.triggers.get(hook)
-    if trigger is None or kinds == _EVERY:  # (every hook, as for a node type that no trigger is about)
-        return True
-    apis = rule.call_apis if hook == "leave_Call" else None
-    return bool(
-        trigger & kinds & _HAIKU
+    every node; without a key, every hook is meant."""
+    return tuple(
+        index
+        for index, rule, trigger, apis in _hooked(rules, hook)
+        if trigger == _EVERY
+        or kinds == _EVERY
+        or trigger & kinds & _HAIKU
         and (apis is None or haiku in apis)
         or trigger & kinds & _MADE
         and (apis is None or made in apis)
@@ -288,6 +297,7 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
+        self._call_apis = _call_apis(self._rule_types)
         #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
         self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
 
@@ -313,6 +323,9 @@ class RuleDispatcher(cst.CSTTransformer):
         made_name = None if made is None else analysis.haiku_name(made.func)
         if made_name is not None:
             kinds |= _MADE
+        # (a name no rule's call_apis lists is as good as another: fewer keys)
+        haiku = haiku if haiku is None or haiku in self._call_apis else ""
+        made_name = made_name if made_name is None or made_name in self._call_apis else ""
         if analysis.local_module_class(func) is not None or (
             type(func) is cst.Name and func.value in analysis.imported_module_classes
         ):
