@@ -359,11 +359,11 @@ class RuleDispatcher(cst.CSTTransformer):
         if node_type is cst.Name or node_type is cst.Attribute or node_type is cst.Call:
             key = (node_type, *self._key(original_node))
             kinds = key[1]
-            hooks = self._triggered_hooks.get(key)  # type: ignore[assignment]
+            hooks = self._triggered_hooks.get(key)
             if hooks is None:
                 hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])
         else:
-            hooks = self._leave_hooks.get(node_type)  # type: ignore[assignment]
+            hooks = self._leave_hooks.get(node_type)
             if hooks is None:
                 hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
         for hook in hooks:

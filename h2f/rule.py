@@ -42,7 +42,7 @@ class Trigger(enum.IntFlag):
     MADE = 2
     #: A call of a module class this file defines, or imports from another file of the run (``Block(8)``).
     MODULE = 4
-    #: A name, attribute or call the rule itself announced it acts on (:meth:`Rule.announce`).
+    #: An attribute or call the rule itself announced it acts on (:meth:`Rule.announce`).
     ANNOUNCED = 8
 
 
