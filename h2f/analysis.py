@@ -1588,6 +1588,10 @@ class FileAnalysis:
         if global_scope is not None and "nn" in global_scope:
             self.linen_alias = "linen"
 
+    def alias_names(self) -> frozenset[str]:
+        """The names :meth:`alias_of` may find bound to a transform's ``init``/``apply`` (``fn = model.apply``)."""
+        return frozenset(name.value for name in self._aliases)  # type: ignore[attr-defined]
+
 
 def config_keys(literal: cst.CSTNode) -> list[str] | None:
     """The keys of a ``{"k": v}`` literal or a ``dict(k=v)`` call, when they are all constants."""

@@ -15,6 +15,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
+from h2f.rule import Trigger
 from h2f.syntax import expr
 from h2f.traversal import TOKENS
 
@@ -94,6 +95,8 @@ class MigrationContext:
     reported: set[int] = dataclasses.field(default_factory=set)
     #: Original nodes a rule decided to leave exactly as they were (rules that depend on them follow suit).
     left_in_place: set[int] = dataclasses.field(default_factory=set)
+    #: Original nodes (by id) → the rules that announced they act on them (:meth:`Rule.announce`).
+    announced: dict[int, frozenset[type[Rule]]] = dataclasses.field(default_factory=dict)
     #: Original submodule constructor calls → the node all rules together rewrote them into (rules that move
     #: a construction elsewhere, to ``setup()`` or to the transform's binding, take it from here).
     constructions: dict[cst.CSTNode, cst.CSTNode] = dataclasses.field(default_factory=dict)
@@ -217,31 +220,75 @@ class LeftInPlace(Exception):
 
 
 _SENTINELS = frozenset({cst.RemovalSentinel, cst.FlattenSentinel})
+#: :class:`~h2f.rule.Trigger`'s flags as plain ints (an ``IntFlag`` operation runs Python code: these run per node).
+_HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trigger.MODULE, Trigger.ANNOUNCED))
+#: Every kind of node: what a hook without a trigger acts on.
+_EVERY = -1
+_NOBODY: frozenset[type[Rule]] = frozenset()
+
+
+#: Literals: their only children are parentheses, so no rule can change one but through a hook for its type.
+_LITERALS = frozenset({cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString})
 
 
 @functools.cache
-def _unhooked_tokens(rules: tuple[type[Rule], ...]) -> frozenset[type]:
+def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
     return frozenset(
-        token
-        for token in TOKENS
-        if not any(hasattr(rule, f"{kind}_{token.__name__}") for rule in rules for kind in ("visit", "leave"))
+        kind
+        for kind in TOKENS | _LITERALS
+        if not any(hasattr(rule, f"{hook}_{kind.__name__}") for rule in rules for hook in ("visit", "leave"))
     )
 
 
 @functools.cache
-def _having(rules: tuple[type[Rule], ...], hook: str, haiku_names: bool = True) -> tuple[int, ...]:
-    """Which of ``rules`` (by position) have a method called ``hook`` (with ``haiku_names`` False, those of them
-    that act on names that are not Haiku's too): learned once per rule set, not per file."""
+def _hooked(rules: tuple[type[Rule], ...], hook: str) -> tuple[tuple[int, type[Rule], int, frozenset[str] | None], ...]:
+    """The ``rules`` that have a method called ``hook``: (position, rule, its trigger as an int, ``-1`` without one,
+    and for ``leave_Call`` the rule's ``call_apis``)."""
+    return tuple(
+        (index, rule, int(rule.triggers.get(hook, _EVERY)), rule.call_apis if hook == "leave_Call" else None)
+        for index, rule in enumerate(rules)
+        if hasattr(rule, hook)
+    )
+
+
+@functools.cache
+def _call_apis(rules: tuple[type[Rule], ...]) -> frozenset[str]:
+    """Every Haiku name some rule's ``call_apis`` lists: the others need not be told apart."""
+    return frozenset().union(*(rule.call_apis for rule in rules if rule.call_apis is not None))
+
+
+@functools.cache
+def _having(
+    rules: tuple[type[Rule], ...],
+    hook: str,
+    kinds: int = _EVERY,
+    announcers: frozenset[type[Rule]] = _NOBODY,
+    haiku: str | None = None,
+    made: str | None = None,
+) -> tuple[int, ...]:
+    """Which of ``rules`` (by position) have a method called ``hook`` that acts on a node :meth:`RuleDispatcher._key`
+    describes (``kinds``, a :class:`~h2f.rule.Trigger` mask; the rules that announced it; for a call, the Haiku name
+    of its callee and of what made it): learned once per rule set, not per file. A hook without a trigger acts on
+    every node; without a key, every hook is meant."""
     return tuple(
         index
-        for index, rule in enumerate(rules)
-        if hasattr(rule, hook) and (haiku_names or hook not in rule.haiku_names_only)
+        for index, rule, trigger, apis in _hooked(rules, hook)
+        if trigger == _EVERY
+        or kinds == _EVERY
+        or trigger & kinds & _HAIKU
+        and (apis is None or haiku in apis)
+        or trigger & kinds & _MADE
+        and (apis is None or made in apis)
+        or trigger & kinds & _MODULE
+        or trigger & _ANNOUNCED
+        and rule in announcers
     )
 
 
 class RuleDispatcher(cst.CSTTransformer):
     """One traversal of the file (:func:`h2f.traversal.fast_transform`, entering no token type without a hook);
-    each node is offered to every rule's ``visit_``/``leave_`` hook in order."""
+    each node is offered to every rule's ``visit_``/``leave_`` hook in order (a ``leave_`` hook with a trigger,
+    ``Rule.triggers``, only to the nodes that are what it acts on)."""
 
     def __init__(self, ctx: MigrationContext, rules: list[Rule]) -> None:
         super().__init__()
@@ -250,22 +297,45 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
-        #: The ``leave_`` hooks of a Name or an Attribute that is no Haiku name, of a Call of no Haiku name (see
-        #: ``Rule.haiku_names_only``).
-        self._other_names_hooks = {
-            kind: self._hooks_for(f"leave_{kind.__name__}", haiku_names=False)
-            for kind in (cst.Name, cst.Attribute, cst.Call)
-        }
+        self._call_apis = _call_apis(self._rule_types)
+        #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
+        self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
 
-    def _hooks_for(self, name: str, haiku_names: bool = True) -> list[Callable[..., Any]]:
-        """The rules' hooks called ``name``, in rule order (without those for Haiku names only if not
-        ``haiku_names``)."""
-        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, haiku_names)]
+    def _hooks_for(self, name: str, *key: Any) -> list[Callable[..., Any]]:
+        """The rules' hooks called ``name`` that act on a node of the :meth:`_key` ``key`` (all of them when
+        none is given), in rule order."""
+        return [getattr(self.rules[index], name) for index in _having(self._rule_types, name, *key)]
+
+    def _key(self, node: cst.CSTNode) -> tuple[Any, ...]:
+        """What the original Name, Attribute or Call ``node`` is, as far as the triggers of hooks tell nodes apart:
+        a :class:`~h2f.rule.Trigger` mask, the rules that announced it, and for a call the Haiku names of its
+        callee and of what made it (``haiku.BatchNorm`` for ``self.bn(x)``)."""
+        analysis = self.ctx.analysis
+        if type(node) is cst.Name:
+            return (_HAIKU,) if analysis.haiku_name(node) is not None else (0,)
+        announcers = self.ctx.announced.get(id(node), _NOBODY)
+        if type(node) is cst.Attribute:
+            return (_HAIKU if analysis.haiku_name(node) is not None else 0, announcers)
+        func = node.func  # type: ignore[attr-defined]
+        haiku = analysis.haiku_name(func)
+        kinds = 0 if haiku is None else _HAIKU
+        made = analysis.constructor_of(func)
+        made_name = None if made is None else analysis.haiku_name(made.func)
+        if made_name is not None:
+            kinds |= _MADE
+        # (a name no rule's call_apis lists is as good as another: fewer keys)
+        haiku = haiku if haiku is None or haiku in self._call_apis else ""
+        made_name = made_name if made_name is None or made_name in self._call_apis else ""
+        if analysis.local_module_class(func) is not None or (
+            type(func) is cst.Name and func.value in analysis.imported_module_classes
+        ):
+            kinds |= _MODULE
+        return (kinds, announcers, haiku, made_name)
 
     def inert_types(self) -> frozenset[type]:
-        """The token types (whitespace, punctuation, operators) no rule has a hook for: the pass need not enter
-        them (:func:`h2f.traversal.fast_transform`)."""
-        return _unhooked_tokens(self._rule_types)
+        """The token types (whitespace, punctuation, operators) and literals no rule has a hook for: the pass need
+        not enter them (:func:`h2f.traversal.fast_transform`)."""
+        return _inert(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         hooks = self._visit_hooks.get(type(node))
@@ -285,14 +355,13 @@ class RuleDispatcher(cst.CSTTransformer):
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         result: Any = updated_node
         node_type = type(original_node)
-        analysis = self.ctx.analysis
-        if (
-            (node_type is cst.Name or node_type is cst.Attribute)
-            and analysis.haiku_name(original_node) is None
-            or node_type is cst.Call
-            and analysis.haiku_name(original_node.func) is None  # type: ignore[attr-defined]
-        ):
-            hooks = self._other_names_hooks[node_type]
+        kinds = _EVERY
+        if node_type is cst.Name or node_type is cst.Attribute or node_type is cst.Call:
+            key = (node_type, *self._key(original_node))
+            kinds = key[1]
+            hooks = self._triggered_hooks.get(key)
+            if hooks is None:
+                hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])
         else:
             hooks = self._leave_hooks.get(node_type)
             if hooks is None:
@@ -310,6 +379,7 @@ class RuleDispatcher(cst.CSTTransformer):
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
             # with a Flax initializer would call it with Haiku's signature)
-        if node_type is cst.Call and self.ctx.analysis.constructs_module(original_node):
+        # (a module is built by a call of a Haiku layer or of a module class of the file)
+        if node_type is cst.Call and kinds & (_HAIKU | _MODULE) and self.ctx.analysis.constructs_module(original_node):
             self.ctx.constructions[original_node] = result
         return result

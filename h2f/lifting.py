@@ -21,7 +21,7 @@ import libcst as cst
 
 from h2f.context import LeftInPlace
 from h2f.names import LIFTED_TRANSFORMS
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import (
     bind_arguments,
     call,
@@ -65,6 +65,11 @@ class LiftedTransform(Rule):
     linen_name: ClassVar[str]
     #: Haiku APIs the transformed function may not call (where h2f sees it), and why.
     refused_inside: ClassVar[dict[str, str]] = {}
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE | Trigger.ANNOUNCED}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.call_apis = frozenset({cls.api})
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)
@@ -93,6 +98,7 @@ class LiftedTransform(Rule):
             return
         self._decorated[id(function)] = sites
         self._decorated_sites.update((id(site), function) for site in sites)
+        self.announce(sites)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -152,6 +158,7 @@ class LiftedTransform(Rule):
             )
             if takes_module:
                 self._bound_sites.update(id(site) for site in sites)
+                self.announce(sites)
             return self._assembled(original_node, lifted, built, None)
         inner = original_node.func
         if not (type(inner) is cst.Call and self.ctx.haiku_name(inner.func) == self.api):

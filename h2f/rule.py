@@ -15,15 +15,34 @@ the rules made of them; on the NNX target the whole file stays as it was (:mod:`
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from h2f.context import MigrationContext
 
 TARGETS = ("linen", "nnx")
+
+
+class Trigger(enum.IntFlag):
+    """What a rule's ``leave_Name``/``leave_Attribute``/``leave_Call`` hook acts on (:attr:`Rule.triggers`): the
+    dispatcher works out once per node which of these it is, and calls the hook only if one of its own is."""
+
+    #: A Haiku name (``ctx.haiku_name`` is not None); a call of one (``hk.Linear(2)``, ``hk.relu(x)``).
+    HAIKU = 1
+    #: A call of what a call of a Haiku name made (:meth:`~h2f.analysis.FileAnalysis.constructor_of`):
+    #: ``hk.Linear(2)(x)``, ``self.bn(x)`` after ``self.bn = hk.BatchNorm(...)`` in ``__init__``.
+    MADE = 2
+    #: A call of a module class this file defines, or imports from another file of the run (``Block(8)``).
+    MODULE = 4
+    #: An attribute or call the rule itself announced it acts on (:meth:`Rule.announce`).
+    ANNOUNCED = 8
 
 
 class Rule:
@@ -37,13 +56,25 @@ class Rule:
     targets: ClassVar[frozenset[str]] = frozenset({"linen"})
     #: Position in the traversal; lower runs first on the same node.
     order: ClassVar[int] = 100
-    #: The rule's ``leave_Name``/``leave_Attribute``/``leave_Call`` hooks that return None and do nothing when the
-    #: original node (a call's function) is no Haiku name (``ctx.haiku_name`` is None: most names and calls of a
-    #: file): the dispatcher calls them on Haiku names only.
-    haiku_names_only: ClassVar[frozenset[str]] = frozenset()
+    #: The rule's ``leave_Name``/``leave_Attribute``/``leave_Call`` hooks that return None and do nothing on most
+    #: nodes of their type → the nodes they may act on (most names and calls of a file are none of them; a name is
+    #: only ``HAIKU`` or not): the dispatcher calls them on those only. A hook not listed is called on every node of
+    #: its type.
+    triggers: ClassVar[Mapping[str, Trigger]] = {}
+    #: The Haiku names whose calls (``Trigger.HAIKU``), or calls of what they made (``Trigger.MADE``), the rule's
+    #: ``leave_Call`` hook acts on; None: any.
+    call_apis: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, ctx: MigrationContext) -> None:
         self.ctx = ctx
+
+    def announce(self, nodes: Iterable[cst.CSTNode]) -> None:
+        """Say that this rule acts on the original ``nodes`` (learned before the traversal, or from a node it left
+        earlier): its hooks whose trigger has ``Trigger.ANNOUNCED`` are called on them when the traversal leaves
+        them."""
+        announced = self.ctx.announced
+        for node in nodes:
+            announced[id(node)] = announced.get(id(node), frozenset()) | {type(self)}
 
     @classmethod
     def name(cls) -> str:

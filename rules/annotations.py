@@ -14,7 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.names import ANNOTATIONS, NNX_LAYERS, STATE_ANNOTATIONS
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import code_of, expr
 
 
@@ -25,7 +25,7 @@ class Annotations(Rule):
     haiku_apis = (*ANNOTATIONS, "haiku.Module")
     targets = frozenset({"linen", "nnx"})
     order = 80
-    haiku_names_only = frozenset({"leave_Name", "leave_Attribute"})
+    triggers = {"leave_Name": Trigger.HAIKU, "leave_Attribute": Trigger.HAIKU}
 
     def _replace(self, original: cst.BaseExpression) -> cst.BaseExpression | None:
         haiku_name = self.ctx.haiku_name(original)

@@ -18,7 +18,7 @@ import libcst as cst
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.names import MULTI_HEAD_ATTENTION_ARGS
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_name_attribute, is_none, keyword, positional
 
 API = "haiku.MultiHeadAttention"
@@ -34,6 +34,8 @@ class MultiHeadAttention(Rule):
     code = "H2F021"
     haiku_apis = (API,)
     order = 20
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) == API:

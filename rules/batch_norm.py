@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.analysis import FileAnalysis
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, keyword, negate, positional, with_commas
 
 CALL_PARAMS = ("inputs", "is_training", "test_local_stats", "scale", "offset")
@@ -39,6 +39,8 @@ class BatchNormCall(Rule):
     haiku_apis = ("haiku.BatchNorm",)
     targets = frozenset({"linen", "nnx"})
     order = 30
+    triggers = {"leave_Call": Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         constructor = self.ctx.analysis.layer_of(original_node.func, "haiku.BatchNorm")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, is_zero, keyword, negate, positional
 
 _RNG_FUNCTIONS = {"haiku.next_rng_key", "haiku.maybe_next_rng_key"}
@@ -23,7 +23,8 @@ class Dropout(Rule):
     haiku_apis = ("haiku.dropout",)
     targets = frozenset({"linen", "nnx"})
     order = 30
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.dropout":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from h2f.context import MigrationContext
 from h2f.names import EMBED_ATTRIBUTES
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 
 
 class EmbedAttributes(Rule):
@@ -20,6 +21,11 @@ class EmbedAttributes(Rule):
     haiku_apis = ("haiku.Embed",)
     targets = frozenset({"linen", "nnx"})
     order = 25
+    triggers = {"leave_Attribute": Trigger.ANNOUNCED}
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        self.announce(node for node in ctx.analysis.nodes_of(cst.Attribute) if node.attr.value in EMBED_ATTRIBUTES)  # type: ignore[attr-defined]
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression | None:
         renamed = EMBED_ATTRIBUTES.get(original_node.attr.value)

@@ -15,7 +15,7 @@ import libcst as cst
 
 from h2f.context import LeftInPlace, MigrationContext
 from h2f.names import ARRAY_INITIALIZERS, INITIALIZERS, InitializerRename
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, parenthesized, positional
 
 
@@ -26,7 +26,8 @@ class Initializers(Rule):
     haiku_apis = tuple(INITIALIZERS)
     targets = frozenset({"linen", "nnx"})
     order = 10
-    haiku_names_only = frozenset({"leave_Attribute", "leave_Call"})
+    triggers = {"leave_Attribute": Trigger.HAIKU, "leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 from h2f.traversal import TOKENS, TypeDispatch, fast_transform
 
@@ -36,6 +36,7 @@ class LayerStack(Rule):
     code = "H2F060"
     haiku_apis = ("haiku.layer_stack",)
     order = 45
+    triggers = {"leave_Call": Trigger.ANNOUNCED}
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
@@ -43,6 +44,14 @@ class LayerStack(Rule):
         self.stacked: dict[cst.FunctionDef, cst.Call] = dict(ctx.analysis.stacked_functions)
         #: call ``layer_stack(n)(fn)(x)`` → the stacked function
         self.applied: dict[cst.Call, cst.FunctionDef] = ctx.analysis.stack_applications
+        self.announce(self.applied)
+        if self.stacked:  # and the calls of a stacked function by its name (``@hk.layer_stack(n) def f``, ``f(x)``)
+            names = {function.name.value for function in self.stacked}
+            self.announce(
+                node
+                for node in ctx.analysis.nodes_of(cst.Call)
+                if type(node.func) is cst.Name and node.func.value in names  # type: ignore[attr-defined]
+            )
 
     def _scan_arguments(self, stack: cst.Call) -> list[cst.Arg] | None:
         bound = bind_arguments(stack, _STACK_PARAMS)

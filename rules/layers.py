@@ -11,6 +11,8 @@ with a diagnostic.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 import libcst.matchers as m
 from h2f.rules.batch_norm import unreadable_calls
@@ -18,8 +20,11 @@ from h2f.rules.initializers import adapt_initializer
 
 from h2f.analysis import FileAnalysis
 from h2f.names import FLAX_DEFAULTS, FLAX_INITIALIZER_DEFAULTS, INITIALIZER_ARGS, LAYERS, PAD_FUNCTIONS, LayerRename
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
+
+if TYPE_CHECKING:
+    from h2f.context import MigrationContext
 
 
 def input_only_calls(analysis: FileAnalysis, construction: cst.Call) -> str | None:
@@ -104,6 +109,12 @@ class Layers(Rule):
     haiku_apis = tuple(LAYERS)
     targets = frozenset({"linen", "nnx"})
     order = 20
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.ANNOUNCED}
+    call_apis = frozenset(haiku_apis)
+
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        self.announce(ctx.analysis.splat_configs)  # ``dict(...)`` splatted into a layer: its keywords are renamed
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

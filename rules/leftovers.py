@@ -14,7 +14,7 @@ from bisect import bisect_left
 import libcst as cst
 
 from h2f.names import HAIKU_NAMESPACES, LEFTOVER_CAVEATS
-from h2f.rule import Rule, all_rules
+from h2f.rule import Rule, Trigger, all_rules
 from h2f.syntax import dotted_name
 from h2f.traversal import walk
 
@@ -25,7 +25,7 @@ class Leftovers(Rule):
     code = "H2F020"
     haiku_apis = ()
     order = 1000
-    haiku_names_only = frozenset({"leave_Name", "leave_Attribute"})
+    triggers = {"leave_Name": Trigger.HAIKU, "leave_Attribute": Trigger.HAIKU}
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)

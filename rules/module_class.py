@@ -20,7 +20,7 @@ import libcst as cst
 from h2f.analysis import ModuleClass
 from h2f.names import haiku_module_name
 from h2f.project import KEPT_CLASS_EXPORT
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import (
     annotated_field,
     bind_arguments,
@@ -46,6 +46,7 @@ class ModuleClassRule(Rule):
     code = "H2F010"
     haiku_apis = ("haiku.Module",)
     order = 60
+    triggers = {"leave_Call": Trigger.MODULE}
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)

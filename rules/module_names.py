@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.names import HAIKU_LAYERS
+from h2f.rule import Rule, Trigger
 from h2f.syntax import string_argument
 
 
@@ -24,6 +25,8 @@ class ModuleNames(Rule):
     haiku_apis = ()
     targets = frozenset({"linen"})
     order = 95
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MODULE}
+    call_apis = HAIKU_LAYERS
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         literal = string_argument(original_node, "name")

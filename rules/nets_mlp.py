@@ -14,7 +14,7 @@ from h2f.rules.initializers import adapt_initializer
 from h2f.rules.layers import input_only_calls
 
 from h2f.names import FLAX_INITIALIZER_DEFAULTS
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
 _MLP_PARAMS = ("output_sizes", "w_init", "b_init", "with_bias", "activation", "activate_final", "name")
@@ -27,7 +27,8 @@ class NetsMLP(Rule):
     haiku_apis = ("haiku.nets.MLP",)
     targets = frozenset({"linen", "nnx"})
     order = 20
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.nets.MLP":

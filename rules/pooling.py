@@ -16,7 +16,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.analysis import FileAnalysis
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, keyword, positional
 
 _FUNCTIONS = {"haiku.max_pool": "max_pool", "haiku.avg_pool": "avg_pool"}
@@ -34,6 +34,8 @@ class Pooling(Rule):
     haiku_apis = (*_FUNCTIONS, *_MODULES)
     targets = frozenset({"linen", "nnx"})
     order = 20
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if _built_alone(self.ctx.analysis, original_node):

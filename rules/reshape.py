@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.shapes import RESHAPE_PARAMS, Reshaping, reshaping_of
 from h2f.syntax import code_of, expr
 
@@ -64,6 +64,8 @@ class Reshape(Rule):
     haiku_apis = tuple(RESHAPE_PARAMS)
     targets = frozenset({"linen", "nnx"})
     order = 20
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.MADE}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         analysis = self.ctx.analysis

@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.names import SAMPLE_STREAM
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import code_of, expr
 
 
@@ -20,7 +20,8 @@ class NextRngKey(Rule):
     code = "H2F030"
     haiku_apis = ("haiku.next_rng_key", "haiku.maybe_next_rng_key", "haiku.next_rng_keys")
     order = 40
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import call
 
 
@@ -19,7 +19,8 @@ class RunningInit(Rule):
     code = "H2F020"
     haiku_apis = ("haiku.running_init",)
     order = 40
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         if self.ctx.haiku_name(original_node.func) != "haiku.running_init" or updated_node.args:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, expr, keyword, positional
 
 _SCAN_PARAMS = ("f", "init", "xs", "length", "reverse", "unroll")
@@ -24,6 +24,8 @@ class Scan(Rule):
     code = "H2F060"
     haiku_apis = ("haiku.scan",)
     order = 45
+    triggers = {"leave_Call": Trigger.HAIKU | Trigger.ANNOUNCED}
+    call_apis = frozenset(haiku_apis)
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
@@ -38,6 +40,7 @@ class Scan(Rule):
                 )
                 if constructor is not None and ctx.analysis.local_module_class(constructor.func) is not None:
                     self.scanned[constructor] = node
+        self.announce(self.scanned)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         scan = self.scanned.get(original_node)

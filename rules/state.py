@@ -14,7 +14,7 @@ import libcst as cst
 from h2f.rules.initializers import adapt_initializer
 
 from h2f.names import INITIALIZERS, STATE_COLLECTION
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, positional, string_argument
 from h2f.traversal import walk
 
@@ -25,7 +25,8 @@ class ParametersAndState(Rule):
     code = "H2F070"
     haiku_apis = ("haiku.get_parameter", "haiku.get_state", "haiku.set_state")
     order = 40
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         name = self.ctx.haiku_name(original_node.func)

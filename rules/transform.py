@@ -25,7 +25,7 @@ import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, Transform
 from h2f.context import MigrationContext
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import (
     call,
     code_of,
@@ -54,6 +54,7 @@ class TransformRule(Rule):
         "haiku.without_apply_rng",
     )
     order = 70
+    triggers = {"leave_Call": Trigger.ANNOUNCED, "leave_Attribute": Trigger.ANNOUNCED}
 
     def __init__(self, ctx: MigrationContext) -> None:
         super().__init__(ctx)
@@ -62,6 +63,11 @@ class TransformRule(Rule):
         #: id of a transform -> :func:`left_in_place` of it (asked at each of its call sites; it reads only the
         #: original code).
         self._left_in_place: dict[int, bool] = {}
+        analysis = ctx.analysis
+        aliases = analysis.alias_names()
+        self.announce(transform.binding for transform in analysis.transforms.values() if transform.binding is not None)
+        self.announce(node for node in analysis.nodes_of(cst.Call) if _may_use_transform(node, aliases))  # type: ignore[arg-type]
+        self.announce(node for node in analysis.nodes_of(cst.Attribute) if is_name_attribute(node, "init", "apply"))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> None:
         """Report each read of a transformed function that became a module class, left as it was in the output
@@ -538,6 +544,23 @@ class TransformRule(Rule):
             return None
         transform = self._migrated(self.ctx.analysis.transform_named(original.value.value))  # type: ignore[attr-defined]
         return transform if transform is not None and transform.kind == "multi_transform" else None
+
+
+def _may_use_transform(node: cst.Call, aliases: frozenset[str]) -> bool:
+    """Whether the original call may be one :meth:`TransformRule.leave_Call` rewrites (read as it reads them): a
+    call of ``model.init``/``model.apply``, of a name an alias may bind, of ``.apply_fn``, of ``jax.jit(model.apply)``,
+    or of something with ``model.apply`` or ``jax.jit(model.apply)`` first (``jax.jit(model.apply)`` itself)."""
+    func = node.func
+    if type(func) is cst.Name:
+        return func.value in aliases
+    if is_name_attribute(func, "init", "apply") or type(func) is cst.Attribute and func.attr.value == "apply_fn":
+        return True
+    if type(func) is cst.Call and func.args and is_name_attribute(func.args[0].value, "apply"):
+        return True
+    first = node.args[0].value if node.args else None
+    return is_name_attribute(first, "apply") or (
+        type(first) is cst.Call and bool(first.args) and is_name_attribute(first.args[0].value, "apply")
+    )
 
 
 def _with_self(params: cst.Parameters) -> cst.Parameters:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from h2f.names import TREE_SIZES
-from h2f.rule import Rule
+from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, code_of, expr
 
 
@@ -21,7 +21,8 @@ class TreeSizes(Rule):
     haiku_apis = tuple(TREE_SIZES)
     targets = frozenset({"linen", "nnx"})
     order = 20
-    haiku_names_only = frozenset({"leave_Call"})
+    triggers = {"leave_Call": Trigger.HAIKU}
+    call_apis = frozenset(haiku_apis)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression | None:
         formula = TREE_SIZES.get(self.ctx.haiku_name(original_node.func) or "")

@@ -1,0 +1,97 @@
+"""``Rule.triggers``: a hook with a trigger is called only on the nodes its trigger admits, so every node it acts on
+must be one of them. Checked against the full computation: every hook with a trigger is also called on the nodes
+its trigger turns away (by a dispatcher that does both), on the fixture and verify programs and the Haiku programs
+the tests write inline, for both targets, and must do nothing there."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+import pytest
+
+from h2f import codemod
+from h2f.context import LeftInPlace, RuleDispatcher
+from h2f.engine import MigrationError, Options, migrate_source
+from h2f.rule import Rule, Trigger, all_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _programs() -> list[tuple[str, str]]:
+    """(path, source) of the fixture and verify programs, and of the Haiku programs the tests write inline."""
+    files = sorted([*ROOT.glob("fixtures/*/*/before.py"), *ROOT.glob("tests/verify_data/**/*.py")])
+    found = [(path.relative_to(ROOT).as_posix(), path.read_text()) for path in files]
+    for test in sorted(ROOT.glob("tests/test_*.py")):
+        with warnings.catch_warnings():  # (a test's code may be one Python warns about)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(test.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "haiku" in node.value:
+                if "\n" in node.value:
+                    found.append((f"tests/{test.name}:{node.lineno}", textwrap.dedent(node.value)))
+    return found
+
+
+PROGRAMS = _programs()
+TRIGGERED = (cst.Name, cst.Attribute, cst.Call)
+
+
+def _state(dispatcher: RuleDispatcher, rule: Rule) -> tuple[Any, ...]:
+    """What a hook that acts changes: the context's records, the imports asked for, the rule's own attributes."""
+    ctx = dispatcher.ctx
+    scratch = tuple(sorted((key, len(value)) for key, value in ctx.codemod.scratch.items()))
+    own = tuple(
+        sorted((key, len(value) if hasattr(value, "__len__") else id(value)) for key, value in vars(rule).items())
+    )
+    records = (ctx.diagnostics, ctx.reported, ctx.left_in_place, ctx.announced, ctx.constructions)
+    return (*map(len, records), scratch, own)
+
+
+class _CheckingDispatcher(RuleDispatcher):
+    """The rule pass, which also offers each Name, Attribute and Call to the hooks whose trigger turns it away,
+    and notes those that act on it."""
+
+    acted: list[str] = []
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        if type(original_node) in TRIGGERED:
+            name = f"leave_{type(original_node).__name__}"
+            admitted = self._hooks_for(name, *self._key(original_node))
+            for hook in self._hooks_for(name):
+                if hook in admitted:
+                    continue
+                before = _state(self, hook.__self__)
+                try:
+                    result = hook(original_node, updated_node)
+                except LeftInPlace:
+                    result = "raised LeftInPlace"
+                if result is not None or _state(self, hook.__self__) != before:
+                    code = cst.Module([]).code_for_node(original_node)
+                    self.acted.append(f"{type(hook.__self__).__name__}.{name} on {code!r} in {self.ctx.path}")
+        return super().on_leave(original_node, updated_node)
+
+
+def test_triggers_name_hooks_the_rules_have() -> None:
+    for rule in all_rules():
+        for hook, trigger in rule.triggers.items():
+            assert hook in {f"leave_{kind.__name__}" for kind in TRIGGERED}, (rule, hook)
+            assert hasattr(rule, hook) and isinstance(trigger, Trigger), (rule, hook)
+
+
+@pytest.mark.parametrize("target", ["linen", "nnx"])
+def test_every_node_a_hook_acts_on_is_one_its_trigger_admits(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codemod, "RuleDispatcher", _CheckingDispatcher)
+    monkeypatch.setattr(_CheckingDispatcher, "acted", [])
+    for path, source in PROGRAMS:
+        try:
+            with warnings.catch_warnings():  # (compiling a migrated program Python warns about)
+                warnings.simplefilter("ignore", SyntaxWarning)
+                migrate_source(source, Options(target=target), path=path)
+        except MigrationError:
+            pass
+    assert _CheckingDispatcher.acted == []
