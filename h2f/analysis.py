@@ -319,6 +319,11 @@ class FileAnalysis:
         """Whether the original call constructs a submodule: a Haiku layer or a module class of this file."""
         return self.is_haiku_layer_call(node) is not None or self.local_module_class(node.func) is not None
 
+    def builds_imported_module(self, node: cst.Call) -> bool:
+        """Whether the original call constructs a module class another file of the run defines and migrates
+        (imported by name: :attr:`imported_module_classes`)."""
+        return type(node.func) is cst.Name and node.func.value in self.imported_module_classes
+
     def local_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """If ``node`` is a Name of a module class defined in this file, that class."""
         if type(node) is cst.Name:
@@ -524,8 +529,8 @@ class FileAnalysis:
                 continue
             if type(node.func) is cst.Name and self.function_named(node.func) is not None:
                 continue
-            if imported and self.runs_imported_code(node):
-                return True
+            if self.builds_imported_module(node) or imported and self.runs_imported_code(node):
+                return True  # (a module class of the run is a Haiku module: taken to create parameters)
         return False
 
     def _sequential_items_followed(self, node: cst.Call) -> bool:

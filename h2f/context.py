@@ -326,9 +326,7 @@ class RuleDispatcher(cst.CSTTransformer):
         # (a name no rule's call_apis lists is as good as another: fewer keys)
         haiku = haiku if haiku is None or haiku in self._call_apis else ""
         made_name = made_name if made_name is None or made_name in self._call_apis else ""
-        if analysis.local_module_class(func) is not None or (
-            type(func) is cst.Name and func.value in analysis.imported_module_classes
-        ):
+        if analysis.local_module_class(func) is not None or analysis.builds_imported_module(node):
             kinds |= _MODULE
         return (kinds, announcers, haiku, made_name)
 
@@ -379,7 +377,12 @@ class RuleDispatcher(cst.CSTTransformer):
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
             # with a Flax initializer would call it with Haiku's signature)
-        # (a module is built by a call of a Haiku layer or of a module class of the file)
-        if node_type is cst.Call and kinds & (_HAIKU | _MODULE) and self.ctx.analysis.constructs_module(original_node):
+        # (a module is built by a call of a Haiku layer or of a module class of the file or the run)
+        analysis = self.ctx.analysis
+        if (
+            node_type is cst.Call
+            and kinds & (_HAIKU | _MODULE)
+            and (analysis.constructs_module(original_node) or analysis.builds_imported_module(original_node))
+        ):
             self.ctx.constructions[original_node] = result
         return result

@@ -710,7 +710,7 @@ def direct_construction(
         return None
     constructor = body.func
     layer = analysis.is_haiku_layer_call(constructor)
-    if not (layer or analysis.local_module_class(constructor.func)):
+    if not (layer or analysis.local_module_class(constructor.func) or analysis.builds_imported_module(constructor)):
         return None
     params = _param_names(function)
     if params is None or _mentions(constructor, params) or (layer and len(body.args) != 1):

@@ -1585,3 +1585,17 @@ def test_an_initializer_another_file_passes_to_a_module_class_is_used(tmp_path: 
     _python(tmp_path, "-m", "h2f", "migrate", "-q", "layers_lib.py", "main.py")
     assert "kernel_init=self.w_init or nn.initializers.lecun_normal()" in (tmp_path / "layers_lib.py").read_text()
     assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+
+
+def test_a_lambda_building_a_module_class_of_another_file_becomes_that_module(tmp_path: Path) -> None:
+    """``hk.transform(lambda x: Head(...)(x))`` with ``Head`` from another file of the run is the module itself,
+    as for a class of its own file (it was left in place, a Haiku transform of what had become a Linen class)."""
+    user = INITIALIZED_LAYER_USER.replace(
+        "def forward(x):\n  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0\n\n\n", ""
+    ).replace("hk.transform(forward)", "hk.transform(lambda x: Head(2, w_init=hk.initializers.Constant(0.5))(x))")
+    (tmp_path / "layers_lib.py").write_text(INITIALIZED_LAYER_MODULE)
+    (tmp_path / "main.py").write_text(user)
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+    _python(tmp_path, "-m", "h2f", "migrate", "-q", "layers_lib.py", "main.py")
+    assert "model = Head(2, w_init=nn.initializers.constant(0.5))\n" in (tmp_path / "main.py").read_text()
+    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
