@@ -1532,17 +1532,6 @@ def _python(directory: Path, *args: str) -> str:
     return done.stdout
 
 
-def test_a_type_alias_of_a_haiku_type_stays_bound_for_its_importers(tmp_path: Path) -> None:
-    """``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates the
-    value, not the name (which once became ``nn.initializers.Initializer = ...``, and the import failed)."""
-    (tmp_path / "types_lib.py").write_text(TYPE_ALIAS_MODULE)
-    (tmp_path / "main.py").write_text(TYPE_ALIAS_USER)
-    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
-    _python(tmp_path, "-m", "h2f", "migrate", "-q", "types_lib.py", "main.py")
-    assert (tmp_path / "types_lib.py").read_text().endswith("\nInitializer = nn.initializers.Initializer\n")
-    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
-
-
 INITIALIZED_LAYER_MODULE = """\
 from typing import Optional
 
@@ -1576,26 +1565,44 @@ print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
 """
 
 
-def test_an_initializer_another_file_passes_to_a_module_class_is_used(tmp_path: Path) -> None:
-    """No construction in its own file passes ``Head`` an initializer, but another file's does: the Linen class
-    uses its ``w_init`` field (it once took the field to be always None, and the layer got Flax's default)."""
-    (tmp_path / "layers_lib.py").write_text(INITIALIZED_LAYER_MODULE)
-    (tmp_path / "main.py").write_text(INITIALIZED_LAYER_USER)
-    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
-    _python(tmp_path, "-m", "h2f", "migrate", "-q", "layers_lib.py", "main.py")
-    assert "kernel_init=self.w_init or nn.initializers.lecun_normal()" in (tmp_path / "layers_lib.py").read_text()
-    assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
+LAMBDA_USER = INITIALIZED_LAYER_USER.replace(
+    "def forward(x):\n  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0\n\n\n", ""
+).replace("hk.transform(forward)", "hk.transform(lambda x: Head(2, w_init=hk.initializers.Constant(0.5))(x))")
 
 
-def test_a_lambda_building_a_module_class_of_another_file_becomes_that_module(tmp_path: Path) -> None:
-    """``hk.transform(lambda x: Head(...)(x))`` with ``Head`` from another file of the run is the module itself,
-    as for a class of its own file (it was left in place, a Haiku transform of what had become a Linen class)."""
-    user = INITIALIZED_LAYER_USER.replace(
-        "def forward(x):\n  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0\n\n\n", ""
-    ).replace("hk.transform(forward)", "hk.transform(lambda x: Head(2, w_init=hk.initializers.Constant(0.5))(x))")
-    (tmp_path / "layers_lib.py").write_text(INITIALIZED_LAYER_MODULE)
+@pytest.mark.parametrize(
+    "library, user, migrated, expected",
+    [
+        # ``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates
+        # the value, not the name (it became ``nn.initializers.Initializer = ...``, and the import failed).
+        (("types_lib.py", TYPE_ALIAS_MODULE), TYPE_ALIAS_USER, "types_lib.py", "\nInitializer = nn.initializers."),
+        # No construction in its own file passes ``Head`` an initializer, but another file's does: the Linen
+        # class uses its ``w_init`` field (it took it to be always None, and the layer got Flax's default).
+        (
+            ("layers_lib.py", INITIALIZED_LAYER_MODULE),
+            INITIALIZED_LAYER_USER,
+            "layers_lib.py",
+            "kernel_init=self.w_init or nn.initializers.lecun_normal()",
+        ),
+        # ``hk.transform(lambda x: Head(...)(x))`` is the module itself, as for a class of its own file (the
+        # lambda was left in place: a Haiku transform of what had become a Linen class).
+        (
+            ("layers_lib.py", INITIALIZED_LAYER_MODULE),
+            LAMBDA_USER,
+            "main.py",
+            "\nmodel = Head(2, w_init=nn.initializers.constant(0.5))\n",
+        ),
+    ],
+    ids=["type alias", "initializer passed", "lambda of the module"],
+)
+def test_a_program_of_two_files_computes_what_it_did(
+    library: tuple[str, str], user: str, migrated: str, expected: str, tmp_path: Path
+) -> None:
+    """A Haiku library file and a program importing it, both migrated in one run: the program prints what it
+    printed (the layers' initializers are constants)."""
+    (tmp_path / library[0]).write_text(library[1])
     (tmp_path / "main.py").write_text(user)
     assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
-    _python(tmp_path, "-m", "h2f", "migrate", "-q", "layers_lib.py", "main.py")
-    assert "model = Head(2, w_init=nn.initializers.constant(0.5))\n" in (tmp_path / "main.py").read_text()
+    _python(tmp_path, "-m", "h2f", "migrate", "-q", library[0], "main.py")
+    assert expected in (tmp_path / migrated).read_text()
     assert _python(tmp_path, "main.py") == "[[1.5, 1.5]]\n"
