@@ -377,12 +377,10 @@ class RuleDispatcher(cst.CSTTransformer):
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
             # with a Flax initializer would call it with Haiku's signature)
-        # (a module is built by a call of a Haiku layer or of a module class of the file or the run)
-        analysis = self.ctx.analysis
-        if (
-            node_type is cst.Call
-            and kinds & (_HAIKU | _MODULE)
-            and (analysis.constructs_module(original_node) or analysis.builds_imported_module(original_node))
+        # (a module is built by a call of a module class of the file or the run, as :meth:`_key` found, or of a
+        # Haiku layer)
+        if node_type is cst.Call and (
+            kinds & _MODULE or kinds & _HAIKU and self.ctx.analysis.is_haiku_layer_call(original_node) is not None
         ):
             self.ctx.constructions[original_node] = result
         return result

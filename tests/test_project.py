@@ -868,3 +868,113 @@ def test_a_re_export_chain_and_an_unrelated_same_name_import(tmp_path: Path) -> 
         "odd.py:4:23"
     ], result.output
     assert _run_script(root, "train.py") == "(2, 4) (2, 4)"
+
+
+TYPE_ALIAS_MODULE = """\
+import haiku as hk
+
+Initializer = hk.initializers.Initializer
+"""
+
+TYPE_ALIAS_USER = """\
+from typing import Optional
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from types_lib import Initializer
+
+
+class Head(hk.Module):
+  def __init__(self, w_init: Optional[Initializer] = None, name=None):
+    super().__init__(name=name)
+    self.w_init = w_init
+
+  def __call__(self, x):
+    return hk.Linear(2, w_init=self.w_init)(x)
+
+
+model = hk.without_apply_rng(hk.transform(lambda x: Head(hk.initializers.Constant(0.5))(x)))
+x = jnp.ones((1, 3))
+print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
+"""
+
+
+INITIALIZED_LAYER_MODULE = """\
+from typing import Optional
+
+import haiku as hk
+
+
+class Head(hk.Module):
+  def __init__(self, size: int, w_init: Optional[hk.initializers.Initializer] = None, name=None):
+    super().__init__(name=name)
+    self._linear = hk.Linear(size, w_init=w_init)
+
+  def __call__(self, x):
+    return self._linear(x)
+"""
+
+INITIALIZED_LAYER_USER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from layers_lib import Head
+
+
+def forward(x):
+  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.ones((1, 3))
+print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
+"""
+
+
+LAMBDA_USER = INITIALIZED_LAYER_USER.replace(
+    "def forward(x):\n  return Head(2, w_init=hk.initializers.Constant(0.5))(x) + Head(2)(x) * 0.0\n\n\n", ""
+).replace("hk.transform(forward)", "hk.transform(lambda x: Head(2, w_init=hk.initializers.Constant(0.5))(x))")
+
+
+@pytest.mark.parametrize(
+    "library, user, migrated, expected",
+    [
+        # ``Initializer = hk.initializers.Initializer`` binds a name other files import: the migration translates
+        # the value, not the name (it became ``nn.initializers.Initializer = ...``, and the import failed).
+        (("types_lib.py", TYPE_ALIAS_MODULE), TYPE_ALIAS_USER, "types_lib.py", "\nInitializer = nn.initializers."),
+        # No construction in its own file passes ``Head`` an initializer, but another file's does: the Linen
+        # class uses its ``w_init`` field (it took it to be always None, and the layer got Flax's default).
+        (
+            ("layers_lib.py", INITIALIZED_LAYER_MODULE),
+            INITIALIZED_LAYER_USER,
+            "layers_lib.py",
+            "kernel_init=self.w_init or nn.initializers.lecun_normal()",
+        ),
+        # ``hk.transform(lambda x: Head(...)(x))`` is the module itself, as for a class of its own file (the
+        # lambda was left in place: a Haiku transform of what had become a Linen class).
+        (
+            ("layers_lib.py", INITIALIZED_LAYER_MODULE),
+            LAMBDA_USER,
+            "main.py",
+            "\nmodel = Head(2, w_init=nn.initializers.constant(0.5))\n",
+        ),
+    ],
+    ids=["type alias", "initializer passed", "lambda of the module"],
+)
+def test_a_program_of_two_files_computes_what_it_did(
+    library: tuple[str, str], user: str, migrated: str, expected: str, tmp_path: Path
+) -> None:
+    """A Haiku library file and a program importing it, both migrated in one run: the program prints what it
+    printed (the layers' initializers are constants)."""
+    files = {library[0]: library[1], "main.py": user}
+    original = tmp_path / "original"
+    original.mkdir()
+    for name, text in files.items():
+        (original / name).write_text(text)
+    assert _run_script(original, "main.py") == "[[1.5, 1.5]]"
+    _migrated_tree(tmp_path / "migrated", files, "linen")
+    assert expected in (tmp_path / "migrated" / migrated).read_text()
+    assert _run_script(tmp_path / "migrated", "main.py") == "[[1.5, 1.5]]"
