@@ -12,7 +12,8 @@ h2f's code, so the project index of an unchanged tree is not rebuilt by parsing 
 
 In front of both, as black keeps one, a :class:`StatFront` per tree remembers each file's stat signature and what
 the project index learnt of it (:class:`~h2f.project.SourceFacts`), so a re-run does not even read the files
-that do not mention haiku.
+that do not mention haiku; and, as ruff keeps its diagnostics, the verdict of the last check of each file (its
+status and diagnostics), so a re-run of a check that shows no text (no diff) reads no file at all.
 
 Where: ``$H2F_CACHE_DIR``, else ``$XDG_CACHE_HOME/h2f``, else ``~/.cache/h2f``; a directory per h2f code digest,
 one small JSON file per entry, each written atomically (concurrent workers and runs are safe). An entry that
@@ -185,8 +186,9 @@ RACY_NS = 2_000_000_000
 
 
 class StatFront:
-    """Each file's stat signature (size, mtime, ctime, inode, device) → its :class:`~h2f.project.SourceFacts`,
-    kept for one tree in one small JSON file: while the signature is the same, the file is not read again.
+    """Each file's stat signature (size, mtime, ctime, inode, device) → its :class:`~h2f.project.SourceFacts` and
+    the verdict of its last check, kept for one tree in one small JSON file: while the signature is the same, the
+    file is not read again.
 
     Black trusts size and mtime; the ctime makes this safer: an edit that keeps the size and sets the mtime back
     (``touch -d``, ``os.utime``, an editor that preserves it) still moves the ctime, which no one can set. Only
@@ -207,6 +209,8 @@ class StatFront:
         self._facts: dict[str, SourceFacts] = {}
         #: The facts read from the entries, one object per distinct facts (many files import the same words).
         self._shared: dict[tuple[bool, str, bool], SourceFacts] = {}
+        #: The entries (by absolute path) whose signature this run found or recorded: only they may take a verdict.
+        self._current: set[str] = set()
 
     def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
         """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
@@ -220,7 +224,9 @@ class StatFront:
         facts = self._facts[os.fspath(file)] = SourceFacts.of(raw)
         if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
             words = " ".join(sorted(facts.imports))
-            self._entries[os.path.abspath(file)] = [_signature(status), facts.haiku, words, facts.skip_file]
+            absolute = os.path.abspath(file)
+            self._entries[absolute] = [_signature(status), facts.haiku, words, facts.skip_file]
+            self._current.add(absolute)
             self._changed = True
         return facts, raw
 
@@ -231,7 +237,8 @@ class StatFront:
         facts = self._facts.get(given)
         if facts is not None:
             return facts
-        entry = self._entries.get(os.path.abspath(given))
+        absolute = os.path.abspath(given)
+        entry = self._entries.get(absolute)
         if entry is None:
             return None
         try:
@@ -242,9 +249,39 @@ class StatFront:
             if facts is None:
                 facts = self._shared[recorded] = SourceFacts(recorded[0], frozenset(recorded[1].split()), recorded[2])
             self._facts[given] = facts
+            self._current.add(absolute)
             return facts
         except (OSError, IndexError, TypeError, ValueError, AttributeError):
             return None
+
+    def verdict(self, file: Path, settings: str) -> tuple[str, tuple[Diagnostic, ...]] | None:
+        """The status (a :class:`~h2f.files.Status` value) and diagnostics a check of ``file`` (named as given) under
+        the options ``settings`` (:func:`options_digest`) recorded, if its stat signature still vouches for them
+        (:meth:`known` was asked first)."""
+        given = os.fspath(file)
+        absolute = os.path.abspath(given)
+        if absolute not in self._current:
+            return None
+        entry = self._entries[absolute]
+        try:
+            recorded_settings, status, diagnostics = entry[4]
+            if recorded_settings != settings or not isinstance(status, str):
+                return None
+            return status, tuple(_diagnostic_from_json(item, given) for item in diagnostics)
+        except (IndexError, TypeError, ValueError):
+            return None
+
+    def record_verdict(self, file: Path, settings: str, status: str, diagnostics: tuple[Diagnostic, ...]) -> None:
+        """Record what a check of ``file`` under ``settings`` found, with the signature this run found or recorded
+        for it (none: nothing is recorded)."""
+        given = os.fspath(file)
+        absolute = os.path.abspath(given)
+        if absolute in self._current:
+            verdict = [settings, status, [_diagnostic_to_json(diagnostic, given) for diagnostic in diagnostics]]
+            entry = self._entries[absolute]
+            if entry[4:] != [verdict]:
+                entry[4:] = [verdict]
+                self._changed = True
 
     def save(self) -> None:
         """Write the entries back if this run recorded any (atomically; a failure only costs the next run time)."""

@@ -299,7 +299,8 @@ def _migrate_paths(
     changed: list[Path] = []
     try:
         # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
-        with contextlib.closing(migrate_files(work, options, mode, workers, results, front)) as outcomes:
+        texts = diff or reporter.needs_texts
+        with contextlib.closing(migrate_files(work, options, mode, workers, results, front, texts)) as outcomes:
             for outcome in outcomes:
                 if outcome.status is Status.CHANGED:
                     changed.append(outcome.path)
@@ -428,6 +429,11 @@ class Reporter:
         self.github = github
         self.report = report
         self.summary = Summary(would=would)
+
+    @property
+    def needs_texts(self) -> bool:
+        """Whether reporting an outcome needs its texts (an annotation and the report name the first changed line)."""
+        return self.github or self.report is not None
 
     def problem(self, problem: PathProblem) -> None:
         """Report a path that cannot be processed (always shown)."""

@@ -101,7 +101,7 @@ class FileOutcome:
     """The result of migrating one file.
 
     ``source`` and ``code`` are ``None`` when the file was skipped without being decoded (it never mentions
-    haiku) or could not be read. ``error`` holds a filesystem error (``path: error: ...``); problems in the
+    haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`). ``error`` holds a filesystem error (``path: error: ...``); problems in the
     file's content are ``diagnostics`` with ``severity == "error"``.
     """
 
@@ -316,20 +316,31 @@ def migrate_files(
     workers: int = 1,
     cache: Cache | None = None,
     front: StatFront | None = None,
+    texts: bool = True,
 ) -> Iterator[FileOutcome]:
     """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
 
     Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
     (forked from a fork server that imported h2f and its rules once, or spawned: :func:`_pool_context`), so they
     only get the files that need migrating (not those without Haiku or found in the cache), and only when there
-    are a handful of those. A file the
-    stat ``front`` vouches has no Haiku is not even read (unless the run's files export transforms).
+    are a handful of those.
+
+    A file the stat ``front`` vouches has no Haiku is not even read (unless the run's files export transforms).
+    With a ``cache`` too, each check records its verdict (status and diagnostics) in the front; a check that
+    needs no ``texts`` (no diff: its outcomes have no ``source`` or ``code``) takes the verdict the front vouches
+    for instead of reading the file.
     """
-    if front is not None and not options.project:
-        known = [FileOutcome(path, Status.UNCHANGED) if _haiku_free(path, front) else None for path, _ in jobs]
+    if front is not None:
+        settings = cache.settings if cache is not None and mode is Mode.CHECK else None
+        known = [_known_outcome(path, options, front, settings if not texts else None) for path, _ in jobs]
         rest = [job for job, outcome in zip(jobs, known) if outcome is None]
         with contextlib.closing(migrate_files(rest, options, mode, workers, cache)) as migrated:
-            yield from (outcome if outcome is not None else next(migrated) for outcome in known)
+            for outcome in known:
+                if outcome is None:
+                    outcome = next(migrated)
+                    if settings is not None and outcome.error is None:
+                        front.record_verdict(outcome.path, settings, outcome.status.value, outcome.diagnostics)
+                yield outcome
         return
     if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
         for path, destination in jobs:
@@ -390,9 +401,22 @@ def start_workers_early(workers: int) -> Callable[[], None]:
     return note_haiku_file
 
 
-def _haiku_free(path: Path, front: StatFront) -> bool:
+def _known_outcome(path: Path, options: Options, front: StatFront, settings: str | None) -> FileOutcome | None:
+    """The outcome of ``path`` as the stat ``front`` knows it: unchanged when it has no Haiku (and the run's files
+    export no transforms), else the verdict recorded under ``settings`` (none given: not asked); ``None`` when the
+    file must be read."""
     facts = front.known(path)
-    return facts is not None and not facts.haiku
+    if facts is None:
+        return None
+    if not facts.haiku and not options.project:
+        return FileOutcome(path, Status.UNCHANGED)
+    verdict = front.verdict(path, settings) if settings is not None else None
+    if verdict is None or verdict[0] not in _STATUSES:
+        return None
+    return FileOutcome(path, Status(verdict[0]), verdict[1])
+
+
+_STATUSES = frozenset(status.value for status in Status)
 
 
 class WorkerDied(Exception):

@@ -296,14 +296,57 @@ def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(h2f.cache, "RACY_NS", 0)
 
 
-def test_a_rerun_reads_no_file_without_haiku(
+def test_a_check_rerun_reads_no_source_file(
     tree: Path, engine: Engine, trusted: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A re-run of a check that shows no text takes each file's verdict from the stat front; a ``--diff`` re-run
+    reads the Haiku files (their text is the diff), never the plain one."""
     write(tree / "src" / "plain.py", "import os\n")
     fresh = run("--check", "src")
     names = reads(monkeypatch)
+    engine.forbidden = True
     assert run("--check", "src") == fresh
-    assert "plain.py" not in names and "model.py" in names  # a Haiku file is still read (its text is the result)
+    assert [name for name in names if name.endswith(".py")] == []
+    run("--diff", "src")
+    assert "model.py" in names and "plain.py" not in names
+
+
+def outputs(*args: str) -> tuple[int, str, str, str | None]:
+    """Exit code, stdout, stderr and the report (when ``--report`` names one) of ``h2f migrate -j 1 *args``."""
+    result = CliRunner().invoke(cli, ["migrate", "-j", "1", *args])
+    report = Path(args[args.index("--report") + 1]).read_text() if "--report" in args else None
+    return result.exit_code, result.stdout, result.stderr, report
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--check"],
+        ["--check", "--select", "dense"],  # other options: WarnParam's diagnostic is not recorded for these
+        ["--check", "--format", "github"],  # annotations point at the first changed line: the text is needed
+        ["--check", "--report", "report.json"],
+        ["--diff"],
+    ],
+    ids=["check", "select", "github", "report", "diff"],
+)
+def test_a_run_after_a_check_prints_what_a_fresh_run_prints(
+    tree: Path, engine: Engine, trusted: None, args: list[str]
+) -> None:
+    """Whatever the first check recorded in the stat front, the next run's output, exit code and report are those
+    of a run without the cache (a failed file's verdict included)."""
+    write(tree / "src" / "broken.py", BROKEN_SOURCE)
+    assert outputs("--check", "src")[0] == 2  # (broken.py fails) records each file's verdict
+    assert outputs(*args, "src") == outputs("--no-cache", *args, "src")
+
+
+def test_an_edited_file_is_checked_again(tree: Path, engine: Engine, trusted: None) -> None:
+    fresh = outputs("--check", "src")
+    assert "H2F070" in fresh[2]
+    time.sleep(0.05)  # past the file system clock's tick
+    write(tree / "src" / "other.py", HAIKU_SOURCE)  # the verdict recorded for it had a warning
+    engine.calls.clear()
+    assert outputs("--check", "src") == outputs("--no-cache", "--check", "src")
+    assert engine.calls == ["src/other.py", "src/model.py", "src/other.py"]
 
 
 def test_an_edit_that_keeps_size_and_mtime_is_still_seen(tree: Path, engine: Engine, trusted: None) -> None:
