@@ -54,12 +54,29 @@ from h2f.report import (
     rules_table,
 )
 from h2f.rule import TARGETS
-from h2f.verify.commands import convert_params_command, snapshot_sources, verify_command, verify_migrated
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group, whose ``verify`` and ``convert-params`` (:mod:`h2f.verify.commands`) are loaded only when
+    named or listed (click's lazy loading of subcommands): ``h2f migrate`` does not pay for their definitions."""
+
+    LAZY = {"verify": "verify_command", "convert-params": "convert_params_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.LAZY:
+            return super().get_command(ctx, name)
+        from h2f.verify import commands
+
+        command: click.Command = getattr(commands, self.LAZY[name])
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="h2f")
 def cli() -> None:
     """Migrate Haiku (dm-haiku) source code to Flax."""
@@ -158,6 +175,9 @@ def migrate(
     _check_formats(stdin, diff, check, output_format, report_path)
     if verify_after and (stdin or diff or check):
         _fail("--verify runs the migrated files: it cannot be used with -, --diff or --check")
+    if verify_after:
+        from h2f.verify.commands import snapshot_sources  # (here: only --verify needs the verify commands)
+
     originals = snapshot_sources(paths) if verify_after else {}
     try:
         config = load_config(Path.cwd()) if stdin else config_for(Path(path) for path in paths)
@@ -200,6 +220,9 @@ def migrate(
             report.write(report_path)
         except OSError as error:
             _fail(f"cannot write the report {report_path}: {error.strerror or error}")
+    if verify_after:
+        from h2f.verify.commands import verify_migrated
+
     verified = verify_migrated(originals, common_root(paths), output_dir) if verify_after else EXIT_OK
     sys.exit(max(_exit_code(reporter.summary, check), verified))
 
@@ -548,10 +571,6 @@ def _fail(message: str) -> NoReturn:
     """Print ``h2f: error: message`` and exit 2."""
     _echo_err(f"h2f: error: {message}")
     sys.exit(EXIT_ERROR)
-
-
-cli.add_command(verify_command)
-cli.add_command(convert_params_command)
 
 
 def main() -> None:

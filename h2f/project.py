@@ -256,7 +256,7 @@ def index_transforms(
         facts[path], contents[path] = fact, raw
         if on_read_haiku is not None and fact.haiku and raw is not None:
             on_read_haiku()
-    imported: set[str] = set().union(*(fact.imports for fact in facts.values()))
+    imported: set[str] = set().union(*{fact.imports for fact in facts.values()})  # (many files share their words)
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path, fact in facts.items():
         if not fact.haiku or imported.isdisjoint(module_name_parts(path, root)):
@@ -546,7 +546,7 @@ def importers_outside(
             facts[path] = _read_facts(path, front)
         except OSError:
             continue
-    imported: set[str] = set().union(*(fact.imports for fact, _ in facts.values()))
+    imported: set[str] = set().union(*{fact.imports for fact, _ in facts.values()})
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
     for path in run:
         if path.suffix != ".py" or imported.isdisjoint(module_name_parts(path, root)):
