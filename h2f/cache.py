@@ -50,26 +50,62 @@ def default_directory() -> Path:
 
 
 @functools.cache
-def code_digest() -> str:
-    """A digest of h2f's version and of every source file of the ``h2f`` package and its rules."""
+def code_digest(directory: Path) -> str:
+    """A digest of h2f's version and of every source file of the ``h2f`` package and its rules.
+
+    It is remembered in the cache ``directory`` with the files' stat signatures: while they hold, a run does not
+    read and hash the sources again (a megabyte, some 2 ms of a re-run). The digest stays one of their content: a
+    fresh checkout (a CI run restoring its cache) hashes them again and finds the results of the same code.
+    """
     import h2f
     import h2f.rules
 
+    roots = [os.path.dirname(package.__file__) for package in (h2f, h2f.rules)]
+    return _sources_digest(roots, os.path.join(directory, "code-digest.json"))
+
+
+def _sources_digest(roots: list[str], memo: str) -> str:
+    """:func:`code_digest` of the packages under ``roots``, remembered in the file ``memo``."""
+    names = [_source_files(root) for root in roots]
+    try:
+        signatures = [
+            _signature(os.stat(os.path.join(root, name))) for root, files in zip(roots, names) for name in files
+        ]
+    except OSError:
+        signatures = []
+    key = [__version__, roots, names, signatures]
+    try:
+        with open(memo, "rb") as handle:
+            remembered = json.loads(handle.read())
+        if remembered["key"] == key and isinstance(remembered["digest"], str):
+            return remembered["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     digest = hashlib.sha256(__version__.encode())
-    for package in (h2f, h2f.rules):
-        _add_sources(digest, os.path.dirname(package.__file__))
-    return digest.hexdigest()[:20]
+    for root in roots:
+        _add_sources(digest, root)
+    result = digest.hexdigest()[:20]
+    if signatures and all(time.time_ns() - max(signature[1:3]) > RACY_NS for signature in signatures):
+        _write_json(memo, {"key": key, "digest": result})
+    return result
+
+
+def _source_files(root: str) -> list[str]:
+    """The relative paths (``/``-separated) of the ``*.py`` files under ``root``, in a stable order."""
+    found = []
+    for directory, subdirectories, names in os.walk(root):  # (``Path.rglob`` costs a re-run some 4 ms)
+        subdirectories[:] = sorted(name for name in subdirectories if name != "__pycache__")
+        relative = os.path.relpath(directory, root).replace(os.sep, "/")
+        found += [name if relative == "." else f"{relative}/{name}" for name in sorted(names) if name.endswith(".py")]
+    return found
 
 
 def _add_sources(digest: hashlib._Hash, root: str) -> None:
     """Add to ``digest`` the relative path and bytes of every ``*.py`` file under ``root``, in a stable order."""
-    for directory, subdirectories, names in os.walk(root):  # (``Path.rglob`` costs a re-run some 4 ms)
-        subdirectories[:] = sorted(name for name in subdirectories if name != "__pycache__")
-        for name in sorted(name for name in names if name.endswith(".py")):
-            file = os.path.join(directory, name)
-            with open(file, "rb") as handle:
-                source = handle.read()
-            digest.update(os.path.relpath(file, root).replace(os.sep, "/").encode() + b"\0" + source + b"\0")
+    for name in _source_files(root):
+        with open(os.path.join(root, name), "rb") as handle:
+            source = handle.read()
+        digest.update(name.encode() + b"\0" + source + b"\0")
 
 
 def options_digest(options: Options) -> str:
@@ -98,7 +134,8 @@ class Cache:
     @classmethod
     def open(cls, options: Options, directory: Path | None = None) -> Cache:
         """The cache for ``options`` under ``directory`` (default: :func:`default_directory`)."""
-        return cls((directory or default_directory()) / code_digest(), options_digest(options))
+        directory = directory or default_directory()
+        return cls(directory / code_digest(directory), options_digest(options))
 
     def with_options(self, options: Options) -> Cache:
         """The same cache for other options (once the project index is known)."""

@@ -86,31 +86,39 @@ def test_content_options_and_h2f_code_each_invalidate(
     assert len(engine.calls) == 3 and outcome.diagnostics == ()  # warn_param did not run
 
     monkeypatch.setattr(h2f.cache, "__version__", "99.0")
-    assert h2f.cache.code_digest.__wrapped__() != h2f.cache.code_digest()
+    directory = h2f.cache.default_directory()
+    assert h2f.cache.code_digest.__wrapped__(directory) != h2f.cache.code_digest(directory)
     monkeypatch.setattr(h2f.cache, "code_digest", h2f.cache.code_digest.__wrapped__)
     migrate_file(path, Options(), cache=Cache.open(Options()))
     assert len(engine.calls) == 4
 
 
-def test_the_code_digest_covers_every_source_file_of_the_package(tmp_path: Path) -> None:
-    """An edit to any ``*.py`` file of h2f, a nested one (a rule) included, changes the digest the cache is keyed on;
-    byte-compiled files do not count."""
+def test_the_code_digest_covers_every_source_file_of_the_package(tmp_path: Path, trusted: None) -> None:
+    """An edit to any ``*.py`` file of h2f, a nested one (a rule) included, changes the digest the cache is keyed on,
+    though the digest is remembered with the files' stat signatures (an edit that keeps the size and the mtime
+    included); byte-compiled files do not count."""
     package = tmp_path / "package"
     write(package / "__init__.py", "")
-    write(package / "rules" / "dense.py", "RULE = 1\n")
+    dense = write(package / "rules" / "dense.py", "RULE = 1\n")
+    memo = tmp_path / "code-digest.json"
 
     def digest() -> str:
-        hashed = hashlib.sha256()
+        hashed = hashlib.sha256(h2f.cache.__version__.encode())
         h2f.cache._add_sources(hashed, str(package))
-        return hashed.hexdigest()
+        remembered = h2f.cache._sources_digest([str(package)], str(memo))
+        assert memo.exists() and remembered == hashed.hexdigest()[:20]
+        return remembered
 
     before = digest()
     write(package / "__pycache__" / "dense.cpython-311.pyc", "compiled")
     assert digest() == before
-    write(package / "rules" / "dense.py", "RULE = 2\n")
+    status = dense.stat()
+    time.sleep(0.05)  # past the file system clock's tick
+    write(dense, "RULE = 2\n")
+    os.utime(dense, ns=(status.st_atime_ns, status.st_mtime_ns))
     edited = digest()
     assert edited != before
-    (package / "rules" / "dense.py").rename(package / "rules" / "other.py")
+    dense.rename(package / "rules" / "other.py")
     assert digest() != edited  # the path counts too
 
 
