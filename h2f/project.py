@@ -610,7 +610,7 @@ def imports_from_outside(
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
     top = _resolved(root)
     found = []
-    listings: dict[str, frozenset[str]] = {}
+    listings: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
     for path in changed:
         facts = front.known(path) if front is not None and path.suffix == ".py" else None
         try:
@@ -676,19 +676,22 @@ def _imported_name(node: ast.alias | ast.Attribute) -> str:
 
 
 def _may_import_a_module_under(
-    directory: Path, top: Path, words: Iterable[str], listings: dict[str, frozenset[str]]
+    directory: Path, top: Path, words: frozenset[str], listings: dict[str, tuple[frozenset[str], frozenset[str]]]
 ) -> bool:
     """Whether one of ``words`` (those of a file's import statements) names a module file or package in
-    ``directory`` or one of its ancestors up to ``top`` (``listings`` remembers the directories listed)."""
+    ``directory`` or one of its ancestors up to ``top`` (``listings`` remembers the directories listed: the stems
+    of their ``.py`` files, and all their names)."""
     folder, stop = str(_resolved(directory)), str(top)
     while folder == stop or folder.startswith(stop + os.sep):
-        names = listings.get(folder)
-        if names is None:
+        listing = listings.get(folder)
+        if listing is None:
             try:
-                names = listings[folder] = frozenset(os.listdir(folder))
+                names = frozenset(os.listdir(folder))
             except OSError:
-                names = listings[folder] = frozenset()
-        if any(f"{word}.py" in names or (word in names and _is_module(os.path.join(folder, word))) for word in words):
+                names = frozenset()
+            listing = listings[folder] = frozenset(name[:-3] for name in names if name.endswith(".py")), names
+        stems, names = listing
+        if not words.isdisjoint(stems) or any(_is_module(os.path.join(folder, word)) for word in words & names):
             return True
         folder, parent = os.path.dirname(folder), folder
         if folder == parent:
