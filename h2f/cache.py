@@ -30,12 +30,14 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from h2f import __version__
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MigrationError, MigrationResult, Options
-from h2f.project import ExportedTransform, SourceFacts
+from h2f.project import ExportedTransform, ModuleRead, SourceFacts, module_reads
+
+Item = TypeVar("Item")
 
 #: Environment variable naming the cache directory.
 CACHE_DIR_ENV = "H2F_CACHE_DIR"
@@ -166,16 +168,32 @@ class Cache:
 
     def exports(self, raw: bytes, compute: Callable[[bytes], list[ExportedTransform]]) -> list[ExportedTransform]:
         """The transforms a file with bytes ``raw`` exports: cached, or ``compute(raw)`` and stored."""
+        return self._of_content("x", raw, compute, _exported_to_json, _exported_from_json)
+
+    def module_reads(self, raw: bytes) -> list[ModuleRead]:
+        """What a file with bytes ``raw`` reads of other modules (:func:`h2f.project.module_reads`): cached, or
+        found and stored."""
+        return self._of_content("r", raw, module_reads, list, _module_read_from_json)
+
+    def _of_content(
+        self,
+        kind: str,
+        raw: bytes,
+        compute: Callable[[bytes], list[Item]],
+        to_json: Callable[[Item], Any],
+        from_json: Callable[[Any], Item],
+    ) -> list[Item]:
+        """What ``compute`` finds in the bytes ``raw`` (a list), kept in entries of ``kind`` keyed on the bytes alone."""
         key = _digest(raw)
-        entry = self._load("x", key)
+        entry = self._load(kind, key)
         if entry is not None:
             try:
-                return [_exported_from_json(item) for item in entry["exports"]]
+                return [from_json(item) for item in entry["items"]]
             except (KeyError, TypeError, ValueError):
                 pass
-        exports = compute(raw)
-        self._store("x", key, {"exports": [_exported_to_json(item) for item in exports]})
-        return exports
+        items = compute(raw)
+        self._store(kind, key, {"items": [to_json(item) for item in items]})
+        return items
 
     def front(self, root: Path) -> StatFront:
         """The stat front of the tree under ``root`` (see :class:`StatFront`)."""
@@ -358,6 +376,13 @@ def _result_from_json(entry: dict[str, Any], text: str, path: str) -> MigrationR
         raise TypeError("code")
     diagnostics = tuple(_diagnostic_from_json(item, path) for item in entry["diagnostics"])
     return MigrationResult(text, text if code is None else code, diagnostics)
+
+
+def _module_read_from_json(item: list[Any]) -> ModuleRead:
+    name, level, module, line, col = item
+    if not (isinstance(name, str) and isinstance(module, str)):
+        raise TypeError("module read")
+    return name, int(level), module, int(line), int(col)
 
 
 def _exported_to_json(exported: ExportedTransform) -> dict[str, Any]:

@@ -91,13 +91,14 @@ ProjectIndex = Mapping[str, ExportedTransform]
 
 def _resolved(directory: Path) -> Path:
     """``directory`` resolved (remembered by its absolute path: a relative one means another directory after a
-    change of working directory)."""
-    return _resolved_absolute(directory.absolute())
+    change of working directory; a string, which a file of every directory asks for: ``Path.absolute`` builds a
+    path again each time)."""
+    return _resolved_absolute(os.path.join(os.getcwd(), directory))
 
 
 @functools.lru_cache(maxsize=256)
-def _resolved_absolute(directory: Path) -> Path:
-    return directory.resolve()
+def _resolved_absolute(directory: str) -> Path:
+    return Path(directory).resolve()
 
 
 def module_suffixes(path: Path, root: Path) -> list[str]:
@@ -158,13 +159,58 @@ def import_keys(importer: str | None, module: str, name: str) -> list[str]:
     one file of the run claims it."""
     if importer is None:
         return [f"{module}.{name}"]
+    return _keys_at(_module_places(importer, module), module, name)
+
+
+def _module_places(importer: str, module: str) -> tuple[tuple[str, ...], bool]:
+    """Where ``import <module>`` in the file ``importer`` may find the module (:func:`import_keys`): its paths
+    (POSIX, without ``.py``) under the importer's directory and each ancestor, nearest first, as far as the first
+    that exists; and whether one does."""
+    return _module_places_from(_importing_directory(Path(importer)), module)
+
+
+def _importing_directory(importer: Path) -> str:
+    """The directory where the search for what the file ``importer`` imports starts (its package's, for a package's
+    ``__init__.py``)."""
+    return os.fspath(module_path(importer).parent)
+
+
+def _module_places_from(directory: str, module: str) -> tuple[tuple[str, ...], bool]:
+    """:func:`_module_places` of an importer in ``directory``."""
     parts = module.split(".")
-    keys = []
-    for directory in module_path(Path(importer)).parents:
-        keys.append(file_key(directory.joinpath(*parts), name))
-        if _is_module(directory.joinpath(*parts)):
-            return keys  # Python imports this one: another file of the run that claims the name is not it
-    return [*keys, f"{module}.{name}"]
+    places = []
+    while True:
+        place = os.path.join(directory, *parts)
+        places.append(place.replace(os.sep, "/"))
+        if _is_module(place):
+            return tuple(places), True  # Python imports this one: another file of the run that claims it is not it
+        directory, child = os.path.dirname(directory), directory
+        if directory == child:
+            return tuple(places), False
+
+
+def _keys_at(places: tuple[tuple[str, ...], bool], module: str, name: str) -> list[str]:
+    """:func:`import_keys` of ``name`` in the module found at the ``places`` (:func:`_module_places`)."""
+    paths, found = places
+    keys = [f"{_FILE_KEY}{path}:{name}" for path in paths]
+    return keys if found else [*keys, f"{module}.{name}"]
+
+
+#: :func:`_module_places` of one importing file as a function of the module, each module looked for once (a file
+#: reads ``jnp.<name>`` hundreds of times).
+ModulePlaces = Callable[[str], tuple[tuple[str, ...], bool]]
+
+
+def _places_of(path: Path, known: dict[str, ModulePlaces] | None = None) -> ModulePlaces:
+    """:func:`_module_places` of the imports of the file ``path`` (and, with ``known``, of every file in its
+    directory: their importing directory's, :func:`_importing_directory`)."""
+    directory = _importing_directory(path)
+    places = known.get(directory) if known is not None else None
+    if places is None:
+        places = functools.cache(functools.partial(_module_places_from, directory))
+        if known is not None:
+            known[directory] = places
+    return places
 
 
 def defines(key: str) -> bool:
@@ -429,49 +475,64 @@ def _module_level_imports(path: Path, raw: bytes | None) -> Iterator[tuple[str, 
 
 def _from_imports(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias]]:
     """:func:`_module_level_imports` of the parsed file ``tree``."""
+    places = _places_of(path)
+    for name, level, module, alias in _from_import_specs(tree):
+        yield name, _from_import_keys(places, path, level, module, alias.name), alias
+
+
+def _from_import_specs(tree: ast.Module) -> Iterator[tuple[str, int, str, ast.alias]]:
+    """For each name a module-level ``from … import`` of the parsed file ``tree`` binds, and nothing else at module
+    level rebinds: the name, the import's level (leading dots) and module, and its alias."""
     bindings = collections.Counter(_module_level_bindings(tree.body))
     for statement in tree.body:
         if not isinstance(statement, ast.ImportFrom) or statement.module is None:
             continue
         for alias in statement.names:
             name = alias.asname or alias.name
-            if alias.name == "*" or bindings[name] != 1:
-                continue
-            yield name, _from_import_keys(path, statement.level, statement.module, alias.name), alias
+            if alias.name != "*" and bindings[name] == 1:
+                yield name, statement.level, statement.module, alias
 
 
 def _reads_through_modules(path: Path, tree: ast.Module) -> Iterator[tuple[str, list[str], ast.alias | ast.Attribute]]:
     """What the parsed file ``tree`` (at ``path``) reads of other modules besides the names its module-level
-    ``from … import`` statements bind: ``from models import *`` (the name ``*``), and ``models.model`` after a
-    module-level ``import models`` (``import pkg.models as m``, then ``m.model``; ``from pkg import models``,
-    ``from . import models``), where no function parameter or local variable hides the module: the name, the
-    index keys where it may be, and where in the file it is read."""
+    ``from … import`` statements bind (:func:`_module_read_specs`): the name, the index keys where it may be, and
+    where in the file it is read."""
+    places = _places_of(path)
+    for name, level, module, node in _module_read_specs(tree):
+        yield name, _from_import_keys(places, path, level, module, name), node
+
+
+def _module_read_specs(tree: ast.Module) -> Iterator[tuple[str, int, str, ast.alias | ast.Attribute]]:
+    """What the parsed file ``tree`` reads of other modules besides the names its module-level ``from … import``
+    statements bind: ``from models import *`` (the name ``*``), and ``models.model`` after a module-level ``import
+    models`` (``import pkg.models as m``, then ``m.model``; ``from pkg import models``, ``from . import models``),
+    where no function parameter or local variable hides the module: the name, the level (leading dots) and the
+    module of the import it is read through, and where in the file it is read."""
     bindings = collections.Counter(_module_level_bindings(tree.body))
-    #: How the file names a module it imports (``m``, ``pkg.models``) → the index keys of a name read from it.
-    modules: dict[str, Callable[[str], list[str]]] = {}
+    #: How the file names a module it imports (``m``, ``pkg.models``) → the level and module of the import.
+    modules: dict[str, tuple[int, str]] = {}
     for statement in tree.body:
         if isinstance(statement, ast.ImportFrom):
             for alias in statement.names:
                 if alias.name == "*" and statement.module is not None:
-                    yield "*", _from_import_keys(path, statement.level, statement.module, "*"), alias
+                    yield "*", statement.level, statement.module, alias
                 elif alias.name != "*" and bindings[alias.asname or alias.name] == 1:  # (perhaps a module)
                     module = f"{statement.module}.{alias.name}" if statement.module else alias.name
-                    modules[alias.asname or alias.name] = functools.partial(
-                        _from_import_keys, path, statement.level, module
-                    )
+                    modules[alias.asname or alias.name] = statement.level, module
         elif isinstance(statement, ast.Import):
             for alias in statement.names:
                 if bindings[alias.asname or alias.name.split(".")[0]] == 1:
-                    modules[alias.asname or alias.name] = functools.partial(import_keys, str(path), alias.name)
+                    modules[alias.asname or alias.name] = 0, alias.name
     if modules:
-        yield from _module_attribute_reads(tree, modules, frozenset())
+        for node, (level, module) in _module_attribute_reads(tree, modules, frozenset()):
+            yield node.attr, level, module, node
 
 
 def _module_attribute_reads(
-    node: ast.AST, modules: Mapping[str, Callable[[str], list[str]]], hidden: frozenset[str]
-) -> Iterator[tuple[str, list[str], ast.Attribute]]:
-    """The reads ``module.name`` under ``node`` of the ``modules`` a file imports, except where a function's
-    parameter or local variable hides a module's first name (``hidden``)."""
+    node: ast.AST, modules: Mapping[str, tuple[int, str]], hidden: frozenset[str]
+) -> Iterator[tuple[ast.Attribute, tuple[int, str]]]:
+    """The reads ``module.name`` under ``node`` of the ``modules`` a file imports (each with what ``modules`` says of
+    its import), except where a function's parameter or local variable hides a module's first name (``hidden``)."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         arguments = node.args
         parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
@@ -481,20 +542,39 @@ def _module_attribute_reads(
         hidden = hidden | {parameter.arg for parameter in parameters if parameter is not None} | set(stored)
     if isinstance(node, ast.Attribute):
         dotted = _ast_dotted(node.value)
-        keys = modules.get(dotted) if dotted is not None and dotted.split(".")[0] not in hidden else None
-        if keys is not None:
-            yield node.attr, keys(node.attr), node
+        imported = modules.get(dotted) if dotted is not None and dotted.split(".")[0] not in hidden else None
+        if imported is not None:
+            yield node, imported
             return
     for child in ast.iter_child_nodes(node):
         yield from _module_attribute_reads(child, modules, hidden)
 
 
-def _from_import_keys(path: Path, level: int, module: str, name: str) -> list[str]:
-    """Where ``name``, imported ``from`` the ``module`` (``level`` dots before it) by the file ``path``, may be in
-    the index."""
+#: What a file reads of another module (:func:`module_reads`): the name as that module names it (``*`` for a star
+#: import), the level (leading dots) and module of the import, and where it is (1-based line, 0-based column).
+ModuleRead = tuple[str, int, str, int, int]
+
+
+def module_reads(raw: bytes) -> list[ModuleRead]:
+    """What the source ``raw`` reads of other modules, in order: the names its module-level ``from … import``
+    statements bind (:func:`_from_import_specs`), then its star imports and reads through imported modules
+    (:func:`_module_read_specs`). Nothing of it depends on where the file is: it is cached by content
+    (:meth:`h2f.cache.Cache.module_reads`). Empty when ``raw`` does not parse."""
+    try:
+        tree = ast.parse(raw)
+    except (SyntaxError, ValueError):
+        return []
+    names = [(alias.name, level, module, alias) for _, level, module, alias in _from_import_specs(tree)]
+    found = [*names, *_module_read_specs(tree)]
+    return [(name, level, module, node.lineno, node.col_offset) for name, level, module, node in found]
+
+
+def _from_import_keys(places: ModulePlaces, path: Path, level: int, module: str, name: str) -> list[str]:
+    """Where ``name``, imported ``from`` the ``module`` (``level`` dots before it) by the file ``path`` (whose
+    ``places`` find modules), may be in the index."""
     if level:
         return [relative_import_key(str(path), level, module, name)]
-    return import_keys(str(path), module, name)
+    return _keys_at(places(module), module, name)
 
 
 def _ast_dotted(node: ast.expr) -> str | None:
@@ -611,6 +691,25 @@ def imports_from_outside(
     top = _resolved(root)
     found = []
     listings: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    places_by_directory: dict[str, ModulePlaces] = {}
+
+    @functools.cache
+    def haiku_outside(exporter: Path) -> list[ExportedTransform]:
+        """What ``exporter`` exports, if it is a file of the project outside the run that mentions haiku."""
+        nonlocal inside
+        if not exporter.is_relative_to(top):
+            return []
+        inside = {os.path.realpath(file) for file in run} if inside is None else inside
+        if os.path.realpath(exporter) in inside:
+            return []
+        try:
+            source = exporter.read_bytes()
+        except OSError:
+            return []
+        if _HAIKU_BYTES not in source:
+            return []
+        return cache.exports(source, file_exports) if cache is not None else file_exports(source)
+
     for path in changed:
         facts = front.known(path) if front is not None and path.suffix == ".py" else None
         try:
@@ -627,34 +726,22 @@ def imports_from_outside(
             raw = raw if raw is not None else path.read_bytes()
         except OSError:
             continue
-        tree = _parsed(path, raw)
         analysis = functools.cache(functools.partial(_analysis_of, raw))  # (parsed with libcst once needed)
-        for _, keys, node in [*_from_imports(path, tree), *_reads_through_modules(path, tree)] if tree else []:
-            exporter = _module_file(keys[-1])
-            if exporter is None or not exporter.is_relative_to(top):
-                continue
-            inside = {os.path.realpath(file) for file in run} if inside is None else inside
-            if os.path.realpath(exporter) in inside:
-                continue
-            try:
-                source = exporter.read_bytes()
-            except OSError:
-                continue
-            if _HAIKU_BYTES not in source:
-                continue
-            name = _imported_name(node)
+        places = _places_of(path, places_by_directory)
+        for name, level, module, line, col in cache.module_reads(raw) if cache is not None else module_reads(raw):
+            exporter = _module_file(_from_import_keys(places, path, level, module, name)[-1])
             haiku = [
                 exported.name
-                for exported in (cache.exports(source, file_exports) if cache is not None else file_exports(source))
+                for exported in (haiku_outside(exporter) if exporter is not None else [])
                 if name in ("*", exported.name) and exported.kind in (*CLASS_EXPORTS, INITIALIZER_EXPORT)
             ]
             if not haiku:
                 continue
             analysed = analysis()
-            builders = analysed.builders_of_import(name, node.lineno, node.col_offset + 1, haiku) if analysed else None
-            where = locate(program[1], node.lineno) if program is not None else (None, node.lineno)
+            builders = analysed.builders_of_import(name, line, col + 1, haiku) if analysed else None
+            where = locate(program[1], line) if program is not None else (None, line)
             if builders != [] and where is not None:  # (used as Flax's, or h2f cannot tell)
-                found.append(OutsideImport(path, where[1], node.col_offset + 1, name, exporter, cell=where[0]))
+                found.append(OutsideImport(path, where[1], col + 1, name, exporter, cell=where[0]))
     return found
 
 

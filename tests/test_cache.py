@@ -178,6 +178,28 @@ def test_project_exports_come_from_the_cache(
     assert index_transforms(files, tmp_path, cache) == first
 
 
+def test_what_a_migrated_file_reads_of_other_modules_comes_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look (H2F042) at what a file the run migrates imports from files outside it reads its imports from its
+    :mod:`ast`, cached by content: a re-run parses no file for it, and warns the same."""
+    write(tmp_path / ".git" / "HEAD", "")
+    write(tmp_path / "blocks.py", "import haiku as hk\n\n\nclass Block(hk.Module):\n    pass\n")
+    main = "import haiku as hk\nfrom blocks import Block\n\n\ndef net(x):\n    return Block()(x)\n\n\nmodel = hk.transform(net)\n"
+    write(tmp_path / "main.py", main)
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(cli, ["migrate", "--check", "--jobs", "1", "main.py"])
+    assert "main.py:2:20: H2F042 imports Block from blocks.py" in first.stderr
+
+    def parse_again(raw: bytes) -> None:
+        raise AssertionError("parsed again instead of coming from the cache")
+
+    monkeypatch.setattr(h2f.cache, "module_reads", parse_again)
+    monkeypatch.setattr(h2f.project, "module_reads", parse_again)
+    again = CliRunner().invoke(cli, ["migrate", "--check", "--jobs", "1", "main.py"])
+    assert (again.exit_code, again.stderr) == (first.exit_code, first.stderr)
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
