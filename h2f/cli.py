@@ -176,7 +176,7 @@ def migrate(
     if verify_after and (stdin or diff or check):
         _fail("--verify runs the migrated files: it cannot be used with -, --diff or --check")
     if verify_after:
-        from h2f.verify.commands import snapshot_sources  # (here: only --verify needs the verify commands)
+        from h2f.verify.commands import snapshot_sources, verify_migrated  # (here: only --verify needs them)
 
     originals = snapshot_sources(paths) if verify_after else {}
     try:
@@ -220,9 +220,6 @@ def migrate(
             report.write(report_path)
         except OSError as error:
             _fail(f"cannot write the report {report_path}: {error.strerror or error}")
-    if verify_after:
-        from h2f.verify.commands import verify_migrated
-
     verified = verify_migrated(originals, common_root(paths), output_dir) if verify_after else EXIT_OK
     sys.exit(max(_exit_code(reporter.summary, check), verified))
 

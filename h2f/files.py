@@ -101,8 +101,9 @@ class FileOutcome:
     """The result of migrating one file.
 
     ``source`` and ``code`` are ``None`` when the file was skipped without being decoded (it never mentions
-    haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`). ``error`` holds a filesystem error (``path: error: ...``); problems in the
-    file's content are ``diagnostics`` with ``severity == "error"``.
+    haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`).
+    ``error`` holds a filesystem error (``path: error: ...``); problems in the file's content are ``diagnostics``
+    with ``severity == "error"``.
     """
 
     path: Path

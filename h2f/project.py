@@ -90,9 +90,8 @@ ProjectIndex = Mapping[str, ExportedTransform]
 
 
 def _resolved(directory: Path) -> Path:
-    """``directory`` resolved (remembered by its absolute path: a relative one means another directory after a
-    change of working directory; a string, which a file of every directory asks for: ``Path.absolute`` builds a
-    path again each time)."""
+    """``directory`` resolved (remembered by its absolute path, a string: a relative one means another directory
+    after a change of working directory, and ``Path.absolute`` would build a path again at each of many calls)."""
     return _resolved_absolute(os.path.join(os.getcwd(), directory))
 
 
@@ -146,9 +145,10 @@ def is_file_key(key: str) -> bool:
     return key.startswith(_FILE_KEY)
 
 
-def file_key(module: Path, name: str) -> str:
-    """The index key of ``name`` exported by the module at ``module`` (:func:`module_path`)."""
-    return f"{_FILE_KEY}{module.as_posix()}:{name}"
+def file_key(module: Path | str, name: str) -> str:
+    """The index key of ``name`` exported by the module at ``module`` (:func:`module_path`; a string: its POSIX
+    form)."""
+    return f"{_FILE_KEY}{module if isinstance(module, str) else module.as_posix()}:{name}"
 
 
 def import_keys(importer: str | None, module: str, name: str) -> list[str]:
@@ -192,7 +192,7 @@ def _module_places_from(directory: str, module: str) -> tuple[tuple[str, ...], b
 def _keys_at(places: tuple[tuple[str, ...], bool], module: str, name: str) -> list[str]:
     """:func:`import_keys` of ``name`` in the module found at the ``places`` (:func:`_module_places`)."""
     paths, found = places
-    keys = [f"{_FILE_KEY}{path}:{name}" for path in paths]
+    keys = [file_key(path, name) for path in paths]
     return keys if found else [*keys, f"{module}.{name}"]
 
 
