@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import h2f.cache
+import h2f.files
 from h2f.cli import cli
 from h2f.engine import Options
 from h2f.files import Mode, Status, iter_python_files, migrate_file
@@ -217,6 +219,25 @@ def test_cached_notebook_diagnostics_keep_their_cell(
     first = CliRunner().invoke(cli, ["migrate", "--check", "model.ipynb"])
     second = CliRunner().invoke(cli, ["migrate", "--check", "model.ipynb"])
     assert "model.ipynb:cell 4:1:5: H2F070" in first.stderr and second.stderr == first.stderr
+
+
+def test_a_notebook_verdict_from_the_stat_front_keeps_its_cell(
+    program: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run of a check over a tree takes the notebook's verdict from the stat front, without migrating it again
+    (nor reading its cached result): its diagnostics still name the cell."""
+    monkeypatch.setattr(h2f.cache, "RACY_NS", 0)  # the files just written are recorded at once
+    (program.parent / "plain.py").write_text("x = 1\n")
+    monkeypatch.chdir(program.parent)
+    first = CliRunner().invoke(cli, ["migrate", "--check", "--jobs", "1", "."])
+    migrated: list[str] = []
+    migrate = h2f.files.migrate_file
+    monkeypatch.setattr(
+        h2f.files, "migrate_file", lambda path, *args: migrated.append(path.name) or migrate(path, *args)
+    )
+    second = CliRunner().invoke(cli, ["migrate", "--check", "--jobs", "1", "."])
+    assert "model.ipynb:cell 4:1:5: H2F070" in first.stderr and second.stderr == first.stderr
+    assert migrated == []
 
 
 @pytest.mark.slow
