@@ -480,6 +480,17 @@ class FileAnalysis:
                 return True
         return False
 
+    def calls_unseen_callable(self, function: cst.FunctionDef | cst.Lambda) -> bool:
+        """Whether the original ``function`` calls a value bound in a function (one of its parameters or variables,
+        or an enclosing function's), not a ``def`` h2f can follow: a module class passed in (``build(Head)``) may
+        be what it calls, so it may build submodules inline."""
+        for node in self.subtree(function.body):
+            if type(node) is cst.Call and type(node.func) is cst.Name and self.function_named(node.func) is None:
+                names = self.qualified_names(node.func)
+                if names and all("<locals>" in name for name in names):
+                    return True
+        return False
+
     def runs_imported_code(self, node: cst.Call) -> bool:
         """Whether the original call runs a function or class imported from a module other than JAX's, NumPy's
         or the standard library's few: it may build Haiku modules (a model class another file defines)."""

@@ -171,10 +171,12 @@ class TransformRule(Rule):
     def _module_class(self, transform: Transform, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.ClassDef:
         name = self.ctx.analysis.generated_class_name(original)
         params = updated.params
+        # (compact also when it calls what h2f cannot see: a compact method that builds nothing is as good)
+        compact = self.ctx.analysis.builds_inline(original) or self.ctx.analysis.calls_unseen_callable(original)
         method = updated.with_changes(
             name=cst.Name("__call__"),
             params=_with_self(params),
-            decorators=[cst.Decorator(self.ctx.linen("compact"))] if self.ctx.analysis.builds_inline(original) else [],
+            decorators=[cst.Decorator(self.ctx.linen("compact"))] if compact else [],
             leading_lines=[],
         )
         return cst.ClassDef(

@@ -939,6 +939,27 @@ LAMBDA_USER = INITIALIZED_LAYER_USER.replace(
 ).replace("hk.transform(forward)", "hk.transform(lambda x: Head(2, w_init=hk.initializers.Constant(0.5))(x))")
 
 
+PASSED_CLASS_USER = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from layers_lib import Head
+
+
+def build(head):
+  def forward(x):
+    return head(2)(x) * 0.0 + 1.5
+
+  return hk.without_apply_rng(hk.transform(forward))
+
+
+model = build(Head)
+x = jnp.ones((1, 3))
+print(model.apply(model.init(jax.random.PRNGKey(0), x), x).tolist())
+"""
+
+
 @pytest.mark.parametrize(
     "library, user, migrated, expected",
     [
@@ -961,8 +982,11 @@ LAMBDA_USER = INITIALIZED_LAYER_USER.replace(
             "main.py",
             "\nmodel = Head(2, w_init=nn.initializers.constant(0.5))\n",
         ),
+        # The transformed function builds a module class it is passed (``build(Head)``): its module is compact (it
+        # was not, and Flax refused to build a submodule in ``__call__``), though h2f cannot see what it builds.
+        (("layers_lib.py", INITIALIZED_LAYER_MODULE), PASSED_CLASS_USER, "main.py", "@nn.compact\n    def __call__"),
     ],
-    ids=["type alias", "initializer passed", "lambda of the module"],
+    ids=["type alias", "initializer passed", "lambda of the module", "module class passed in"],
 )
 def test_a_program_of_two_files_computes_what_it_did(
     library: tuple[str, str], user: str, migrated: str, expected: str, tmp_path: Path
