@@ -170,6 +170,10 @@ class FileAnalysis:
         #: Functions of this file a transform runs through an expression h2f cannot see into (``functools.partial``)
         #: → that expression: they stay Haiku.
         self.wrapped_functions: dict[int, cst.BaseExpression] = {}
+        #: Functions of this file passed to a function (or class) of this file that transforms that parameter,
+        #: which h2f cannot see through (``DQN(network=network)``, ``hk.transform(network)`` in ``DQN.__init__``)
+        #: → the call passing them: they stay Haiku.
+        self.passed_functions: dict[int, cst.Call] = {}
         #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
         #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
@@ -443,10 +447,67 @@ class FileAnalysis:
         scope = self.scopes.get(name)
         if scope is None:
             return self.functions.get(name.value)
-        definitions = [getattr(assignment, "node", None) for assignment in scope[name.value]]
+        assignments = scope[name.value]
+        definitions = [getattr(assignment, "node", None) for assignment in assignments]
         if len(definitions) == 1 and type(definitions[0]) is cst.FunctionDef:
             return definitions[0]
-        return None
+        reached = self.binding_read(name)
+        return reached if type(reached) is cst.FunctionDef else None
+
+    def binding_read(self, read: cst.Name) -> cst.CSTNode | None:
+        """The binding (its node: a ``def``, a Name target...) the original ``read`` reads, when all the bindings of
+        its name are statements of one block run once, in order: the last one before the statement that holds the
+        read (``forward = hk.transform(forward)`` reads the ``def forward`` above it, later reads the model); for a
+        read in a function or lambda made there (it runs later), the last one, if the function is made after them
+        all. None when h2f cannot tell."""
+        scope = self.scopes.get(read)
+        assignments = scope[read.value] if scope is not None else []
+        placed: list[tuple[cst.CSTNode | None, cst.CSTNode]] = []  # (None: a parameter, bound before the body)
+        block = None
+        for assignment in assignments:
+            node = assignment.node
+            if type(node) is cst.Param:
+                function = self.parents.get(self.parents.get(node))
+                statement, in_block = None, getattr(function, "body", None)
+            else:
+                statement, in_block = (None, None) if node is None else self._statement_of(node)
+            block = in_block if block is None else block
+            if node is None or in_block is not block or assignment.scope is not assignments[0].scope:
+                return None
+            placed.append((statement, node))
+        if type(block) not in (cst.Module, cst.IndentedBlock) or self._in_a_loop(block):
+            return None
+        statement, at = self._statement_of(read)
+        while at is not None and at is not block:
+            statement, at = self._statement_of(at)
+        if at is None:
+            return None
+        order = {id(line): index for index, line in enumerate(block.body)}  # type: ignore[union-attr]
+        read_at = order[id(statement)]
+        bound = sorted(
+            ((-1 if line is None else order[id(line)], node) for line, node in placed), key=lambda item: item[0]
+        )
+        if scope is not assignments[0].scope and bound[-1][0] >= read_at:
+            return None  # (a function made before a binding may run after it)
+        before = [node for index, node in bound if index < read_at]
+        return before[-1] if before else None
+
+    def _statement_of(self, node: cst.CSTNode) -> tuple[cst.CSTNode, cst.Module | cst.IndentedBlock | None]:
+        """The statement of a block (a module's or an indented block's) that holds the original ``node``, and that
+        block (None when there is none)."""
+        current, parent = node, self.parents.get(node)
+        while parent is not None and type(parent) not in (cst.Module, cst.IndentedBlock):
+            current, parent = parent, self.parents.get(parent)
+        return current, parent  # type: ignore[return-value]
+
+    def _in_a_loop(self, block: cst.CSTNode) -> bool:
+        """Whether the original ``block`` may run more than once: in a loop of its function (or module)."""
+        current = self.parents.get(block)
+        while current is not None and type(current) not in (cst.FunctionDef, cst.Lambda, cst.ClassDef):
+            if type(current) in (cst.For, cst.While):
+                return True
+            current = self.parents.get(current)
+        return False
 
     def generated_class_name(self, function: cst.FunctionDef) -> str:
         """The name of the Linen class a function becomes (``forward_fn`` → ``ForwardFn``), the same every time
@@ -1288,8 +1349,34 @@ class FileAnalysis:
                 for n in self.subtree(function)
                 if isinstance(n, cst.Name) and (found := self.function_named(n)) is not None
             )
+        if definition is None and isinstance(function, cst.Name):
+            self._note_passed_functions(function)
         transform = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
         self._register(transform, node.targets[0].target)
+
+    def _note_passed_functions(self, parameter: cst.Name) -> None:
+        """Note in :attr:`passed_functions` the functions of this file passed as the ``parameter`` a transform reads:
+        where its function is called, or its class built when it is ``__init__``'s (by keyword or position)."""
+        param = self.binding_read(parameter)
+        function = self.parents.get(self.parents.get(param)) if type(param) is cst.Param else None
+        if type(function) is not cst.FunctionDef:
+            return
+        owner = self.parents.get(self.parents.get(function))
+        method = type(owner) is cst.ClassDef
+        if method and function.name.value != "__init__":
+            return  # (a method is called through an instance h2f does not follow)
+        callee = owner.name.value if method else function.name.value  # type: ignore[union-attr]
+        names = [each.name.value for each in (*function.params.posonly_params, *function.params.params)]
+        for call in self.nodes_of(cst.Call):
+            if type(call.func) is not cst.Name or call.func.value != callee:  # type: ignore[attr-defined]
+                continue
+            bound = bind_arguments(call, names[1:] if method else names)  # type: ignore[arg-type]
+            passed = bound.get(parameter.value) if bound is not None else None
+            defined = (
+                self.function_named(passed.value) if passed is not None and type(passed.value) is cst.Name else None
+            )
+            if defined is not None:
+                self.passed_functions[id(defined)] = call  # type: ignore[assignment]
 
     def _add_unbound_transform(self, node: cst.Call) -> None:
         """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""

@@ -2008,6 +2008,9 @@ class NnxPlan:
                 and parent in plan.binding.targets
             ):
                 continue
+            reached = self.analysis.binding_read(node)
+            if type(reached) is cst.FunctionDef and reached is not plan.binding or isinstance(parent, cst.FunctionDef):
+                continue  # the function the model is bound over (``forward = hk.transform(forward)``), not the model
             uses.append(node)
         return uses
 

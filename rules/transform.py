@@ -80,7 +80,7 @@ class TransformRule(Rule):
             return
         output = {id(node) for node in walk(updated_node) if type(node) is cst.Name}
         for function, read in reads:
-            if id(read) in output:
+            if id(read) in output and analysis.binding_read(read) in (None, function):  # (not a later binding's)
                 self.ctx.report(
                     read,
                     self.code,
@@ -98,6 +98,14 @@ class TransformRule(Rule):
                 node,
                 self.code,
                 f"{node.name.value} is transformed as {code_of(wrapper)}, which h2f cannot see into; left in place",
+            )
+        passed = self.ctx.analysis.passed_functions.get(id(node))
+        if passed is not None and wrapper is None:
+            self.ctx.keep(
+                node,
+                self.code,
+                f"{node.name.value} is passed to {code_of(passed.func)}, which transforms it where h2f cannot see "
+                "the function; left in place",
             )
 
     def leave_FunctionDef(

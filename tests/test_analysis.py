@@ -61,7 +61,10 @@ def _function_named_by_scope(analysis: FileAnalysis, name: cst.Name) -> cst.Func
     if scope is None:
         return analysis.functions.get(name.value)
     definitions = [getattr(assignment, "node", None) for assignment in scope[name.value]]
-    return definitions[0] if len(definitions) == 1 and type(definitions[0]) is cst.FunctionDef else None
+    if len(definitions) == 1 and type(definitions[0]) is cst.FunctionDef:
+        return definitions[0]
+    reached = analysis.binding_read(name)
+    return reached if type(reached) is cst.FunctionDef else None
 
 
 def test_function_named_of_a_name_no_def_has_is_none(analyses: list[FileAnalysis]) -> None:
@@ -69,3 +72,71 @@ def test_function_named_of_a_name_no_def_has_is_none(analyses: list[FileAnalysis
     for analysis in analyses:
         for node in analysis.nodes_of(cst.Name):
             assert analysis.function_named(node) is _function_named_by_scope(analysis, node), node.value  # type: ignore[arg-type]
+
+
+#: A name bound more than once: which binding each read reads, where the order of the statements tells.
+REBOUND = textwrap.dedent(
+    """
+    def forward(x):
+        return x
+
+    first = forward(1)
+    forward = wrap(forward)
+    later = forward(2)
+    deferred = lambda: forward(3)
+
+    def make():
+        def step(x):
+            return x
+        early = lambda: step(0)
+        step = wrap(step)
+        return step(1)
+
+    def agent(network):
+        network = wrap(network)
+        return network
+
+    if flag:
+        branch = 1
+    else:
+        branch = 2
+    either = branch
+    for item in items:
+        looped = 1
+        seen = looped
+        looped = 2
+    """
+)
+
+
+def test_the_binding_a_read_reads_follows_the_order_of_the_statements() -> None:
+    """binding_read: the last binding before the read's statement in straight-line code (the read in ``forward =
+    wrap(forward)`` is the def's, a parameter's before any statement); a function made after every binding reads the
+    last; a function made before one, bindings in branches, and a block run in a loop are not told."""
+    analysis = FileAnalysis.build(cst.MetadataWrapper(cst.parse_module(REBOUND), unsafe_skip_copy=True))
+
+    def first_line(node: cst.CSTNode) -> str:
+        statement = analysis._statement_of(node)[0]  # type: ignore[attr-defined]
+        return analysis.module.code_for_node(statement).strip().splitlines()[0]
+
+    def reads(name: str, line: str) -> list[str | None]:
+        """What each read of ``name`` in the statement starting with ``line`` reads: its binding's first line."""
+        found = []
+        for node in analysis.nodes_of(cst.Name):
+            parent = analysis.parents.get(node)
+            binds = isinstance(parent, cst.AssignTarget) or isinstance(parent, cst.FunctionDef) and parent.name is node
+            if node.value == name and not binds and first_line(node).startswith(line):
+                reached = analysis.binding_read(node)  # type: ignore[arg-type]
+                found.append(None if reached is None else first_line(reached))
+        return found
+
+    assert reads("forward", "first =") == ["def forward(x):"]
+    assert reads("forward", "forward = wrap") == ["def forward(x):"]
+    assert reads("forward", "later =") == ["forward = wrap(forward)"]
+    assert reads("forward", "deferred =") == ["forward = wrap(forward)"]
+    assert reads("step", "early =") == [None]
+    assert reads("step", "return step(1)") == ["step = wrap(step)"]
+    assert reads("network", "network = wrap") == ["def agent(network):"]  # (a parameter: bound before the body)
+    assert reads("network", "return network") == ["network = wrap(network)"]
+    assert reads("branch", "either =") == [None]
+    assert reads("looped", "seen =") == [None]

@@ -1489,3 +1489,44 @@ def test_a_pooling_lambda_does_not_capture_a_name_its_settings_read(tmp_path: Pa
     result = migrate_source(POOLING_SIZE_NAMED_X, Options(), path="m.py")
     assert "lambda inputs: nn.max_pool(inputs, (x,) * (inputs.ndim - 2)" in result.code
     _assert_verified(POOLING_SIZE_NAMED_X, result.code, tmp_path)
+
+
+PASSED_NETWORK = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Agent:
+  def __init__(self, network, size):
+    network = hk.without_apply_rng(hk.transform(network))
+    x = jnp.ones((1, size))
+    self.out = network.apply(network.init(jax.random.PRNGKey(0), x), x)
+
+
+def default_agent(size):
+  def network(x):
+    return hk.Linear(2, w_init=hk.initializers.Constant(0.5))(x)
+
+  return Agent(network=network, size=size)
+
+
+agent = default_agent(3)
+"""
+
+
+def test_a_network_function_passed_to_a_class_that_transforms_it_stays_haiku() -> None:
+    """bsuite's agents: ``DQN(network=network)``, whose ``__init__`` transforms its parameter, a transform h2f leaves in
+    place (it cannot see the function there): the function passed stays Haiku too, and says so (its layers became
+    Flax's inside a Haiku transform, which failed to run)."""
+    result = migrate_source(PASSED_NETWORK, Options(), path="agent.py")
+    assert [(d.line, d.code, d.message.split(",")[0]) for d in result.diagnostics] == [
+        (8, "H2F040", "cannot see the function 'network' that is transformed; left in place"),
+        (14, "H2F040", "network is passed to Agent"),
+    ]
+    outputs = []
+    for code in (PASSED_NETWORK, result.code):
+        namespace: dict = {}
+        exec(compile(code, "agent.py", "exec"), namespace)
+        outputs.append(namespace["agent"].out.tolist())
+    assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
