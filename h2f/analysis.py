@@ -226,6 +226,12 @@ class FileAnalysis:
         span = self._spans.get(id(node))
         return span if span is not None and self.nodes[span[0]] is node else None
 
+    def original(self, key: int) -> cst.CSTNode | None:
+        """The original node whose ``id()`` is ``key``; None when no original node has it (a node the migration
+        made)."""
+        span = self._spans.get(key)
+        return None if span is None else self.nodes[span[0]]
+
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
         span = self.span(node)

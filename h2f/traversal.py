@@ -333,17 +333,27 @@ def _is_node_type(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, cst.CSTNode)
 
 
-def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type] = frozenset()) -> Any:
+def fast_transform(
+    node: cst.CSTNode,
+    transformer: cst.CSTTransformer,
+    skip: frozenset[type] = frozenset(),
+    only: set[int] | None = None,
+) -> Any:
     """``node.visit(transformer)`` for a transformer that only uses ``on_visit``/``on_leave`` (no
     ``visit_<Node>_<attribute>`` hooks): the same hooks on the same nodes in the same order, and the same result,
     but a node whose children all came back unchanged is passed to ``on_leave`` as itself, not as a copy.
     Descendants whose type is in ``skip`` are kept as they are without a visit: name only types whose subtrees the
-    transformer leaves alone."""
-    return _transform(node, transformer, skip, known_fields(skip))
+    transformer leaves alone. So are those whose id is not in ``only``, when given, at the time the traversal
+    reaches them (the transformer may add to it as it goes): it must hold the parent of each node it holds."""
+    return _transform(node, transformer, skip, known_fields(skip), only)
 
 
 def _transform(
-    node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type], known: dict[type, tuple[str, ...]]
+    node: cst.CSTNode,
+    transformer: cst.CSTTransformer,
+    skip: frozenset[type],
+    known: dict[type, tuple[str, ...]],
+    only: set[int] | None,
 ) -> Any:
     updated = node
     if transformer.on_visit(node):
@@ -352,9 +362,9 @@ def _transform(
         for field in fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
             if type(value) in NODE_TYPES:
-                if type(value) in skip:
+                if type(value) in skip or only is not None and id(value) not in only:
                     continue
-                result = _transform(value, transformer, skip, known)
+                result = _transform(value, transformer, skip, known, only)
                 if result is not value:
                     if changes is None:
                         changes = {}
@@ -365,8 +375,8 @@ def _transform(
                 body = (type(node), field) in _BODIES
                 for item in value:
                     result = (
-                        _transform(item, transformer, skip, known)
-                        if type(item) in NODE_TYPES and type(item) not in skip
+                        _transform(item, transformer, skip, known, only)
+                        if type(item) in NODE_TYPES and type(item) not in skip and (only is None or id(item) in only)
                         else item
                     )
                     if result is item:
