@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -372,28 +372,30 @@ class RuleDispatcher(cst.CSTTransformer):
         calls = analysis.nodes_of(cst.Call)
         self._calls = {id(call): self._made(call) for call in calls}  # type: ignore[arg-type]
         self._busy = set()
-        for node in itertools.chain(
-            (node for kind in hooked for node in analysis.nodes_of(kind)),
-            (name for name in analysis.nodes_of(cst.Name) if name.value in aliases),  # type: ignore[attr-defined]
-            (call for call in calls if self._calls[id(call)][0]),
-        ):
-            self._mark(node)
+        self._mark(
+            itertools.chain(
+                (node for kind in hooked for node in analysis.nodes_of(kind)),
+                (name for name in analysis.nodes_of(cst.Name) if name.value in aliases),  # type: ignore[attr-defined]
+                (call for call in calls if self._calls[id(call)][0]),
+            )
+        )
         self._note_announced()
         return self._busy
 
-    def _mark(self, node: cst.CSTNode | None) -> None:
-        """Add the original ``node`` and its ancestors to :attr:`_busy`."""
-        busy, parents = self._busy, self.ctx.analysis.parents
-        while node is not None and id(node) not in busy:  # type: ignore[operator]
-            busy.add(id(node))  # type: ignore[union-attr]
-            node = parents.get(node)
+    def _mark(self, nodes: Iterable[cst.CSTNode | None]) -> None:
+        """Add the original ``nodes`` and their ancestors to :attr:`_busy`."""
+        busy, parent_of = self._busy, self.ctx.analysis.parents.get
+        for node in nodes:
+            while node is not None and id(node) not in busy:  # type: ignore[operator]
+                busy.add(id(node))  # type: ignore[union-attr]
+                node = parent_of(node)
 
     def _note_announced(self) -> None:
         """Mark the nodes announced since the last call (``ctx.announced`` keeps them in the order they came)."""
         announced = self.ctx.announced
         if self._busy is not None:
-            for key in itertools.islice(announced, self._announced, None):
-                self._mark(self.ctx.analysis.original(key))
+            original = self.ctx.analysis.original
+            self._mark(original(key) for key in itertools.islice(announced, self._announced, None))
         self._announced = len(announced)
 
     def inert_types(self) -> frozenset[type]:

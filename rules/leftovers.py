@@ -73,15 +73,18 @@ class Leftovers(Rule):
         )
         starts = [start for start, _ in kept]
         found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
+        span_of, survivor_of = analysis.span, self.survivors.get  # (looked up once: called on every node)
 
         def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
-            span = analysis.span(node)
+            span = span_of(node)
             if span is not None:
-                found.extend(
-                    self.survivors[key] for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
-                )
+                if kept:
+                    found.extend(
+                        self.survivors[key]
+                        for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
+                    )
                 return False
-            survivor = self.survivors.get(id(node))
+            survivor = survivor_of(id(node))
             if survivor is not None and survivor[0] is node:
                 found.append(survivor)
             return True
