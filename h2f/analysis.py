@@ -216,6 +216,8 @@ class FileAnalysis:
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
         self._creates_params: dict[int, bool] = {}
+        self._creates_params_alone: dict[int, bool] = {}  # (not taking imported code to create any)
+        self._own_params_cache: dict[tuple[int, bool], tuple[bool, list[cst.CSTNode]]] = {}
         self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
@@ -493,37 +495,59 @@ class FileAnalysis:
         imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
         return not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported)
 
-    def may_create_params(
-        self, function: cst.CSTNode, seen: frozenset[int] = frozenset(), imported: bool = True
-    ) -> bool:
+    def may_create_params(self, function: cst.CSTNode, imported: bool = True) -> bool:
         """Whether running the original ``function`` (a transformed function, a method) may create parameters:
         False only when every call in it, and in the functions and module classes of this file it calls, is
         known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...). Not
         ``imported``: taking the code of other libraries it runs (:meth:`runs_imported_code`) to create none."""
-        if not seen and imported:  # asked of a function as a whole (each of its init call sites asks): remembered
-            return self._remembered(
-                self._creates_params, function, lambda node: self._may_create_params(node, seen, imported)
-            )
-        return self._may_create_params(function, seen, imported)
+        cache = self._creates_params if imported else self._creates_params_alone
+        return self._remembered(cache, function, lambda node: self._reaches_params(node, imported))  # type: ignore[no-any-return]
 
     def params_unknown(self, function: cst.CSTNode) -> bool:
         """Whether only code of another library that the original ``function`` runs may create its parameters (a
         graph network of jraph's calling back array code, say): whether it has any is then unknown."""
         return self.may_create_params(function) and not self.may_create_params(function, imported=False)
 
-    def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int], imported: bool) -> bool:
+    def _reaches_params(self, function: cst.CSTNode, imported: bool) -> bool:
+        """:meth:`may_create_params`: whether ``function`` or a function it reaches through calls creates
+        parameters in its own code (each function looked at once, however many paths lead to it)."""
+        pending = [function]
+        reached = {id(function)}
+        while pending:
+            creates, called = self._own_params(pending.pop(), imported)
+            if creates:
+                return True
+            for callee in called:
+                if id(callee) not in reached:
+                    reached.add(id(callee))
+                    pending.append(callee)
+        return False
+
+    def _own_params(self, function: cst.CSTNode, imported: bool) -> tuple[bool, list[cst.CSTNode]]:
+        """Whether the code of the original ``function`` itself may create parameters (:meth:`may_create_params`,
+        calls of this file's functions and module classes not followed), and if not, the functions and module
+        class methods of this file it calls or passes on (remembered: several functions call the same ones)."""
+        key = (id(function), imported)
+        found = self._own_params_cache.get(key)
+        if found is None:
+            found = self._scan_params(function, imported)
+            if id(function) in self._spans:  # (only an original node keeps its id: see :meth:`_remembered`)
+                self._own_params_cache[key] = found
+        return found
+
+    def _scan_params(self, function: cst.CSTNode, imported: bool) -> tuple[bool, list[cst.CSTNode]]:
+        called: list[cst.CSTNode] = []
         for node in self.subtree(function):
             if type(node) is cst.Name:  # a function or module class of this file, called or passed on
                 module = self.local_module_class(node)
                 if module is not None and (module.local_base is not None or module.haiku_base != "haiku.Module"):
-                    return True  # what a base builds is not followed
-                called = self.function_named(node)
-                nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
-                if nested and any(  # (most names are neither)
-                    id(method) not in seen and self.may_create_params(method, seen | {id(function)}, imported)
-                    for method in nested
-                ):
-                    return True
+                    return True, []  # what a base builds is not followed
+                if module is not None:
+                    called.extend(module.methods.values())
+                else:
+                    function_called = self.function_named(node)
+                    if function_called is not None:  # (most names are neither)
+                        called.append(function_called)
             if type(node) is not cst.Call or self.local_module_class(node.func) is not None:
                 continue
             name = self.haiku_name(node.func)
@@ -531,13 +555,13 @@ class FileAnalysis:
                 if name not in _PARAMETERLESS_APIS and not (
                     name == "haiku.Sequential" and self._sequential_items_followed(node)
                 ):
-                    return True
+                    return True, []
                 continue
             if type(node.func) is cst.Name and self.function_named(node.func) is not None:
                 continue
             if self.builds_imported_module(node) or imported and self.runs_imported_code(node):
-                return True  # (a module class of the run is a Haiku module: taken to create parameters)
-        return False
+                return True, []  # (a module class of the run is a Haiku module: taken to create parameters)
+        return False, called
 
     def _sequential_items_followed(self, node: cst.Call) -> bool:
         """Whether every layer of the original ``hk.Sequential(...)`` call is in its literal list, where
