@@ -398,6 +398,19 @@ def _transform(
     return transformer.on_leave(node, updated)
 
 
+_Node = typing.TypeVar("_Node", bound=cst.CSTNode)
+
+
+def changed(node: _Node, **changes: Any) -> _Node:
+    """``node.with_changes(**changes)``, the node rebuilt as :func:`fast_transform` rebuilds one (libcst's goes
+    through ``dataclasses.replace``, which reads and checks every field's definition on every call)."""
+    fields = _FIELD_DEFAULTS.get(type(node)) or {field.name: None for field in dataclasses.fields(node)}  # type: ignore[arg-type]
+    unknown = changes.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{type(node).__name__} has no field {', '.join(sorted(unknown))}")
+    return _rebuilt(node, changes)  # type: ignore[return-value]
+
+
 def _rebuilt(node: cst.CSTNode, changes: dict[str, Any]) -> cst.CSTNode:
     """``node.with_changes(**changes)`` without the generic work of ``dataclasses.replace`` (it reads and checks
     every field's definition on every call): the same fields set the way the frozen dataclass ``__init__`` sets
