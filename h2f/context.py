@@ -409,7 +409,7 @@ class RuleDispatcher(cst.CSTTransformer):
             hooks = self._visit_hooks[type(node)] = self._hooks_for(f"visit_{type(node).__name__}")
         for hook in hooks:
             hook(node)
-        if len(self.ctx.announced) != self._announced:
+        if hooks and len(self.ctx.announced) != self._announced:  # (rules announce in their hooks)
             self._note_announced()
         return True
 
@@ -444,7 +444,7 @@ class RuleDispatcher(cst.CSTTransformer):
                 result = replacement
                 if type(result) in _SENTINELS:  # removed or flattened: no later rule sees a node
                     break
-        if len(self.ctx.announced) != self._announced:
+        if hooks and len(self.ctx.announced) != self._announced:
             self._note_announced()
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
