@@ -72,11 +72,13 @@ class Leftovers(Rule):
             if updated is original and (span := analysis.span(original)) is not None
         )
         starts = [start for start, _ in kept]
+        # the others: a copy of the original went into the output (found by id, not among the original subtrees)
+        copies = {key: survivor for key, survivor in self.survivors.items() if survivor[0] is not survivor[1]}
         found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
-        span_of, survivor_of = analysis.span, self.survivors.get  # (looked up once: called on every node)
+        spans = analysis.spans_by_id()  # (not span(): a call less on every node)
 
         def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
-            span = span_of(node)
+            span = spans.get(id(node))
             if span is not None:
                 if kept:
                     found.extend(
@@ -84,9 +86,10 @@ class Leftovers(Rule):
                         for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
                     )
                 return False
-            survivor = survivor_of(id(node))
-            if survivor is not None and survivor[0] is node:
-                found.append(survivor)
+            if copies:
+                survivor = copies.get(id(node))
+                if survivor is not None and survivor[0] is node:
+                    found.append(survivor)
             return True
 
         walk(module, enter)
