@@ -45,7 +45,7 @@ from h2f.project import (
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
-from h2f.traversal import walk
+from h2f.traversal import concrete_types, walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -396,9 +396,16 @@ class FileAnalysis:
             yield current
             current = self.parents.get(current)
 
-    def enclosing(self, node: cst.CSTNode, kind: type[cst.CSTNode]) -> cst.CSTNode | None:
-        """The nearest ancestor of the original ``node`` of type ``kind``."""
-        return next((ancestor for ancestor in self.ancestors(node) if isinstance(ancestor, kind)), None)
+    def enclosing(
+        self, node: cst.CSTNode, kind: type[cst.CSTNode] | tuple[type[cst.CSTNode], ...]
+    ) -> cst.CSTNode | None:
+        """The nearest ancestor of the original ``node`` of type ``kind`` (of one of them, as ``isinstance``)."""
+        kinds = concrete_types(*kind) if type(kind) is tuple else concrete_types(kind)  # (rules ask of many nodes)
+        parent_of = self.parents.get
+        current = parent_of(node)
+        while current is not None and type(current) not in kinds:
+            current = parent_of(current)
+        return current
 
     def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """The module class whose body contains the original ``node``, if any."""

@@ -164,6 +164,7 @@ def _concrete_subclasses() -> dict[type, frozenset[type]]:
     return {base: frozenset(kinds) for base, kinds in found.items()}
 
 
+@functools.cache
 def concrete_types(*bases: type) -> frozenset[type]:
     """The concrete node types that subclass one of ``bases`` (or are one): ``type(node) in concrete_types(...)``
     is ``isinstance(node, bases)`` without the cost of ``ABCMeta``'s check (libcst's concrete nodes have no

@@ -69,3 +69,14 @@ def test_function_named_of_a_name_no_def_has_is_none(analyses: list[FileAnalysis
     for analysis in analyses:
         for node in analysis.nodes_of(cst.Name):
             assert analysis.function_named(node) is _function_named_by_scope(analysis, node), node.value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kind", [cst.ClassDef, cst.ImportFrom, (cst.FunctionDef, cst.Lambda), cst.BaseCompoundStatement, cst.BaseExpression]
+)
+def test_enclosing_is_the_nearest_ancestor_isinstance_admits(analyses: list[FileAnalysis], kind: type) -> None:
+    """enclosing tests types by table (ABCMeta's isinstance is slow): it finds the ancestor isinstance finds."""
+    for analysis in analyses:
+        for node in analysis.nodes:
+            expected = next((ancestor for ancestor in analysis.ancestors(node) if isinstance(ancestor, kind)), None)
+            assert analysis.enclosing(node, kind) is expected
