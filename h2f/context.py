@@ -317,6 +317,7 @@ class RuleDispatcher(cst.CSTTransformer):
         self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
         #: Original calls (by id) → :meth:`_made` of them, for every call of the file once :meth:`busy` ran.
         self._calls: dict[int, tuple[int, str | None]] = {}
+        #: :meth:`busy`, kept up to date as rules announce nodes (None until it runs).
         self._busy: set[int] | None = None
         #: How many nodes of ``ctx.announced`` :attr:`_busy` accounts for.
         self._announced = 0
