@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from h2f.project import (
 )
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
-from h2f.traversal import walk
+from h2f.traversal import concrete_types, walk
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -220,6 +220,8 @@ class FileAnalysis:
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
         self._creates_params: dict[int, bool] = {}
+        self._creates_params_alone: dict[int, bool] = {}  # (not taking imported code to create any)
+        self._own_params_cache: dict[tuple[int, bool], tuple[bool, list[cst.CSTNode]]] = {}
         self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
@@ -229,6 +231,17 @@ class FileAnalysis:
         migration made. (A migrated tree holds original nodes wherever nothing inside them changed.)"""
         span = self._spans.get(id(node))
         return span if span is not None and self.nodes[span[0]] is node else None
+
+    def spans_by_id(self) -> Mapping[int, tuple[int, int]]:
+        """:meth:`span` of every original node, by id, for a walk that asks of many nodes (without a call per node):
+        valid for nodes alive when it asks (a freed node's id may be another node's), as a tree's nodes are."""
+        return self._spans
+
+    def original(self, key: int) -> cst.CSTNode | None:
+        """The original node whose ``id()`` is ``key``; None when no original node has it (a node the migration
+        made)."""
+        span = self._spans.get(key)
+        return None if span is None else self.nodes[span[0]]
 
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
@@ -387,9 +400,16 @@ class FileAnalysis:
             yield current
             current = self.parents.get(current)
 
-    def enclosing(self, node: cst.CSTNode, kind: type[cst.CSTNode]) -> cst.CSTNode | None:
-        """The nearest ancestor of the original ``node`` of type ``kind``."""
-        return next((ancestor for ancestor in self.ancestors(node) if isinstance(ancestor, kind)), None)
+    def enclosing(
+        self, node: cst.CSTNode, kind: type[cst.CSTNode] | tuple[type[cst.CSTNode], ...]
+    ) -> cst.CSTNode | None:
+        """The nearest ancestor of the original ``node`` of type ``kind`` (of one of them, as ``isinstance``)."""
+        kinds = concrete_types(*kind) if type(kind) is tuple else concrete_types(kind)  # (rules ask of many nodes)
+        parent_of = self.parents.get
+        current = parent_of(node)
+        while current is not None and type(current) not in kinds:
+            current = parent_of(current)
+        return current
 
     def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
         """The module class whose body contains the original ``node``, if any."""
@@ -559,37 +579,59 @@ class FileAnalysis:
         imported = [name for name in self.qualified_names(node.func) if "." in name and "<locals>" not in name]
         return not all(name.startswith(_PARAMETERLESS_MODULES) for name in imported)
 
-    def may_create_params(
-        self, function: cst.CSTNode, seen: frozenset[int] = frozenset(), imported: bool = True
-    ) -> bool:
+    def may_create_params(self, function: cst.CSTNode, imported: bool = True) -> bool:
         """Whether running the original ``function`` (a transformed function, a method) may create parameters:
         False only when every call in it, and in the functions and module classes of this file it calls, is
         known to create none (array code, ``hk.get_state``/``set_state``, ``hk.next_rng_key``...). Not
         ``imported``: taking the code of other libraries it runs (:meth:`runs_imported_code`) to create none."""
-        if not seen and imported:  # asked of a function as a whole (each of its init call sites asks): remembered
-            return self._remembered(
-                self._creates_params, function, lambda node: self._may_create_params(node, seen, imported)
-            )
-        return self._may_create_params(function, seen, imported)
+        cache = self._creates_params if imported else self._creates_params_alone
+        return self._remembered(cache, function, lambda node: self._reaches_params(node, imported))  # type: ignore[no-any-return]
 
     def params_unknown(self, function: cst.CSTNode) -> bool:
         """Whether only code of another library that the original ``function`` runs may create its parameters (a
         graph network of jraph's calling back array code, say): whether it has any is then unknown."""
         return self.may_create_params(function) and not self.may_create_params(function, imported=False)
 
-    def _may_create_params(self, function: cst.CSTNode, seen: frozenset[int], imported: bool) -> bool:
+    def _reaches_params(self, function: cst.CSTNode, imported: bool) -> bool:
+        """:meth:`may_create_params`: whether ``function`` or a function it reaches through calls creates
+        parameters in its own code (each function looked at once, however many paths lead to it)."""
+        pending = [function]
+        reached = {id(function)}
+        while pending:
+            creates, called = self._own_params(pending.pop(), imported)
+            if creates:
+                return True
+            for callee in called:
+                if id(callee) not in reached:
+                    reached.add(id(callee))
+                    pending.append(callee)
+        return False
+
+    def _own_params(self, function: cst.CSTNode, imported: bool) -> tuple[bool, list[cst.CSTNode]]:
+        """Whether the code of the original ``function`` itself may create parameters (:meth:`may_create_params`,
+        calls of this file's functions and module classes not followed), and if not, the functions and module
+        class methods of this file it calls or passes on (remembered: several functions call the same ones)."""
+        key = (id(function), imported)
+        found = self._own_params_cache.get(key)
+        if found is None:
+            found = self._scan_params(function, imported)
+            if id(function) in self._spans:  # (only an original node keeps its id: see :meth:`_remembered`)
+                self._own_params_cache[key] = found
+        return found
+
+    def _scan_params(self, function: cst.CSTNode, imported: bool) -> tuple[bool, list[cst.CSTNode]]:
+        called: list[cst.CSTNode] = []
         for node in self.subtree(function):
             if type(node) is cst.Name:  # a function or module class of this file, called or passed on
                 module = self.local_module_class(node)
                 if module is not None and (module.local_base is not None or module.haiku_base != "haiku.Module"):
-                    return True  # what a base builds is not followed
-                called = self.function_named(node)
-                nested = [*module.methods.values()] if module is not None else [called] if called is not None else []
-                if nested and any(  # (most names are neither)
-                    id(method) not in seen and self.may_create_params(method, seen | {id(function)}, imported)
-                    for method in nested
-                ):
-                    return True
+                    return True, []  # what a base builds is not followed
+                if module is not None:
+                    called.extend(module.methods.values())
+                else:
+                    function_called = self.function_named(node)
+                    if function_called is not None:  # (most names are neither)
+                        called.append(function_called)
             if type(node) is not cst.Call or self.local_module_class(node.func) is not None:
                 continue
             name = self.haiku_name(node.func)
@@ -597,13 +639,13 @@ class FileAnalysis:
                 if name not in _PARAMETERLESS_APIS and not (
                     name == "haiku.Sequential" and self._sequential_items_followed(node)
                 ):
-                    return True
+                    return True, []
                 continue
             if type(node.func) is cst.Name and self.function_named(node.func) is not None:
                 continue
             if self.builds_imported_module(node) or imported and self.runs_imported_code(node):
-                return True  # (a module class of the run is a Haiku module: taken to create parameters)
-        return False
+                return True, []  # (a module class of the run is a Haiku module: taken to create parameters)
+        return False, called
 
     def _sequential_items_followed(self, node: cst.Call) -> bool:
         """Whether every layer of the original ``hk.Sequential(...)`` call is in its literal list, where

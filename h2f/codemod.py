@@ -52,7 +52,7 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         imported = analysis.imported_migrated_names() if marks.lines else frozenset()
         plan = SkipPlan(wrapper, marks, path, transforms, analysis, imported) if marks.lines else None
         dispatcher = RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan)
-        migrated = fast_transform(module, dispatcher, dispatcher.inert_types())
+        migrated = fast_transform(module, dispatcher, dispatcher.inert_types(), dispatcher.busy())
         migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
         if conflict is None and migrated is not module:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
 from h2f.rule import Trigger
 from h2f.syntax import expr
-from h2f.traversal import TOKENS
+from h2f.traversal import NODE_TYPES, TOKENS
 
 if TYPE_CHECKING:
     from h2f.analysis import FileAnalysis
@@ -241,6 +242,20 @@ def _inert(rules: tuple[type[Rule], ...]) -> frozenset[type]:
 
 
 @functools.cache
+def _hooked_types(rules: tuple[type[Rule], ...]) -> frozenset[type]:
+    """The node types ``rules`` have a hook for that acts on every node of the type: a ``visit_`` hook, or a
+    ``leave_`` hook without a trigger."""
+    return frozenset(
+        kind
+        for kind in NODE_TYPES
+        for rule in rules
+        if hasattr(rule, f"visit_{kind.__name__}")
+        or hasattr(rule, f"leave_{kind.__name__}")
+        and f"leave_{kind.__name__}" not in rule.triggers
+    )
+
+
+@functools.cache
 def _hooked(rules: tuple[type[Rule], ...], hook: str) -> tuple[tuple[int, type[Rule], int, frozenset[str] | None], ...]:
     """The ``rules`` that have a method called ``hook``: (position, rule, its trigger as an int, ``-1`` without one,
     and for ``leave_Call`` the rule's ``call_apis``)."""
@@ -300,6 +315,12 @@ class RuleDispatcher(cst.CSTTransformer):
         self._call_apis = _call_apis(self._rule_types)
         #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
         self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
+        #: Original calls (by id) → :meth:`_made` of them, for every call of the file once :meth:`busy` ran.
+        self._calls: dict[int, tuple[int, str | None]] = {}
+        #: :meth:`busy`, kept up to date as rules announce nodes (None until it runs).
+        self._busy: set[int] | None = None
+        #: How many nodes of ``ctx.announced`` :attr:`_busy` accounts for.
+        self._announced = 0
 
     def _hooks_for(self, name: str, *key: Any) -> list[Callable[..., Any]]:
         """The rules' hooks called ``name`` that act on a node of the :meth:`_key` ``key`` (all of them when
@@ -316,19 +337,67 @@ class RuleDispatcher(cst.CSTTransformer):
         announcers = self.ctx.announced.get(id(node), _NOBODY)
         if type(node) is cst.Attribute:
             return (_HAIKU if analysis.haiku_name(node) is not None else 0, announcers)
-        func = node.func  # type: ignore[attr-defined]
-        haiku = analysis.haiku_name(func)
-        kinds = 0 if haiku is None else _HAIKU
-        made = analysis.constructor_of(func)
-        made_name = None if made is None else analysis.haiku_name(made.func)
-        if made_name is not None:
-            kinds |= _MADE
+        haiku = analysis.haiku_name(node.func)  # type: ignore[attr-defined]
+        made = self._calls.get(id(node))
+        kinds, made_name = self._made(node) if made is None else made  # type: ignore[arg-type]
+        if haiku is not None:
+            kinds |= _HAIKU
         # (a name no rule's call_apis lists is as good as another: fewer keys)
         haiku = haiku if haiku is None or haiku in self._call_apis else ""
         made_name = made_name if made_name is None or made_name in self._call_apis else ""
-        if analysis.local_module_class(func) is not None or analysis.builds_imported_module(node):
-            kinds |= _MODULE
         return (kinds, announcers, haiku, made_name)
+
+    def _made(self, call: cst.Call) -> tuple[int, str | None]:
+        """Which of ``Trigger.MADE`` and ``Trigger.MODULE`` the original ``call`` is (an int mask), and the Haiku
+        name of what made its callee (``haiku.BatchNorm`` for ``self.bn(x)``) or None."""
+        analysis = self.ctx.analysis
+        made = analysis.constructor_of(call.func)
+        made_name = None if made is None else analysis.haiku_name(made.func)
+        kinds = 0 if made_name is None else _MADE
+        if analysis.local_module_class(call.func) is not None or analysis.builds_imported_module(call):
+            kinds |= _MODULE
+        return kinds, made_name
+
+    def busy(self) -> set[int] | None:
+        """The original nodes (by id) the pass must enter, for :func:`h2f.traversal.fast_transform`'s ``only``:
+        each node some hook may act on and its ancestors. A node no hook acts on and with no such node inside comes
+        out as it went in; most of a file's expressions are such subtrees. Those are: a node whose type some rule
+        hooks without a trigger, a name a Haiku import binds (a Haiku attribute or call has one inside), a call
+        ``Trigger.MADE`` or ``Trigger.MODULE``, an announced node (the set grows as rules announce nodes during the
+        pass). None (enter every node) when a rule hooks a token type: tokens are not among the analysis' nodes."""
+        hooked = _hooked_types(self._rule_types)
+        if hooked & TOKENS:
+            return None
+        analysis = self.ctx.analysis
+        aliases = analysis.haiku_aliases
+        calls = analysis.nodes_of(cst.Call)
+        self._calls = {id(call): self._made(call) for call in calls}  # type: ignore[arg-type]
+        self._busy = set()
+        self._mark(
+            itertools.chain(
+                (node for kind in hooked for node in analysis.nodes_of(kind)),
+                (name for name in analysis.nodes_of(cst.Name) if name.value in aliases),  # type: ignore[attr-defined]
+                (call for call in calls if self._calls[id(call)][0]),
+            )
+        )
+        self._note_announced()
+        return self._busy
+
+    def _mark(self, nodes: Iterable[cst.CSTNode | None]) -> None:
+        """Add the original ``nodes`` and their ancestors to :attr:`_busy`."""
+        busy, parent_of = self._busy, self.ctx.analysis.parents.get
+        for node in nodes:
+            while node is not None and id(node) not in busy:  # type: ignore[operator]
+                busy.add(id(node))  # type: ignore[union-attr]
+                node = parent_of(node)
+
+    def _note_announced(self) -> None:
+        """Mark the nodes announced since the last call (``ctx.announced`` keeps them in the order they came)."""
+        announced = self.ctx.announced
+        if self._busy is not None:
+            original = self.ctx.analysis.original
+            self._mark(original(key) for key in itertools.islice(announced, self._announced, None))
+        self._announced = len(announced)
 
     def inert_types(self) -> frozenset[type]:
         """The token types (whitespace, punctuation, operators) and literals no rule has a hook for: the pass need
@@ -341,6 +410,8 @@ class RuleDispatcher(cst.CSTTransformer):
             hooks = self._visit_hooks[type(node)] = self._hooks_for(f"visit_{type(node).__name__}")
         for hook in hooks:
             hook(node)
+        if hooks and len(self.ctx.announced) != self._announced:  # (rules announce in their hooks)
+            self._note_announced()
         return True
 
     # Rules have no visit_<Node>_<attribute> hooks: skip libcst's look-up of one per child attribute.
@@ -374,6 +445,8 @@ class RuleDispatcher(cst.CSTTransformer):
                 result = replacement
                 if type(result) in _SENTINELS:  # removed or flattened: no later rule sees a node
                     break
+        if hooks and len(self.ctx.announced) != self._announced:
+            self._note_announced()
         if id(original_node) in self.ctx.left_in_place:
             result = original_node  # exactly as it was: not even its arguments translated (a Haiku layer kept
             # with a Flax initializer would call it with Haiku's signature)

@@ -2266,7 +2266,7 @@ class NnxPlan:
     def _deferred(self, plan: TransformPlan) -> set[int]:
         """The ids of ``plan``'s apply calls inside a function or lambda (perhaps traced by jax.vmap or jax.jit)."""
         deferred = (cst.FunctionDef, cst.Lambda)
-        return {id(apply) for apply in plan.applies if self.analysis.enclosing(apply, deferred)}  # type: ignore[arg-type]
+        return {id(apply) for apply in plan.applies if self.analysis.enclosing(apply, deferred)}
 
     def _declaration(self, plan: TransformPlan) -> cst.CSTNode:
         return plan.init.body[0].targets[0].target  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from keyword import iskeyword
 import libcst as cst
 import libcst.matchers as m
 
-from h2f.traversal import TOKENS, TypeDispatch, fast_transform
+from h2f.traversal import TOKENS, TypeDispatch, changed, fast_transform
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
@@ -86,7 +86,7 @@ def with_commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
             if index < len(args) - 1
             else cst.MaybeSentinel.DEFAULT
         )
-        out.append(arg.with_changes(comma=comma))
+        out.append(changed(arg, comma=comma))
     return out
 
 

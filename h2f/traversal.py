@@ -164,6 +164,7 @@ def _concrete_subclasses() -> dict[type, frozenset[type]]:
     return {base: frozenset(kinds) for base, kinds in found.items()}
 
 
+@functools.cache
 def concrete_types(*bases: type) -> frozenset[type]:
     """The concrete node types that subclass one of ``bases`` (or are one): ``type(node) in concrete_types(...)``
     is ``isinstance(node, bases)`` without the cost of ``ABCMeta``'s check (libcst's concrete nodes have no
@@ -333,17 +334,27 @@ def _is_node_type(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, cst.CSTNode)
 
 
-def fast_transform(node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type] = frozenset()) -> Any:
+def fast_transform(
+    node: cst.CSTNode,
+    transformer: cst.CSTTransformer,
+    skip: frozenset[type] = frozenset(),
+    only: set[int] | None = None,
+) -> Any:
     """``node.visit(transformer)`` for a transformer that only uses ``on_visit``/``on_leave`` (no
     ``visit_<Node>_<attribute>`` hooks): the same hooks on the same nodes in the same order, and the same result,
     but a node whose children all came back unchanged is passed to ``on_leave`` as itself, not as a copy.
     Descendants whose type is in ``skip`` are kept as they are without a visit: name only types whose subtrees the
-    transformer leaves alone."""
-    return _transform(node, transformer, skip, known_fields(skip))
+    transformer leaves alone. So are those whose id is not in ``only``, when given, at the time the traversal
+    reaches them (the transformer may add to it as it goes): it must hold the parent of each node it holds."""
+    return _transform(node, transformer, skip, known_fields(skip), only)
 
 
 def _transform(
-    node: cst.CSTNode, transformer: cst.CSTTransformer, skip: frozenset[type], known: dict[type, tuple[str, ...]]
+    node: cst.CSTNode,
+    transformer: cst.CSTTransformer,
+    skip: frozenset[type],
+    known: dict[type, tuple[str, ...]],
+    only: set[int] | None,
 ) -> Any:
     updated = node
     if transformer.on_visit(node):
@@ -352,9 +363,9 @@ def _transform(
         for field in fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
             if type(value) in NODE_TYPES:
-                if type(value) in skip:
+                if type(value) in skip or only is not None and id(value) not in only:
                     continue
-                result = _transform(value, transformer, skip, known)
+                result = _transform(value, transformer, skip, known, only)
                 if result is not value:
                     if changes is None:
                         changes = {}
@@ -365,8 +376,8 @@ def _transform(
                 body = (type(node), field) in _BODIES
                 for item in value:
                     result = (
-                        _transform(item, transformer, skip, known)
-                        if type(item) in NODE_TYPES and type(item) not in skip
+                        _transform(item, transformer, skip, known, only)
+                        if type(item) in NODE_TYPES and type(item) not in skip and (only is None or id(item) in only)
                         else item
                     )
                     if result is item:
@@ -386,6 +397,19 @@ def _transform(
         if changes is not None:
             updated = _rebuilt(node, changes)
     return transformer.on_leave(node, updated)
+
+
+_Node = typing.TypeVar("_Node", bound=cst.CSTNode)
+
+
+def changed(node: _Node, **changes: Any) -> _Node:
+    """``node.with_changes(**changes)``, the node rebuilt as :func:`fast_transform` rebuilds one (libcst's goes
+    through ``dataclasses.replace``, which reads and checks every field's definition on every call)."""
+    fields = _FIELD_DEFAULTS.get(type(node)) or {field.name: None for field in dataclasses.fields(node)}  # type: ignore[arg-type]
+    unknown = changes.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{type(node).__name__} has no field {', '.join(sorted(unknown))}")
+    return _rebuilt(node, changes)  # type: ignore[return-value]
 
 
 def _rebuilt(node: cst.CSTNode, changes: dict[str, Any]) -> cst.CSTNode:

@@ -72,18 +72,24 @@ class Leftovers(Rule):
             if updated is original and (span := analysis.span(original)) is not None
         )
         starts = [start for start, _ in kept]
+        # the others: a copy of the original went into the output (found by id, not among the original subtrees)
+        copies = {key: survivor for key, survivor in self.survivors.items() if survivor[0] is not survivor[1]}
         found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
+        spans = analysis.spans_by_id()  # (not span(): a call less on every node)
 
         def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
-            span = analysis.span(node)
+            span = spans.get(id(node))
             if span is not None:
-                found.extend(
-                    self.survivors[key] for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
-                )
+                if kept:
+                    found.extend(
+                        self.survivors[key]
+                        for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
+                    )
                 return False
-            survivor = self.survivors.get(id(node))
-            if survivor is not None and survivor[0] is node:
-                found.append(survivor)
+            if copies:
+                survivor = copies.get(id(node))
+                if survivor is not None and survivor[0] is node:
+                    found.append(survivor)
             return True
 
         walk(module, enter)

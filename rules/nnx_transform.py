@@ -41,10 +41,11 @@ class NnxTransform(Rule):
 
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
-        #: Placeholders of removed module-level statements (their blank lines go to the next statement).
-        self.removed: set[int] = set()
-        #: Functions added at module level (the statement after each needs two blank lines).
-        self.added: set[int] = set()
+        #: Placeholders of removed module-level statements (their blank lines go to the next statement), by id.
+        #: The nodes are kept: a placeholder a later rule drops would be freed, and a new node could take its id.
+        self.removed: dict[int, cst.BaseStatement] = {}
+        #: Functions added at module level (the statement after each needs two blank lines), kept alike.
+        self.added: dict[int, cst.BaseStatement] = {}
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> None:
         """Report ``params["linear"]``: a Haiku module path read from what ``init`` returned, which the model's
@@ -55,7 +56,7 @@ class NnxTransform(Rule):
 
     def _remove(self, statement: cst.BaseStatement) -> cst.BaseStatement:
         placeholder = cst.SimpleStatementLine([cst.Pass()], leading_lines=statement.leading_lines)
-        self.removed.add(id(placeholder))
+        self.removed[id(placeholder)] = placeholder
         return placeholder
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module | None:
@@ -175,7 +176,7 @@ class NnxTransform(Rule):
         function = cst.parse_statement("\n".join(lines) + "\n")
         blank = cst.EmptyLine(indent=False)
         function = function.with_changes(leading_lines=[blank] * blank_lines)
-        self.added.add(id(function))
+        self.added[id(function)] = function
         return function
 
     def _mutable(self, transform: TransformPlan) -> str:

@@ -63,6 +63,9 @@ class TransformRule(Rule):
         #: id of a transform -> :func:`left_in_place` of it (asked at each of its call sites; it reads only the
         #: original code).
         self._left_in_place: dict[int, bool] = {}
+        #: (id of a transform, id of its original function) -> the module construction the function amounts to
+        #: (:func:`direct_construction`, :func:`multi_construction`: asked several times; they read the original code).
+        self._constructors: dict[tuple[int, int], cst.Call | None] = {}
         analysis = ctx.analysis
         aliases = analysis.alias_names()
         self.announce(transform.binding for transform in analysis.transforms.values() if transform.binding is not None)
@@ -235,9 +238,13 @@ class TransformRule(Rule):
         self, transform: Transform, function: cst.FunctionDef | cst.Lambda
     ) -> cst.BaseExpression | None:
         """The module construction a trivial transformed function amounts to (as rewritten), or None."""
-        constructor = (multi_construction if transform.kind == "multi_transform" else direct_construction)(
-            self.ctx.analysis, transform, function
-        )
+        key = (id(transform), id(function))
+        if key in self._constructors:
+            constructor = self._constructors[key]
+        else:
+            constructor = self._constructors[key] = (
+                multi_construction if transform.kind == "multi_transform" else direct_construction
+            )(self.ctx.analysis, transform, function)
         if constructor is None or id(constructor) in self.ctx.left_in_place:
             return None  # (a layer left in place is no Flax model: the function becomes one around it)
         rewritten = self._rewritten(constructor)

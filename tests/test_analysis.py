@@ -140,3 +140,14 @@ def test_the_binding_a_read_reads_follows_the_order_of_the_statements() -> None:
     assert reads("network", "return network") == ["network = wrap(network)"]
     assert reads("branch", "either =") == [None]
     assert reads("looped", "seen =") == [None]
+
+
+@pytest.mark.parametrize(
+    "kind", [cst.ClassDef, cst.ImportFrom, (cst.FunctionDef, cst.Lambda), cst.BaseCompoundStatement, cst.BaseExpression]
+)
+def test_enclosing_is_the_nearest_ancestor_isinstance_admits(analyses: list[FileAnalysis], kind: type) -> None:
+    """enclosing tests types by table (ABCMeta's isinstance is slow): it finds the ancestor isinstance finds."""
+    for analysis in analyses:
+        for node in analysis.nodes:
+            expected = next((ancestor for ancestor in analysis.ancestors(node) if isinstance(ancestor, kind)), None)
+            assert analysis.enclosing(node, kind) is expected

@@ -209,6 +209,34 @@ def test_fast_transform_returns_untouched_subtrees_as_they_were() -> None:
     assert result.body[1] is not module.body[1]
 
 
+def test_fast_transform_enters_only_the_nodes_it_is_told_to() -> None:
+    """With ``only``, a node whose id is not in it when the traversal reaches it is neither visited nor changed;
+    the transformer may add to it on the way."""
+    module = cst.parse_module("a = b + 1\nc = d\n")
+    first, second = module.body
+    seen: list[str] = []
+    visited: list[str] = []
+
+    class Names(cst.CSTTransformer):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            visited.append(type(node).__name__)
+            if node is first:  # the second line's statement, now: its line is in ``only`` already
+                only.update(map(id, walk(second.body[0])))
+            return True
+
+        def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+            seen.append(original_node.value)
+            return cst.Name(original_node.value.upper())
+
+    only = {id(module), id(first), id(second), id(first.body[0])}
+    result = fast_transform(module, Names(), TOKENS, only)
+    assert seen == ["c", "d"]
+    line = ["SimpleStatementLine", "Assign"]
+    assert visited == ["Module", *line, *line, "AssignTarget", "Name", "Name"]
+    assert result.code == "a = b + 1\nC = D\n"
+    assert result.body[0] is first
+
+
 def test_fast_transform_refuses_what_libcst_refuses() -> None:
     """A required child cannot be removed (libcst raises too); the caller hears of it."""
 
@@ -272,3 +300,9 @@ def test_a_rebuilt_node_is_what_with_changes_gives(path: Path) -> None:
     with pytest.raises(cst.CSTValidationError) as ours:
         traversal._rebuilt(name, invalid)
     assert str(ours.value) == str(theirs.value)
+    with pytest.raises(cst.CSTValidationError) as ours:
+        traversal.changed(name, **invalid)
+    assert str(ours.value) == str(theirs.value)
+    assert traversal.changed(name, value="y").deep_equals(name.with_changes(value="y"))
+    with pytest.raises(TypeError, match="Name has no field valu"):
+        traversal.changed(name, valu="y")
