@@ -290,11 +290,14 @@ class TransformRule(Rule):
             report_haiku_path(self.ctx, original_node, self.code)
         return None
 
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> None:
-        """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow."""
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Lambda | None:
+        """Report ``model.init``/``model.apply`` used in a way the call-site rewrite cannot follow; but ``apply``
+        passed to a call, of a model without state or rng (Haiku's ``apply(params, *args)``), becomes a function
+        of Haiku's signature calling Linen's (acme's ``FeedForwardNetwork(init, apply=model.apply)``)."""
         if self.ctx.bridge or not is_name_attribute(original_node, "init", "apply"):
             return None
-        if self._migrated(self.ctx.analysis.transform_named(original_node.value)) is None:  # type: ignore[arg-type]
+        transform = self._migrated(self.ctx.analysis.transform_named(original_node.value))  # type: ignore[arg-type]
+        if transform is None:
             return None
         if self.ctx.analysis.immediate_call(original_node) is not None:
             return None
@@ -309,6 +312,13 @@ class TransformRule(Rule):
             jitted = isinstance(user, cst.Assign) or (isinstance(user, cst.Call) and user.func is holder)
             if (is_jit and jitted) or (parent.keyword is not None and parent.keyword.value == "apply_fn"):
                 return None
+            if (
+                original_node.attr.value == "apply"
+                and transform.kind == "transform"
+                and not (transform.with_state or transform.apply_rng)
+            ):
+                model = code_of(updated_node.value)
+                return expr(f'lambda params, *args, **kwargs: {model}.apply({{"params": params}}, *args, **kwargs)')  # type: ignore[return-value]
         self.ctx.report(
             original_node,
             self.code,

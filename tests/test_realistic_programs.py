@@ -1530,3 +1530,61 @@ def test_a_network_function_passed_to_a_class_that_transforms_it_stays_haiku() -
         exec(compile(code, "agent.py", "exec"), namespace)
         outputs.append(namespace["agent"].out.tolist())
     assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
+
+
+FEED_FORWARD_NETWORK = """\
+import dataclasses
+from typing import Callable
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+@dataclasses.dataclass
+class FeedForwardNetwork:
+  init: Callable
+  apply: Callable
+
+
+def forward(x):
+  return hk.Linear(2, w_init=hk.initializers.Constant(0.5))(x) + hk.Linear(2)(x) * 0.0
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+x = jnp.ones((1, 3))
+network = FeedForwardNetwork(lambda rng: model.init(rng, x), model.apply)
+out = network.apply(network.init(jax.random.PRNGKey(0)), x)
+"""
+
+
+@pytest.mark.parametrize(
+    "program, adapted",
+    [
+        (FEED_FORWARD_NETWORK, True),
+        (  # handed to jax.vmap: the function has Haiku's signature, so in_axes mean what they meant
+            FEED_FORWARD_NETWORK.replace(
+                "out = network.apply(network.init(jax.random.PRNGKey(0)), x)",
+                "out = jax.vmap(model.apply, in_axes=(None, 0))(network.init(jax.random.PRNGKey(0)), x[None])[0]",
+            ),
+            True,
+        ),
+        # with state, or an rng for apply, Linen's apply takes more than the params: reported, as before
+        (FEED_FORWARD_NETWORK.replace("hk.without_apply_rng(hk.transform(forward))", "hk.transform(forward)"), False),
+    ],
+    ids=["without rng", "under jax.vmap", "with rng"],
+)
+def test_apply_passed_to_a_call_keeps_haikus_signature(program: str, adapted: bool) -> None:
+    """acme's ``FeedForwardNetwork(init, apply=model.apply)``: the object calls ``apply(params, x)`` as Haiku's. A
+    model without state or rng gets a function of that signature calling Linen's apply, and computes what it did
+    (it was reported, H2F040, and the program failed until fixed by hand)."""
+    result = migrate_source(program, Options(), path="network.py")
+    reported = [d.code for d in result.diagnostics if "cannot follow its calls" in d.message]
+    assert reported == ([] if adapted else ["H2F040"])
+    if adapted:
+        outputs = []
+        for code in (program, result.code):
+            namespace: dict = {}
+            exec(compile(code, "network.py", "exec"), namespace)
+            outputs.append(namespace["out"].tolist())
+        assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
