@@ -316,6 +316,7 @@ class TransformRule(Rule):
                 original_node.attr.value == "apply"
                 and transform.kind == "transform"
                 and not (transform.with_state or transform.apply_rng)
+                and self._bound_once(original_node.value)  # type: ignore[arg-type]
             ):
                 model = code_of(updated_node.value)
                 return expr(f'lambda params, *args, **kwargs: {model}.apply({{"params": params}}, *args, **kwargs)')  # type: ignore[return-value]
@@ -326,6 +327,12 @@ class TransformRule(Rule):
             "rewrite them to the Linen signature by hand",
         )
         return None
+
+    def _bound_once(self, name: cst.Name) -> bool:
+        """Whether the original ``name`` has one binding, made once (not in a loop): a function that reads it later
+        reads the same model (``lambda params, ...: model.apply(...)`` reads ``model`` when called)."""
+        scope = self.ctx.analysis.scopes.get(name)
+        return scope is not None and len(scope[name.value]) == 1 and self.ctx.analysis.binding_read(name) is not None
 
     # ----- the binding -------------------------------------------------------------------------------
 

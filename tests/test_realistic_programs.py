@@ -1569,10 +1569,14 @@ out = network.apply(network.init(jax.random.PRNGKey(0)), x)
             ),
             True,
         ),
+        (  # the model bound in a loop: a function reading it later would read the last one; reported, as before
+            FEED_FORWARD_NETWORK.replace("model = hk", "for _ in range(2):\n  model = hk"),
+            False,
+        ),
         # with state, or an rng for apply, Linen's apply takes more than the params: reported, as before
         (FEED_FORWARD_NETWORK.replace("hk.without_apply_rng(hk.transform(forward))", "hk.transform(forward)"), False),
     ],
-    ids=["without rng", "under jax.vmap", "with rng"],
+    ids=["without rng", "under jax.vmap", "bound in a loop", "with rng"],
 )
 def test_apply_passed_to_a_call_keeps_haikus_signature(program: str, adapted: bool) -> None:
     """acme's ``FeedForwardNetwork(init, apply=model.apply)``: the object calls ``apply(params, x)`` as Haiku's. A
