@@ -211,9 +211,17 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(*args: str) -> tuple[int, str]:
+def outputs(*args: str) -> tuple[int, str, str, str | None]:
+    """Exit code, stdout, stderr and the report (when ``--report`` names one) of ``h2f migrate -j 1 *args``."""
     result = CliRunner().invoke(cli, ["migrate", "-j", "1", *args])
-    return result.exit_code, result.stderr
+    report = Path(args[args.index("--report") + 1]).read_text() if "--report" in args else None
+    return result.exit_code, result.stdout, result.stderr, report
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Exit code and stderr of ``h2f migrate -j 1 *args``."""
+    code, _, stderr, _ = outputs(*args)
+    return code, stderr
 
 
 def test_a_hit_never_skips_a_write(tree: Path, engine: Engine) -> None:
@@ -341,13 +349,6 @@ def test_a_check_rerun_reads_no_source_file(
     assert [name for name in names if name.endswith(".py")] == []
     run("--diff", "src")
     assert "model.py" in names and "plain.py" not in names
-
-
-def outputs(*args: str) -> tuple[int, str, str, str | None]:
-    """Exit code, stdout, stderr and the report (when ``--report`` names one) of ``h2f migrate -j 1 *args``."""
-    result = CliRunner().invoke(cli, ["migrate", "-j", "1", *args])
-    report = Path(args[args.index("--report") + 1]).read_text() if "--report" in args else None
-    return result.exit_code, result.stdout, result.stderr, report
 
 
 @pytest.mark.parametrize(
