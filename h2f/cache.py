@@ -145,23 +145,32 @@ class Cache:
 
     # ----- migration results ---------------------------------------------------------------------------
 
-    def migrate(self, raw: bytes, text: str, path: str, compute: Callable[[], MigrationResult]) -> MigrationResult:
+    def migrate(
+        self, raw: bytes, text: str, path: str, compute: Callable[[], MigrationResult], texts: bool = True
+    ) -> MigrationResult:
         """The result of migrating ``text`` (decoded from ``raw``) read from ``path``: cached, or ``compute()``d
-        and stored. A :class:`MigrationError` is cached and raised again like a result."""
+        and stored. A :class:`MigrationError` is cached and raised again like a result. With ``texts``, a
+        changed file's entry must hold its migrated code (a verdict, stored by a check, is computed again)."""
         key = _digest(self.settings, path, raw)
         entry = self._load("m", key)
         if entry is not None:
             try:
-                return _result_from_json(entry, text, path)
+                cached = _result_from_json(entry, text, path)
             except (KeyError, TypeError, ValueError):
                 pass  # an entry of another shape: compute it again
+            else:
+                if cached.code is not None or not texts:
+                    return cached
         try:
             result = compute()
         except MigrationError as error:
             self._store("m", key, {"error": _diagnostic_to_json(error.diagnostic, path)})
             raise
-        code = result.code if result.changed else None
-        self._store("m", key, {"code": code, "diagnostics": [_diagnostic_to_json(d, path) for d in result.diagnostics]})
+        diagnostics = [_diagnostic_to_json(d, path) for d in result.diagnostics]
+        if result.code is None:
+            self._store("m", key, {"changed": True, "diagnostics": diagnostics})
+        else:
+            self._store("m", key, {"code": result.code if result.changed else None, "diagnostics": diagnostics})
         return result
 
     # ----- project exports -----------------------------------------------------------------------------
@@ -371,10 +380,12 @@ def _diagnostic_from_json(item: list[Any], path: str) -> Diagnostic:
 def _result_from_json(entry: dict[str, Any], text: str, path: str) -> MigrationResult:
     if entry.get("error") is not None:
         raise MigrationError(_diagnostic_from_json(entry["error"], path))
+    diagnostics = tuple(_diagnostic_from_json(item, path) for item in entry["diagnostics"])
+    if "code" not in entry and entry["changed"] is True:
+        return MigrationResult(text, None, diagnostics)  # a check's verdict: the code was not generated
     code = entry["code"]
     if code is not None and not isinstance(code, str):
         raise TypeError("code")
-    diagnostics = tuple(_diagnostic_from_json(item, path) for item in entry["diagnostics"])
     return MigrationResult(text, text if code is None else code, diagnostics)
 
 

@@ -24,8 +24,9 @@ from h2f.skip import SkippingDispatcher, SkipPlan, imported_skip_conflict
 from h2f.traversal import TOKENS, fast_transform
 
 
-def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
-    """Migrate ``source`` (which mentions Haiku or a transform of the project) with libcst; see :func:`h2f.engine.migrate_source`."""
+def migrate_module(source: str, options: Options, path: str, *, texts: bool = True) -> MigrationResult:
+    """Migrate ``source`` (which mentions Haiku or a transform of the project) with libcst; see
+    :func:`h2f.engine.migrate_source` (``texts``: generate the migrated code)."""
     marks = find_marks(source)
     if marks.skip_file:
         return MigrationResult(source, source)
@@ -53,7 +54,11 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         plan = SkipPlan(wrapper, marks, path, transforms, analysis, imported) if marks.lines else None
         dispatcher = RuleDispatcher(ctx, rules) if plan is None else SkippingDispatcher(ctx, rules, plan)
         migrated = fast_transform(module, dispatcher, dispatcher.inert_types(), dispatcher.busy())
-        migrated = _fix_imports(migrated, ctx)
+        if migrated is not module and migrated.deep_equals(module):
+            migrated = module  # rules rebuilt nodes as they were
+        # The imports decide no verdict (a module no rule changed keeps its imports), but a skip plan's check does.
+        if migrated is not module and (texts or plan is not None):
+            migrated = _fix_imports(migrated, ctx)
         conflict = plan.conflict(migrated) if plan is not None else None
         if conflict is None and migrated is not module:
             conflict = imported_skip_conflict(analysis, migrated, path, plan)
@@ -64,6 +69,8 @@ def migrate_module(source: str, options: Options, path: str) -> MigrationResult:
         ) from error
     if conflict is not None:
         raise MigrationError(conflict)
+    if not texts:
+        return MigrationResult(source, source if migrated is module else None, diagnostics)
     code = migrated.code
     if code == source:
         return MigrationResult(source, source, diagnostics)
@@ -100,10 +107,8 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Diagno
 
 
 def _fix_imports(module: cst.Module, ctx: MigrationContext) -> cst.Module:
-    """Add the imports rules asked for; drop Haiku imports that nothing uses any more. A module no rule changed
-    (everything left in place) is returned as it was: the imports asked for would go unused."""
-    if module is ctx.analysis.module or module.deep_equals(ctx.analysis.module):
-        return ctx.analysis.module
+    """Add the imports rules asked for to the ``module`` they changed; drop Haiku imports that nothing uses any
+    more. (A module no rule changed is not given here: the imports asked for would go unused.)"""
     # Visited directly: neither visitor needs metadata, and ``transform_module`` would copy the tree.
     if ctx.codemod.scratch.get(AddImportsVisitor.CONTEXT_KEY):
         module = fast_transform(module, AddImports(ctx.codemod), TOKENS)  # (neither has a hook on a token)

@@ -101,8 +101,8 @@ class FileOutcome:
     """The result of migrating one file.
 
     ``source`` and ``code`` are ``None`` when the file was skipped without being decoded (it never mentions
-    haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`).
-    ``error`` holds a filesystem error (``path: error: ...``); problems in the file's content are ``diagnostics``
+    haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`);
+    ``code`` alone is ``None`` when a check asked for a verdict (its code was not generated). ``error`` holds a filesystem error (``path: error: ...``); problems in the file's content are ``diagnostics``
     with ``severity == "error"``.
     """
 
@@ -259,22 +259,31 @@ def migrate_file(
     mode: Mode = Mode.CHECK,
     destination: Path | None = None,
     cache: Cache | None = None,
+    texts: bool = True,
 ) -> FileOutcome:
     """Migrate one file; with :attr:`Mode.WRITE` write the result to ``destination`` (default: in place).
 
     Never raises for problems in the file: they are in the outcome. Nothing is written when the text does not
     change or the migration failed. With a ``cache``, the migration result may come from it (the outcome and
-    what is written are the same either way).
+    what is written are the same either way). A check without ``texts`` gets a verdict: a changed file's
+    outcome has no ``code`` (:func:`~h2f.engine.migrate_source`).
     """
-    outcome = _migrate_file(path, options, mode, destination, cache, cached_only=False)
+    outcome = _migrate_file(path, options, mode, destination, cache, cached_only=False, texts=texts)
     assert outcome is not None
     return outcome
 
 
 def _migrate_file(
-    path: Path, options: Options, mode: Mode, destination: Path | None, cache: Cache | None, cached_only: bool
+    path: Path,
+    options: Options,
+    mode: Mode,
+    destination: Path | None,
+    cache: Cache | None,
+    cached_only: bool,
+    texts: bool = True,
 ) -> FileOutcome | None:
     """:func:`migrate_file`; with ``cached_only``, ``None`` instead of running a migration the cache lacks."""
+    texts = texts or mode is Mode.WRITE
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -288,11 +297,11 @@ def _migrate_file(
         if cache is None and cached_only:
             return None
         if cache is None:
-            result = _migrate_text(decoded.text, options, str(path))
+            result = _migrate_text(decoded.text, options, str(path), texts)
         else:
             text = decoded.text
-            compute = _not_cached if cached_only else lambda: _migrate_text(text, options, str(path))
-            result = cache.migrate(raw, text, str(path), compute)
+            compute = _not_cached if cached_only else lambda: _migrate_text(text, options, str(path), texts)
+            result = cache.migrate(raw, text, str(path), compute, texts)
     except _NotCached:
         return None
     except (DecodeError, MigrationError) as error:
@@ -329,13 +338,14 @@ def migrate_files(
     A file the stat ``front`` vouches has no Haiku is not even read (unless the run's files export transforms).
     With a ``cache`` too, each check records its verdict (status and diagnostics) in the front; a check that
     needs no ``texts`` (no diff: its outcomes have no ``source`` or ``code``) takes the verdict the front vouches
-    for instead of reading the file.
+    for instead of reading the file. Without ``texts``, a check migrates the other files to verdicts too: their
+    migrated code is not generated.
     """
     if front is not None:
         settings = cache.settings if cache is not None and mode is Mode.CHECK else None
         known = [_known_outcome(path, options, front, settings if not texts else None) for path, _ in jobs]
         rest = [job for job, outcome in zip(jobs, known) if outcome is None]
-        with contextlib.closing(migrate_files(rest, options, mode, workers, cache)) as migrated:
+        with contextlib.closing(migrate_files(rest, options, mode, workers, cache, texts=texts)) as migrated:
             for outcome in known:
                 if outcome is None:
                     outcome = next(migrated)
@@ -345,13 +355,13 @@ def migrate_files(
         return
     if workers <= 1 or len(jobs) < MIN_FILES_PER_POOL:
         for path, destination in jobs:
-            yield migrate_file(path, options, mode, destination, cache)
+            yield migrate_file(path, options, mode, destination, cache, texts)
         return
-    settled = [_migrate_file(path, options, mode, destination, cache, cached_only=True) for path, destination in jobs]
+    settled = [_migrate_file(path, options, mode, destination, cache, True, texts) for path, destination in jobs]
     missing = [job for job, outcome in zip(jobs, settled) if outcome is None]
     if len(missing) < MIN_FILES_PER_POOL:
         migrated: Iterator[FileOutcome] = (
-            migrate_file(path, options, mode, destination, cache) for path, destination in missing
+            migrate_file(path, options, mode, destination, cache, texts) for path, destination in missing
         )
         yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
         return
@@ -363,7 +373,9 @@ def migrate_files(
     with ProcessPoolExecutor(
         max_workers=min(workers, len(missing)), mp_context=_pool_context(), initializer=_start_worker
     ) as pool:
-        migrated = pool.map(migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache))
+        migrated = pool.map(
+            migrate_file, paths, repeat(options), repeat(mode), destinations, repeat(cache), repeat(texts)
+        )
         try:
             yield from (outcome if outcome is not None else next(migrated) for outcome in settled)
         except BrokenProcessPool as error:
@@ -432,11 +444,13 @@ def _not_cached() -> MigrationResult:
     raise _NotCached
 
 
-def _migrate_text(text: str, options: Options, path: str) -> MigrationResult:
-    """:func:`migrate_source` (:func:`migrate_notebook` for a notebook), with any unexpected exception turned
-    into a failure of this file only."""
+def _migrate_text(text: str, options: Options, path: str, texts: bool = True) -> MigrationResult:
+    """:func:`migrate_source` (:func:`migrate_notebook` for a notebook, whose cells are always generated), with
+    any unexpected exception turned into a failure of this file only."""
     try:
-        return migrate_notebook(text, options, path) if is_notebook(path) else migrate_source(text, options, path)
+        if is_notebook(path):
+            return migrate_notebook(text, options, path)
+        return migrate_source(text, options, path, texts=texts)
     except MigrationError:
         raise
     except Exception as error:  # a bug in h2f must not stop the other files

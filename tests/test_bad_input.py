@@ -163,8 +163,8 @@ def _slow_down(monkeypatch: pytest.MonkeyPatch, tree: Path, action: Callable[[Pa
     """Run ``action`` right after z.py's text is migrated, before it is written (the run is sequential: -j 1)."""
     migrate_text = h2f.files._migrate_text
 
-    def migrate_then_act(text: str, options: Options, path: str):
-        result = migrate_text(text, options, path)
+    def migrate_then_act(text: str, options: Options, path: str, texts: bool = True):
+        result = migrate_text(text, options, path, texts)
         if Path(path).name == "z.py":
             action(tree)
         return result

@@ -19,7 +19,7 @@ import h2f.files
 import h2f.project
 from h2f.cache import Cache
 from h2f.cli import cli
-from h2f.engine import Options
+from h2f.engine import Options, migrate_source
 from h2f.files import Mode, Status, migrate_file
 from h2f.project import file_key, index_transforms
 
@@ -36,10 +36,10 @@ class Engine:
         self.forbidden = False
         migrate_text = h2f.files._migrate_text
 
-        def counting(text: str, options: Options, path: str) -> object:
+        def counting(text: str, options: Options, path: str, texts: bool = True) -> object:
             assert not self.forbidden, f"{path} was migrated again instead of coming from the cache"
             self.calls.append(path)
-            return migrate_text(text, options, path)
+            return migrate_text(text, options, path, texts)
 
         monkeypatch.setattr(h2f.files, "_migrate_text", counting)
 
@@ -225,7 +225,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_a_hit_never_skips_a_write(tree: Path, engine: Engine) -> None:
-    assert run("--check", "src")[0] == 1  # fills the cache; writes nothing
+    assert run("--check", "--diff", "src")[0] == 1  # fills the cache with the migrated code; writes nothing
     assert (tree / "src" / "model.py").read_text() == HAIKU_SOURCE
     engine.forbidden = True
     assert run("src")[0] == 0  # results from the cache, files written
@@ -238,6 +238,21 @@ def test_a_hit_never_skips_a_write(tree: Path, engine: Engine) -> None:
     assert code == 0 and "migrated src/model.py" in err
     assert (tree / "src" / "model.py").read_text() == migrated
     assert engine.calls == ["src/other.py"]  # migrated, so new content; model.py came from the cache
+
+
+def test_a_check_verdict_comes_from_the_cache(tree: Path, engine: Engine) -> None:
+    fresh = run("--check", "src/model.py")  # one file: no stat front, the cache answers alone
+    assert fresh[0] == 1
+    engine.forbidden = True
+    assert run("--check", "src/model.py") == fresh
+
+
+def test_a_write_after_a_check_generates_the_code_the_check_left_out(tree: Path, engine: Engine) -> None:
+    assert run("--check", "src")[0] == 1  # a verdict: "would migrate", the migrated code not generated
+    engine.calls.clear()
+    assert run("src")[0] == 0
+    assert engine.calls == ["src/model.py", "src/other.py"]  # both change: a verdict cannot be written
+    assert (tree / "src" / "model.py").read_text() == migrate_source(HAIKU_SOURCE, path="src/model.py").code
 
 
 def test_cached_run_prints_what_a_fresh_run_prints(tree: Path, engine: Engine) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import libcst as cst
 import pytest
 from click.testing import CliRunner, Result
 from conftest import BROKEN_SOURCE, HAIKU_SOURCE, HAIKU_UNCHANGED_SOURCE, PLAIN_SOURCE
@@ -132,6 +133,18 @@ def test_check_exits_1_and_writes_nothing(project: Path) -> None:
         f"would migrate {Path('src/model.py')}",
         "h2f: 1 file would be migrated, 2 unchanged, 0 failed, 0 warnings",
     ]
+
+
+def test_check_does_not_generate_the_migrated_code(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = run("migrate", "--check", "--no-cache", "src")
+
+    def not_generated(module: cst.Module) -> str:
+        raise AssertionError("a check generated the migrated code")
+
+    monkeypatch.setattr(cst.Module, "code", property(not_generated))
+    result = run("migrate", "--check", "--no-cache", "src")
+    assert (result.exit_code, result.stderr) == (expected.exit_code, expected.stderr)
+    assert f"would migrate {Path('src/model.py')}" in result.stderr.splitlines()
 
 
 def test_check_exits_0_when_nothing_would_change(project: Path) -> None:

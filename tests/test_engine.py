@@ -191,6 +191,20 @@ def test_a_file_the_selected_rules_migrate_whole_is_migrated() -> None:
     assert "H2F008" not in [d.code for d in result.diagnostics]
 
 
+def test_a_verdict_on_code_left_in_place_finds_no_change() -> None:
+    """A check's verdict has no code to compare with the source: it compares trees, and a rule that keeps code
+    may rebuild nodes as they were (here the transform of a lambda it cannot translate)."""
+    source = (
+        "import haiku as hk\n\nfrom lib import Model\n\n"
+        "model = hk.transform_with_state(lambda x, training: Model(16, 4)(x, training))\n"
+        "params, state = model.init(None, 1, training=True)\n"
+    )
+    verdict = migrate_source(source, texts=False)
+    assert (verdict.changed, verdict.code) == (False, source)
+    assert [d.code for d in verdict.diagnostics] == ["H2F040"]
+    assert verdict.diagnostics == migrate_source(source).diagnostics
+
+
 def test_haiku_import_is_kept_while_something_uses_it() -> None:
     source = "import haiku as hk\n\nrng = hk.PRNGSequence(0)\n"
     result = migrate_source(source, path="keys.py")

@@ -339,7 +339,7 @@ def test_summary_counts_outcomes_and_path_problems(tmp_path: Path, fake_rules: o
 def test_unexpected_engine_exception_fails_only_that_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "model.py", HAIKU_SOURCE)
 
-    def explode(source: str, options: Options, path: str) -> None:
+    def explode(source: str, options: Options, path: str, texts: bool = True) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(h2f.files, "migrate_source", explode)
@@ -365,7 +365,7 @@ def test_parallel_outcomes_equal_sequential_ones_in_order(tmp_path: Path, monkey
     sequential = list(h2f.files.migrate_files(jobs, Options(), Mode.CHECK, workers=1))
     assert [o.status for o in sequential][:3] == [Status.CHANGED, Status.UNCHANGED, Status.FAILED]
 
-    def unavailable(source: str, options: Options, path: str) -> None:
+    def unavailable(source: str, options: Options, path: str, texts: bool = True) -> None:
         raise RuntimeError("this process must not migrate: the workers do")
 
     monkeypatch.setattr(h2f.files, "migrate_source", unavailable)

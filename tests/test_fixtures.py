@@ -78,6 +78,20 @@ def test_migration_is_idempotent(case: Path, target: str) -> None:
     assert again.code == expected.read_text()
 
 
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_a_check_verdict_agrees_with_the_migration(case: Path, target: str) -> None:
+    """``--check`` asks for a verdict, without generating the migrated code: it must find a change exactly when
+    the migration makes one, and give the same diagnostics."""
+    before = case / "before.py"
+    relative = before.relative_to(FIXTURES.parent).as_posix()
+    verdict = migrate_source(before.read_text(), Options(target=target), path=relative, texts=False)
+    changes = _expected_file(case, target) != before
+    assert (verdict.changed, verdict.code) == (changes, None if changes else before.read_text())
+    warnings = _warnings_file(case, target)
+    assert _diagnostic_lines(verdict) == (warnings.read_text() if warnings.exists() else "")
+
+
 def _runnable(case: Path, target: str) -> bool:
     warnings = _warnings_file(case, target)
     codes = (
