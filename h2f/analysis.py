@@ -44,7 +44,14 @@ from h2f.project import (
     star_prefixes,
 )
 from h2f.resolver import NodeMap, Resolver, Scope
-from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
+from h2f.syntax import (
+    bind_arguments,
+    imported_module,
+    is_name_attribute,
+    is_none,
+    is_self_attribute,
+    unpacks_in_two,
+)
 from h2f.traversal import concrete_types, walk
 
 TRANSFORMS = {
@@ -174,6 +181,10 @@ class FileAnalysis:
         #: which h2f cannot see through (``DQN(network=network)``, ``hk.transform(network)`` in ``DQN.__init__``)
         #: → the call passing them: they stay Haiku.
         self.passed_functions: dict[int, cst.Call] = {}
+        #: Functions of this file whose transform is unpacked (``init, apply = hk.transform_with_state(f)``) where
+        #: h2f cannot give Linen's ``init``/``apply`` Haiku's signatures (with state, with an apply rng, or of a
+        #: ``multi_transform``) → that transform: they stay Haiku.
+        self.unpacked_functions: dict[int, cst.Call] = {}
         #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
         #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
@@ -331,6 +342,29 @@ class FileAnalysis:
             if name in HAIKU_LAYERS:
                 return name
         return None
+
+    @functools.cached_property
+    def classes_built_by_kept_functions(self) -> dict[str, str]:
+        """The module classes of this file that a function staying Haiku builds (:attr:`wrapped_functions`,
+        :attr:`passed_functions`, :attr:`unpacked_functions`), or a class so found builds → that function's name:
+        Haiku code builds them, so they stay Haiku too."""
+        kept = {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
+        if not kept:
+            return {}
+        found: dict[str, str] = {}
+        pending: list[tuple[cst.CSTNode, str]] = [
+            (node, node.name.value)
+            for node in self.nodes_of(cst.FunctionDef)
+            if id(node) in kept  # type: ignore[attr-defined]
+        ]
+        while pending:
+            holder, keeper = pending.pop()
+            for node in self.subtree(holder):
+                built = self.local_module_class(node.func) if type(node) is cst.Call else None  # type: ignore[attr-defined]
+                if built is not None and built.name not in found:
+                    found[built.name] = keeper
+                    pending.append((built.node, keeper))
+        return found
 
     def constructs_module(self, node: cst.Call) -> bool:
         """Whether the original call constructs a submodule: a Haiku layer or a module class of this file."""
@@ -1385,16 +1419,21 @@ class FileAnalysis:
             definition = function
         else:
             definition = self.function_named(function) if isinstance(function, cst.Name) else None
-        if definition is None:  # ``hk.transform(functools.partial(forward, ...))``: Haiku runs ``forward``
-            self.wrapped_functions.update(
-                (id(found), function)
-                for n in self.subtree(function)
-                if isinstance(n, cst.Name) and (found := self.function_named(n)) is not None
-            )
+        if definition is None:
+            self._note_wrapped_functions(function)
         if definition is None and isinstance(function, cst.Name):
             self._note_passed_functions(function)
         transform = Transform(name, kind, with_state, apply_rng, definition, function_name, node)
         self._register(transform, node.targets[0].target)
+
+    def _note_wrapped_functions(self, transformed: cst.BaseExpression) -> None:
+        """Note in :attr:`wrapped_functions` this file's functions that ``transformed`` (what a transform takes, an
+        expression h2f cannot see into: ``functools.partial(forward, ...)``) names: Haiku runs them."""
+        self.wrapped_functions.update(
+            (id(found), transformed)
+            for n in self.subtree(transformed)
+            if isinstance(n, cst.Name) and (found := self.function_named(n)) is not None
+        )
 
     def _note_passed_functions(self, parameter: cst.Name) -> None:
         """Note in :attr:`passed_functions` the functions of this file passed as the ``parameter`` a transform reads:
@@ -1421,21 +1460,39 @@ class FileAnalysis:
                 self.passed_functions[id(defined)] = call  # type: ignore[assignment]
 
     def _add_unbound_transform(self, node: cst.Call) -> None:
-        """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding."""
+        """``return hk.transform(f)``: a transform not bound to a name; the call itself is the binding. So is the
+        transform unpacked into its two functions (``init, apply = hk.without_apply_rng(hk.transform(f))``), when
+        its Linen ``init``/``apply`` can keep Haiku's signatures (no state, no apply rng: ``apply(params, *args)``;
+        the transform rule gives its two functions those signatures); any other keeps ``f`` Haiku
+        (:attr:`unpacked_functions`). A function h2f cannot see (``functools.partial(f, ...)``, a parameter) stays
+        Haiku as it does for a bound transform."""
         parent = self.parents.get(node)
-        if type(parent) is cst.Assign or (
+        unpacked = type(parent) is cst.Assign and unpacks_in_two(parent) and parent.value is node  # type: ignore[attr-defined]
+        if (type(parent) is cst.Assign and not unpacked) or (
             type(parent) is cst.Arg and self._transform_of(self.parents.get(parent)) is not None
         ):  # type: ignore[arg-type]
             return
         if self.haiku_name(node.func) == WITHOUT_APPLY_RNG and type(parent) is cst.Arg:
             return
         found = self._transform_of(node)
-        if found is None or type(found[3]) is not cst.Name:
+        if found is None:
             return
         kind, with_state, apply_rng, function = found
-        definition = self.function_named(function)
-        key = f"<{function.value}@{id(node)}>"
-        self._register(Transform(key, kind, with_state, apply_rng, definition, function.value, node), None)
+        if type(function) is cst.Lambda:
+            definition: cst.FunctionDef | cst.Lambda | None = function
+        else:
+            definition = self.function_named(function) if type(function) is cst.Name else None
+        if definition is None:
+            self._note_wrapped_functions(function)
+            if type(function) is cst.Name:
+                self._note_passed_functions(function)
+            return
+        if unpacked and type(definition) is cst.FunctionDef and (kind != "transform" or with_state or apply_rng):
+            self.unpacked_functions[id(definition)] = node
+            return
+        function_name = function.value if type(function) is cst.Name else None  # type: ignore[attr-defined]
+        key = f"<{function_name or 'lambda'}@{id(node)}>"
+        self._register(Transform(key, kind, with_state, apply_rng, definition, function_name, node), None)
 
     def _add_typed_transforms(self) -> None:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
@@ -1488,12 +1545,14 @@ class FileAnalysis:
                 self._register(Transform(name, kind, with_state, apply_rng, None, None, None), declared)
 
     def _returned_transform(self, function: cst.FunctionDef) -> tuple[str, bool, bool] | None:
-        """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
+        """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives. Only transforms
+        of this file's functions count: one of a lambda, or of what h2f cannot see (``functools.partial(f)``, a
+        parameter), stays Haiku, and so do the calls of what the factory returns."""
         kinds = set()
         for node in self.subtree(function.body):
             if type(node) is cst.Return and self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
-                if found is None:
+                if found is None or type(found[3]) is not cst.Name or self.function_named(found[3]) is None:
                     return None
                 kinds.add(found[:3])
         return kinds.pop() if len(kinds) == 1 else None

@@ -165,6 +165,18 @@ def is_name_attribute(node: cst.CSTNode | None, *attributes: str) -> bool:
     )
 
 
+def unpacks_in_two(assign: cst.Assign) -> bool:
+    """Whether ``assign`` unpacks its value into two plain names: ``a, b = ...`` (``(a, b)``, ``[a, b]``)."""
+    if len(assign.targets) != 1:
+        return False
+    target = assign.targets[0].target
+    return (
+        type(target) in (cst.Tuple, cst.List)
+        and len(target.elements) == 2  # type: ignore[attr-defined]
+        and all(type(each) is cst.Element and type(each.value) is cst.Name for each in target.elements)  # type: ignore[attr-defined]
+    )
+
+
 def is_zero(node: cst.BaseExpression) -> bool:
     """Whether ``node`` is the literal 0 or 0.0."""
     return isinstance(node, (cst.Integer, cst.Float)) and float(node.value) == 0.0

@@ -63,6 +63,10 @@ class ModuleClassRule(Rule):
         if info.local_base in self.kept:
             message = f"{info.name} subclasses {info.local_base}, which is left in place; class left in place"
             return self._keep(original_node, self.code, message)
+        keeper = self.ctx.analysis.classes_built_by_kept_functions.get(info.name)
+        if keeper is not None:
+            message = f"{info.name} is built by {keeper}, which is left in place (Haiku code); class left in place"
+            return self._keep(original_node, self.code, message)
         # A class that cannot be converted is left entirely as it was: no half-Haiku, half-Flax bodies.
         converted = _ClassConversion(self, info, original_node, updated_node).convert()
         if converted is None:
@@ -419,6 +423,9 @@ class _ClassConversion:
         return init.with_changes(
             name=cst.Name("setup"),
             params=cst.Parameters(params=[cst.Param(cst.Name("self"))]),
+            whitespace_before_params=cst.SimpleWhitespace(
+                ""
+            ),  # (``__init__``'s parameters may have been on lines of their own)
             body=init.body.with_changes(body=body),
             returns=None,
             leading_lines=[cst.EmptyLine(indent=False)] if self.fields else init.leading_lines,

@@ -3,11 +3,17 @@
 Haiku's MLP is a stack of ``hk.Linear`` layers with ``activation`` (default ``jax.nn.relu``) between them and,
 with ``activate_final=True``, after the last one. Linen has no MLP; the faithful, idiomatic spelling is an
 ``nn.Sequential`` of ``nn.Dense`` layers and the activation. ``w_init``/``b_init``/``with_bias`` go to every
-layer. The layer sizes must be a literal list or tuple; an MLP called with ``dropout_rate``/``rng`` is left
-in place (Linen's Sequential would hand those to the first layer).
+layer. For Linen the sizes may also unpack sequences (``(*units, 1)``, each of whose widths gives a layer and the
+activation), or be any iterable with ``activate_final=True``; not when the last width is known only when the MLP
+runs and the last layer has no activation after it. The nnx target needs a literal list.
+An MLP called with ``dropout_rate``/``rng`` is left in place (Linen's Sequential would hand those to the first
+layer).
 """
 
 from __future__ import annotations
+
+import itertools
+import re
 
 import libcst as cst
 from h2f.rules.initializers import adapt_initializer
@@ -17,6 +23,7 @@ from h2f.names import FLAX_INITIALIZER_DEFAULTS
 from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
+_WORD = re.compile(r"[A-Za-z_]\w*")
 _MLP_PARAMS = ("output_sizes", "w_init", "b_init", "with_bias", "activation", "activate_final", "name")
 
 
@@ -46,11 +53,15 @@ class NetsMLP(Rule):
             self.ctx.keep(original_node, self.code, "hk.nets.MLP with *args/**kwargs; left in place")
             return None
         sizes = bound["output_sizes"].value
-        if not isinstance(sizes, (cst.List, cst.Tuple)) or any(
-            isinstance(e, cst.StarredElement) for e in sizes.elements
-        ):
+        # Sizes that are no literal list read as ``[*sizes]``: a generator of layers, known when it runs.
+        elements = list(sizes.elements) if isinstance(sizes, (cst.List, cst.Tuple)) else [cst.StarredElement(sizes)]
+        unpacked = any(isinstance(element, cst.StarredElement) for element in elements)
+        if unpacked and self.ctx.options.target != "linen":
             self.ctx.keep(
-                original_node, self.code, "hk.nets.MLP whose output_sizes is not a literal list; left in place"
+                original_node,
+                self.code,
+                "hk.nets.MLP whose output_sizes is no literal list of widths: the nnx target needs every layer's "
+                "input width; left in place",
             )
             return None
         dense_args: list[cst.Arg] = []
@@ -72,12 +83,36 @@ class NetsMLP(Rule):
         if final and code_of(activate_final.value) != "True":  # type: ignore[union-attr]
             self.ctx.report(original_node, self.code, "hk.nets.MLP with a computed activate_final; left in place")
             return None
-        layers: list[cst.BaseExpression] = []
-        for index, element in enumerate(sizes.elements):
-            layers.append(call(self.ctx.linen("Dense"), [positional(element.value), *dense_args]))
-            if index < len(sizes.elements) - 1 or final:
-                layers.append(activation)
-        sequential_args = [positional(cst.List([cst.Element(layer) for layer in layers]))]
+        if isinstance(elements[-1], cst.StarredElement) and not final:
+            self.ctx.keep(
+                original_node,
+                self.code,
+                "hk.nets.MLP whose last width is known only when it runs (output_sizes is no literal list, or ends "
+                "by unpacking one), without activate_final: its last layer has no activation after it; left in place",
+            )
+            return None
+        layers: list[cst.BaseElement] = []
+        for index, element in enumerate(elements):
+            if isinstance(element, cst.StarredElement):
+                layers.append(cst.StarredElement(self._unpacked_layers(element.value, dense_args, activation)))
+                continue
+            layers.append(cst.Element(call(self.ctx.linen("Dense"), [positional(element.value), *dense_args])))
+            if index < len(elements) - 1 or final:
+                layers.append(cst.Element(activation))
+        sequential_args = [positional(cst.List(layers))]
         if "name" in bound:
             sequential_args.append(keyword("name", bound["name"].value))
         return call(self.ctx.linen("Sequential"), sequential_args)
+
+    def _unpacked_layers(
+        self, widths: cst.BaseExpression, dense_args: list[cst.Arg], activation: cst.BaseExpression
+    ) -> cst.BaseExpression:
+        """``(*units, 1)``'s ``*units``: a generator of a Dense layer and the activation for each width of ``units``
+        (its loop variables named apart from the names the layer's arguments read)."""
+        used = set(_WORD.findall(" ".join(code_of(node) for node in (widths, activation, *dense_args))))
+        width, layer = (
+            next(f"{base}{n or ''}" for n in itertools.count() if f"{base}{n or ''}" not in used)
+            for base in ("width", "layer")
+        )
+        dense = code_of(call(self.ctx.linen("Dense"), [positional(cst.Name(width)), *dense_args]))
+        return expr(f"({layer} for {width} in {code_of(widths)} for {layer} in ({dense}, {code_of(activation)}))")

@@ -24,7 +24,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from h2f.analysis import FileAnalysis, Transform
-from h2f.context import MigrationContext
+from h2f.context import LeftInPlace, MigrationContext
 from h2f.rule import Rule, Trigger
 from h2f.syntax import (
     call,
@@ -109,6 +109,14 @@ class TransformRule(Rule):
                 self.code,
                 f"{node.name.value} is passed to {code_of(passed.func)}, which transforms it where h2f cannot see "
                 "the function; left in place",
+            )
+        unpacked = self.ctx.analysis.unpacked_functions.get(id(node))
+        if unpacked is not None and wrapper is None and passed is None:
+            self.ctx.keep(
+                node,
+                self.code,
+                f"{node.name.value} is transformed by {code_of(unpacked)}, unpacked into its init and apply: h2f "
+                "gives them Haiku's signatures only for a transform without state or apply rng; left in place",
             )
 
     def leave_FunctionDef(
@@ -275,13 +283,19 @@ class TransformRule(Rule):
 
     def _unbound(self, transform: Transform, original: cst.Call) -> cst.BaseExpression | None:
         function = transform.function
+        if isinstance(function, cst.Lambda):  # (its body too: it runs inside the Haiku transform)
+            raise LeftInPlace(self.code, "hk.transform of a lambda, not bound to a name; left in place")
         if not isinstance(function, cst.FunctionDef) or transform.kind != "transform":
             self.ctx.report(original, self.code, "transform of a function h2f cannot see; left in place")
             return None
         construction = self._direct_construction(transform, function)
         if construction is not None and self._only_used_by_transform(function):
-            return construction
-        return expr(f"{self.ctx.analysis.generated_class_name(function)}()")
+            model = construction
+        else:
+            model = expr(f"{self.ctx.analysis.generated_class_name(function)}()")
+        if isinstance(self.ctx.analysis.parents.get(original), cst.Assign):  # ``init, apply = ...`` (the analysis')
+            return _haiku_signatures(model)
+        return model
 
     def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript) -> None:
         """Report ``params["linear"]``: a Haiku module path read from what ``init`` returned, which Flax's tree
@@ -594,6 +608,16 @@ def _may_use_transform(node: cst.Call, aliases: frozenset[str]) -> bool:
     first = node.args[0].value if node.args else None
     return is_name_attribute(first, "apply") or (
         type(first) is cst.Call and bool(first.args) and is_name_attribute(first.args[0].value, "apply")
+    )
+
+
+def _haiku_signatures(model: cst.BaseExpression) -> cst.BaseExpression:
+    """Linen's ``init`` and ``apply`` of ``model`` (a module without state or rng) as functions of Haiku's
+    signatures: ``init(rng, *args)`` returns the parameters, ``apply(params, *args)`` takes them."""
+    built = code_of(model)
+    return expr(
+        f'(lambda rng, *args, **kwargs: {built}.init(rng, *args, **kwargs)["params"], '
+        f'lambda params, *args, **kwargs: {built}.apply({{"params": params}}, *args, **kwargs))'
     )
 
 

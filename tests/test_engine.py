@@ -651,3 +651,14 @@ def test_diagnostic_positions_are_libcsts(order: str) -> None:
         for node in nodes if order == "forward" else reversed(nodes):
             where = expected[node].start
             assert positions.start(node) == (where.line, where.column + 1), (before, node)
+
+
+def test_setup_takes_self_on_its_line_when_init_spread_its_parameters_over_lines() -> None:
+    """jumanji's module classes list ``__init__``'s parameters one per line: ``setup`` keeps only ``self``, written
+    as a Flax user writes it (not ``def setup(`` and ``self):`` on the next line)."""
+    source = (
+        "import haiku as hk\n\n\nclass Torso(hk.Module):\n    def __init__(\n        self,\n        width: int,\n"
+        "        name=None,\n    ):\n        super().__init__(name=name)\n        self.double = 2 * width\n\n"
+        "    def __call__(self, x):\n        return hk.Linear(self.double)(x)\n"
+    )
+    assert "    def setup(self):\n        self.double = 2 * self.width\n" in migrate_source(source).code

@@ -1592,3 +1592,134 @@ def test_apply_passed_to_a_call_keeps_haikus_signature(program: str, adapted: bo
             exec(compile(code, "network.py", "exec"), namespace)
             outputs.append(namespace["out"].tolist())
         assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
+
+
+UNPACKED_NETWORK = """\
+import functools
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Torso(hk.Module):
+  def __call__(self, x):
+    return jax.nn.relu(hk.Linear(3, w_init=hk.initializers.Constant(0.5))(x))
+
+
+def make_network(width):
+  def network_fn(x):
+    return hk.Linear(width, w_init=hk.initializers.Constant(0.25))(Torso()(x))
+
+  init, apply = hk.without_apply_rng(hk.transform(network_fn))
+  return init, apply
+
+
+init, apply = make_network(2)
+x = jnp.ones((1, 3))
+out = apply(init(jax.random.PRNGKey(0), x), x)
+"""
+
+
+@pytest.mark.parametrize(
+    "program, kept",
+    [
+        (UNPACKED_NETWORK, None),
+        (  # with an rng for apply, Linen's apply would take it for an input: the function and its Torso stay Haiku
+            UNPACKED_NETWORK.replace(
+                "hk.without_apply_rng(hk.transform(network_fn))", "hk.transform(network_fn)"
+            ).replace("out = apply(init(jax.random.PRNGKey(0), x), x)", "out = apply(init(None, x), None, x)"),
+            "network_fn",
+        ),
+        (  # with state: init and apply return and take it too; the same
+            UNPACKED_NETWORK.replace("hk.transform(network_fn)", "hk.transform_with_state(network_fn)").replace(
+                "out = apply(init(jax.random.PRNGKey(0), x), x)", "out = apply(*init(None, x), x)[0]"
+            ),
+            "network_fn",
+        ),
+        (  # a function transformed through functools.partial stays Haiku: so does the Torso it builds
+            UNPACKED_NETWORK.replace("def network_fn(x):", "def network_fn(x, scale):")
+            .replace("(Torso()(x))", "(Torso()(x)) * scale")
+            .replace("hk.transform(network_fn)", "hk.transform(functools.partial(network_fn, scale=1.0))"),
+            "network_fn",
+        ),
+    ],
+    ids=["without rng", "with rng", "with state", "through functools.partial"],
+)
+def test_a_transform_unpacked_into_init_and_apply_keeps_their_signatures(program: str, kept: str | None) -> None:
+    """jumanji's networks: ``init, apply = hk.without_apply_rng(hk.transform(network_fn))``. Without state or apply
+    rng, Linen's init and apply get Haiku's signatures (``init(rng, x)`` returns the params, ``apply(params, x)``);
+    otherwise the function stays Haiku, and so does the module class it builds. Either way the program computes
+    what it did (the transform was left in place while the function and the class became Flax, which failed)."""
+    result = migrate_source(program, Options(), path="networks.py")
+    if kept is None:
+        assert "haiku" not in result.code and result.diagnostics == ()
+    else:
+        assert "class Torso(hk.Module)" in result.code
+        assert [d.message for d in result.diagnostics if d.code == "H2F010"] == [
+            f"Torso is built by {kept}, which is left in place (Haiku code); class left in place"
+        ]
+    outputs = []
+    for code in (program, result.code):
+        namespace: dict = {}
+        exec(compile(code, "networks.py", "exec"), namespace)
+        outputs.append(namespace["out"].tolist())
+    assert outputs == [[[1.125, 1.125]], [[1.125, 1.125]]]
+
+
+MLP_WIDTH_NAMED_WIDTH = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+width = 0.25
+
+
+def forward(x):
+  return hk.nets.MLP((*[4, 3], 2), w_init=hk.initializers.Constant(width))(x)
+
+
+model = hk.without_apply_rng(hk.transform(forward))
+data = jnp.arange(2 * 5, dtype=jnp.float32).reshape(2, 5) / 10.0
+params = model.init(jax.random.PRNGKey(0), data)
+out = model.apply(params, data)
+"""
+
+
+def test_an_mlp_unpacking_its_sizes_names_its_loop_apart_from_what_its_layers_read(tmp_path: Path) -> None:
+    """``hk.nets.MLP((*units, 2), w_init=Constant(width))`` with a module-level ``width``: the generator of layers
+    takes another loop variable, or each layer's initializer would read the layer's width instead."""
+    result = migrate_source(MLP_WIDTH_NAMED_WIDTH, Options(), path="m.py")
+    assert "for width1 in [4, 3]" in result.code and result.diagnostics == ()
+    _assert_verified(MLP_WIDTH_NAMED_WIDTH, result.code, tmp_path)
+
+
+UNBOUND_LAMBDAS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+init, apply = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2, w_init=hk.initializers.Constant(0.5))(x)))
+x = jnp.ones((1, 3))
+out = apply(init(jax.random.PRNGKey(0), x), x)
+
+
+def make():
+  return hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2, w_init=hk.initializers.Constant(0.5))(x)))
+
+
+model = make()
+out2 = model.apply(model.init(jax.random.PRNGKey(0), x), x)
+"""
+
+
+def test_a_transform_of_a_lambda_not_bound_to_a_name_stays_haiku_with_its_calls() -> None:
+    """A lambda transformed where no name holds the model (unpacked, returned by a factory) stays Haiku, its layers
+    and the calls of what the factory returns too (its layers became Flax's inside the Haiku transform, and the
+    factory's calls Linen's, which failed)."""
+    result = migrate_source(UNBOUND_LAMBDAS, Options(), path="m.py")
+    assert result.code == UNBOUND_LAMBDAS
+    assert [(d.line, d.code) for d in result.diagnostics] == [(5, "H2F040"), (11, "H2F040")]
+    namespace: dict = {}
+    exec(compile(result.code, "m.py", "exec"), namespace)
+    assert namespace["out"].tolist() == namespace["out2"].tolist() == [[1.5, 1.5]]
