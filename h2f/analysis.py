@@ -1482,16 +1482,15 @@ class FileAnalysis:
             definition: cst.FunctionDef | cst.Lambda | None = function
         else:
             definition = self.function_named(function) if type(function) is cst.Name else None
-        if definition is None:
+        if definition is None:  # (registered all the same: the transform rule reports it, left in place)
             self._note_wrapped_functions(function)
             if type(function) is cst.Name:
                 self._note_passed_functions(function)
-            return
-        if unpacked and type(definition) is cst.FunctionDef and (kind != "transform" or with_state or apply_rng):
+        elif unpacked and type(definition) is cst.FunctionDef and (kind != "transform" or with_state or apply_rng):
             self.unpacked_functions[id(definition)] = node
             return
         function_name = function.value if type(function) is cst.Name else None  # type: ignore[attr-defined]
-        key = f"<{function_name or 'lambda'}@{id(node)}>"
+        key = f"<{function_name or 'transformed'}@{id(node)}>"
         self._register(Transform(key, kind, with_state, apply_rng, definition, function_name, node), None)
 
     def _add_typed_transforms(self) -> None:

@@ -81,7 +81,7 @@ class NetsMLP(Rule):
         activate_final = bound.get("activate_final")
         final = activate_final is not None and code_of(activate_final.value) != "False"
         if final and code_of(activate_final.value) != "True":  # type: ignore[union-attr]
-            self.ctx.report(original_node, self.code, "hk.nets.MLP with a computed activate_final; left in place")
+            self.ctx.keep(original_node, self.code, "hk.nets.MLP with a computed activate_final; left in place")
             return None
         if isinstance(elements[-1], cst.StarredElement) and not final:
             self.ctx.keep(

@@ -223,6 +223,14 @@ def test_a_layer_left_in_place_keeps_its_arguments_haiku() -> None:
     assert [line.split(" ")[1] for line in _left_alone(source)] == ["H2F021"]
 
 
+@pytest.mark.parametrize("mlp", ["hk.nets.MLP([2, 3], activate_final=final", "hk.nets.MLP(sizes"])
+def test_an_mlp_left_in_place_keeps_its_arguments_haiku(mlp: str) -> None:
+    """A computed ``activate_final``, or sizes whose last one is known only when the MLP runs without it: the MLP
+    stays Haiku whole, its initializer too."""
+    source = f"import haiku as hk\n\n\ndef forward(x, sizes, final):\n  return {mlp}, w_init=hk.initializers.Constant(0.1))(x)\n"
+    assert [line.split(" ")[1] for line in _left_alone(source)] == ["H2F021"]
+
+
 def test_a_batch_norm_whose_calls_flax_cannot_express_stays_haiku_calls_and_all() -> None:
     source = (
         "import haiku as hk\n\n\ndef forward(x, is_training):\n"
