@@ -1524,12 +1524,7 @@ def test_a_network_function_passed_to_a_class_that_transforms_it_stays_haiku() -
         (8, "H2F040", "cannot see the function 'network' that is transformed; left in place"),
         (14, "H2F040", "network is passed to Agent"),
     ]
-    outputs = []
-    for code in (PASSED_NETWORK, result.code):
-        namespace: dict = {}
-        exec(compile(code, "agent.py", "exec"), namespace)
-        outputs.append(namespace["agent"].out.tolist())
-    assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
+    assert [_run_for(code, "agent").out.tolist() for code in (PASSED_NETWORK, result.code)] == [[[1.5, 1.5]]] * 2
 
 
 FEED_FORWARD_NETWORK = """\
@@ -1586,12 +1581,7 @@ def test_apply_passed_to_a_call_keeps_haikus_signature(program: str, adapted: bo
     reported = [d.code for d in result.diagnostics if "cannot follow its calls" in d.message]
     assert reported == ([] if adapted else ["H2F040"])
     if adapted:
-        outputs = []
-        for code in (program, result.code):
-            namespace: dict = {}
-            exec(compile(code, "network.py", "exec"), namespace)
-            outputs.append(namespace["out"].tolist())
-        assert outputs == [[[1.5, 1.5]], [[1.5, 1.5]]]
+        assert [_run_for(code, "out").tolist() for code in (program, result.code)] == [[[1.5, 1.5]]] * 2
 
 
 UNPACKED_NETWORK = """\
@@ -1659,12 +1649,7 @@ def test_a_transform_unpacked_into_init_and_apply_keeps_their_signatures(program
         assert [d.message for d in result.diagnostics if d.code == "H2F010"] == [
             f"Torso is built by {kept}, which is left in place (Haiku code); class left in place"
         ]
-    outputs = []
-    for code in (program, result.code):
-        namespace: dict = {}
-        exec(compile(code, "networks.py", "exec"), namespace)
-        outputs.append(namespace["out"].tolist())
-    assert outputs == [[[1.125, 1.125]], [[1.125, 1.125]]]
+    assert [_run_for(code, "out").tolist() for code in (program, result.code)] == [[[1.125, 1.125]]] * 2
 
 
 MLP_WIDTH_NAMED_WIDTH = """\
@@ -1720,6 +1705,4 @@ def test_a_transform_of_a_lambda_not_bound_to_a_name_stays_haiku_with_its_calls(
     result = migrate_source(UNBOUND_LAMBDAS, Options(), path="m.py")
     assert result.code == UNBOUND_LAMBDAS
     assert [(d.line, d.code) for d in result.diagnostics] == [(5, "H2F040"), (11, "H2F040")]
-    namespace: dict = {}
-    exec(compile(result.code, "m.py", "exec"), namespace)
-    assert namespace["out"].tolist() == namespace["out2"].tolist() == [[1.5, 1.5]]
+    assert _run_for(result.code, "out").tolist() == _run_for(result.code, "out2").tolist() == [[1.5, 1.5]]
