@@ -1307,7 +1307,7 @@ class FileAnalysis:
                 self._add_decorated_transform(node)
             elif type(node) is cst.Assign:
                 self._add_assigned_transform(node)
-            elif type(node) is cst.Call:
+            elif type(node) is cst.Call and self.haiku_name(node.func) is not None:  # (the three note Haiku calls)
                 self._add_unbound_transform(node)
                 self._add_splat_configs(node)
                 self._note_collections_and_streams(node)
