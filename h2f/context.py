@@ -6,18 +6,16 @@ import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
 from h2f.rule import Trigger
-from h2f.syntax import expr
+from h2f.syntax import Codegen, expr
 from h2f.traversal import NODE_TYPES, TOKENS
 
 if TYPE_CHECKING:
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
-class _StartRecorder(CodegenState):
+class _StartRecorder(Codegen):
     """Code generation that notes where each node starts, as an index into the tokens (libcst's
     ``PositionProvider`` computes a line and column for every node and every token, several times a parse)."""
 
@@ -46,13 +44,34 @@ class _StartRecorder(CodegenState):
         start = self._stack.pop()
         self.starts.setdefault(id(node), start)  # a syntactic start recorded inside wins, as in libcst
 
-    @contextmanager
     def record_syntactic_position(
         self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
-    ) -> Iterator[None]:
-        start = len(self.tokens)
-        yield
-        self.starts[id(node)] = self.starts[id(start_node)] if start_node is not None else start
+    ) -> _SyntacticStart:
+        """Note where ``node`` starts syntactically: where the code generated inside the context starts, or where
+        ``start_node`` does."""
+        return _SyntacticStart(self, node, start_node)
+
+
+class _SyntacticStart:
+    """:meth:`_StartRecorder.record_syntactic_position`'s context (an object: libcst's generator-based context
+    manager costs more, and code generation opens one for most nodes)."""
+
+    __slots__ = ("_recorder", "_node", "_start_node", "_start")
+
+    def __init__(self, recorder: _StartRecorder, node: cst.CSTNode, start_node: cst.CSTNode | None) -> None:
+        self._recorder = recorder
+        self._node = node
+        self._start_node = start_node
+        self._start = 0
+
+    def __enter__(self) -> None:
+        self._start = len(self._recorder.tokens)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: object) -> None:
+        if kind is None:
+            starts = self._recorder.starts
+            start_node = self._start_node
+            starts[id(self._node)] = starts[id(start_node)] if start_node is not None else self._start
 
 
 class StartPositions:
