@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 import libcst as cst
 
-from h2f.traversal import NODE_TYPES, TOKENS, concrete_types, fields_to_visit, known_fields
+from h2f.traversal import NOT_TOKENS, TOKENS, concrete_types, fields_to_visit, known_fields
 
 _T = TypeVar("_T")
 
@@ -288,8 +288,6 @@ _BINDING_STATEMENTS = frozenset(
 _OTHER_STATEMENTS = concrete_types(cst.BaseStatement, cst.BaseSmallStatement) - _BINDING_STATEMENTS
 _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
-#: The node types the walk records (the nodes but the tokens).
-_WALKED = NODE_TYPES - TOKENS
 
 
 class Resolver:
@@ -347,11 +345,11 @@ class Resolver:
             for field in fields_to_visit(node, TOKENS) if fields is None else fields:
                 value = getattr(node, field)
                 kind = type(value)
-                if kind in _WALKED:
+                if kind in NOT_TOKENS:
                     record(value, node, scope)
                 elif kind is tuple or kind is list:
                     for item in value:
-                        if type(item) in _WALKED:
+                        if type(item) in NOT_TOKENS:
                             record(item, node, scope)
             spans[key] = (start, len(nodes))
 

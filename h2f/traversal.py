@@ -131,6 +131,10 @@ TOKENS: frozenset[type] = frozenset(
 )
 
 
+#: The node types but the :data:`TOKENS`: what :func:`walk` lists.
+NOT_TOKENS: frozenset[type] = NODE_TYPES - TOKENS
+
+
 def _leaf_types(annotation: Any) -> set[type] | None:
     """The concrete node types a field annotated ``annotation`` can hold (through ``Union``, ``Optional`` and
     ``Sequence``); None when the annotation does not say."""
@@ -262,12 +266,12 @@ def _collect(
     fields = known.get(type(node))
     for field in fields_to_visit(node, TOKENS) if fields is None else fields:
         value = getattr(node, field)
-        if type(value) in NODE_TYPES:
-            if type(value) not in TOKENS:
-                _collect(value, found, enter, known)
-        elif type(value) is tuple or type(value) is list:
+        kind = type(value)
+        if kind in NOT_TOKENS:
+            _collect(value, found, enter, known)
+        elif kind is tuple or kind is list:
             for item in value:
-                if type(item) in NODE_TYPES and type(item) not in TOKENS:
+                if type(item) in NOT_TOKENS:
                     _collect(item, found, enter, known)
 
 
