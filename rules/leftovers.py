@@ -80,11 +80,9 @@ class Leftovers(Rule):
         def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
             span = spans.get(id(node))
             if span is not None:
-                if kept:
-                    found.extend(
-                        self.survivors[key]
-                        for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
-                    )
+                first = bisect_left(starts, span[0])
+                if first < len(starts) and starts[first] < span[1]:  # (most original subtrees hold none)
+                    found.extend(self.survivors[key] for _, key in kept[first : bisect_left(starts, span[1], first)])
                 return False
             if copies:
                 survivor = copies.get(id(node))
