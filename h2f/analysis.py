@@ -395,20 +395,21 @@ class FileAnalysis:
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         """The ancestors of the original ``node``, nearest first."""
-        current = self.parents.get(node)
+        parent_of = self.parents.by_id().get
+        current = parent_of(id(node))
         while current is not None:
             yield current
-            current = self.parents.get(current)
+            current = parent_of(id(current))
 
     def enclosing(
         self, node: cst.CSTNode, kind: type[cst.CSTNode] | tuple[type[cst.CSTNode], ...]
     ) -> cst.CSTNode | None:
         """The nearest ancestor of the original ``node`` of type ``kind`` (of one of them, as ``isinstance``)."""
         kinds = concrete_types(*kind) if type(kind) is tuple else concrete_types(kind)  # (rules ask of many nodes)
-        parent_of = self.parents.get
-        current = parent_of(node)
+        parent_of = self.parents.by_id().get
+        current = parent_of(id(node))
         while current is not None and type(current) not in kinds:
-            current = parent_of(current)
+            current = parent_of(id(current))
         return current
 
     def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:

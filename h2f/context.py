@@ -404,11 +404,11 @@ class RuleDispatcher(cst.CSTTransformer):
 
     def _mark(self, nodes: Iterable[cst.CSTNode | None]) -> None:
         """Add the original ``nodes`` and their ancestors to :attr:`_busy`."""
-        busy, parent_of = self._busy, self.ctx.analysis.parents.get
+        busy, parent_of = self._busy, self.ctx.analysis.parents.by_id().get
         for node in nodes:
             while node is not None and id(node) not in busy:  # type: ignore[operator]
                 busy.add(id(node))  # type: ignore[union-attr]
-                node = parent_of(node)
+                node = parent_of(id(node))
 
     def _note_announced(self) -> None:
         """Mark the nodes announced since the last call (``ctx.announced`` keeps them in the order they came)."""

@@ -18,7 +18,7 @@ this module follows Python; no Haiku name h2f asks about depends on it (``tests/
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Generic, TypeVar
 
@@ -51,6 +51,11 @@ class NodeMap(Generic[_T]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def by_id(self) -> Mapping[int, _T]:
+        """The values by the ``id()`` of their node, for a loop that asks of many nodes (without a call per node):
+        valid for nodes alive when it asks (a freed node's id may be another node's), as a tree's nodes are."""
+        return self._values
 
 
 class Access:
