@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +215,8 @@ class FileAnalysis:
         self._resolver = Resolver()
         self._resolver.walk(self.module)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
-        self._spans = self._resolver.spans
+        self._positions = self._resolver.positions
+        self._ends = self._resolver.ends
         #: The parent of every node.
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
@@ -229,19 +230,20 @@ class FileAnalysis:
     def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
         """Where an original node and its descendants are in :attr:`nodes` (pre-order); None for a node the
         migration made. (A migrated tree holds original nodes wherever nothing inside them changed.)"""
-        span = self._spans.get(id(node))
-        return span if span is not None and self.nodes[span[0]] is node else None
+        start = self._positions.get(id(node))
+        return (start, self._ends[start]) if start is not None and self.nodes[start] is node else None
 
-    def spans_by_id(self) -> Mapping[int, tuple[int, int]]:
-        """:meth:`span` of every original node, by id, for a walk that asks of many nodes (without a call per node):
-        valid for nodes alive when it asks (a freed node's id may be another node's), as a tree's nodes are."""
-        return self._spans
+    def positions_by_id(self) -> tuple[Mapping[int, int], Sequence[int]]:
+        """Where every original node is in :attr:`nodes`, by id, and where the subtree of the node at each position
+        ends: :meth:`span` for a walk that asks of many nodes (without a call per node); valid for nodes alive when
+        it asks (a freed node's id may be another node's), as a tree's nodes are."""
+        return self._positions, self._ends
 
     def original(self, key: int) -> cst.CSTNode | None:
         """The original node whose ``id()`` is ``key``; None when no original node has it (a node the migration
         made)."""
-        span = self._spans.get(key)
-        return None if span is None else self.nodes[span[0]]
+        start = self._positions.get(key)
+        return None if start is None else self.nodes[start]
 
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
@@ -301,7 +303,7 @@ class FileAnalysis:
         if key in cache:
             return cache[key]
         found = compute(node)
-        if key in self._spans:
+        if key in self._positions:
             cache[key] = found
         return found
 
@@ -616,7 +618,7 @@ class FileAnalysis:
         found = self._own_params_cache.get(key)
         if found is None:
             found = self._scan_params(function, imported)
-            if id(function) in self._spans:  # (only an original node keeps its id: see :meth:`_remembered`)
+            if id(function) in self._positions:  # (only an original node keeps its id: see :meth:`_remembered`)
                 self._own_params_cache[key] = found
         return found
 
@@ -1292,7 +1294,7 @@ class FileAnalysis:
         if len(kinds) == 1:
             return list(self._by_type.get(kinds[0], ()))
         found = [node for kind in kinds for node in self._by_type.get(kind, ())]
-        found.sort(key=lambda node: self._spans[id(node)][0])
+        found.sort(key=lambda node: self._positions[id(node)])
         return found
 
     def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:

@@ -296,7 +296,8 @@ _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
 
 class Resolver:
-    """One pre-order walk of a module recording every node (``nodes``, ``spans``), parents and scopes.
+    """One pre-order walk of a module recording every node (``nodes``, where each is and its subtree ends), parents
+    and scopes.
 
     Walk the module with it (:meth:`walk`), then ask it: the reads of a name are resolved when first needed
     (:meth:`finish` resolves them all).
@@ -304,8 +305,10 @@ class Resolver:
 
     def __init__(self) -> None:
         self.nodes: list[cst.CSTNode] = []
-        #: id of each node -> where it and its descendants are in ``nodes``.
-        self.spans: dict[int, tuple[int, int]] = {}
+        #: id of each node -> where it is in ``nodes``.
+        self.positions: dict[int, int] = {}
+        #: Where the subtree of the node at each position of ``nodes`` ends there (:meth:`span`).
+        self.ends: list[int] = []
         self._parents: dict[int, cst.CSTNode] = {}
         self._scopes: dict[int, Scope] = {}
         #: id of a node -> the scope its subtree is evaluated in, when not its parent's.
@@ -330,14 +333,16 @@ class Resolver:
         """Record ``module`` and its nodes but the :data:`~h2f.traversal.TOKENS`, in the order of libcst's
         traversal (:func:`h2f.traversal.fast_walk`'s, in one call per node rather than a visitor's three: the
         parent, the scope and the start of the span are arguments and locals, not stacks)."""
-        nodes, spans, parents, scopes, enter = self.nodes, self.spans, self._parents, self._scopes, self._enter
+        nodes, positions, ends = self.nodes, self.positions, self.ends
+        parents, scopes, enter = self._parents, self._scopes, self._enter
         known = known_fields(TOKENS)
 
         # A closure: the tables it fills are its free variables, not attributes looked up on every node.
         def record(node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope) -> None:
             key = id(node)
-            start = len(nodes)
+            start = positions[key] = len(nodes)
             nodes.append(node)
+            ends.append(start)  # (known when the subtree is done)
             if parent is not None:
                 parents[key] = parent
             scope = enter.pop(key, scope)
@@ -356,7 +361,7 @@ class Resolver:
                     for item in value:
                         if type(item) in NOT_TOKENS:
                             record(item, node, scope)
-            spans[key] = (start, len(nodes))
+            ends[start] = len(nodes)
 
         builtin = Scope(BUILTIN, None)
         builtin.resolver = self
@@ -508,7 +513,7 @@ class Resolver:
         access = Access(node, scope)
         self._accesses[id(node)] = access
         scope._accesses.setdefault(node.value, []).append(access)
-        start = self.spans[id(node)][0]
+        start = self.positions[id(node)]
         found = scope[node.value]
         earlier = [
             a for a in found if a.scope is not scope or scope.kind == COMPREHENSION or self._bound_at(a) <= start
@@ -550,7 +555,12 @@ class Resolver:
                 current = node
                 break
             current = parent
-        return self.spans[id(current)][1]
+        return self.ends[self.positions[id(current)]]
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Where the walked ``node`` and its descendants are in ``nodes``: ``nodes[start:end]``."""
+        start = self.positions[id(node)]
+        return start, self.ends[start]
 
     @property
     def parents(self) -> NodeMap[cst.CSTNode]:
