@@ -15,6 +15,9 @@ from libcst._nodes.internal import CodegenState
 from h2f.traversal import TOKENS, TypeDispatch, changed, fast_transform
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+#: The tokens, names and literals: nothing in them but tokens (a name's parentheses), so a transformer with no hook
+#: for a name or a literal need not enter them (a third of a file's other nodes are names).
+_LEAVES = TOKENS | {cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString}
 
 
 def expr(source: str) -> cst.BaseExpression:
@@ -139,10 +142,10 @@ def parenthesized(value: cst.BaseExpression) -> cst.BaseExpression:
 def is_docstring(statement: cst.CSTNode) -> bool:
     """Whether ``statement`` is a bare string literal (a docstring where it comes first)."""
     return (
-        isinstance(statement, cst.SimpleStatementLine)
+        type(statement) is cst.SimpleStatementLine
         and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+        and type(statement.body[0]) is cst.Expr
+        and type(statement.body[0].value) in (cst.SimpleString, cst.ConcatenatedString)
     )
 
 
@@ -249,7 +252,7 @@ class _DropModuleNames(TypeDispatch):
 def without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
     """``statement`` with the ``name=`` of every call in it dropped: Linen names the submodules ``setup()`` builds
     after their attributes, and rejects ``name=`` there."""
-    return fast_transform(statement, _DropModuleNames(), TOKENS)  # type: ignore[no-any-return]
+    return fast_transform(statement, _DropModuleNames(), _LEAVES)  # type: ignore[no-any-return]
 
 
 def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
@@ -271,7 +274,7 @@ class _SelfAttributeRenamer(TypeDispatch):
 
 def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
     """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
-    return fast_transform(node, _SelfAttributeRenamer(renames), TOKENS) if renames else node
+    return fast_transform(node, _SelfAttributeRenamer(renames), _LEAVES) if renames else node
 
 
 class _ReplaceMatching(TypeDispatch):
