@@ -78,7 +78,9 @@ _PARAMETERLESS_APIS = frozenset(
     }
 )
 #: Nodes whose body runs repeatedly (or not at all): loops, comprehensions, nested functions.
-_REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
+_REPEATED = frozenset(
+    {cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef}
+)
 #: JAX transforms whose result takes the arguments of the function they transform, in the same places.
 _ARGUMENT_KEEPERS = frozenset(
     {"jax.grad", "jax.value_and_grad", "jax.jit", "jax.vmap", "jax.checkpoint", "jax.remat", "jax.hessian"}
@@ -386,7 +388,7 @@ class FileAnalysis:
         return applied  # type: ignore[return-value]
 
     def _is_layer_stack(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Call) and self.haiku_name(node.func) == "haiku.layer_stack"
+        return type(node) is cst.Call and self.haiku_name(node.func) == "haiku.layer_stack"
 
     def module_reference(self, node: cst.CSTNode) -> str:
         """The name the migrated code at the original ``node`` reaches its Linen module by: ``_layer`` inside a
@@ -689,7 +691,7 @@ class FileAnalysis:
         a lambda ``hk.remat``/``hk.vmap`` runs where it is written (``hk.remat(lambda x: ...)(x)``) runs once."""
         current = self.parents.get(node)
         while current is not None and current is not boundary:
-            if isinstance(current, _REPEATED) and not self._run_where_written(current):
+            if type(current) in _REPEATED and not self._run_where_written(current):
                 return True
             current = self.parents.get(current)
         return False
@@ -799,11 +801,11 @@ class FileAnalysis:
         """The value of ``name = value``, the one assignment that binds the original ``name``."""
         scope = self.scopes.get(name)
         bindings = [getattr(binding, "node", None) for binding in scope[name.value]] if scope is not None else []
-        if len(bindings) != 1 or not isinstance(bindings[0], cst.Name):
+        if len(bindings) != 1 or type(bindings[0]) is not cst.Name:
             return None
         target = self.parents.get(bindings[0])
-        statement = self.parents.get(target) if isinstance(target, cst.AssignTarget) else None
-        return statement.value if isinstance(statement, cst.Assign) else None
+        statement = self.parents.get(target) if type(target) is cst.AssignTarget else None
+        return statement.value if type(statement) is cst.Assign else None
 
     def _loop_items(self, target: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What the loop variable ``target`` (a Name a ``for`` binds) takes, when the loop runs over a literal
@@ -1375,7 +1377,7 @@ class FileAnalysis:
         return kind, with_state, apply_rng, expr.args[0].value
 
     def _add_assigned_transform(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+        if len(node.targets) != 1 or type(node.targets[0].target) is not cst.Name:
             return
         found = self._transform_of(node.value)
         if found is None:

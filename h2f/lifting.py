@@ -363,7 +363,7 @@ class LiftedTransform(Rule):
             return
         for method in built.methods.values():
             for node in analysis.subtree(method):
-                if isinstance(node, cst.Call):
+                if type(node) is cst.Call:
                     called = analysis.haiku_name(node.func)
                     if called in self.refused_inside:
                         raise self.refuse(

@@ -373,12 +373,12 @@ class Resolver:
 
     def _store(self, target: cst.CSTNode) -> None:
         """Mark the Names a binding target writes (``a``, ``a, (b, *c)``; not ``a.b`` or ``a[0]``)."""
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             self._stores.add(id(target))
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) is cst.Tuple or type(target) is cst.List:
             for element in target.elements:
                 self._store(element.value)
-        elif isinstance(target, cst.StarredElement):
+        elif type(target) is cst.StarredElement:
             self._store(target.value)
 
     # ----- node handlers (called in pre-order, with the scope the node is evaluated in) ------------------
@@ -419,13 +419,13 @@ class Resolver:
         self._switch(node.for_in.iter, scope)  # the first iterable is evaluated outside
 
     def _import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
-        if isinstance(node, cst.ImportFrom):
+        if type(node) is cst.ImportFrom:
             self._switch(node.module, _NO_SCOPE)
-            if isinstance(node.names, cst.ImportStar):
+            if type(node.names) is cst.ImportStar:
                 return
         for alias in node.names:  # type: ignore[union-attr]
             self._switch(alias, _NO_SCOPE)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            if alias.asname is not None and type(alias.asname.name) is cst.Name:
                 scope.record(alias.asname.name.value, node, ImportAssignment)
                 continue
             dotted = full_name_of(alias.name) or ""
@@ -472,7 +472,7 @@ class Resolver:
             self._reads.append((node, scope))
             return
         parent = self._parents.get(key)
-        if isinstance(parent, cst.NamedExpr):
+        if type(parent) is cst.NamedExpr:
             while scope.kind == COMPREHENSION:  # a walrus binds in the enclosing function
                 scope = scope.parent
         scope.record(node.value, node)

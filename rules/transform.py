@@ -538,12 +538,12 @@ class TransformRule(Rule):
         return isinstance(parent, cst.Assign) and _two_names(parent) is not None
 
     def _state_init(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
-        if not isinstance(original.value, cst.Call):
+        if type(original.value) is not cst.Call:
             return None
         func = original.value.func
         if is_name_attribute(func, "init"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
-        elif isinstance(func, cst.Name):
+        elif type(func) is cst.Name:
             alias = self.ctx.analysis.alias_of(func, "init")
             transform = alias[0] if alias is not None else None
         else:

@@ -132,14 +132,14 @@ def _built_after(
         else [
             method
             for method in analysis.subtree(owner)
-            if isinstance(method, cst.FunctionDef) and method.name.value != "__init__"
+            if type(method) is cst.FunctionDef and method.name.value != "__init__"
         ]
     )
     end = analysis.span(node)[1]  # type: ignore[index]
     found = []
     for method in methods:
         for built in analysis.subtree(method):
-            if isinstance(built, cst.Call) and id(built) not in excluded and analysis.constructs_module(built):
+            if type(built) is cst.Call and id(built) not in excluded and analysis.constructs_module(built):
                 if method is not scope or analysis.span(built)[0] >= end:  # type: ignore[index]
                     found.append(built)
     return found
