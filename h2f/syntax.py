@@ -83,36 +83,43 @@ def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.Arg] 
     return bound
 
 
+# The whitespace and punctuation of the code the helpers below build, made once: tokens are immutable (libcst itself
+# shares an Attribute's default dot), and libcst makes two whitespace nodes, each checked by a regular expression,
+# for every argument or call built without them.
+_NO_SPACE = cst.SimpleWhitespace("")
+_EQUAL = cst.AssignEqual(whitespace_before=_NO_SPACE, whitespace_after=_NO_SPACE)
+_COMMA = cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=cst.SimpleWhitespace(" "))
+
+
 def keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
     """``name=value``, formatted the way black formats keywords."""
     return cst.Arg(
         value=value,
         keyword=cst.Name(name),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+        equal=_EQUAL,
+        whitespace_after_star=_NO_SPACE,
+        whitespace_after_arg=_NO_SPACE,
     )
 
 
 def positional(value: cst.BaseExpression) -> cst.Arg:
     """A positional argument."""
-    return cst.Arg(value=value)
+    return cst.Arg(value=value, whitespace_after_star=_NO_SPACE, whitespace_after_arg=_NO_SPACE)
 
 
 def with_commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     """Comma-separate ``args`` (``, `` between, none after the last)."""
-    out = []
-    for index, arg in enumerate(args):
-        comma = (
-            cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            if index < len(args) - 1
-            else cst.MaybeSentinel.DEFAULT
-        )
-        out.append(changed(arg, comma=comma))
-    return out
+    return [
+        changed(arg, comma=_COMMA if index < len(args) - 1 else cst.MaybeSentinel.DEFAULT)
+        for index, arg in enumerate(args)
+    ]
 
 
 def call(func: cst.BaseExpression, args: Sequence[cst.Arg]) -> cst.Call:
     """``func(args...)``."""
-    return cst.Call(func=func, args=with_commas(list(args)))
+    return cst.Call(
+        func=func, args=with_commas(list(args)), whitespace_after_func=_NO_SPACE, whitespace_before_args=_NO_SPACE
+    )
 
 
 def negate(value: cst.BaseExpression) -> cst.BaseExpression:
