@@ -341,6 +341,11 @@ class TransformRule(Rule):
     ) -> cst.Assign | cst.RemovalSentinel | None:
         if self.ctx.bridge:
             return None  # the nnx.bridge fallback: bindings and init sites are the NNX transform rule's
+        announced, rule = self.ctx.announced, type(self)
+        if rule not in announced.get(id(original_node), ()) and rule not in announced.get(id(original_node.value), ()):
+            # What it rewrites it announced (__init__): a transform's binding, or the value ``model.apply``, a call of
+            # ``model.init`` or of a name bound to it. Most assignments of a file are none of them.
+            return None
         for transform in self.ctx.analysis.transforms.values():
             if transform.binding is original_node:
                 return self._binding(transform, original_node, updated_node)
