@@ -245,6 +245,7 @@ _HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trig
 #: Every kind of node: what a hook without a trigger acts on.
 _EVERY = -1
 _NOBODY: frozenset[type[Rule]] = frozenset()
+_NO_HOOKS: list[Callable[..., Any]] = []
 
 
 #: Literals: their only children are parentheses, so no rule can change one but through a hook for its type.
@@ -272,6 +273,13 @@ def _hooked_types(rules: tuple[type[Rule], ...]) -> frozenset[type]:
         or hasattr(rule, f"leave_{kind.__name__}")
         and f"leave_{kind.__name__}" not in rule.triggers
     )
+
+
+@functools.cache
+def _types_with(rules: tuple[type[Rule], ...], prefix: str) -> frozenset[type]:
+    """The node types some of ``rules`` has a ``<prefix><Node>`` hook for (``visit_``, ``leave_``): the dispatcher
+    looks for no hooks on the others (most of the types it meets)."""
+    return frozenset(kind for kind in NODE_TYPES if any(hasattr(rule, f"{prefix}{kind.__name__}") for rule in rules))
 
 
 @functools.cache
@@ -331,6 +339,8 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
+        self._visited = _types_with(self._rule_types, "visit_")
+        self._left = _types_with(self._rule_types, "leave_")
         self._call_apis = _call_apis(self._rule_types)
         #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
         self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
@@ -424,6 +434,8 @@ class RuleDispatcher(cst.CSTTransformer):
         return _inert(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(node) not in self._visited:
+            return True
         hooks = self._visit_hooks.get(type(node))
         if hooks is None:  # looked up once per node type
             hooks = self._visit_hooks[type(node)] = self._hooks_for(f"visit_{type(node).__name__}")
@@ -450,10 +462,12 @@ class RuleDispatcher(cst.CSTTransformer):
             hooks = self._triggered_hooks.get(key)
             if hooks is None:
                 hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])
-        else:
+        elif node_type in self._left:
             hooks = self._leave_hooks.get(node_type)
             if hooks is None:
                 hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
+        else:
+            hooks = _NO_HOOKS
         for hook in hooks:
             try:
                 replacement = hook(original_node, result)
