@@ -7,11 +7,12 @@ function?".
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import libcst as cst
 import libcst.matchers as m
@@ -46,6 +47,8 @@ from h2f.project import (
 from h2f.resolver import NodeMap, Resolver, Scope
 from h2f.syntax import bind_arguments, imported_module, is_name_attribute, is_none, is_self_attribute
 from h2f.traversal import concrete_types, walk
+
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
@@ -228,6 +231,8 @@ class FileAnalysis:
         self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        #: Node type -> where the nodes :meth:`nodes_of` lists for it are in :attr:`nodes` (for :meth:`nodes_in`).
+        self._type_positions: dict[type, list[int]] = {}
 
     def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
         """Where an original node and its descendants are in :attr:`nodes` (pre-order); None for a node the
@@ -251,6 +256,20 @@ class FileAnalysis:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
         span = self.span(node)
         return walk(node) if span is None else self.nodes[span[0] : span[1]]
+
+    def nodes_in(self, node: cst.CSTNode, kind: type[_Node]) -> list[_Node]:
+        """The nodes of exactly the concrete ``kind`` in :meth:`subtree` of ``node``, in source order: for one of the
+        module's nodes, a slice of :meth:`nodes_of` found by bisection (a scan of the subtree tests every node)."""
+        span = self.span(node)
+        if span is None:
+            return [found for found in walk(node) if type(found) is kind]  # type: ignore[misc]
+        positions = self._type_positions.get(kind)
+        if positions is None:
+            positions = self._type_positions[kind] = [
+                self._positions[id(found)] for found in self._by_type.get(kind, ())
+            ]
+        first = bisect.bisect_left(positions, span[0])
+        return self._by_type.get(kind, [])[first : bisect.bisect_left(positions, span[1], first)]  # type: ignore[return-value]
 
     @functools.cached_property
     def scopes(self) -> NodeMap[Scope]:
@@ -551,9 +570,7 @@ class FileAnalysis:
     def builds_inline(self, function: cst.FunctionDef | cst.Lambda, seen: frozenset[int] = frozenset()) -> bool:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact), itself
         or through a function of this file it calls (``logits = classifier(x)`` where ``classifier`` builds layers)."""
-        for node in self.subtree(function.body):
-            if type(node) is not cst.Call:
-                continue
+        for node in self.nodes_in(function.body, cst.Call):
             name = self.haiku_name(node.func)
             if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
                 return True
@@ -570,8 +587,8 @@ class FileAnalysis:
         """Whether the original ``function`` calls a value bound in a function (one of its parameters or variables,
         or an enclosing function's), not a ``def`` h2f can follow: a module class passed in (``build(Head)``) may
         be what it calls, so it may build submodules inline."""
-        for node in self.subtree(function.body):
-            if type(node) is cst.Call and type(node.func) is cst.Name and self.function_named(node.func) is None:
+        for node in self.nodes_in(function.body, cst.Call):
+            if type(node.func) is cst.Name and self.function_named(node.func) is None:
                 names = self.qualified_names(node.func)
                 if names and all("<locals>" in name for name in names):
                     return True
@@ -1566,9 +1583,7 @@ class FileAnalysis:
             if id(region) in seen:
                 continue
             seen.add(id(region))
-            for node in self.subtree(region):
-                if type(node) is not cst.Call:
-                    continue
+            for node in self.nodes_in(region, cst.Call):
                 more_streams, more_collections = self._call_features(node)
                 streams |= more_streams
                 collections |= more_collections

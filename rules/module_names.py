@@ -68,9 +68,7 @@ class ModuleNames(Rule):
         if named is None:
             named = self._named[id(function)] = {}
             analysis = self.ctx.analysis
-            for node in analysis.subtree(function):
-                if type(node) is not cst.Call:
-                    continue
+            for node in analysis.nodes_in(function, cst.Call):
                 literal = string_argument(node, "name")
                 if (
                     literal is not None
