@@ -770,8 +770,8 @@ class FileAnalysis:
         stores = self._init_stores_cache.get(id(init))
         if stores is None:
             stores = self._init_stores_cache[id(init)] = {}
-            for statement in self.subtree(init):
-                if type(statement) is cst.Assign and len(statement.targets) == 1:
+            for statement in self.nodes_in(init, cst.Assign):
+                if len(statement.targets) == 1:
                     target = statement.targets[0].target
                     if is_self_attribute(target):
                         stores.setdefault(target.attr.value, []).append(statement.value)  # type: ignore[attr-defined]
@@ -987,11 +987,15 @@ class FileAnalysis:
         target = parent.targets[0].target
         if isinstance(target, cst.Name):
             where: cst.CSTNode | None = self.enclosing(parent, cst.FunctionDef) or self.module
-            reads = [node for node in self.subtree(where) if type(node) is cst.Name and node.value == target.value]
+            reads: list[cst.CSTNode] = [node for node in self.nodes_in(where, cst.Name) if node.value == target.value]
         elif is_self_attribute(target):
             where = self.enclosing(parent, cst.ClassDef)
             name = target.attr.value  # type: ignore[attr-defined]
-            reads = [node for node in self.subtree(where) if is_self_attribute(node) and node.attr.value == name]  # type: ignore[attr-defined,arg-type]
+            reads = [
+                node
+                for node in self.nodes_in(where, cst.Attribute)  # type: ignore[arg-type]
+                if is_self_attribute(node) and node.attr.value == name
+            ]
         else:
             return True
         traced = {id(site.func) for site in self.calls_of(construction)}
@@ -1512,8 +1516,8 @@ class FileAnalysis:
     def _returned_transform(self, function: cst.FunctionDef) -> tuple[str, bool, bool] | None:
         """``def make_model(): ...; return hk.transform(forward)``: what every ``return`` of it gives."""
         kinds = set()
-        for node in self.subtree(function.body):
-            if type(node) is cst.Return and self.enclosing(node, cst.FunctionDef) is function:
+        for node in self.nodes_in(function.body, cst.Return):
+            if self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
                 if found is None:
                     return None

@@ -139,8 +139,8 @@ class TransformRule(Rule):
             migrated = sorted(
                 {
                     node.func.value  # type: ignore[attr-defined]
-                    for node in analysis.subtree(original_node)
-                    if isinstance(node, cst.Call) and analysis.local_module_class(node.func) is not None
+                    for node in analysis.nodes_in(original_node, cst.Call)
+                    if analysis.local_module_class(node.func) is not None
                 }
             )
             consequence = (
