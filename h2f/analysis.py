@@ -740,16 +740,17 @@ class FileAnalysis:
         """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
         if type(callee) is cst.Call:
             return callee
+        if type(callee) is not cst.Name and not is_self_attribute(callee):
+            return None  # (most callees: ``jnp.mean``, ``hk.Linear``)
         return self._remembered(self._constructors, callee, self._constructor_of)  # several rules ask of every call
 
-    def _constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
+    def _constructor_of(self, callee: cst.Name | cst.Attribute) -> cst.Call | None:
         if type(callee) is cst.Name:
             value = self._single_value(callee)
             return value if type(value) is cst.Call else None
-        if type(callee) is cst.Attribute and is_self_attribute(callee):
-            stored = self._stored_in_init(callee)
-            if len(stored) == 1 and type(stored[0]) is cst.Call:
-                return stored[0]
+        stored = self._stored_in_init(callee)  # type: ignore[arg-type]
+        if len(stored) == 1 and type(stored[0]) is cst.Call:
+            return stored[0]
         return None
 
     def _stored_in_init(self, attribute: cst.Attribute) -> list[cst.BaseExpression]:
