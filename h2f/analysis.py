@@ -7,11 +7,12 @@ function?".
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import libcst as cst
 import libcst.matchers as m
@@ -54,6 +55,8 @@ from h2f.syntax import (
 )
 from h2f.traversal import concrete_types, walk
 
+_Node = TypeVar("_Node", bound=cst.CSTNode)
+
 TRANSFORMS = {
     "haiku.transform": ("transform", False),
     "haiku.transform_with_state": ("transform", True),
@@ -85,7 +88,9 @@ _PARAMETERLESS_APIS = frozenset(
     }
 )
 #: Nodes whose body runs repeatedly (or not at all): loops, comprehensions, nested functions.
-_REPEATED = (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef)
+_REPEATED = frozenset(
+    {cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Lambda, cst.FunctionDef}
+)
 #: JAX transforms whose result takes the arguments of the function they transform, in the same places.
 _ARGUMENT_KEEPERS = frozenset(
     {"jax.grad", "jax.value_and_grad", "jax.jit", "jax.vmap", "jax.checkpoint", "jax.remat", "jax.hessian"}
@@ -226,7 +231,8 @@ class FileAnalysis:
         self._resolver = Resolver()
         self._resolver.walk(self.module)
         self.nodes: list[cst.CSTNode] = self._resolver.nodes
-        self._spans = self._resolver.spans
+        self._positions = self._resolver.positions
+        self._ends = self._resolver.ends
         #: The parent of every node.
         self.parents: NodeMap[cst.CSTNode] = self._resolver.parents
         self._haiku_names: dict[int, str | None] = {}
@@ -236,28 +242,45 @@ class FileAnalysis:
         self._init_stores_cache: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self._constructors: dict[int, cst.Call | None] = {}
         self._features: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        #: Node type -> where the nodes :meth:`nodes_of` lists for it are in :attr:`nodes` (for :meth:`nodes_in`).
+        self._type_positions: dict[type, list[int]] = {}
 
     def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
         """Where an original node and its descendants are in :attr:`nodes` (pre-order); None for a node the
         migration made. (A migrated tree holds original nodes wherever nothing inside them changed.)"""
-        span = self._spans.get(id(node))
-        return span if span is not None and self.nodes[span[0]] is node else None
+        start = self._positions.get(id(node))
+        return (start, self._ends[start]) if start is not None and self.nodes[start] is node else None
 
-    def spans_by_id(self) -> Mapping[int, tuple[int, int]]:
-        """:meth:`span` of every original node, by id, for a walk that asks of many nodes (without a call per node):
-        valid for nodes alive when it asks (a freed node's id may be another node's), as a tree's nodes are."""
-        return self._spans
+    def positions_by_id(self) -> tuple[Mapping[int, int], Sequence[int]]:
+        """Where every original node is in :attr:`nodes`, by id, and where the subtree of the node at each position
+        ends: :meth:`span` for a walk that asks of many nodes (without a call per node); valid for nodes alive when
+        it asks (a freed node's id may be another node's), as a tree's nodes are."""
+        return self._positions, self._ends
 
     def original(self, key: int) -> cst.CSTNode | None:
         """The original node whose ``id()`` is ``key``; None when no original node has it (a node the migration
         made)."""
-        span = self._spans.get(key)
-        return None if span is None else self.nodes[span[0]]
+        start = self._positions.get(key)
+        return None if start is None else self.nodes[start]
 
     def subtree(self, node: cst.CSTNode) -> list[cst.CSTNode]:
         """:func:`walk` of ``node``, sliced from the module's walk when it is one of the module's nodes."""
         span = self.span(node)
         return walk(node) if span is None else self.nodes[span[0] : span[1]]
+
+    def nodes_in(self, node: cst.CSTNode, kind: type[_Node]) -> list[_Node]:
+        """The nodes of exactly the concrete ``kind`` in :meth:`subtree` of ``node``, in source order: for one of the
+        module's nodes, a slice of :meth:`nodes_of` found by bisection (a scan of the subtree tests every node)."""
+        span = self.span(node)
+        if span is None:
+            return [found for found in walk(node) if type(found) is kind]  # type: ignore[misc]
+        positions = self._type_positions.get(kind)
+        if positions is None:
+            positions = self._type_positions[kind] = [
+                self._positions[id(found)] for found in self._by_type.get(kind, ())
+            ]
+        first = bisect.bisect_left(positions, span[0])
+        return self._by_type.get(kind, [])[first : bisect.bisect_left(positions, span[1], first)]  # type: ignore[return-value]
 
     @functools.cached_property
     def scopes(self) -> NodeMap[Scope]:
@@ -312,7 +335,7 @@ class FileAnalysis:
         if key in cache:
             return cache[key]
         found = compute(node)
-        if key in self._spans:
+        if key in self._positions:
             cache[key] = found
         return found
 
@@ -418,7 +441,7 @@ class FileAnalysis:
         return applied  # type: ignore[return-value]
 
     def _is_layer_stack(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Call) and self.haiku_name(node.func) == "haiku.layer_stack"
+        return type(node) is cst.Call and self.haiku_name(node.func) == "haiku.layer_stack"
 
     def module_reference(self, node: cst.CSTNode) -> str:
         """The name the migrated code at the original ``node`` reaches its Linen module by: ``_layer`` inside a
@@ -429,20 +452,21 @@ class FileAnalysis:
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         """The ancestors of the original ``node``, nearest first."""
-        current = self.parents.get(node)
+        parent_of = self.parents.by_id().get
+        current = parent_of(id(node))
         while current is not None:
             yield current
-            current = self.parents.get(current)
+            current = parent_of(id(current))
 
     def enclosing(
         self, node: cst.CSTNode, kind: type[cst.CSTNode] | tuple[type[cst.CSTNode], ...]
     ) -> cst.CSTNode | None:
         """The nearest ancestor of the original ``node`` of type ``kind`` (of one of them, as ``isinstance``)."""
         kinds = concrete_types(*kind) if type(kind) is tuple else concrete_types(kind)  # (rules ask of many nodes)
-        parent_of = self.parents.get
-        current = parent_of(node)
+        parent_of = self.parents.by_id().get
+        current = parent_of(id(node))
         while current is not None and type(current) not in kinds:
-            current = parent_of(current)
+            current = parent_of(id(current))
         return current
 
     def enclosing_module_class(self, node: cst.CSTNode) -> ModuleClass | None:
@@ -580,9 +604,7 @@ class FileAnalysis:
     def builds_inline(self, function: cst.FunctionDef | cst.Lambda, seen: frozenset[int] = frozenset()) -> bool:
         """Whether the original ``function`` builds submodules or variables inline (so it must be compact), itself
         or through a function of this file it calls (``logits = classifier(x)`` where ``classifier`` builds layers)."""
-        for node in self.subtree(function.body):
-            if type(node) is not cst.Call:
-                continue
+        for node in self.nodes_in(function.body, cst.Call):
             name = self.haiku_name(node.func)
             if name in HAIKU_MODULE_CLASSES or self.builds_inline_call(node):
                 return True
@@ -599,8 +621,8 @@ class FileAnalysis:
         """Whether the original ``function`` calls a value bound in a function (one of its parameters or variables,
         or an enclosing function's), not a ``def`` h2f can follow: a module class passed in (``build(Head)``) may
         be what it calls, so it may build submodules inline."""
-        for node in self.subtree(function.body):
-            if type(node) is cst.Call and type(node.func) is cst.Name and self.function_named(node.func) is None:
+        for node in self.nodes_in(function.body, cst.Call):
+            if type(node.func) is cst.Name and self.function_named(node.func) is None:
                 names = self.qualified_names(node.func)
                 if names and all("<locals>" in name for name in names):
                     return True
@@ -649,7 +671,7 @@ class FileAnalysis:
         found = self._own_params_cache.get(key)
         if found is None:
             found = self._scan_params(function, imported)
-            if id(function) in self._spans:  # (only an original node keeps its id: see :meth:`_remembered`)
+            if id(function) in self._positions:  # (only an original node keeps its id: see :meth:`_remembered`)
                 self._own_params_cache[key] = found
         return found
 
@@ -720,7 +742,7 @@ class FileAnalysis:
         a lambda ``hk.remat``/``hk.vmap`` runs where it is written (``hk.remat(lambda x: ...)(x)``) runs once."""
         current = self.parents.get(node)
         while current is not None and current is not boundary:
-            if isinstance(current, _REPEATED) and not self._run_where_written(current):
+            if type(current) in _REPEATED and not self._run_where_written(current):
                 return True
             current = self.parents.get(current)
         return False
@@ -752,16 +774,17 @@ class FileAnalysis:
         """The constructor call that made the object ``callee`` names (``hk.BatchNorm(...)`` for ``self.bn``)."""
         if type(callee) is cst.Call:
             return callee
+        if type(callee) is not cst.Name and not is_self_attribute(callee):
+            return None  # (most callees: ``jnp.mean``, ``hk.Linear``)
         return self._remembered(self._constructors, callee, self._constructor_of)  # several rules ask of every call
 
-    def _constructor_of(self, callee: cst.BaseExpression) -> cst.Call | None:
+    def _constructor_of(self, callee: cst.Name | cst.Attribute) -> cst.Call | None:
         if type(callee) is cst.Name:
             value = self._single_value(callee)
             return value if type(value) is cst.Call else None
-        if type(callee) is cst.Attribute and is_self_attribute(callee):
-            stored = self._stored_in_init(callee)
-            if len(stored) == 1 and type(stored[0]) is cst.Call:
-                return stored[0]
+        stored = self._stored_in_init(callee)  # type: ignore[arg-type]
+        if len(stored) == 1 and type(stored[0]) is cst.Call:
+            return stored[0]
         return None
 
     def _stored_in_init(self, attribute: cst.Attribute) -> list[cst.BaseExpression]:
@@ -782,8 +805,8 @@ class FileAnalysis:
         stores = self._init_stores_cache.get(id(init))
         if stores is None:
             stores = self._init_stores_cache[id(init)] = {}
-            for statement in self.subtree(init):
-                if type(statement) is cst.Assign and len(statement.targets) == 1:
+            for statement in self.nodes_in(init, cst.Assign):
+                if len(statement.targets) == 1:
                     target = statement.targets[0].target
                     if is_self_attribute(target):
                         stores.setdefault(target.attr.value, []).append(statement.value)  # type: ignore[attr-defined]
@@ -830,11 +853,11 @@ class FileAnalysis:
         """The value of ``name = value``, the one assignment that binds the original ``name``."""
         scope = self.scopes.get(name)
         bindings = [getattr(binding, "node", None) for binding in scope[name.value]] if scope is not None else []
-        if len(bindings) != 1 or not isinstance(bindings[0], cst.Name):
+        if len(bindings) != 1 or type(bindings[0]) is not cst.Name:
             return None
         target = self.parents.get(bindings[0])
-        statement = self.parents.get(target) if isinstance(target, cst.AssignTarget) else None
-        return statement.value if isinstance(statement, cst.Assign) else None
+        statement = self.parents.get(target) if type(target) is cst.AssignTarget else None
+        return statement.value if type(statement) is cst.Assign else None
 
     def _loop_items(self, target: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What the loop variable ``target`` (a Name a ``for`` binds) takes, when the loop runs over a literal
@@ -999,11 +1022,15 @@ class FileAnalysis:
         target = parent.targets[0].target
         if isinstance(target, cst.Name):
             where: cst.CSTNode | None = self.enclosing(parent, cst.FunctionDef) or self.module
-            reads = [node for node in self.subtree(where) if type(node) is cst.Name and node.value == target.value]
+            reads: list[cst.CSTNode] = [node for node in self.nodes_in(where, cst.Name) if node.value == target.value]
         elif is_self_attribute(target):
             where = self.enclosing(parent, cst.ClassDef)
             name = target.attr.value  # type: ignore[attr-defined]
-            reads = [node for node in self.subtree(where) if is_self_attribute(node) and node.attr.value == name]  # type: ignore[attr-defined,arg-type]
+            reads = [
+                node
+                for node in self.nodes_in(where, cst.Attribute)  # type: ignore[arg-type]
+                if is_self_attribute(node) and node.attr.value == name
+            ]
         else:
             return True
         traced = {id(site.func) for site in self.calls_of(construction)}
@@ -1325,7 +1352,7 @@ class FileAnalysis:
         if len(kinds) == 1:
             return list(self._by_type.get(kinds[0], ()))
         found = [node for kind in kinds for node in self._by_type.get(kind, ())]
-        found.sort(key=lambda node: self._spans[id(node)][0])
+        found.sort(key=lambda node: self._positions[id(node)])
         return found
 
     def qualified_nodes_of(self, *kinds: type[cst.CSTNode]) -> list[cst.CSTNode]:
@@ -1341,7 +1368,7 @@ class FileAnalysis:
                 self._add_decorated_transform(node)
             elif type(node) is cst.Assign:
                 self._add_assigned_transform(node)
-            elif type(node) is cst.Call:
+            elif type(node) is cst.Call and self.haiku_name(node.func) is not None:  # (the three note Haiku calls)
                 self._add_unbound_transform(node)
                 self._add_splat_configs(node)
                 self._note_collections_and_streams(node)
@@ -1406,7 +1433,7 @@ class FileAnalysis:
         return kind, with_state, apply_rng, expr.args[0].value
 
     def _add_assigned_transform(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+        if len(node.targets) != 1 or type(node.targets[0].target) is not cst.Name:
             return
         found = self._transform_of(node.value)
         if found is None:
@@ -1548,8 +1575,8 @@ class FileAnalysis:
         of this file's functions count: one of a lambda, or of what h2f cannot see (``functools.partial(f)``, a
         parameter), stays Haiku, and so do the calls of what the factory returns."""
         kinds = set()
-        for node in self.subtree(function.body):
-            if type(node) is cst.Return and self.enclosing(node, cst.FunctionDef) is function:
+        for node in self.nodes_in(function.body, cst.Return):
+            if self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
                 if found is None or type(found[3]) is not cst.Name or self.function_named(found[3]) is None:
                     return None
@@ -1619,9 +1646,7 @@ class FileAnalysis:
             if id(region) in seen:
                 continue
             seen.add(id(region))
-            for node in self.subtree(region):
-                if type(node) is not cst.Call:
-                    continue
+            for node in self.nodes_in(region, cst.Call):
                 more_streams, more_collections = self._call_features(node)
                 streams |= more_streams
                 collections |= more_collections

@@ -6,18 +6,16 @@ import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from h2f.diagnostics import LEFT_IN_PLACE, Diagnostic, Severity
 from h2f.rule import Trigger
-from h2f.syntax import expr
+from h2f.syntax import Codegen, expr
 from h2f.traversal import NODE_TYPES, TOKENS
 
 if TYPE_CHECKING:
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
-class _StartRecorder(CodegenState):
+class _StartRecorder(Codegen):
     """Code generation that notes where each node starts, as an index into the tokens (libcst's
     ``PositionProvider`` computes a line and column for every node and every token, several times a parse)."""
 
@@ -46,13 +44,34 @@ class _StartRecorder(CodegenState):
         start = self._stack.pop()
         self.starts.setdefault(id(node), start)  # a syntactic start recorded inside wins, as in libcst
 
-    @contextmanager
     def record_syntactic_position(
         self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
-    ) -> Iterator[None]:
-        start = len(self.tokens)
-        yield
-        self.starts[id(node)] = self.starts[id(start_node)] if start_node is not None else start
+    ) -> _SyntacticStart:
+        """Note where ``node`` starts syntactically: where the code generated inside the context starts, or where
+        ``start_node`` does."""
+        return _SyntacticStart(self, node, start_node)
+
+
+class _SyntacticStart:
+    """:meth:`_StartRecorder.record_syntactic_position`'s context (an object: libcst's generator-based context
+    manager costs more, and code generation opens one for most nodes)."""
+
+    __slots__ = ("_recorder", "_node", "_start_node", "_start")
+
+    def __init__(self, recorder: _StartRecorder, node: cst.CSTNode, start_node: cst.CSTNode | None) -> None:
+        self._recorder = recorder
+        self._node = node
+        self._start_node = start_node
+        self._start = 0
+
+    def __enter__(self) -> None:
+        self._start = len(self._recorder.tokens)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: object) -> None:
+        if kind is None:
+            starts = self._recorder.starts
+            start_node = self._start_node
+            starts[id(self._node)] = starts[id(start_node)] if start_node is not None else self._start
 
 
 class StartPositions:
@@ -226,6 +245,7 @@ _HAIKU, _MADE, _MODULE, _ANNOUNCED = map(int, (Trigger.HAIKU, Trigger.MADE, Trig
 #: Every kind of node: what a hook without a trigger acts on.
 _EVERY = -1
 _NOBODY: frozenset[type[Rule]] = frozenset()
+_NO_HOOKS: list[Callable[..., Any]] = []
 
 
 #: Literals: their only children are parentheses, so no rule can change one but through a hook for its type.
@@ -253,6 +273,13 @@ def _hooked_types(rules: tuple[type[Rule], ...]) -> frozenset[type]:
         or hasattr(rule, f"leave_{kind.__name__}")
         and f"leave_{kind.__name__}" not in rule.triggers
     )
+
+
+@functools.cache
+def _types_with(rules: tuple[type[Rule], ...], prefix: str) -> frozenset[type]:
+    """The node types some of ``rules`` has a ``<prefix><Node>`` hook for (``visit_``, ``leave_``): the dispatcher
+    looks for no hooks on the others (most of the types it meets)."""
+    return frozenset(kind for kind in NODE_TYPES if any(hasattr(rule, f"{prefix}{kind.__name__}") for rule in rules))
 
 
 @functools.cache
@@ -312,6 +339,8 @@ class RuleDispatcher(cst.CSTTransformer):
         self._rule_types = tuple(map(type, rules))
         self._visit_hooks: dict[type, list[Callable[..., Any]]] = {}
         self._leave_hooks: dict[type, list[Callable[..., Any]]] = {}
+        self._visited = _types_with(self._rule_types, "visit_")
+        self._left = _types_with(self._rule_types, "leave_")
         self._call_apis = _call_apis(self._rule_types)
         #: :meth:`_key` of a Name, Attribute or Call → the ``leave_`` hooks that act on it.
         self._triggered_hooks: dict[tuple[Any, ...], list[Callable[..., Any]]] = {}
@@ -385,11 +414,11 @@ class RuleDispatcher(cst.CSTTransformer):
 
     def _mark(self, nodes: Iterable[cst.CSTNode | None]) -> None:
         """Add the original ``nodes`` and their ancestors to :attr:`_busy`."""
-        busy, parent_of = self._busy, self.ctx.analysis.parents.get
+        busy, parent_of = self._busy, self.ctx.analysis.parents.by_id().get
         for node in nodes:
             while node is not None and id(node) not in busy:  # type: ignore[operator]
                 busy.add(id(node))  # type: ignore[union-attr]
-                node = parent_of(node)
+                node = parent_of(id(node))
 
     def _note_announced(self) -> None:
         """Mark the nodes announced since the last call (``ctx.announced`` keeps them in the order they came)."""
@@ -405,6 +434,8 @@ class RuleDispatcher(cst.CSTTransformer):
         return _inert(self._rule_types)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
+        if type(node) not in self._visited:
+            return True
         hooks = self._visit_hooks.get(type(node))
         if hooks is None:  # looked up once per node type
             hooks = self._visit_hooks[type(node)] = self._hooks_for(f"visit_{type(node).__name__}")
@@ -431,10 +462,12 @@ class RuleDispatcher(cst.CSTTransformer):
             hooks = self._triggered_hooks.get(key)
             if hooks is None:
                 hooks = self._triggered_hooks[key] = self._hooks_for(f"leave_{node_type.__name__}", *key[1:])
-        else:
+        elif node_type in self._left:
             hooks = self._leave_hooks.get(node_type)
             if hooks is None:
                 hooks = self._leave_hooks[node_type] = self._hooks_for(f"leave_{node_type.__name__}")
+        else:
+            hooks = _NO_HOOKS
         for hook in hooks:
             try:
                 replacement = hook(original_node, result)

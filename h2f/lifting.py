@@ -362,15 +362,14 @@ class LiftedTransform(Rule):
         if built is None or id(built.node) in seen:
             return
         for method in built.methods.values():
-            for node in analysis.subtree(method):
-                if isinstance(node, cst.Call):
-                    called = analysis.haiku_name(node.func)
-                    if called in self.refused_inside:
-                        raise self.refuse(
-                            f"of {built.node.name.value}, which calls {called}, {self.refused_inside[called]}"
-                        )
-                    if analysis.constructs_module(node):
-                        self._check_module(node, seen | {id(built.node)})
+            for node in analysis.nodes_in(method, cst.Call):
+                called = analysis.haiku_name(node.func)
+                if called in self.refused_inside:
+                    raise self.refuse(
+                        f"of {built.node.name.value}, which calls {called}, {self.refused_inside[called]}"
+                    )
+                if analysis.constructs_module(node):
+                    self._check_module(node, seen | {id(built.node)})
 
     def check_runs(self, node: cst.Call, runs: list[cst.Lambda | cst.FunctionDef], calls: int) -> None:
         """Refuse what this transform cannot lift: ``node`` is the original ``hk.<transform>(...)`` call, ``runs``

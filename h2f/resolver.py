@@ -18,13 +18,13 @@ this module follows Python; no Haiku name h2f asks about depends on it (``tests/
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Generic, TypeVar
 
 import libcst as cst
 
-from h2f.traversal import NODE_TYPES, TOKENS, concrete_types, fields_to_visit, known_fields
+from h2f.traversal import NOT_TOKENS, TOKENS, concrete_types, fields_to_visit, known_fields
 
 _T = TypeVar("_T")
 
@@ -51,6 +51,11 @@ class NodeMap(Generic[_T]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def by_id(self) -> Mapping[int, _T]:
+        """The values by the ``id()`` of their node, for a loop that asks of many nodes (without a call per node):
+        valid for nodes alive when it asks (a freed node's id may be another node's), as a tree's nodes are."""
+        return self._values
 
 
 class Access:
@@ -288,12 +293,11 @@ _BINDING_STATEMENTS = frozenset(
 _OTHER_STATEMENTS = concrete_types(cst.BaseStatement, cst.BaseSmallStatement) - _BINDING_STATEMENTS
 _NO_SCOPE = Scope(BUILTIN, None)  # marks subtrees libcst gives no scope: attribute names, keywords, imports
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
-#: The node types the walk records (the nodes but the tokens).
-_WALKED = NODE_TYPES - TOKENS
 
 
 class Resolver:
-    """One pre-order walk of a module recording every node (``nodes``, ``spans``), parents and scopes.
+    """One pre-order walk of a module recording every node (``nodes``, where each is and its subtree ends), parents
+    and scopes.
 
     Walk the module with it (:meth:`walk`), then ask it: the reads of a name are resolved when first needed
     (:meth:`finish` resolves them all).
@@ -301,8 +305,10 @@ class Resolver:
 
     def __init__(self) -> None:
         self.nodes: list[cst.CSTNode] = []
-        #: id of each node -> where it and its descendants are in ``nodes``.
-        self.spans: dict[int, tuple[int, int]] = {}
+        #: id of each node -> where it is in ``nodes``.
+        self.positions: dict[int, int] = {}
+        #: Where the subtree of the node at each position of ``nodes`` ends there (:meth:`span`).
+        self.ends: list[int] = []
         self._parents: dict[int, cst.CSTNode] = {}
         self._scopes: dict[int, Scope] = {}
         #: id of a node -> the scope its subtree is evaluated in, when not its parent's.
@@ -327,14 +333,16 @@ class Resolver:
         """Record ``module`` and its nodes but the :data:`~h2f.traversal.TOKENS`, in the order of libcst's
         traversal (:func:`h2f.traversal.fast_walk`'s, in one call per node rather than a visitor's three: the
         parent, the scope and the start of the span are arguments and locals, not stacks)."""
-        nodes, spans, parents, scopes, enter = self.nodes, self.spans, self._parents, self._scopes, self._enter
+        nodes, positions, ends = self.nodes, self.positions, self.ends
+        parents, scopes, enter = self._parents, self._scopes, self._enter
         known = known_fields(TOKENS)
 
         # A closure: the tables it fills are its free variables, not attributes looked up on every node.
         def record(node: cst.CSTNode, parent: cst.CSTNode | None, scope: Scope) -> None:
             key = id(node)
-            start = len(nodes)
+            start = positions[key] = len(nodes)
             nodes.append(node)
+            ends.append(start)  # (known when the subtree is done)
             if parent is not None:
                 parents[key] = parent
             scope = enter.pop(key, scope)
@@ -347,13 +355,13 @@ class Resolver:
             for field in fields_to_visit(node, TOKENS) if fields is None else fields:
                 value = getattr(node, field)
                 kind = type(value)
-                if kind in _WALKED:
+                if kind in NOT_TOKENS:
                     record(value, node, scope)
                 elif kind is tuple or kind is list:
                     for item in value:
-                        if type(item) in _WALKED:
+                        if type(item) in NOT_TOKENS:
                             record(item, node, scope)
-            spans[key] = (start, len(nodes))
+            ends[start] = len(nodes)
 
         builtin = Scope(BUILTIN, None)
         builtin.resolver = self
@@ -365,12 +373,12 @@ class Resolver:
 
     def _store(self, target: cst.CSTNode) -> None:
         """Mark the Names a binding target writes (``a``, ``a, (b, *c)``; not ``a.b`` or ``a[0]``)."""
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             self._stores.add(id(target))
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) is cst.Tuple or type(target) is cst.List:
             for element in target.elements:
                 self._store(element.value)
-        elif isinstance(target, cst.StarredElement):
+        elif type(target) is cst.StarredElement:
             self._store(target.value)
 
     # ----- node handlers (called in pre-order, with the scope the node is evaluated in) ------------------
@@ -411,13 +419,13 @@ class Resolver:
         self._switch(node.for_in.iter, scope)  # the first iterable is evaluated outside
 
     def _import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
-        if isinstance(node, cst.ImportFrom):
+        if type(node) is cst.ImportFrom:
             self._switch(node.module, _NO_SCOPE)
-            if isinstance(node.names, cst.ImportStar):
+            if type(node.names) is cst.ImportStar:
                 return
         for alias in node.names:  # type: ignore[union-attr]
             self._switch(alias, _NO_SCOPE)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            if alias.asname is not None and type(alias.asname.name) is cst.Name:
                 scope.record(alias.asname.name.value, node, ImportAssignment)
                 continue
             dotted = full_name_of(alias.name) or ""
@@ -464,7 +472,7 @@ class Resolver:
             self._reads.append((node, scope))
             return
         parent = self._parents.get(key)
-        if isinstance(parent, cst.NamedExpr):
+        if type(parent) is cst.NamedExpr:
             while scope.kind == COMPREHENSION:  # a walrus binds in the enclosing function
                 scope = scope.parent
         scope.record(node.value, node)
@@ -505,7 +513,7 @@ class Resolver:
         access = Access(node, scope)
         self._accesses[id(node)] = access
         scope._accesses.setdefault(node.value, []).append(access)
-        start = self.spans[id(node)][0]
+        start = self.positions[id(node)]
         found = scope[node.value]
         earlier = [
             a for a in found if a.scope is not scope or scope.kind == COMPREHENSION or self._bound_at(a) <= start
@@ -547,7 +555,12 @@ class Resolver:
                 current = node
                 break
             current = parent
-        return self.spans[id(current)][1]
+        return self.ends[self.positions[id(current)]]
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Where the walked ``node`` and its descendants are in ``nodes``: ``nodes[start:end]``."""
+        start = self.positions[id(node)]
+        return start, self.ends[start]
 
     @property
     def parents(self) -> NodeMap[cst.CSTNode]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -9,10 +10,14 @@ from keyword import iskeyword
 
 import libcst as cst
 import libcst.matchers as m
+from libcst._nodes.internal import CodegenState
 
 from h2f.traversal import TOKENS, TypeDispatch, changed, fast_transform
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+#: The tokens, names and literals: nothing in them but tokens (a name's parentheses), so a transformer with no hook
+#: for a name or a literal need not enter them (a third of a file's other nodes are names).
+_LEAVES = TOKENS | {cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString}
 
 
 def expr(source: str) -> cst.BaseExpression:
@@ -35,11 +40,26 @@ def _parsed(source: str) -> cst.BaseExpression:
 
 
 _EMPTY_MODULE = cst.Module(body=[])
+_NOTHING = contextlib.nullcontext()
+
+
+class Codegen(CodegenState):
+    """libcst's code generation state, without the cost of ``record_syntactic_position``: libcst wraps most nodes'
+    code generation in it, a generator-based context manager that does nothing unless positions are asked for;
+    here a shared no-op one (code generation costs a third less)."""
+
+    def record_syntactic_position(
+        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Do nothing (a subclass that records positions overrides it)."""
+        return _NOTHING
 
 
 def code_of(node: cst.CSTNode) -> str:
-    """The source text of a node."""
-    return _EMPTY_MODULE.code_for_node(node)
+    """The source text of a node (libcst's ``Module.code_for_node`` of an empty module)."""
+    state = Codegen(default_indent=_EMPTY_MODULE.default_indent, default_newline=_EMPTY_MODULE.default_newline)
+    node._codegen(state)
+    return "".join(state.tokens)
 
 
 def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.Arg] | None:
@@ -63,36 +83,43 @@ def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.Arg] 
     return bound
 
 
+# The whitespace and punctuation of the code the helpers below build, made once: tokens are immutable (libcst itself
+# shares an Attribute's default dot), and libcst makes two whitespace nodes, each checked by a regular expression,
+# for every argument or call built without them.
+_NO_SPACE = cst.SimpleWhitespace("")
+_EQUAL = cst.AssignEqual(whitespace_before=_NO_SPACE, whitespace_after=_NO_SPACE)
+_COMMA = cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=cst.SimpleWhitespace(" "))
+
+
 def keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
     """``name=value``, formatted the way black formats keywords."""
     return cst.Arg(
         value=value,
         keyword=cst.Name(name),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+        equal=_EQUAL,
+        whitespace_after_star=_NO_SPACE,
+        whitespace_after_arg=_NO_SPACE,
     )
 
 
 def positional(value: cst.BaseExpression) -> cst.Arg:
     """A positional argument."""
-    return cst.Arg(value=value)
+    return cst.Arg(value=value, whitespace_after_star=_NO_SPACE, whitespace_after_arg=_NO_SPACE)
 
 
 def with_commas(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     """Comma-separate ``args`` (``, `` between, none after the last)."""
-    out = []
-    for index, arg in enumerate(args):
-        comma = (
-            cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            if index < len(args) - 1
-            else cst.MaybeSentinel.DEFAULT
-        )
-        out.append(changed(arg, comma=comma))
-    return out
+    return [
+        changed(arg, comma=_COMMA if index < len(args) - 1 else cst.MaybeSentinel.DEFAULT)
+        for index, arg in enumerate(args)
+    ]
 
 
 def call(func: cst.BaseExpression, args: Sequence[cst.Arg]) -> cst.Call:
     """``func(args...)``."""
-    return cst.Call(func=func, args=with_commas(list(args)))
+    return cst.Call(
+        func=func, args=with_commas(list(args)), whitespace_after_func=_NO_SPACE, whitespace_before_args=_NO_SPACE
+    )
 
 
 def negate(value: cst.BaseExpression) -> cst.BaseExpression:
@@ -122,10 +149,10 @@ def parenthesized(value: cst.BaseExpression) -> cst.BaseExpression:
 def is_docstring(statement: cst.CSTNode) -> bool:
     """Whether ``statement`` is a bare string literal (a docstring where it comes first)."""
     return (
-        isinstance(statement, cst.SimpleStatementLine)
+        type(statement) is cst.SimpleStatementLine
         and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+        and type(statement.body[0]) is cst.Expr
+        and type(statement.body[0].value) in (cst.SimpleString, cst.ConcatenatedString)
     )
 
 
@@ -244,7 +271,7 @@ class _DropModuleNames(TypeDispatch):
 def without_module_names(statement: cst.BaseStatement) -> cst.BaseStatement:
     """``statement`` with the ``name=`` of every call in it dropped: Linen names the submodules ``setup()`` builds
     after their attributes, and rejects ``name=`` there."""
-    return fast_transform(statement, _DropModuleNames(), TOKENS)  # type: ignore[no-any-return]
+    return fast_transform(statement, _DropModuleNames(), _LEAVES)  # type: ignore[no-any-return]
 
 
 def replace_names(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
@@ -266,7 +293,7 @@ class _SelfAttributeRenamer(TypeDispatch):
 
 def rename_self_attributes(node: cst.CSTNode, renames: dict[str, str]) -> cst.CSTNode:
     """Rename ``self.<old>`` to ``self.<new>`` everywhere inside ``node``."""
-    return fast_transform(node, _SelfAttributeRenamer(renames), TOKENS) if renames else node
+    return fast_transform(node, _SelfAttributeRenamer(renames), _LEAVES) if renames else node
 
 
 class _ReplaceMatching(TypeDispatch):

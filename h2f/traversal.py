@@ -131,6 +131,10 @@ TOKENS: frozenset[type] = frozenset(
 )
 
 
+#: The node types but the :data:`TOKENS`: what :func:`walk` lists.
+NOT_TOKENS: frozenset[type] = NODE_TYPES - TOKENS
+
+
 def _leaf_types(annotation: Any) -> set[type] | None:
     """The concrete node types a field annotated ``annotation`` can hold (through ``Union``, ``Optional`` and
     ``Sequence``); None when the annotation does not say."""
@@ -262,12 +266,12 @@ def _collect(
     fields = known.get(type(node))
     for field in fields_to_visit(node, TOKENS) if fields is None else fields:
         value = getattr(node, field)
-        if type(value) in NODE_TYPES:
-            if type(value) not in TOKENS:
-                _collect(value, found, enter, known)
-        elif type(value) is tuple or type(value) is list:
+        kind = type(value)
+        if kind in NOT_TOKENS:
+            _collect(value, found, enter, known)
+        elif kind is tuple or kind is list:
             for item in value:
-                if type(item) in NODE_TYPES and type(item) not in TOKENS:
+                if type(item) in NOT_TOKENS:
                     _collect(item, found, enter, known)
 
 
@@ -346,13 +350,20 @@ def fast_transform(
     Descendants whose type is in ``skip`` are kept as they are without a visit: name only types whose subtrees the
     transformer leaves alone. So are those whose id is not in ``only``, when given, at the time the traversal
     reaches them (the transformer may add to it as it goes): it must hold the parent of each node it holds."""
-    return _transform(node, transformer, skip, known_fields(skip), only)
+    return _transform(node, transformer, skip, _entered(skip), known_fields(skip), only)
+
+
+@functools.cache
+def _entered(skip: frozenset[type]) -> frozenset[type]:
+    """The node types a traversal that skips ``skip`` enters: one test per child rather than two."""
+    return NODE_TYPES - skip
 
 
 def _transform(
     node: cst.CSTNode,
     transformer: cst.CSTTransformer,
     skip: frozenset[type],
+    entered: frozenset[type],
     known: dict[type, tuple[str, ...]],
     only: set[int] | None,
 ) -> Any:
@@ -362,35 +373,37 @@ def _transform(
         fields = known.get(type(node))
         for field in fields_to_visit(node, skip) if fields is None else fields:
             value = getattr(node, field)
-            if type(value) in NODE_TYPES:
-                if type(value) in skip or only is not None and id(value) not in only:
+            kind = type(value)
+            if kind in entered:
+                if only is not None and id(value) not in only:
                     continue
-                result = _transform(value, transformer, skip, known, only)
+                result = _transform(value, transformer, skip, entered, known, only)
                 if result is not value:
                     if changes is None:
                         changes = {}
                     changes[field] = _replacement(node, field, result)
-            elif type(value) is tuple or type(value) is list:
-                items: list[Any] = []
-                changed = False
-                body = (type(node), field) in _BODIES
-                for item in value:
+            elif kind is tuple or kind is list:
+                items: list[Any] | None = None  # (made when the first item changes)
+                for index, item in enumerate(value):
                     result = (
-                        _transform(item, transformer, skip, known, only)
-                        if type(item) in NODE_TYPES and type(item) not in skip and (only is None or id(item) in only)
+                        _transform(item, transformer, skip, entered, known, only)
+                        if type(item) in entered and (only is None or id(item) in only)
                         else item
                     )
                     if result is item:
-                        items.append(item)
+                        if items is not None:
+                            items.append(item)
                         continue
-                    changed = True
+                    if items is None:
+                        items = list(value[:index])
                     if type(result) is cst.RemovalSentinel:
                         continue
+                    body = (type(node), field) in _BODIES
                     for new in result.nodes if type(result) is cst.FlattenSentinel else (result,):
                         # libcst drops a statement line a removal emptied from a block (it then gets its ``pass``)
                         if not (body and new._is_removable() and not item._is_removable()):
                             items.append(new)
-                if changed:
+                if items is not None:
                     if changes is None:
                         changes = {}
                     changes[field] = tuple(items)

@@ -75,15 +75,15 @@ class Leftovers(Rule):
         # the others: a copy of the original went into the output (found by id, not among the original subtrees)
         copies = {key: survivor for key, survivor in self.survivors.items() if survivor[0] is not survivor[1]}
         found: list[tuple[cst.CSTNode, cst.CSTNode]] = []
-        spans = analysis.spans_by_id()  # (not span(): a call less on every node)
+        positions, ends = analysis.positions_by_id()  # (not span(): a call less on every node)
 
         def enter(node: cst.CSTNode) -> bool:  # called on the output's nodes in pre-order
-            span = spans.get(id(node))
-            if span is not None:
-                if kept:
+            start = positions.get(id(node))
+            if start is not None:
+                first = bisect_left(starts, start)
+                if first < len(starts) and starts[first] < ends[start]:  # (most original subtrees hold none)
                     found.extend(
-                        self.survivors[key]
-                        for _, key in kept[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
+                        self.survivors[key] for _, key in kept[first : bisect_left(starts, ends[start], first)]
                     )
                 return False
             if copies:

@@ -288,15 +288,11 @@ class _ClassConversion:
                 # self.size = size or 10: the field keeps the argument, setup() keeps the derived value.
                 self.shadows[shadowed] = _fresh_attribute(f"_{shadowed}", set(names) | set(self.info.methods))
                 statement = _retarget(statement, self.shadows[shadowed])
-            for node in walk(statement):
-                if type(node) is cst.AssignTarget and type(node.target) is cst.Name and node.target.value in names:  # type: ignore[attr-defined]
-                    self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")  # type: ignore[attr-defined]
+            for node in self.ctx.analysis.nodes_in(statement, cst.AssignTarget):
+                if type(node.target) is cst.Name and node.target.value in names:
+                    self.fail(original_init, f"__init__ reassigns its parameter {node.target.value!r}")
                     return False
-                if (
-                    type(node) is cst.AssignTarget
-                    and is_self_attribute(node.target)
-                    and node.target.attr.value in names
-                ):  # type: ignore[attr-defined]
+                if is_self_attribute(node.target) and node.target.attr.value in names:  # type: ignore[attr-defined]
                     self.fail(original_init, f"self.{node.target.attr.value} shadows the field of the same name")  # type: ignore[attr-defined]
                     return False
             self.setup_body.append(replace_names(statement, fields))  # type: ignore[arg-type]

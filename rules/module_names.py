@@ -11,11 +11,16 @@ name must change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from h2f.names import HAIKU_LAYERS
 from h2f.rule import Rule, Trigger
 from h2f.syntax import string_argument
+
+if TYPE_CHECKING:
+    from h2f.context import MigrationContext
 
 
 class ModuleNames(Rule):
@@ -28,6 +33,12 @@ class ModuleNames(Rule):
     triggers = {"leave_Call": Trigger.HAIKU | Trigger.MODULE}
     call_apis = HAIKU_LAYERS
 
+    def __init__(self, ctx: MigrationContext) -> None:
+        super().__init__(ctx)
+        #: id of a function (an original node: alive, its id its own, for the whole pass) → the modules built in
+        #: it (not in a nested function) by the literal ``name=`` they are given, in source order.
+        self._named: dict[int, dict[str, list[cst.Call]]] = {}
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call | None:
         literal = string_argument(original_node, "name")
         if literal is None or not self.ctx.analysis.constructs_module(original_node):
@@ -36,14 +47,7 @@ class ModuleNames(Rule):
         function = analysis.enclosing(original_node, cst.FunctionDef)
         if type(function) is not cst.FunctionDef or function.name.value == "__init__":
             return None  # (at module level Haiku builds nothing; ``setup()`` names its submodules by attribute)
-        namesakes = [
-            node
-            for node in analysis.subtree(function)
-            if type(node) is cst.Call
-            and string_argument(node, "name") == literal
-            and analysis.constructs_module(node)
-            and analysis.enclosing(node, cst.FunctionDef) is function
-        ]
+        namesakes = self._named_in(function).get(literal, [])
         if any(analysis.in_loop(node, function) for node in namesakes):
             # How many the loop builds is not known here: Flax numbers them all, in the order Haiku does
             where = "given in a loop" if analysis.in_loop(original_node, function) else "also given in a loop here"
@@ -56,6 +60,23 @@ class ModuleNames(Rule):
             return _with_name(updated_node, None)
         taken = namesakes.index(original_node)
         return _with_name(updated_node, f"{literal}_{taken}") if taken else None
+
+    def _named_in(self, function: cst.FunctionDef) -> dict[str, list[cst.Call]]:
+        """The modules ``function`` builds (not in a nested function) by the literal name they are given, in source
+        order (found once per function: each of its named modules asks)."""
+        named = self._named.get(id(function))
+        if named is None:
+            named = self._named[id(function)] = {}
+            analysis = self.ctx.analysis
+            for node in analysis.nodes_in(function, cst.Call):
+                literal = string_argument(node, "name")
+                if (
+                    literal is not None
+                    and analysis.constructs_module(node)
+                    and analysis.enclosing(node, cst.FunctionDef) is function
+                ):
+                    named.setdefault(literal, []).append(node)
+        return named
 
 
 def _with_name(call: cst.Call, name: str | None) -> cst.Call:

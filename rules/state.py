@@ -66,7 +66,7 @@ class ParametersAndState(Rule):
             if analysis.span(candidate)[0] >= start:  # type: ignore[index]
                 return False
             if not (
-                isinstance(candidate, cst.Call)
+                type(candidate) is cst.Call
                 and string_argument(candidate, "name", 0) == literal
                 and self.ctx.haiku_name(candidate.func) == api
                 and analysis.enclosing(candidate, cst.FunctionDef) is function
@@ -189,7 +189,7 @@ class ParametersAndState(Rule):
         wanted = code_of(name).strip("'\"")
         for candidate in walk(region) if region is not None else ():
             if (
-                isinstance(candidate, cst.Call)
+                type(candidate) is cst.Call
                 and self.ctx.haiku_name(candidate.func) == "haiku.get_state"
                 and candidate.args
             ):

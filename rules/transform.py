@@ -147,8 +147,8 @@ class TransformRule(Rule):
             migrated = sorted(
                 {
                     node.func.value  # type: ignore[attr-defined]
-                    for node in analysis.subtree(original_node)
-                    if isinstance(node, cst.Call) and analysis.local_module_class(node.func) is not None
+                    for node in analysis.nodes_in(original_node, cst.Call)
+                    if analysis.local_module_class(node.func) is not None
                 }
             )
             consequence = (
@@ -355,6 +355,11 @@ class TransformRule(Rule):
     ) -> cst.Assign | cst.RemovalSentinel | None:
         if self.ctx.bridge:
             return None  # the nnx.bridge fallback: bindings and init sites are the NNX transform rule's
+        announced, rule = self.ctx.announced, type(self)
+        if rule not in announced.get(id(original_node), ()) and rule not in announced.get(id(original_node.value), ()):
+            # What it rewrites it announced (__init__): a transform's binding, or the value ``model.apply``, a call of
+            # ``model.init`` or of a name bound to it. Most assignments of a file are none of them.
+            return None
         for transform in self.ctx.analysis.transforms.values():
             if transform.binding is original_node:
                 return self._binding(transform, original_node, updated_node)
@@ -552,12 +557,12 @@ class TransformRule(Rule):
         return isinstance(parent, cst.Assign) and _two_names(parent) is not None
 
     def _state_init(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign | None:
-        if not isinstance(original.value, cst.Call):
+        if type(original.value) is not cst.Call:
             return None
         func = original.value.func
         if is_name_attribute(func, "init"):
             transform = self.ctx.analysis.transform_named(func.value)  # type: ignore[attr-defined]
-        elif isinstance(func, cst.Name):
+        elif type(func) is cst.Name:
             alias = self.ctx.analysis.alias_of(func, "init")
             transform = alias[0] if alias is not None else None
         else:

@@ -65,10 +65,7 @@ class Vmap(LiftedTransform):
         in the next run of the function) share one set of weights (``linear`` twice); Flax numbers them."""
         analysis = self.ctx.analysis
         inside = [
-            built
-            for run in runs
-            for built in analysis.subtree(run)
-            if isinstance(built, cst.Call) and analysis.constructs_module(built)
+            built for run in runs for built in analysis.nodes_in(run, cst.Call) if analysis.constructs_module(built)
         ]
         if not inside:
             return
@@ -129,17 +126,13 @@ def _built_after(
     methods = (
         [scope]
         if owner is None
-        else [
-            method
-            for method in analysis.subtree(owner)
-            if isinstance(method, cst.FunctionDef) and method.name.value != "__init__"
-        ]
+        else [method for method in analysis.nodes_in(owner, cst.FunctionDef) if method.name.value != "__init__"]
     )
     end = analysis.span(node)[1]  # type: ignore[index]
     found = []
     for method in methods:
-        for built in analysis.subtree(method):
-            if isinstance(built, cst.Call) and id(built) not in excluded and analysis.constructs_module(built):
+        for built in analysis.nodes_in(method, cst.Call):
+            if id(built) not in excluded and analysis.constructs_module(built):
                 if method is not scope or analysis.span(built)[0] >= end:  # type: ignore[index]
                     found.append(built)
     return found

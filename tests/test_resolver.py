@@ -224,7 +224,7 @@ def test_walk_records_the_nodes_traversal_walks_in_its_order(path: Path) -> None
     resolver = resolve(module)
     assert resolver.nodes == walk(module)
     for node in resolver.nodes:
-        start, end = resolver.spans[id(node)]
+        start, end = resolver.span(node)
         assert resolver.nodes[start:end] == walk(node)
 
 
