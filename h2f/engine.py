@@ -92,7 +92,7 @@ def migrate_source(
     """Migrate the Python ``source`` read from ``path``; never raises for Haiku-free text.
 
     Without ``texts``, a verdict: whether the source changes, and the diagnostics, without generating the migrated
-    code (its ``code`` is None when it changes). That is what a ``--check`` reports, at some 20% less cost; the
+    code (its ``code`` is None when it changes). That is what a ``--check`` reports, at about a quarter less cost; the
     check that the migrated code parses (H2F002) needs the code, so it is not made. A rule selection
     (``--select``/``--ignore``) compares codes: it always generates them.
     """
