@@ -13,7 +13,6 @@ layer).
 from __future__ import annotations
 
 import itertools
-import re
 
 import libcst as cst
 from h2f.rules.initializers import adapt_initializer
@@ -23,7 +22,6 @@ from h2f.names import FLAX_INITIALIZER_DEFAULTS
 from h2f.rule import Rule, Trigger
 from h2f.syntax import bind_arguments, call, code_of, expr, is_none, keyword, positional
 
-_WORD = re.compile(r"[A-Za-z_]\w*")
 _MLP_PARAMS = ("output_sizes", "w_init", "b_init", "with_bias", "activation", "activate_final", "name")
 
 
@@ -94,7 +92,8 @@ class NetsMLP(Rule):
         layers: list[cst.BaseElement] = []
         for index, element in enumerate(elements):
             if isinstance(element, cst.StarredElement):
-                layers.append(cst.StarredElement(self._unpacked_layers(element.value, dense_args, activation)))
+                unpacked = self._unpacked_layers(original_node, element.value, dense_args, activation)
+                layers.append(cst.StarredElement(unpacked))
                 continue
             layers.append(cst.Element(call(self.ctx.linen("Dense"), [positional(element.value), *dense_args])))
             if index < len(elements) - 1 or final:
@@ -105,11 +104,11 @@ class NetsMLP(Rule):
         return call(self.ctx.linen("Sequential"), sequential_args)
 
     def _unpacked_layers(
-        self, widths: cst.BaseExpression, dense_args: list[cst.Arg], activation: cst.BaseExpression
+        self, original: cst.Call, widths: cst.BaseExpression, dense_args: list[cst.Arg], activation: cst.BaseExpression
     ) -> cst.BaseExpression:
         """``(*units, 1)``'s ``*units``: a generator of a Dense layer and the activation for each width of ``units``
-        (its loop variables named apart from the names the layer's arguments read)."""
-        used = set(_WORD.findall(" ".join(code_of(node) for node in (widths, activation, *dense_args))))
+        (its loop variables named apart from the names the ``original`` MLP call reads, as the pooling rule's lambda)."""
+        used = {name.value for name in self.ctx.analysis.nodes_in(original, cst.Name)}
         width, layer = (
             next(f"{base}{n or ''}" for n in itertools.count() if f"{base}{n or ''}" not in used)
             for base in ("width", "layer")
