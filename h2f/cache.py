@@ -275,6 +275,10 @@ class StatFront:
         self._shared: dict[tuple[bool, str, bool], SourceFacts] = {}
         #: The entries (by absolute path) whose signature this run found or recorded: only they may take a verdict.
         self._current: set[str] = set()
+        #: Each file's absolute path (the key of its entry) by the path as given, and the working directory they
+        #: are made from (asked once: the run does not change it).
+        self._absolute: dict[str, str] = {}
+        self._cwd = os.getcwd()
 
     def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
         """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
@@ -288,7 +292,7 @@ class StatFront:
         facts = self._facts[os.fspath(file)] = SourceFacts.of(raw)
         if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
             words = " ".join(sorted(facts.imports))
-            absolute = os.path.abspath(file)
+            absolute = self._absolute_path(os.fspath(file))
             self._entries[absolute] = [_signature(status), facts.haiku, words, facts.skip_file]
             self._current.add(absolute)
             self._changed = True
@@ -301,29 +305,30 @@ class StatFront:
         facts = self._facts.get(given)
         if facts is not None:
             return facts
-        absolute = os.path.abspath(given)
+        absolute = self._absolute_path(given)
         entry = self._entries.get(absolute)
         if entry is None:
             return None
         try:
             if entry[0] != _signature(os.stat(given)):
                 return None
-            recorded = (bool(entry[1]), entry[2], bool(entry[3]))  # (the words its imports name, joined by spaces)
+            recorded = (entry[1], entry[2], entry[3])  # (the words its imports name, joined by spaces)
             facts = self._shared.get(recorded)
             if facts is None:
-                facts = self._shared[recorded] = SourceFacts(recorded[0], frozenset(recorded[1].split()), recorded[2])
-            self._facts[given] = facts
-            self._current.add(absolute)
-            return facts
+                haiku, words, skip_file = recorded
+                facts = self._shared[recorded] = SourceFacts(bool(haiku), frozenset(words.split()), bool(skip_file))
         except (OSError, IndexError, TypeError, ValueError, AttributeError):
             return None
+        self._facts[given] = facts
+        self._current.add(absolute)
+        return facts
 
     def verdict(self, file: Path, settings: str) -> tuple[str, tuple[Diagnostic, ...]] | None:
         """The status (a :class:`~h2f.files.Status` value) and diagnostics a check of ``file`` (named as given) under
         the options ``settings`` (:func:`options_digest`) recorded, if its stat signature still vouches for them
         (:meth:`known` was asked first)."""
         given = os.fspath(file)
-        absolute = os.path.abspath(given)
+        absolute = self._absolute_path(given)
         if absolute not in self._current:
             return None
         entry = self._entries[absolute]
@@ -339,13 +344,20 @@ class StatFront:
         """Record what a check of ``file`` under ``settings`` found, with the signature this run found or recorded
         for it (none: nothing is recorded)."""
         given = os.fspath(file)
-        absolute = os.path.abspath(given)
+        absolute = self._absolute_path(given)
         if absolute in self._current:
             verdict = [settings, status, [_diagnostic_to_json(diagnostic, given) for diagnostic in diagnostics]]
             entry = self._entries[absolute]
             if entry[4:] != [verdict]:
                 entry[4:] = [verdict]
                 self._changed = True
+
+    def _absolute_path(self, given: str) -> str:
+        """``os.path.abspath(given)``, made once per run (it asks for the working directory at each call)."""
+        absolute = self._absolute.get(given)
+        if absolute is None:
+            absolute = self._absolute[given] = os.path.normpath(os.path.join(self._cwd, given))
+        return absolute
 
     def save(self) -> None:
         """Write the entries back if this run recorded any (atomically; a failure only costs the next run time)."""

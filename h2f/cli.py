@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import click
 
@@ -42,18 +42,12 @@ from h2f.files import (
     start_workers_early,
     unified_diff,
 )
-from h2f.notebooks import cell_path
 from h2f.progress import Progress
 from h2f.project import files_skipped_whole, importers_outside, imports_from_outside, index_transforms
-from h2f.report import (
-    REPORT_SUFFIXES,
-    Report,
-    diagnostic_annotation,
-    outcome_annotations,
-    problem_annotation,
-    rules_table,
-)
 from h2f.rule import TARGETS
+
+if TYPE_CHECKING:  # (imported where a report or annotations are asked for: a plain run does not load them)
+    from h2f.report import Report
 
 EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
@@ -196,7 +190,11 @@ def migrate(
     select = select if select is not None else config.select or frozenset()
     ignore = ignore if ignore is not None else config.ignore or frozenset()
     options = Options(target=target, select=select, ignore=ignore)
-    report = Report(target, written=not (diff or check)) if report_path is not None else None
+    report = None
+    if report_path is not None:
+        from h2f.report import Report
+
+        report = Report(target, written=not (diff or check))
     reporter = Reporter(quiet=quiet, would=diff or check, github=output_format == "github", report=report)
     if stdin:
         _migrate_stdin(options, reporter, diff=diff, check=check)
@@ -272,8 +270,12 @@ def _check_formats(stdin: bool, diff: bool, check: bool, output_format: str, rep
         raise click.UsageError("--format github prints annotations on stdout; it cannot be combined with --diff")
     if output_format == "github" and stdin and not check:
         raise click.UsageError("--format github with stdin (-) needs --check: stdout carries the migrated source")
-    if report_path is not None and report_path.suffix.lower() not in REPORT_SUFFIXES:
-        raise click.UsageError(f"--report {report_path}: the file name must end in {' or '.join(REPORT_SUFFIXES)}")
+    if report_path is not None:
+        from h2f.report import REPORT_SUFFIXES
+
+        if report_path.suffix.lower() not in REPORT_SUFFIXES:
+            suffixes = " or ".join(REPORT_SUFFIXES)
+            raise click.UsageError(f"--report {report_path}: the file name must end in {suffixes}")
     if report_path is not None and not report_path.absolute().parent.is_dir():
         raise click.UsageError(f"--report {report_path}: no such directory {report_path.parent}")
 
@@ -402,9 +404,11 @@ def _report_imports_from_outside(
             f"imports {found.name} from {_shown(found.exporter)}, a Haiku module class or initializer this run does "
             "not migrate: the migrated code here uses it as Flax's; migrate them in one run"
         )
-        where = (
-            str(found.path) if found.cell is None else cell_path(str(found.path), found.cell)
-        )  # (as the run names it)
+        where = str(found.path)  # (as the run names it)
+        if found.cell is not None:
+            from h2f.notebooks import cell_path
+
+            where = cell_path(where, found.cell)
         reporter.warning(Diagnostic(where, found.line, found.col, "H2F042", message))
 
 
@@ -460,21 +464,24 @@ class Reporter:
         self.summary.add_problem(problem)
         if self.report is not None:
             self.report.add_problem(problem)
-        self._say(problem_annotation(problem), problem.format())
+        if self.github:
+            from h2f.report import problem_annotation
+
+            click.echo(problem_annotation(problem))
+        else:
+            _echo_err(problem.format())
 
     def warning(self, diagnostic: Diagnostic) -> None:
         """Report a warning about an import across the edge of the run, H2F041 or H2F042 (always shown)."""
         self.summary.warnings += 1
         if self.report is not None:
             self.report.add_diagnostic(diagnostic)
-        self._say(diagnostic_annotation(diagnostic), diagnostic.format())
-
-    def _say(self, annotation: str, line: str) -> None:
-        """One finding: as a GitHub annotation on stdout, or as a line on stderr."""
         if self.github:
-            click.echo(annotation)
+            from h2f.report import diagnostic_annotation
+
+            click.echo(diagnostic_annotation(diagnostic))
         else:
-            _echo_err(line)
+            _echo_err(diagnostic.format())
 
     def outcome(self, outcome: FileOutcome) -> None:
         """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""
@@ -482,6 +489,8 @@ class Reporter:
         if self.report is not None:
             self.report.add(outcome)
         if self.github:
+            from h2f.report import outcome_annotations
+
             for line in outcome_annotations(outcome, written=not self.summary.would):
                 click.echo(line)
         else:
@@ -517,6 +526,8 @@ class Reporter:
 def rules_command(output_format: str) -> None:
     """List the rules: name, code, targets, the Haiku APIs each translates, and what it does."""
     if output_format == "markdown":
+        from h2f.report import rules_table
+
         click.echo(rules_table(), nl=False)
         return
     header = ("NAME", "CODE", "TARGETS", "HAIKU APIS", "SUMMARY")

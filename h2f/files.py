@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 from h2f.cache import Cache, StatFront
 from h2f.diagnostics import Diagnostic, Severity
 from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Options, migrate_source
-from h2f.notebooks import SUFFIX as NOTEBOOK_SUFFIX
-from h2f.notebooks import is_notebook, migrate_notebook, notebook_diff
 from h2f.project import mentions_project_transform
 
 if TYPE_CHECKING:
@@ -185,15 +183,27 @@ def _walk(
     except OSError as error:
         report(PathProblem(directory, f"cannot list directory: {error.strerror or error}"))
         return
+    inside = os.path.join(real, "")  # (each file's real path is this and its name, unless it is a symlink)
     for entry in entries:
+        name = entry.name
         if entry.is_symlink() and not os.path.exists(entry.path):
-            report(PathProblem(directory / entry.name, "broken symbolic link, skipped", "warning"))
+            report(PathProblem(directory / name, "broken symbolic link, skipped", "warning"))
         elif entry.is_dir():
-            if not _skipped_dir(entry.name) and os.path.realpath(entry.path) not in excluded:
-                yield from _walk(directory / entry.name, seen_dirs, excluded, report)
-        elif entry.name.endswith((".py", NOTEBOOK_SUFFIX)) and entry.is_file():
-            real_file = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-            yield directory / entry.name, real_file
+            if not _skipped_dir(name) and not (excluded and os.path.realpath(entry.path) in excluded):
+                yield from _walk(directory / name, seen_dirs, excluded, report)
+        elif name.endswith(_FOUND_SUFFIXES) and entry.is_file():
+            yield directory / name, os.path.realpath(entry.path) if entry.is_symlink() else inside + name
+
+
+#: The suffix of a Jupyter notebook (migrated cell by cell: :mod:`h2f.notebooks`, imported where one is met).
+NOTEBOOK_SUFFIX = ".ipynb"
+#: The files a directory is searched for: Python modules and Jupyter notebooks.
+_FOUND_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
+
+
+def is_notebook(path: Path | str) -> bool:
+    """Whether ``path`` names a Jupyter notebook."""
+    return str(path).endswith(NOTEBOOK_SUFFIX)
 
 
 def _skipped_dir(name: str) -> bool:
@@ -449,6 +459,8 @@ def _migrate_text(text: str, options: Options, path: str, texts: bool = True) ->
     any unexpected exception turned into a failure of this file only."""
     try:
         if is_notebook(path):
+            from h2f.notebooks import migrate_notebook
+
             return migrate_notebook(text, options, path)
         return migrate_source(text, options, path, texts=texts)
     except MigrationError:
@@ -612,6 +624,8 @@ def unified_diff(outcome: FileOutcome) -> bytes:
     if outcome.status is not Status.CHANGED or outcome.source is None or outcome.code is None:
         return b""
     if is_notebook(outcome.path):
+        from h2f.notebooks import notebook_diff
+
         return notebook_diff(outcome.path, outcome.source, outcome.code).encode()
     encoding = outcome.encoding or "utf-8"
     prefix = _BOM if encoding == "utf-8-sig" else ""

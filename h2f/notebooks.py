@@ -35,8 +35,6 @@ from typing import Any
 from h2f.diagnostics import Diagnostic
 from h2f.engine import MAX_SOURCE_BYTES, MigrationError, MigrationResult, Options, migrate_source
 
-SUFFIX = ".ipynb"
-
 # Placeholders are import statements: a notebook's first cells are usually imports and magics, and the
 # imports a migration adds go after the module's leading block of imports; it must run through them.
 _MARKER = "import __h2f_cell_{}__"
@@ -48,11 +46,6 @@ _LINE_MAGIC = re.compile(
     r"^[ \t]*(?:[%!]|[\w.]+(?:[ \t]*,[ \t]*[\w.]+)*[ \t]*=[ \t]*[%!]|\?+[\w.]+[ \t]*$|[\w.]+\?+[ \t]*$)"
 )
 _WORD_HAIKU = re.compile(r"\bhaiku\b|\bhk\.")
-
-
-def is_notebook(path: Path | str) -> bool:
-    """Whether ``path`` names a Jupyter notebook."""
-    return str(path).endswith(SUFFIX)
 
 
 @dataclasses.dataclass

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from h2f.marks import skips_file
-
 if TYPE_CHECKING:
     from h2f.analysis import FileAnalysis
     from h2f.cache import Cache, StatFront
@@ -89,7 +87,7 @@ CLASS_EXPORTS = (MODULE_CLASS_EXPORT, KEPT_CLASS_EXPORT, SKIPPED_CLASS_EXPORT)
 ProjectIndex = Mapping[str, ExportedTransform]
 
 
-def _resolved(directory: Path) -> Path:
+def _resolved(directory: Path | str) -> Path:
     """``directory`` resolved (remembered by its absolute path, a string: a relative one means another directory
     after a change of working directory, and ``Path.absolute`` would build a path again at each of many calls)."""
     return _resolved_absolute(os.path.join(os.getcwd(), directory))
@@ -110,7 +108,7 @@ def module_name_parts(path: Path, root: Path) -> tuple[str, ...]:
     """The parts of the longest dotted module name ``path`` may be imported as (``("pkg", "models")``): its real
     path's under ``root`` (only its name's stem when it is not under ``root``)."""
     real = path.resolve() if os.path.islink(path) else path
-    directory = _package_parts(real.parent if real is not path else _resolved(path.parent), _resolved(root))
+    directory = _package_parts(real.parent if real is not path else _resolved(os.path.dirname(path)), _resolved(root))
     stem = (real.name.rpartition(".")[0] or real.name) if directory is not None else path.stem
     parts = (*(directory or ()), stem)
     return parts[:-1] if stem == "__init__" else parts
@@ -266,6 +264,8 @@ class SourceFacts:
     @classmethod
     def of(cls, raw: bytes) -> SourceFacts:
         """The facts of the source bytes ``raw``."""
+        from h2f.marks import skips_file  # (a run that reads no file, all known to its stat front, does not load it)
+
         imports = frozenset(word.decode("ascii") for word in imported_words([raw]))
         return cls(_HAIKU_BYTES in raw, imports, skips_file(raw))
 
@@ -444,6 +444,8 @@ def _add_re_exports(
     are read (with :mod:`ast`: their module-level ``from … import`` statements)."""
     for _ in range(_RE_EXPORT_DEPTH):
         names = {exported_name(key) for key, value in found.items() if value is not None}
+        if not names:
+            return
         added = False
         for path, fact in facts.items():
             if names.isdisjoint(fact.imports):
@@ -684,7 +686,8 @@ def imports_from_outside(
     line in it). Only imports naming the defining module itself are seen (not re-exports),
     and only those the file may build or pass on (:meth:`~h2f.analysis.FileAnalysis.builders_of_import`: not one
     it never reads, nor one it only names in annotations and ``isinstance`` tests)."""
-    from h2f.notebooks import is_notebook, locate
+    from h2f.files import is_notebook
+    from h2f.notebooks import locate
 
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
@@ -720,7 +723,7 @@ def imports_from_outside(
         if program is not None:
             raw = program[0].encode()
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
-        if not _may_import_a_module_under(path.parent, top, words, listings):
+        if not _may_import_a_module_under(os.path.dirname(path), top, words, listings):
             continue  # (most files import only installed packages: no parse)
         try:
             raw = raw if raw is not None else path.read_bytes()
@@ -763,7 +766,7 @@ def _imported_name(node: ast.alias | ast.Attribute) -> str:
 
 
 def _may_import_a_module_under(
-    directory: Path, top: Path, words: frozenset[str], listings: dict[str, tuple[frozenset[str], frozenset[str]]]
+    directory: Path | str, top: Path, words: frozenset[str], listings: dict[str, tuple[frozenset[str], frozenset[str]]]
 ) -> bool:
     """Whether one of ``words`` (those of a file's import statements) names a module file or package in
     ``directory`` or one of its ancestors up to ``top`` (``listings`` remembers the directories listed: the stems

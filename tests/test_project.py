@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import h2f.cache
-import h2f.project
+import h2f.marks
 from h2f.cli import cli
 from h2f.marks import skips_file
 from h2f.project import imported_words, index_transforms, module_suffixes
@@ -157,13 +157,13 @@ def test_a_skip_file_importer_in_the_run_is_warned_as_one_outside_it(
     )
     for run in range(2):
         if run:  # the re-run reads no file for its facts: the front's say which file is marked
-            monkeypatch.setattr(h2f.project, "skips_file", _not_called)
+            monkeypatch.setattr(h2f.marks, "skips_file", _not_called)
         result = CliRunner().invoke(cli, ["migrate", "--check", "pkg", "--jobs", "1"])
         assert result.exit_code == 1, result.output
         assert [line for line in result.output.splitlines() if "H2F041" in line] == [
             f"{expected}; migrate it by hand, or drop the mark"
         ], result.output
-    monkeypatch.setattr(h2f.project, "skips_file", skips_file)
+    monkeypatch.setattr(h2f.marks, "skips_file", skips_file)
     (root / "pkg" / "models.py").write_text("# h2f: skip-file\n" + MODELS)
     result = CliRunner().invoke(cli, ["migrate", "--check", "pkg", "--jobs", "1"])
     assert "H2F041" not in result.output, result.output
