@@ -368,13 +368,29 @@ class FileAnalysis:
 
     @functools.cached_property
     def classes_built_by_kept_functions(self) -> dict[str, str]:
-        """The module classes of this file that a function staying Haiku builds (:attr:`wrapped_functions`,
-        :attr:`passed_functions`, :attr:`unpacked_functions`), or a class so found builds → that function's name:
-        Haiku code builds them, so they stay Haiku too."""
+        """The module classes of this file that code staying Haiku builds → the name of the function staying Haiku
+        that runs that code (:meth:`_reached_by_kept_functions`): they stay Haiku too."""
+        return self._reached_by_kept_functions[0]
+
+    @functools.cached_property
+    def functions_called_by_kept_functions(self) -> dict[int, str]:
+        """The module-level functions of this file (by id; not transformed ones) that code staying Haiku calls → the
+        name of the function staying Haiku that runs that code (:meth:`_reached_by_kept_functions`): a helper
+        building Haiku layers for it stays Haiku too."""
+        return self._reached_by_kept_functions[1]
+
+    @functools.cached_property
+    def _reached_by_kept_functions(self) -> tuple[dict[str, str], dict[int, str]]:
+        """What the functions staying Haiku (:attr:`wrapped_functions`, :attr:`passed_functions`,
+        :attr:`unpacked_functions`) run of this file, through the module classes they build and the functions they
+        call by name, and so on: those classes (by name) and functions (by id), each → the name of the function
+        staying Haiku that reaches it."""
         kept = {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
         if not kept:
-            return {}
-        found: dict[str, str] = {}
+            return {}, {}
+        transformed = {id(t.function) for t in self.transforms.values() if t.function is not None}
+        classes: dict[str, str] = {}
+        functions: dict[int, str] = {}
         pending: list[tuple[cst.CSTNode, str]] = [
             (node, node.name.value)
             for node in self.nodes_of(cst.FunctionDef)
@@ -382,12 +398,50 @@ class FileAnalysis:
         ]
         while pending:
             holder, keeper = pending.pop()
-            for node in self.subtree(holder):
-                built = self.local_module_class(node.func) if type(node) is cst.Call else None  # type: ignore[attr-defined]
-                if built is not None and built.name not in found:
-                    found[built.name] = keeper
-                    pending.append((built.node, keeper))
-        return found
+            for call in self.nodes_in(holder, cst.Call):
+                built = self.local_module_class(call.func)
+                if built is not None:
+                    if built.name not in classes:
+                        classes[built.name] = keeper
+                        pending.append((built.node, keeper))
+                    continue
+                called = self.function_named(call.func) if type(call.func) is cst.Name else None
+                if (
+                    called is not None
+                    and type(self.parents.get(called)) is cst.Module
+                    and not {id(called)} & (kept | transformed | functions.keys())
+                ):
+                    functions[id(called)] = keeper
+                    pending.append((called, keeper))
+        return classes, functions
+
+    def mentions_haiku(self, node: cst.CSTNode) -> bool:
+        """Whether the original ``node`` names anything of Haiku's (``hk.Linear``, ``hk.get_parameter``)."""
+        return any(
+            self.haiku_name(found) is not None
+            for kind in (cst.Name, cst.Attribute)
+            for found in self.nodes_in(node, kind)
+        )
+
+    def used_outside_kept_code(self, function: cst.FunctionDef) -> bool:
+        """Whether a name reading ``function`` (one of :attr:`functions_called_by_kept_functions`) is outside the
+        code staying Haiku: the functions staying Haiku and what they reach (:meth:`_reached_by_kept_functions`)."""
+        kept = {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
+        holders = [
+            node
+            for node in self.nodes_of(cst.FunctionDef, cst.ClassDef)
+            if id(node) in kept
+            or id(node) in self.functions_called_by_kept_functions
+            or (type(node) is cst.ClassDef and node.name.value in self.classes_built_by_kept_functions)
+        ]
+        spans = [span for span in map(self.span, holders) if span is not None]
+        for name in self.nodes_of(cst.Name):
+            if name.value != function.name.value or name is function.name or self.function_named(name) is not function:  # type: ignore[attr-defined]
+                continue
+            position = self._positions[id(name)]
+            if not any(start <= position < end for start, end in spans):
+                return True
+        return False
 
     def constructs_module(self, node: cst.Call) -> bool:
         """Whether the original call constructs a submodule: a Haiku layer or a module class of this file."""

@@ -154,10 +154,7 @@ class ParametersAndState(Rule):
         if self.ctx.haiku_name(original_call.func) != "haiku.set_state":
             return None
         if self.ctx.analysis.module_scope(original_call) is None:
-            self.ctx.report(
-                original_call, self.code, "hk.set_state outside a module method or transformed function; left in place"
-            )
-            return None
+            return None  # (reported by leave_Call)
         bound = bind_arguments(updated_node.body[0].value, ("name", "value"))  # type: ignore[attr-defined]
         if bound is None or set(bound) != {"name", "value"}:
             self.ctx.report(original_call, self.code, "hk.set_state call h2f cannot read; left in place")

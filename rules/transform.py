@@ -118,6 +118,17 @@ class TransformRule(Rule):
                 f"{node.name.value} is transformed by {code_of(unpacked)}, unpacked into its init and apply: h2f "
                 "gives them Haiku's signatures only for a transform without state or apply rng; left in place",
             )
+        keeper = self.ctx.analysis.functions_called_by_kept_functions.get(id(node))
+        if keeper is not None and self.ctx.analysis.mentions_haiku(node):
+            message = f"{node.name.value} is called by {keeper}, which is left in place (Haiku code)"
+            if self.ctx.analysis.used_outside_kept_code(node):
+                message += (
+                    ", and by code h2f migrates, which then calls Haiku code from Flax's: give each its own copy; "
+                    "left in place"
+                )
+            else:
+                message += "; left in place"
+            self.ctx.keep(node, self.code, message)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -332,8 +343,7 @@ class TransformRule(Rule):
                 and not (transform.with_state or transform.apply_rng)
                 and self._bound_once(original_node.value)  # type: ignore[arg-type]
             ):
-                model = code_of(updated_node.value)
-                return expr(f'lambda params, *args, **kwargs: {model}.apply({{"params": params}}, *args, **kwargs)')  # type: ignore[return-value]
+                return expr(_haiku_apply(code_of(updated_node.value)))  # type: ignore[return-value]
         self.ctx.report(
             original_node,
             self.code,
@@ -620,10 +630,13 @@ def _haiku_signatures(model: cst.BaseExpression) -> cst.BaseExpression:
     """Linen's ``init`` and ``apply`` of ``model`` (a module without state or rng) as functions of Haiku's
     signatures: ``init(rng, *args)`` returns the parameters, ``apply(params, *args)`` takes them."""
     built = code_of(model)
-    return expr(
-        f'(lambda rng, *args, **kwargs: {built}.init(rng, *args, **kwargs)["params"], '
-        f'lambda params, *args, **kwargs: {built}.apply({{"params": params}}, *args, **kwargs))'
-    )
+    return expr(f'(lambda rng, *args, **kwargs: {built}.init(rng, *args, **kwargs)["params"], {_haiku_apply(built)})')
+
+
+def _haiku_apply(model: str) -> str:
+    """The code of Linen's ``apply`` of ``model`` (its code) as a function of Haiku's signature, ``apply(params,
+    *args)``, for a module without state or rng."""
+    return f'lambda params, *args, **kwargs: {model}.apply({{"params": params}}, *args, **kwargs)'
 
 
 def _with_self(params: cst.Parameters) -> cst.Parameters:

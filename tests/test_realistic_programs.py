@@ -1652,6 +1652,66 @@ def test_a_transform_unpacked_into_init_and_apply_keeps_their_signatures(program
     assert [_run_for(code, "out").tolist() for code in (program, result.code)] == [[[1.125, 1.125]]] * 2
 
 
+KEPT_FUNCTION_WITH_HELPERS = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class Block(hk.Module):
+  def __call__(self, x):
+    return hk.Linear(3, w_init=hk.initializers.Constant(0.5))(x)
+
+
+def make_mlp():
+  return hk.nets.MLP([4, 2], w_init=hk.initializers.Constant(0.25))
+
+
+def make_block():
+  return Block()
+
+
+def forward(x):
+  count = hk.get_state("count", [], init=jnp.zeros)
+  hk.set_state("count", count + 1)
+  return make_block()(make_mlp()(x))
+
+
+init, apply = hk.transform_with_state(forward)
+x = jnp.ones((1, 3))
+out = apply(*init(None, x), None, x)[0]
+"""
+
+
+def test_helpers_a_function_staying_haiku_calls_stay_haiku_with_it() -> None:
+    """``init, apply = hk.transform_with_state(forward)`` leaves ``forward`` Haiku; the module-level helpers it calls
+    stay Haiku with it (``make_mlp`` building an MLP), and so do the module classes they build (``Block``, through
+    ``make_block``), or ``forward`` would call Flax layers inside a Haiku transform (they became Flax, which
+    failed)."""
+    result = migrate_source(KEPT_FUNCTION_WITH_HELPERS, Options(), path="m.py")
+    assert result.code == KEPT_FUNCTION_WITH_HELPERS
+    assert [(d.code, d.message) for d in result.diagnostics if d.code in ("H2F010", "H2F040") and d.line < 18] == [
+        ("H2F010", "Block is built by forward, which is left in place (Haiku code); class left in place"),
+        ("H2F040", "make_mlp is called by forward, which is left in place (Haiku code); left in place"),
+    ]  # (make_block names nothing of Haiku's: nothing in it would change)
+    assert [d.line for d in result.diagnostics if "set_state" in d.message] == [21]  # (reported once)
+    assert _run_for(result.code, "out").tolist() == [[0.75, 0.75, 0.75]]
+
+
+def test_a_helper_called_by_a_function_staying_haiku_and_by_migrated_code_is_reported() -> None:
+    """A helper that both a function staying Haiku and a function h2f migrates call cannot be both: it stays Haiku
+    for the first, and the report says the migrated caller now calls Haiku code."""
+    program = KEPT_FUNCTION_WITH_HELPERS.replace(
+        "init, apply =", "def other(x):\n  return make_mlp()(x)\n\n\nmodel = hk.transform(other)\ninit, apply ="
+    )
+    result = migrate_source(program, Options(), path="m.py")
+    assert "def make_mlp():\n  return hk.nets.MLP(" in result.code and "class Other(nn.Module)" in result.code
+    assert [d.message for d in result.diagnostics if d.line == 11] == [
+        "make_mlp is called by forward, which is left in place (Haiku code), and by code h2f migrates, which then "
+        "calls Haiku code from Flax's: give each its own copy; left in place"
+    ]
+
+
 MLP_WIDTH_NAMED_WIDTH = """\
 import haiku as hk
 import jax
