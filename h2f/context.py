@@ -127,6 +127,8 @@ class MigrationContext:
     _positions: StartPositions | None = None
     #: Where in the analysis' pre-order each diagnostic's node is (see :meth:`keep`).
     _reported_spans: dict[Diagnostic, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Where the nodes left in place before rules looked inside are (:meth:`keep_unseen`).
+    _unseen_spans: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
     @property
     def nnx_plan(self) -> NnxPlan:
@@ -144,11 +146,13 @@ class MigrationContext:
     def report(self, node: cst.CSTNode, code: str, message: str, severity: Severity = "warning") -> None:
         """Record a diagnostic at the start of the original ``node``."""
         self.reported.add(id(node))
+        span = self.analysis.span(node)
+        if span is not None and any(start < span[0] < end for start, end in self._unseen_spans):
+            return  # (inside code left in place as a whole: its own diagnostic says why)
         line, col = self.start(node)
         diagnostic = Diagnostic(self.path, line, col, code, message, severity)
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
-            span = self.analysis.span(node)
             if span is not None:
                 self._reported_spans[diagnostic] = span
 
@@ -164,6 +168,15 @@ class MigrationContext:
         self.left_in_place.add(id(node))
         self.withdraw_edits(node)
         self.report(node, code, message)
+
+    def keep_unseen(self, node: cst.CSTNode, code: str, message: str) -> None:
+        """:meth:`keep` the original ``node`` before the rules look inside it (from a ``visit_`` hook): what they
+        would say about its insides is not reported, since ``message`` says why all of it is left in place (a
+        Haiku ``get_state`` in a function that stays Haiku is not "outside a transformed function")."""
+        span = self.analysis.span(node)
+        if span is not None:
+            self._unseen_spans.append(span)
+        self.keep(node, code, message)
 
     def withdraw_edits(self, node: cst.CSTNode) -> None:
         """The original ``node`` goes into the output as it was: withdraw what rules said inside it about their

@@ -97,14 +97,14 @@ class TransformRule(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         wrapper = self.ctx.analysis.wrapped_functions.get(id(node))
         if wrapper is not None:
-            self.ctx.keep(
+            self.ctx.keep_unseen(
                 node,
                 self.code,
                 f"{node.name.value} is transformed as {code_of(wrapper)}, which h2f cannot see into; left in place",
             )
         passed = self.ctx.analysis.passed_functions.get(id(node))
         if passed is not None and wrapper is None:
-            self.ctx.keep(
+            self.ctx.keep_unseen(
                 node,
                 self.code,
                 f"{node.name.value} is passed to {code_of(passed.func)}, which transforms it where h2f cannot see "
@@ -112,7 +112,7 @@ class TransformRule(Rule):
             )
         unpacked = self.ctx.analysis.unpacked_functions.get(id(node))
         if unpacked is not None and wrapper is None and passed is None:
-            self.ctx.keep(
+            self.ctx.keep_unseen(
                 node,
                 self.code,
                 f"{node.name.value} is transformed by {code_of(unpacked)}, unpacked into its init and apply: h2f "
@@ -128,7 +128,7 @@ class TransformRule(Rule):
                 )
             else:
                 message += "; left in place"
-            self.ctx.keep(node, self.code, message)
+            self.ctx.keep_unseen(node, self.code, message)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
