@@ -190,6 +190,9 @@ class FileAnalysis:
         #: h2f cannot give Linen's ``init``/``apply`` Haiku's signatures (with state, with an apply rng, or of a
         #: ``multi_transform``) → that transform: they stay Haiku.
         self.unpacked_functions: dict[int, cst.Call] = {}
+        #: The functions among :attr:`unpacked_functions` whose transform a factory returns, unpacked where the
+        #: factory is called (``init, apply = make_network()``) → that factory's name.
+        self.unpacked_factories: dict[int, str] = {}
         #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
         #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
@@ -374,9 +377,9 @@ class FileAnalysis:
 
     @functools.cached_property
     def functions_called_by_kept_functions(self) -> dict[int, str]:
-        """The module-level functions of this file (by id; not transformed ones) that code staying Haiku calls → the
-        name of the function staying Haiku that runs that code (:meth:`_reached_by_kept_functions`): a helper
-        building Haiku layers for it stays Haiku too."""
+        """The functions of this file (by id; not transformed ones, nor those defined inside a function staying
+        Haiku) that code staying Haiku calls → the name of the function staying Haiku that runs that code
+        (:meth:`_reached_by_kept_functions`): a helper building Haiku layers for it stays Haiku too."""
         return self._reached_by_kept_functions[1]
 
     @functools.cached_property
@@ -396,6 +399,7 @@ class FileAnalysis:
             for node in self.nodes_of(cst.FunctionDef)
             if id(node) in kept  # type: ignore[attr-defined]
         ]
+        inside_kept = [span for span in (self.span(node) for node, _ in pending) if span is not None]
         while pending:
             holder, keeper = pending.pop()
             for call in self.nodes_in(holder, cst.Call):
@@ -408,8 +412,8 @@ class FileAnalysis:
                 called = self.function_named(call.func) if type(call.func) is cst.Name else None
                 if (
                     called is not None
-                    and type(self.parents.get(called)) is cst.Module
                     and not {id(called)} & (kept | transformed | functions.keys())
+                    and not any(start < self._positions[id(called)] < end for start, end in inside_kept)
                 ):
                     functions[id(called)] = keeper
                     pending.append((called, keeper))
@@ -1570,9 +1574,32 @@ class FileAnalysis:
         elif unpacked and type(definition) is cst.FunctionDef and (kind != "transform" or with_state or apply_rng):
             self.unpacked_functions[id(definition)] = node
             return
+        elif type(definition) is cst.FunctionDef and type(parent) is cst.Return:
+            factory = self.enclosing(node, cst.FunctionDef)
+            if type(factory) is cst.FunctionDef and self._unpacks_a_call_of(factory):
+                self.unpacked_functions[id(definition)] = node
+                self.unpacked_factories[id(definition)] = factory.name.value
+                return
         function_name = function.value if type(function) is cst.Name else None  # type: ignore[attr-defined]
         key = f"<{function_name or 'transformed'}@{id(node)}>"
         self._register(Transform(key, kind, with_state, apply_rng, definition, function_name, node), None)
+
+    def _unpacks_a_call_of(self, factory: cst.FunctionDef) -> bool:
+        """Whether the file unpacks what a call of ``factory`` returns (``init, apply = make_network()``): the
+        transform it returns is then used as its two functions, which Linen's model is not."""
+        for name in self.nodes_of(cst.Name):
+            call = self.parents.get(name)
+            if name.value != factory.name.value or type(call) is not cst.Call or call.func is not name:  # type: ignore[attr-defined]
+                continue
+            assign = self.parents.get(call)
+            if (
+                type(assign) is cst.Assign
+                and assign.value is call
+                and any(type(target.target) in (cst.Tuple, cst.List) for target in assign.targets)
+                and self.function_named(name) is factory  # type: ignore[arg-type]
+            ):
+                return True
+        return False
 
     def _add_typed_transforms(self) -> None:
         """Names typed ``hk.Transformed``/``hk.TransformedWithState`` (parameters, factory results)."""
@@ -1632,8 +1659,11 @@ class FileAnalysis:
         for node in self.nodes_in(function.body, cst.Return):
             if self.enclosing(node, cst.FunctionDef) is function:
                 found = self._transform_of(node.value) if node.value is not None else None
-                if found is None or type(found[3]) is not cst.Name or self.function_named(found[3]) is None:
+                if found is None or type(found[3]) is not cst.Name:
                     return None
+                definition = self.function_named(found[3])
+                if definition is None or id(definition) in self.unpacked_functions:
+                    return None  # (a transform h2f leaves as it is: what the factory returns stays Haiku's)
                 kinds.add(found[:3])
         return kinds.pop() if len(kinds) == 1 else None
 

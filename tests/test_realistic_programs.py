@@ -1726,6 +1726,54 @@ def test_a_helper_called_by_a_function_staying_haiku_and_by_migrated_code_is_rep
     ]
 
 
+FACTORY_UNPACKED = """\
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def make_network():
+  def torso():
+    return hk.nets.MLP([4, 2], w_init=hk.initializers.Constant(0.25))
+
+  def network_fn(x):
+    return torso()(x)
+
+  return hk.without_apply_rng(hk.transform(network_fn))
+
+
+init, apply = make_network()
+x = jnp.ones((1, 3))
+out = apply(init(jax.random.PRNGKey(0), x), x)
+"""
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        FACTORY_UNPACKED,
+        FACTORY_UNPACKED.replace(
+            "hk.without_apply_rng(hk.transform(network_fn))", "hk.transform_with_state(network_fn)"
+        )
+        .replace("    return torso()(x)", '    hk.set_state("n", jnp.ones([]))\n    return torso()(x)')
+        .replace("out = apply(init(jax.random.PRNGKey(0), x), x)", "out = apply(*init(None, x), None, x)[0]"),
+    ],
+    ids=["without state", "with state"],
+)
+def test_a_transform_a_factory_returns_to_calls_that_unpack_it_stays_haiku(program: str) -> None:
+    """``init, apply = make_network()`` where ``make_network`` returns ``hk.without_apply_rng(hk.transform(
+    network_fn))``: the factory's result is used as Haiku's two functions, so the transform and its function stay
+    Haiku, and so does the helper the function calls, defined beside it in the factory (the factory returned a Linen
+    module, which the call site failed to unpack, and nothing was reported)."""
+    result = migrate_source(program, Options(), path="m.py")
+    assert result.code == program
+    assert [(d.line, d.code) for d in result.diagnostics if d.code == "H2F040"] == [(7, "H2F040"), (10, "H2F040")]
+    assert (
+        "which make_network() returns to calls that unpack it into its init and apply" in result.diagnostics[1].message
+    )
+    assert _run_for(result.code, "out").tolist() == [[0.75, 0.75]]
+
+
 MLP_WIDTH_NAMED_WIDTH = """\
 import haiku as hk
 import jax
