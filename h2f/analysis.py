@@ -213,6 +213,9 @@ class FileAnalysis:
         self.path: str | None = None
         #: Functions another file of the run defines that return a transform, by the name this file imports them as.
         self.imported_factories: dict[str, ExportedTransform] = {}
+        #: Calls of an imported factory whose result is unpacked (``init, apply = make_network()``): the other file
+        #: migrates the transform the factory returns to a Flax model, which is not Haiku's two functions.
+        self.unpacked_imported_factories: list[cst.Call] = []
         #: Haiku initializers another file of the run binds at module level, by the name this file imports them as.
         self.imported_initializers: set[str] = set()
         #: Module classes another file of the run defines, by the name this file imports them as.
@@ -1615,6 +1618,15 @@ class FileAnalysis:
                     factories[node.name.value] = ("transform", with_state, True)
         for node in self.nodes_of(cst.Param, cst.Assign):
             name = found = declared = None
+            if (
+                type(node) is cst.Assign
+                and type(node.value) is cst.Call
+                and type(node.value.func) is cst.Name
+                and node.value.func.value in self.imported_factories
+                and any(type(target.target) in (cst.Tuple, cst.List) for target in node.targets)
+            ):
+                self.unpacked_imported_factories.append(node.value)
+                continue
             if type(node) is cst.Param and node.annotation is not None:
                 with_state = kinds.get(self.haiku_name(node.annotation.annotation) or "")
                 found = ("transform", with_state, True) if with_state is not None else None

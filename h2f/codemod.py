@@ -42,6 +42,7 @@ def migrate_module(source: str, options: Options, path: str, *, texts: bool = Tr
             or analysis.transforms
             or analysis.exports_read_through_modules
             or analysis.unfollowed_imports
+            or analysis.unpacked_imported_factories
         ):
             return MigrationResult(source, source)
         codemod_context = CodemodContext(filename=path, full_module_name=None)

@@ -97,6 +97,25 @@ def test_call_sites_in_files_without_haiku_are_migrated(tmp_path: Path) -> None:
     assert run.stdout.strip() == "(2, 4) (2, 4)"
 
 
+def test_an_imported_factory_whose_result_is_unpacked_is_reported(tmp_path: Path) -> None:
+    """``init, apply = make_network()`` in a file without Haiku, where another file of the run defines the factory:
+    that file migrates the transform the factory returns to a Linen module, which does not unpack into Haiku's two
+    functions; the importer is told where (it was left as it was, and failed to run, without a word)."""
+    (tmp_path / "nets.py").write_text(
+        "import haiku as hk\n\n\ndef make_network():\n"
+        "    def network_fn(x):\n        return hk.Linear(2)(x)\n\n"
+        "    return hk.without_apply_rng(hk.transform(network_fn))\n"
+    )
+    (tmp_path / "train.py").write_text("from nets import make_network\n\ninit, apply = make_network()\n")
+    result = CliRunner().invoke(cli, ["migrate", "--check", str(tmp_path), "--jobs", "1", "--no-cache"])
+    assert result.exit_code == 1, result.output
+    assert [line for line in result.output.splitlines() if "H2F040" in line] == [
+        f"{tmp_path / 'train.py'}:3:15: H2F040 make_network() returns a transform another file of this run migrates "
+        "to a Flax model, which does not unpack into Haiku's init and apply: call the model's init/apply here, or "
+        "migrate them by hand"
+    ]
+
+
 def test_migrating_one_file_alone_leaves_the_importer_alone(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     result = CliRunner().invoke(cli, ["migrate", str(root / "pkg" / "train.py"), "--jobs", "1"])
