@@ -51,6 +51,7 @@ from h2f.syntax import (
     is_name_attribute,
     is_none,
     is_self_attribute,
+    unpacks,
     unpacks_in_two,
 )
 from h2f.traversal import concrete_types, walk
@@ -186,13 +187,11 @@ class FileAnalysis:
         #: which h2f cannot see through (``DQN(network=network)``, ``hk.transform(network)`` in ``DQN.__init__``)
         #: → the call passing them: they stay Haiku.
         self.passed_functions: dict[int, cst.Call] = {}
-        #: Functions of this file whose transform is unpacked (``init, apply = hk.transform_with_state(f)``) where
-        #: h2f cannot give Linen's ``init``/``apply`` Haiku's signatures (with state, with an apply rng, or of a
-        #: ``multi_transform``) → that transform: they stay Haiku.
+        #: Functions of this file whose transform is unpacked where h2f cannot give Linen's ``init``/``apply`` Haiku's
+        #: signatures: ``init, apply = hk.transform_with_state(f)`` (with state, with an apply rng, or of a
+        #: ``multi_transform``), or a transform a factory returns to a call that unpacks it (``init, apply =
+        #: make_network()``: :meth:`unpacking_factory`) → that transform: they stay Haiku.
         self.unpacked_functions: dict[int, cst.Call] = {}
-        #: The functions among :attr:`unpacked_functions` whose transform a factory returns, unpacked where the
-        #: factory is called (``init, apply = make_network()``) → that factory's name.
-        self.unpacked_factories: dict[int, str] = {}
         #: Configuration dicts (literal or ``dict(...)``) only ever splatted into one Haiku layer, whose keys the
         #: layers rule renames.
         self.splat_configs: dict[cst.CSTNode, str] = {}
@@ -386,12 +385,18 @@ class FileAnalysis:
         return self._reached_by_kept_functions[1]
 
     @functools.cached_property
+    def _kept_functions(self) -> set[int]:
+        """The functions of this file staying Haiku with their transform (by id): :attr:`wrapped_functions`,
+        :attr:`passed_functions`, :attr:`unpacked_functions`."""
+        return {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
+
+    @functools.cached_property
     def _reached_by_kept_functions(self) -> tuple[dict[str, str], dict[int, str]]:
         """What the functions staying Haiku (:attr:`wrapped_functions`, :attr:`passed_functions`,
         :attr:`unpacked_functions`) run of this file, through the module classes they build and the functions they
         call by name, and so on: those classes (by name) and functions (by id), each → the name of the function
         staying Haiku that reaches it."""
-        kept = {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
+        kept = self._kept_functions
         if not kept:
             return {}, {}
         transformed = {id(t.function) for t in self.transforms.values() if t.function is not None}
@@ -433,7 +438,7 @@ class FileAnalysis:
     def used_outside_kept_code(self, function: cst.FunctionDef) -> bool:
         """Whether a name reading ``function`` (one of :attr:`functions_called_by_kept_functions`) is outside the
         code staying Haiku: the functions staying Haiku and what they reach (:meth:`_reached_by_kept_functions`)."""
-        kept = {*self.wrapped_functions, *self.passed_functions, *self.unpacked_functions}
+        kept = self._kept_functions
         holders = [
             node
             for node in self.nodes_of(cst.FunctionDef, cst.ClassDef)
@@ -1577,15 +1582,22 @@ class FileAnalysis:
         elif unpacked and type(definition) is cst.FunctionDef and (kind != "transform" or with_state or apply_rng):
             self.unpacked_functions[id(definition)] = node
             return
-        elif type(definition) is cst.FunctionDef and type(parent) is cst.Return:
-            factory = self.enclosing(node, cst.FunctionDef)
-            if type(factory) is cst.FunctionDef and self._unpacks_a_call_of(factory):
+        elif type(definition) is cst.FunctionDef:
+            factory = self.unpacking_factory(node)
+            if factory is not None and self._unpacks_a_call_of(factory):
                 self.unpacked_functions[id(definition)] = node
-                self.unpacked_factories[id(definition)] = factory.name.value
                 return
         function_name = function.value if type(function) is cst.Name else None  # type: ignore[attr-defined]
         key = f"<{function_name or 'transformed'}@{id(node)}>"
         self._register(Transform(key, kind, with_state, apply_rng, definition, function_name, node), None)
+
+    def unpacking_factory(self, transform: cst.Call) -> cst.FunctionDef | None:
+        """The factory that returns ``transform`` (one of :attr:`unpacked_functions`' transforms) to a call that
+        unpacks it; None when the transform itself is unpacked."""
+        if type(self.parents.get(transform)) is not cst.Return:
+            return None
+        factory = self.enclosing(transform, cst.FunctionDef)
+        return factory if type(factory) is cst.FunctionDef else None
 
     def _unpacks_a_call_of(self, factory: cst.FunctionDef) -> bool:
         """Whether the file unpacks what a call of ``factory`` returns (``init, apply = make_network()``): the
@@ -1598,7 +1610,7 @@ class FileAnalysis:
             if (
                 type(assign) is cst.Assign
                 and assign.value is call
-                and any(type(target.target) in (cst.Tuple, cst.List) for target in assign.targets)
+                and unpacks(assign)
                 and self.function_named(name) is factory  # type: ignore[arg-type]
             ):
                 return True
@@ -1623,7 +1635,7 @@ class FileAnalysis:
                 and type(node.value) is cst.Call
                 and type(node.value.func) is cst.Name
                 and node.value.func.value in self.imported_factories
-                and any(type(target.target) in (cst.Tuple, cst.List) for target in node.targets)
+                and unpacks(node)
             ):
                 self.unpacked_imported_factories.append(node.value)
                 continue

@@ -464,24 +464,23 @@ class Reporter:
         self.summary.add_problem(problem)
         if self.report is not None:
             self.report.add_problem(problem)
-        if self.github:
-            from h2f.report import problem_annotation
-
-            click.echo(problem_annotation(problem))
-        else:
-            _echo_err(problem.format())
+        self._say(problem)
 
     def warning(self, diagnostic: Diagnostic) -> None:
         """Report a warning about an import across the edge of the run, H2F041 or H2F042 (always shown)."""
         self.summary.warnings += 1
         if self.report is not None:
             self.report.add_diagnostic(diagnostic)
-        if self.github:
-            from h2f.report import diagnostic_annotation
+        self._say(diagnostic)
 
-            click.echo(diagnostic_annotation(diagnostic))
-        else:
-            _echo_err(diagnostic.format())
+    def _say(self, finding: PathProblem | Diagnostic) -> None:
+        """One finding: as a GitHub annotation on stdout, or as a line on stderr."""
+        if not self.github:
+            _echo_err(finding.format())
+            return
+        from h2f.report import diagnostic_annotation, problem_annotation  # (only annotations need them)
+
+        click.echo(problem_annotation(finding) if isinstance(finding, PathProblem) else diagnostic_annotation(finding))
 
     def outcome(self, outcome: FileOutcome) -> None:
         """Report one file: its errors and diagnostics (always), and whether it changed (unless quiet)."""

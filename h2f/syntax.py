@@ -192,6 +192,11 @@ def is_name_attribute(node: cst.CSTNode | None, *attributes: str) -> bool:
     )
 
 
+def unpacks(assign: cst.Assign) -> bool:
+    """Whether ``assign`` unpacks its value: one of its targets is a tuple or a list (``a, b = ...``)."""
+    return any(type(target.target) in (cst.Tuple, cst.List) for target in assign.targets)
+
+
 def unpacks_in_two(assign: cst.Assign) -> bool:
     """Whether ``assign`` unpacks its value into two plain names: ``a, b = ...`` (``(a, b)``, ``[a, b]``)."""
     if len(assign.targets) != 1:

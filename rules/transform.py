@@ -111,18 +111,16 @@ class TransformRule(Rule):
                 "the function; left in place",
             )
         unpacked = self.ctx.analysis.unpacked_functions.get(id(node))
-        factory = self.ctx.analysis.unpacked_factories.get(id(node))
         if unpacked is not None and wrapper is None and passed is None:
+            factory = self.ctx.analysis.unpacking_factory(unpacked)
+            how = (
+                f"which {factory.name.value}() returns to calls that unpack it into its init and apply"
+                if factory is not None
+                else "unpacked into its init and apply: h2f gives them Haiku's signatures only for a transform "
+                "without state or apply rng"
+            )
             self.ctx.keep_unseen(
-                node,
-                self.code,
-                f"{node.name.value} is transformed by {code_of(unpacked)}, "
-                + (
-                    f"which {factory}() returns to calls that unpack it into its init and apply; left in place"
-                    if factory is not None
-                    else "unpacked into its init and apply: h2f gives them Haiku's signatures only for a transform "
-                    "without state or apply rng; left in place"
-                ),
+                node, self.code, f"{node.name.value} is transformed by {code_of(unpacked)}, {how}; left in place"
             )
         keeper = self.ctx.analysis.functions_called_by_kept_functions.get(id(node))
         if keeper is not None and self.ctx.analysis.mentions_haiku(node):
