@@ -273,11 +273,10 @@ class StatFront:
         self._facts: dict[str, SourceFacts] = {}
         #: The facts read from the entries, one object per distinct facts (many files import the same words).
         self._shared: dict[tuple[bool, str, bool], SourceFacts] = {}
-        #: The entries (by absolute path) whose signature this run found or recorded: only they may take a verdict.
-        self._current: set[str] = set()
-        #: Each file's absolute path (the key of its entry) by the path as given, and the working directory they
-        #: are made from (asked once: the run does not change it).
-        self._absolute: dict[str, str] = {}
+        #: The files (by the path as given) whose signature this run found or recorded, each with the key of its
+        #: entry, its absolute path: only they may take a verdict.
+        self._current: dict[str, str] = {}
+        #: The working directory the absolute paths are made from (asked once: the run does not change it).
         self._cwd = os.getcwd()
 
     def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
@@ -289,12 +288,12 @@ class StatFront:
         with open(file, "rb") as handle:
             status = os.fstat(handle.fileno())  # before reading: a later write changes the signature recorded
             raw = handle.read()
-        facts = self._facts[os.fspath(file)] = SourceFacts.of(raw)
+        given = os.fspath(file)
+        facts = self._facts[given] = SourceFacts.of(raw)
         if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) > RACY_NS:
             words = " ".join(sorted(facts.imports))
-            absolute = self._absolute_path(os.fspath(file))
+            absolute = self._current[given] = self._absolute_path(given)
             self._entries[absolute] = [_signature(status), facts.haiku, words, facts.skip_file]
-            self._current.add(absolute)
             self._changed = True
         return facts, raw
 
@@ -320,7 +319,7 @@ class StatFront:
         except (OSError, IndexError, TypeError, ValueError, AttributeError):
             return None
         self._facts[given] = facts
-        self._current.add(absolute)
+        self._current[given] = absolute
         return facts
 
     def verdict(self, file: Path, settings: str) -> tuple[str, tuple[Diagnostic, ...]] | None:
@@ -328,8 +327,8 @@ class StatFront:
         the options ``settings`` (:func:`options_digest`) recorded, if its stat signature still vouches for them
         (:meth:`known` was asked first)."""
         given = os.fspath(file)
-        absolute = self._absolute_path(given)
-        if absolute not in self._current:
+        absolute = self._current.get(given)
+        if absolute is None:
             return None
         entry = self._entries[absolute]
         try:
@@ -344,8 +343,8 @@ class StatFront:
         """Record what a check of ``file`` under ``settings`` found, with the signature this run found or recorded
         for it (none: nothing is recorded)."""
         given = os.fspath(file)
-        absolute = self._absolute_path(given)
-        if absolute in self._current:
+        absolute = self._current.get(given)
+        if absolute is not None:
             verdict = [settings, status, [_diagnostic_to_json(diagnostic, given) for diagnostic in diagnostics]]
             entry = self._entries[absolute]
             if entry[4:] != [verdict]:
@@ -353,11 +352,8 @@ class StatFront:
                 self._changed = True
 
     def _absolute_path(self, given: str) -> str:
-        """``os.path.abspath(given)``, made once per run (it asks for the working directory at each call)."""
-        absolute = self._absolute.get(given)
-        if absolute is None:
-            absolute = self._absolute[given] = os.path.normpath(os.path.join(self._cwd, given))
-        return absolute
+        """``os.path.abspath(given)`` (which would ask for the working directory at each call)."""
+        return os.path.normpath(os.path.join(self._cwd, given))
 
     def save(self) -> None:
         """Write the entries back if this run recorded any (atomically; a failure only costs the next run time)."""
@@ -409,7 +405,7 @@ def _module_read_from_json(item: list[Any]) -> ModuleRead:
 
 
 def _exported_to_json(exported: ExportedTransform) -> dict[str, Any]:
-    data = dataclasses.asdict(exported)
+    data = exported._asdict()
     return {key: sorted(value) if isinstance(value, (frozenset, set)) else value for key, value in data.items()}
 
 

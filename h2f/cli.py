@@ -318,7 +318,7 @@ def _migrate_paths(
         results = results.with_options(options) if results is not None else None
     work = [(file, output_path(file, root, output_dir) if output_dir is not None else None) for file in files]
     progress = Progress(len(work), sys.stderr, enabled=not reporter.quiet)
-    changed: list[Path] = []
+    changed: list[str] = []
     try:
         # closed at once when interrupted: the files not yet started are dropped, not migrated at exit
         texts = diff or reporter.needs_texts
@@ -343,8 +343,8 @@ def _migrate_paths(
 
 
 def _report_importers_outside(
-    changed: list[Path],
-    files: list[Path],
+    changed: list[str],
+    files: list[str],
     root: Path,
     reporter: Reporter,
     results: Cache | None,
@@ -359,18 +359,23 @@ def _report_importers_outside(
         return
     run = {os.path.realpath(file) for file in files}
     outside = [
-        file
+        Path(file)
         for file in iter_python_files([top], lambda problem: None, exclude)
-        if file.suffix == ".py" and os.path.realpath(file) not in run
+        if file.endswith(".py") and os.path.realpath(file) not in run
     ]
     unchanged = set(files) - set(changed)
-    skipped = files_skipped_whole([file for file in files if file in unchanged and file.suffix == ".py"], run_front)
+    skipped = [
+        Path(file)
+        for file in files_skipped_whole(
+            [file for file in files if file in unchanged and file.endswith(".py")], run_front
+        )
+    ]
     if not outside and not skipped:
         return
     front = results.front(top) if results is not None else None
     skipped_set = set(skipped)
-    in_run = [file for file in files if file not in skipped_set]
-    for found in importers_outside(changed, [*outside, *skipped], top, results, front, in_run):
+    in_run = [path for path in map(Path, files) if path not in skipped_set]
+    for found in importers_outside(map(Path, changed), [*outside, *skipped], top, results, front, in_run):
         where = (
             f"through {_shown(found.exporter)}, which re-exports what this run migrates,"
             if found.re_exported
@@ -387,8 +392,8 @@ def _report_importers_outside(
 
 
 def _report_imports_from_outside(
-    changed: list[Path],
-    files: list[Path],
+    changed: list[str],
+    files: list[str],
     root: Path,
     reporter: Reporter,
     results: Cache | None,
@@ -503,7 +508,7 @@ class Reporter:
             return f"would migrate {outcome.path}"
         if outcome.written is None:  # stdin: the result went to stdout
             return f"migrated {outcome.path}"
-        if outcome.written.resolve() != outcome.path.resolve():
+        if outcome.written.resolve() != Path(outcome.path).resolve():
             return f"migrated {outcome.path} -> {outcome.written}"
         return f"migrated {outcome.path}"
 

@@ -28,13 +28,12 @@ not be ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The keys of ``[tool.h2f]``.
 KEYS = ("to", "select", "ignore", "jobs", "include", "exclude", "verify")
@@ -47,8 +46,7 @@ class ConfigError(Exception):
     """The configuration cannot be used (bad TOML, unknown key, wrong type)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class VerifyEntry:
+class VerifyEntry(NamedTuple):
     """One ``[[tool.h2f.verify.entries]]`` table: what ``h2f verify --entry`` checks, in its own spec syntax.
 
     ``file`` is the Haiku file (relative to the pyproject.toml), ``entry``/``flax_entry`` the ``--entry`` and
@@ -62,8 +60,7 @@ class VerifyEntry:
     inputs: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class VerifyConfig:
+class VerifyConfig(NamedTuple):
     """``[tool.h2f.verify]``; ``None`` means not set there."""
 
     atol: float | None = None
@@ -71,8 +68,7 @@ class VerifyConfig:
     entries: tuple[VerifyEntry, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Settings read from ``[tool.h2f]``; ``None`` means not set there."""
 
     path: Path | None = None
@@ -163,7 +159,7 @@ def _settings(config: Config) -> Config:
     """What ``config`` asks for, without where it was read when nothing in it is relative to that place (globs,
     verify entries)."""
     if config.include is None and not config.exclude and not config.verify.entries:
-        return dataclasses.replace(config, path=None)
+        return config._replace(path=None)
     return config
 
 

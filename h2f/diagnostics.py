@@ -6,14 +6,12 @@ A diagnostic reads ``path:line:col: H2Fnnn message`` (columns are 1-based, like 
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
 
-@dataclasses.dataclass(frozen=True)
-class CodeInfo:
+class CodeInfo(NamedTuple):
     """The documentation of one diagnostic code."""
 
     code: str
@@ -21,8 +19,7 @@ class CodeInfo:
     explanation: str
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One finding in one file."""
 
     path: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+from typing import NamedTuple
 
 from h2f.diagnostics import Diagnostic
 from h2f.project import ProjectIndex, mentions_project_transform
@@ -36,8 +37,7 @@ class UnsupportedTarget(ValueError):
     """The requested target is not one h2f migrates to."""
 
 
-@dataclasses.dataclass(frozen=True)
-class MigrationResult:
+class MigrationResult(NamedTuple):
     """What migrating one source text produced."""
 
     source: str

@@ -24,7 +24,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from h2f.cache import Cache, StatFront
 from h2f.diagnostics import Diagnostic, Severity
@@ -64,8 +64,7 @@ class Mode(enum.Enum):
     WRITE = "write"  # write the migrated text (in place, or to the given destination)
 
 
-@dataclasses.dataclass(frozen=True)
-class PathProblem:
+class PathProblem(NamedTuple):
     """A path given (or found) that cannot be processed; ``severity`` error makes the run fail."""
 
     path: Path
@@ -77,8 +76,7 @@ class PathProblem:
         return f"{self.path}: {self.severity}: {self.message}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """The text of a file and how to turn it back into the same bytes."""
 
     text: str
@@ -94,17 +92,16 @@ class Decoded:
         return self.encoding == "utf-8-sig"
 
 
-@dataclasses.dataclass(frozen=True)
-class FileOutcome:
+class FileOutcome(NamedTuple):
     """The result of migrating one file.
 
     ``source`` and ``code`` are ``None`` when the file was skipped without being decoded (it never mentions
     haiku), could not be read, or was answered by the verdict of an earlier check (:func:`migrate_files`);
     ``code`` alone is ``None`` when a check asked for a verdict (its code was not generated). ``error`` holds a filesystem error (``path: error: ...``); problems in the file's content are ``diagnostics``
-    with ``severity == "error"``.
+    with ``severity == "error"``. ``path`` names the file as the run does (:func:`iter_python_files`).
     """
 
-    path: Path
+    path: str
     status: Status
     diagnostics: tuple[Diagnostic, ...] = ()
     source: str | None = None
@@ -131,9 +128,11 @@ def iter_python_files(
     paths: Iterable[Path | str],
     on_problem: Callable[[PathProblem], None] | None = None,
     exclude: Iterable[Path] = (),
-) -> Iterator[Path]:
+) -> Iterator[str]:
     """Yield the files to migrate: explicit files as given, ``*.py`` and ``*.ipynb`` (Jupyter notebooks, see
-    :mod:`h2f.notebooks`) under directories (sorted, recursively).
+    :mod:`h2f.notebooks`) under directories (sorted, recursively), each named by its path as a string (a
+    directory's joined with the names walked). A run goes on naming its files so: it meets thousands of them, and
+    a string costs less to make, print and hash than a :class:`~pathlib.Path`.
 
     Directories in :data:`SKIP_DIRS`, hidden directories and the directories in ``exclude`` are not entered
     (a directory given explicitly in ``paths`` is always walked). Each file is yielded once even if named twice
@@ -148,9 +147,9 @@ def iter_python_files(
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found: Iterable[tuple[Path, str]] = _walk(path, seen_dirs, excluded, report)
+            found: Iterable[tuple[str, str]] = _walk(os.fspath(path), seen_dirs, excluded, report)
         elif path.is_file():
-            found = [(path, os.path.realpath(path))]
+            found = [(os.fspath(path), os.path.realpath(path))]
         else:
             report(PathProblem(path, "no such file or directory"))
             continue
@@ -170,10 +169,11 @@ def _raise_problem(problem: PathProblem) -> None:
 
 
 def _walk(
-    directory: Path, seen_dirs: set[str], excluded: frozenset[str], report: Callable[[PathProblem], None]
-) -> Iterator[tuple[Path, str]]:
+    directory: str, seen_dirs: set[str], excluded: frozenset[str], report: Callable[[PathProblem], None]
+) -> Iterator[tuple[str, str]]:
     """Yield ``*.py`` and ``*.ipynb`` files under ``directory`` in sorted order, entering each real directory
-    once, each with its real path (the real directory's joined with the name, unless the file is a symlink)."""
+    once, each with its real path (the real directory's joined with the name, unless the file is a symlink).
+    Each is named as :class:`~pathlib.Path` joins names (``a.py`` under ``.``, not ``./a.py``)."""
     real = os.path.realpath(directory)
     if real in seen_dirs:
         return
@@ -181,18 +181,19 @@ def _walk(
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError as error:
-        report(PathProblem(directory, f"cannot list directory: {error.strerror or error}"))
+        report(PathProblem(Path(directory), f"cannot list directory: {error.strerror or error}"))
         return
     inside = os.path.join(real, "")  # (each file's real path is this and its name, unless it is a symlink)
+    prefix = "" if directory == os.curdir else os.path.join(directory, "")
     for entry in entries:
         name = entry.name
         if entry.is_symlink() and not os.path.exists(entry.path):
-            report(PathProblem(directory / name, "broken symbolic link, skipped", "warning"))
+            report(PathProblem(Path(prefix + name), "broken symbolic link, skipped", "warning"))
         elif entry.is_dir():
             if not _skipped_dir(name) and not (excluded and os.path.realpath(entry.path) in excluded):
-                yield from _walk(directory / name, seen_dirs, excluded, report)
+                yield from _walk(prefix + name, seen_dirs, excluded, report)
         elif name.endswith(_FOUND_SUFFIXES) and entry.is_file():
-            yield directory / name, os.path.realpath(entry.path) if entry.is_symlink() else inside + name
+            yield prefix + name, os.path.realpath(entry.path) if entry.is_symlink() else inside + name
 
 
 #: The suffix of a Jupyter notebook (migrated cell by cell: :mod:`h2f.notebooks`, imported where one is met).
@@ -216,7 +217,7 @@ def common_root(paths: Iterable[Path | str]) -> Path:
     return Path(os.path.commonpath(dirs)) if dirs else Path.cwd()
 
 
-def output_path(file: Path, root: Path, output_dir: Path) -> Path:
+def output_path(file: Path | str, root: Path, output_dir: Path) -> Path:
     """Where ``--output-dir`` puts the migrated copy of ``file``: its path relative to ``root``, under it."""
     return output_dir / Path(os.path.abspath(file)).relative_to(root)
 
@@ -264,7 +265,7 @@ def _cookie_line(raw: bytes) -> int:
 
 
 def migrate_file(
-    path: Path,
+    path: Path | str,
     options: Options,
     mode: Mode = Mode.CHECK,
     destination: Path | None = None,
@@ -278,13 +279,13 @@ def migrate_file(
     what is written are the same either way). A check without ``texts`` gets a verdict: a changed file's
     outcome has no ``code`` (:func:`~h2f.engine.migrate_source`).
     """
-    outcome = _migrate_file(path, options, mode, destination, cache, cached_only=False, texts=texts)
+    outcome = _migrate_file(os.fspath(path), options, mode, destination, cache, cached_only=False, texts=texts)
     assert outcome is not None
     return outcome
 
 
 def _migrate_file(
-    path: Path,
+    path: str,
     options: Options,
     mode: Mode,
     destination: Path | None,
@@ -295,7 +296,8 @@ def _migrate_file(
     """:func:`migrate_file`; with ``cached_only``, ``None`` instead of running a migration the cache lacks."""
     texts = texts or mode is Mode.WRITE
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as error:
         return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
     if _HAIKU_BYTES not in raw and not mentions_project_transform(raw, options.project):
@@ -303,15 +305,15 @@ def _migrate_file(
     if len(raw) > MAX_SOURCE_BYTES and not is_notebook(path):  # a notebook's outputs may be large: its code is checked
         return FileOutcome(path, Status.FAILED, error=_too_large(raw))
     try:
-        decoded = decode(raw, str(path))
+        decoded = decode(raw, path)
         if cache is None and cached_only:
             return None
         if cache is None:
-            result = _migrate_text(decoded.text, options, str(path), texts)
+            result = _migrate_text(decoded.text, options, path, texts)
         else:
             text = decoded.text
-            compute = _not_cached if cached_only else lambda: _migrate_text(text, options, str(path), texts)
-            result = cache.migrate(raw, text, str(path), compute, texts)
+            compute = _not_cached if cached_only else lambda: _migrate_text(text, options, path, texts)
+            result = cache.migrate(raw, text, path, compute, texts)
     except _NotCached:
         return None
     except (DecodeError, MigrationError) as error:
@@ -325,12 +327,12 @@ def _migrate_file(
         decoded.encoding,
     )
     if mode is Mode.WRITE and result.changed:
-        return _write(outcome, decoded, destination or path, original=raw)
+        return _write(outcome, decoded, destination or Path(path), original=raw)
     return outcome
 
 
 def migrate_files(
-    jobs: Sequence[tuple[Path, Path | None]],
+    jobs: Sequence[tuple[str | Path, Path | None]],
     options: Options,
     mode: Mode = Mode.CHECK,
     workers: int = 1,
@@ -338,7 +340,8 @@ def migrate_files(
     front: StatFront | None = None,
     texts: bool = True,
 ) -> Iterator[FileOutcome]:
-    """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes.
+    """Migrate each ``(path, destination)`` with :func:`migrate_file`, in ``workers`` processes (each outcome names
+    its file by ``path`` as a string).
 
     Outcomes come in the order of ``jobs`` whatever the number of workers. Worker processes start fresh
     (forked from a fork server that imported h2f and its rules once, or spawned: :func:`_pool_context`), so they
@@ -351,6 +354,7 @@ def migrate_files(
     for instead of reading the file. Without ``texts``, a check migrates the other files to verdicts too: their
     migrated code is not generated.
     """
+    jobs = [(os.fspath(path), destination) for path, destination in jobs]
     if front is not None:
         settings = cache.settings if cache is not None and mode is Mode.CHECK else None
         known = [_known_outcome(path, options, front, settings if not texts else None) for path, _ in jobs]
@@ -424,7 +428,7 @@ def start_workers_early(workers: int) -> Callable[[], None]:
     return note_haiku_file
 
 
-def _known_outcome(path: Path, options: Options, front: StatFront, settings: str | None) -> FileOutcome | None:
+def _known_outcome(path: str, options: Options, front: StatFront, settings: str | None) -> FileOutcome | None:
     """The outcome of ``path`` as the stat ``front`` knows it: unchanged when it has no Haiku (and the run's files
     export no transforms), else the verdict recorded under ``settings`` (none given: not asked); ``None`` when the
     file must be read."""
@@ -480,18 +484,19 @@ def _write(outcome: FileOutcome, decoded: Decoded, destination: Path, original: 
         data = decoded.encode(outcome.code)
     except UnicodeEncodeError as error:
         message = f"cannot encode the migrated text as {decoded.encoding}: {error.reason}"
-        return dataclasses.replace(outcome, status=Status.FAILED, error=message)
+        return outcome._replace(status=Status.FAILED, error=message)
     try:
-        if destination != outcome.path:
+        source = Path(outcome.path)
+        if destination != source:
             destination.parent.mkdir(parents=True, exist_ok=True)
-        in_place = destination == outcome.path
-        written = write_atomic(destination, data, permissions_of=outcome.path, expected=original if in_place else None)
+        in_place = destination == source
+        written = write_atomic(destination, data, permissions_of=source, expected=original if in_place else None)
     except ChangedOnDisk as error:
-        return dataclasses.replace(outcome, status=Status.FAILED, error=str(error))
+        return outcome._replace(status=Status.FAILED, error=str(error))
     except OSError as error:
         message = f"cannot write {destination}: {error.strerror or error}"
-        return dataclasses.replace(outcome, status=Status.FAILED, error=message)
-    return dataclasses.replace(outcome, written=written)
+        return outcome._replace(status=Status.FAILED, error=message)
+    return outcome._replace(written=written)
 
 
 class ChangedOnDisk(OSError):
@@ -592,23 +597,22 @@ def _fsync_dir(directory: Path) -> None:
 
 def migrate_stdin(raw: bytes, options: Options, name: str = "<stdin>") -> tuple[FileOutcome, bytes | None]:
     """Migrate source bytes read from standard input; return the outcome and the bytes to print (or None)."""
-    path = Path(name)
     if len(raw) > MAX_SOURCE_BYTES and _HAIKU_BYTES in raw:
-        return FileOutcome(path, Status.FAILED, error=_too_large(raw)), None
+        return FileOutcome(name, Status.FAILED, error=_too_large(raw)), None
     try:
         decoded = decode(raw, name)
         result = _migrate_text(decoded.text, options, name)
     except (DecodeError, MigrationError) as error:
-        return FileOutcome(path, Status.FAILED, (error.diagnostic,)), None
+        return FileOutcome(name, Status.FAILED, (error.diagnostic,)), None
     status = Status.CHANGED if result.changed else Status.UNCHANGED
-    outcome = FileOutcome(path, status, result.diagnostics, result.source, result.code, decoded.encoding)
+    outcome = FileOutcome(name, status, result.diagnostics, result.source, result.code, decoded.encoding)
     if not result.changed:
         return outcome, raw
     try:
         return outcome, decoded.encode(result.code)
     except UnicodeEncodeError as error:
         message = f"cannot encode the migrated text as {decoded.encoding}: {error.reason}"
-        return dataclasses.replace(outcome, status=Status.FAILED, error=message), None
+        return outcome._replace(status=Status.FAILED, error=message), None
 
 
 # ------------------------------------------------------------------------------------------------ reporting

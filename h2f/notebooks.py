@@ -250,7 +250,7 @@ def _relocate(diagnostic: Diagnostic, origins: list[tuple[int, int] | None], pat
     if found is None:
         return diagnostic
     index, line = found
-    return dataclasses.replace(diagnostic, path=cell_path(path, index), line=line)
+    return diagnostic._replace(path=cell_path(path, index), line=line)
 
 
 def locate(origins: list[tuple[int, int] | None], line: int) -> tuple[int, int] | None:

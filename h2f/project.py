@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from h2f.analysis import FileAnalysis
@@ -35,8 +35,7 @@ _IMPORT_TAIL = rb"\b[^\n(\\]*(?:(?:\\\r?\n|\\|\((?:[^)#]|#[^\n]*)*\)?)[^\n(\\]*)
 _IMPORTS = (re.compile(rb"from" + _IMPORT_TAIL), re.compile(rb"import" + _IMPORT_TAIL))
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportedTransform:
+class ExportedTransform(NamedTuple):
     """A module-level name bound to ``hk.transform`` and friends, as other files see it."""
 
     name: str
@@ -252,8 +251,7 @@ def relative_import_key(importer: str, dots: int, module: str, name: str) -> str
     return file_key(package.joinpath(*module.split(".")), name)
 
 
-@dataclasses.dataclass(frozen=True)
-class SourceFacts:
+class SourceFacts(NamedTuple):
     """What the project index needs of a file without parsing it: does it mention haiku, which words its imports
     name (:func:`imported_words`), is it marked ``# h2f: skip-file``."""
 
@@ -271,7 +269,7 @@ class SourceFacts:
 
 
 def index_transforms(
-    files: Iterable[Path],
+    files: Iterable[Path | str],
     root: Path,
     cache: Cache | None = None,
     front: StatFront | None = None,
@@ -292,22 +290,23 @@ def index_transforms(
     a file whose stat signature it knows is not read unless its exports are needed. ``on_read_haiku`` is called
     for each file mentioning haiku whose bytes had to be read (see :func:`h2f.files.start_workers_early`).
     """
-    facts: dict[Path, SourceFacts] = {}
-    contents: dict[Path, bytes | None] = {}
-    for path in files:
+    # (by name: most files of a run have no Haiku, and a run need not make a Path of each of them)
+    facts_by_name: dict[str, tuple[SourceFacts, bytes | None]] = {}
+    for name in map(os.fspath, files):
         try:
-            fact, raw = _read_facts(path, front)
+            fact, raw = facts_by_name[name] = _read_facts(name, front)
         except OSError:
             continue
-        facts[path], contents[path] = fact, raw
         if on_read_haiku is not None and fact.haiku and raw is not None:
             on_read_haiku()
-    imported: set[str] = set().union(*{fact.imports for fact in facts.values()})  # (many files share their words)
+    imported: set[str] = set().union(*{fact.imports for fact, _ in facts_by_name.values()})  # (words are shared)
     found: dict[str, tuple[Path, ExportedTransform] | None] = {}
-    for path, fact in facts.items():
-        if not fact.haiku or imported.isdisjoint(module_name_parts(path, root)):
-            continue  # no Haiku, or no file of the run imports a module of that name: nothing to export
-        raw = contents[path]
+    for name, (fact, raw) in facts_by_name.items():
+        if not fact.haiku:
+            continue
+        path = Path(name)
+        if imported.isdisjoint(module_name_parts(path, root)):
+            continue  # no file of the run imports a module of that name: nothing to export
         if raw is None:
             try:
                 raw = path.read_bytes()
@@ -319,7 +318,14 @@ def index_transforms(
         for exported in exports:
             if exported.kind != MODULE_CLASS_EXPORT or exported.name in imported:  # (kept: ``blocks.Block``)
                 _claim(found, path, root, exported)
-    for path in _packages_outside(facts, root) if found else []:
+    if not found:
+        return {}
+    facts: dict[Path, SourceFacts] = {}
+    contents: dict[Path, bytes | None] = {}
+    for name, (fact, raw) in facts_by_name.items():
+        path = Path(name)
+        facts[path], contents[path] = fact, raw
+    for path in _packages_outside(facts, root):
         try:
             facts[path], contents[path] = _read_facts(path, front)
         except OSError:
@@ -353,7 +359,7 @@ def _packages_outside(run: Iterable[Path], root: Path) -> list[Path]:
 
 def _kept_haiku(exported: ExportedTransform) -> ExportedTransform:
     """The module class ``exported`` as a file left as it is exports it: a Haiku class still."""
-    return exported if not exported.migrated else dataclasses.replace(exported, kind=KEPT_CLASS_EXPORT)
+    return exported if not exported.migrated else exported._replace(kind=KEPT_CLASS_EXPORT)
 
 
 def _migrates(raw: bytes, path: Path, options: Options, project: ProjectIndex | None = None) -> bool:
@@ -419,7 +425,7 @@ def _claim(
     dropped. Whether a key was new."""
     dotted_names = module_suffixes(path, root)
     if not exported.module and dotted_names:
-        exported = dataclasses.replace(exported, module=dotted_names[0])
+        exported = exported._replace(module=dotted_names[0])
     keys = [f"{dotted}.{exported.name}" for dotted in dotted_names]
     new = False
     for key in [*keys, file_key(module_path(path), exported.name)]:
@@ -453,7 +459,7 @@ def _add_re_exports(
             for name, keys, _ in _module_level_imports(path, contents.get(path)):
                 exported = next((value[1] for key in keys if (value := found.get(key)) is not None), None)
                 if exported is not None:
-                    added |= _claim(found, path, root, dataclasses.replace(exported, name=name))
+                    added |= _claim(found, path, root, exported._replace(name=name))
         if not added:
             return
 
@@ -589,8 +595,7 @@ def _ast_dotted(node: ast.expr) -> str | None:
     return None
 
 
-@dataclasses.dataclass(frozen=True)
-class OutsideImport:
+class OutsideImport(NamedTuple):
     """A module-level ``from … import`` across the edge of the run: by a file outside it, of what a file of the run
     exports (:func:`importers_outside`), or by a file the run migrates, of a Haiku class or initializer a file
     outside it defines (:func:`imports_from_outside`)."""
@@ -672,8 +677,8 @@ def importers_outside(
 
 
 def imports_from_outside(
-    changed: Iterable[Path],
-    run: Iterable[Path],
+    changed: Iterable[Path | str],
+    run: Iterable[Path | str],
     root: Path,
     cache: Cache | None = None,
     front: StatFront | None = None,
@@ -687,7 +692,6 @@ def imports_from_outside(
     and only those the file may build or pass on (:meth:`~h2f.analysis.FileAnalysis.builders_of_import`: not one
     it never reads, nor one it only names in annotations and ``isinstance`` tests)."""
     from h2f.files import is_notebook
-    from h2f.notebooks import locate
 
     run = list(run)
     inside: set[str] | None = None  # (the real paths of the run's files, when first needed)
@@ -713,18 +717,19 @@ def imports_from_outside(
             return []
         return cache.exports(source, file_exports) if cache is not None else file_exports(source)
 
-    for path in changed:
-        facts = front.known(path) if front is not None and path.suffix == ".py" else None
+    for file in map(os.fspath, changed):
+        facts = front.known(file) if front is not None and file.endswith(".py") else None
         try:
-            raw = path.read_bytes() if facts is None else None
+            raw = Path(file).read_bytes() if facts is None else None
         except OSError:
             continue
-        program = _notebook_program(path, raw) if raw is not None and is_notebook(path) else None
+        program = _notebook_program(Path(file), raw) if raw is not None and is_notebook(file) else None
         if program is not None:
             raw = program[0].encode()
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
-        if not _may_import_a_module_under(os.path.dirname(path), top, words, listings):
+        if not _may_import_a_module_under(os.path.dirname(file), top, words, listings):
             continue  # (most files import only installed packages: no parse)
+        path = Path(file)
         try:
             raw = raw if raw is not None else path.read_bytes()
         except OSError:
@@ -742,7 +747,11 @@ def imports_from_outside(
                 continue
             analysed = analysis()
             builders = analysed.builders_of_import(name, line, col + 1, haiku) if analysed else None
-            where = locate(program[1], line) if program is not None else (None, line)
+            where = (None, line)
+            if program is not None:
+                from h2f.notebooks import locate  # (where a notebook is met: a run of .py files does not load it)
+
+                where = locate(program[1], line)
             if builders != [] and where is not None:  # (used as Flax's, or h2f cannot tell)
                 found.append(OutsideImport(path, where[1], col + 1, name, exporter, cell=where[0]))
     return found
@@ -814,7 +823,7 @@ def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:
                 yield from ((alias.asname or alias.name).split(".")[0] for alias in node.names)
 
 
-def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -> list[Path]:
+def files_skipped_whole(files: Iterable[str], front: StatFront | None = None) -> list[str]:
     """The files among ``files`` marked ``# h2f: skip-file`` (as the facts ``front`` knows say, else read): the run
     leaves them as they are, so to the files it migrates they are as good as outside it."""
     found = []
@@ -828,11 +837,12 @@ def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -
     return found
 
 
-def _read_facts(path: Path, front: StatFront | None = None) -> tuple[SourceFacts, bytes | None]:
+def _read_facts(path: Path | str, front: StatFront | None = None) -> tuple[SourceFacts, bytes | None]:
     """The facts of ``path`` and its bytes, through ``front`` when there is one (no bytes: its facts were known)."""
     if front is not None:
         return front.read(path)
-    raw = path.read_bytes()
+    with open(path, "rb") as handle:
+        raw = handle.read()
     return SourceFacts.of(raw), raw
 
 

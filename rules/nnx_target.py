@@ -15,8 +15,6 @@ file in place like any other blocker.
 
 from __future__ import annotations
 
-import dataclasses
-
 import libcst as cst
 from libcst.codemod.visitors import AddImportsVisitor
 
@@ -60,8 +58,8 @@ class NnxTarget(Rule):
             if self.ctx.bridge:
                 self._report_blockers()
             self.ctx.diagnostics.extend(
-                dataclasses.replace(
-                    d, code=self.code, message=f"{why} ({d.code}: {d.message}); file left in place", severity="warning"
+                d._replace(
+                    code=self.code, message=f"{why} ({d.code}: {d.message}); file left in place", severity="warning"
                 )
                 for d in incomplete
             )

@@ -341,7 +341,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(Path, "read_bytes", spy_read)
-    monkeypatch.setattr(h2f.cache, "open", spy_open, raising=False)
+    for module in (h2f.cache, h2f.files, h2f.project):
+        monkeypatch.setattr(module, "open", spy_open, raising=False)
     return names
 
 
@@ -453,7 +454,7 @@ def test_every_field_of_an_export_survives_the_cache(tmp_path: Path) -> None:
         1,
         "pkg.models",
     )
-    assert all(getattr(exported, f.name) != f.default for f in dataclasses.fields(exported) if f.name != "name")
+    assert all(getattr(exported, name) != default for name, default in ExportedTransform._field_defaults.items())
     cache = Cache.open(Options())
     cache.exports(b"raw bytes", lambda raw: [exported])
     assert Cache.open(Options()).exports(b"raw bytes", lambda raw: []) == [exported]

@@ -43,7 +43,7 @@ def expected_bytes(source: str, encoding: str = "utf-8") -> bytes:
 
 def collect(paths: list[Path | str], exclude: tuple[Path, ...] = ()) -> tuple[list[Path], list[PathProblem]]:
     problems: list[PathProblem] = []
-    files = list(iter_python_files(paths, problems.append, exclude))
+    files = [Path(file) for file in iter_python_files(paths, problems.append, exclude)]
     return files, problems
 
 
@@ -65,6 +65,18 @@ def test_explicit_files_are_taken_whatever_their_suffix_and_only_once(tmp_path: 
     module = write(tmp_path / "m.py", "")
     files, _ = collect([script, module, tmp_path, module])
     assert files == [script, module]
+    # each named as the run names it: the path given, or a directory's joined with the names walked
+    assert list(iter_python_files([str(script), tmp_path])) == [str(script), str(module)]
+
+
+def test_files_are_named_as_the_user_would_write_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the run prints: names joined as pathlib joins them (no ``./``, no doubled or trailing slash)."""
+    write(tmp_path / "a.py", "")
+    write(tmp_path / "src" / "b.py", "")
+    monkeypatch.chdir(tmp_path)
+    assert list(iter_python_files(["."])) == ["a.py", os.path.join("src", "b.py")]
+    assert list(iter_python_files(["./src/"])) == [os.path.join("src", "b.py")]
+    assert list(iter_python_files(["./a.py"])) == ["a.py"]
 
 
 def test_explicit_skipped_dir_is_still_walked(tmp_path: Path) -> None:

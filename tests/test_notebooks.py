@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,7 @@ def test_walker_finds_notebooks_but_not_checkpoints(tmp_path: Path) -> None:
     for name in ["a.ipynb", "b.py", "c.txt", ".ipynb_checkpoints/a-checkpoint.ipynb"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("{}")
-    assert [p.name for p in iter_python_files([tmp_path])] == ["a.ipynb", "b.py"]
+    assert [os.path.basename(p) for p in iter_python_files([tmp_path])] == ["a.ipynb", "b.py"]
 
 
 def test_diff_shows_each_changed_cell(program: Path, fake_rules: object, monkeypatch: pytest.MonkeyPatch) -> None:

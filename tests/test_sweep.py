@@ -77,7 +77,7 @@ def _python_refuses(path: Path) -> bool:
 @pytest.mark.slow
 def test_sweep_over_the_installed_python_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     roots = _roots()
-    files = list(iter_python_files(roots, lambda problem: None))
+    files = [Path(file) for file in iter_python_files(roots, lambda problem: None)]
     # Both runs are given the same relative paths (from / and from the copy): the in-place run then finds the
     # results of the check run in the cache (keyed on path, bytes and options) and only writes.
     base = Path(roots[0].anchor)

@@ -380,7 +380,7 @@ def snapshot_sources(paths: tuple[str, ...]) -> dict[Path, str]:
     from h2f.files import iter_python_files
 
     out = {}
-    for file in iter_python_files(paths):
+    for file in map(Path, iter_python_files(paths)):
         try:
             out[file] = file.read_text()
         except (OSError, UnicodeDecodeError):
