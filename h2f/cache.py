@@ -279,7 +279,7 @@ class StatFront:
         #: The working directory the absolute paths are made from (asked once: the run does not change it).
         self._cwd = os.getcwd()
 
-    def read(self, file: Path) -> tuple[SourceFacts, bytes | None]:
+    def read(self, file: Path | str) -> tuple[SourceFacts, bytes | None]:
         """The facts of ``file``, and its bytes when they had to be read (``None`` when its signature vouched for
         the facts). Raises :class:`OSError` like reading it would."""
         facts = self.known(file)
@@ -297,7 +297,7 @@ class StatFront:
             self._changed = True
         return facts, raw
 
-    def known(self, file: Path) -> SourceFacts | None:
+    def known(self, file: Path | str) -> SourceFacts | None:
         """The facts of ``file`` this run read, or those recorded for it if its stat signature is still the one
         recorded with them."""
         given = os.fspath(file)
@@ -322,7 +322,7 @@ class StatFront:
         self._current[given] = absolute
         return facts
 
-    def verdict(self, file: Path, settings: str) -> tuple[str, tuple[Diagnostic, ...]] | None:
+    def verdict(self, file: Path | str, settings: str) -> tuple[str, tuple[Diagnostic, ...]] | None:
         """The status (a :class:`~h2f.files.Status` value) and diagnostics a check of ``file`` (named as given) under
         the options ``settings`` (:func:`options_digest`) recorded, if its stat signature still vouches for them
         (:meth:`known` was asked first)."""
@@ -339,7 +339,7 @@ class StatFront:
         except (IndexError, TypeError, ValueError):
             return None
 
-    def record_verdict(self, file: Path, settings: str, status: str, diagnostics: tuple[Diagnostic, ...]) -> None:
+    def record_verdict(self, file: Path | str, settings: str, status: str, diagnostics: tuple[Diagnostic, ...]) -> None:
         """Record what a check of ``file`` under ``settings`` found, with the signature this run found or recorded
         for it (none: nothing is recorded)."""
         given = os.fspath(file)
