@@ -357,25 +357,21 @@ def _report_importers_outside(
     top = project_root(root) if changed else None  # (a run that changes nothing breaks no importer)
     if top is None:
         return
+    run_files, changed_files = [Path(file) for file in files], [Path(file) for file in changed]
     run = {os.path.realpath(file) for file in files}
     outside = [
         Path(file)
         for file in iter_python_files([top], lambda problem: None, exclude)
         if file.endswith(".py") and os.path.realpath(file) not in run
     ]
-    unchanged = set(files) - set(changed)
-    skipped = [
-        Path(file)
-        for file in files_skipped_whole(
-            [file for file in files if file in unchanged and file.endswith(".py")], run_front
-        )
-    ]
+    unchanged = set(run_files) - set(changed_files)
+    skipped = files_skipped_whole([file for file in run_files if file in unchanged and file.suffix == ".py"], run_front)
     if not outside and not skipped:
         return
     front = results.front(top) if results is not None else None
     skipped_set = set(skipped)
-    in_run = [path for path in map(Path, files) if path not in skipped_set]
-    for found in importers_outside(map(Path, changed), [*outside, *skipped], top, results, front, in_run):
+    in_run = [file for file in run_files if file not in skipped_set]
+    for found in importers_outside(changed_files, [*outside, *skipped], top, results, front, in_run):
         where = (
             f"through {_shown(found.exporter)}, which re-exports what this run migrates,"
             if found.re_exported

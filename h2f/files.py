@@ -296,8 +296,7 @@ def _migrate_file(
     """:func:`migrate_file`; with ``cached_only``, ``None`` instead of running a migration the cache lacks."""
     texts = texts or mode is Mode.WRITE
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = Path(path).read_bytes()
     except OSError as error:
         return FileOutcome(path, Status.FAILED, error=f"cannot read: {error.strerror or error}")
     if _HAIKU_BYTES not in raw and not mentions_project_transform(raw, options.project):

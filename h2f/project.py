@@ -723,7 +723,7 @@ def imports_from_outside(
             raw = Path(file).read_bytes() if facts is None else None
         except OSError:
             continue
-        program = _notebook_program(Path(file), raw) if raw is not None and is_notebook(file) else None
+        program = _notebook_program(file, raw) if raw is not None and is_notebook(file) else None
         if program is not None:
             raw = program[0].encode()
         words = facts.imports if facts is not None else SourceFacts.of(raw or b"").imports
@@ -757,14 +757,14 @@ def imports_from_outside(
     return found
 
 
-def _notebook_program(path: Path, raw: bytes) -> tuple[str, list[tuple[int, int] | None]] | None:
+def _notebook_program(path: str, raw: bytes) -> tuple[str, list[tuple[int, int] | None]] | None:
     """The code cells of the notebook ``raw`` (at ``path``) as one module, and where its lines are
     (:func:`h2f.notebooks.notebook_program`); None when it cannot be read as one."""
     from h2f.files import DecodeError, decode
     from h2f.notebooks import notebook_program
 
     try:
-        return notebook_program(decode(raw, str(path)).text, str(path))
+        return notebook_program(decode(raw, path).text, path)
     except DecodeError:
         return None
 
@@ -823,7 +823,7 @@ def _module_level_bindings(body: list[ast.stmt]) -> Iterator[str]:
                 yield from ((alias.asname or alias.name).split(".")[0] for alias in node.names)
 
 
-def files_skipped_whole(files: Iterable[str], front: StatFront | None = None) -> list[str]:
+def files_skipped_whole(files: Iterable[Path], front: StatFront | None = None) -> list[Path]:
     """The files among ``files`` marked ``# h2f: skip-file`` (as the facts ``front`` knows say, else read): the run
     leaves them as they are, so to the files it migrates they are as good as outside it."""
     found = []
@@ -841,8 +841,7 @@ def _read_facts(path: Path | str, front: StatFront | None = None) -> tuple[Sourc
     """The facts of ``path`` and its bytes, through ``front`` when there is one (no bytes: its facts were known)."""
     if front is not None:
         return front.read(path)
-    with open(path, "rb") as handle:
-        raw = handle.read()
+    raw = Path(path).read_bytes()
     return SourceFacts.of(raw), raw
 
 

@@ -341,8 +341,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(Path, "read_bytes", spy_read)
-    for module in (h2f.cache, h2f.files, h2f.project):
-        monkeypatch.setattr(module, "open", spy_open, raising=False)
+    monkeypatch.setattr(h2f.cache, "open", spy_open, raising=False)
     return names
 
 
